@@ -1,0 +1,232 @@
+"""The coalition-sig-v1 signing profile: the one definition, used by the partner SDK and the network alike.
+
+Request: four metadata entries (key id, integer Unix timestamp, nonce, base64 Ed25519 signature) over six
+lines joined by "\\n" (no trailing newline, UTF-8):
+
+    coalition-sig-v1
+    <full method, e.g. /coalition.v1.NetworkService/Earn>
+    <key id>
+    <timestamp>
+    <nonce>
+    <lowercase hex SHA-256 of the exact request bytes on the wire>
+
+Receipt (trailing metadata of every mutating response): the network's key id and a signature over
+
+    coalition-sig-v1-response
+    <full method>
+    <network key id>
+    <hex SHA-256 of the request bytes>
+    <hex SHA-256 of the response bytes>
+
+The algorithm is fixed to Ed25519 and never read from a request. protos/SIGNING.md documents this for
+partners who write their own client, with a test vector.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+PROFILE = "coalition-sig-v1"
+RESPONSE_PROFILE = "coalition-sig-v1-response"
+KEY_ID_HEADER = "x-coalition-key-id"
+TIMESTAMP_HEADER = "x-coalition-timestamp"
+NONCE_HEADER = "x-coalition-nonce"
+SIGNATURE_HEADER = "x-coalition-signature"
+FRESHNESS_SECONDS = 300
+
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_KEY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_TIMESTAMP = re.compile(r"^(0|[1-9][0-9]{0,11})$")
+
+
+class SignatureError(Exception):
+    """A request or receipt failed coalition-sig-v1. `reason` is the ErrorInfo reason sent on the wire."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SignedHeaders:
+    key_id: str
+    timestamp: int
+    nonce: str
+    signature_b64: str
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (
+            (KEY_ID_HEADER, self.key_id),
+            (TIMESTAMP_HEADER, str(self.timestamp)),
+            (NONCE_HEADER, self.nonce),
+            (SIGNATURE_HEADER, self.signature_b64),
+        )
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def request_message(method: str, key_id: str, timestamp: int, nonce: str, body: bytes) -> bytes:
+    """The exact bytes a request signature covers."""
+    lines = (PROFILE, method, key_id, str(timestamp), nonce, sha256_hex(body))
+    return "\n".join(lines).encode("utf-8")
+
+
+def response_message(method: str, network_key_id: str, request_body: bytes, response_body: bytes) -> bytes:
+    """The exact bytes a receipt signature covers."""
+    lines = (RESPONSE_PROFILE, method, network_key_id, sha256_hex(request_body), sha256_hex(response_body))
+    return "\n".join(lines).encode("utf-8")
+
+
+def new_nonce() -> str:
+    """32 characters of [A-Za-z0-9_-]."""
+    return secrets.token_urlsafe(24)
+
+
+def sign_request(
+    private_key: Ed25519PrivateKey,
+    key_id: str,
+    method: str,
+    body: bytes,
+    *,
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> SignedHeaders:
+    ts = int(time.time()) if timestamp is None else timestamp
+    nonce = new_nonce() if nonce is None else nonce
+    signature = private_key.sign(request_message(method, key_id, ts, nonce, body))
+    return SignedHeaders(key_id, ts, nonce, base64.b64encode(signature).decode("ascii"))
+
+
+def _single(metadata: Mapping[str, list[str]], name: str) -> str:
+    values = metadata.get(name, [])
+    if not values:
+        raise SignatureError("SIGNATURE_MISSING", f"missing metadata entry {name}")
+    if len(values) > 1:
+        raise SignatureError("SIGNATURE_INVALID", f"metadata entry {name} given more than once")
+    return values[0]
+
+
+def collect_metadata(pairs: Iterable[tuple[str, str | bytes]]) -> dict[str, list[str]]:
+    collected: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if isinstance(value, bytes):
+            continue  # binary metadata (-bin) is never part of the profile
+        collected.setdefault(name.lower(), []).append(value)
+    return collected
+
+
+def verify_request(
+    metadata: Mapping[str, list[str]],
+    method: str,
+    body: bytes,
+    public_key_for: Callable[[str], Ed25519PublicKey],
+    *,
+    now: float | None = None,
+) -> str:
+    """Check a request's coalition-sig-v1 headers over the bytes received; return the key id.
+
+    `public_key_for(key_id)` returns the active key or raises SignatureError (unknown, revoked).
+    """
+    key_id = _single(metadata, KEY_ID_HEADER)
+    timestamp_text = _single(metadata, TIMESTAMP_HEADER)
+    nonce = _single(metadata, NONCE_HEADER)
+    signature_text = _single(metadata, SIGNATURE_HEADER)
+    if not _KEY_ID.match(key_id):
+        raise SignatureError("KEY_UNKNOWN", "key id is not of the form [A-Za-z0-9._:-]{1,64}")
+    if not _TIMESTAMP.match(timestamp_text):
+        raise SignatureError("TIMESTAMP_INVALID", "timestamp must be integer Unix seconds")
+    if not _NONCE.match(nonce):
+        raise SignatureError("NONCE_INVALID", "nonce must be 16 to 64 characters of [A-Za-z0-9_-]")
+    timestamp = int(timestamp_text)
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > FRESHNESS_SECONDS:
+        raise SignatureError(
+            "TIMESTAMP_STALE",
+            f"timestamp {timestamp} is outside +-{FRESHNESS_SECONDS}s of the network's clock ({int(current)})",
+        )
+    try:
+        signature = base64.b64decode(signature_text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError("SIGNATURE_INVALID", "signature is not standard base64") from None
+    if len(signature) != 64:
+        raise SignatureError("SIGNATURE_INVALID", "signature must be 64 bytes (Ed25519)")
+    public_key = public_key_for(key_id)
+    try:
+        public_key.verify(signature, request_message(method, key_id, timestamp, nonce, body))
+    except InvalidSignature:
+        raise SignatureError("SIGNATURE_INVALID", "signature does not match the request") from None
+    return key_id
+
+
+def sign_response(
+    private_key: Ed25519PrivateKey, network_key_id: str, method: str, request_body: bytes, response_body: bytes
+) -> tuple[tuple[str, str], ...]:
+    signature = private_key.sign(response_message(method, network_key_id, request_body, response_body))
+    return ((KEY_ID_HEADER, network_key_id), (SIGNATURE_HEADER, base64.b64encode(signature).decode("ascii")))
+
+
+def verify_receipt(
+    trailing: Mapping[str, list[str]],
+    method: str,
+    request_body: bytes,
+    response_body: bytes,
+    network_key_for: Callable[[str], Ed25519PublicKey],
+) -> str:
+    """Check a response receipt; return the network key id that signed it."""
+    key_id = _single(trailing, KEY_ID_HEADER)
+    try:
+        signature = base64.b64decode(_single(trailing, SIGNATURE_HEADER), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError("RECEIPT_INVALID", "receipt signature is not standard base64") from None
+    try:
+        network_key_for(key_id).verify(signature, response_message(method, key_id, request_body, response_body))
+    except InvalidSignature:
+        raise SignatureError("RECEIPT_INVALID", "receipt signature does not match") from None
+    return key_id
+
+
+# --- keys -------------------------------------------------------------------------------------------
+
+def generate_private_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def private_key_from_raw(raw: bytes) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def public_key_from_raw(raw: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def raw_private(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+
+
+def raw_public(key: Ed25519PublicKey | Ed25519PrivateKey) -> bytes:
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def private_key_to_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def private_key_from_pem(pem: bytes) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("not an Ed25519 private key")
+    return key

@@ -1,0 +1,1 @@
+"""Generated code for coalition.v1 (regenerate with `python -m protos.generate`)."""

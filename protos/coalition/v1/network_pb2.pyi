@@ -1,0 +1,366 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class LotState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOT_STATE_UNSPECIFIED: _ClassVar[LotState]
+    LOT_STATE_PENDING: _ClassVar[LotState]
+    LOT_STATE_ACTIVE: _ClassVar[LotState]
+    LOT_STATE_EXPIRED: _ClassVar[LotState]
+    LOT_STATE_REVERSED: _ClassVar[LotState]
+
+class TransactionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRANSACTION_KIND_UNSPECIFIED: _ClassVar[TransactionKind]
+    TRANSACTION_KIND_EARN: _ClassVar[TransactionKind]
+    TRANSACTION_KIND_REDEEM: _ClassVar[TransactionKind]
+    TRANSACTION_KIND_HOLD: _ClassVar[TransactionKind]
+    TRANSACTION_KIND_CAPTURE: _ClassVar[TransactionKind]
+    TRANSACTION_KIND_VOID: _ClassVar[TransactionKind]
+    TRANSACTION_KIND_REVERSE: _ClassVar[TransactionKind]
+    TRANSACTION_KIND_EXPIRE: _ClassVar[TransactionKind]
+    TRANSACTION_KIND_ADJUST: _ClassVar[TransactionKind]
+    TRANSACTION_KIND_TRANSFER: _ClassVar[TransactionKind]
+LOT_STATE_UNSPECIFIED: LotState
+LOT_STATE_PENDING: LotState
+LOT_STATE_ACTIVE: LotState
+LOT_STATE_EXPIRED: LotState
+LOT_STATE_REVERSED: LotState
+TRANSACTION_KIND_UNSPECIFIED: TransactionKind
+TRANSACTION_KIND_EARN: TransactionKind
+TRANSACTION_KIND_REDEEM: TransactionKind
+TRANSACTION_KIND_HOLD: TransactionKind
+TRANSACTION_KIND_CAPTURE: TransactionKind
+TRANSACTION_KIND_VOID: TransactionKind
+TRANSACTION_KIND_REVERSE: TransactionKind
+TRANSACTION_KIND_EXPIRE: TransactionKind
+TRANSACTION_KIND_ADJUST: TransactionKind
+TRANSACTION_KIND_TRANSFER: TransactionKind
+
+class Money(_message.Message):
+    __slots__ = ("amount_minor", "currency")
+    AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    amount_minor: int
+    currency: str
+    def __init__(self, amount_minor: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
+
+class Member(_message.Message):
+    __slots__ = ("member_id", "card_number", "customer_ref", "enrolled_at")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_REF_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    card_number: str
+    customer_ref: str
+    enrolled_at: _timestamp_pb2.Timestamp
+    def __init__(self, member_id: _Optional[str] = ..., card_number: _Optional[str] = ..., customer_ref: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EnrollMemberRequest(_message.Message):
+    __slots__ = ("request_id", "customer_ref", "card_number")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_REF_FIELD_NUMBER: _ClassVar[int]
+    CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    customer_ref: str
+    card_number: str
+    def __init__(self, request_id: _Optional[str] = ..., customer_ref: _Optional[str] = ..., card_number: _Optional[str] = ...) -> None: ...
+
+class EnrollMemberResponse(_message.Message):
+    __slots__ = ("member", "created")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    member: Member
+    created: bool
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class FindMemberRequest(_message.Message):
+    __slots__ = ("member_id", "card_number", "customer_ref")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_REF_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    card_number: str
+    customer_ref: str
+    def __init__(self, member_id: _Optional[str] = ..., card_number: _Optional[str] = ..., customer_ref: _Optional[str] = ...) -> None: ...
+
+class FindMemberResponse(_message.Message):
+    __slots__ = ("member",)
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    member: Member
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ...) -> None: ...
+
+class EarnRequest(_message.Message):
+    __slots__ = ("request_id", "member_id", "purchase", "points", "receipt_ref", "store_id", "terminal_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_REF_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    member_id: str
+    purchase: Money
+    points: int
+    receipt_ref: str
+    store_id: str
+    terminal_id: str
+    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., purchase: _Optional[_Union[Money, _Mapping]] = ..., points: _Optional[int] = ..., receipt_ref: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ...) -> None: ...
+
+class EarnResponse(_message.Message):
+    __slots__ = ("transaction_id", "points", "state", "available_at", "expires_at")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    points: int
+    state: LotState
+    available_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, transaction_id: _Optional[str] = ..., points: _Optional[int] = ..., state: _Optional[_Union[LotState, str]] = ..., available_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class BatchEarnRequest(_message.Message):
+    __slots__ = ("request_id", "earns")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EARNS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    earns: _containers.RepeatedCompositeFieldContainer[EarnRequest]
+    def __init__(self, request_id: _Optional[str] = ..., earns: _Optional[_Iterable[_Union[EarnRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchEarnResult(_message.Message):
+    __slots__ = ("request_id", "earned", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EARNED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    earned: EarnResponse
+    error: _status_pb2.Status
+    def __init__(self, request_id: _Optional[str] = ..., earned: _Optional[_Union[EarnResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+
+class BatchEarnResponse(_message.Message):
+    __slots__ = ("results", "earned_count", "refused_count")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    EARNED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchEarnResult]
+    earned_count: int
+    refused_count: int
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchEarnResult, _Mapping]]] = ..., earned_count: _Optional[int] = ..., refused_count: _Optional[int] = ...) -> None: ...
+
+class RedeemRequest(_message.Message):
+    __slots__ = ("request_id", "member_id", "points", "basket", "receipt_ref", "store_id", "terminal_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BASKET_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_REF_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    member_id: str
+    points: int
+    basket: Money
+    receipt_ref: str
+    store_id: str
+    terminal_id: str
+    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., basket: _Optional[_Union[Money, _Mapping]] = ..., receipt_ref: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ...) -> None: ...
+
+class RedeemResponse(_message.Message):
+    __slots__ = ("transaction_id", "points", "value")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    points: int
+    value: Money
+    def __init__(self, transaction_id: _Optional[str] = ..., points: _Optional[int] = ..., value: _Optional[_Union[Money, _Mapping]] = ...) -> None: ...
+
+class AuthorizeRedemptionRequest(_message.Message):
+    __slots__ = ("request_id", "member_id", "points", "basket", "receipt_ref", "store_id", "terminal_id", "hold_ttl_seconds")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BASKET_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_REF_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLD_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    member_id: str
+    points: int
+    basket: Money
+    receipt_ref: str
+    store_id: str
+    terminal_id: str
+    hold_ttl_seconds: int
+    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., basket: _Optional[_Union[Money, _Mapping]] = ..., receipt_ref: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., hold_ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class AuthorizeRedemptionResponse(_message.Message):
+    __slots__ = ("hold_id", "points", "expires_at")
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    hold_id: str
+    points: int
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, hold_id: _Optional[str] = ..., points: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CaptureRedemptionRequest(_message.Message):
+    __slots__ = ("request_id", "hold_id", "points")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    hold_id: str
+    points: int
+    def __init__(self, request_id: _Optional[str] = ..., hold_id: _Optional[str] = ..., points: _Optional[int] = ...) -> None: ...
+
+class CaptureRedemptionResponse(_message.Message):
+    __slots__ = ("transaction_id", "points", "released_points", "value")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    points: int
+    released_points: int
+    value: Money
+    def __init__(self, transaction_id: _Optional[str] = ..., points: _Optional[int] = ..., released_points: _Optional[int] = ..., value: _Optional[_Union[Money, _Mapping]] = ...) -> None: ...
+
+class VoidRedemptionRequest(_message.Message):
+    __slots__ = ("request_id", "hold_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    hold_id: str
+    def __init__(self, request_id: _Optional[str] = ..., hold_id: _Optional[str] = ...) -> None: ...
+
+class VoidRedemptionResponse(_message.Message):
+    __slots__ = ("transaction_id", "released_points")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    released_points: int
+    def __init__(self, transaction_id: _Optional[str] = ..., released_points: _Optional[int] = ...) -> None: ...
+
+class ReverseRequest(_message.Message):
+    __slots__ = ("request_id", "transaction_id", "points", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    transaction_id: str
+    points: int
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., transaction_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReverseResponse(_message.Message):
+    __slots__ = ("transaction_id", "points", "remaining_reversible_points")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_REVERSIBLE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    points: int
+    remaining_reversible_points: int
+    def __init__(self, transaction_id: _Optional[str] = ..., points: _Optional[int] = ..., remaining_reversible_points: _Optional[int] = ...) -> None: ...
+
+class GetBalanceRequest(_message.Message):
+    __slots__ = ("member_id",)
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    def __init__(self, member_id: _Optional[str] = ...) -> None: ...
+
+class GetBalanceResponse(_message.Message):
+    __slots__ = ("member_id", "available_points", "pending_points", "held_points", "expiring_30d_points", "as_of")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_POINTS_FIELD_NUMBER: _ClassVar[int]
+    HELD_POINTS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRING_30D_POINTS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    available_points: int
+    pending_points: int
+    held_points: int
+    expiring_30d_points: int
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, member_id: _Optional[str] = ..., available_points: _Optional[int] = ..., pending_points: _Optional[int] = ..., held_points: _Optional[int] = ..., expiring_30d_points: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Transaction(_message.Message):
+    __slots__ = ("transaction_id", "kind", "member_id", "points", "purchase", "receipt_ref", "store_id", "terminal_id", "request_id", "related_id", "created_at")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_REF_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RELATED_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    kind: TransactionKind
+    member_id: str
+    points: int
+    purchase: Money
+    receipt_ref: str
+    store_id: str
+    terminal_id: str
+    request_id: str
+    related_id: str
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, transaction_id: _Optional[str] = ..., kind: _Optional[_Union[TransactionKind, str]] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., purchase: _Optional[_Union[Money, _Mapping]] = ..., receipt_ref: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., request_id: _Optional[str] = ..., related_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListTransactionsRequest(_message.Message):
+    __slots__ = ("member_id", "page_size", "page_token")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, member_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListTransactionsResponse(_message.Message):
+    __slots__ = ("transactions", "next_page_token")
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    transactions: _containers.RepeatedCompositeFieldContainer[Transaction]
+    next_page_token: str
+    def __init__(self, transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetNetworkKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class NetworkKey(_message.Message):
+    __slots__ = ("key_id", "public_key", "active")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    public_key: bytes
+    active: bool
+    def __init__(self, key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., active: _Optional[bool] = ...) -> None: ...
+
+class GetNetworkKeysResponse(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[NetworkKey]
+    def __init__(self, keys: _Optional[_Iterable[_Union[NetworkKey, _Mapping]]] = ...) -> None: ...
