@@ -1,0 +1,195 @@
+"""`coalition`: operate the network from the command line."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import text
+
+from coalition.runtime import configure_logging, database
+from network import admin
+from network.errors import DomainError
+from network.settings import get_settings
+
+app = typer.Typer(help="Coalition: a coalition loyalty network.", no_args_is_help=True)
+network_app = typer.Typer(help="The points network server.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The ledger.", no_args_is_help=True)
+partner_app = typer.Typer(help="Partners, contracts and keys (operator actions, recorded).", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: print figures and write them to a JSON file.", no_args_is_help=True)
+app.add_typer(network_app, name="network")
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(partner_app, name="partner")
+app.add_typer(bench_app, name="bench")
+console = Console()
+OPERATOR = typer.Option("cli", "--operator", help="Who is acting (recorded with the action).")
+
+
+def _fail(exc: DomainError) -> None:
+    console.print(f"[red]{exc.code.name}[/red] {exc.reason}: {exc.message}")
+    raise typer.Exit(2)
+
+
+@network_app.command("serve")
+def network_serve(address: str = typer.Option(None, help="host:port to listen on (default COALITION_GRPC_ADDRESS)"),
+                  migrate: bool = typer.Option(False, help="Apply migrations first.")) -> None:
+    """Run the network server (signed gRPC, health checking, reflection)."""
+    from network.server import serve_forever, start_server
+
+    settings = get_settings()
+    configure_logging(settings)
+    with database(settings, run_migrations=migrate) as engine:
+        running = start_server(engine, settings, address=address)
+        console.print(f"network server listening on {address or settings.grpc_address} (port {running.port})")
+        serve_forever(running)
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Bring the schema to the newest migration."""
+    with database(run_migrations=True) as engine:
+        from network.database import schema_revision
+        console.print(f"schema at revision {schema_revision(engine)}")
+
+
+@ledger_app.command("verify")
+def ledger_verify(skip_hash_chain: bool = typer.Option(False, help="Skip recomputing the hash chain.")) -> None:
+    """Check every ledger invariant on the whole database; exit 1 if any fails."""
+    from network.verify import verify_ledger
+
+    with database() as engine, engine.connect() as conn:
+        checks = verify_ledger(conn, hash_chain=not skip_hash_chain,
+                               progress=lambda n: console.print(f"  hash chain: {n:,} rows checked"))
+    table = Table("check", "result", "examined", "detail")
+    for c in checks:
+        table.add_row(c.name, "[green]ok[/green]" if c.ok else "[red]FAILED[/red]", f"{c.examined:,}",
+                      c.detail + ("\n" + "\n".join(c.examples) if c.examples else ""))
+    console.print(table)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@partner_app.command("create")
+def partner_create(partner_id: str, name: str, currency: str = "EUR", iban: Optional[str] = None,
+                   bic: Optional[str] = None, operator: str = OPERATOR) -> None:
+    with database() as engine:
+        try:
+            with engine.begin() as conn:
+                admin.create_partner(conn, operator, partner_id, name, currency, iban, bic)
+        except DomainError as exc:
+            _fail(exc)
+    console.print(f"partner {partner_id} created")
+
+
+@partner_app.command("contract")
+def partner_contract(
+    partner_id: str,
+    earn_points_per_major: Decimal = typer.Option(Decimal(1), help="Points per 1.00 of purchase currency."),
+    settlement_model: str = typer.Option("issuer_pays", help="issuer_pays or prefunded"),
+    clearing_fee_bps: int = 0, issue_price_minor_per_point: Decimal = Decimal(0),
+    redemption_rate_minor_per_point: Decimal = Decimal(0), breakage_share_bps: int = 0,
+    return_window_seconds: int = 0, expiry_days: int = 0, max_basket_share_bps: int = 10000,
+    credit_limit_minor: Optional[int] = None, collateral_minor: int = 0,
+    effective_from: Optional[datetime] = typer.Option(None, help="ISO time (UTC); default now"),
+    operator: str = OPERATOR,
+) -> None:
+    """Add the partner's next contract version."""
+    draft = admin.ContractDraft(earn_points_per_major, settlement_model, clearing_fee_bps, issue_price_minor_per_point,
+                                redemption_rate_minor_per_point, breakage_share_bps, return_window_seconds, expiry_days,
+                                max_basket_share_bps, credit_limit_minor, collateral_minor)
+    with database() as engine:
+        try:
+            with engine.begin() as conn:
+                terms = admin.set_contract(conn, operator, partner_id, draft,
+                                           effective_from.astimezone() if effective_from else None)
+        except DomainError as exc:
+            _fail(exc)
+    console.print(f"contract v{terms.version} for {partner_id}, effective {terms.effective_from.isoformat()}")
+
+
+@partner_app.command("key-register")
+def partner_key_register(partner_id: str, key_id: str, public_key: str = typer.Argument(..., help="base64 raw Ed25519"),
+                         operator: str = OPERATOR) -> None:
+    with database() as engine:
+        try:
+            with engine.begin() as conn:
+                admin.register_key(conn, operator, partner_id, key_id, public_key)
+        except DomainError as exc:
+            _fail(exc)
+    console.print(f"key {key_id} registered for {partner_id}")
+
+
+@partner_app.command("key-revoke")
+def partner_key_revoke(key_id: str, operator: str = OPERATOR) -> None:
+    with database() as engine:
+        try:
+            with engine.begin() as conn:
+                admin.revoke_key(conn, operator, key_id)
+        except DomainError as exc:
+            _fail(exc)
+    console.print(f"key {key_id} revoked")
+
+
+@partner_app.command("suspend")
+def partner_suspend(partner_id: str, operator: str = OPERATOR) -> None:
+    _set_status(partner_id, "suspended", operator)
+
+
+@partner_app.command("resume")
+def partner_resume(partner_id: str, operator: str = OPERATOR) -> None:
+    _set_status(partner_id, "active", operator)
+
+
+def _set_status(partner_id: str, status: str, operator: str) -> None:
+    with database() as engine:
+        try:
+            with engine.begin() as conn:
+                admin.set_partner_status(conn, operator, partner_id, status)
+        except DomainError as exc:
+            _fail(exc)
+    console.print(f"partner {partner_id} is {status}")
+
+
+@partner_app.command("list")
+def partner_list() -> None:
+    with database() as engine, engine.connect() as conn:
+        rows = conn.execute(text("SELECT p.partner_id, p.name, p.status, p.currency, p.iban, "
+                                 "(SELECT count(*) FROM partner_keys k WHERE k.partner_id = p.partner_id "
+                                 " AND k.status = 'active') AS keys FROM partners p ORDER BY p.partner_id")).all()
+    table = Table("partner", "name", "status", "currency", "iban", "active keys")
+    for r in rows:
+        table.add_row(r.partner_id, r.name, r.status, r.currency, r.iban or "", str(r.keys))
+    console.print(table)
+
+
+@bench_app.command("earn")
+def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary phase."),
+               concurrency: int = 32, out: Path = typer.Option(Path("bench-results/earn.json"))) -> None:
+    """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
+    from coalition.bench import run_earn_benchmark
+
+    figures = run_earn_benchmark(seconds=seconds, concurrency=concurrency)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    table = Table("figure", "value")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    console.print(f"written to {out}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

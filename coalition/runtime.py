@@ -1,0 +1,37 @@
+"""Opening the parts a command needs: settings, logging, the database (embedded when DATABASE_URL is unset)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import Engine
+
+from network.database import EmbeddedPostgres, make_engine, migrate, resolve_database_url
+from network.settings import Settings, get_settings
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@contextmanager
+def database(settings: Settings | None = None, *, run_migrations: bool = False) -> Iterator[Engine]:
+    settings = settings or get_settings()
+    url, embedded = resolve_database_url(settings)
+    engine = make_engine(url, settings.db_pool_size)
+    try:
+        if run_migrations:
+            migrate(url)
+        yield engine
+    finally:
+        engine.dispose()
+        if embedded is not None:
+            embedded_keepalive(embedded)
+
+
+def embedded_keepalive(embedded: EmbeddedPostgres) -> None:
+    """The embedded server stops with the last process using it (pgserver counts its users)."""
+    embedded.stop()

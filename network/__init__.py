@@ -1,0 +1,1 @@
+"""The points network: ledger domain, persistence, the signed gRPC service and its interceptor."""

@@ -1,0 +1,156 @@
+"""Operator actions on partners, contracts and keys; each is recorded in operator_actions (who, what, when)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import grpc
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+from sqlalchemy import Connection, text
+
+from network import errors
+from network.contracts import SETTLEMENT_MODELS, ContractTerms, load_contracts
+from network.ledger import CURRENCY_EXPONENT
+from partners import signing
+
+MAX_ACTIVE_KEYS = 2
+_PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_KEY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def record(conn: Connection, operator: str, action: str, subject: str, detail: dict | None = None) -> None:
+    conn.execute(text("INSERT INTO operator_actions (operator, action, subject, detail) VALUES (:o, :a, :s, CAST(:d AS jsonb))"),
+                 {"o": operator, "a": action, "s": subject, "d": json.dumps(detail or {}, default=str)})
+
+
+def create_partner(conn: Connection, operator: str, partner_id: str, name: str, currency: str = "EUR",
+                   iban: str | None = None, bic: str | None = None) -> None:
+    if not _PARTNER_ID.match(partner_id):
+        raise errors.invalid("partner_id", "must be 1 to 32 characters of [a-z0-9_-], starting with a letter or digit")
+    if not name.strip() or len(name) > 200:
+        raise errors.invalid("name", "must be 1 to 200 characters")
+    if currency not in CURRENCY_EXPONENT:
+        raise errors.invalid("currency", f"must be one of {', '.join(sorted(CURRENCY_EXPONENT))}")
+    if iban:
+        try:
+            parsed = IBAN(iban)
+        except SchwiftyException as exc:
+            raise errors.invalid("iban", str(exc)) from None
+        iban = parsed.compact
+        bic = bic or (str(parsed.bic) if parsed.bic else None)
+    inserted = conn.execute(text("INSERT INTO partners (partner_id, name, status, currency, iban, bic) "
+                                 "VALUES (:p, :n, 'active', :c, :i, :b) ON CONFLICT DO NOTHING RETURNING 1"),
+                            {"p": partner_id, "n": name, "c": currency, "i": iban, "b": bic}).first()
+    if not inserted:
+        raise errors.DomainError(grpc.StatusCode.ALREADY_EXISTS, "PARTNER_EXISTS", f"partner {partner_id} exists")
+    record(conn, operator, "partner.create", partner_id, {"name": name, "currency": currency, "iban": iban})
+
+
+@dataclass(frozen=True)
+class ContractDraft:
+    earn_points_per_major: Decimal = Decimal(1)
+    settlement_model: str = "issuer_pays"
+    clearing_fee_bps: int = 0
+    issue_price_minor_per_point: Decimal = Decimal(0)
+    redemption_rate_minor_per_point: Decimal = Decimal(0)
+    breakage_share_bps: int = 0
+    return_window_seconds: int = 0
+    expiry_days: int = 0
+    max_basket_share_bps: int = 10000
+    credit_limit_minor: int | None = None
+    collateral_minor: int = 0
+
+
+def _check_draft(d: ContractDraft) -> None:
+    if d.settlement_model not in SETTLEMENT_MODELS:
+        raise errors.invalid("settlement_model", f"must be one of {', '.join(SETTLEMENT_MODELS)}")
+    if not Decimal(0) <= d.earn_points_per_major <= Decimal(1000):
+        raise errors.invalid("earn_points_per_major", "must be between 0 and 1000")
+    for name in ("clearing_fee_bps", "breakage_share_bps", "max_basket_share_bps"):
+        if not 0 <= getattr(d, name) <= 10000:
+            raise errors.invalid(name, "must be between 0 and 10000 basis points")
+    for name in ("issue_price_minor_per_point", "redemption_rate_minor_per_point"):
+        if not Decimal(0) <= getattr(d, name) <= Decimal(1000):
+            raise errors.invalid(name, "must be between 0 and 1000 minor units per point")
+    if d.settlement_model == "prefunded" and (d.issue_price_minor_per_point <= 0 or d.redemption_rate_minor_per_point <= 0):
+        raise errors.invalid("settlement_model", "a prefunded contract needs an issue price and a redemption rate")
+    if not 0 <= d.return_window_seconds <= 365 * 86400:
+        raise errors.invalid("return_window_seconds", "must be between 0 and one year")
+    if not 0 <= d.expiry_days <= 3650:
+        raise errors.invalid("expiry_days", "must be between 0 (never) and 3650")
+    if d.credit_limit_minor is not None and not 0 <= d.credit_limit_minor <= 10**15:
+        raise errors.invalid("credit_limit_minor", "must be between 0 and 10^15")
+    if not 0 <= d.collateral_minor <= 10**15:
+        raise errors.invalid("collateral_minor", "must be between 0 and 10^15")
+
+
+def _require_partner(conn: Connection, partner_id: str) -> str:
+    row = conn.execute(text("SELECT status FROM partners WHERE partner_id = :p"), {"p": partner_id}).first()
+    if row is None:
+        raise errors.not_found("partner", partner_id, "PARTNER_NOT_FOUND")
+    return row.status
+
+
+def set_contract(conn: Connection, operator: str, partner_id: str, draft: ContractDraft,
+                 effective_from: datetime | None = None) -> ContractTerms:
+    """Add the next contract version, effective from `effective_from` (now by default; never in the past)."""
+    _require_partner(conn, partner_id)
+    _check_draft(draft)
+    now = datetime.now(timezone.utc)
+    effective = effective_from or now
+    if effective < now.replace(microsecond=0) and effective_from is not None:
+        raise errors.invalid("effective_from", "a contract cannot take effect in the past")
+    conn.execute(text("SELECT 1 FROM partners WHERE partner_id = :p FOR UPDATE"), {"p": partner_id})
+    version = conn.execute(text("SELECT coalesce(max(version), 0) + 1 FROM contracts WHERE partner_id = :p"),
+                           {"p": partner_id}).scalar_one()
+    values = asdict(draft)
+    conn.execute(text(f"INSERT INTO contracts (partner_id, version, effective_from, {', '.join(values)}) "
+                      f"VALUES (:partner_id, :version, :effective_from, {', '.join(':' + k for k in values)})"),
+                 {"partner_id": partner_id, "version": version, "effective_from": effective, **values})
+    record(conn, operator, "contract.set", partner_id, {"version": version, "effective_from": effective, **values})
+    return next(c for c in load_contracts(conn, partner_id) if c.version == version)
+
+
+def register_key(conn: Connection, operator: str, partner_id: str, key_id: str, public_key_b64: str) -> None:
+    _require_partner(conn, partner_id)
+    if not _KEY_ID.match(key_id):
+        raise errors.invalid("key_id", "must be 1 to 64 characters of [A-Za-z0-9._:-]")
+    try:
+        raw = base64.b64decode(public_key_b64, validate=True)
+        signing.public_key_from_raw(raw)
+    except (binascii.Error, ValueError):
+        raise errors.invalid("public_key", "must be the standard base64 of a raw 32-byte Ed25519 public key") from None
+    conn.execute(text("SELECT 1 FROM partners WHERE partner_id = :p FOR UPDATE"), {"p": partner_id})
+    active = conn.execute(text("SELECT count(*) FROM partner_keys WHERE partner_id = :p AND status = 'active'"),
+                          {"p": partner_id}).scalar_one()
+    if active >= MAX_ACTIVE_KEYS:
+        raise errors.precondition("TOO_MANY_KEYS", f"partner {partner_id} already has {MAX_ACTIVE_KEYS} active keys: "
+                                  "revoke one first")
+    if not conn.execute(text("INSERT INTO partner_keys (key_id, partner_id, public_key, status) "
+                             "VALUES (:k, :p, :pk, 'active') ON CONFLICT DO NOTHING RETURNING 1"),
+                        {"k": key_id, "p": partner_id, "pk": raw}).first():
+        raise errors.DomainError(grpc.StatusCode.ALREADY_EXISTS, "KEY_EXISTS", f"key id {key_id} is taken")
+    record(conn, operator, "key.register", partner_id, {"key_id": key_id})
+
+
+def revoke_key(conn: Connection, operator: str, key_id: str) -> None:
+    row = conn.execute(text("UPDATE partner_keys SET status = 'revoked', revoked_at = now() WHERE key_id = :k "
+                            "AND status = 'active' RETURNING partner_id"), {"k": key_id}).first()
+    if row is None:
+        raise errors.not_found("key", key_id, "KEY_NOT_FOUND")
+    record(conn, operator, "key.revoke", row.partner_id, {"key_id": key_id})
+
+
+def set_partner_status(conn: Connection, operator: str, partner_id: str, status: str) -> None:
+    if status not in ("active", "suspended"):
+        raise errors.invalid("status", "must be active or suspended")
+    _require_partner(conn, partner_id)
+    conn.execute(text("UPDATE partners SET status = :s WHERE partner_id = :p"), {"s": status, "p": partner_id})
+    record(conn, operator, "partner.suspend" if status == "suspended" else "partner.resume", partner_id)

@@ -1,0 +1,107 @@
+"""PostgreSQL for every Coalition process: the configured DATABASE_URL, or an embedded pgserver started here."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from contextlib import contextmanager
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, text
+
+from network.settings import Settings
+
+log = logging.getLogger(__name__)
+MIGRATIONS = pathlib.Path(__file__).resolve().parent / "migrations"
+DATABASE_NAME = "coalition"
+
+
+class EmbeddedPostgres:
+    """A real PostgreSQL server from the `pgserver` package, its data in `data_dir`."""
+
+    def __init__(self, data_dir: pathlib.Path, cleanup_mode: str | None = "stop"):
+        import pgserver
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(str(data_dir), cleanup_mode=cleanup_mode)
+        if not self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';").count("1 row"):
+            self._server.psql(f"CREATE DATABASE {DATABASE_NAME};")
+        uri = self._server.get_uri(DATABASE_NAME)
+        self.url = uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+    def stop(self) -> None:
+        self._server.cleanup()
+
+
+def sqlalchemy_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The database to use, starting the embedded server when DATABASE_URL is unset."""
+    if settings.database_url:
+        return sqlalchemy_url(settings.database_url), None
+    embedded = EmbeddedPostgres(settings.data_dir / "postgres")
+    log.info("embedded PostgreSQL at %s", embedded.url)
+    return embedded.url, embedded
+
+
+def make_engine(url: str, pool_size: int = 8) -> Engine:
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800,
+                         connect_args={"options": "-c timezone=UTC"})
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str) -> None:
+    command.upgrade(alembic_config(url), "head")
+
+
+def schema_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision(url: str) -> str:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+class UnmigratedSchema(RuntimeError):
+    pass
+
+
+def require_migrated(engine: Engine) -> None:
+    """Refuse to run on a schema that is not at the newest migration."""
+    current = schema_revision(engine)
+    head = head_revision(engine.url.render_as_string(hide_password=False))
+    if current != head:
+        raise UnmigratedSchema(
+            f"database schema is at {current or 'nothing'}, this build needs {head}: run `coalition db migrate`")
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator:
+    with engine.begin() as conn:
+        yield conn
+
+
+def ping(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not serving"; logged by the caller
+        return False

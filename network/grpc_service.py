@@ -1,0 +1,400 @@
+"""NetworkService over gRPC: validate at the edge, run one ledger operation in one transaction, map to the wire.
+
+Idempotency: a mutating call first claims (partner, request_id) in the same transaction as its writes. A
+retry finds the claim and gets the stored response bytes (so the receipt is identical too); the same key
+with another body is refused; a refused call rolls back its claim with everything else.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import uuid
+from datetime import datetime
+from typing import Callable, Sequence
+
+import grpc
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import Connection, Engine, bindparam, text
+
+from network import errors, ledger
+from network.errors import DomainError
+from network.exposure import ExposureTracker
+from network.interceptor import current_caller, status_for
+from network.service import EarnItem, EarnResult, Ledger, SpendRefs, TransactionView
+from protos.coalition.v1 import network_pb2 as pb
+from protos.coalition.v1 import network_pb2_grpc
+
+SERVICE = "/coalition.v1.NetworkService/"
+MUTATING = frozenset(SERVICE + m for m in ("EnrollMember", "Earn", "BatchEarn", "Redeem", "AuthorizeRedemption",
+                                          "CaptureRedemption", "VoidRedemption", "Reverse"))
+PUBLIC = frozenset({SERVICE + "GetNetworkKeys"})
+MAX_BATCH = 1000
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+LOT_STATES = {"pending": pb.LOT_STATE_PENDING, "active": pb.LOT_STATE_ACTIVE, "expired": pb.LOT_STATE_EXPIRED,
+              "reversed": pb.LOT_STATE_REVERSED}
+KINDS = {"earn": pb.TRANSACTION_KIND_EARN, "redeem": pb.TRANSACTION_KIND_REDEEM, "hold": pb.TRANSACTION_KIND_HOLD,
+         "capture": pb.TRANSACTION_KIND_CAPTURE, "void": pb.TRANSACTION_KIND_VOID,
+         "reverse": pb.TRANSACTION_KIND_REVERSE, "expire": pb.TRANSACTION_KIND_EXPIRE,
+         "adjust": pb.TRANSACTION_KIND_ADJUST, "transfer": pb.TRANSACTION_KIND_TRANSFER}
+
+
+# --- edge validation -------------------------------------------------------------------------------------
+
+def check_token(value: str, field: str, *, required: bool = True) -> None:
+    if not value:
+        if required:
+            raise errors.invalid(field, "is required")
+        return
+    if not _TOKEN.match(value):
+        raise errors.invalid(field, "must be 1 to 64 characters of [A-Za-z0-9._:-]")
+
+
+def check_text(value: str, field: str, limit: int = 64) -> None:
+    if len(value) > limit:
+        raise errors.invalid(field, f"must be at most {limit} characters")
+
+
+def check_points(value: int, field: str, *, allow_zero: bool = False) -> None:
+    low = 0 if allow_zero else 1
+    if not low <= value <= ledger.MAX_POINTS_PER_CALL:
+        raise errors.invalid(field, f"must be between {low} and {ledger.MAX_POINTS_PER_CALL}")
+
+
+def check_money(money: pb.Money, field: str) -> None:
+    if not 1 <= money.amount_minor <= ledger.MAX_AMOUNT_MINOR:
+        raise errors.invalid(f"{field}.amount_minor", f"must be between 1 and {ledger.MAX_AMOUNT_MINOR}")
+    if not _CURRENCY.match(money.currency):
+        raise errors.invalid(f"{field}.currency", "must be an ISO 4217 code of three capital letters")
+
+
+def check_uuid(value: str, field: str) -> None:
+    if not value:
+        raise errors.invalid(field, "is required")
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise errors.invalid(field, "must be a UUID") from None
+
+
+def validate_earn(req: pb.EarnRequest, prefix: str = "") -> EarnItem:
+    check_token(req.request_id, prefix + "request_id")
+    check_uuid(req.member_id, prefix + "member_id")
+    for name in ("receipt_ref", "store_id", "terminal_id"):
+        check_text(getattr(req, name), prefix + name)
+    basis = req.WhichOneof("basis")
+    if basis is None:
+        raise errors.invalid(prefix + "basis", "give either purchase or points")
+    if basis == "points":
+        check_points(req.points, prefix + "points")
+        return EarnItem(req.request_id, req.member_id, None, None, req.points, req.receipt_ref, req.store_id,
+                        req.terminal_id)
+    check_money(req.purchase, prefix + "purchase")
+    return EarnItem(req.request_id, req.member_id, req.purchase.amount_minor, req.purchase.currency, None,
+                    req.receipt_ref, req.store_id, req.terminal_id)
+
+
+def spend_refs(req) -> SpendRefs:
+    for name in ("receipt_ref", "store_id", "terminal_id"):
+        check_text(getattr(req, name), name)
+    if req.HasField("basket"):
+        check_money(req.basket, "basket")
+        return SpendRefs(req.receipt_ref, req.store_id, req.terminal_id, req.basket.amount_minor, req.basket.currency)
+    return SpendRefs(req.receipt_ref, req.store_id, req.terminal_id)
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def body_hash(message: Message) -> bytes:
+    return hashlib.sha256(message.SerializeToString(deterministic=True)).digest()
+
+
+def page_token(view: TransactionView) -> str:
+    return base64.urlsafe_b64encode(f"{view.created_at.isoformat()}|{view.transaction_id}".encode()).decode()
+
+
+def parse_page_token(token: str) -> tuple[datetime, uuid.UUID] | None:
+    if not token:
+        return None
+    try:
+        created, tx = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+        return datetime.fromisoformat(created), uuid.UUID(tx)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.invalid("page_token", "is not a token this service issued") from None
+
+
+def earn_response(result: EarnResult) -> pb.EarnResponse:
+    return pb.EarnResponse(transaction_id=result.transaction_id, points=result.points, state=LOT_STATES[result.state],
+                           available_at=timestamp(result.available_at), expires_at=timestamp(result.expires_at))
+
+
+# --- idempotency ---------------------------------------------------------------------------------------------
+
+def claim(conn: Connection, partner_id: str, method: str, request_id: str, digest: bytes) -> bytes | None:
+    """Claim the key; return the stored response when this request was already answered."""
+    if conn.execute(text("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash) "
+                         "VALUES (:p, :r, :m, :h) ON CONFLICT DO NOTHING RETURNING 1"),
+                    {"p": partner_id, "r": request_id, "m": method, "h": digest}).first():
+        return None
+    row = conn.execute(text("SELECT method, body_hash, response FROM idempotency_keys "
+                            "WHERE partner_id = :p AND request_id = :r"), {"p": partner_id, "r": request_id}).one()
+    if row.method != method or bytes(row.body_hash) != digest or row.response is None:
+        raise key_reused(request_id)
+    return bytes(row.response)
+
+
+def key_reused(request_id: str) -> DomainError:
+    return DomainError(grpc.StatusCode.ALREADY_EXISTS, "IDEMPOTENCY_KEY_REUSED",
+                       f"request_id {request_id} was already used for a different request",
+                       metadata={"request_id": request_id})
+
+
+def store(conn: Connection, partner_id: str, request_id: str, response: bytes) -> None:
+    conn.execute(text("UPDATE idempotency_keys SET response = :b WHERE partner_id = :p AND request_id = :r"),
+                 {"b": response, "p": partner_id, "r": request_id})
+
+
+class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
+    def __init__(self, engine: Engine, ledger_: Ledger, network_keys: Callable[[], list[pb.NetworkKey]],
+                 exposure: ExposureTracker | None = None):
+        self._engine = engine
+        self._ledger = ledger_
+        self._network_keys = network_keys
+        self._exposure = exposure
+
+    def _mutate(self, method: str, request: Message, operation: Callable[[Connection, str], Message]) -> bytes:
+        partner_id = current_caller().partner_id
+        with self._engine.begin() as conn:
+            stored = claim(conn, partner_id, method, request.request_id, body_hash(request))
+            if stored is not None:
+                return stored
+            response = operation(conn, partner_id).SerializeToString()
+            store(conn, partner_id, request.request_id, response)
+            return response
+
+    def _read(self, operation: Callable[[Connection, str], Message]) -> Message:
+        with self._engine.connect() as conn:
+            return operation(conn, current_caller().partner_id)
+
+    # --- members -------------------------------------------------------------------------------------------
+
+    def EnrollMember(self, request: pb.EnrollMemberRequest, context) -> bytes:
+        check_token(request.request_id, "request_id")
+        check_token(request.customer_ref, "customer_ref", required=False)
+        check_text(request.card_number, "card_number", 19)
+
+        def enroll(conn: Connection, partner_id: str) -> pb.EnrollMemberResponse:
+            view, created = self._ledger.enroll_member(conn, partner_id, request.customer_ref, request.card_number)
+            return pb.EnrollMemberResponse(member=self._member(view), created=created)
+        return self._mutate("EnrollMember", request, enroll)
+
+    @staticmethod
+    def _member(view) -> pb.Member:
+        return pb.Member(member_id=view.member_id, card_number=view.card_number, customer_ref=view.customer_ref,
+                         enrolled_at=timestamp(view.enrolled_at))
+
+    def FindMember(self, request: pb.FindMemberRequest, context) -> pb.FindMemberResponse:
+        lookup = request.WhichOneof("lookup")
+        if lookup is None or not getattr(request, lookup):
+            raise errors.invalid("lookup", "give member_id, card_number or customer_ref")
+        check_text(getattr(request, lookup), lookup)
+        return self._read(lambda conn, partner_id: pb.FindMemberResponse(member=self._member(
+            self._ledger.find_member(conn, partner_id, **{lookup: getattr(request, lookup)}))))
+
+    # --- earn ----------------------------------------------------------------------------------------------
+
+    def Earn(self, request: pb.EarnRequest, context) -> bytes:
+        item = validate_earn(request)
+        with self._engine.begin() as conn:
+            outcome = self._earn_items(conn, current_caller().partner_id, [(item, request)])[0]
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    def BatchEarn(self, request: pb.BatchEarnRequest, context) -> bytes:
+        check_token(request.request_id, "request_id")
+        if not 1 <= len(request.earns) <= MAX_BATCH:
+            raise errors.invalid("earns", f"must hold 1 to {MAX_BATCH} items")
+
+        def batch(conn: Connection, partner_id: str) -> pb.BatchEarnResponse:
+            valid: list[tuple[int, EarnItem, pb.EarnRequest]] = []
+            outcomes: list[bytes | DomainError | None] = [None] * len(request.earns)
+            seen: set[str] = set()
+            for i, earn in enumerate(request.earns):
+                try:
+                    item = validate_earn(earn, prefix=f"earns[{i}].")
+                    if item.request_id in seen:
+                        raise errors.invalid(f"earns[{i}].request_id", "appears twice in this batch")
+                    seen.add(item.request_id)
+                    valid.append((i, item, earn))
+                except DomainError as exc:
+                    outcomes[i] = exc
+            for (i, _, _), outcome in zip(valid, self._earn_items(conn, partner_id, [(it, rq) for _, it, rq in valid])):
+                outcomes[i] = outcome
+            response = pb.BatchEarnResponse()
+            for earn, outcome in zip(request.earns, outcomes):
+                result = response.results.add(request_id=earn.request_id)
+                if isinstance(outcome, DomainError):
+                    result.error.CopyFrom(status_for(outcome))
+                    response.refused_count += 1
+                else:
+                    result.earned.ParseFromString(outcome)
+                    response.earned_count += 1
+            return response
+        return self._mutate("BatchEarn", request, batch)
+
+    def _earn_items(self, conn: Connection, partner_id: str,
+                    items: Sequence[tuple[EarnItem, pb.EarnRequest]]) -> list[bytes | DomainError]:
+        """Claim every item's key at once, answer replays from storage, post the rest in one batch."""
+        if not items:
+            return []
+        digests = [body_hash(request) for _, request in items]
+        claimed = {row.request_id for row in conn.execute(text(
+            "INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash) "
+            "SELECT :p, r, 'Earn', h FROM unnest(CAST(:rs AS text[]), CAST(:hs AS bytea[])) AS t(r, h) "
+            "ON CONFLICT DO NOTHING RETURNING request_id"),
+            {"p": partner_id, "rs": [item.request_id for item, _ in items], "hs": digests})}
+        outcomes: list[bytes | DomainError | None] = [None] * len(items)
+        replays = [i for i, (item, _) in enumerate(items) if item.request_id not in claimed]
+        if replays:
+            stored = {row.request_id: row for row in conn.execute(
+                text("SELECT request_id, method, body_hash, response FROM idempotency_keys "
+                     "WHERE partner_id = :p AND request_id IN :rs").bindparams(bindparam("rs", expanding=True)),
+                {"p": partner_id, "rs": [items[i][0].request_id for i in replays]})}
+            for i in replays:
+                row = stored[items[i][0].request_id]
+                ok = row.method == "Earn" and bytes(row.body_hash) == digests[i] and row.response is not None
+                outcomes[i] = bytes(row.response) if ok else key_reused(row.request_id)
+        fresh = [i for i in range(len(items)) if outcomes[i] is None]
+        outstanding = self._exposure.outstanding_points if self._exposure else None
+        results = self._ledger.earn_batch(conn, partner_id, [items[i][0] for i in fresh], outstanding)
+        refused, answered = [], []
+        for i, result in zip(fresh, results):
+            if isinstance(result, DomainError):
+                outcomes[i] = result
+                refused.append(items[i][0].request_id)
+            else:
+                outcomes[i] = earn_response(result).SerializeToString()
+                answered.append((items[i][0].request_id, outcomes[i]))
+                if self._exposure:
+                    self._exposure.issued(partner_id, result.points)
+        if refused:  # a refused item writes nothing, its key included
+            conn.execute(text("DELETE FROM idempotency_keys WHERE partner_id = :p AND request_id IN :rs")
+                         .bindparams(bindparam("rs", expanding=True)), {"p": partner_id, "rs": refused})
+        if answered:
+            conn.execute(text("UPDATE idempotency_keys k SET response = v.b FROM (SELECT unnest(CAST(:rs AS text[])) AS r, "
+                              "unnest(CAST(:bs AS bytea[])) AS b) v WHERE k.partner_id = :p AND k.request_id = v.r"),
+                         {"p": partner_id, "rs": [r for r, _ in answered], "bs": [b for _, b in answered]})
+        return outcomes  # type: ignore[return-value]
+
+    # --- spending ------------------------------------------------------------------------------------------
+
+    def Redeem(self, request: pb.RedeemRequest, context) -> bytes:
+        check_token(request.request_id, "request_id")
+        check_uuid(request.member_id, "member_id")
+        check_points(request.points, "points")
+        refs = spend_refs(request)
+
+        def redeem(conn: Connection, partner_id: str) -> pb.RedeemResponse:
+            result = self._ledger.redeem(conn, partner_id, request.member_id, request.points, refs, request.request_id)
+            return pb.RedeemResponse(transaction_id=result.transaction_id, points=result.points,
+                                     value=pb.Money(amount_minor=result.value_minor, currency=result.currency))
+        return self._mutate("Redeem", request, redeem)
+
+    def AuthorizeRedemption(self, request: pb.AuthorizeRedemptionRequest, context) -> bytes:
+        check_token(request.request_id, "request_id")
+        check_uuid(request.member_id, "member_id")
+        check_points(request.points, "points")
+        refs = spend_refs(request)
+        if request.hold_ttl_seconds and not 60 <= request.hold_ttl_seconds <= 604800:
+            raise errors.invalid("hold_ttl_seconds", "must be between 60 and 604800 (or 0 for the default 900)")
+
+        def authorize(conn: Connection, partner_id: str) -> pb.AuthorizeRedemptionResponse:
+            result = self._ledger.authorize(conn, partner_id, request.member_id, request.points, refs,
+                                            request.hold_ttl_seconds, request.request_id)
+            return pb.AuthorizeRedemptionResponse(hold_id=result.hold_id, points=result.points,
+                                                  expires_at=timestamp(result.expires_at))
+        return self._mutate("AuthorizeRedemption", request, authorize)
+
+    def CaptureRedemption(self, request: pb.CaptureRedemptionRequest, context) -> bytes:
+        check_token(request.request_id, "request_id")
+        check_uuid(request.hold_id, "hold_id")
+        check_points(request.points, "points", allow_zero=True)
+
+        def capture(conn: Connection, partner_id: str) -> pb.CaptureRedemptionResponse:
+            result = self._ledger.capture(conn, partner_id, request.hold_id, request.points, request.request_id)
+            return pb.CaptureRedemptionResponse(transaction_id=result.transaction_id, points=result.points,
+                                                released_points=result.released_points,
+                                                value=pb.Money(amount_minor=result.value_minor, currency=result.currency))
+        return self._mutate("CaptureRedemption", request, capture)
+
+    def VoidRedemption(self, request: pb.VoidRedemptionRequest, context) -> bytes:
+        check_token(request.request_id, "request_id")
+        check_uuid(request.hold_id, "hold_id")
+
+        def void(conn: Connection, partner_id: str) -> pb.VoidRedemptionResponse:
+            result = self._ledger.void(conn, partner_id, request.hold_id, request.request_id)
+            return pb.VoidRedemptionResponse(transaction_id=result.transaction_id,
+                                             released_points=result.released_points)
+        return self._mutate("VoidRedemption", request, void)
+
+    def Reverse(self, request: pb.ReverseRequest, context) -> bytes:
+        check_token(request.request_id, "request_id")
+        check_uuid(request.transaction_id, "transaction_id")
+        check_points(request.points, "points", allow_zero=True)
+        check_text(request.reason, "reason")
+
+        def reverse(conn: Connection, partner_id: str) -> pb.ReverseResponse:
+            result = self._ledger.reverse(conn, partner_id, request.transaction_id, request.points, request.reason,
+                                          request.request_id)
+            return pb.ReverseResponse(transaction_id=result.transaction_id, points=result.points,
+                                      remaining_reversible_points=result.remaining_reversible_points)
+        return self._mutate("Reverse", request, reverse)
+
+    # --- reads ---------------------------------------------------------------------------------------------
+
+    def GetBalance(self, request: pb.GetBalanceRequest, context) -> pb.GetBalanceResponse:
+        check_uuid(request.member_id, "member_id")
+
+        def balance(conn: Connection, partner_id: str) -> pb.GetBalanceResponse:
+            b = self._ledger.balance(conn, partner_id, request.member_id)
+            return pb.GetBalanceResponse(member_id=b.member_id, available_points=b.available, pending_points=b.pending,
+                                         held_points=b.held, expiring_30d_points=b.expiring_30d, as_of=timestamp(b.as_of))
+        return self._read(balance)
+
+    def ListTransactions(self, request: pb.ListTransactionsRequest, context) -> pb.ListTransactionsResponse:
+        if request.member_id:
+            check_uuid(request.member_id, "member_id")
+        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
+            raise errors.invalid("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        after = parse_page_token(request.page_token)
+
+        def history(conn: Connection, partner_id: str) -> pb.ListTransactionsResponse:
+            views = self._ledger.list_transactions(conn, partner_id, request.member_id, size + 1, after)
+            response = pb.ListTransactionsResponse()
+            for v in views[:size]:
+                tx = response.transactions.add(
+                    transaction_id=v.transaction_id, kind=KINDS[v.kind], member_id=v.member_id, points=v.points,
+                    receipt_ref=v.receipt_ref, store_id=v.store_id, terminal_id=v.terminal_id, request_id=v.request_id,
+                    related_id=v.related_id, created_at=timestamp(v.created_at))
+                if v.amount_minor is not None:
+                    tx.purchase.CopyFrom(pb.Money(amount_minor=v.amount_minor, currency=v.currency or ""))
+            if len(views) > size:
+                response.next_page_token = page_token(views[size - 1])
+            return response
+        return self._read(history)
+
+    def GetNetworkKeys(self, request: pb.GetNetworkKeysRequest, context) -> pb.GetNetworkKeysResponse:
+        return pb.GetNetworkKeysResponse(keys=self._network_keys())

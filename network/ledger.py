@@ -1,0 +1,232 @@
+"""Ledger arithmetic as plain functions over plain data: lots, consumption, postings, the hash chain.
+
+Accounts (every posting names one, with the lot it concerns, so derived state can be rebuilt):
+  member   (owner = member id)  points a member can spend or that are pending in a lot
+  hold     (owner = member id)  points reserved by open holds
+  issuer   (owner = partner id) the issuer's side of every point it issued (negative while outstanding)
+  redeemer (owner = partner id) points spent at that partner (its claim, cleared in settlement)
+  breakage (owner = partner id) points of that issuer that expired
+
+Per lot:  remaining = sum of its member postings,  held = sum of its hold postings.
+A partner's liability (points) = sum over its lots of remaining + held.
+
+Rounding rules (the only places money is rounded):
+  earn points from a purchase: floor(amount_minor x earn_points_per_major / 10^exponent)  (member gets whole points)
+  money value of points:      round half-even to the minor unit, once per line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from typing import Iterable, Sequence
+
+MAX_POINTS_PER_CALL = 1_000_000_000
+MAX_AMOUNT_MINOR = 10**12
+
+MEMBER, HOLD, ISSUER, REDEEMER, BREAKAGE = "member", "hold", "issuer", "redeemer", "breakage"
+ACCOUNTS = (MEMBER, HOLD, ISSUER, REDEEMER, BREAKAGE)
+
+# ISO 4217 minor-unit exponents of the currencies the network accepts.
+CURRENCY_EXPONENT = {"EUR": 2, "GBP": 2, "USD": 2, "CHF": 2, "SEK": 2, "DKK": 2, "NOK": 2, "PLN": 2, "CZK": 2}
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: str
+    owner: str
+    lot_id: str
+    points: int
+
+
+@dataclass(frozen=True)
+class LotBalance:
+    """A lot as consumption sees it: spendable points and the order key."""
+
+    lot_id: str
+    issuer_id: str
+    spendable: int
+    expires_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Allocation:
+    lot_id: str
+    issuer_id: str
+    points: int
+
+
+class NotEnoughPoints(Exception):
+    def __init__(self, requested: int, available: int):
+        super().__init__(f"{requested} requested, {available} available")
+        self.requested = requested
+        self.available = available
+
+
+def earn_points_for_purchase(amount_minor: int, currency: str, earn_points_per_major: Decimal) -> int:
+    exponent = CURRENCY_EXPONENT[currency]
+    points = (Decimal(amount_minor) * earn_points_per_major / (Decimal(10) ** exponent)).to_integral_value(ROUND_FLOOR)
+    return int(points)
+
+
+def money_for_points(points: int, rate_minor_per_point: Decimal) -> int:
+    return int((Decimal(points) * rate_minor_per_point).to_integral_value(ROUND_HALF_EVEN))
+
+
+def consumption_order(lot: LotBalance) -> tuple:
+    """Earliest expiry first (lots that never expire last), then oldest first."""
+    return (lot.expires_at is None, lot.expires_at or lot.created_at, lot.created_at, lot.lot_id)
+
+
+def allocate(lots: Iterable[LotBalance], points: int) -> list[Allocation]:
+    """Take `points` from spendable lots, earliest expiry first. Raises NotEnoughPoints."""
+    ordered = sorted((lot for lot in lots if lot.spendable > 0), key=consumption_order)
+    available = sum(lot.spendable for lot in ordered)
+    if points > available:
+        raise NotEnoughPoints(points, available)
+    allocations: list[Allocation] = []
+    left = points
+    for lot in ordered:
+        if left == 0:
+            break
+        take = min(left, lot.spendable)
+        allocations.append(Allocation(lot.lot_id, lot.issuer_id, take))
+        left -= take
+    return allocations
+
+
+def split_proportionally(parts: Sequence[Allocation], total: int) -> list[Allocation]:
+    """Split `total` over `parts` in proportion to their points (largest remainder, ties to earlier parts).
+
+    Each share is at most its part; shares sum to exactly `total` (0 <= total <= sum of parts).
+    """
+    whole = sum(p.points for p in parts)
+    if not 0 <= total <= whole:
+        raise ValueError(f"cannot split {total} over {whole}")
+    if whole == 0:
+        return []
+    floors = [p.points * total // whole for p in parts]
+    remainders = [(p.points * total % whole, -i) for i, p in enumerate(parts)]
+    short = total - sum(floors)
+    for _, neg_index in sorted(remainders, reverse=True)[:short]:
+        floors[-neg_index] += 1
+    return [Allocation(p.lot_id, p.issuer_id, share) for p, share in zip(parts, floors) if share > 0]
+
+
+def take_in_order(parts: Sequence[Allocation], total: int) -> tuple[list[Allocation], list[Allocation]]:
+    """Split `parts` into the first `total` points (in order) and the rest."""
+    taken, rest = [], []
+    left = total
+    for part in parts:
+        use = min(left, part.points)
+        if use:
+            taken.append(Allocation(part.lot_id, part.issuer_id, use))
+        if part.points - use:
+            rest.append(Allocation(part.lot_id, part.issuer_id, part.points - use))
+        left -= use
+    return taken, rest
+
+
+# --- postings per transaction kind (each list sums to zero) --------------------------------------------
+
+def earn_postings(member_id: str, issuer_id: str, lot_id: str, points: int) -> list[Posting]:
+    return [Posting(ISSUER, issuer_id, lot_id, -points), Posting(MEMBER, member_id, lot_id, points)]
+
+
+def spend_postings(member_id: str, redeemer_id: str, allocations: Iterable[Allocation]) -> list[Posting]:
+    out: list[Posting] = []
+    for a in allocations:
+        out += [Posting(MEMBER, member_id, a.lot_id, -a.points), Posting(REDEEMER, redeemer_id, a.lot_id, a.points)]
+    return out
+
+
+def hold_postings(member_id: str, allocations: Iterable[Allocation]) -> list[Posting]:
+    out: list[Posting] = []
+    for a in allocations:
+        out += [Posting(MEMBER, member_id, a.lot_id, -a.points), Posting(HOLD, member_id, a.lot_id, a.points)]
+    return out
+
+
+def capture_postings(member_id: str, redeemer_id: str, captured: Iterable[Allocation],
+                     released: Iterable[Allocation]) -> list[Posting]:
+    out: list[Posting] = []
+    for a in captured:
+        out += [Posting(HOLD, member_id, a.lot_id, -a.points), Posting(REDEEMER, redeemer_id, a.lot_id, a.points)]
+    out += release_postings(member_id, released)
+    return out
+
+
+def release_postings(member_id: str, released: Iterable[Allocation]) -> list[Posting]:
+    out: list[Posting] = []
+    for a in released:
+        out += [Posting(HOLD, member_id, a.lot_id, -a.points), Posting(MEMBER, member_id, a.lot_id, a.points)]
+    return out
+
+
+def reverse_earn_postings(member_id: str, issuer_id: str, lot_id: str, points: int) -> list[Posting]:
+    return [Posting(MEMBER, member_id, lot_id, -points), Posting(ISSUER, issuer_id, lot_id, points)]
+
+
+def reverse_redemption_postings(member_id: str, redeemer_id: str, shares: Iterable[Allocation]) -> list[Posting]:
+    out: list[Posting] = []
+    for a in shares:
+        out += [Posting(REDEEMER, redeemer_id, a.lot_id, -a.points), Posting(MEMBER, member_id, a.lot_id, a.points)]
+    return out
+
+
+def expire_postings(member_id: str, issuer_id: str, lot_id: str, points: int) -> list[Posting]:
+    return [Posting(MEMBER, member_id, lot_id, -points), Posting(BREAKAGE, issuer_id, lot_id, points)]
+
+
+def lot_deltas(postings: Iterable[Posting]) -> dict[str, tuple[int, int]]:
+    """Per lot: (change of remaining, change of held) implied by postings."""
+    deltas: dict[str, tuple[int, int]] = {}
+    for p in postings:
+        remaining, held = deltas.get(p.lot_id, (0, 0))
+        if p.account == MEMBER:
+            remaining += p.points
+        elif p.account == HOLD:
+            held += p.points
+        else:
+            continue
+        deltas[p.lot_id] = (remaining, held)
+    return deltas
+
+
+# --- tamper evidence ------------------------------------------------------------------------------------
+
+GENESIS_HASH = bytes(32)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """The fields of a journal row that its hash covers."""
+
+    tx_id: str
+    shard: int
+    seq: int
+    kind: str
+    partner_id: str
+    member_id: str
+    points: int
+    amount_minor: int | None
+    currency: str | None
+    related_id: str | None
+    request_id: str | None
+    created_at: datetime
+
+
+def entry_digest(entry: JournalEntry, postings: Iterable[Posting]) -> bytes:
+    """SHA-256 over a canonical text of the entry and its postings (postings in a fixed order)."""
+    head = "|".join(str(v) if v is not None else "" for v in (
+        entry.tx_id, entry.shard, entry.seq, entry.kind, entry.partner_id, entry.member_id, entry.points,
+        entry.amount_minor, entry.currency, entry.related_id, entry.request_id, entry.created_at.isoformat()))
+    lines = sorted(f"{p.account}:{p.owner}:{p.lot_id}:{p.points}" for p in postings)
+    return hashlib.sha256("\n".join([head, *lines]).encode("utf-8")).digest()
+
+
+def chain_hash(prev_hash: bytes, digest: bytes) -> bytes:
+    return hashlib.sha256(prev_hash + digest).digest()

@@ -1,0 +1,99 @@
+"""The network server process: gRPC with signature verification, receipts, health checking and reflection."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy import Engine, text
+
+from network.contracts import ContractBook
+from network.database import ping, require_migrated
+from network.exposure import ExposureTracker
+from network.grpc_service import MUTATING, PUBLIC, SERVICE, NetworkServicer
+from network.interceptor import KeyDirectory, NetworkSigner, Observer, SigningInterceptor
+from network.service import Ledger
+from network.settings import Settings
+from protos.coalition.v1 import network_pb2, network_pb2_grpc
+
+log = logging.getLogger(__name__)
+SERVICE_NAMES = ("coalition.v1.NetworkService",)
+
+
+def build_ledger(engine: Engine, settings: Settings) -> Ledger:
+    return Ledger(engine, ContractBook(engine), point_value_minor=settings.point_value_minor,
+                  network_currency=settings.network_currency, shards=settings.ledger_shards)
+
+
+def network_keys(engine: Engine):
+    def load() -> list[network_pb2.NetworkKey]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT key_id, public_key, active FROM network_keys ORDER BY created_at"))
+            return [network_pb2.NetworkKey(key_id=r.key_id, public_key=bytes(r.public_key), active=r.active) for r in rows]
+    return load
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    _stop_health: threading.Event
+
+    def stop(self, grace: float = 2.0) -> None:
+        self._stop_health.set()
+        self.server.stop(grace).wait()
+
+
+def _watch_database(engine: Engine, servicer: health.HealthServicer, stop: threading.Event) -> None:
+    """gRPC health follows the database: NOT_SERVING while PostgreSQL does not answer."""
+    while not stop.wait(2.0):
+        status = health_pb2.HealthCheckResponse.SERVING if ping(engine) else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *SERVICE_NAMES):
+            servicer.set(name, status)
+
+
+def start_server(engine: Engine, settings: Settings, *, address: str | None = None,
+                 signer: NetworkSigner | None = None, observe: Observer | None = None) -> RunningServer:
+    require_migrated(engine)
+    signer = signer or NetworkSigner.from_file(settings.resolved_network_key_file())
+    signer.register(engine)
+    ledger = build_ledger(engine, settings)
+    ledger.ensure_shard_heads()
+    limit = settings.grpc_max_message_bytes
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
+        interceptors=[SigningInterceptor(KeyDirectory(engine), signer, protected_prefixes=(SERVICE,),
+                                         public_methods=PUBLIC, mutating_methods=MUTATING, observe=observe)],
+        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
+                 ("grpc.so_reuseport", 0)])
+    network_pb2_grpc.add_NetworkServiceServicer_to_server(
+        NetworkServicer(engine, ledger, network_keys(engine), ExposureTracker(engine)), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", *SERVICE_NAMES):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(address or settings.grpc_address)
+    if port == 0:
+        raise RuntimeError(f"could not bind {address or settings.grpc_address}")
+    server.start()
+    stop = threading.Event()
+    threading.Thread(target=_watch_database, args=(engine, health_servicer, stop), daemon=True,
+                     name="health-db").start()
+    log.info("network server listening on port %d (network key %s)", port, signer.key_id)
+    return RunningServer(server, port, health_servicer, stop)
+
+
+def serve_forever(running: RunningServer) -> None:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    running.stop()

@@ -1,0 +1,49 @@
+"""One settings object for every Coalition process, read from the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every variable a Coalition process reads. Unset DATABASE_URL / TEMPORAL_ADDRESS mean embedded servers."""
+
+    model_config = SettingsConfigDict(env_prefix="COALITION_", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
+    temporal_address: str | None = Field(default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS"))
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "coalition-settlement"
+    data_dir: Path = Path(".coalition")
+    grpc_address: str = "127.0.0.1:50051"
+    grpc_workers: int = 32
+    grpc_max_message_bytes: int = 4 * 1024 * 1024
+    db_pool_size: int = 8
+    network_key_file: Path | None = None
+    network_currency: str = "EUR"
+    # Value of one point in minor units of network_currency (1 point = EUR 0.01 by default).
+    point_value_minor: Decimal = Decimal("1")
+    ledger_shards: int = 64
+    metrics_port: int = 0
+    console_port: int = 8501
+    console_address: str = "127.0.0.1"
+    console_admin_user: str = "operator"
+    # scrypt hash "scrypt$<salt hex>$<hash hex>"; empty means the embedded default password "coalition".
+    console_admin_password_hash: str = ""
+    settlement_period_seconds: int = 86400
+    dispute_window_seconds: int = 3600
+    payment_rail: str = "simulated"
+    log_level: str = "INFO"
+
+    def resolved_network_key_file(self) -> Path:
+        return self.network_key_file or (self.data_dir / "network-key.pem")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
