@@ -65,9 +65,9 @@ class ContractBook:
         with self._lock:
             self._loaded_at = float("-inf")
 
-    def _histories(self) -> dict[str, list[ContractTerms]]:
+    def _histories(self, force: bool = False) -> dict[str, list[ContractTerms]]:
         with self._lock:
-            if time.monotonic() - self._loaded_at > self._ttl:
+            if force or time.monotonic() - self._loaded_at > self._ttl:
                 with self._engine.connect() as conn:
                     by_partner: dict[str, list[ContractTerms]] = {}
                     for terms in load_contracts(conn):
@@ -78,6 +78,8 @@ class ContractBook:
 
     def terms(self, partner_id: str, at: datetime) -> ContractTerms:
         terms = in_force(self._histories().get(partner_id, []), at)
+        if terms is None:  # a partner or contract newer than the cache: look once more
+            terms = in_force(self._histories(force=True).get(partner_id, []), at)
         if terms is None:
             raise errors.precondition("NO_CONTRACT", f"partner {partner_id} has no contract in force at {at.isoformat()}",
                                       partner_id=partner_id)

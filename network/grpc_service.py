@@ -165,6 +165,19 @@ def store(conn: Connection, partner_id: str, request_id: str, response: bytes) -
                  {"b": response, "p": partner_id, "r": request_id})
 
 
+def run_mutation(engine: Engine, method: str, request: Message,
+                 operation: Callable[[Connection, str], Message]) -> bytes:
+    """Run a mutating call once per (caller, request_id): claim the key, operate, store the response bytes."""
+    partner_id = current_caller().partner_id
+    with engine.begin() as conn:
+        stored = claim(conn, partner_id, method, request.request_id, body_hash(request))
+        if stored is not None:
+            return stored
+        response = operation(conn, partner_id).SerializeToString()
+        store(conn, partner_id, request.request_id, response)
+        return response
+
+
 class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     def __init__(self, engine: Engine, ledger_: Ledger, network_keys: Callable[[], list[pb.NetworkKey]],
                  exposure: ExposureTracker | None = None):
@@ -174,14 +187,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         self._exposure = exposure
 
     def _mutate(self, method: str, request: Message, operation: Callable[[Connection, str], Message]) -> bytes:
-        partner_id = current_caller().partner_id
-        with self._engine.begin() as conn:
-            stored = claim(conn, partner_id, method, request.request_id, body_hash(request))
-            if stored is not None:
-                return stored
-            response = operation(conn, partner_id).SerializeToString()
-            store(conn, partner_id, request.request_id, response)
-            return response
+        return run_mutation(self._engine, method, request, operation)
 
     def _read(self, operation: Callable[[Connection, str], Message]) -> Message:
         with self._engine.connect() as conn:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -72,8 +73,9 @@ class NetworkSigner:
             if not create:
                 raise FileNotFoundError(f"network key file {path} does not exist")
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(signing.private_key_to_pem(signing.generate_private_key()))
-            path.chmod(0o600)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(signing.private_key_to_pem(signing.generate_private_key()))
         return cls(signing.private_key_from_pem(path.read_bytes()))
 
     def register(self, engine: Engine) -> None:

@@ -7,6 +7,7 @@ import signal
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -39,6 +40,15 @@ def network_keys(engine: Engine):
     return load
 
 
+@dataclass(frozen=True)
+class ServiceRegistration:
+    """Another signed service served next to NetworkService (composed by the caller, e.g. settlement)."""
+
+    name: str  # full service name, e.g. "coalition.v1.SettlementService"
+    register: Callable[[grpc.Server, NetworkSigner], None]
+    mutating_methods: frozenset[str] = frozenset()
+
+
 @dataclass
 class RunningServer:
     server: grpc.Server
@@ -51,16 +61,18 @@ class RunningServer:
         self.server.stop(grace).wait()
 
 
-def _watch_database(engine: Engine, servicer: health.HealthServicer, stop: threading.Event) -> None:
+def _watch_database(engine: Engine, servicer: health.HealthServicer, names: Sequence[str],
+                    stop: threading.Event) -> None:
     """gRPC health follows the database: NOT_SERVING while PostgreSQL does not answer."""
     while not stop.wait(2.0):
         status = health_pb2.HealthCheckResponse.SERVING if ping(engine) else health_pb2.HealthCheckResponse.NOT_SERVING
-        for name in ("", *SERVICE_NAMES):
+        for name in ("", *names):
             servicer.set(name, status)
 
 
 def start_server(engine: Engine, settings: Settings, *, address: str | None = None,
-                 signer: NetworkSigner | None = None, observe: Observer | None = None) -> RunningServer:
+                 signer: NetworkSigner | None = None, observe: Observer | None = None,
+                 extra_services: Sequence[ServiceRegistration] = ()) -> RunningServer:
     require_migrated(engine)
     signer = signer or NetworkSigner.from_file(settings.resolved_network_key_file())
     signer.register(engine)
@@ -69,23 +81,28 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     limit = settings.grpc_max_message_bytes
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
-        interceptors=[SigningInterceptor(KeyDirectory(engine), signer, protected_prefixes=(SERVICE,),
-                                         public_methods=PUBLIC, mutating_methods=MUTATING, observe=observe)],
+        interceptors=[SigningInterceptor(
+            KeyDirectory(engine), signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
+            public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
+            observe=observe)],
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                  ("grpc.so_reuseport", 0)])
     network_pb2_grpc.add_NetworkServiceServicer_to_server(
         NetworkServicer(engine, ledger, network_keys(engine), ExposureTracker(engine)), server)
+    for extra in extra_services:
+        extra.register(server, signer)
+    names = (*SERVICE_NAMES, *(s.name for s in extra_services))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", *SERVICE_NAMES):
+    for name in ("", *names):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(address or settings.grpc_address)
     if port == 0:
         raise RuntimeError(f"could not bind {address or settings.grpc_address}")
     server.start()
     stop = threading.Event()
-    threading.Thread(target=_watch_database, args=(engine, health_servicer, stop), daemon=True,
+    threading.Thread(target=_watch_database, args=(engine, health_servicer, names, stop), daemon=True,
                      name="health-db").start()
     log.info("network server listening on port %d (network key %s)", port, signer.key_id)
     return RunningServer(server, port, health_servicer, stop)

@@ -539,7 +539,7 @@ class Ledger:
                 "SELECT l.lot_id, l.points, l.remaining, l.state, "
                 "(SELECT coalesce(sum(p.points), 0) FROM postings p WHERE p.lot_id = l.lot_id AND p.account = 'issuer') AS issuer_sum "
                 "FROM lots l WHERE l.earn_tx_id = :t"), {"t": original_id}).first()
-            reversible = lot.points + lot.issuer_sum  # issuer postings: -points at earn, +r per reversal
+            reversible = -int(lot.issuer_sum)  # issuer postings: -points at earn, +r per reversal
             amount = points or reversible
             if amount > reversible:
                 raise errors.precondition("EXCEEDS_REVERSIBLE", f"{amount} points requested, {reversible} reversible",

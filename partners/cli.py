@@ -1,0 +1,421 @@
+"""`coalition-partner`: the partner's command line over the signed SDK client.
+
+    coalition-partner keygen --out acme.key --partner-id acme --key-id acme-2025-01
+    export COALITION_KEY_FILE=acme.key
+    coalition-partner enroll --customer-ref c-1001
+    coalition-partner earn MEMBER_ID --amount-minor 1250 --receipt-ref r-77
+    coalition-partner balance MEMBER_ID
+
+The target is --target, else the key file's "target", else COALITION_TARGET, else localhost:50051.
+A refused call prints its code, reason, message and field violations and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from partners.client import PartnerClient
+from partners.errors import CoalitionError
+from partners.keyfile import KeyFile, KeyFileError, load_key_file, save_key_file
+from protos.coalition.v1 import network_pb2
+
+DEFAULT_TARGET = "localhost:50051"
+EXIT_REFUSED = 2
+
+app = typer.Typer(
+    name="coalition-partner",
+    help="Call the Coalition network as a partner: every call signed with your key (coalition-sig-v1).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+error_console = Console(stderr=True)
+
+KeyFileOption = typer.Option(
+    ..., "--key-file", envvar="COALITION_KEY_FILE", help="The partner key file written by `keygen`.",
+    exists=False, dir_okay=False,
+)
+TargetOption = typer.Option(
+    None, "--target", envvar="COALITION_TARGET",
+    help="HOST:PORT of the network (default: the key file's target, else COALITION_TARGET, else localhost:50051).",
+)
+TimeoutOption = typer.Option(5.0, "--timeout", min=0.1, help="Deadline of each attempt, in seconds.")
+TlsOption = typer.Option(False, "--tls", help="Use TLS with the system's root certificates.")
+CaFileOption = typer.Option(None, "--ca-file", dir_okay=False, help="TLS with these PEM root certificates.")
+RequestIdOption = typer.Option(None, "--request-id", help="Idempotency key (default: a fresh uuid4 hex).")
+
+
+# --- plumbing ------------------------------------------------------------------------------------
+
+def _fail(message: str) -> typer.Exit:
+    error_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(EXIT_REFUSED)
+
+
+def _resolve_target(ctx: typer.Context, target: Optional[str], key_file: KeyFile) -> str:
+    """--target on the command line wins; then the key file's target; then COALITION_TARGET; then the default."""
+    source = ctx.get_parameter_source("target")  # typer's (vendored) click ParameterSource
+    if target and getattr(source, "name", "") == "COMMANDLINE":
+        return target
+    return key_file.target or target or DEFAULT_TARGET
+
+
+@contextmanager
+def _client(
+    ctx: typer.Context, key_file_path: Path, target: Optional[str], timeout: float, tls: bool, ca_file: Optional[Path]
+) -> Iterator[PartnerClient]:
+    try:
+        key_file = load_key_file(key_file_path)
+        root_certificates = ca_file.read_bytes() if ca_file else None
+    except KeyFileError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot read {ca_file}: {exc.strerror}") from None
+    client = PartnerClient(
+        _resolve_target(ctx, target, key_file),
+        key_file.key_id,
+        key_file.private_key(),
+        timeout=timeout,
+        tls=tls,
+        root_certificates=root_certificates,
+    )
+    try:
+        yield client
+    except CoalitionError as exc:
+        _print_error(exc)
+        raise typer.Exit(EXIT_REFUSED) from None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        client.close()
+
+
+def _print_error(exc: CoalitionError) -> None:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("code", exc.code.name)
+    table.add_row("reason", exc.reason or "-")
+    table.add_row("message", exc.message)
+    for name, value in sorted(exc.metadata.items()):
+        table.add_row(f"metadata.{name}", value)
+    for field, description in exc.field_violations:
+        table.add_row("field", f"{field}: {description}")
+    error_console.print(Panel(table, title=f"[red]refused: {type(exc).__name__}", expand=False))
+
+
+def _value(message: Message, field) -> str:
+    value = getattr(message, field.name)
+    if field.enum_type is not None:
+        return field.enum_type.values_by_number[value].name if value in field.enum_type.values_by_number else str(value)
+    if isinstance(value, Timestamp):
+        return value.ToDatetime(tzinfo=dt.timezone.utc).isoformat()
+    if isinstance(value, network_pb2.Money):
+        return f"{value.amount_minor} {value.currency} (minor units)"
+    return str(value)
+
+
+def _rows(message: Message, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(field path, text) for every field of a response, nested messages flattened, unset ones skipped."""
+    for field in message.DESCRIPTOR.fields:
+        name = prefix + field.name
+        if field.is_repeated:
+            yield name, f"{len(getattr(message, field.name))} item(s)"
+        elif field.message_type is not None:
+            if not message.HasField(field.name):
+                continue
+            sub = getattr(message, field.name)
+            if isinstance(sub, (Timestamp, network_pb2.Money)):
+                yield name, _value(message, field)
+            else:
+                yield from _rows(sub, name + ".")
+        elif field.containing_oneof is not None and message.WhichOneof(field.containing_oneof.name) != field.name:
+            continue
+        else:
+            yield name, _value(message, field)
+
+
+def _show(title: str, response: Message, client: PartnerClient | None = None, mutating: bool = False) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold cyan")
+    table.add_column(overflow="fold")
+    for name, text in _rows(response):
+        table.add_row(name, text)
+    if mutating and client is not None and client.last_receipt is not None:
+        table.add_row("receipt key id", client.last_receipt.key_id or "-")
+    console.print(table)
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+@app.command()
+def keygen(
+    out: Path = typer.Option(..., "--out", dir_okay=False, help="Where to write the key file (mode 0600)."),
+    partner_id: str = typer.Option("", "--partner-id", help="Your partner id at the network."),
+    key_id: Optional[str] = typer.Option(None, "--key-id", help="Key id to register (default: generated)."),
+    target: str = typer.Option("", "--target", help="HOST:PORT of the network, stored in the key file."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing key file."),
+) -> None:
+    """Generate an Ed25519 key; print the public key and key id the operator must register."""
+    if key_id is None:
+        stem = partner_id or "key"
+        key_id = f"{stem}-{dt.datetime.now(dt.timezone.utc):%Y%m%d}-{secrets.token_hex(3)}"[-64:]
+    try:
+        key_file = KeyFile.generate(partner_id=partner_id, key_id=key_id, target=target)
+        save_key_file(out, key_file, overwrite=force)
+    except KeyFileError as exc:
+        raise _fail(str(exc)) from None
+    public_b64 = base64.b64encode(key_file.public_key_raw()).decode("ascii")
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("key file", str(out))
+    table.add_row("partner id", partner_id or "-")
+    table.add_row("key id", key_id)
+    table.add_row("public key (base64, raw Ed25519)", public_b64)
+    console.print(Panel(table, title="register this key with the network operator", expand=False))
+    # Plain lines too, for scripts: `coalition-partner keygen ... | grep '^public_key='`.
+    console.print(f"key_id={key_id}", highlight=False, soft_wrap=True)
+    console.print(f"public_key={public_b64}", highlight=False, soft_wrap=True)
+
+
+# --- members -------------------------------------------------------------------------------------
+
+@app.command()
+def enroll(
+    ctx: typer.Context,
+    customer_ref: str = typer.Option("", "--customer-ref", help="Your own reference for this customer."),
+    card_number: str = typer.Option("", "--card-number", help="A card the member already holds."),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Enroll a member (repeating it with the same customer ref returns the same member)."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        response = client.enroll_member(customer_ref=customer_ref, card_number=card_number, request_id=request_id)
+        _show("enrolled" if response.created else "already enrolled", response, client, mutating=True)
+
+
+@app.command()
+def find(
+    ctx: typer.Context,
+    member_id: Optional[str] = typer.Option(None, "--member-id"),
+    card_number: Optional[str] = typer.Option(None, "--card-number"),
+    customer_ref: Optional[str] = typer.Option(None, "--customer-ref"),
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Find a member by exactly one of --member-id, --card-number, --customer-ref."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        response = client.find_member(member_id=member_id, card_number=card_number, customer_ref=customer_ref)
+        _show("member", response)
+
+
+# --- earning and redeeming -----------------------------------------------------------------------
+
+@app.command()
+def earn(
+    ctx: typer.Context,
+    member_id: str = typer.Argument(...),
+    amount_minor: Optional[int] = typer.Option(None, "--amount-minor", min=1, help="Purchase amount, minor units."),
+    points: Optional[int] = typer.Option(None, "--points", min=1, help="A fixed number of points instead."),
+    currency: str = typer.Option("EUR", "--currency"),
+    receipt_ref: str = typer.Option("", "--receipt-ref"),
+    store_id: str = typer.Option("", "--store-id"),
+    terminal_id: str = typer.Option("", "--terminal-id"),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Award points for a purchase (--amount-minor) or a fixed number of points (--points)."""
+    if (amount_minor is None) == (points is None):
+        raise _fail("give exactly one of --amount-minor or --points")
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        response = client.earn(
+            member_id, amount_minor=amount_minor, currency=currency, points=points, receipt_ref=receipt_ref,
+            store_id=store_id, terminal_id=terminal_id, request_id=request_id,
+        )
+        _show("earned", response, client, mutating=True)
+
+
+@app.command()
+def redeem(
+    ctx: typer.Context,
+    member_id: str = typer.Argument(...),
+    points: int = typer.Argument(..., min=1),
+    basket_minor: Optional[int] = typer.Option(None, "--basket-minor", min=1, help="The basket, minor units."),
+    currency: str = typer.Option("EUR", "--currency"),
+    receipt_ref: str = typer.Option("", "--receipt-ref"),
+    store_id: str = typer.Option("", "--store-id"),
+    terminal_id: str = typer.Option("", "--terminal-id"),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Spend a member's points at once."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        response = client.redeem(
+            member_id, points, basket_minor=basket_minor, currency=currency, receipt_ref=receipt_ref,
+            store_id=store_id, terminal_id=terminal_id, request_id=request_id,
+        )
+        _show("redeemed", response, client, mutating=True)
+
+
+@app.command()
+def authorize(
+    ctx: typer.Context,
+    member_id: str = typer.Argument(...),
+    points: int = typer.Argument(..., min=1),
+    basket_minor: Optional[int] = typer.Option(None, "--basket-minor", min=1),
+    currency: str = typer.Option("EUR", "--currency"),
+    receipt_ref: str = typer.Option("", "--receipt-ref"),
+    store_id: str = typer.Option("", "--store-id"),
+    terminal_id: str = typer.Option("", "--terminal-id"),
+    hold_ttl_seconds: int = typer.Option(0, "--hold-ttl-seconds", min=0, help="0 means the network default."),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Place a hold on a member's points (capture or void it later)."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        response = client.authorize_redemption(
+            member_id, points, basket_minor=basket_minor, currency=currency, receipt_ref=receipt_ref,
+            store_id=store_id, terminal_id=terminal_id, hold_ttl_seconds=hold_ttl_seconds, request_id=request_id,
+        )
+        _show("hold placed", response, client, mutating=True)
+
+
+@app.command()
+def capture(
+    ctx: typer.Context,
+    hold_id: str = typer.Argument(...),
+    points: int = typer.Option(0, "--points", min=0, help="At most the held points; 0 captures all."),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Capture a hold (spend its points; the rest is released)."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        response = client.capture_redemption(hold_id, points=points, request_id=request_id)
+        _show("captured", response, client, mutating=True)
+
+
+@app.command()
+def void(
+    ctx: typer.Context,
+    hold_id: str = typer.Argument(...),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Release a hold."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        response = client.void_redemption(hold_id, request_id=request_id)
+        _show("voided", response, client, mutating=True)
+
+
+@app.command()
+def reverse(
+    ctx: typer.Context,
+    transaction_id: str = typer.Argument(...),
+    points: int = typer.Option(0, "--points", min=0, help="0 reverses all that is still reversible."),
+    reason: str = typer.Option("", "--reason"),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Reverse an earn or a redemption, fully or partly (a return)."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        response = client.reverse(transaction_id, points=points, reason=reason, request_id=request_id)
+        _show("reversed", response, client, mutating=True)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+@app.command()
+def balance(
+    ctx: typer.Context,
+    member_id: str = typer.Argument(...),
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """A member's balance."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        _show("balance", client.get_balance(member_id))
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    member_id: str = typer.Option("", "--member-id", help="Only this member's transactions."),
+    limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many transactions."),
+    page_size: int = typer.Option(50, "--page-size", min=1, max=500),
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Your transactions, newest first."""
+    table = Table(title="transactions", title_justify="left")
+    for column in ("created at", "kind", "member", "points", "purchase", "receipt ref", "transaction id", "related"):
+        table.add_column(column, justify="right" if column == "points" else "left")
+    kinds = network_pb2.TransactionKind
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        for count, tx in enumerate(client.list_transactions(member_id=member_id, page_size=min(page_size, limit))):
+            if count >= limit:
+                break
+            table.add_row(
+                tx.created_at.ToDatetime(tzinfo=dt.timezone.utc).isoformat() if tx.HasField("created_at") else "",
+                kinds.Name(tx.kind).removeprefix("TRANSACTION_KIND_").lower() if tx.kind in kinds.values() else str(tx.kind),
+                tx.member_id,
+                str(tx.points),
+                f"{tx.purchase.amount_minor} {tx.purchase.currency}" if tx.HasField("purchase") else "",
+                tx.receipt_ref,
+                tx.transaction_id,
+                tx.related_id,
+            )
+    console.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

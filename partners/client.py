@@ -1,0 +1,466 @@
+"""The signed partner client for coalition.v1.NetworkService.
+
+    from partners.client import PartnerClient
+    with PartnerClient("network.example:443", "acme-2025-01", private_key, tls=True) as network:
+        member = network.enroll_member(customer_ref="c-1001").member
+        earned = network.earn(member.member_id, amount_minor=1250, receipt_ref="r-77")
+        evidence = network.last_receipt          # keep it: the network's signature over this exchange
+
+How a call goes (one place: `PartnerClient._call`):
+
+1. The request message is serialized once. Those bytes are what is signed and what is sent, on every
+   attempt: protobuf serialization is not canonical, so nothing is ever re-serialized.
+2. Each attempt signs the bytes afresh (coalition-sig-v1: new timestamp and nonce) and sends them with a
+   deadline of `timeout` seconds through a raw-bytes gRPC callable.
+3. UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED and RESOURCE_EXHAUSTED are retried with exponential backoff and
+   jitter, at most `max_attempts` attempts in all. A mutating request carries `request_id`, the
+   idempotency key, which stays the same across attempts (the bytes are the same), so a retry after a
+   lost response returns the stored response instead of posting twice. Nothing else is retried.
+4. A mutating call's response must carry the network's receipt in its trailing metadata; it is verified
+   over the exact request and response bytes with the network keys from GetNetworkKeys (fetched once,
+   refetched once when a receipt names a key the client does not know), and kept in `last_receipt`.
+5. The response bytes are parsed and returned. Failures raise `partners.errors` types.
+
+One client is safe to share between threads; `last_receipt` is per thread.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
+
+import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from google.protobuf.message import DecodeError, Message
+
+from partners import signing
+from partners.errors import CoalitionError, Internal, ReceiptInvalid, error_from_rpc
+from protos.coalition.v1 import network_pb2
+
+SERVICE = "coalition.v1.NetworkService"
+UNSIGNED_METHODS = frozenset({"GetNetworkKeys"})
+METHODS = (
+    "EnrollMember",
+    "FindMember",
+    "Earn",
+    "BatchEarn",
+    "Redeem",
+    "AuthorizeRedemption",
+    "CaptureRedemption",
+    "VoidRedemption",
+    "Reverse",
+    "GetBalance",
+    "ListTransactions",
+    "GetNetworkKeys",
+)
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+)
+_MAX_REMEMBERED_UNKNOWN_KEYS = 256
+
+ResponseT = TypeVar("ResponseT", bound=Message)
+
+
+def full_method(method_name: str) -> str:
+    """"Earn" -> "/coalition.v1.NetworkService/Earn", the name that is signed and called."""
+    return f"/{SERVICE}/{method_name}"
+
+
+def new_request_id() -> str:
+    """A fresh idempotency key: 32 lowercase hex characters (uuid4)."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One mutating exchange and the network's signature over it: evidence in a dispute.
+
+    Verify later with `partners.signing.verify_receipt({"x-coalition-key-id": [key_id],
+    "x-coalition-signature": [signature]}, method, request_bytes, response_bytes, network_key_for)`.
+    """
+
+    method: str
+    request_bytes: bytes
+    response_bytes: bytes
+    key_id: str
+    signature: str  # standard base64, as received
+
+    def trailing_metadata(self) -> dict[str, list[str]]:
+        return {signing.KEY_ID_HEADER: [self.key_id], signing.SIGNATURE_HEADER: [self.signature]}
+
+
+def _money(amount_minor: int, currency: str) -> network_pb2.Money:
+    return network_pb2.Money(amount_minor=amount_minor, currency=currency)
+
+
+def earn_request(
+    member_id: str,
+    *,
+    amount_minor: int | None = None,
+    currency: str = "EUR",
+    points: int | None = None,
+    receipt_ref: str = "",
+    store_id: str = "",
+    terminal_id: str = "",
+    request_id: str | None = None,
+) -> network_pb2.EarnRequest:
+    """An EarnRequest for a purchase (amount_minor) or a fixed number of points: exactly one of the two."""
+    if (amount_minor is None) == (points is None):
+        raise ValueError("give exactly one of amount_minor (a purchase) or points (a fixed award)")
+    request = network_pb2.EarnRequest(
+        request_id=request_id or new_request_id(),
+        member_id=member_id,
+        receipt_ref=receipt_ref,
+        store_id=store_id,
+        terminal_id=terminal_id,
+    )
+    if amount_minor is not None:
+        request.purchase.CopyFrom(_money(amount_minor, currency))
+    else:
+        request.points = points  # type: ignore[assignment]
+    return request
+
+
+class PartnerClient:
+    """A coalition-sig-v1 signed client of coalition.v1.NetworkService for one partner key.
+
+    target: "host:port". key_id / private_key: the partner's registered Ed25519 key.
+    timeout: the deadline of each attempt, in seconds. max_attempts: attempts per call, retries included.
+    verify_receipts: check the network's signature on every mutating response (leave it on).
+    network_keys: {key_id: raw 32-byte public key} obtained out of band; when given, GetNetworkKeys is
+    never called and only these keys verify receipts (pin them when the channel is not TLS).
+    tls / root_certificates / certificate_chain / tls_private_key: TLS, optionally mutual; TLS is used
+    when `tls` is true or any of the three PEM values is given.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        key_id: str,
+        private_key: Ed25519PrivateKey,
+        *,
+        timeout: float = 5.0,
+        max_attempts: int = 4,
+        verify_receipts: bool = True,
+        channel_options: Sequence[tuple[str, Any]] = DEFAULT_CHANNEL_OPTIONS,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        tls_private_key: bytes | None = None,
+        network_keys: Mapping[str, bytes] | None = None,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 2.0,
+    ):
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.target = target
+        self.key_id = key_id
+        self._private_key = private_key
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._verify_receipts = verify_receipts
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._random = random.Random()
+        self._random_lock = threading.Lock()
+        options = list(channel_options)
+        if tls or root_certificates or certificate_chain or tls_private_key:
+            credentials = grpc.ssl_channel_credentials(root_certificates, tls_private_key, certificate_chain)
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
+        # Raw-bytes callables: no serializer, no deserializer. The client owns the bytes on both sides.
+        self._callables = {
+            name: self._channel.unary_unary(full_method(name), request_serializer=None, response_deserializer=None)
+            for name in METHODS
+        }
+        self._keys_lock = threading.Lock()
+        self._keys_pinned = network_keys is not None
+        self._network_keys: dict[str, Ed25519PublicKey] | None = (
+            {kid: signing.public_key_from_raw(raw) for kid, raw in network_keys.items()}
+            if network_keys is not None
+            else None
+        )
+        self._refetched_for: set[str] = set()
+        self._local = threading.local()
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "PartnerClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def last_receipt(self) -> Receipt | None:
+        """The receipt of this thread's last successful mutating call (None before the first)."""
+        return getattr(self._local, "receipt", None)
+
+    # --- members -----------------------------------------------------------------------------------
+
+    def enroll_member(
+        self, *, customer_ref: str = "", card_number: str = "", request_id: str | None = None
+    ) -> network_pb2.EnrollMemberResponse:
+        request = network_pb2.EnrollMemberRequest(
+            request_id=request_id or new_request_id(), customer_ref=customer_ref, card_number=card_number
+        )
+        return self._call("EnrollMember", request, network_pb2.EnrollMemberResponse, mutating=True)
+
+    def find_member(
+        self, *, member_id: str | None = None, card_number: str | None = None, customer_ref: str | None = None
+    ) -> network_pb2.FindMemberResponse:
+        given = {k: v for k, v in (("member_id", member_id), ("card_number", card_number),
+                                   ("customer_ref", customer_ref)) if v is not None}
+        if len(given) != 1:
+            raise ValueError("give exactly one of member_id, card_number, customer_ref")
+        request = network_pb2.FindMemberRequest(**given)
+        return self._call("FindMember", request, network_pb2.FindMemberResponse, mutating=False)
+
+    # --- earning -----------------------------------------------------------------------------------
+
+    def earn(
+        self,
+        member_id: str,
+        *,
+        amount_minor: int | None = None,
+        currency: str = "EUR",
+        points: int | None = None,
+        receipt_ref: str = "",
+        store_id: str = "",
+        terminal_id: str = "",
+        request_id: str | None = None,
+    ) -> network_pb2.EarnResponse:
+        request = earn_request(
+            member_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            points=points,
+            receipt_ref=receipt_ref,
+            store_id=store_id,
+            terminal_id=terminal_id,
+            request_id=request_id,
+        )
+        return self._call("Earn", request, network_pb2.EarnResponse, mutating=True)
+
+    def batch_earn(
+        self, items: Iterable[network_pb2.EarnRequest | Mapping[str, Any]], request_id: str | None = None
+    ) -> network_pb2.BatchEarnResponse:
+        """Up to 1,000 earns. Items are EarnRequests or dicts of `earn_request` arguments; an item without
+        a request_id gets a fresh one. A refused item's `error` converts with errors.error_from_status."""
+        earns = []
+        for item in items:
+            if isinstance(item, network_pb2.EarnRequest):
+                earn = network_pb2.EarnRequest()
+                earn.CopyFrom(item)
+                if not earn.request_id:
+                    earn.request_id = new_request_id()
+            else:
+                fields = dict(item)
+                earn = earn_request(fields.pop("member_id"), **fields)
+            earns.append(earn)
+        request = network_pb2.BatchEarnRequest(request_id=request_id or new_request_id(), earns=earns)
+        return self._call("BatchEarn", request, network_pb2.BatchEarnResponse, mutating=True)
+
+    # --- redeeming ---------------------------------------------------------------------------------
+
+    def redeem(
+        self,
+        member_id: str,
+        points: int,
+        *,
+        basket_minor: int | None = None,
+        currency: str = "EUR",
+        receipt_ref: str = "",
+        store_id: str = "",
+        terminal_id: str = "",
+        request_id: str | None = None,
+    ) -> network_pb2.RedeemResponse:
+        request = network_pb2.RedeemRequest(
+            request_id=request_id or new_request_id(),
+            member_id=member_id,
+            points=points,
+            receipt_ref=receipt_ref,
+            store_id=store_id,
+            terminal_id=terminal_id,
+        )
+        if basket_minor is not None:
+            request.basket.CopyFrom(_money(basket_minor, currency))
+        return self._call("Redeem", request, network_pb2.RedeemResponse, mutating=True)
+
+    def authorize_redemption(
+        self,
+        member_id: str,
+        points: int,
+        *,
+        basket_minor: int | None = None,
+        currency: str = "EUR",
+        receipt_ref: str = "",
+        store_id: str = "",
+        terminal_id: str = "",
+        hold_ttl_seconds: int = 0,
+        request_id: str | None = None,
+    ) -> network_pb2.AuthorizeRedemptionResponse:
+        request = network_pb2.AuthorizeRedemptionRequest(
+            request_id=request_id or new_request_id(),
+            member_id=member_id,
+            points=points,
+            receipt_ref=receipt_ref,
+            store_id=store_id,
+            terminal_id=terminal_id,
+            hold_ttl_seconds=hold_ttl_seconds,
+        )
+        if basket_minor is not None:
+            request.basket.CopyFrom(_money(basket_minor, currency))
+        return self._call("AuthorizeRedemption", request, network_pb2.AuthorizeRedemptionResponse, mutating=True)
+
+    def capture_redemption(
+        self, hold_id: str, points: int = 0, request_id: str | None = None
+    ) -> network_pb2.CaptureRedemptionResponse:
+        request = network_pb2.CaptureRedemptionRequest(
+            request_id=request_id or new_request_id(), hold_id=hold_id, points=points
+        )
+        return self._call("CaptureRedemption", request, network_pb2.CaptureRedemptionResponse, mutating=True)
+
+    def void_redemption(self, hold_id: str, request_id: str | None = None) -> network_pb2.VoidRedemptionResponse:
+        request = network_pb2.VoidRedemptionRequest(request_id=request_id or new_request_id(), hold_id=hold_id)
+        return self._call("VoidRedemption", request, network_pb2.VoidRedemptionResponse, mutating=True)
+
+    def reverse(
+        self, transaction_id: str, points: int = 0, reason: str = "", request_id: str | None = None
+    ) -> network_pb2.ReverseResponse:
+        request = network_pb2.ReverseRequest(
+            request_id=request_id or new_request_id(), transaction_id=transaction_id, points=points, reason=reason
+        )
+        return self._call("Reverse", request, network_pb2.ReverseResponse, mutating=True)
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def get_balance(self, member_id: str) -> network_pb2.GetBalanceResponse:
+        request = network_pb2.GetBalanceRequest(member_id=member_id)
+        return self._call("GetBalance", request, network_pb2.GetBalanceResponse, mutating=False)
+
+    def list_transaction_pages(
+        self, member_id: str = "", page_size: int = 50
+    ) -> Iterator[network_pb2.ListTransactionsResponse]:
+        """Every page of the partner's transactions (newest first), following next_page_token."""
+        token = ""
+        seen: set[str] = set()
+        while True:
+            request = network_pb2.ListTransactionsRequest(member_id=member_id, page_size=page_size, page_token=token)
+            page = self._call("ListTransactions", request, network_pb2.ListTransactionsResponse, mutating=False)
+            yield page
+            token = page.next_page_token
+            if not token:
+                return
+            if token in seen:
+                raise Internal(grpc.StatusCode.INTERNAL, "the network returned a page token twice",
+                               reason="PAGE_TOKEN_REPEATED")
+            seen.add(token)
+
+    def list_transactions(self, member_id: str = "", page_size: int = 50) -> Iterator[network_pb2.Transaction]:
+        """Every transaction of the partner (optionally of one member), newest first, across all pages."""
+        for page in self.list_transaction_pages(member_id, page_size):
+            yield from page.transactions
+
+    def get_network_keys(self) -> network_pb2.GetNetworkKeysResponse:
+        return self._call("GetNetworkKeys", network_pb2.GetNetworkKeysRequest(),
+                          network_pb2.GetNetworkKeysResponse, mutating=False)
+
+    # --- the one call path -------------------------------------------------------------------------
+
+    def _call(self, method_name: str, request: Message, response_type: type[ResponseT], mutating: bool) -> ResponseT:
+        method = full_method(method_name)
+        stub = self._callables[method_name]
+        body = request.SerializeToString()  # once: signed and sent as is on every attempt
+        attempt = 0
+        while True:
+            attempt += 1
+            if method_name in UNSIGNED_METHODS:
+                metadata: tuple[tuple[str, str], ...] = ()
+            else:
+                metadata = signing.sign_request(self._private_key, self.key_id, method, body).metadata()
+            try:
+                response_bytes, call = stub.with_call(body, timeout=self._timeout, metadata=metadata)
+                break
+            except grpc.RpcError as exc:
+                error = error_from_rpc(exc)
+                if not error.retryable or attempt >= self._max_attempts:
+                    raise error from exc
+            time.sleep(self._backoff_seconds(attempt, error))
+        if mutating:
+            trailing = signing.collect_metadata(call.trailing_metadata() or ())
+            self._local.receipt = self._checked_receipt(method, body, response_bytes, trailing)
+        try:
+            return response_type.FromString(response_bytes)
+        except DecodeError as exc:
+            raise Internal(grpc.StatusCode.INTERNAL, f"cannot parse the {method_name} response: {exc}",
+                           reason="RESPONSE_UNPARSABLE") from exc
+
+    def _backoff_seconds(self, attempt: int, error: CoalitionError) -> float:
+        """Exponential backoff with jitter: uniform in [cap/2, cap], cap = initial * 2^(attempt-1) <= max.
+        A RetryInfo delay from the server raises the wait, within backoff_max."""
+        cap = min(self._backoff_max, self._backoff_initial * (2 ** (attempt - 1)))
+        with self._random_lock:
+            delay = cap / 2 + self._random.uniform(0, cap / 2)
+        if error.retry_delay:
+            delay = max(delay, min(error.retry_delay, self._backoff_max))
+        return delay
+
+    # --- receipts ----------------------------------------------------------------------------------
+
+    def _checked_receipt(
+        self, method: str, body: bytes, response_bytes: bytes, trailing: Mapping[str, list[str]]
+    ) -> Receipt:
+        receipt = Receipt(
+            method=method,
+            request_bytes=body,
+            response_bytes=response_bytes,
+            key_id=(trailing.get(signing.KEY_ID_HEADER) or [""])[0],
+            signature=(trailing.get(signing.SIGNATURE_HEADER) or [""])[0],
+        )
+        if not self._verify_receipts:
+            return receipt
+        try:
+            signing.verify_receipt(trailing, method, body, response_bytes, self._network_key)
+        except signing.SignatureError as exc:
+            raise ReceiptInvalid(f"{method}: {exc} (the call may have been executed: retry with the same "
+                                 f"request_id to get the stored response)", receipt=receipt) from exc
+        except CoalitionError as exc:  # the network keys could not be fetched
+            raise ReceiptInvalid(f"{method}: cannot fetch the network keys to verify the receipt: {exc}",
+                                 receipt=receipt) from exc
+        return receipt
+
+    def _network_key(self, key_id: str) -> Ed25519PublicKey:
+        """The network's active key `key_id`: fetched once, refetched once for a key id not yet known."""
+        with self._keys_lock:
+            if self._network_keys is None:
+                self._network_keys = self._fetch_network_keys()
+            key = self._network_keys.get(key_id)
+            if key is None and not self._keys_pinned and key_id not in self._refetched_for:
+                if len(self._refetched_for) >= _MAX_REMEMBERED_UNKNOWN_KEYS:
+                    self._refetched_for.clear()
+                self._refetched_for.add(key_id)
+                self._network_keys = self._fetch_network_keys()
+                key = self._network_keys.get(key_id)
+        if key is None:
+            raise signing.SignatureError("RECEIPT_INVALID", f"receipt signed by unknown or inactive network key {key_id!r}")
+        return key
+
+    def _fetch_network_keys(self) -> dict[str, Ed25519PublicKey]:
+        keys = {}
+        for network_key in self.get_network_keys().keys:
+            if network_key.active and len(network_key.public_key) == 32:
+                keys[network_key.key_id] = signing.public_key_from_raw(network_key.public_key)
+        return keys

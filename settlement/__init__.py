@@ -1,0 +1,1 @@
+"""Settlement on Temporal: clearing, netting, statements, payouts, payment rails."""

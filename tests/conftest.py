@@ -1,0 +1,119 @@
+"""Fixtures: a real PostgreSQL (pgserver), the real network server on loopback, partners with keys and clients.
+
+Everything is started by the project's own code (the same embedded defaults `coalition up` uses) and stopped
+after the session. Integration tests that touch the ledger get `coalition ledger verify` run after them.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from network import admin
+from network.database import EmbeddedPostgres, make_engine, migrate
+from network.interceptor import NetworkSigner
+from network.server import RunningServer, start_server
+from network.settings import Settings
+from network.verify import verify_ledger
+from partners import signing
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("coalition")
+
+
+@pytest.fixture(scope="session")
+def database_url(session_dir: Path) -> Iterator[str]:
+    if os.environ.get("COALITION_TEST_DATABASE_URL"):
+        url = os.environ["COALITION_TEST_DATABASE_URL"]
+        migrate(url)
+        yield url
+        return
+    embedded = EmbeddedPostgres(session_dir / "postgres", cleanup_mode="delete")
+    migrate(embedded.url)
+    yield embedded.url
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url, pool_size=8)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(session_dir: Path) -> Settings:
+    return Settings(data_dir=session_dir, grpc_address="127.0.0.1:0", ledger_shards=16)
+
+
+@pytest.fixture(scope="session")
+def network_signer(session_dir: Path) -> NetworkSigner:
+    return NetworkSigner.from_file(session_dir / "network-key.pem")
+
+
+@pytest.fixture(scope="session")
+def network_server(engine: Engine, settings: Settings, network_signer: NetworkSigner) -> Iterator[RunningServer]:
+    running = start_server(engine, settings, address="127.0.0.1:0", signer=network_signer)
+    yield running
+    running.stop(0)
+
+
+@pytest.fixture(scope="session")
+def target(network_server: RunningServer) -> str:
+    return f"127.0.0.1:{network_server.port}"
+
+
+@dataclass
+class PartnerHandle:
+    partner_id: str
+    key_id: str
+    private_key: object
+    target: str
+
+    def client(self, **options):
+        from partners.client import PartnerClient
+
+        return PartnerClient(self.target, self.key_id, self.private_key, **options)
+
+
+@pytest.fixture
+def make_partner(engine: Engine, target: str) -> Callable[..., PartnerHandle]:
+    """Create a partner with a contract (keyword overrides of ContractDraft) and one registered key."""
+
+    def make(prefix: str = "p", *, name: str | None = None, iban: str | None = "DE89370400440532013000",
+             **contract) -> PartnerHandle:
+        partner_id = f"{prefix}{next(_counter)}-{uuid.uuid4().hex[:6]}"
+        key = signing.generate_private_key()
+        key_id = f"{partner_id}-k1"
+        with engine.begin() as conn:
+            admin.create_partner(conn, "test", partner_id, name or partner_id.title(), iban=iban)
+            admin.set_contract(conn, "test", partner_id, admin.ContractDraft(**contract))
+            admin.register_key(conn, "test", partner_id, key_id, base64.b64encode(signing.raw_public(key)).decode())
+        return PartnerHandle(partner_id, key_id, key, target)
+
+    return make
+
+
+def assert_ledger_verifies(engine: Engine) -> None:
+    with engine.connect() as conn:
+        failed = [c for c in verify_ledger(conn) if not c.ok]
+    assert not failed, "ledger invariants broken: " + "; ".join(f"{c.name}: {c.detail} {c.examples}" for c in failed)
+
+
+@pytest.fixture
+def verified_ledger(engine: Engine) -> Iterator[Engine]:
+    """Use in integration tests: the whole ledger must verify after the test."""
+    yield engine
+    assert_ledger_verifies(engine)
