@@ -21,8 +21,14 @@ from network.ledger import CURRENCY_EXPONENT
 from partners import signing
 
 MAX_ACTIVE_KEYS = 2
+KEYS_CHANNEL = "coalition_keys"
 _PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _KEY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def notify_key_change(conn: Connection) -> None:
+    """Tell every server to drop its key cache when this transaction commits (keys, partner status)."""
+    conn.execute(text(f"NOTIFY {KEYS_CHANNEL}"))
 
 
 def record(conn: Connection, operator: str, action: str, subject: str, detail: dict | None = None) -> None:
@@ -138,6 +144,7 @@ def register_key(conn: Connection, operator: str, partner_id: str, key_id: str, 
                         {"k": key_id, "p": partner_id, "pk": raw}).first():
         raise errors.DomainError(grpc.StatusCode.ALREADY_EXISTS, "KEY_EXISTS", f"key id {key_id} is taken")
     record(conn, operator, "key.register", partner_id, {"key_id": key_id})
+    notify_key_change(conn)
 
 
 def revoke_key(conn: Connection, operator: str, key_id: str) -> None:
@@ -146,6 +153,7 @@ def revoke_key(conn: Connection, operator: str, key_id: str) -> None:
     if row is None:
         raise errors.not_found("key", key_id, "KEY_NOT_FOUND")
     record(conn, operator, "key.revoke", row.partner_id, {"key_id": key_id})
+    notify_key_change(conn)
 
 
 def set_partner_status(conn: Connection, operator: str, partner_id: str, status: str) -> None:
@@ -154,3 +162,4 @@ def set_partner_status(conn: Connection, operator: str, partner_id: str, status:
     _require_partner(conn, partner_id)
     conn.execute(text("UPDATE partners SET status = :s WHERE partner_id = :p"), {"s": status, "p": partner_id})
     record(conn, operator, "partner.suspend" if status == "suspended" else "partner.resume", partner_id)
+    notify_key_change(conn)

@@ -55,7 +55,7 @@ def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | No
 
 
 def make_engine(url: str, pool_size: int = 8) -> Engine:
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800,
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
                          connect_args={"options": "-c timezone=UTC"})
 
 

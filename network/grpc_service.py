@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, bindparam, text
 from network import errors, ledger
 from network.errors import DomainError
 from network.exposure import ExposureTracker
+from network.group_commit import GroupCommit
 from network.interceptor import current_caller, status_for
 from network.service import EarnItem, EarnResult, Ledger, SpendRefs, TransactionView
 from protos.coalition.v1 import network_pb2 as pb
@@ -185,6 +186,10 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         self._ledger = ledger_
         self._network_keys = network_keys
         self._exposure = exposure
+        self._group_commit = GroupCommit(engine, self._earn_items, ledger_.one_chain_write)
+
+    def close(self) -> None:
+        self._group_commit.close()
 
     def _mutate(self, method: str, request: Message, operation: Callable[[Connection, str], Message]) -> bytes:
         return run_mutation(self._engine, method, request, operation)
@@ -222,11 +227,22 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
 
     def Earn(self, request: pb.EarnRequest, context) -> bytes:
         item = validate_earn(request)
-        with self._engine.begin() as conn:
-            outcome = self._earn_items(conn, current_caller().partner_id, [(item, request)])[0]
+        partner_id = current_caller().partner_id
+        outcome = self._group_commit.submit(partner_id, item.request_id, (partner_id, item, request))
+        if isinstance(outcome, tuple):  # a retry that raced its original inside one batch
+            _, leader = outcome
+            if isinstance(leader, bytes) and self._same_earn(partner_id, request):
+                return leader
+            raise key_reused(item.request_id)
         if isinstance(outcome, DomainError):
             raise outcome
         return outcome
+
+    def _same_earn(self, partner_id: str, request: pb.EarnRequest) -> bool:
+        with self._engine.connect() as conn:
+            row = conn.execute(text("SELECT body_hash FROM idempotency_keys WHERE partner_id = :p AND request_id = :r"),
+                               {"p": partner_id, "r": request.request_id}).first()
+        return row is not None and bytes(row.body_hash) == body_hash(request)
 
     def BatchEarn(self, request: pb.BatchEarnRequest, context) -> bytes:
         check_token(request.request_id, "request_id")
@@ -246,7 +262,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                     valid.append((i, item, earn))
                 except DomainError as exc:
                     outcomes[i] = exc
-            for (i, _, _), outcome in zip(valid, self._earn_items(conn, partner_id, [(it, rq) for _, it, rq in valid])):
+            for (i, _, _), outcome in zip(valid, self._earn_items(conn, [(partner_id, it, rq) for _, it, rq in valid])):
                 outcomes[i] = outcome
             response = pb.BatchEarnResponse()
             for earn, outcome in zip(request.earns, outcomes):
@@ -260,48 +276,55 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             return response
         return self._mutate("BatchEarn", request, batch)
 
-    def _earn_items(self, conn: Connection, partner_id: str,
-                    items: Sequence[tuple[EarnItem, pb.EarnRequest]]) -> list[bytes | DomainError]:
-        """Claim every item's key at once, answer replays from storage, post the rest in one batch."""
-        if not items:
+    def _earn_items(self, conn: Connection,
+                    entries: Sequence[tuple[str, EarnItem, pb.EarnRequest]]) -> list[bytes | DomainError]:
+        """Claim every (partner, request_id) at once, answer replays from storage, post the rest in one batch."""
+        if not entries:
             return []
-        digests = [body_hash(request) for _, request in items]
-        claimed = {row.request_id for row in conn.execute(text(
+        digests = [body_hash(request) for _, _, request in entries]
+        keys = {"ps": [p for p, _, _ in entries], "rs": [item.request_id for _, item, _ in entries]}
+        claimed = {(row.partner_id, row.request_id) for row in conn.execute(text(
             "INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash) "
-            "SELECT :p, r, 'Earn', h FROM unnest(CAST(:rs AS text[]), CAST(:hs AS bytea[])) AS t(r, h) "
-            "ON CONFLICT DO NOTHING RETURNING request_id"),
-            {"p": partner_id, "rs": [item.request_id for item, _ in items], "hs": digests})}
-        outcomes: list[bytes | DomainError | None] = [None] * len(items)
-        replays = [i for i, (item, _) in enumerate(items) if item.request_id not in claimed]
+            "SELECT p, r, 'Earn', h FROM unnest(CAST(:ps AS text[]), CAST(:rs AS text[]), CAST(:hs AS bytea[])) "
+            "AS t(p, r, h) ON CONFLICT DO NOTHING RETURNING partner_id, request_id"), {**keys, "hs": digests})}
+        outcomes: list[bytes | DomainError | None] = [None] * len(entries)
+        replays = [i for i, (p, item, _) in enumerate(entries) if (p, item.request_id) not in claimed]
         if replays:
-            stored = {row.request_id: row for row in conn.execute(
-                text("SELECT request_id, method, body_hash, response FROM idempotency_keys "
-                     "WHERE partner_id = :p AND request_id IN :rs").bindparams(bindparam("rs", expanding=True)),
-                {"p": partner_id, "rs": [items[i][0].request_id for i in replays]})}
+            stored = {(row.partner_id, row.request_id): row for row in conn.execute(text(
+                "SELECT k.partner_id, k.request_id, k.method, k.body_hash, k.response FROM idempotency_keys k "
+                "JOIN unnest(CAST(:ps AS text[]), CAST(:rs AS text[])) AS t(p, r) ON k.partner_id = t.p "
+                "AND k.request_id = t.r"),
+                {"ps": [entries[i][0] for i in replays], "rs": [entries[i][1].request_id for i in replays]})}
             for i in replays:
-                row = stored[items[i][0].request_id]
+                row = stored[(entries[i][0], entries[i][1].request_id)]
                 ok = row.method == "Earn" and bytes(row.body_hash) == digests[i] and row.response is not None
                 outcomes[i] = bytes(row.response) if ok else key_reused(row.request_id)
-        fresh = [i for i in range(len(items)) if outcomes[i] is None]
+        fresh = [i for i in range(len(entries)) if outcomes[i] is None]
         outstanding = self._exposure.outstanding_points if self._exposure else None
-        results = self._ledger.earn_batch(conn, partner_id, [items[i][0] for i in fresh], outstanding)
-        refused, answered = [], []
+        results = self._ledger.earn_batch(conn, [(entries[i][0], entries[i][1]) for i in fresh], outstanding)
+        refused: list[tuple[str, str]] = []
+        answered: list[tuple[str, str, bytes]] = []
         for i, result in zip(fresh, results):
+            partner_id, item, _ = entries[i]
             if isinstance(result, DomainError):
                 outcomes[i] = result
-                refused.append(items[i][0].request_id)
+                refused.append((partner_id, item.request_id))
             else:
-                outcomes[i] = earn_response(result).SerializeToString()
-                answered.append((items[i][0].request_id, outcomes[i]))
+                response = earn_response(result).SerializeToString()
+                outcomes[i] = response
+                answered.append((partner_id, item.request_id, response))
                 if self._exposure:
                     self._exposure.issued(partner_id, result.points)
         if refused:  # a refused item writes nothing, its key included
-            conn.execute(text("DELETE FROM idempotency_keys WHERE partner_id = :p AND request_id IN :rs")
-                         .bindparams(bindparam("rs", expanding=True)), {"p": partner_id, "rs": refused})
+            conn.execute(text("DELETE FROM idempotency_keys k USING unnest(CAST(:ps AS text[]), CAST(:rs AS text[])) "
+                              "AS t(p, r) WHERE k.partner_id = t.p AND k.request_id = t.r"),
+                         {"ps": [p for p, _ in refused], "rs": [r for _, r in refused]})
         if answered:
-            conn.execute(text("UPDATE idempotency_keys k SET response = v.b FROM (SELECT unnest(CAST(:rs AS text[])) AS r, "
-                              "unnest(CAST(:bs AS bytea[])) AS b) v WHERE k.partner_id = :p AND k.request_id = v.r"),
-                         {"p": partner_id, "rs": [r for r, _ in answered], "bs": [b for _, b in answered]})
+            conn.execute(text("UPDATE idempotency_keys k SET response = v.b FROM unnest(CAST(:ps AS text[]), "
+                              "CAST(:rs AS text[]), CAST(:bs AS bytea[])) AS v(p, r, b) "
+                              "WHERE k.partner_id = v.p AND k.request_id = v.r"),
+                         {"ps": [a[0] for a in answered], "rs": [a[1] for a in answered],
+                          "bs": [a[2] for a in answered]})
         return outcomes  # type: ignore[return-value]
 
     # --- spending ------------------------------------------------------------------------------------------

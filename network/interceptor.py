@@ -22,8 +22,10 @@ from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from network import errors
+from network.admin import KEYS_CHANNEL
 from network.errors import DomainError
 from partners import signing
 
@@ -53,6 +55,13 @@ def status_for(error: DomainError) -> status_pb2.Status:
     for detail in details:
         status.details.add().Pack(detail)
     return status
+
+
+def database_error(exc: DBAPIError) -> DomainError:
+    """A database failure as a status the partner SDK retries safely (the request_id makes retries idempotent)."""
+    if isinstance(exc, OperationalError) and getattr(exc.orig, "pgcode", None) in ("40001", "40P01"):
+        return DomainError(grpc.StatusCode.ABORTED, "CONFLICT_RETRY", "concurrent update conflict: retry")
+    return DomainError(grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE", "the ledger database is unavailable: retry")
 
 
 def abort(context: grpc.ServicerContext, error: DomainError) -> None:
@@ -90,42 +99,107 @@ class NetworkSigner:
         return self.private_key.sign(message)
 
 
-class KeyDirectory:
-    """Looks up a partner key on every request (a revoked key fails at once), with the partner's status."""
+@dataclass(frozen=True)
+class _KeyRecord:
+    partner_id: str
+    public_key: object
+    active: bool
+    partner_active: bool
 
-    def __init__(self, engine: Engine):
+
+class KeyDirectory:
+    """Partner keys by id, cached; PostgreSQL NOTIFY on every key or partner-status change empties the cache.
+
+    A revoked key or a suspended partner fails at once on every server: the change commits together with its
+    NOTIFY, and a listener thread clears the cache when it arrives. While the listener is not connected (at
+    start, after a lost connection) the cache is bypassed and every request reads the key from the database.
+    """
+
+    def __init__(self, engine: Engine, *, listen: bool = True):
         self._engine = engine
-        self._parsed: dict[bytes, object] = {}
         self._lock = threading.Lock()
+        self._cache: dict[str, _KeyRecord] = {}
+        self._listening = threading.Event()
+        self._stop = threading.Event()
+        if listen:
+            threading.Thread(target=self._listen, daemon=True, name="key-listener").start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _listen(self) -> None:
+        import select
+
+        while not self._stop.is_set():
+            raw = None
+            try:
+                raw = self._engine.raw_connection()
+                driver = raw.driver_connection
+                driver.set_session(autocommit=True)
+                with driver.cursor() as cursor:
+                    cursor.execute(f"LISTEN {KEYS_CHANNEL}")
+                self.invalidate()
+                self._listening.set()
+                while not self._stop.is_set():
+                    if select.select([driver], [], [], 1.0)[0]:
+                        driver.poll()
+                        if driver.notifies:
+                            driver.notifies.clear()
+                            self.invalidate()
+            except Exception:  # noqa: BLE001 - a lost listener means: bypass the cache until it is back
+                log.warning("key cache listener lost its connection; reading keys from the database meanwhile",
+                            exc_info=True)
+            finally:
+                self._listening.clear()
+                self.invalidate()
+                if raw is not None:
+                    try:
+                        raw.invalidate()
+                    except Exception:  # noqa: BLE001 - the connection is being thrown away anyway
+                        pass
+            self._stop.wait(1.0)
+
+    def _record(self, key_id: str) -> _KeyRecord | None:
+        cached = self._cache.get(key_id) if self._listening.is_set() else None
+        if cached is not None:
+            return cached
+        with self._engine.connect() as conn:
+            row = conn.execute(text("SELECT k.partner_id, k.public_key, k.status, p.status AS partner_status "
+                                    "FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = :k"),
+                               {"k": key_id}).first()
+        if row is None:
+            return None
+        record = _KeyRecord(row.partner_id, signing.public_key_from_raw(bytes(row.public_key)),
+                            row.status == "active", row.partner_status == "active")
+        if self._listening.is_set():
+            with self._lock:
+                self._cache[key_id] = record
+        return record
 
     def authenticate(self, method: str, metadata, body: bytes) -> Caller:
-        found: dict[str, tuple[str, str, str]] = {}
+        found: dict[str, _KeyRecord] = {}
 
         def public_key_for(key_id: str):
-            with self._engine.connect() as conn:
-                row = conn.execute(text("SELECT k.partner_id, k.public_key, k.status, p.status AS partner_status "
-                                        "FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = :k"),
-                                   {"k": key_id}).first()
-            if row is None:
+            record = self._record(key_id)
+            if record is None:
                 raise signing.SignatureError("KEY_UNKNOWN", f"key {key_id} is not registered")
-            if row.status != "active":
+            if not record.active:
                 raise signing.SignatureError("KEY_REVOKED", f"key {key_id} is revoked")
-            found[key_id] = (row.partner_id, row.partner_status, key_id)
-            raw = bytes(row.public_key)
-            with self._lock:
-                key = self._parsed.get(raw)
-                if key is None:
-                    key = self._parsed[raw] = signing.public_key_from_raw(raw)
-            return key
+            found[key_id] = record
+            return record.public_key
 
         try:
             key_id = signing.verify_request(signing.collect_metadata(metadata), method, body, public_key_for)
         except signing.SignatureError as exc:
             raise errors.unauthenticated(exc.reason, str(exc)) from None
-        partner_id, partner_status, _ = found[key_id]
-        if partner_status != "active":
-            raise errors.denied("PARTNER_SUSPENDED", f"partner {partner_id} is suspended")
-        return Caller(partner_id, key_id)
+        record = found[key_id]
+        if not record.partner_active:
+            raise errors.denied("PARTNER_SUSPENDED", f"partner {record.partner_id} is suspended")
+        return Caller(record.partner_id, key_id)
 
 
 Observer = Callable[[str, str, float], None]
@@ -172,6 +246,10 @@ class SigningInterceptor(grpc.ServerInterceptor):
                 if mutating:
                     context.set_trailing_metadata(self._signer.receipt(method, raw, body))
                 return body
+            except DBAPIError as exc:
+                outcome = "UNAVAILABLE"
+                log.warning("database error in %s: %s", method, exc.__class__.__name__, exc_info=True)
+                abort(context, database_error(exc))
             except DomainError as exc:
                 outcome = exc.code.name
                 if exc.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):

@@ -55,10 +55,13 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     _stop_health: threading.Event
+    _closers: tuple[Callable[[], None], ...] = ()
 
     def stop(self, grace: float = 2.0) -> None:
         self._stop_health.set()
         self.server.stop(grace).wait()
+        for close in self._closers:
+            close()
 
 
 def _watch_database(engine: Engine, servicer: health.HealthServicer, names: Sequence[str],
@@ -79,16 +82,17 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     ledger = build_ledger(engine, settings)
     ledger.ensure_shard_heads()
     limit = settings.grpc_max_message_bytes
+    keys = KeyDirectory(engine)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
         interceptors=[SigningInterceptor(
-            KeyDirectory(engine), signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
+            keys, signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
             public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
             observe=observe)],
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                  ("grpc.so_reuseport", 0)])
-    network_pb2_grpc.add_NetworkServiceServicer_to_server(
-        NetworkServicer(engine, ledger, network_keys(engine), ExposureTracker(engine)), server)
+    servicer = NetworkServicer(engine, ledger, network_keys(engine), ExposureTracker(engine))
+    network_pb2_grpc.add_NetworkServiceServicer_to_server(servicer, server)
     for extra in extra_services:
         extra.register(server, signer)
     names = (*SERVICE_NAMES, *(s.name for s in extra_services))
@@ -105,7 +109,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     threading.Thread(target=_watch_database, args=(engine, health_servicer, names, stop), daemon=True,
                      name="health-db").start()
     log.info("network server listening on port %d (network key %s)", port, signer.key_id)
-    return RunningServer(server, port, health_servicer, stop)
+    return RunningServer(server, port, health_servicer, stop, (servicer.close, keys.close))
 
 
 def serve_forever(running: RunningServer) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import grpc
 from sqlalchemy import Connection, Engine, bindparam, insert, text
@@ -22,7 +23,7 @@ from uuid6 import uuid7
 from network import errors, ledger
 from network.contracts import ContractBook, ContractTerms
 from network.ledger import Allocation, JournalEntry, LotBalance, Posting
-from network.models import HoldAllocation, JournalTransaction, Lot, PostingRow
+from network.models import HoldAllocation
 
 Clock = Callable[[], datetime]
 EXPIRING_WINDOW = timedelta(days=30)
@@ -151,9 +152,27 @@ class SpendRefs:
     basket_currency: str | None = None
 
 
-_INSERT_JOURNAL = insert(JournalTransaction.__table__)
-_INSERT_POSTINGS = insert(PostingRow.__table__)
-_INSERT_LOTS = insert(Lot.__table__)
+_DEFERRED = "coalition_deferred_journal"
+_JOURNAL_COLUMNS = (("tx_id", "uuid"), ("shard", "smallint"), ("seq", "bigint"), ("kind", "text"),
+                    ("partner_id", "text"), ("member_id", "uuid"), ("points", "bigint"), ("amount_minor", "bigint"),
+                    ("currency", "text"), ("receipt_ref", "text"), ("store_id", "text"), ("terminal_id", "text"),
+                    ("request_id", "text"), ("related_id", "uuid"), ("created_at", "timestamptz"),
+                    ("prev_hash", "bytea"), ("hash", "bytea"))
+_POSTING_COLUMNS = (("tx_id", "uuid"), ("line", "smallint"), ("account", "text"), ("owner", "text"),
+                    ("lot_id", "uuid"), ("points", "bigint"))
+
+
+def _unnest_insert(table: str, columns: tuple[tuple[str, str], ...]):
+    """INSERT ... SELECT FROM unnest(arrays): one statement and one parameter per column, whatever the row count."""
+    names = ", ".join(name for name, _ in columns)
+    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
+    return text(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})")
+
+
+_INSERT_JOURNAL = _unnest_insert("journal", _JOURNAL_COLUMNS)
+_INSERT_POSTINGS = _unnest_insert("postings", _POSTING_COLUMNS)
+_JOURNAL_PARAMS = [name for name, _ in _JOURNAL_COLUMNS]
+_POSTING_PARAMS = [name for name, _ in _POSTING_COLUMNS]
 _INSERT_HOLD_ALLOCATIONS = insert(HoldAllocation.__table__)
 
 
@@ -196,9 +215,25 @@ class Ledger:
 
     # --- journal writing ---------------------------------------------------------------------------------
 
+    @contextmanager
+    def one_chain_write(self, conn: Connection) -> Iterator[None]:
+        """Collect every journal write made inside the block and chain them at its end, taking the shard-head
+        locks once, in shard order: transactions that write to several shards cannot deadlock each other."""
+        conn.info[_DEFERRED] = []
+        try:
+            yield
+            pending = conn.info[_DEFERRED]
+        finally:
+            conn.info.pop(_DEFERRED, None)
+        self._write_transactions(conn, pending)
+
     def _write_transactions(self, conn: Connection, txs: Sequence[_PendingTx]) -> None:
         """Chain `txs` onto their shards' hash chains and insert journal rows and postings."""
         if not txs:
+            return
+        deferred = conn.info.get(_DEFERRED)
+        if deferred is not None:
+            deferred.extend(txs)
             return
         shards = sorted({tx.shard for tx in txs})
         heads = {row.shard: [row.seq, bytes(row.last_hash)] for row in conn.execute(
@@ -213,16 +248,13 @@ class Ledger:
                                  tx.request_id, tx.created_at)
             digest = ledger.chain_hash(prev_hash, ledger.entry_digest(entry, tx.postings))
             heads[tx.shard] = [seq, digest]
-            journal_rows.append({
-                "tx_id": tx.tx_id, "shard": tx.shard, "seq": seq, "kind": tx.kind, "partner_id": tx.partner_id,
-                "member_id": tx.member_id, "points": tx.points, "amount_minor": tx.amount_minor,
-                "currency": tx.currency, "receipt_ref": tx.receipt_ref or None, "store_id": tx.store_id or None,
-                "terminal_id": tx.terminal_id or None, "request_id": tx.request_id, "related_id": tx.related_id,
-                "created_at": tx.created_at, "prev_hash": prev_hash, "hash": digest})
-            posting_rows += [{"tx_id": tx.tx_id, "line": i, "account": p.account, "owner": p.owner,
-                              "lot_id": uuid.UUID(p.lot_id), "points": p.points} for i, p in enumerate(tx.postings)]
-        conn.execute(_INSERT_JOURNAL, journal_rows)
-        conn.execute(_INSERT_POSTINGS, posting_rows)
+            journal_rows.append((tx.tx_id, tx.shard, seq, tx.kind, tx.partner_id, tx.member_id, tx.points,
+                                 tx.amount_minor, tx.currency, tx.receipt_ref or None, tx.store_id or None,
+                                 tx.terminal_id or None, tx.request_id, tx.related_id, tx.created_at, prev_hash, digest))
+            for line, p in enumerate(tx.postings):
+                posting_rows.append((tx.tx_id, line, p.account, p.owner, p.lot_id, p.points))
+        conn.execute(_INSERT_JOURNAL, dict(zip(_JOURNAL_PARAMS, map(list, zip(*journal_rows)))))
+        conn.execute(_INSERT_POSTINGS, dict(zip(_POSTING_PARAMS, map(list, zip(*posting_rows)))))
         conn.execute(text("UPDATE shard_heads h SET seq = v.seq, last_hash = v.last_hash "
                           "FROM (SELECT unnest(CAST(:shards AS smallint[])) AS shard, unnest(CAST(:seqs AS bigint[])) AS seq, "
                           "unnest(CAST(:hashes AS bytea[])) AS last_hash) v WHERE h.shard = v.shard"),
@@ -325,70 +357,101 @@ class Ledger:
             raise errors.invalid("purchase.currency", f"{item.currency} is not a currency the network accepts")
         return ledger.earn_points_for_purchase(item.amount_minor, item.currency, terms.earn_points_per_major)
 
-    def earn_batch(self, conn: Connection, partner_id: str, items: Sequence[EarnItem],
+    def earn_batch(self, conn: Connection, items: Sequence[tuple[str, EarnItem]],
                    outstanding_points: Callable[[str], int] | None = None) -> list[EarnResult | errors.DomainError]:
-        """Post every acceptable item in one set of statements; refused items get their error and write nothing."""
+        """Post every acceptable (partner, item) in one set of statements, whatever the mix of partners.
+
+        Refused items get their error and write nothing.
+        """
         now = self.clock()
-        terms = self.contracts.terms(partner_id, now)
-        member_ids: dict[int, uuid.UUID] = {}
         results: list[EarnResult | errors.DomainError | None] = [None] * len(items)
-        for i, item in enumerate(items):
+        member_ids: dict[int, uuid.UUID] = {}
+        for i, (_, item) in enumerate(items):
             try:
                 member_ids[i] = parse_uuid(item.member_id, "member_id")
             except errors.DomainError as exc:
                 results[i] = exc
         shards = {row.member_id: row.shard for row in conn.execute(
-            text("SELECT member_id, shard FROM members WHERE member_id IN :ids")
-            .bindparams(bindparam("ids", expanding=True)), {"ids": list(set(member_ids.values())) or [uuid.UUID(int=0)]})}
+            text("SELECT member_id, shard FROM members WHERE member_id = ANY(CAST(:ids AS uuid[]))"),
+            {"ids": list(set(member_ids.values()))})}
+        terms_of: dict[str, ContractTerms | errors.DomainError] = {}
         points_of: dict[int, int] = {}
         for i, member_id in member_ids.items():
+            partner_id, item = items[i]
             if member_id not in shards:
                 results[i] = errors.not_found("member", str(member_id), "MEMBER_NOT_FOUND")
                 continue
             try:
-                points = self.earn_points(terms, items[i])
+                if partner_id not in terms_of:
+                    terms_of[partner_id] = self.contracts.terms(partner_id, now)
+                terms = terms_of[partner_id]
+                if isinstance(terms, errors.DomainError):
+                    raise terms
+                points = self.earn_points(terms, item)
             except errors.DomainError as exc:
+                terms_of.setdefault(partner_id, exc)
                 results[i] = exc
                 continue
             if points <= 0:
                 results[i] = errors.invalid("purchase.amount_minor", "the purchase earns no points under the contract")
                 continue
             points_of[i] = points
-        if terms.credit_limit_minor is not None and points_of and outstanding_points is not None:
-            outstanding = outstanding_points(partner_id)
-            for i in sorted(points_of):
-                exposure = ledger.money_for_points(outstanding + points_of[i], self.point_value_minor) - terms.collateral_minor
-                if exposure > terms.credit_limit_minor:
-                    results[i] = errors.precondition(
-                        "CREDIT_LIMIT_EXCEEDED",
-                        f"partner {partner_id} exposure would reach {exposure} minor units, limit {terms.credit_limit_minor}",
-                        partner_id=partner_id)
-                    del points_of[i]
-                else:
-                    outstanding += points_of[i]
-        available_at = now + timedelta(seconds=terms.return_window_seconds)
-        expires_at = now + timedelta(days=terms.expiry_days) if terms.expiry_days else None
-        state = "pending" if terms.return_window_seconds > 0 else "active"
-        txs, lot_rows, enrollment_rows = [], [], []
+        self._apply_credit_limits(items, terms_of, points_of, results, outstanding_points)
+        txs, lots, enrollments = [], [], set()
         for i, points in points_of.items():
-            item, member_id = items[i], member_ids[i]
+            (partner_id, item), member_id = items[i], member_ids[i]
+            terms = terms_of[partner_id]
+            assert isinstance(terms, ContractTerms)
+            available_at = now + timedelta(seconds=terms.return_window_seconds)
+            expires_at = now + timedelta(days=terms.expiry_days) if terms.expiry_days else None
+            state = "pending" if terms.return_window_seconds > 0 else "active"
             tx_id, lot_id = uuid7(), uuid7()
             txs.append(_PendingTx(tx_id, "earn", partner_id, member_id, shards[member_id], points,
                                   ledger.earn_postings(str(member_id), partner_id, str(lot_id), points), now,
                                   item.amount_minor, item.currency, item.receipt_ref, item.store_id, item.terminal_id,
                                   item.request_id))
-            lot_rows.append({"lot_id": lot_id, "member_id": member_id, "issuer_id": partner_id, "earn_tx_id": tx_id,
-                             "points": points, "remaining": points, "held": 0, "state": state,
-                             "available_at": available_at, "expires_at": expires_at, "created_at": now})
-            enrollment_rows.append(member_id)
+            lots.append((lot_id, member_id, partner_id, tx_id, points, state, available_at, expires_at))
+            enrollments.add((partner_id, member_id))
             results[i] = EarnResult(str(tx_id), points, state, available_at, expires_at)
         if txs:
             self._write_transactions(conn, txs)
-            conn.execute(_INSERT_LOTS, lot_rows)
+            columns = list(zip(*lots))
+            conn.execute(text(
+                "INSERT INTO lots (lot_id, member_id, issuer_id, earn_tx_id, points, remaining, held, state, "
+                "available_at, expires_at, created_at) SELECT l, m, i, t, p, p, 0, s, a, e, :now FROM unnest("
+                "CAST(:l AS uuid[]), CAST(:m AS uuid[]), CAST(:i AS text[]), CAST(:t AS uuid[]), CAST(:p AS bigint[]), "
+                "CAST(:s AS text[]), CAST(:a AS timestamptz[]), CAST(:e AS timestamptz[])) AS x(l, m, i, t, p, s, a, e)"),
+                dict(zip("lmitpsae", map(list, columns)), now=now))
+            pairs = sorted(enrollments)
             conn.execute(text("INSERT INTO enrollments (partner_id, member_id, enrolled_at) "
-                              "SELECT :p, m, :t FROM unnest(CAST(:ms AS uuid[])) m ON CONFLICT DO NOTHING"),
-                         {"p": partner_id, "t": now, "ms": sorted(set(enrollment_rows))})
+                              "SELECT p, m, :t FROM unnest(CAST(:ps AS text[]), CAST(:ms AS uuid[])) AS x(p, m) "
+                              "ON CONFLICT DO NOTHING"),
+                         {"t": now, "ps": [p for p, _ in pairs], "ms": [m for _, m in pairs]})
         return results  # type: ignore[return-value]
+
+    def _apply_credit_limits(self, items, terms_of, points_of: dict[int, int], results: list,
+                             outstanding_points: Callable[[str], int] | None) -> None:
+        """Refuse the earns that would push an issuer's exposure past its contract's credit limit."""
+        if outstanding_points is None:
+            return
+        outstanding: dict[str, int] = {}
+        for i in sorted(points_of):
+            partner_id = items[i][0]
+            terms = terms_of[partner_id]
+            if terms.credit_limit_minor is None:
+                continue
+            if partner_id not in outstanding:
+                outstanding[partner_id] = outstanding_points(partner_id)
+            after = outstanding[partner_id] + points_of[i]
+            exposure = ledger.money_for_points(after, self.point_value_minor) - terms.collateral_minor
+            if exposure > terms.credit_limit_minor:
+                results[i] = errors.precondition(
+                    "CREDIT_LIMIT_EXCEEDED",
+                    f"partner {partner_id} exposure would reach {exposure} minor units, limit {terms.credit_limit_minor}",
+                    partner_id=partner_id)
+                del points_of[i]
+            else:
+                outstanding[partner_id] = after
 
     # --- spending ----------------------------------------------------------------------------------------
 

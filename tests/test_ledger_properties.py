@@ -57,7 +57,7 @@ def test_random_sequences_keep_invariants(engine, make_partner, ops):
         try:
             with engine.begin() as conn:
                 if op == "earn":
-                    result = ledger.earn_batch(conn, partner, [EarnItem(f"r{step}", members[a], None, None, n)])[0]
+                    result = ledger.earn_batch(conn, [(partner, EarnItem(f"r{step}", members[a], None, None, n))])[0]
                     assert not isinstance(result, DomainError)
                     txs.append((partner, result.transaction_id))
                 elif op == "redeem":

@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from network.models import Base
+import settlement.models  # noqa: F401 - settlement tables share the metadata
 
 config = context.config
 
