@@ -23,6 +23,7 @@ import time
 import uuid
 from concurrent import futures
 from pathlib import Path
+from typing import Callable
 
 import grpc
 import psutil
@@ -111,7 +112,23 @@ def _load(args: tuple) -> tuple[int, list[float]]:
     return sum(counts), latencies
 
 
-def _phase(pool, mode: str, target: str, credentials, members, concurrency: int, seconds: float) -> dict:
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def _postgres_processes() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
+
+
+def _phase(pool, mode: str, target: str, credentials, members, concurrency: int, seconds: float,
+           watched: dict[str, Callable[[], list[psutil.Process]]] | None = None) -> dict:
     per_process = max(1, concurrency // CLIENT_PROCESSES)
     start = time.time() + 1.0  # let every process build its clients first
     deadline = start + seconds
@@ -119,12 +136,18 @@ def _phase(pool, mode: str, target: str, credentials, members, concurrency: int,
     for p in range(CLIENT_PROCESSES):
         creds = credentials[p::CLIENT_PROCESSES] if len(credentials) >= CLIENT_PROCESSES else credentials
         jobs.append((mode, target, creds, members, per_process, deadline))
+    groups = {name: find() for name, find in (watched or {}).items()}
+    before = {name: _cpu_seconds(procs) for name, procs in groups.items()}
     results = pool.map(_load, jobs)
+    cpu = {name: _cpu_seconds(procs) - before[name] for name, procs in groups.items()}
     total = sum(r[0] for r in results)
     latencies = sorted(x for r in results for x in r[1])
     elapsed = deadline - start + 1.0 if not latencies else seconds
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
-    return {"per_second": total / elapsed, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "calls": len(latencies)}
+    figures = {"per_second": total / elapsed, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "calls": len(latencies)}
+    for name, seconds_used in cpu.items():  # CPU milliseconds per item, by process group
+        figures[f"{name}_cpu_ms_per_item"] = round(seconds_used * 1000 / max(total, 1), 3)
+    return figures
 
 
 def _seed(url: str, partners: int, members_per_partner: int) -> tuple[list, dict]:
@@ -185,11 +208,13 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32) -> dict:
         threading.Thread(target=sample, daemon=True).start()
         target = f"127.0.0.1:{port}"
         with ctx.Pool(CLIENT_PROCESSES) as pool:
+            watched = {"server": lambda: [psutil.Process(server.pid)], "postgres": _postgres_processes,
+                       "clients": lambda: [psutil.Process(c.pid) for c in pool._pool]}
             ceiling = _phase(pool, "echo", f"127.0.0.1:{echo_port}", credentials, members, concurrency, seconds)
             _phase(pool, "unary", target, credentials, members, concurrency, min(3.0, seconds))  # warm-up
-            fifty = _phase(pool, "unary", target, credentials, members, concurrency, seconds)
+            fifty = _phase(pool, "unary", target, credentials, members, concurrency, seconds, watched)
             one = _phase(pool, "unary", target, credentials[:1], members, concurrency, seconds)
-            batch = _phase(pool, "batch", target, credentials, members, 4, seconds)
+            batch = _phase(pool, "batch", target, credentials, members, 4, seconds, watched)
         sampling.set()
     finally:
         server.terminate()
@@ -209,6 +234,8 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32) -> dict:
         "echo_p99_ms": round(ceiling["p99_ms"], 2),
         "ratio_to_echo": round(fifty["per_second"] / ceiling["per_second"], 3),
         "server_peak_rss_mb": round(peak_rss / 2**20, 1),
+        **{f"unary_{k}": v for k, v in fifty.items() if k.endswith("_cpu_ms_per_item")},
+        **{f"batch_{k}": v for k, v in batch.items() if k.endswith("_cpu_ms_per_item")},
         "concurrency": concurrency,
         "client_processes": CLIENT_PROCESSES,
         "seconds_per_phase": seconds,

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import Engine
 
+from network import logs
 from network.database import EmbeddedPostgres, make_engine, migrate, resolve_database_url
 from network.settings import Settings, get_settings
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Log lines to stderr as text or JSON (settings.log_format), carrying request_id and partner_id."""
+    logs.configure(settings.log_level, settings.log_format)
 
 
 @contextmanager

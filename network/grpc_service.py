@@ -24,7 +24,7 @@ from network.errors import DomainError
 from network.exposure import ExposureTracker
 from network.group_commit import GroupCommit
 from network.interceptor import current_caller, status_for
-from network.service import EarnItem, EarnResult, Ledger, SpendRefs, TransactionView
+from network.service import EarnItem, EarnResult, Ledger, SpendRefs, TransactionView, write_later
 from protos.coalition.v1 import network_pb2 as pb
 from protos.coalition.v1 import network_pb2_grpc
 
@@ -262,7 +262,9 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                     valid.append((i, item, earn))
                 except DomainError as exc:
                     outcomes[i] = exc
-            for (i, _, _), outcome in zip(valid, self._earn_items(conn, [(partner_id, it, rq) for _, it, rq in valid])):
+            with self._ledger.one_chain_write(conn):
+                earned = self._earn_items(conn, [(partner_id, it, rq) for _, it, rq in valid])
+            for (i, _, _), outcome in zip(valid, earned):
                 outcomes[i] = outcome
             response = pb.BatchEarnResponse()
             for earn, outcome in zip(request.earns, outcomes):
@@ -316,15 +318,15 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                 if self._exposure:
                     self._exposure.issued(partner_id, result.points)
         if refused:  # a refused item writes nothing, its key included
-            conn.execute(text("DELETE FROM idempotency_keys k USING unnest(CAST(:ps AS text[]), CAST(:rs AS text[])) "
-                              "AS t(p, r) WHERE k.partner_id = t.p AND k.request_id = t.r"),
-                         {"ps": [p for p, _ in refused], "rs": [r for _, r in refused]})
+            write_later(conn, "DELETE FROM idempotency_keys k USING unnest(CAST(:ps AS text[]), CAST(:rs AS text[])) "
+                              "AS t(p, r) WHERE k.partner_id = t.p AND k.request_id = t.r",
+                        {"ps": [p for p, _ in refused], "rs": [r for _, r in refused]})
         if answered:
-            conn.execute(text("UPDATE idempotency_keys k SET response = v.b FROM unnest(CAST(:ps AS text[]), "
+            write_later(conn, "UPDATE idempotency_keys k SET response = v.b FROM unnest(CAST(:ps AS text[]), "
                               "CAST(:rs AS text[]), CAST(:bs AS bytea[])) AS v(p, r, b) "
-                              "WHERE k.partner_id = v.p AND k.request_id = v.r"),
-                         {"ps": [a[0] for a in answered], "rs": [a[1] for a in answered],
-                          "bs": [a[2] for a in answered]})
+                              "WHERE k.partner_id = v.p AND k.request_id = v.r",
+                        {"ps": [a[0] for a in answered], "rs": [a[1] for a in answered],
+                         "bs": [a[2] for a in answered]})
         return outcomes  # type: ignore[return-value]
 
     # --- spending ------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from grpc_status import rpc_status
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from network import errors
+from network import errors, logs
 from network.admin import KEYS_CHANNEL
 from network.errors import DomainError
 from partners import signing
@@ -203,17 +203,28 @@ class KeyDirectory:
 
 
 Observer = Callable[[str, str, float], None]
+RefusalObserver = Callable[[str, str], None]  # (method, ErrorInfo reason) of a request refused by authentication
 
 
 class SigningInterceptor(grpc.ServerInterceptor):
     def __init__(self, keys: KeyDirectory, signer: NetworkSigner, *, protected_prefixes: tuple[str, ...],
-                 public_methods: frozenset[str], mutating_methods: frozenset[str], observe: Observer | None = None):
+                 public_methods: frozenset[str], mutating_methods: frozenset[str], observe: Observer | None = None,
+                 refused: RefusalObserver | None = None):
         self._keys = keys
         self._signer = signer
         self._protected = protected_prefixes
         self._public = public_methods
         self._mutating = mutating_methods
         self._observe = observe
+        self._refused = refused
+
+    def _authenticate(self, method: str, metadata, raw: bytes) -> Caller:
+        try:
+            return self._keys.authenticate(method, metadata, raw)
+        except DomainError as exc:
+            if self._refused:
+                self._refused(method, exc.reason)
+            raise
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
@@ -227,15 +238,18 @@ class SigningInterceptor(grpc.ServerInterceptor):
         mutating = method in self._mutating
         metadata = handler_call_details.invocation_metadata
 
-        def verified(raw: bytes, context: grpc.ServicerContext) -> bytes:
+        def handle(raw: bytes, context: grpc.ServicerContext) -> bytes:
             started = time.perf_counter()
             outcome = "OK"
             try:
-                caller = self._keys.authenticate(method, metadata, raw) if authenticate else None
+                caller = self._authenticate(method, metadata, raw) if authenticate else None
+                if caller:
+                    logs.set_partner(caller.partner_id)
                 try:
                     request = deserialize(raw)
                 except DecodeError:
                     raise errors.invalid("request", "not a valid serialized message", reason="MALFORMED_REQUEST") from None
+                logs.set_request_id(getattr(request, "request_id", "") or "")
                 token = CALLER.set(caller) if caller else None
                 try:
                     result = behavior(request, context)
@@ -263,8 +277,12 @@ class SigningInterceptor(grpc.ServerInterceptor):
                     self._observe(method, outcome, time.perf_counter() - started)
             return b""  # unreachable: abort raises
 
+        def verified(raw: bytes, context: grpc.ServicerContext) -> bytes:
+            with logs.log_context(request_id="", partner_id="", method=method):  # the call's ids on its log lines
+                return handle(raw, context)
+
         return grpc.unary_unary_rpc_method_handler(verified)
 
 
-__all__ = ["CALLER", "Caller", "KeyDirectory", "NetworkSigner", "SigningInterceptor", "abort", "current_caller",
-           "status_for"]
+__all__ = ["CALLER", "Caller", "KeyDirectory", "NetworkSigner", "Observer", "RefusalObserver", "SigningInterceptor",
+           "abort", "current_caller", "status_for"]

@@ -14,11 +14,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine, text
 
+from network import metrics
 from network.contracts import ContractBook
 from network.database import ping, require_migrated
 from network.exposure import ExposureTracker
 from network.grpc_service import MUTATING, PUBLIC, SERVICE, NetworkServicer
-from network.interceptor import KeyDirectory, NetworkSigner, Observer, SigningInterceptor
+from network.interceptor import KeyDirectory, NetworkSigner, Observer, RefusalObserver, SigningInterceptor
 from network.service import Ledger
 from network.settings import Settings
 from protos.coalition.v1 import network_pb2, network_pb2_grpc
@@ -73,14 +74,29 @@ def _watch_database(engine: Engine, servicer: health.HealthServicer, names: Sequ
             servicer.set(name, status)
 
 
+def _chain(*hooks):
+    """One hook calling each of `hooks` that is not None, in order."""
+    present = [hook for hook in hooks if hook is not None]
+
+    def call(*args) -> None:
+        for hook in present:
+            hook(*args)
+    return call
+
+
 def start_server(engine: Engine, settings: Settings, *, address: str | None = None,
                  signer: NetworkSigner | None = None, observe: Observer | None = None,
+                 refused: RefusalObserver | None = None,
                  extra_services: Sequence[ServiceRegistration] = ()) -> RunningServer:
+    """Start the server. Prometheus metrics are always counted (network.metrics), and `observe` / `refused`
+    are called as well when given; /metrics is served over HTTP when settings.metrics_port > 0."""
     require_migrated(engine)
     signer = signer or NetworkSigner.from_file(settings.resolved_network_key_file())
     signer.register(engine)
     ledger = build_ledger(engine, settings)
     ledger.ensure_shard_heads()
+    metrics.instrument_engine(engine)
+    metrics.serve_http(settings.metrics_port, settings.metrics_address)
     limit = settings.grpc_max_message_bytes
     keys = KeyDirectory(engine)
     server = grpc.server(
@@ -88,7 +104,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         interceptors=[SigningInterceptor(
             keys, signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
             public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
-            observe=observe)],
+            observe=_chain(metrics.observe_call, observe), refused=_chain(metrics.refused_signature, refused))],
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                  ("grpc.so_reuseport", 0)])
     servicer = NetworkServicer(engine, ledger, network_keys(engine), ExposureTracker(engine))

@@ -8,6 +8,7 @@ counter is updated per request.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from contextlib import contextmanager
@@ -162,11 +163,43 @@ _POSTING_COLUMNS = (("tx_id", "uuid"), ("line", "smallint"), ("account", "text")
                     ("lot_id", "uuid"), ("points", "bigint"))
 
 
-def _unnest_insert(table: str, columns: tuple[tuple[str, str], ...]):
+def _unnest_insert(table: str, columns: tuple[tuple[str, str], ...]) -> str:
     """INSERT ... SELECT FROM unnest(arrays): one statement and one parameter per column, whatever the row count."""
     names = ", ".join(name for name, _ in columns)
     arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
-    return text(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})")
+    return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"
+
+
+_WRITES = "coalition_write_batch"
+_BIND = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class WriteBatch:
+    """Statements whose results nobody reads, sent to PostgreSQL together in one round trip."""
+
+    def __init__(self) -> None:
+        self._statements: list[str] = []
+        self._params: dict = {}
+
+    def add(self, sql: str, params: dict) -> None:
+        prefix = f"w{len(self._statements)}_"
+        self._statements.append(_BIND.sub(lambda m: f":{prefix}{m.group(1)}" if m.group(1) in params else m.group(0),
+                                          sql))
+        self._params.update({prefix + name: value for name, value in params.items()})
+
+    def flush(self, conn: Connection) -> None:
+        if self._statements:
+            conn.execute(text(";\n".join(self._statements)), self._params)
+            self._statements, self._params = [], {}
+
+
+def write_later(conn: Connection, sql: str, params: dict) -> None:
+    """Run a write now, or with the enclosing one_chain_write block's single round trip when there is one."""
+    batch = conn.info.get(_WRITES)
+    if batch is None:
+        conn.execute(text(sql), params)
+    else:
+        batch.add(sql, params)
 
 
 _INSERT_JOURNAL = _unnest_insert("journal", _JOURNAL_COLUMNS)
@@ -220,12 +253,15 @@ class Ledger:
         """Collect every journal write made inside the block and chain them at its end, taking the shard-head
         locks once, in shard order: transactions that write to several shards cannot deadlock each other."""
         conn.info[_DEFERRED] = []
+        conn.info[_WRITES] = batch = WriteBatch()
         try:
             yield
-            pending = conn.info[_DEFERRED]
+            pending = conn.info.pop(_DEFERRED)
+            self._write_transactions(conn, pending)
+            batch.flush(conn)
         finally:
             conn.info.pop(_DEFERRED, None)
-        self._write_transactions(conn, pending)
+            conn.info.pop(_WRITES, None)
 
     def _write_transactions(self, conn: Connection, txs: Sequence[_PendingTx]) -> None:
         """Chain `txs` onto their shards' hash chains and insert journal rows and postings."""
@@ -248,18 +284,20 @@ class Ledger:
                                  tx.request_id, tx.created_at)
             digest = ledger.chain_hash(prev_hash, ledger.entry_digest(entry, tx.postings))
             heads[tx.shard] = [seq, digest]
-            journal_rows.append((tx.tx_id, tx.shard, seq, tx.kind, tx.partner_id, tx.member_id, tx.points,
+            tx_id = str(tx.tx_id)  # uuids travel as text arrays (cast in SQL): far cheaper to adapt than UUID objects
+            journal_rows.append((tx_id, tx.shard, seq, tx.kind, tx.partner_id, str(tx.member_id), tx.points,
                                  tx.amount_minor, tx.currency, tx.receipt_ref or None, tx.store_id or None,
-                                 tx.terminal_id or None, tx.request_id, tx.related_id, tx.created_at, prev_hash, digest))
+                                 tx.terminal_id or None, tx.request_id, str(tx.related_id) if tx.related_id else None,
+                                 tx.created_at, prev_hash, digest))
             for line, p in enumerate(tx.postings):
-                posting_rows.append((tx.tx_id, line, p.account, p.owner, p.lot_id, p.points))
-        conn.execute(_INSERT_JOURNAL, dict(zip(_JOURNAL_PARAMS, map(list, zip(*journal_rows)))))
-        conn.execute(_INSERT_POSTINGS, dict(zip(_POSTING_PARAMS, map(list, zip(*posting_rows)))))
-        conn.execute(text("UPDATE shard_heads h SET seq = v.seq, last_hash = v.last_hash "
-                          "FROM (SELECT unnest(CAST(:shards AS smallint[])) AS shard, unnest(CAST(:seqs AS bigint[])) AS seq, "
-                          "unnest(CAST(:hashes AS bytea[])) AS last_hash) v WHERE h.shard = v.shard"),
-                     {"shards": list(heads), "seqs": [v[0] for v in heads.values()],
-                      "hashes": [v[1] for v in heads.values()]})
+                posting_rows.append((tx_id, line, p.account, p.owner, p.lot_id, p.points))
+        write_later(conn, _INSERT_JOURNAL, dict(zip(_JOURNAL_PARAMS, map(list, zip(*journal_rows)))))
+        write_later(conn, _INSERT_POSTINGS, dict(zip(_POSTING_PARAMS, map(list, zip(*posting_rows)))))
+        write_later(conn, "UPDATE shard_heads h SET seq = v.seq, last_hash = v.last_hash FROM unnest("
+                          "CAST(:shards AS smallint[]), CAST(:seqs AS bigint[]), CAST(:hashes AS bytea[])) "
+                          "AS v(shard, seq, last_hash) WHERE h.shard = v.shard",
+                    {"shards": list(heads), "seqs": [v[0] for v in heads.values()],
+                     "hashes": [v[1] for v in heads.values()]})
 
     def _apply_lot_deltas(self, conn: Connection, postings: Iterable[Posting]) -> None:
         deltas = ledger.lot_deltas(postings)
@@ -373,7 +411,7 @@ class Ledger:
                 results[i] = exc
         shards = {row.member_id: row.shard for row in conn.execute(
             text("SELECT member_id, shard FROM members WHERE member_id = ANY(CAST(:ids AS uuid[]))"),
-            {"ids": list(set(member_ids.values()))})}
+            {"ids": [str(m) for m in set(member_ids.values())]})}
         terms_of: dict[str, ContractTerms | errors.DomainError] = {}
         points_of: dict[int, int] = {}
         for i, member_id in member_ids.items():
@@ -410,23 +448,23 @@ class Ledger:
                                   ledger.earn_postings(str(member_id), partner_id, str(lot_id), points), now,
                                   item.amount_minor, item.currency, item.receipt_ref, item.store_id, item.terminal_id,
                                   item.request_id))
-            lots.append((lot_id, member_id, partner_id, tx_id, points, state, available_at, expires_at))
+            lots.append((str(lot_id), str(member_id), partner_id, str(tx_id), points, state, available_at, expires_at))
             enrollments.add((partner_id, member_id))
             results[i] = EarnResult(str(tx_id), points, state, available_at, expires_at)
         if txs:
             self._write_transactions(conn, txs)
             columns = list(zip(*lots))
-            conn.execute(text(
+            write_later(conn, (
                 "INSERT INTO lots (lot_id, member_id, issuer_id, earn_tx_id, points, remaining, held, state, "
                 "available_at, expires_at, created_at) SELECT l, m, i, t, p, p, 0, s, a, e, :now FROM unnest("
                 "CAST(:l AS uuid[]), CAST(:m AS uuid[]), CAST(:i AS text[]), CAST(:t AS uuid[]), CAST(:p AS bigint[]), "
                 "CAST(:s AS text[]), CAST(:a AS timestamptz[]), CAST(:e AS timestamptz[])) AS x(l, m, i, t, p, s, a, e)"),
                 dict(zip("lmitpsae", map(list, columns)), now=now))
             pairs = sorted(enrollments)
-            conn.execute(text("INSERT INTO enrollments (partner_id, member_id, enrolled_at) "
+            write_later(conn, "INSERT INTO enrollments (partner_id, member_id, enrolled_at) "
                               "SELECT p, m, :t FROM unnest(CAST(:ps AS text[]), CAST(:ms AS uuid[])) AS x(p, m) "
-                              "ON CONFLICT DO NOTHING"),
-                         {"t": now, "ps": [p for p, _ in pairs], "ms": [m for _, m in pairs]})
+                              "ON CONFLICT DO NOTHING",
+                        {"t": now, "ps": [p for p, _ in pairs], "ms": [str(m) for _, m in pairs]})
         return results  # type: ignore[return-value]
 
     def _apply_credit_limits(self, items, terms_of, points_of: dict[int, int], results: list,
