@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Sequence
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,10 @@ class GroupCommit:
                 batch.append(entry)
             self._write(batch)
 
+    def _attempt(self, entries: list[_Entry]) -> list:
+        with self._engine.begin() as conn, self._one_chain_write(conn):
+            return self._process(conn, [e.payload for e in entries])
+
     def _write(self, batch: list[_Entry]) -> None:
         # the same key twice in one batch (a client retry racing its original) is written once
         unique: dict[tuple[str, str], _Entry] = {}
@@ -83,8 +88,10 @@ class GroupCommit:
                 unique[key] = entry
         entries = list(unique.values())
         try:
-            with self._engine.begin() as conn, self._one_chain_write(conn):
-                outcomes = self._process(conn, [e.payload for e in entries])
+            try:
+                outcomes = self._attempt(entries)
+            except IntegrityError:  # a concurrent twin of some key committed first: the retry replays it
+                outcomes = self._attempt(entries)
         except Exception as exc:  # noqa: BLE001 - every waiting call gets the failure; nothing was committed
             log.warning("group commit of %d earns failed: %s", len(batch), exc.__class__.__name__)
             for entry in batch:

@@ -23,7 +23,7 @@ from network import errors, ledger
 from network.errors import DomainError
 from network.exposure import ExposureTracker
 from network.group_commit import GroupCommit
-from network.interceptor import current_caller, status_for
+from network.interceptor import Caller, current_caller, recheck_callers, status_for
 from network.service import EarnItem, EarnResult, Ledger, SpendRefs, TransactionView, write_later
 from protos.coalition.v1 import network_pb2 as pb
 from protos.coalition.v1 import network_pb2_grpc
@@ -32,6 +32,8 @@ SERVICE = "/coalition.v1.NetworkService/"
 MUTATING = frozenset(SERVICE + m for m in ("EnrollMember", "Earn", "BatchEarn", "Redeem", "AuthorizeRedemption",
                                           "CaptureRedemption", "VoidRedemption", "Reverse"))
 PUBLIC = frozenset({SERVICE + "GetNetworkKeys"})
+# calls that check key and partner status again inside their write transaction (so may use the key cache)
+RECHECKED = frozenset({SERVICE + "Earn", SERVICE + "BatchEarn"})
 MAX_BATCH = 1000
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
@@ -228,7 +230,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     def Earn(self, request: pb.EarnRequest, context) -> bytes:
         item = validate_earn(request)
         partner_id = current_caller().partner_id
-        outcome = self._group_commit.submit(partner_id, item.request_id, (partner_id, item, request))
+        outcome = self._group_commit.submit(partner_id, item.request_id, (current_caller(), item, request))
         if isinstance(outcome, tuple):  # a retry that raced its original inside one batch
             _, leader = outcome
             if isinstance(leader, bytes) and self._same_earn(partner_id, request):
@@ -263,7 +265,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                 except DomainError as exc:
                     outcomes[i] = exc
             with self._ledger.one_chain_write(conn):
-                earned = self._earn_items(conn, [(partner_id, it, rq) for _, it, rq in valid])
+                earned = self._earn_items(conn, [(current_caller(), it, rq) for _, it, rq in valid])
             for (i, _, _), outcome in zip(valid, earned):
                 outcomes[i] = outcome
             response = pb.BatchEarnResponse()
@@ -279,54 +281,51 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         return self._mutate("BatchEarn", request, batch)
 
     def _earn_items(self, conn: Connection,
-                    entries: Sequence[tuple[str, EarnItem, pb.EarnRequest]]) -> list[bytes | DomainError]:
-        """Claim every (partner, request_id) at once, answer replays from storage, post the rest in one batch."""
-        if not entries:
+                    calls: Sequence[tuple[Caller, EarnItem, pb.EarnRequest]]) -> list[bytes | DomainError]:
+        """Answer replays from storage and post the rest in one batch, for any mix of callers."""
+        if not calls:
             return []
+        refused_callers = recheck_callers(conn, {caller for caller, _, _ in calls})
+        if refused_callers:
+            live = [(i, c) for i, c in enumerate(calls) if c[0] not in refused_callers]
+            answers: list[bytes | DomainError] = [refused_callers.get(c[0]) for c in calls]  # type: ignore[misc]
+            for (i, _), answer in zip(live, self._earn_items(conn, [c for _, c in live])):
+                answers[i] = answer
+            return answers
+        entries = [(caller.partner_id, item, request) for caller, item, request in calls]
         digests = [body_hash(request) for _, _, request in entries]
-        keys = {"ps": [p for p, _, _ in entries], "rs": [item.request_id for _, item, _ in entries]}
-        claimed = {(row.partner_id, row.request_id) for row in conn.execute(text(
-            "INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash) "
-            "SELECT p, r, 'Earn', h FROM unnest(CAST(:ps AS text[]), CAST(:rs AS text[]), CAST(:hs AS bytea[])) "
-            "AS t(p, r, h) ON CONFLICT DO NOTHING RETURNING partner_id, request_id"), {**keys, "hs": digests})}
         outcomes: list[bytes | DomainError | None] = [None] * len(entries)
-        replays = [i for i, (p, item, _) in enumerate(entries) if (p, item.request_id) not in claimed]
-        if replays:
-            stored = {(row.partner_id, row.request_id): row for row in conn.execute(text(
-                "SELECT k.partner_id, k.request_id, k.method, k.body_hash, k.response FROM idempotency_keys k "
-                "JOIN unnest(CAST(:ps AS text[]), CAST(:rs AS text[])) AS t(p, r) ON k.partner_id = t.p "
-                "AND k.request_id = t.r"),
-                {"ps": [entries[i][0] for i in replays], "rs": [entries[i][1].request_id for i in replays]})}
-            for i in replays:
-                row = stored[(entries[i][0], entries[i][1].request_id)]
+        # Keys answered before: replay them. New keys are written once, with their response, at commit; a
+        # concurrent twin that commits first makes that insert fail, and the retry replays the twin's answer.
+        stored = {(row.partner_id, row.request_id): row for row in conn.execute(text(
+            "SELECT k.partner_id, k.request_id, k.method, k.body_hash, k.response FROM idempotency_keys k "
+            "JOIN unnest(CAST(:ps AS text[]), CAST(:rs AS text[])) AS t(p, r) ON k.partner_id = t.p "
+            "AND k.request_id = t.r"),
+            {"ps": [p for p, _, _ in entries], "rs": [item.request_id for _, item, _ in entries]})}
+        for i, (partner_id, item, _) in enumerate(entries):
+            row = stored.get((partner_id, item.request_id))
+            if row is not None:
                 ok = row.method == "Earn" and bytes(row.body_hash) == digests[i] and row.response is not None
                 outcomes[i] = bytes(row.response) if ok else key_reused(row.request_id)
         fresh = [i for i in range(len(entries)) if outcomes[i] is None]
         outstanding = self._exposure.outstanding_points if self._exposure else None
         results = self._ledger.earn_batch(conn, [(entries[i][0], entries[i][1]) for i in fresh], outstanding)
-        refused: list[tuple[str, str]] = []
-        answered: list[tuple[str, str, bytes]] = []
+        answered: list[tuple[str, str, bytes, bytes]] = []
         for i, result in zip(fresh, results):
             partner_id, item, _ = entries[i]
             if isinstance(result, DomainError):
-                outcomes[i] = result
-                refused.append((partner_id, item.request_id))
+                outcomes[i] = result  # a refused item writes nothing, its key included
             else:
                 response = earn_response(result).SerializeToString()
                 outcomes[i] = response
-                answered.append((partner_id, item.request_id, response))
+                answered.append((partner_id, item.request_id, digests[i], response))
                 if self._exposure:
                     self._exposure.issued(partner_id, result.points)
-        if refused:  # a refused item writes nothing, its key included
-            write_later(conn, "DELETE FROM idempotency_keys k USING unnest(CAST(:ps AS text[]), CAST(:rs AS text[])) "
-                              "AS t(p, r) WHERE k.partner_id = t.p AND k.request_id = t.r",
-                        {"ps": [p for p, _ in refused], "rs": [r for _, r in refused]})
         if answered:
-            write_later(conn, "UPDATE idempotency_keys k SET response = v.b FROM unnest(CAST(:ps AS text[]), "
-                              "CAST(:rs AS text[]), CAST(:bs AS bytea[])) AS v(p, r, b) "
-                              "WHERE k.partner_id = v.p AND k.request_id = v.r",
-                        {"ps": [a[0] for a in answered], "rs": [a[1] for a in answered],
-                         "bs": [a[2] for a in answered]})
+            write_later(conn, "INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
+                              "SELECT p, r, 'Earn', h, b FROM unnest(CAST(:ps AS text[]), CAST(:rs AS text[]), "
+                              "CAST(:hs AS bytea[]), CAST(:bs AS bytea[])) AS v(p, r, h, b)",
+                        {name: [a[k] for a in answered] for k, name in enumerate(("ps", "rs", "hs", "bs"))})
         return outcomes  # type: ignore[return-value]
 
     # --- spending ------------------------------------------------------------------------------------------

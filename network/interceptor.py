@@ -59,7 +59,7 @@ def status_for(error: DomainError) -> status_pb2.Status:
 
 def database_error(exc: DBAPIError) -> DomainError:
     """A database failure as a status the partner SDK retries safely (the request_id makes retries idempotent)."""
-    if isinstance(exc, OperationalError) and getattr(exc.orig, "pgcode", None) in ("40001", "40P01"):
+    if getattr(exc.orig, "pgcode", None) in ("40001", "40P01", "23505"):  # serialization, deadlock, key race
         return DomainError(grpc.StatusCode.ABORTED, "CONFLICT_RETRY", "concurrent update conflict: retry")
     return DomainError(grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE", "the ledger database is unavailable: retry")
 
@@ -163,8 +163,8 @@ class KeyDirectory:
                         pass
             self._stop.wait(1.0)
 
-    def _record(self, key_id: str) -> _KeyRecord | None:
-        cached = self._cache.get(key_id) if self._listening.is_set() else None
+    def _record(self, key_id: str, cached_ok: bool) -> _KeyRecord | None:
+        cached = self._cache.get(key_id) if cached_ok and self._listening.is_set() else None
         if cached is not None:
             return cached
         with self._engine.connect() as conn:
@@ -180,11 +180,13 @@ class KeyDirectory:
                 self._cache[key_id] = record
         return record
 
-    def authenticate(self, method: str, metadata, body: bytes) -> Caller:
+    def authenticate(self, method: str, metadata, body: bytes, *, cached_ok: bool = False) -> Caller:
+        """Verify the request and find its partner. With `cached_ok` the key may come from the cache: only for
+        calls whose write transaction checks the key and partner status again (see recheck_callers)."""
         found: dict[str, _KeyRecord] = {}
 
         def public_key_for(key_id: str):
-            record = self._record(key_id)
+            record = self._record(key_id, cached_ok)
             if record is None:
                 raise signing.SignatureError("KEY_UNKNOWN", f"key {key_id} is not registered")
             if not record.active:
@@ -202,6 +204,22 @@ class KeyDirectory:
         return Caller(record.partner_id, key_id)
 
 
+def recheck_callers(conn, callers: set[Caller]) -> dict[Caller, DomainError]:
+    """Inside a write transaction: refuse callers whose key was revoked or partner suspended meanwhile."""
+    rows = conn.execute(text("SELECT k.key_id, k.status, p.status AS partner_status FROM partner_keys k "
+                             "JOIN partners p USING (partner_id) WHERE k.key_id = ANY(CAST(:ks AS text[]))"),
+                        {"ks": sorted({c.key_id for c in callers})})
+    status = {r.key_id: (r.status, r.partner_status) for r in rows}
+    refused: dict[Caller, DomainError] = {}
+    for caller in callers:
+        key_status, partner_status = status.get(caller.key_id, ("revoked", "active"))
+        if key_status != "active":
+            refused[caller] = errors.unauthenticated("KEY_REVOKED", f"key {caller.key_id} is revoked")
+        elif partner_status != "active":
+            refused[caller] = errors.denied("PARTNER_SUSPENDED", f"partner {caller.partner_id} is suspended")
+    return refused
+
+
 Observer = Callable[[str, str, float], None]
 RefusalObserver = Callable[[str, str], None]  # (method, ErrorInfo reason) of a request refused by authentication
 
@@ -209,7 +227,7 @@ RefusalObserver = Callable[[str, str], None]  # (method, ErrorInfo reason) of a 
 class SigningInterceptor(grpc.ServerInterceptor):
     def __init__(self, keys: KeyDirectory, signer: NetworkSigner, *, protected_prefixes: tuple[str, ...],
                  public_methods: frozenset[str], mutating_methods: frozenset[str], observe: Observer | None = None,
-                 refused: RefusalObserver | None = None):
+                 refused: RefusalObserver | None = None, rechecked_methods: frozenset[str] = frozenset()):
         self._keys = keys
         self._signer = signer
         self._protected = protected_prefixes
@@ -217,10 +235,11 @@ class SigningInterceptor(grpc.ServerInterceptor):
         self._mutating = mutating_methods
         self._observe = observe
         self._refused = refused
+        self._rechecked = rechecked_methods
 
     def _authenticate(self, method: str, metadata, raw: bytes) -> Caller:
         try:
-            return self._keys.authenticate(method, metadata, raw)
+            return self._keys.authenticate(method, metadata, raw, cached_ok=method in self._rechecked)
         except DomainError as exc:
             if self._refused:
                 self._refused(method, exc.reason)
@@ -285,4 +304,4 @@ class SigningInterceptor(grpc.ServerInterceptor):
 
 
 __all__ = ["CALLER", "Caller", "KeyDirectory", "NetworkSigner", "Observer", "RefusalObserver", "SigningInterceptor",
-           "abort", "current_caller", "status_for"]
+           "abort", "current_caller", "recheck_callers", "status_for"]

@@ -135,7 +135,7 @@ class JournalTransaction(Base):
         UniqueConstraint("shard", "seq"),
         Index("ix_journal_partner_created", "partner_id", "created_at"),
         Index("ix_journal_member_created", "member_id", "created_at"),
-        Index("ix_journal_created", "created_at"),
+        Index("ix_journal_created", "created_at", postgresql_using="brin"),
         CheckConstraint("kind in ('earn','redeem','hold','capture','void','reverse','expire','adjust','transfer')",
                         name="journal_kind"),
     )
@@ -157,7 +157,7 @@ class Lot(Base):
     lot_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     issuer_id: Mapped[str] = mapped_column(String(32))
-    earn_tx_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    earn_tx_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     points: Mapped[int] = mapped_column(BigInteger)
     remaining: Mapped[int] = mapped_column(BigInteger)
     held: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -169,7 +169,7 @@ class Lot(Base):
         Index("ix_lots_member_state", "member_id", "state"),
         Index("ix_lots_issuer_state", "issuer_id", "state"),
         Index("ix_lots_pending_due", "available_at", postgresql_where=text("state = 'pending'")),
-        Index("ix_lots_active_expiry", "expires_at", postgresql_where=text("state = 'active'")),
+        Index("ix_lots_active_expiry", "expires_at", postgresql_where=text("state = 'active' AND expires_at IS NOT NULL")),
         CheckConstraint("remaining >= 0 and held >= 0 and remaining + held <= points", name="lot_bounds"),
         CheckConstraint("state in ('pending','active','expired','reversed')", name="lot_state"),
     )

@@ -18,7 +18,7 @@ from network import metrics
 from network.contracts import ContractBook
 from network.database import ping, require_migrated
 from network.exposure import ExposureTracker
-from network.grpc_service import MUTATING, PUBLIC, SERVICE, NetworkServicer
+from network.grpc_service import MUTATING, PUBLIC, RECHECKED, SERVICE, NetworkServicer
 from network.interceptor import KeyDirectory, NetworkSigner, Observer, RefusalObserver, SigningInterceptor
 from network.service import Ledger
 from network.settings import Settings
@@ -104,7 +104,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         interceptors=[SigningInterceptor(
             keys, signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
             public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
-            observe=_chain(metrics.observe_call, observe), refused=_chain(metrics.refused_signature, refused))],
+            observe=_chain(metrics.observe_call, observe), refused=_chain(metrics.refused_signature, refused),
+            rechecked_methods=RECHECKED)],
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                  ("grpc.so_reuseport", 0)])
     servicer = NetworkServicer(engine, ledger, network_keys(engine), ExposureTracker(engine))

@@ -409,9 +409,16 @@ class Ledger:
                 member_ids[i] = parse_uuid(item.member_id, "member_id")
             except errors.DomainError as exc:
                 results[i] = exc
-        shards = {row.member_id: row.shard for row in conn.execute(
-            text("SELECT member_id, shard FROM members WHERE member_id = ANY(CAST(:ids AS uuid[]))"),
-            {"ids": [str(m) for m in set(member_ids.values())]})}
+        shards: dict[uuid.UUID, int] = {}
+        enrolled: set[tuple[str, uuid.UUID]] = set()
+        for row in conn.execute(text(
+                "SELECT m.member_id, m.shard, e.partner_id FROM members m LEFT JOIN enrollments e "
+                "ON e.member_id = m.member_id AND e.partner_id = ANY(CAST(:ps AS text[])) "
+                "WHERE m.member_id = ANY(CAST(:ids AS uuid[]))"),
+                {"ids": [str(m) for m in set(member_ids.values())], "ps": sorted({p for p, _ in items})}):
+            shards[row.member_id] = row.shard
+            if row.partner_id:
+                enrolled.add((row.partner_id, row.member_id))
         terms_of: dict[str, ContractTerms | errors.DomainError] = {}
         points_of: dict[int, int] = {}
         for i, member_id in member_ids.items():
@@ -449,7 +456,8 @@ class Ledger:
                                   item.amount_minor, item.currency, item.receipt_ref, item.store_id, item.terminal_id,
                                   item.request_id))
             lots.append((str(lot_id), str(member_id), partner_id, str(tx_id), points, state, available_at, expires_at))
-            enrollments.add((partner_id, member_id))
+            if (partner_id, member_id) not in enrolled:
+                enrollments.add((partner_id, member_id))
             results[i] = EarnResult(str(tx_id), points, state, available_at, expires_at)
         if txs:
             self._write_transactions(conn, txs)
@@ -460,6 +468,7 @@ class Ledger:
                 "CAST(:l AS uuid[]), CAST(:m AS uuid[]), CAST(:i AS text[]), CAST(:t AS uuid[]), CAST(:p AS bigint[]), "
                 "CAST(:s AS text[]), CAST(:a AS timestamptz[]), CAST(:e AS timestamptz[])) AS x(l, m, i, t, p, s, a, e)"),
                 dict(zip("lmitpsae", map(list, columns)), now=now))
+        if enrollments:  # earning at a partner enrolls the member there
             pairs = sorted(enrollments)
             write_later(conn, "INSERT INTO enrollments (partner_id, member_id, enrolled_at) "
                               "SELECT p, m, :t FROM unnest(CAST(:ps AS text[]), CAST(:ms AS uuid[])) AS x(p, m) "
@@ -639,7 +648,8 @@ class Ledger:
             lot = conn.execute(text(
                 "SELECT l.lot_id, l.points, l.remaining, l.state, "
                 "(SELECT coalesce(sum(p.points), 0) FROM postings p WHERE p.lot_id = l.lot_id AND p.account = 'issuer') AS issuer_sum "
-                "FROM lots l WHERE l.earn_tx_id = :t"), {"t": original_id}).first()
+                "FROM lots l WHERE l.lot_id = (SELECT lot_id FROM postings WHERE tx_id = :t AND account = 'member')"),
+                {"t": original_id}).first()
             reversible = -int(lot.issuer_sum)  # issuer postings: -points at earn, +r per reversal
             amount = points or reversible
             if amount > reversible:
@@ -673,7 +683,7 @@ class Ledger:
                                                    related_id=original_id)])
         self._apply_lot_deltas(conn, postings)
         if original.kind == "earn" and left == 0:
-            conn.execute(text("UPDATE lots SET state = 'reversed' WHERE earn_tx_id = :t"), {"t": original_id})
+            conn.execute(text("UPDATE lots SET state = 'reversed' WHERE lot_id = :l"), {"l": lot.lot_id})
         elif original.kind != "earn":
             # points returned into lots that expired meanwhile come back spendable only until the lot's expiry
             conn.execute(text("UPDATE lots SET state = 'active' WHERE lot_id IN :ids AND state = 'expired'")
