@@ -537,6 +537,7 @@ class Ledger:
         terms = self.contracts.terms(partner_id, now)
         self._check_basket(terms, points, refs)
         shard = self._lock_member(conn, member_id)
+        self.expire_holds(conn, member_id=member_id)  # the member's lapsed holds give their points back first
         return member_id, shard, now
 
     def redeem(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
@@ -719,9 +720,12 @@ class Ledger:
                          .bindparams(bindparam("ids", expanding=True)), {"ids": [r.lot_id for r in rows]})
         return len(rows)
 
-    def expire_holds(self, conn: Connection, limit: int = 1000) -> int:
-        rows = conn.execute(text("SELECT hold_id FROM holds WHERE state = 'open' AND expires_at <= :now "
-                                 "ORDER BY expires_at LIMIT :limit"), {"now": self.clock(), "limit": limit}).all()
+    def expire_holds(self, conn: Connection, limit: int = 1000, member_id: uuid.UUID | None = None) -> int:
+        """Release uncaptured holds past their expiry (all of them, or one member's)."""
+        where = "AND member_id = :m " if member_id else ""
+        rows = conn.execute(text(f"SELECT hold_id FROM holds WHERE state = 'open' AND expires_at <= :now {where}"
+                                 "ORDER BY expires_at LIMIT :limit"),
+                            {"now": self.clock(), "limit": limit, "m": member_id}).all()
         for r in rows:
             self.void(conn, None, str(r.hold_id), None, final_state="expired")
         return len(rows)

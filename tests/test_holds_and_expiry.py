@@ -1,0 +1,68 @@
+"""Time-driven ledger rules with an injected clock: holds lapse, pending lots activate, lots expire."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from network.contracts import ContractBook
+from network.errors import DomainError
+from network.service import EarnItem, Ledger, SpendRefs
+
+pytestmark = pytest.mark.usefixtures("verified_ledger")
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime.now(timezone.utc) + timedelta(seconds=5)
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clocked(engine):
+    clock = Clock()
+    return Ledger(engine, ContractBook(engine), point_value_minor=1, network_currency="EUR", shards=16,
+                  clock=clock), clock
+
+
+def test_uncaptured_hold_lapses_and_gives_points_back(engine, make_partner, clocked):
+    ledger, clock = clocked
+    shop = make_partner("lapse")
+    with engine.begin() as conn:
+        member = ledger.enroll_member(conn, shop.partner_id, "", "")[0].member_id
+        ledger.earn_batch(conn, [(shop.partner_id, EarnItem("e1", member, None, None, 100))])
+        hold = ledger.authorize(conn, shop.partner_id, member, 80, SpendRefs(), 60, None)
+    clock.now += timedelta(seconds=61)
+    with pytest.raises(DomainError) as caught, engine.begin() as conn:
+        ledger.capture(conn, shop.partner_id, hold.hold_id, 0, None)
+    assert caught.value.reason == "HOLD_EXPIRED"
+    with engine.begin() as conn:  # the next spend releases the lapsed hold first: all 100 points are there
+        assert ledger.redeem(conn, shop.partner_id, member, 100, SpendRefs(), None).points == 100
+        assert ledger.member_balance(conn, uuid.UUID(member)).held == 0
+
+
+def test_pending_lots_activate_and_lots_expire_into_breakage(engine, make_partner, clocked):
+    ledger, clock = clocked
+    shop = make_partner("expiry", return_window_seconds=3600, expiry_days=10)
+    with engine.begin() as conn:
+        member = ledger.enroll_member(conn, shop.partner_id, "", "")[0].member_id
+        ledger.earn_batch(conn, [(shop.partner_id, EarnItem("e1", member, None, None, 70))])
+        assert ledger.member_balance(conn, uuid.UUID(member)).pending == 70
+    clock.now += timedelta(hours=2)
+    with engine.begin() as conn:
+        ledger.activate_due_lots(conn)
+        assert ledger.member_balance(conn, uuid.UUID(member)).available == 70
+        ledger.redeem(conn, shop.partner_id, member, 20, SpendRefs(), None)
+    clock.now += timedelta(days=11)
+    with engine.begin() as conn:
+        assert ledger.member_balance(conn, uuid.UUID(member)).available == 0  # past expiry: not spendable
+        assert ledger.expire_lots(conn) >= 1
+        assert ledger.expire_lots(conn) == 0  # safe to run twice
+        breakage = conn.exec_driver_sql(
+            "SELECT coalesce(sum(points), 0) FROM postings WHERE account = 'breakage' AND owner = %(p)s",
+            {"p": shop.partner_id}).scalar_one()
+    assert breakage == 50
