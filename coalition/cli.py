@@ -18,6 +18,7 @@ from coalition.runtime import configure_logging, database
 from network import admin
 from network.errors import DomainError
 from network.settings import get_settings
+from settlement.cli import settle_app, worker_app
 
 app = typer.Typer(help="Coalition: a coalition loyalty network.", no_args_is_help=True)
 network_app = typer.Typer(help="The points network server.", no_args_is_help=True)
@@ -30,6 +31,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(partner_app, name="partner")
 app.add_typer(bench_app, name="bench")
+app.add_typer(settle_app, name="settle")
+app.add_typer(worker_app, name="settlement")
 console = Console()
 OPERATOR = typer.Option("cli", "--operator", help="Who is acting (recorded with the action).")
 
@@ -44,11 +47,13 @@ def network_serve(address: str = typer.Option(None, help="host:port to listen on
                   migrate: bool = typer.Option(False, help="Apply migrations first.")) -> None:
     """Run the network server (signed gRPC, health checking, reflection)."""
     from network.server import serve_forever, start_server
+    from settlement.grpc_service import registration
 
     settings = get_settings()
     configure_logging(settings)
     with database(settings, run_migrations=migrate) as engine:
-        running = start_server(engine, settings, address=address)
+        running = start_server(engine, settings, address=address,
+                               extra_services=[registration(engine, settings)])
         console.print(f"network server listening on {address or settings.grpc_address} (port {running.port})")
         serve_forever(running)
 
@@ -65,9 +70,10 @@ def db_migrate() -> None:
 def ledger_verify(skip_hash_chain: bool = typer.Option(False, help="Skip recomputing the hash chain.")) -> None:
     """Check every ledger invariant on the whole database; exit 1 if any fails."""
     from network.verify import verify_ledger
+    from settlement.verify import check_cycle_conservation
 
     with database() as engine, engine.connect() as conn:
-        checks = verify_ledger(conn, hash_chain=not skip_hash_chain,
+        checks = verify_ledger(conn, hash_chain=not skip_hash_chain, extra=(check_cycle_conservation,),
                                progress=lambda n: console.print(f"  hash chain: {n:,} rows checked"))
     table = Table("check", "result", "examined", "detail")
     for c in checks:
@@ -177,9 +183,21 @@ def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary 
     """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
     from coalition.bench import run_earn_benchmark
 
-    figures = run_earn_benchmark(seconds=seconds, concurrency=concurrency)
+    _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency), out)
+
+
+@bench_app.command("settle")
+def bench_settle(redemptions: int = 1_000_000, partners: int = 100,
+                 out: Path = typer.Option(Path("bench-results/settle.json"))) -> None:
+    """Clearing + netting of `redemptions` redemptions across `partners` partners, with peak memory."""
+    from settlement.bench import run_settle_benchmark
+
+    _report(run_settle_benchmark(redemptions=redemptions, partners=partners), out)
+
+
+def _report(figures: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2))
+    out.write_text(json.dumps(figures, indent=2, default=str))
     table = Table("figure", "value")
     for key, value in figures.items():
         table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else str(value))

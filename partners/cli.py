@@ -26,10 +26,11 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from partners import signing
 from partners.client import PartnerClient
 from partners.errors import CoalitionError
 from partners.keyfile import KeyFile, KeyFileError, load_key_file, save_key_file
-from protos.coalition.v1 import network_pb2
+from protos.coalition.v1 import network_pb2, settlement_pb2
 
 DEFAULT_TARGET = "localhost:50051"
 EXIT_REFUSED = 2
@@ -415,6 +416,105 @@ def history(
                 tx.related_id,
             )
     console.print(table)
+
+
+# --- statements (settlement) ---------------------------------------------------------------------
+
+statements_app = typer.Typer(help="Your settlement statements: list, show (signature checked), acknowledge, dispute.",
+                             no_args_is_help=True)
+app.add_typer(statements_app, name="statements")
+
+
+@statements_app.command("list")
+def statements_list(
+    ctx: typer.Context,
+    cycle_id: str = typer.Option("", "--cycle-id", help="Only this cycle's statement."),
+    limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many statements."),
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Your statements, newest first."""
+    table = Table(title="statements", title_justify="left")
+    for column in ("statement id", "cycle", "state", "net (minor)", "carried in", "dispute deadline"):
+        table.add_column(column, justify="right" if column in ("net (minor)", "carried in") else "left")
+    states = settlement_pb2.StatementState
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        for count, st in enumerate(client.list_statements(cycle_id=cycle_id, page_size=min(limit, 200))):
+            if count >= limit:
+                break
+            table.add_row(st.statement_id, st.cycle_id, states.Name(st.state).removeprefix("STATEMENT_STATE_").lower(),
+                          f"{st.net_minor} {st.currency}", str(st.carried_in_minor),
+                          st.dispute_deadline.ToDatetime(tzinfo=dt.timezone.utc).isoformat())
+    console.print(table)
+
+
+@statements_app.command("show")
+def statements_show(
+    ctx: typer.Context,
+    statement_id: str = typer.Argument(...),
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """One statement with its lines; the network's signature over it is verified."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        try:
+            statement = client.get_statement(statement_id)
+        except signing.SignatureError as exc:
+            raise _fail(str(exc)) from None
+    table = Table(title=f"statement {statement_id} (signature verified, key {statement.network_key_id})",
+                  title_justify="left")
+    for column in ("#", "cause", "counterparty", "issuer", "redeemer", "points", "amount (minor)"):
+        table.add_column(column, justify="right" if column in ("#", "points", "amount (minor)") else "left")
+    for line in statement.lines:
+        table.add_row(str(line.line_number), line.cause, line.counterparty, line.issuer_id, line.redeemer_id,
+                      str(line.points), str(line.amount_minor))
+    console.print(table)
+    console.print(f"receivable {statement.receivable_minor}  payable {statement.payable_minor}  "
+                  f"net {statement.summary.net_minor}  carried in {statement.summary.carried_in_minor}  "
+                  f"disputed {statement.disputed_minor} {statement.summary.currency} (minor units)")
+
+
+@statements_app.command("acknowledge")
+def statements_acknowledge(
+    ctx: typer.Context,
+    statement_id: str = typer.Argument(...),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Accept a statement before its dispute deadline."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        _show("acknowledged", client.acknowledge_statement(statement_id, request_id=request_id), client, mutating=True)
+
+
+@statements_app.command("dispute")
+def statements_dispute(
+    ctx: typer.Context,
+    statement_id: str = typer.Argument(...),
+    lines: list[int] = typer.Option(..., "--line", help="A disputed line number (repeat for several)."),
+    reason: str = typer.Option(..., "--reason"),
+    amount_minor: int = typer.Option(0, "--amount-minor", min=0, help="Part of the lines' total (0: all of it)."),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Dispute lines of a statement: the amount is held back and carried to the next cycle."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        response = client.dispute_statement(statement_id, lines, reason, amount_minor=amount_minor,
+                                            request_id=request_id)
+        _show("disputed", response, client, mutating=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

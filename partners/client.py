@@ -34,12 +34,13 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import grpc
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from google.protobuf.message import DecodeError, Message
 
 from partners import signing
 from partners.errors import CoalitionError, Internal, ReceiptInvalid, error_from_rpc
-from protos.coalition.v1 import network_pb2
+from protos.coalition.v1 import network_pb2, settlement_pb2
 
 SERVICE = "coalition.v1.NetworkService"
 UNSIGNED_METHODS = frozenset({"GetNetworkKeys"})
@@ -67,9 +68,14 @@ _MAX_REMEMBERED_UNKNOWN_KEYS = 256
 ResponseT = TypeVar("ResponseT", bound=Message)
 
 
+SETTLEMENT_SERVICE = "coalition.v1.SettlementService"
+SETTLEMENT_METHODS = ("ListStatements", "GetStatement", "AcknowledgeStatement", "DisputeStatement")
+
+
 def full_method(method_name: str) -> str:
-    """"Earn" -> "/coalition.v1.NetworkService/Earn", the name that is signed and called."""
-    return f"/{SERVICE}/{method_name}"
+    """"Earn" -> "/coalition.v1.NetworkService/Earn", the name that is signed and called
+    ("ListStatements" -> "/coalition.v1.SettlementService/ListStatements")."""
+    return f"/{SETTLEMENT_SERVICE if method_name in SETTLEMENT_METHODS else SERVICE}/{method_name}"
 
 
 def new_request_id() -> str:
@@ -180,7 +186,7 @@ class PartnerClient:
         # Raw-bytes callables: no serializer, no deserializer. The client owns the bytes on both sides.
         self._callables = {
             name: self._channel.unary_unary(full_method(name), request_serializer=None, response_deserializer=None)
-            for name in METHODS
+            for name in (*METHODS, *SETTLEMENT_METHODS)
         }
         self._keys_lock = threading.Lock()
         self._keys_pinned = network_keys is not None
@@ -373,6 +379,50 @@ class PartnerClient:
         """Every transaction of the partner (optionally of one member), newest first, across all pages."""
         for page in self.list_transaction_pages(member_id, page_size):
             yield from page.transactions
+
+    # --- statements (SettlementService) -----------------------------------------------------------------
+
+    def list_statement_pages(self, cycle_id: str = "", page_size: int = 50) -> Iterator[settlement_pb2.ListStatementsResponse]:
+        """Every page of this partner's statements, newest first."""
+        token = ""
+        while True:
+            request = settlement_pb2.ListStatementsRequest(page_size=page_size, page_token=token, cycle_id=cycle_id)
+            page = self._call("ListStatements", request, settlement_pb2.ListStatementsResponse, mutating=False)
+            yield page
+            token = page.next_page_token
+            if not token:
+                return
+
+    def list_statements(self, cycle_id: str = "", page_size: int = 50) -> Iterator[settlement_pb2.StatementSummary]:
+        for page in self.list_statement_pages(cycle_id, page_size):
+            yield from page.statements
+
+    def get_statement(self, statement_id: str, *, verify: bool = True) -> settlement_pb2.Statement:
+        """A statement with its lines; with `verify`, the network's signature over it is checked
+        (partners.signing.SignatureError when it does not hold)."""
+        request = settlement_pb2.GetStatementRequest(statement_id=statement_id)
+        statement = self._call("GetStatement", request, settlement_pb2.GetStatementResponse, mutating=False).statement
+        if verify:
+            try:
+                self._network_key(statement.network_key_id).verify(statement.signature, statement.signed_payload)
+            except InvalidSignature as exc:
+                raise signing.SignatureError("STATEMENT_SIGNATURE_INVALID",
+                                             f"statement {statement_id}: the network's signature does not hold") from exc
+        return statement
+
+    def acknowledge_statement(self, statement_id: str,
+                              request_id: str | None = None) -> settlement_pb2.AcknowledgeStatementResponse:
+        request = settlement_pb2.AcknowledgeStatementRequest(request_id=request_id or new_request_id(),
+                                                             statement_id=statement_id)
+        return self._call("AcknowledgeStatement", request, settlement_pb2.AcknowledgeStatementResponse, mutating=True)
+
+    def dispute_statement(self, statement_id: str, line_numbers: Iterable[int], reason: str, *, amount_minor: int = 0,
+                          request_id: str | None = None) -> settlement_pb2.DisputeStatementResponse:
+        """Dispute lines of a statement (their whole total, or amount_minor of it)."""
+        request = settlement_pb2.DisputeStatementRequest(request_id=request_id or new_request_id(),
+                                                         statement_id=statement_id, line_numbers=list(line_numbers),
+                                                         amount_minor=amount_minor, reason=reason)
+        return self._call("DisputeStatement", request, settlement_pb2.DisputeStatementResponse, mutating=True)
 
     def get_network_keys(self) -> network_pb2.GetNetworkKeysResponse:
         return self._call("GetNetworkKeys", network_pb2.GetNetworkKeysRequest(),

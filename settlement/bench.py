@@ -1,0 +1,139 @@
+"""`coalition bench settle`: clearing + netting of 1,000,000 redemptions across 100 partners.
+
+The ledger is bulk-loaded with set-based SQL (generate_series) into a separate database, created and migrated here
+and dropped afterwards: partners and contracts (half issuer_pays with a clearing fee, half prefunded), members
+each with one lot issued before the period (earn journal rows and postings), and the redemptions inside the
+period (redeem journal rows, member and redeemer postings consuming those lots, lots' remaining updated). Every
+transaction balances and every lot's remaining rebuilds from its postings; the hash chain is not computed (its
+columns hold zero bytes): the benchmark database is never verified or served. Timed: settlement.clearing.clear
+and net_cycle on one cycle covering the period, in one transaction, as the workflow's activities run them.
+Peak memory: the Python heap peak during the timed part (tracemalloc) and the process's peak RSS (psutil).
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import psutil
+from sqlalchemy import Connection, make_url, text
+
+from coalition.runtime import database
+from network.database import make_engine, migrate
+from network.settings import Settings, get_settings
+from settlement import clearing, cycles
+
+LOTS_PER_PARTNER = 2000
+LOT_POINTS = 100
+REDEMPTIONS_PER_LOT_BOUND = 5  # each lot is redeemed at most 5 times, 1..20 points each: never overdrawn
+
+
+def _load(conn: Connection, redemptions: int, partners: int, start: datetime) -> None:
+    lots = max(partners * LOTS_PER_PARTNER, -(-redemptions // REDEMPTIONS_PER_LOT_BOUND))
+    lots += (-lots) % 20  # redemption r takes 1 + r % 20 points from lot r % lots: keep r % 20 == lot % 20
+    p = {"partners": partners, "lots": lots, "n": redemptions, "start": start, "issued": start - timedelta(hours=1),
+         "contracts_from": start - timedelta(days=1), "lot_points": LOT_POINTS}
+    conn.execute(text("INSERT INTO partners (partner_id, name, status, currency) SELECT 'bp' || lpad(g::text, 4, '0'), "
+                      "'Bench partner ' || g, 'active', 'EUR' FROM generate_series(0, :partners - 1) g"), p)
+    conn.execute(text(
+        "INSERT INTO contracts (partner_id, version, effective_from, earn_points_per_major, settlement_model, "
+        "clearing_fee_bps, issue_price_minor_per_point, redemption_rate_minor_per_point, breakage_share_bps, "
+        "return_window_seconds, expiry_days, max_basket_share_bps, collateral_minor) "
+        "SELECT 'bp' || lpad(g::text, 4, '0'), 1, :contracts_from, 1, "
+        "CASE WHEN g % 2 = 0 THEN 'issuer_pays' ELSE 'prefunded' END, CASE WHEN g % 2 = 0 THEN 150 ELSE 0 END, "
+        "CASE WHEN g % 2 = 0 THEN 0 ELSE 1.2 END, CASE WHEN g % 2 = 0 THEN 0 ELSE 0.9 END, 0, 0, 0, 10000, 0 "
+        "FROM generate_series(0, :partners - 1) g"), p)
+    conn.execute(text("INSERT INTO members (member_id, card_number, shard, enrolled_by, created_at) "
+                      "SELECT md5('m' || g)::uuid, '7' || lpad(g::text, 15, '0'), g % 64, 'bp' || lpad((g % :partners)::text, 4, '0'), "
+                      ":issued FROM generate_series(0, :lots - 1) g"), p)
+    conn.execute(text(
+        "INSERT INTO journal (tx_id, shard, seq, kind, partner_id, member_id, points, created_at, prev_hash, hash) "
+        "SELECT md5('e' || g)::uuid, g % 64, g + 1, 'earn', 'bp' || lpad((g % :partners)::text, 4, '0'), "
+        "md5('m' || g)::uuid, :lot_points, :issued, '\\x00'::bytea, '\\x00'::bytea FROM generate_series(0, :lots - 1) g"), p)
+    conn.execute(text(
+        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points) "
+        "SELECT md5('e' || g)::uuid, l.line, l.account, CASE l.line WHEN 0 THEN 'bp' || lpad((g % :partners)::text, 4, '0') "
+        "ELSE md5('m' || g)::uuid::text END, md5('l' || g)::uuid, l.points FROM generate_series(0, :lots - 1) g, "
+        "(VALUES (0, 'issuer', -:lot_points), (1, 'member', :lot_points)) AS l(line, account, points)"), p)
+    conn.execute(text(
+        "INSERT INTO journal (tx_id, shard, seq, kind, partner_id, member_id, points, created_at, prev_hash, hash) "
+        "SELECT md5('r' || r)::uuid, (r % :lots) % 64, :lots + r + 1, 'redeem', "
+        "'bp' || lpad(((r * 7 + r / 97) % :partners)::text, 4, '0'), md5('m' || (r % :lots))::uuid, -(1 + r % 20), "
+        ":start + (r * interval '1 millisecond') / 20, '\\x00'::bytea, '\\x00'::bytea FROM generate_series(0, :n - 1) r"), p)
+    conn.execute(text(
+        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points) "
+        "SELECT md5('r' || r)::uuid, l.line, l.account, CASE l.line WHEN 0 THEN md5('m' || (r % :lots))::uuid::text "
+        "ELSE 'bp' || lpad(((r * 7 + r / 97) % :partners)::text, 4, '0') END, md5('l' || (r % :lots))::uuid, "
+        "l.sign * (1 + r % 20) FROM generate_series(0, :n - 1) r, "
+        "(VALUES (0, 'member', -1), (1, 'redeemer', 1)) AS l(line, account, sign)"), p)
+    conn.execute(text(
+        "INSERT INTO lots (lot_id, member_id, issuer_id, earn_tx_id, points, remaining, held, state, available_at, "
+        "expires_at, created_at) SELECT md5('l' || g)::uuid, md5('m' || g)::uuid, "
+        "'bp' || lpad((g % :partners)::text, 4, '0'), md5('e' || g)::uuid, :lot_points, "
+        ":lot_points - (1 + g % 20) * ((:n - 1 - g) / :lots + 1) * (CASE WHEN g < :n THEN 1 ELSE 0 END), 0, 'active', "
+        ":issued, NULL, :issued FROM generate_series(0, :lots - 1) g"), p)
+
+
+def run_settle_benchmark(redemptions: int = 1_000_000, partners: int = 100, settings: Settings | None = None) -> dict:
+    """Load `redemptions` redemptions across `partners` partners into a fresh database; time clearing + netting."""
+    settings = settings or get_settings()
+    name = f"coalition_bench_settle_{uuid.uuid4().hex[:8]}"
+    with database(settings) as main_engine:
+        admin_url = main_engine.url
+        with main_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        bench_url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        try:
+            return _run(bench_url, redemptions, partners, settings)
+        finally:
+            with main_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def _run(url: str, redemptions: int, partners: int, settings: Settings) -> dict:
+    migrate(url)
+    engine = make_engine(url, 2)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    end = start + timedelta(days=1)
+    try:
+        load_started = time.perf_counter()
+        with engine.begin() as conn:
+            _load(conn, redemptions, partners, start)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        load_seconds = time.perf_counter() - load_started
+        cycle_id = cycles.cycle_id_for(start)
+        with engine.begin() as conn:
+            cycles.open_cycle(conn, cycle_id, start, end, cycle_id, settings.network_currency)
+            cycles.cut_off(conn, cycle_id)
+        tracemalloc.start()
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            cleared = clearing.clear(conn, cycle_id, Decimal(settings.point_value_minor))
+            clearing_seconds = time.perf_counter() - started
+            netted = clearing.net_cycle(conn, cycle_id)
+        total_seconds = time.perf_counter() - started
+        _, python_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        process = psutil.Process()
+        rss_peak = getattr(process.memory_info(), "peak_wset", None) or _peak_rss_bytes()
+        return {"redemptions": redemptions, "partners": partners, "load_seconds": round(load_seconds, 2),
+                "clearing_seconds": round(clearing_seconds, 3),
+                "netting_seconds": round(total_seconds - clearing_seconds, 3),
+                "clearing_and_netting_seconds": round(total_seconds, 3),
+                "obligation_lines": cleared.obligation_lines, "matrix_cells": cleared.matrix_cells,
+                "positions": netted.positions, "network_revenue_minor": netted.network_revenue_minor,
+                "conserved": netted.conserved, "python_peak_mib": round(python_peak / 2**20, 1),
+                "process_peak_rss_mib": round(rss_peak / 2**20, 1)}
+    finally:
+        engine.dispose()
+
+
+def _peak_rss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+

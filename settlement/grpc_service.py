@@ -1,0 +1,197 @@
+"""SettlementService over signed gRPC: partners list, read, acknowledge and dispute their own statements.
+
+Served by the network server next to NetworkService (network.server.start_server(extra_services=[registration(
+...)])), behind the same signature-verifying interceptor. A response is written in the database first (the
+source of truth, idempotent by request_id through network.grpc_service.run_mutation), then the cycle's workflow
+is signalled from a background event loop; a lost signal only delays the workflow until its next database poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import threading
+from datetime import datetime
+from typing import Awaitable, Callable
+
+import grpc
+from sqlalchemy import Connection, Engine
+from temporalio.client import Client
+
+from network import errors
+from network.grpc_service import check_text, check_token, run_mutation, timestamp
+from network.interceptor import NetworkSigner, current_caller
+from network.server import ServiceRegistration
+from network.settings import Settings
+from protos.coalition.v1 import settlement_pb2 as pb
+from protos.coalition.v1 import settlement_pb2_grpc
+from settlement import cycles
+from settlement.control import signal_response
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = "coalition.v1.SettlementService"
+SERVICE = f"/{SERVICE_NAME}/"
+MUTATING = frozenset(SERVICE + name for name in ("AcknowledgeStatement", "DisputeStatement"))
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 50
+MAX_DISPUTED_LINES = 1000
+MAX_REASON_CHARS = 500
+_STATEMENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+STATES = {"issued": pb.STATEMENT_STATE_ISSUED, "acknowledged": pb.STATEMENT_STATE_ACKNOWLEDGED,
+          "disputed": pb.STATEMENT_STATE_DISPUTED, "resolved": pb.STATEMENT_STATE_RESOLVED}
+
+TemporalClientFactory = Callable[[], Awaitable[Client]]
+
+
+def check_statement_id(value: str) -> None:
+    if not _STATEMENT_ID.match(value):
+        raise errors.invalid("statement_id", "must be 1 to 100 characters of [A-Za-z0-9._:-]")
+
+
+def page_token(view: cycles.StatementView) -> str:
+    return base64.urlsafe_b64encode(f"{view.issued_at.isoformat()}|{view.statement_id}".encode()).decode()
+
+
+def parse_page_token(token: str) -> tuple[datetime, str] | None:
+    if not token:
+        return None
+    try:
+        issued, statement_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+        return datetime.fromisoformat(issued), statement_id
+    except (ValueError, UnicodeDecodeError):
+        raise errors.invalid("page_token", "is not a token this service issued") from None
+
+
+def summary(view: cycles.StatementView) -> pb.StatementSummary:
+    return pb.StatementSummary(statement_id=view.statement_id, cycle_id=view.cycle_id,
+                               period_start=timestamp(view.period_start), period_end=timestamp(view.period_end),
+                               currency=view.currency, net_minor=view.net_minor, carried_in_minor=view.carried_in_minor,
+                               state=STATES[view.state], issued_at=timestamp(view.issued_at),
+                               dispute_deadline=timestamp(view.dispute_deadline))
+
+
+def statement_message(view: cycles.StatementView) -> pb.Statement:
+    return pb.Statement(
+        summary=summary(view),
+        lines=[pb.StatementLine(line_number=ln.line_number, cause=ln.cause, counterparty=ln.counterparty,
+                                issuer_id=ln.issuer_id, redeemer_id=ln.redeemer_id, points=ln.points,
+                                amount_minor=ln.amount_minor, dispute_id=ln.dispute_id) for ln in view.lines],
+        receivable_minor=view.receivable_minor, payable_minor=view.payable_minor, disputed_minor=view.disputed_minor,
+        dispute_id=view.dispute_id, signed_payload=view.signed_payload, signature=view.signature,
+        network_key_id=view.network_key_id)
+
+
+class ResponseNotifier:
+    """Signals cycle workflows from a background event loop (gRPC handlers are threads)."""
+
+    def __init__(self, client_factory: TemporalClientFactory):
+        self._factory = client_factory
+        self._loop = asyncio.new_event_loop()
+        self._client: Client | None = None
+        threading.Thread(target=self._loop.run_forever, name="settlement-signals", daemon=True).start()
+
+    def notify(self, cycle_id: str, partner_id: str, disputed: bool) -> None:
+        future = asyncio.run_coroutine_threadsafe(self._signal(cycle_id, partner_id, disputed), self._loop)
+        future.add_done_callback(self._log_failure)
+
+    async def _signal(self, cycle_id: str, partner_id: str, disputed: bool) -> None:
+        if self._client is None:
+            self._client = await self._factory()
+        await signal_response(self._client, cycle_id, partner_id, disputed)
+
+    @staticmethod
+    def _log_failure(future) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("settlement signal failed (the workflow will read the database): %s", future.exception())
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
+    def __init__(self, engine: Engine, notifier: ResponseNotifier | None = None):
+        self._engine = engine
+        self._notifier = notifier
+
+    def _read(self, operation: Callable[[Connection, str], object]):
+        with self._engine.connect() as conn:
+            return operation(conn, current_caller().partner_id)
+
+    def _notify(self, cycle_id: str | None, partner_id: str, disputed: bool) -> None:
+        if self._notifier is not None and cycle_id:
+            self._notifier.notify(cycle_id, partner_id, disputed)
+
+    def ListStatements(self, request: pb.ListStatementsRequest, context) -> pb.ListStatementsResponse:
+        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
+            raise errors.invalid("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
+        check_token(request.cycle_id, "cycle_id", required=False)
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        after = parse_page_token(request.page_token)
+
+        def page(conn: Connection, partner_id: str) -> pb.ListStatementsResponse:
+            views = cycles.list_statements(conn, partner_id, size + 1, after, request.cycle_id)
+            response = pb.ListStatementsResponse(statements=[summary(v) for v in views[:size]])
+            if len(views) > size:
+                response.next_page_token = page_token(views[size - 1])
+            return response
+        return self._read(page)
+
+    def GetStatement(self, request: pb.GetStatementRequest, context) -> pb.GetStatementResponse:
+        check_statement_id(request.statement_id)
+        return self._read(lambda conn, partner_id: pb.GetStatementResponse(
+            statement=statement_message(cycles.get_statement(conn, partner_id, request.statement_id))))
+
+    def AcknowledgeStatement(self, request: pb.AcknowledgeStatementRequest, context) -> bytes:
+        check_token(request.request_id, "request_id")
+        check_statement_id(request.statement_id)
+        answered: dict[str, str] = {}
+
+        def acknowledge(conn: Connection, partner_id: str) -> pb.AcknowledgeStatementResponse:
+            view = cycles.acknowledge_statement(conn, partner_id, request.statement_id)
+            answered["cycle_id"] = view.cycle_id
+            return pb.AcknowledgeStatementResponse(statement_id=view.statement_id, state=STATES[view.state],
+                                                   responded_at=timestamp(view.responded_at))
+        response = run_mutation(self._engine, "AcknowledgeStatement", request, acknowledge)
+        self._notify(answered.get("cycle_id"), current_caller().partner_id, disputed=False)
+        return response
+
+    def DisputeStatement(self, request: pb.DisputeStatementRequest, context) -> bytes:
+        check_token(request.request_id, "request_id")
+        check_statement_id(request.statement_id)
+        if not 1 <= len(request.line_numbers) <= MAX_DISPUTED_LINES:
+            raise errors.invalid("line_numbers", f"name 1 to {MAX_DISPUTED_LINES} lines")
+        if request.amount_minor < 0:
+            raise errors.invalid("amount_minor", "must be 0 (the lines' whole total) or positive")
+        if not request.reason.strip():
+            raise errors.invalid("reason", "is required")
+        check_text(request.reason, "reason", MAX_REASON_CHARS)
+        answered: dict[str, str] = {}
+
+        def dispute(conn: Connection, partner_id: str) -> pb.DisputeStatementResponse:
+            view = cycles.dispute_statement(conn, partner_id, request.statement_id, list(request.line_numbers),
+                                            request.amount_minor, request.reason)
+            answered["cycle_id"] = view.cycle_id
+            return pb.DisputeStatementResponse(statement_id=view.statement_id, dispute_id=view.dispute_id,
+                                               disputed_minor=view.disputed_minor, state=STATES[view.state])
+        response = run_mutation(self._engine, "DisputeStatement", request, dispute)
+        self._notify(answered.get("cycle_id"), current_caller().partner_id, disputed=True)
+        return response
+
+
+def registration(engine: Engine, settings: Settings,
+                 temporal_client_factory: TemporalClientFactory | None = None) -> ServiceRegistration:
+    """SettlementService for network.server.start_server(extra_services=[...]); without a Temporal client factory
+    responses are only written to the database (the workflows find them by polling)."""
+    if temporal_client_factory is None and settings.temporal_address:
+        address, namespace = settings.temporal_address, settings.temporal_namespace
+
+        async def temporal_client_factory() -> Client:
+            return await Client.connect(address, namespace=namespace)
+    notifier = ResponseNotifier(temporal_client_factory) if temporal_client_factory else None
+
+    def register(server: grpc.Server, signer: NetworkSigner) -> None:
+        settlement_pb2_grpc.add_SettlementServiceServicer_to_server(SettlementServicer(engine, notifier), server)
+
+    return ServiceRegistration(SERVICE_NAME, register, MUTATING)

@@ -1,0 +1,171 @@
+"""Workflow and activity payloads: one dataclass per input and result, ids not rows, ints and strings only
+(times as ISO 8601 strings; the default data converter has no Decimal). Imported by workflows: no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Activity names (workflows call activities by name: the workflow module imports no database code).
+OPEN_CYCLE = "open_cycle"
+CUT_OFF = "cut_off"
+CLEAR_CYCLE = "clear_cycle"
+NET_CYCLE = "net_cycle"
+ISSUE_STATEMENTS = "issue_statements"
+STATEMENT_RESPONSES = "statement_responses"
+RESOLVE_DISPUTE = "resolve_dispute"
+CLOSE_DISPUTE_WINDOW = "close_dispute_window"
+PLAN_PAYMENTS = "plan_payments"
+SUBMIT_PAYMENTS = "submit_payments"
+RECORD_CONFIRMATIONS = "record_confirmations"
+RECORD_CYCLE_STATE = "record_cycle_state"
+CLOSE_CYCLE = "close_cycle"
+PLAN_NEXT_CYCLE = "plan_next_cycle"
+ACTIVATE_DUE_LOTS = "activate_due_lots"
+EXPIRE_LOTS = "expire_lots"
+EXPIRE_HOLDS = "expire_holds"
+HOUSEKEEPING_TASKS = (ACTIVATE_DUE_LOTS, EXPIRE_LOTS, EXPIRE_HOLDS)
+
+
+@dataclass
+class CycleInput:
+    """SettlementCycleWorkflow's input; its workflow id is cycle_id."""
+
+    cycle_id: str
+    period_start: str  # ISO 8601 with offset
+    period_end: str
+    dispute_window_seconds: int = 3600
+    cutoff_grace_seconds: int = 5  # in-flight ledger transactions dated before period_end commit within this
+    response_poll_seconds: int = 60  # re-read responses from the database (a lost signal is recovered)
+    confirmation_poll_seconds: int = 60
+    confirmation_timeout_seconds: int = 3 * 86400  # then the cycle raises an operator alert (and keeps polling)
+    activity_timeout_seconds: int = 120
+
+
+@dataclass
+class CycleRef:
+    cycle_id: str
+
+
+@dataclass
+class OpenCycle:
+    cycle_id: str
+    period_start: str
+    period_end: str
+    workflow_id: str
+
+
+@dataclass
+class IssueStatements:
+    cycle_id: str
+    dispute_deadline: str  # ISO 8601
+
+
+@dataclass
+class RecordCycleState:
+    cycle_id: str
+    state: str
+    alert: str = ""
+    note: str = ""
+
+
+@dataclass
+class ResolveDispute:
+    dispute_id: str
+    outcome: str  # statement_stands | partner_upheld
+    operator: str
+    note: str = ""
+
+
+@dataclass
+class ClearingResult:
+    obligation_lines: int
+    obligations_minor: int
+    matrix_cells: int
+
+
+@dataclass
+class NettingResult:
+    positions: int
+    network_revenue_minor: int
+    residual_minor: int
+    conserved: bool
+
+
+@dataclass
+class Responses:
+    awaited: list[str] = field(default_factory=list)
+    responded: list[str] = field(default_factory=list)
+    disputed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PaymentPlan:
+    instruction_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SubmitResult:
+    submitted: int
+    duplicates: int
+    failed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConfirmationResult:
+    pending: int
+    settled: int
+    rejected: int
+    failed: int
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CycleStatus:
+    """What SettlementCycleWorkflow's `status` query answers."""
+
+    cycle_id: str
+    state: str
+    awaited: list[str] = field(default_factory=list)
+    responded: list[str] = field(default_factory=list)
+    disputes: int = 0
+    instruction_ids: list[str] = field(default_factory=list)
+    pending_confirmations: int = 0
+    alert: str = ""
+    dispute_deadline: str = ""
+
+
+@dataclass
+class CycleOutcome:
+    cycle_id: str
+    state: str
+    network_revenue_minor: int
+    instructions: int
+    note: str = ""
+
+
+@dataclass
+class StartNextCycle:
+    """CycleStarterWorkflow's input (what the settlement schedule starts every period)."""
+
+    period_seconds: int
+    dispute_window_seconds: int
+    response_poll_seconds: int = 60
+    confirmation_poll_seconds: int = 60
+
+
+@dataclass
+class PlannedCycle:
+    cycle_id: str = ""  # empty: no whole period to settle yet
+    period_start: str = ""
+    period_end: str = ""
+
+
+@dataclass
+class HousekeepingInput:
+    task: str  # one of HOUSEKEEPING_TASKS
+
+
+@dataclass
+class HousekeepingResult:
+    task: str
+    changed: int
