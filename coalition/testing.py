@@ -1,7 +1,7 @@
-"""`./run test`: the whole test suite, after making sure what the browser test needs is installed.
+"""`./run test`: the whole test suite, after making sure the outside tools some tests drive are installed.
 
-The browser test drives Debian's `chromium` package headless; on a fresh machine it is installed here
-(apt-get, as root) before pytest starts. Extra arguments go to pytest.
+The browser test drives Debian's `chromium` package headless (installed with apt-get, as root); the proto
+lint test runs buf from the npm registry (installed into the virtual environment). Extra arguments go to pytest.
 """
 
 from __future__ import annotations
@@ -10,8 +10,12 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
+BUF_VERSION = "1.75.0"
+BUF_DIR = Path(sys.prefix) / "buf"
+BUF = BUF_DIR / "node_modules" / ".bin" / "buf"
 
 
 def ensure_chromium() -> None:
@@ -28,8 +32,23 @@ def ensure_chromium() -> None:
     subprocess.run([apt, "-qq", "install", "-y", "--no-install-recommends", "chromium"], check=True, **quiet)
 
 
+def ensure_buf() -> None:
+    """buf (the protobuf linter) from the npm registry, into the virtual environment."""
+    if BUF.exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        print("coalition: npm is missing, so buf cannot be installed; the proto lint test will fail", file=sys.stderr)
+        return
+    print(f"coalition: installing buf {BUF_VERSION} for the proto lint test", file=sys.stderr)
+    BUF_DIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(BUF_DIR),
+                    f"@bufbuild/buf@{BUF_VERSION}"], check=True, stdout=subprocess.DEVNULL)
+
+
 def main() -> int:
     ensure_chromium()
+    ensure_buf()
     return subprocess.call([sys.executable, "-m", "pytest", *sys.argv[1:]])
 
 
