@@ -18,6 +18,9 @@ from coalition.runtime import configure_logging, database
 from network import admin
 from network.errors import DomainError
 from network.settings import get_settings
+from coalition.demo import demo_seed, demo_traffic
+from coalition.up import up_command
+from console.cli import console_app
 from settlement.cli import settle_app, worker_app
 
 app = typer.Typer(help="Coalition: a coalition loyalty network.", no_args_is_help=True)
@@ -33,6 +36,12 @@ app.add_typer(partner_app, name="partner")
 app.add_typer(bench_app, name="bench")
 app.add_typer(settle_app, name="settle")
 app.add_typer(worker_app, name="settlement")
+app.add_typer(console_app, name="console")
+demo_app = typer.Typer(help="The demo coalition: seed it, send it traffic.", no_args_is_help=True)
+demo_app.command("seed")(demo_seed)
+demo_app.command("traffic")(demo_traffic)
+app.add_typer(demo_app, name="demo")
+app.command("up")(up_command)
 console = Console()
 OPERATOR = typer.Option("cli", "--operator", help="Who is acting (recorded with the action).")
 

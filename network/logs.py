@@ -23,6 +23,7 @@ REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("coalition_log_
 PARTNER_ID: contextvars.ContextVar[str] = contextvars.ContextVar("coalition_log_partner_id", default="")
 METHOD: contextvars.ContextVar[str] = contextvars.ContextVar("coalition_log_method", default="")
 _FIELDS = (("request_id", REQUEST_ID), ("partner_id", PARTNER_ID), ("method", METHOD))
+_CONTEXT_NAMES = frozenset(name for name, _ in _FIELDS)
 # LogRecord attributes that are not "extra" fields given by the caller.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 
@@ -75,7 +76,7 @@ class JsonFormatter(logging.Formatter):
             if value:
                 line[name] = value
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and key not in line and not key.startswith("_"):
+            if key not in _STANDARD and key not in _CONTEXT_NAMES and key not in line and not key.startswith("_"):
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)

@@ -18,6 +18,7 @@ from network.errors import DomainError
 from network.interceptor import NetworkSigner
 from network.server import build_ledger
 from network.settings import Settings
+from network import metrics
 from settlement import clearing, cycles, payments
 from settlement import messages as m
 from settlement.rails import PaymentRail, RailUnavailable
@@ -142,6 +143,10 @@ class SettlementActivities:
     def close_cycle(self, request: m.RecordCycleState) -> None:
         with self._engine.begin() as conn:
             cycles.close_cycle(conn, request.cycle_id, request.note)
+            row = conn.exec_driver_sql("SELECT extract(epoch FROM closed_at - created_at) FROM cycles "
+                                       "WHERE cycle_id = %(c)s", {"c": request.cycle_id}).first()
+        if row and row[0] is not None:
+            metrics.observe_settlement_cycle(float(row[0]), "closed")
 
     # --- the schedules -----------------------------------------------------------------------------------------
 

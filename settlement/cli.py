@@ -14,6 +14,7 @@ from rich.table import Table
 
 from coalition.runtime import configure_logging, database
 from network.errors import DomainError
+from network import metrics
 from network.settings import get_settings
 
 settle_app = typer.Typer(help="Settlement cycles: start one by hand, see them, resolve disputes.", no_args_is_help=True)
@@ -113,4 +114,7 @@ def settlement_worker(schedules: bool = typer.Option(True, help="Create/update t
     configure_logging(settings)
     with database(settings, run_migrations=migrate) as engine:
         require_migrated(engine)
+        if settings.metrics_port:
+            metrics.instrument_engine(engine)
+            metrics.serve_http(settings.metrics_port, settings.metrics_address)
         asyncio.run(run_worker(engine, settings, create_schedules=schedules))

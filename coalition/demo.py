@@ -1,0 +1,318 @@
+"""The demo coalition: six partners with contracts, keys and IBANs, a few thousand members, and POS traffic.
+
+`seed_demo` is idempotent: run it again on the same database and it creates only what is missing (a key
+file lost from the data directory gets a fresh key registered in its place). Everything goes through the
+operator actions of network.admin and the ledger's own set-based earn, so the ledger verifies afterwards.
+
+    coalition demo seed              # partners, contracts, keys under <data-dir>/keys, members
+    coalition demo traffic           # seed if needed, then simulated POS traffic until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Optional
+
+import typer
+from schwifty import IBAN
+from sqlalchemy import Connection, Engine, text
+from uuid6 import uuid7
+
+from network import admin
+from network.service import EarnItem, new_card_number, shard_of
+from network.settings import Settings
+from partners.keyfile import KeyFile, KeyFileError, load_key_file, save_key_file
+from partners.simulator import PosSimulator, SimMember, StoreProfile
+
+log = logging.getLogger(__name__)
+OPERATOR = "demo-seed"
+CUSTOMER_REF_PREFIX = "demo-"
+SEED = 20250101  # members' brands and welcome points are the same on every run
+
+
+@dataclass(frozen=True)
+class DemoPartnerSpec:
+    partner_id: str
+    name: str
+    iban_parts: tuple[str, str, str]  # country, bank code, account code: check digits computed by schwifty
+    contract: admin.ContractDraft
+    profile: StoreProfile
+    home_share: float  # share of the seeded members who joined the coalition at this brand
+    welcome_points: tuple[int, int]  # range of the points each new member starts with
+
+
+def _draft(**terms) -> admin.ContractDraft:
+    return admin.ContractDraft(**terms)
+
+
+DEMO_PARTNERS: tuple[DemoPartnerSpec, ...] = (
+    DemoPartnerSpec(
+        "brewhouse", "Brewhouse Coffee", ("DE", "37040044", "0532013000"),
+        _draft(earn_points_per_major=Decimal(5), settlement_model="issuer_pays", clearing_fee_bps=150,
+               return_window_seconds=60, expiry_days=365, breakage_share_bps=1000),
+        StoreProfile(basket_min_minor=280, basket_max_minor=1450, stores=6), 0.30, (100, 1500)),
+    DemoPartnerSpec(
+        "freshmart", "FreshMart Grocers", ("NL", "ABNA", "0417164300"),
+        _draft(earn_points_per_major=Decimal(1), settlement_model="prefunded", issue_price_minor_per_point=Decimal("1.0"),
+               redemption_rate_minor_per_point=Decimal("0.9"), return_window_seconds=90, expiry_days=730,
+               max_basket_share_bps=5000),
+        StoreProfile(basket_min_minor=1200, basket_max_minor=14000, max_basket_share_bps=5000, stores=4), 0.30,
+        (300, 2500)),
+    DemoPartnerSpec(
+        "skyways", "SkyWays Airlines", ("FR", "3000600001", "12345678901"),
+        _draft(earn_points_per_major=Decimal(8), settlement_model="issuer_pays", clearing_fee_bps=100,
+               breakage_share_bps=2000, return_window_seconds=120, expiry_days=1095, max_basket_share_bps=8000),
+        StoreProfile(basket_min_minor=4900, basket_max_minor=64000, max_basket_share_bps=8000, stores=2), 0.12,
+        (1000, 8000)),
+    DemoPartnerSpec(
+        "fuelstop", "FuelStop Stations", ("DE", "50010517", "0648489890"),
+        _draft(earn_points_per_major=Decimal(2), settlement_model="issuer_pays", clearing_fee_bps=200,
+               return_window_seconds=45, expiry_days=365, max_basket_share_bps=3000,
+               credit_limit_minor=1_500_000, collateral_minor=250_000),
+        StoreProfile(basket_min_minor=2000, basket_max_minor=9500, max_basket_share_bps=3000, stores=5), 0.15,
+        (200, 1200)),
+    DemoPartnerSpec(
+        "pageturner", "PageTurner Books", ("NL", "RABO", "0300065264"),
+        _draft(earn_points_per_major=Decimal(3), settlement_model="prefunded", issue_price_minor_per_point=Decimal("1.0"),
+               redemption_rate_minor_per_point=Decimal("0.95"), return_window_seconds=60, expiry_days=365),
+        StoreProfile(basket_min_minor=899, basket_max_minor=6500, stores=3), 0.13, (150, 1000)),
+    DemoPartnerSpec(
+        "goodcause", "Good Cause Foundation", ("BE", "539", "0075470"),
+        _draft(earn_points_per_major=Decimal(0), settlement_model="issuer_pays", clearing_fee_bps=0),
+        StoreProfile(basket_min_minor=100, basket_max_minor=5000, issues_points=False, stores=1), 0.0, (0, 0)),
+)
+
+
+@dataclass(frozen=True)
+class DemoPartner:
+    partner_id: str
+    name: str
+    key_file: Path
+    profile: StoreProfile
+
+    def credentials(self) -> KeyFile:
+        return load_key_file(self.key_file)
+
+
+@dataclass
+class DemoCoalition:
+    partners: list[DemoPartner]
+    members_by_partner: dict[str, list[SimMember]]
+    created_partners: int = 0
+    created_members: int = 0
+    registered_keys: list[str] = field(default_factory=list)
+
+    @property
+    def member_count(self) -> int:
+        return len({m.member_id for members in self.members_by_partner.values() for m in members})
+
+    def partner(self, partner_id: str) -> DemoPartner:
+        return next(p for p in self.partners if p.partner_id == partner_id)
+
+    def simulator(self, target: str, rate_per_second: float, seed: int | None = None,
+                  point_value_minor: Decimal = Decimal(1), **options) -> PosSimulator:
+        return PosSimulator(target, [p.credentials() for p in self.partners], self.members_by_partner,
+                            rate_per_second, seed, profiles={p.partner_id: p.profile for p in self.partners},
+                            point_value_minor=point_value_minor, **options)
+
+
+def connect_target(grpc_address: str) -> str:
+    """Where a client on this machine reaches a server listening on grpc_address (0.0.0.0 -> 127.0.0.1)."""
+    host, _, port = grpc_address.rpartition(":")
+    if host in ("", "0.0.0.0", "[::]", "::"):
+        host = "127.0.0.1"
+    return f"{host}:{port}"
+
+
+def seed_demo(engine: Engine, settings: Settings, data_dir: Path, *, target: str | None = None,
+              members: int | None = None) -> DemoCoalition:
+    """Create what is missing of the demo coalition; return it with its key files and members."""
+    keys_dir = Path(data_dir) / "keys"
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    keys_dir.chmod(0o700)
+    target = target or connect_target(settings.grpc_address)
+    coalition = DemoCoalition([], {})
+    for spec in DEMO_PARTNERS:
+        with engine.begin() as conn:
+            if _ensure_partner(conn, spec):
+                coalition.created_partners += 1
+            key_id = _ensure_key(conn, spec.partner_id, keys_dir / f"{spec.partner_id}.json", target)
+            if key_id:
+                coalition.registered_keys.append(key_id)
+        coalition.partners.append(DemoPartner(spec.partner_id, spec.name, keys_dir / f"{spec.partner_id}.json",
+                                              spec.profile))
+    coalition.created_members = _ensure_members(engine, settings, members or settings.demo_members)
+    coalition.members_by_partner = load_members(engine)
+    return coalition
+
+
+def _ensure_partner(conn: Connection, spec: DemoPartnerSpec) -> bool:
+    exists = conn.execute(text("SELECT 1 FROM partners WHERE partner_id = :p"), {"p": spec.partner_id}).first()
+    if not exists:
+        country, bank, account = spec.iban_parts
+        iban = IBAN.generate(country, bank_code=bank, account_code=account)
+        admin.create_partner(conn, OPERATOR, spec.partner_id, spec.name, "EUR", iban.compact)
+    if not conn.execute(text("SELECT 1 FROM contracts WHERE partner_id = :p"), {"p": spec.partner_id}).first():
+        admin.set_contract(conn, OPERATOR, spec.partner_id, spec.contract)
+    return not exists
+
+
+def _ensure_key(conn: Connection, partner_id: str, path: Path, target: str) -> str | None:
+    """Keep the key file if its key is active at the network; else write a new key and register it."""
+    active = [r.key_id for r in conn.execute(text(
+        "SELECT key_id FROM partner_keys WHERE partner_id = :p AND status = 'active' ORDER BY created_at"),
+        {"p": partner_id})]
+    if path.exists():
+        try:
+            existing = load_key_file(path)
+            if existing.key_id in active:
+                if existing.target != target:
+                    save_key_file(path, KeyFile(existing.partner_id, existing.key_id, existing.private_key_pem, target),
+                                  overwrite=True)
+                return None
+        except KeyFileError as exc:
+            log.warning("demo key file %s unusable (%s): registering a new key", path, exc)
+    taken = conn.execute(text("SELECT count(*) FROM partner_keys WHERE partner_id = :p"), {"p": partner_id}).scalar_one()
+    while len(active) >= admin.MAX_ACTIVE_KEYS:
+        admin.revoke_key(conn, OPERATOR, active.pop(0))
+    key_file = KeyFile.generate(partner_id, f"{partner_id}-demo-{taken + 1}", target)
+    admin.register_key(conn, OPERATOR, partner_id, key_file.key_id,
+                       base64.b64encode(key_file.public_key_raw()).decode("ascii"))
+    save_key_file(path, key_file, overwrite=True)
+    return key_file.key_id
+
+
+def _plan_members(count: int) -> list[tuple[str, list[str], int]]:
+    """(home partner, other brands joined, welcome points) for member i: the same plan on every run."""
+    rng = random.Random(SEED)
+    issuers = [s for s in DEMO_PARTNERS if s.home_share > 0]
+    others = [s.partner_id for s in DEMO_PARTNERS]
+    plan = []
+    for _ in range(count):
+        home = rng.choices(issuers, [s.home_share for s in issuers])[0]
+        extra: list[str] = []
+        if rng.random() < 0.35:
+            extra = rng.sample([p for p in others if p != home.partner_id], rng.choice((1, 1, 2)))
+        plan.append((home.partner_id, extra, rng.randint(*home.welcome_points)))
+    return plan
+
+
+def _ensure_members(engine: Engine, settings: Settings, count: int) -> int:
+    """Members demo-00000.. at their home brand (set-based), their other brands, and welcome points."""
+    from network.server import build_ledger
+
+    plan = _plan_members(count)
+    refs = [f"{CUSTOMER_REF_PREFIX}{i:05d}" for i in range(count)]
+    with engine.connect() as conn:
+        existing = set(conn.execute(text(
+            "SELECT customer_ref FROM enrollments WHERE customer_ref = ANY(CAST(:r AS text[]))"), {"r": refs}).scalars())
+    missing = [i for i in range(count) if refs[i] not in existing]
+    if not missing:
+        return 0
+    ledger = build_ledger(engine, settings)
+    ledger.ensure_shard_heads()
+    now = datetime.now(timezone.utc)
+    member_ids = {i: uuid7() for i in missing}
+    member_rows = [(member_ids[i], new_card_number(), shard_of(member_ids[i], settings.ledger_shards), plan[i][0])
+                   for i in missing]
+    enrollment_rows = [(plan[i][0], member_ids[i], refs[i]) for i in missing]
+    enrollment_rows += [(other, member_ids[i], refs[i]) for i in missing for other in plan[i][1]]
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO members (member_id, card_number, shard, enrolled_by, created_at) "
+            "SELECT m, c, s, p, :t FROM unnest(CAST(:m AS uuid[]), CAST(:c AS text[]), CAST(:s AS smallint[]), "
+            "CAST(:p AS text[])) AS x(m, c, s, p)"),
+            {"t": now, **dict(zip("mcsp", map(list, zip(*member_rows))))})
+        conn.execute(text(
+            "INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at) "
+            "SELECT p, m, r, :t FROM unnest(CAST(:p AS text[]), CAST(:m AS uuid[]), CAST(:r AS text[])) AS x(p, m, r)"),
+            {"t": now, **dict(zip("pmr", map(list, zip(*enrollment_rows))))})
+        items = [(plan[i][0], EarnItem(f"demo-welcome-{i:05d}", str(member_ids[i]), None, None, plan[i][2],
+                                       receipt_ref="welcome bonus")) for i in missing if plan[i][2] > 0]
+        refused = [r for r in ledger.earn_batch(conn, items) if isinstance(r, Exception)]
+        if refused:
+            raise RuntimeError(f"{len(refused)} welcome earns refused, the first: {refused[0]}")
+    log.info("demo: %d members created", len(missing))
+    return len(missing)
+
+
+def load_members(engine: Engine) -> dict[str, list[SimMember]]:
+    """The members enrolled at each demo partner (the simulator's customers)."""
+    found: dict[str, list[SimMember]] = {spec.partner_id: [] for spec in DEMO_PARTNERS}
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT e.partner_id, m.member_id, m.card_number FROM enrollments e JOIN members m USING (member_id) "
+            "WHERE e.partner_id = ANY(CAST(:p AS text[])) ORDER BY e.partner_id, m.member_id"),
+            {"p": list(found)})
+        for row in rows:
+            found[row.partner_id].append(SimMember(str(row.member_id), row.card_number))
+    return found
+
+
+# --- commands (registered in coalition.cli as `coalition demo seed` and `coalition demo traffic`) ----------
+
+def demo_seed(members: Optional[int] = typer.Option(None, help="Members to seed (default COALITION_DEMO_MEMBERS)."),
+              migrate: bool = typer.Option(False, help="Apply migrations first.")) -> None:
+    """Seed the demo coalition (idempotent): six partners, their contracts, keys and IBANs, and members."""
+    from rich.console import Console
+
+    from coalition.runtime import configure_logging, database
+    from network.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings)
+    started = time.monotonic()
+    with database(settings, run_migrations=migrate) as engine:
+        coalition = seed_demo(engine, settings, settings.data_dir, members=members)
+    Console().print(f"demo coalition: {len(coalition.partners)} partners ({coalition.created_partners} new), "
+                    f"{coalition.member_count:,} members ({coalition.created_members:,} new), key files in "
+                    f"{settings.data_dir / 'keys'} ({time.monotonic() - started:.1f} s)")
+
+
+def demo_traffic(target: Optional[str] = typer.Option(None, help="host:port of the network server "
+                                                                  "(default: from COALITION_GRPC_ADDRESS)."),
+                 rate: Optional[float] = typer.Option(None, help="Operations per second "
+                                                                 "(default COALITION_DEMO_RATE_PER_SECOND)."),
+                 seconds: Optional[float] = typer.Option(None, help="Stop after this long (default: until Ctrl-C)."),
+                 seed: Optional[int] = typer.Option(None, help="Random seed, for a repeatable run.")) -> None:
+    """Seed the demo if needed, then send simulated POS traffic (signed, through the SDK) until stopped."""
+    from rich.console import Console
+
+    from coalition.runtime import configure_logging, database
+    from network.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings)
+    console = Console()
+    target = target or connect_target(settings.grpc_address)
+    with database(settings) as engine:
+        coalition = seed_demo(engine, settings, settings.data_dir, target=target)
+    simulator = coalition.simulator(target, rate or settings.demo_rate_per_second, seed,
+                                    point_value_minor=settings.point_value_minor)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if seconds is not None:
+        threading.Timer(seconds, stop.set).start()
+    console.print(f"POS traffic to {target} at {simulator.rate_per_second:g} operations/s "
+                  f"({len(coalition.partners)} partners, {coalition.member_count:,} members); Ctrl-C stops")
+    try:
+        simulator.run(stop)
+    finally:
+        simulator.close()
+    console.print(f"{simulator.operations:,} operations, {simulator.calls:,} calls")
+    for kind, outcomes in simulator.stats().items():
+        console.print(f"  {kind}: " + ", ".join(f"{outcome} {count}" for outcome, count in outcomes.items()))
+
+
+__all__ = ["DEMO_PARTNERS", "DemoCoalition", "DemoPartner", "connect_target", "demo_seed", "demo_traffic",
+           "load_members", "seed_demo"]
