@@ -204,6 +204,15 @@ def bench_settle(redemptions: int = 1_000_000, partners: int = 100,
     _report(run_settle_benchmark(redemptions=redemptions, partners=partners), out)
 
 
+@bench_app.command("console")
+def bench_console(transactions: int = 1_000_000, partners: int = 100,
+                  out: Path = typer.Option(Path("bench-results/console.json"))) -> None:
+    """Render time of every console page on a database of `transactions` ledger transactions."""
+    from console.bench import run_console_benchmark
+
+    _report(run_console_benchmark(transactions=transactions, partners=partners), out)
+
+
 def _report(figures: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2, default=str))

@@ -1,0 +1,1 @@
+"""The Streamlit operator console: network and settlement read models shown, operator actions taken and recorded."""

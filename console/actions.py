@@ -1,0 +1,85 @@
+"""Operator actions from the console. Each checks the operator's role itself (a viewer is refused here, not only
+hidden from buttons) and goes through the domain: network.admin (records who/what/when in operator_actions) or
+settlement.control (Temporal and the settlement tables; dispute resolutions are recorded by settlement.cycles).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from console.auth import Operator, require_admin
+from network import admin
+from network.settings import Settings
+from settlement import control
+from settlement.temporal_runtime import EMBEDDED_HOST, EMBEDDED_PORT
+
+log = logging.getLogger(__name__)
+TEMPORAL_CONNECT_SECONDS = 5.0
+
+
+def set_partner_status(engine: Engine, operator: Operator, partner_id: str, status: str) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.set_partner_status(conn, operator.name, partner_id, status)
+
+
+def register_key(engine: Engine, operator: Operator, partner_id: str, key_id: str, public_key_b64: str) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.register_key(conn, operator.name, partner_id, key_id.strip(), public_key_b64.strip())
+
+
+def revoke_key(engine: Engine, operator: Operator, key_id: str) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.revoke_key(conn, operator.name, key_id)
+
+
+def temporal_address(settings: Settings) -> str:
+    return settings.temporal_address or f"{EMBEDDED_HOST}:{EMBEDDED_PORT}"
+
+
+async def _connect(settings: Settings) -> Client:
+    return await asyncio.wait_for(Client.connect(temporal_address(settings), namespace=settings.temporal_namespace),
+                                  TEMPORAL_CONNECT_SECONDS)
+
+
+def start_cycle(engine: Engine, settings: Settings, operator: Operator, start: datetime, end: datetime) -> str:
+    """Start a settlement cycle over [start, end) by hand (its workflow; the cycle id is the workflow id)."""
+    require_admin(operator)
+    if start >= end:
+        raise ValueError("the period must end after it starts")
+    cycle = control.cycle_input(settings, start, end)
+
+    async def run() -> str:
+        client = await _connect(settings)
+        handle = await control.start_cycle(client, settings, cycle)
+        return handle.id
+
+    workflow_id = asyncio.run(run())
+    with engine.begin() as conn:
+        admin.record(conn, operator.name, "cycle.start", cycle.cycle_id,
+                     {"period_start": cycle.period_start, "period_end": cycle.period_end, "workflow_id": workflow_id})
+    return workflow_id
+
+
+def resolve_dispute(engine: Engine, settings: Settings, operator: Operator, dispute_id: str, outcome: str,
+                    note: str = "") -> str:
+    """Through the running cycle's workflow when Temporal answers, else in the database (settlement.control decides)."""
+    require_admin(operator)
+
+    async def run() -> str:
+        try:
+            client = await _connect(settings)
+        except (OSError, RuntimeError, asyncio.TimeoutError) as exc:
+            log.info("Temporal at %s not reachable (%s): resolving dispute %s in the database",
+                     temporal_address(settings), exc, dispute_id)
+            client = None
+        return await control.resolve_dispute(client, engine, dispute_id, outcome, operator.name, note)
+
+    return asyncio.run(run())
