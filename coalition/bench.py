@@ -176,7 +176,7 @@ def _seed(url: str, partners: int, members_per_partner: int) -> tuple[list, dict
     return credentials, members
 
 
-def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32) -> dict:
+def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_callers: int = 4) -> dict:
     from network.database import EmbeddedPostgres, migrate
 
     workdir = Path(tempfile.mkdtemp(prefix="coalition-bench-"))
@@ -214,7 +214,7 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32) -> dict:
             _phase(pool, "unary", target, credentials, members, concurrency, min(3.0, seconds))  # warm-up
             fifty = _phase(pool, "unary", target, credentials, members, concurrency, seconds, watched)
             one = _phase(pool, "unary", target, credentials[:1], members, concurrency, seconds)
-            batch = _phase(pool, "batch", target, credentials, members, 4, seconds, watched)
+            batch = _phase(pool, "batch", target, credentials, members, batch_callers, seconds, watched)
         sampling.set()
     finally:
         server.terminate()
@@ -237,6 +237,8 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32) -> dict:
         **{f"unary_{k}": v for k, v in fifty.items() if k.endswith("_cpu_ms_per_item")},
         **{f"batch_{k}": v for k, v in batch.items() if k.endswith("_cpu_ms_per_item")},
         "concurrency": concurrency,
+        "batch_callers": batch_callers,
+        "batch_size": BATCH_SIZE,
         "client_processes": CLIENT_PROCESSES,
         "seconds_per_phase": seconds,
         "cpu_count": os.cpu_count(),

@@ -188,11 +188,12 @@ def partner_list() -> None:
 
 @bench_app.command("earn")
 def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary phase."),
-               concurrency: int = 32, out: Path = typer.Option(Path("bench-results/earn.json"))) -> None:
+               concurrency: int = 32, batch_callers: int = typer.Option(4, help="Concurrent BatchEarn callers."),
+               out: Path = typer.Option(Path("bench-results/earn.json"))) -> None:
     """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
     from coalition.bench import run_earn_benchmark
 
-    _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency), out)
+    _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers), out)
 
 
 @bench_app.command("settle")

@@ -213,10 +213,10 @@ _INSERT_HOLD_ALLOCATIONS = insert(HoldAllocation.__table__)
 class _PendingTx:
     """A transaction assembled in memory, chained and written by _write_transactions."""
 
-    tx_id: uuid.UUID
+    tx_id: uuid.UUID | str
     kind: str
     partner_id: str
-    member_id: uuid.UUID
+    member_id: uuid.UUID | str
     shard: int
     points: int
     postings: list[Posting]
@@ -279,13 +279,13 @@ class Ledger:
         for tx in txs:
             seq, prev_hash = heads[tx.shard]
             seq += 1
-            entry = JournalEntry(str(tx.tx_id), tx.shard, seq, tx.kind, tx.partner_id, str(tx.member_id), tx.points,
+            tx_id, member = str(tx.tx_id), str(tx.member_id)  # uuids travel as text arrays (cast in SQL)
+            entry = JournalEntry(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
                                  tx.amount_minor, tx.currency, str(tx.related_id) if tx.related_id else None,
                                  tx.request_id, tx.created_at)
             digest = ledger.chain_hash(prev_hash, ledger.entry_digest(entry, tx.postings))
             heads[tx.shard] = [seq, digest]
-            tx_id = str(tx.tx_id)  # uuids travel as text arrays (cast in SQL): far cheaper to adapt than UUID objects
-            journal_rows.append((tx_id, tx.shard, seq, tx.kind, tx.partner_id, str(tx.member_id), tx.points,
+            journal_rows.append((tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
                                  tx.amount_minor, tx.currency, tx.receipt_ref or None, tx.store_id or None,
                                  tx.terminal_id or None, tx.request_id, str(tx.related_id) if tx.related_id else None,
                                  tx.created_at, prev_hash, digest))
@@ -445,20 +445,21 @@ class Ledger:
         txs, lots, enrollments = [], [], set()
         for i, points in points_of.items():
             (partner_id, item), member_id = items[i], member_ids[i]
+            member = str(member_id)
             terms = terms_of[partner_id]
             assert isinstance(terms, ContractTerms)
             available_at = now + timedelta(seconds=terms.return_window_seconds)
             expires_at = now + timedelta(days=terms.expiry_days) if terms.expiry_days else None
             state = "pending" if terms.return_window_seconds > 0 else "active"
-            tx_id, lot_id = uuid7(), uuid7()
-            txs.append(_PendingTx(tx_id, "earn", partner_id, member_id, shards[member_id], points,
-                                  ledger.earn_postings(str(member_id), partner_id, str(lot_id), points), now,
+            tx_id, lot_id = str(uuid7()), str(uuid7())  # ids travel as text from here on
+            txs.append(_PendingTx(tx_id, "earn", partner_id, member, shards[member_id], points,
+                                  ledger.earn_postings(member, partner_id, lot_id, points), now,
                                   item.amount_minor, item.currency, item.receipt_ref, item.store_id, item.terminal_id,
                                   item.request_id))
-            lots.append((str(lot_id), str(member_id), partner_id, str(tx_id), points, state, available_at, expires_at))
+            lots.append((lot_id, member, partner_id, tx_id, points, state, available_at, expires_at))
             if (partner_id, member_id) not in enrolled:
                 enrollments.add((partner_id, member_id))
-            results[i] = EarnResult(str(tx_id), points, state, available_at, expires_at)
+            results[i] = EarnResult(tx_id, points, state, available_at, expires_at)
         if txs:
             self._write_transactions(conn, txs)
             columns = list(zip(*lots))
