@@ -14,9 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from coalition.runtime import configure_logging, database
+from coalition.runtime import configure_logging, database, operator_transaction
 from network import admin
-from network.errors import DomainError
 from network.settings import get_settings
 from coalition.demo import demo_seed, demo_traffic
 from coalition.up import up_command
@@ -44,11 +43,6 @@ app.add_typer(demo_app, name="demo")
 app.command("up")(up_command)
 console = Console()
 OPERATOR = typer.Option("cli", "--operator", help="Who is acting (recorded with the action).")
-
-
-def _fail(exc: DomainError) -> None:
-    console.print(f"[red]{exc.code.name}[/red] {exc.reason}: {exc.message}")
-    raise typer.Exit(2)
 
 
 @network_app.command("serve")
@@ -96,12 +90,8 @@ def ledger_verify(skip_hash_chain: bool = typer.Option(False, help="Skip recompu
 @partner_app.command("create")
 def partner_create(partner_id: str, name: str, currency: str = "EUR", iban: Optional[str] = None,
                    bic: Optional[str] = None, operator: str = OPERATOR) -> None:
-    with database() as engine:
-        try:
-            with engine.begin() as conn:
-                admin.create_partner(conn, operator, partner_id, name, currency, iban, bic)
-        except DomainError as exc:
-            _fail(exc)
+    with operator_transaction() as conn:
+        admin.create_partner(conn, operator, partner_id, name, currency, iban, bic)
     console.print(f"partner {partner_id} created")
 
 
@@ -121,36 +111,24 @@ def partner_contract(
     draft = admin.ContractDraft(earn_points_per_major, settlement_model, clearing_fee_bps, issue_price_minor_per_point,
                                 redemption_rate_minor_per_point, breakage_share_bps, return_window_seconds, expiry_days,
                                 max_basket_share_bps, credit_limit_minor, collateral_minor)
-    with database() as engine:
-        try:
-            with engine.begin() as conn:
-                terms = admin.set_contract(conn, operator, partner_id, draft,
-                                           effective_from.astimezone() if effective_from else None)
-        except DomainError as exc:
-            _fail(exc)
+    with operator_transaction() as conn:
+        terms = admin.set_contract(conn, operator, partner_id, draft,
+                                   effective_from.astimezone() if effective_from else None)
     console.print(f"contract v{terms.version} for {partner_id}, effective {terms.effective_from.isoformat()}")
 
 
 @partner_app.command("key-register")
 def partner_key_register(partner_id: str, key_id: str, public_key: str = typer.Argument(..., help="base64 raw Ed25519"),
                          operator: str = OPERATOR) -> None:
-    with database() as engine:
-        try:
-            with engine.begin() as conn:
-                admin.register_key(conn, operator, partner_id, key_id, public_key)
-        except DomainError as exc:
-            _fail(exc)
+    with operator_transaction() as conn:
+        admin.register_key(conn, operator, partner_id, key_id, public_key)
     console.print(f"key {key_id} registered for {partner_id}")
 
 
 @partner_app.command("key-revoke")
 def partner_key_revoke(key_id: str, operator: str = OPERATOR) -> None:
-    with database() as engine:
-        try:
-            with engine.begin() as conn:
-                admin.revoke_key(conn, operator, key_id)
-        except DomainError as exc:
-            _fail(exc)
+    with operator_transaction() as conn:
+        admin.revoke_key(conn, operator, key_id)
     console.print(f"key {key_id} revoked")
 
 
@@ -165,12 +143,8 @@ def partner_resume(partner_id: str, operator: str = OPERATOR) -> None:
 
 
 def _set_status(partner_id: str, status: str, operator: str) -> None:
-    with database() as engine:
-        try:
-            with engine.begin() as conn:
-                admin.set_partner_status(conn, operator, partner_id, status)
-        except DomainError as exc:
-            _fail(exc)
+    with operator_transaction() as conn:
+        admin.set_partner_status(conn, operator, partner_id, status)
     console.print(f"partner {partner_id} is {status}")
 
 

@@ -32,6 +32,28 @@ def database(settings: Settings | None = None, *, run_migrations: bool = False) 
             embedded_keepalive(embedded)
 
 
+@contextmanager
+def refusals_exit() -> Iterator[None]:
+    """For commands: a domain refusal is printed (status, reason, message) and the command exits with 2."""
+    import typer
+    from rich.console import Console
+
+    from network.errors import DomainError
+
+    try:
+        yield
+    except DomainError as exc:
+        Console(stderr=True).print(f"[red]{exc.code.name}[/red] {exc.reason}: {exc.message}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def operator_transaction(settings: Settings | None = None) -> Iterator:
+    """One database transaction for an operator command, refusals turned into exit code 2."""
+    with database(settings) as engine, refusals_exit(), engine.begin() as conn:
+        yield conn
+
+
 def embedded_keepalive(embedded: EmbeddedPostgres) -> None:
     """The embedded server stops with the last process using it (pgserver counts its users)."""
     embedded.stop()

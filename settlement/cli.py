@@ -12,8 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from coalition.runtime import configure_logging, database
-from network.errors import DomainError
+from coalition.runtime import configure_logging, database, refusals_exit
 from network import metrics
 from network.settings import get_settings
 
@@ -95,12 +94,8 @@ def settle_resolve(dispute_id: str,
     async def run(engine) -> str:
         async with temporal_client(settings) as client:
             return await resolve_dispute(client, engine, dispute_id, outcome, operator, note)
-    with database(settings) as engine:
-        try:
-            console.print(asyncio.run(run(engine)))
-        except DomainError as exc:
-            console.print(f"[red]{exc.code.name}[/red] {exc.reason}: {exc.message}")
-            raise typer.Exit(2)
+    with database(settings) as engine, refusals_exit():
+        console.print(asyncio.run(run(engine)))
 
 
 @worker_app.command("worker")
