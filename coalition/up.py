@@ -488,7 +488,8 @@ def _start_everything(settings: Settings, demo: bool, supervisor: Supervisor, co
                       f"{len(demo_coalition.partners)} partners, {demo_coalition.member_count:,} members")
         key = demo_coalition.partners[0]
         member = demo_coalition.members_by_partner[key.partner_id][0]
-        endpoints.partner_command = f"coalition-partner balance {member.member_id} --key-file {key.key_file}"
+        partner_cli = Path(sys.executable).with_name("coalition-partner")  # runnable without the venv on PATH
+        endpoints.partner_command = f"{partner_cli} balance {member.member_id} --key-file {key.key_file}"
         endpoints.partner_key = f"{key.name}'s key ({key.partner_id}): {key.key_file}"
     return endpoints
 
