@@ -142,9 +142,8 @@ def _phase(pool, mode: str, target: str, credentials, members, concurrency: int,
     cpu = {name: _cpu_seconds(procs) - before[name] for name, procs in groups.items()}
     total = sum(r[0] for r in results)
     latencies = sorted(x for r in results for x in r[1])
-    elapsed = deadline - start + 1.0 if not latencies else seconds
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
-    figures = {"per_second": total / elapsed, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "calls": len(latencies)}
+    figures = {"per_second": total / seconds, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "calls": len(latencies)}
     for name, seconds_used in cpu.items():  # CPU milliseconds per item, by process group
         figures[f"{name}_cpu_ms_per_item"] = round(seconds_used * 1000 / max(total, 1), 3)
     return figures

@@ -8,7 +8,7 @@ from typing import Iterator
 from sqlalchemy import Engine
 
 from network import logs
-from network.database import EmbeddedPostgres, make_engine, migrate, resolve_database_url
+from network.database import make_engine, migrate, resolve_database_url
 from network.settings import Settings, get_settings
 
 
@@ -29,7 +29,7 @@ def database(settings: Settings | None = None, *, run_migrations: bool = False) 
     finally:
         engine.dispose()
         if embedded is not None:
-            embedded_keepalive(embedded)
+            embedded.stop()  # the server stops with the last process using it (pgserver counts its users)
 
 
 @contextmanager
@@ -53,7 +53,3 @@ def operator_transaction(settings: Settings | None = None) -> Iterator:
     with database(settings) as engine, refusals_exit(), engine.begin() as conn:
         yield conn
 
-
-def embedded_keepalive(embedded: EmbeddedPostgres) -> None:
-    """The embedded server stops with the last process using it (pgserver counts its users)."""
-    embedded.stop()

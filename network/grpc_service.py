@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, text
 
 from network import errors, ledger
 from network.errors import DomainError
@@ -282,17 +282,22 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
 
     def _earn_items(self, conn: Connection,
                     calls: Sequence[tuple[Caller, EarnItem, pb.EarnRequest]]) -> list[bytes | DomainError]:
-        """Answer replays from storage and post the rest in one batch, for any mix of callers."""
+        """Refuse callers whose key or partner lost its standing meanwhile, then post the rest together."""
         if not calls:
             return []
-        refused_callers = recheck_callers(conn, {caller for caller, _, _ in calls})
-        if refused_callers:
-            live = [(i, c) for i, c in enumerate(calls) if c[0] not in refused_callers]
-            answers: list[bytes | DomainError] = [refused_callers.get(c[0]) for c in calls]  # type: ignore[misc]
-            for (i, _), answer in zip(live, self._earn_items(conn, [c for _, c in live])):
-                answers[i] = answer
-            return answers
-        entries = [(caller.partner_id, item, request) for caller, item, request in calls]
+        refused = recheck_callers(conn, {caller for caller, _, _ in calls})
+        answers: list[bytes | DomainError | None] = [refused.get(caller) for caller, _, _ in calls]
+        live = [i for i, (caller, _, _) in enumerate(calls) if caller not in refused]
+        posted = self._post_earns(conn, [(calls[i][0].partner_id, calls[i][1], calls[i][2]) for i in live])
+        for i, answer in zip(live, posted):
+            answers[i] = answer
+        return answers  # type: ignore[return-value]
+
+    def _post_earns(self, conn: Connection,
+                    entries: Sequence[tuple[str, EarnItem, pb.EarnRequest]]) -> list[bytes | DomainError]:
+        """Answer replays from storage and post the rest in one batch, for any mix of partners."""
+        if not entries:
+            return []
         digests = [body_hash(request) for _, _, request in entries]
         outcomes: list[bytes | DomainError | None] = [None] * len(entries)
         # Keys answered before: replay them. New keys are written once, with their response, at commit; a

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import text
 
 from partners import errors
-from protos.coalition.v1 import network_pb2 as pb
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
 
