@@ -46,3 +46,9 @@ def insufficient_points(member_id: str, requested: int, available: int) -> Domai
     return precondition("INSUFFICIENT_POINTS",
                         f"member {member_id} has {available} available points, {requested} requested",
                         member_id=member_id, requested=str(requested), available=str(available))
+
+
+def key_reused(request_id: str) -> DomainError:
+    return DomainError(grpc.StatusCode.ALREADY_EXISTS, "IDEMPOTENCY_KEY_REUSED",
+                       f"request_id {request_id} was already used for a different request",
+                       metadata={"request_id": request_id})

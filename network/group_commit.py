@@ -14,31 +14,29 @@ import queue
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, ContextManager, Sequence
+from typing import Any, Callable, Sequence
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
+
+from network.earn_commit import AutocommitConnection
 
 log = logging.getLogger(__name__)
 
-Process = Callable[[Connection, Sequence[tuple]], list]
-ChainWrite = Callable[[Connection], ContextManager[None]]
+Post = Callable[[Any, Sequence[Any]], list]  # (DBAPI connection in autocommit mode, payloads) -> outcomes
 
 
 @dataclass
 class _Entry:
     partner_id: str
     request_id: str
-    payload: tuple
+    payload: Any
     future: Future = field(default_factory=Future)
 
 
 class GroupCommit:
-    def __init__(self, engine: Engine, process: Process, one_chain_write: ChainWrite, *, max_items: int = 200,
-                 writers: int = 2):
+    def __init__(self, engine: Engine, post: Post, *, max_items: int = 200, writers: int = 1):
         self._engine = engine
-        self._process = process
-        self._one_chain_write = one_chain_write
+        self._post = post
         self._max_items = max_items
         self._queue: queue.Queue[_Entry | None] = queue.Queue()
         self._writers = [threading.Thread(target=self._run, daemon=True, name=f"group-commit-{i}")
@@ -46,7 +44,7 @@ class GroupCommit:
         for writer in self._writers:
             writer.start()
 
-    def submit(self, partner_id: str, request_id: str, payload: tuple, timeout: float | None = 30.0):
+    def submit(self, partner_id: str, request_id: str, payload: Any, timeout: float | None = 30.0):
         entry = _Entry(partner_id, request_id, payload)
         self._queue.put(entry)
         return entry.future.result(timeout)
@@ -56,27 +54,27 @@ class GroupCommit:
             self._queue.put(None)
 
     def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self._max_items:
-                try:
-                    entry = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if entry is None:
-                    self._queue.put(None)
-                    break
-                batch.append(entry)
-            self._write(batch)
+        connection = AutocommitConnection(self._engine)  # held by this writer for its lifetime
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                while len(batch) < self._max_items:
+                    try:
+                        entry = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if entry is None:
+                        self._queue.put(None)
+                        break
+                    batch.append(entry)
+                self._write(connection, batch)
+        finally:
+            connection.release()
 
-    def _attempt(self, entries: list[_Entry]) -> list:
-        with self._engine.begin() as conn, self._one_chain_write(conn):
-            return self._process(conn, [e.payload for e in entries])
-
-    def _write(self, batch: list[_Entry]) -> None:
+    def _write(self, connection: AutocommitConnection, batch: list[_Entry]) -> None:
         # the same key twice in one batch (a client retry racing its original) is written once
         unique: dict[tuple[str, str], _Entry] = {}
         followers: list[tuple[_Entry, _Entry]] = []
@@ -88,11 +86,9 @@ class GroupCommit:
                 unique[key] = entry
         entries = list(unique.values())
         try:
-            try:
-                outcomes = self._attempt(entries)
-            except IntegrityError:  # a concurrent twin of some key committed first: the retry replays it
-                outcomes = self._attempt(entries)
+            outcomes = self._post(connection.get(), [e.payload for e in entries])
         except Exception as exc:  # noqa: BLE001 - every waiting call gets the failure; nothing was committed
+            connection.discard_if_broken(exc)
             log.warning("group commit of %d earns failed: %s", len(batch), exc.__class__.__name__)
             for entry in batch:
                 entry.future.set_exception(exc)

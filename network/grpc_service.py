@@ -12,7 +12,7 @@ import hashlib
 import re
 import uuid
 from datetime import datetime
-from typing import Callable, Sequence
+from typing import Callable
 
 import grpc
 from google.protobuf.message import Message
@@ -22,9 +22,11 @@ from sqlalchemy import Connection, Engine, text
 from network import errors, ledger
 from network.errors import DomainError
 from network.exposure import ExposureTracker
+from network.earn_commit import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection
+from network.errors import key_reused
 from network.group_commit import GroupCommit
-from network.interceptor import Caller, current_caller, recheck_callers, status_for
-from network.service import EarnItem, EarnResult, Ledger, SpendRefs, TransactionView, write_later
+from network.interceptor import current_caller, status_for
+from network.service import EarnItem, EarnResult, Ledger, SpendRefs, TransactionView
 from protos.coalition.v1 import network_pb2 as pb
 from protos.coalition.v1 import network_pb2_grpc
 
@@ -61,6 +63,8 @@ def check_token(value: str, field: str, *, required: bool = True) -> None:
 def check_text(value: str, field: str, limit: int = 64) -> None:
     if len(value) > limit:
         raise errors.invalid(field, f"must be at most {limit} characters")
+    if not value.isprintable():
+        raise errors.invalid(field, "must not contain control characters")
 
 
 def check_points(value: int, field: str, *, allow_zero: bool = False) -> None:
@@ -157,12 +161,6 @@ def claim(conn: Connection, partner_id: str, method: str, request_id: str, diges
     return bytes(row.response)
 
 
-def key_reused(request_id: str) -> DomainError:
-    return DomainError(grpc.StatusCode.ALREADY_EXISTS, "IDEMPOTENCY_KEY_REUSED",
-                       f"request_id {request_id} was already used for a different request",
-                       metadata={"request_id": request_id})
-
-
 def store(conn: Connection, partner_id: str, request_id: str, response: bytes) -> None:
     conn.execute(text("UPDATE idempotency_keys SET response = :b WHERE partner_id = :p AND request_id = :r"),
                  {"b": response, "p": partner_id, "r": request_id})
@@ -183,12 +181,16 @@ def run_mutation(engine: Engine, method: str, request: Message,
 
 class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     def __init__(self, engine: Engine, ledger_: Ledger, network_keys: Callable[[], list[pb.NetworkKey]],
-                 exposure: ExposureTracker | None = None):
+                 exposure: ExposureTracker | None = None, *, earned: Callable[[int], None] | None = None):
+        """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics)."""
         self._engine = engine
         self._ledger = ledger_
         self._network_keys = network_keys
-        self._exposure = exposure
-        self._group_commit = GroupCommit(engine, self._earn_items, ledger_.one_chain_write)
+        self._earns = EarnCommitter(
+            ledger_, lambda result: earn_response(result).SerializeToString(),
+            outstanding_points=exposure.outstanding_points if exposure else None,
+            issued=exposure.issued if exposure else None, committed=earned)
+        self._group_commit = GroupCommit(engine, lambda dbapi, calls: self._earns.post(dbapi, calls)[0])
 
     def close(self) -> None:
         self._group_commit.close()
@@ -229,11 +231,12 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
 
     def Earn(self, request: pb.EarnRequest, context) -> bytes:
         item = validate_earn(request)
-        partner_id = current_caller().partner_id
-        outcome = self._group_commit.submit(partner_id, item.request_id, (current_caller(), item, request))
+        caller = current_caller()
+        outcome = self._group_commit.submit(caller.partner_id, item.request_id,
+                                            EarnCall(caller, item, body_hash(request)))
         if isinstance(outcome, tuple):  # a retry that raced its original inside one batch
             _, leader = outcome
-            if isinstance(leader, bytes) and self._same_earn(partner_id, request):
+            if isinstance(leader, bytes) and self._same_earn(caller.partner_id, request):
                 return leader
             raise key_reused(item.request_id)
         if isinstance(outcome, DomainError):
@@ -250,23 +253,26 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         check_token(request.request_id, "request_id")
         if not 1 <= len(request.earns) <= MAX_BATCH:
             raise errors.invalid("earns", f"must hold 1 to {MAX_BATCH} items")
+        caller = current_caller()
+        outcomes: list[Outcome | None] = [None] * len(request.earns)
+        valid: list[int] = []
+        calls: list[EarnCall] = []
+        seen: set[str] = set()
+        for i, earn in enumerate(request.earns):
+            try:
+                item = validate_earn(earn, prefix=f"earns[{i}].")
+                if item.request_id in seen:
+                    raise errors.invalid(f"earns[{i}].request_id", "appears twice in this batch")
+                if item.request_id == request.request_id:
+                    raise errors.invalid(f"earns[{i}].request_id", "must differ from the batch's own request_id")
+                seen.add(item.request_id)
+                valid.append(i)
+                calls.append(EarnCall(caller, item, body_hash(earn)))
+            except DomainError as exc:
+                outcomes[i] = exc
 
-        def batch(conn: Connection, partner_id: str) -> pb.BatchEarnResponse:
-            valid: list[tuple[int, EarnItem, pb.EarnRequest]] = []
-            outcomes: list[bytes | DomainError | None] = [None] * len(request.earns)
-            seen: set[str] = set()
-            for i, earn in enumerate(request.earns):
-                try:
-                    item = validate_earn(earn, prefix=f"earns[{i}].")
-                    if item.request_id in seen:
-                        raise errors.invalid(f"earns[{i}].request_id", "appears twice in this batch")
-                    seen.add(item.request_id)
-                    valid.append((i, item, earn))
-                except DomainError as exc:
-                    outcomes[i] = exc
-            with self._ledger.one_chain_write(conn):
-                earned = self._earn_items(conn, [(current_caller(), it, rq) for _, it, rq in valid])
-            for (i, _, _), outcome in zip(valid, earned):
+        def respond(posted: list[Outcome]) -> bytes:
+            for i, outcome in zip(valid, posted):
                 outcomes[i] = outcome
             response = pb.BatchEarnResponse()
             for earn, outcome in zip(request.earns, outcomes):
@@ -277,61 +283,12 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                 else:
                     result.earned.ParseFromString(outcome)
                     response.earned_count += 1
-            return response
-        return self._mutate("BatchEarn", request, batch)
+            return response.SerializeToString()
 
-    def _earn_items(self, conn: Connection,
-                    calls: Sequence[tuple[Caller, EarnItem, pb.EarnRequest]]) -> list[bytes | DomainError]:
-        """Refuse callers whose key or partner lost its standing meanwhile, then post the rest together."""
-        if not calls:
-            return []
-        refused = recheck_callers(conn, {caller for caller, _, _ in calls})
-        answers: list[bytes | DomainError | None] = [refused.get(caller) for caller, _, _ in calls]
-        live = [i for i, (caller, _, _) in enumerate(calls) if caller not in refused]
-        posted = self._post_earns(conn, [(calls[i][0].partner_id, calls[i][1], calls[i][2]) for i in live])
-        for i, answer in zip(live, posted):
-            answers[i] = answer
-        return answers  # type: ignore[return-value]
-
-    def _post_earns(self, conn: Connection,
-                    entries: Sequence[tuple[str, EarnItem, pb.EarnRequest]]) -> list[bytes | DomainError]:
-        """Answer replays from storage and post the rest in one batch, for any mix of partners."""
-        if not entries:
-            return []
-        digests = [body_hash(request) for _, _, request in entries]
-        outcomes: list[bytes | DomainError | None] = [None] * len(entries)
-        # Keys answered before: replay them. New keys are written once, with their response, at commit; a
-        # concurrent twin that commits first makes that insert fail, and the retry replays the twin's answer.
-        stored = {(row.partner_id, row.request_id): row for row in conn.execute(text(
-            "SELECT k.partner_id, k.request_id, k.method, k.body_hash, k.response FROM idempotency_keys k "
-            "JOIN unnest(CAST(:ps AS text[]), CAST(:rs AS text[])) AS t(p, r) ON k.partner_id = t.p "
-            "AND k.request_id = t.r"),
-            {"ps": [p for p, _, _ in entries], "rs": [item.request_id for _, item, _ in entries]})}
-        for i, (partner_id, item, _) in enumerate(entries):
-            row = stored.get((partner_id, item.request_id))
-            if row is not None:
-                ok = row.method == "Earn" and bytes(row.body_hash) == digests[i] and row.response is not None
-                outcomes[i] = bytes(row.response) if ok else key_reused(row.request_id)
-        fresh = [i for i in range(len(entries)) if outcomes[i] is None]
-        outstanding = self._exposure.outstanding_points if self._exposure else None
-        results = self._ledger.earn_batch(conn, [(entries[i][0], entries[i][1]) for i in fresh], outstanding)
-        answered: list[tuple[str, str, bytes, bytes]] = []
-        for i, result in zip(fresh, results):
-            partner_id, item, _ = entries[i]
-            if isinstance(result, DomainError):
-                outcomes[i] = result  # a refused item writes nothing, its key included
-            else:
-                response = earn_response(result).SerializeToString()
-                outcomes[i] = response
-                answered.append((partner_id, item.request_id, digests[i], response))
-                if self._exposure:
-                    self._exposure.issued(partner_id, result.points)
-        if answered:
-            write_later(conn, "INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
-                              "SELECT p, r, 'Earn', h, b FROM unnest(CAST(:ps AS text[]), CAST(:rs AS text[]), "
-                              "CAST(:hs AS bytea[]), CAST(:bs AS bytea[])) AS v(p, r, h, b)",
-                        {name: [a[k] for a in answered] for k, name in enumerate(("ps", "rs", "hs", "bs"))})
-        return outcomes  # type: ignore[return-value]
+        claim = BatchClaim(caller.partner_id, request.request_id, body_hash(request), respond)
+        with autocommit_connection(self._engine) as dbapi:
+            _, response = self._earns.post(dbapi, calls, claim)
+        return response
 
     # --- spending ------------------------------------------------------------------------------------------
 

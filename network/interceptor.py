@@ -182,7 +182,7 @@ class KeyDirectory:
 
     def authenticate(self, method: str, metadata, body: bytes, *, cached_ok: bool = False) -> Caller:
         """Verify the request and find its partner. With `cached_ok` the key may come from the cache: only for
-        calls whose write transaction checks the key and partner status again (see recheck_callers)."""
+        calls whose write transaction checks the key and partner status again (see network.earn_commit)."""
         found: dict[str, _KeyRecord] = {}
 
         def public_key_for(key_id: str):
@@ -204,20 +204,13 @@ class KeyDirectory:
         return Caller(record.partner_id, key_id)
 
 
-def recheck_callers(conn, callers: set[Caller]) -> dict[Caller, DomainError]:
-    """Inside a write transaction: refuse callers whose key was revoked or partner suspended meanwhile."""
-    rows = conn.execute(text("SELECT k.key_id, k.status, p.status AS partner_status FROM partner_keys k "
-                             "JOIN partners p USING (partner_id) WHERE k.key_id = ANY(CAST(:ks AS text[]))"),
-                        {"ks": sorted({c.key_id for c in callers})})
-    status = {r.key_id: (r.status, r.partner_status) for r in rows}
-    refused: dict[Caller, DomainError] = {}
-    for caller in callers:
-        key_status, partner_status = status.get(caller.key_id, ("revoked", "active"))
-        if key_status != "active":
-            refused[caller] = errors.unauthenticated("KEY_REVOKED", f"key {caller.key_id} is revoked")
-        elif partner_status != "active":
-            refused[caller] = errors.denied("PARTNER_SUSPENDED", f"partner {caller.partner_id} is suspended")
-    return refused
+def key_status_refusal(caller: Caller, key_status: str, partner_status: str) -> DomainError | None:
+    """Why a caller authenticated from the key cache is refused now, given its key's and partner's status."""
+    if key_status != "active":
+        return errors.unauthenticated("KEY_REVOKED", f"key {caller.key_id} is revoked")
+    if partner_status != "active":
+        return errors.denied("PARTNER_SUSPENDED", f"partner {caller.partner_id} is suspended")
+    return None
 
 
 Observer = Callable[[str, str, float], None]
@@ -304,4 +297,4 @@ class SigningInterceptor(grpc.ServerInterceptor):
 
 
 __all__ = ["CALLER", "Caller", "KeyDirectory", "NetworkSigner", "Observer", "RefusalObserver", "SigningInterceptor",
-           "abort", "current_caller", "recheck_callers", "status_for"]
+           "abort", "current_caller", "key_status_refusal", "status_for"]

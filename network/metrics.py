@@ -21,6 +21,8 @@ import threading
 from prometheus_client import Counter, Histogram, start_http_server
 from sqlalchemy import Engine, event
 
+from network import pgarray
+
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -72,6 +74,8 @@ def _journal_kinds(conn, cursor, statement, parameters, context, executemany) ->
         if name == "kind" or name.endswith("_kind"):
             if isinstance(value, (list, tuple)):
                 pending.update(value)
+            elif isinstance(value, str) and value.startswith("{"):  # an array literal (network.pgarray)
+                pending.update(pgarray.tokens(value))
             elif isinstance(value, str):
                 pending[value] += 1
 

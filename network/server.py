@@ -108,7 +108,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
             rechecked_methods=RECHECKED)],
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                  ("grpc.so_reuseport", 0)])
-    servicer = NetworkServicer(engine, ledger, network_keys(engine), ExposureTracker(engine))
+    servicer = NetworkServicer(engine, ledger, network_keys(engine), ExposureTracker(engine),
+                               earned=lambda n: metrics.count_ledger_transactions("earn", n))
     network_pb2_grpc.add_NetworkServiceServicer_to_server(servicer, server)
     for extra in extra_services:
         extra.register(server, signer)

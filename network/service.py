@@ -12,7 +12,7 @@ import re
 import secrets
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Callable, Iterable, Iterator, Sequence
@@ -21,7 +21,7 @@ import grpc
 from sqlalchemy import Connection, Engine, bindparam, insert, text
 from uuid6 import uuid7
 
-from network import errors, ledger
+from network import errors, ledger, pgarray
 from network.contracts import ContractBook, ContractTerms
 from network.ledger import Allocation, JournalEntry, LotBalance, Posting
 from network.models import HoldAllocation
@@ -164,14 +164,18 @@ _POSTING_COLUMNS = (("tx_id", "uuid"), ("line", "smallint"), ("account", "text")
 
 
 def _unnest_insert(table: str, columns: tuple[tuple[str, str], ...]) -> str:
-    """INSERT ... SELECT FROM unnest(arrays): one statement and one parameter per column, whatever the row count."""
+    """INSERT ... SELECT FROM unnest(arrays): one statement and one parameter per column, whatever the row count.
+
+    Hot-path statements are written in the driver's own parameter style (%(name)s) and run through
+    `exec_driver_sql` or a raw cursor: no SQL compilation per call."""
     names = ", ".join(name for name, _ in columns)
-    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
+    arrays = ", ".join(f"CAST(%({name})s AS {kind}[])" for name, kind in columns)
     return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"
 
 
 _WRITES = "coalition_write_batch"
-_BIND = re.compile(r"(?<![:\w]):(\w+)")
+_BIND = re.compile(r"%\((\w+)\)s")
+Write = tuple[str, dict]  # a statement in the driver's parameter style, with its parameters
 
 
 class WriteBatch:
@@ -183,21 +187,24 @@ class WriteBatch:
 
     def add(self, sql: str, params: dict) -> None:
         prefix = f"w{len(self._statements)}_"
-        self._statements.append(_BIND.sub(lambda m: f":{prefix}{m.group(1)}" if m.group(1) in params else m.group(0),
-                                          sql))
+        self._statements.append(_BIND.sub(lambda m: f"%({prefix}{m.group(1)})s", sql))
         self._params.update({prefix + name: value for name, value in params.items()})
+
+    def statement(self) -> tuple[str, dict]:
+        return ";\n".join(self._statements), self._params
 
     def flush(self, conn: Connection) -> None:
         if self._statements:
-            conn.execute(text(";\n".join(self._statements)), self._params)
+            conn.exec_driver_sql(*self.statement())
             self._statements, self._params = [], {}
 
 
 def write_later(conn: Connection, sql: str, params: dict) -> None:
-    """Run a write now, or with the enclosing one_chain_write block's single round trip when there is one."""
+    """Run a write (driver parameter style) now, or with the enclosing one_chain_write block's single round trip
+    when there is one."""
     batch = conn.info.get(_WRITES)
     if batch is None:
-        conn.execute(text(sql), params)
+        conn.exec_driver_sql(sql, params)
     else:
         batch.add(sql, params)
 
@@ -206,6 +213,86 @@ _INSERT_JOURNAL = _unnest_insert("journal", _JOURNAL_COLUMNS)
 _INSERT_POSTINGS = _unnest_insert("postings", _POSTING_COLUMNS)
 _JOURNAL_PARAMS = [name for name, _ in _JOURNAL_COLUMNS]
 _POSTING_PARAMS = [name for name, _ in _POSTING_COLUMNS]
+_UPDATE_HEADS = ("UPDATE shard_heads h SET seq = v.seq, last_hash = v.last_hash FROM unnest("
+                 "CAST(%(shards)s AS smallint[]), CAST(%(seqs)s AS bigint[]), CAST(%(hashes)s AS bytea[])) "
+                 "AS v(shard, seq, last_hash) WHERE h.shard = v.shard")
+_INSERT_LOTS = ("INSERT INTO lots (lot_id, member_id, issuer_id, earn_tx_id, points, remaining, held, state, "
+                "available_at, expires_at, created_at) SELECT l, m, i, t, p, p, 0, s, a, e, %(now)s FROM unnest("
+                "CAST(%(l)s AS uuid[]), CAST(%(m)s AS uuid[]), CAST(%(i)s AS text[]), CAST(%(t)s AS uuid[]), "
+                "CAST(%(p)s AS bigint[]), CAST(%(s)s AS text[]), CAST(%(a)s AS timestamptz[]), "
+                "CAST(%(e)s AS timestamptz[])) AS x(l, m, i, t, p, s, a, e)")
+_INSERT_ENROLLMENTS = ("INSERT INTO enrollments (partner_id, member_id, enrolled_at) "
+                       "SELECT p, m, %(t)s FROM unnest(CAST(%(ps)s AS text[]), CAST(%(ms)s AS uuid[])) AS x(p, m) "
+                       "ON CONFLICT DO NOTHING")
+
+
+# The items' members that exist (member id, shard, NULL) and their enrollments with the items' partners (member
+# id, NULL, partner id). Every lookup is by primary key, row by row: LATERAL ... LIMIT 1 keeps the planner from
+# scanning a big partner's enrollments when its statistics are stale; the cost grows with the items only.
+MEMBERS_OF_ITEMS = """SELECT member_id::text AS member_id, shard, NULL::text AS partner_id FROM members
+  WHERE member_id = ANY(CAST(%(members)s AS uuid[]))
+UNION ALL
+SELECT q.m::text, NULL, e.partner_id FROM unnest(CAST(%(pairs_p)s AS text[]), CAST(%(pairs_m)s AS uuid[])) AS q(p, m)
+  CROSS JOIN LATERAL (SELECT partner_id FROM enrollments e WHERE e.partner_id = q.p AND e.member_id = q.m LIMIT 1) e"""
+
+
+def member_lookup_params(items: Sequence[tuple[str, EarnItem]]) -> dict[str, str]:
+    """MEMBERS_OF_ITEMS' parameters for `items` (items whose member id is not a UUID are left out)."""
+    ids = earn_member_ids(items)
+    pairs = sorted({(items[i][0], str(member_id)) for i, member_id in ids.items()})
+    return {"members": pgarray.literal(sorted({m for _, m in pairs})), **pgarray.columns(("pairs_p", "pairs_m"), pairs)}
+
+
+@dataclass
+class MemberFacts:
+    """What MEMBERS_OF_ITEMS found: the shard of each existing member, and who is enrolled where."""
+
+    shards: dict[str, int] = field(default_factory=dict)
+    enrolled: set[tuple[str, str]] = field(default_factory=set)  # (partner id, member id)
+
+    def add(self, member_id: str, shard: int | None, partner_id: str | None) -> None:
+        if partner_id is not None:
+            self.enrolled.add((partner_id, member_id))
+        else:
+            self.shards[member_id] = shard  # type: ignore[assignment]
+
+
+def posting_writes(txs: Sequence["_PendingTx"]) -> list[Write]:
+    """The statement inserting the postings of `txs` (they do not depend on the hash chain)."""
+    rows = [(str(tx.tx_id), line, p.account, p.owner, p.lot_id, p.points)
+            for tx in txs for line, p in enumerate(tx.postings)]
+    return [(_INSERT_POSTINGS, pgarray.columns(_POSTING_PARAMS, rows))] if rows else []
+
+
+def chain_writes(txs: Sequence["_PendingTx"], heads: dict[int, tuple[int, bytes]]) -> list[Write]:
+    """Chain `txs` onto their shards' hash chains (`heads`: shard -> (seq, last hash), locked by the caller) and
+    return the statements that insert their journal rows and move the touched heads."""
+    heads = dict(heads)
+    touched: dict[int, tuple[int, bytes]] = {}
+    journal_rows = []
+    for tx in txs:
+        seq, prev_hash = heads[tx.shard]
+        seq += 1
+        tx_id, member = str(tx.tx_id), str(tx.member_id)  # uuids travel as text arrays (cast in SQL)
+        related = str(tx.related_id) if tx.related_id else None
+        entry = JournalEntry(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
+                             tx.amount_minor, tx.currency, related, tx.request_id, tx.created_at)
+        digest = ledger.chain_hash(prev_hash, ledger.entry_digest(entry, tx.postings))
+        heads[tx.shard] = touched[tx.shard] = (seq, digest)
+        journal_rows.append((tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
+                             tx.amount_minor, tx.currency, tx.receipt_ref or None, tx.store_id or None,
+                             tx.terminal_id or None, tx.request_id, related, tx.created_at, prev_hash, digest))
+    if not journal_rows:
+        return []
+    return [(_INSERT_JOURNAL, pgarray.columns(_JOURNAL_PARAMS, journal_rows)),
+            (_UPDATE_HEADS, pgarray.columns(("shards", "seqs", "hashes"),
+                                            [(shard, seq, digest) for shard, (seq, digest) in touched.items()]))]
+
+
+LOCK_HEADS = "SELECT shard, seq, last_hash FROM shard_heads WHERE shard = ANY(CAST(%(shards)s AS smallint[])) " \
+             "ORDER BY shard FOR UPDATE"
+
+
 _INSERT_HOLD_ALLOCATIONS = insert(HoldAllocation.__table__)
 
 
@@ -228,6 +315,38 @@ class _PendingTx:
     terminal_id: str = ""
     request_id: str | None = None
     related_id: uuid.UUID | None = None
+
+
+def earn_member_ids(items: Sequence[tuple[str, EarnItem]], results: list | None = None) -> dict[int, uuid.UUID]:
+    """Index -> member id of the items whose member id is a UUID; the others get their error in `results`."""
+    ids: dict[int, uuid.UUID] = {}
+    for i, (_, item) in enumerate(items):
+        try:
+            ids[i] = parse_uuid(item.member_id, "member_id")
+        except errors.DomainError as exc:
+            if results is not None:
+                results[i] = exc
+    return ids
+
+
+@dataclass
+class EarnPlan:
+    """What plan_earns decided: per item a result or a refusal, and the rows to write for the accepted ones."""
+
+    results: list[EarnResult | errors.DomainError]
+    now: datetime
+    txs: list[_PendingTx] = field(default_factory=list)
+    lots: list[tuple] = field(default_factory=list)
+    enrollments: set[tuple[str, str]] = field(default_factory=set)
+
+    def writes(self) -> list[Write]:
+        """The lot and enrollment inserts (the journal rows are chained separately, see chain_writes)."""
+        out: list[Write] = []
+        if self.lots:
+            out.append((_INSERT_LOTS, {**pgarray.columns("lmitpsae", self.lots), "now": self.now}))
+        if self.enrollments:
+            out.append((_INSERT_ENROLLMENTS, {**pgarray.columns(("ps", "ms"), sorted(self.enrollments)), "t": self.now}))
+        return out
 
 
 class Ledger:
@@ -271,33 +390,10 @@ class Ledger:
         if deferred is not None:
             deferred.extend(txs)
             return
-        shards = sorted({tx.shard for tx in txs})
-        heads = {row.shard: [row.seq, bytes(row.last_hash)] for row in conn.execute(
-            text("SELECT shard, seq, last_hash FROM shard_heads WHERE shard IN :shards ORDER BY shard FOR UPDATE")
-            .bindparams(bindparam("shards", expanding=True)), {"shards": shards})}
-        journal_rows, posting_rows = [], []
-        for tx in txs:
-            seq, prev_hash = heads[tx.shard]
-            seq += 1
-            tx_id, member = str(tx.tx_id), str(tx.member_id)  # uuids travel as text arrays (cast in SQL)
-            entry = JournalEntry(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
-                                 tx.amount_minor, tx.currency, str(tx.related_id) if tx.related_id else None,
-                                 tx.request_id, tx.created_at)
-            digest = ledger.chain_hash(prev_hash, ledger.entry_digest(entry, tx.postings))
-            heads[tx.shard] = [seq, digest]
-            journal_rows.append((tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
-                                 tx.amount_minor, tx.currency, tx.receipt_ref or None, tx.store_id or None,
-                                 tx.terminal_id or None, tx.request_id, str(tx.related_id) if tx.related_id else None,
-                                 tx.created_at, prev_hash, digest))
-            for line, p in enumerate(tx.postings):
-                posting_rows.append((tx_id, line, p.account, p.owner, p.lot_id, p.points))
-        write_later(conn, _INSERT_JOURNAL, dict(zip(_JOURNAL_PARAMS, map(list, zip(*journal_rows)))))
-        write_later(conn, _INSERT_POSTINGS, dict(zip(_POSTING_PARAMS, map(list, zip(*posting_rows)))))
-        write_later(conn, "UPDATE shard_heads h SET seq = v.seq, last_hash = v.last_hash FROM unnest("
-                          "CAST(:shards AS smallint[]), CAST(:seqs AS bigint[]), CAST(:hashes AS bytea[])) "
-                          "AS v(shard, seq, last_hash) WHERE h.shard = v.shard",
-                    {"shards": list(heads), "seqs": [v[0] for v in heads.values()],
-                     "hashes": [v[1] for v in heads.values()]})
+        heads = {shard: (seq, bytes(last_hash)) for shard, seq, last_hash in conn.exec_driver_sql(
+            LOCK_HEADS, {"shards": pgarray.literal(sorted({tx.shard for tx in txs}))})}
+        for sql, params in (*posting_writes(txs), *chain_writes(txs, heads)):
+            write_later(conn, sql, params)
 
     def _apply_lot_deltas(self, conn: Connection, postings: Iterable[Posting]) -> None:
         deltas = ledger.lot_deltas(postings)
@@ -401,29 +497,31 @@ class Ledger:
 
         Refused items get their error and write nothing.
         """
+        members = MemberFacts()
+        for row in conn.exec_driver_sql(MEMBERS_OF_ITEMS, member_lookup_params(items)):
+            members.add(*row)
+        plan = self.plan_earns(items, members, outstanding_points)
+        if plan.txs:
+            self._write_transactions(conn, plan.txs)
+        for sql, params in plan.writes():
+            write_later(conn, sql, params)
+        return plan.results
+
+    def plan_earns(self, items: Sequence[tuple[str, EarnItem]], members: MemberFacts,
+                   outstanding_points: Callable[[str], int] | None = None) -> "EarnPlan":
+        """Decide every (partner, item): its points, lot and journal transaction, or why it is refused.
+
+        `members`: what MEMBERS_OF_ITEMS found for these items. Nothing is read or written here; the caller
+        writes `txs` (chain_writes) and `writes()`.
+        """
         now = self.clock()
         results: list[EarnResult | errors.DomainError | None] = [None] * len(items)
-        member_ids: dict[int, uuid.UUID] = {}
-        for i, (_, item) in enumerate(items):
-            try:
-                member_ids[i] = parse_uuid(item.member_id, "member_id")
-            except errors.DomainError as exc:
-                results[i] = exc
-        shards: dict[uuid.UUID, int] = {}
-        enrolled: set[tuple[str, uuid.UUID]] = set()
-        for row in conn.execute(text(
-                "SELECT m.member_id, m.shard, e.partner_id FROM members m LEFT JOIN enrollments e "
-                "ON e.member_id = m.member_id AND e.partner_id = ANY(CAST(:ps AS text[])) "
-                "WHERE m.member_id = ANY(CAST(:ids AS uuid[]))"),
-                {"ids": [str(m) for m in set(member_ids.values())], "ps": sorted({p for p, _ in items})}):
-            shards[row.member_id] = row.shard
-            if row.partner_id:
-                enrolled.add((row.partner_id, row.member_id))
+        member_ids = earn_member_ids(items, results)
         terms_of: dict[str, ContractTerms | errors.DomainError] = {}
         points_of: dict[int, int] = {}
         for i, member_id in member_ids.items():
             partner_id, item = items[i]
-            if member_id not in shards:
+            if str(member_id) not in members.shards:
                 results[i] = errors.not_found("member", str(member_id), "MEMBER_NOT_FOUND")
                 continue
             try:
@@ -442,40 +540,26 @@ class Ledger:
                 continue
             points_of[i] = points
         self._apply_credit_limits(items, terms_of, points_of, results, outstanding_points)
-        txs, lots, enrollments = [], [], set()
+        plan = EarnPlan(results, now)  # type: ignore[arg-type]
         for i, points in points_of.items():
-            (partner_id, item), member_id = items[i], member_ids[i]
-            member = str(member_id)
+            partner_id, item = items[i]
+            member = str(member_ids[i])
+            shard = members.shards[member]
             terms = terms_of[partner_id]
             assert isinstance(terms, ContractTerms)
             available_at = now + timedelta(seconds=terms.return_window_seconds)
             expires_at = now + timedelta(days=terms.expiry_days) if terms.expiry_days else None
             state = "pending" if terms.return_window_seconds > 0 else "active"
             tx_id, lot_id = str(uuid7()), str(uuid7())  # ids travel as text from here on
-            txs.append(_PendingTx(tx_id, "earn", partner_id, member, shards[member_id], points,
-                                  ledger.earn_postings(member, partner_id, lot_id, points), now,
-                                  item.amount_minor, item.currency, item.receipt_ref, item.store_id, item.terminal_id,
-                                  item.request_id))
-            lots.append((lot_id, member, partner_id, tx_id, points, state, available_at, expires_at))
-            if (partner_id, member_id) not in enrolled:
-                enrollments.add((partner_id, member_id))
+            plan.txs.append(_PendingTx(tx_id, "earn", partner_id, member, shard, points,
+                                       ledger.earn_postings(member, partner_id, lot_id, points), now,
+                                       item.amount_minor, item.currency, item.receipt_ref, item.store_id,
+                                       item.terminal_id, item.request_id))
+            plan.lots.append((lot_id, member, partner_id, tx_id, points, state, available_at, expires_at))
+            if (partner_id, member) not in members.enrolled:  # earning at a partner enrolls the member there
+                plan.enrollments.add((partner_id, member))
             results[i] = EarnResult(tx_id, points, state, available_at, expires_at)
-        if txs:
-            self._write_transactions(conn, txs)
-            columns = list(zip(*lots))
-            write_later(conn, (
-                "INSERT INTO lots (lot_id, member_id, issuer_id, earn_tx_id, points, remaining, held, state, "
-                "available_at, expires_at, created_at) SELECT l, m, i, t, p, p, 0, s, a, e, :now FROM unnest("
-                "CAST(:l AS uuid[]), CAST(:m AS uuid[]), CAST(:i AS text[]), CAST(:t AS uuid[]), CAST(:p AS bigint[]), "
-                "CAST(:s AS text[]), CAST(:a AS timestamptz[]), CAST(:e AS timestamptz[])) AS x(l, m, i, t, p, s, a, e)"),
-                dict(zip("lmitpsae", map(list, columns)), now=now))
-        if enrollments:  # earning at a partner enrolls the member there
-            pairs = sorted(enrollments)
-            write_later(conn, "INSERT INTO enrollments (partner_id, member_id, enrolled_at) "
-                              "SELECT p, m, :t FROM unnest(CAST(:ps AS text[]), CAST(:ms AS uuid[])) AS x(p, m) "
-                              "ON CONFLICT DO NOTHING",
-                        {"t": now, "ps": [p for p, _ in pairs], "ms": [str(m) for _, m in pairs]})
-        return results  # type: ignore[return-value]
+        return plan
 
     def _apply_credit_limits(self, items, terms_of, points_of: dict[int, int], results: list,
                              outstanding_points: Callable[[str], int] | None) -> None:

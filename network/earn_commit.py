@@ -1,0 +1,266 @@
+"""The earn hot path: a group of earns (Earn's group commit, or one BatchEarn) in three round trips.
+
+1. BEGIN and one statement that re-checks the callers' keys and partners, finds the idempotency keys already
+   answered and finds the members (shard, enrollments). Python decides every item (Ledger.plan_earns) and
+   builds every response.
+2. Every insert that does not depend on the hash chain (lots, postings, enrollments, idempotency keys with
+   their responses), then the touched shards' chain heads locked in shard order.
+3. The journal rows chained onto those heads, the heads moved, COMMIT.
+The chain heads are the only rows that concurrent writers share, so they are held for step 3 only: a big
+BatchEarn does not keep every shard locked while Python works. The statements run on a raw DBAPI connection in
+autocommit mode (BEGIN and COMMIT travel inside the round trips), in the driver's parameter style with array
+literals (network.pgarray): nothing is compiled per call. A database failure rolls everything back and
+surfaces as SQLAlchemy's DBAPIError, like everywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import psycopg2
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from network.errors import DomainError, key_reused
+from network.interceptor import Caller, key_status_refusal
+from network.pgarray import columns, literal
+from network.service import (LOCK_HEADS, MEMBERS_OF_ITEMS, EarnItem, EarnResult, Ledger, MemberFacts, WriteBatch,
+                             chain_writes, member_lookup_params, posting_writes)
+
+log = logging.getLogger(__name__)
+
+Outcome = bytes | DomainError  # the serialized EarnResponse, or why the item was refused
+
+# Every lookup is by primary key, row by row (LATERAL ... LIMIT 1 keeps the planner from hashing a whole table when
+# its statistics are stale), so the cost grows with the group, never with the tables.
+_READ = """BEGIN;
+WITH found AS (""" + MEMBERS_OF_ITEMS + """)
+SELECT 'k' AS tag, k.key_id AS a, k.status AS b, p.status AS c, NULL::bytea AS x, NULL::bytea AS y,
+       NULL::bigint AS n
+  FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = ANY(CAST(%(keys)s AS text[]))
+UNION ALL
+SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL
+  FROM unnest(CAST(%(ps)s AS text[]), CAST(%(rs)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
+    SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r LIMIT 1) k
+UNION ALL
+SELECT 'm', member_id, partner_id, NULL, NULL, NULL, shard FROM found"""
+
+_INSERT_KEYS = ("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
+                "SELECT p, r, m, h, b FROM unnest(CAST(%(ps)s AS text[]), CAST(%(rs)s AS text[]), "
+                "CAST(%(ms)s AS text[]), CAST(%(hs)s AS bytea[]), CAST(%(bs)s AS bytea[])) AS v(p, r, m, h, b)")
+
+
+@dataclass(frozen=True)
+class EarnCall:
+    caller: Caller
+    item: EarnItem
+    digest: bytes  # SHA-256 of the request's deterministic serialization: the idempotency body hash
+
+
+@dataclass(frozen=True)
+class BatchClaim:
+    """A BatchEarn's own idempotency key: its response is built from the item outcomes and stored with them."""
+
+    partner_id: str
+    request_id: str
+    digest: bytes
+    respond: Callable[[list[Outcome]], bytes]
+
+
+class EarnCommitter:
+    def __init__(self, ledger: Ledger, respond: Callable[[EarnResult], bytes], *,
+                 outstanding_points: Callable[[str], int] | None = None,
+                 issued: Callable[[str, int], None] | None = None,
+                 committed: Callable[[int], None] | None = None):
+        self._ledger = ledger
+        self._respond = respond
+        self._outstanding = outstanding_points
+        self._issued = issued
+        self._committed = committed
+
+    def post(self, dbapi, calls: Sequence[EarnCall], claim: BatchClaim | None = None) -> tuple[list[Outcome], bytes]:
+        """Post `calls` in one transaction; return each call's outcome and, with a claim, the batch response.
+
+        A twin of some key committed by a concurrent transaction makes the key insert fail: the second attempt
+        finds it and replays it. A replayed claim returns the stored batch response and no item outcomes.
+        """
+        try:
+            return self._attempt(dbapi, calls, claim)
+        except IntegrityError:
+            return self._attempt(dbapi, calls, claim)
+
+    def _attempt(self, dbapi, calls: Sequence[EarnCall], claim: BatchClaim | None) -> tuple[list[Outcome], bytes]:
+        cursor = dbapi.cursor()
+        statement, params = _READ, self._read_params(calls, claim)
+        try:
+            cursor.execute(statement, params)
+            decided = self._decide(calls, claim, cursor.fetchall())
+            statement, params = decided.writes.statement()
+            if not statement:  # a replayed batch, or nothing to write
+                statement, params = "ROLLBACK", None
+                cursor.execute(statement)
+                return decided.outcomes, decided.batch_response
+            if decided.txs:
+                decided.writes.add(LOCK_HEADS, {"shards": literal(decided.shards)})
+                statement, params = decided.writes.statement()
+                cursor.execute(statement, params)
+                heads = {shard: (seq, bytes(last_hash)) for shard, seq, last_hash in cursor.fetchall()}
+                chained = WriteBatch()
+                for sql, values in chain_writes(decided.txs, heads):
+                    chained.add(sql, values)
+                statement, params = chained.statement()
+            cursor.execute(statement + ";\nCOMMIT", params)
+        except psycopg2.Error as exc:
+            _rollback(dbapi)
+            raise DBAPIError.instance(statement, params, exc, psycopg2.Error, hide_parameters=True) from exc
+        except BaseException:
+            _rollback(dbapi)
+            raise
+        finally:
+            cursor.close()
+        for partner_id, points in decided.issued:
+            if self._issued:
+                self._issued(partner_id, points)
+        if self._committed and decided.issued:
+            self._committed(len(decided.issued))
+        return decided.outcomes, decided.batch_response
+
+    @staticmethod
+    def _read_params(calls: Sequence[EarnCall], claim: BatchClaim | None) -> dict:
+        ps = [c.caller.partner_id for c in calls]
+        rs = [c.item.request_id for c in calls]
+        if claim:
+            ps.append(claim.partner_id)
+            rs.append(claim.request_id)
+        return {"keys": literal(sorted({c.caller.key_id for c in calls})), "ps": literal(ps), "rs": literal(rs),
+                **member_lookup_params([(c.caller.partner_id, c.item) for c in calls])}
+
+    def _decide(self, calls: Sequence[EarnCall], claim: BatchClaim | None, rows) -> "_Decided":
+        keys: dict[str, tuple[str, str]] = {}
+        stored: dict[tuple[str, str], tuple] = {}
+        members = MemberFacts()
+        for tag, a, b, c, x, y, n in rows:
+            if tag == "k":
+                keys[a] = (b, c)
+            elif tag == "i":
+                stored[(a, b)] = (c, bytes(x), None if y is None else bytes(y))
+            else:
+                members.add(a, n, b)
+        if claim:
+            previous = stored.get((claim.partner_id, claim.request_id))
+            if previous is not None:
+                method, digest, response = previous
+                if method != "BatchEarn" or digest != claim.digest or response is None:
+                    raise key_reused(claim.request_id)
+                return _Decided([], response)
+        outcomes: list[Outcome | None] = [None] * len(calls)
+        for i, call in enumerate(calls):
+            refusal = key_status_refusal(call.caller, *keys.get(call.caller.key_id, ("revoked", "active")))
+            if refusal is not None:
+                outcomes[i] = refusal
+                continue
+            previous = stored.get((call.caller.partner_id, call.item.request_id))
+            if previous is not None:  # answered before: replay it, or refuse a reused key
+                method, digest, response = previous
+                ok = method == "Earn" and digest == call.digest and response is not None
+                outcomes[i] = response if ok else key_reused(call.item.request_id)
+        fresh = [i for i in range(len(calls)) if outcomes[i] is None]
+        plan = self._ledger.plan_earns([(calls[i].caller.partner_id, calls[i].item) for i in fresh], members,
+                                       self._outstanding)
+        decided = _Decided(outcomes, b"", txs=plan.txs)  # type: ignore[arg-type]
+        keys_written: list[tuple[str, str, str, bytes, bytes]] = []
+        for i, result in zip(fresh, plan.results):
+            if isinstance(result, DomainError):
+                outcomes[i] = result  # a refused item writes nothing, its key included
+                continue
+            response = self._respond(result)
+            outcomes[i] = response
+            call = calls[i]
+            keys_written.append((call.caller.partner_id, call.item.request_id, "Earn", call.digest, response))
+            decided.issued.append((call.caller.partner_id, result.points))
+        for sql, params in (*plan.writes(), *posting_writes(plan.txs)):
+            decided.writes.add(sql, params)
+        if claim:
+            decided.batch_response = claim.respond(outcomes)  # type: ignore[arg-type]
+            keys_written.append((claim.partner_id, claim.request_id, "BatchEarn", claim.digest,
+                                 decided.batch_response))
+        if keys_written:
+            decided.writes.add(_INSERT_KEYS, columns(("ps", "rs", "ms", "hs", "bs"), keys_written))
+        return decided
+
+
+@dataclass
+class _Decided:
+    outcomes: list[Outcome]
+    batch_response: bytes
+    txs: list = field(default_factory=list)  # journal transactions to chain once the heads are locked
+    writes: WriteBatch = field(default_factory=WriteBatch)  # everything else to insert
+    issued: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def shards(self) -> list[int]:
+        return sorted({tx.shard for tx in self.txs})
+
+
+def _rollback(dbapi) -> None:
+    try:
+        if not dbapi.closed:
+            dbapi.cursor().execute("ROLLBACK")
+    except psycopg2.Error:
+        pass  # the connection is broken; its holder throws it away
+
+
+class AutocommitConnection:
+    """One pooled connection held in autocommit mode (a group-commit writer keeps one for its lifetime)."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._fairy = None
+
+    def get(self):
+        if self._fairy is None:
+            fairy = self._engine.raw_connection()
+            fairy.driver_connection.autocommit = True
+            self._fairy = fairy
+        return self._fairy.driver_connection
+
+    def discard_if_broken(self, exc: BaseException) -> None:
+        """After a failure: a connection that is closed or failed at the connection level is not reused."""
+        if self._fairy is None:
+            return
+        dbapi = self._fairy.driver_connection
+        broken = dbapi is None or dbapi.closed or (isinstance(exc, DBAPIError) and exc.connection_invalidated) or (
+            isinstance(getattr(exc, "orig", None), (psycopg2.OperationalError, psycopg2.InterfaceError)))
+        if broken:
+            try:
+                self._fairy.invalidate()
+            finally:
+                self._fairy = None
+
+    def release(self) -> None:
+        if self._fairy is not None:
+            fairy, self._fairy = self._fairy, None
+            try:
+                if not fairy.driver_connection.closed:
+                    fairy.driver_connection.autocommit = False
+            finally:
+                fairy.close()
+
+
+@contextmanager
+def autocommit_connection(engine: Engine) -> Iterator:
+    """A pooled connection in autocommit mode for one call, back to the pool (or discarded if broken) after."""
+    holder = AutocommitConnection(engine)
+    try:
+        yield holder.get()
+    except BaseException as exc:
+        holder.discard_if_broken(exc)
+        raise
+    finally:
+        holder.release()
+
+
+__all__ = ["AutocommitConnection", "BatchClaim", "EarnCall", "EarnCommitter", "Outcome", "autocommit_connection"]
