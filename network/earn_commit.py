@@ -27,8 +27,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from network.errors import DomainError, key_reused
 from network.interceptor import Caller, key_status_refusal
 from network.pgarray import columns, literal
-from network.service import (LOCK_HEADS, MEMBERS_OF_ITEMS, EarnItem, EarnResult, Ledger, MemberFacts, WriteBatch,
-                             chain_writes, member_lookup_params, posting_writes)
+from network.service import (INSERT_ENROLLMENTS, INSERT_JOURNAL, INSERT_LOTS, INSERT_POSTINGS, LOCK_HEADS,
+                             MEMBERS_OF_ITEMS, UPDATE_HEADS, EarnItem, EarnResult, Ledger, MemberFacts, Prepared,
+                             WriteBatch, chain_writes, member_lookup_params, posting_writes)
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +37,43 @@ Outcome = bytes | DomainError  # the serialized EarnResponse, or why the item wa
 
 # Every lookup is by primary key, row by row (LATERAL ... LIMIT 1 keeps the planner from hashing a whole table when
 # its statistics are stale), so the cost grows with the group, never with the tables.
-_READ = """BEGIN;
-WITH found AS (""" + MEMBERS_OF_ITEMS + """)
-SELECT 'k' AS tag, k.key_id AS a, k.status AS b, p.status AS c, NULL::bytea AS x, NULL::bytea AS y,
-       NULL::bigint AS n
+_LOOKUPS = """SELECT 'k' AS tag, k.key_id AS a, k.status AS b, p.status AS c, NULL::bytea AS x, NULL::bytea AS y,
+       NULL::bigint AS n, NULL::bigint AS s
   FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = ANY(CAST(%(keys)s AS text[]))
 UNION ALL
-SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL
+SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL
   FROM unnest(CAST(%(ps)s AS text[]), CAST(%(rs)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
     SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r LIMIT 1) k
 UNION ALL
-SELECT 'm', member_id, partner_id, NULL, NULL, NULL, shard FROM found"""
-
+SELECT 'm', member_id, partner_id, NULL, NULL, NULL, shard, NULL FROM found"""
+_READ = "WITH found AS (" + MEMBERS_OF_ITEMS + ")\n" + _LOOKUPS
+# The same, also locking the members' shard heads (in shard order) in this first round trip: two round trips in
+# all, for the small groups of the unary group commit, whose single writer contends with nobody for long.
+_READ_AND_LOCK = ("WITH found AS (" + MEMBERS_OF_ITEMS + "),\nheads AS (SELECT shard, seq, last_hash "
+                  "FROM shard_heads WHERE shard IN (SELECT shard FROM found WHERE partner_id IS NULL) "
+                  "ORDER BY shard FOR UPDATE)\n" + _LOOKUPS +
+                  "\nUNION ALL\nSELECT 'h', NULL, NULL, NULL, last_hash, NULL, shard, seq FROM heads")
 _INSERT_KEYS = ("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
                 "SELECT p, r, m, h, b FROM unnest(CAST(%(ps)s AS text[]), CAST(%(rs)s AS text[]), "
                 "CAST(%(ms)s AS text[]), CAST(%(hs)s AS bytea[]), CAST(%(bs)s AS bytea[])) AS v(p, r, m, h, b)")
+
+# Prepared once per connection (parsing and planning these cost PostgreSQL more than running them for a small
+# group); generic plans, since every lookup is by key whatever the arrays hold.
+_PREPARED_KEY = "coalition_earn_statements"
+PREPARED = {sql: Prepared(f"coalition_earn_{name}", sql) for name, sql in (
+    ("read", _READ), ("read_lock", _READ_AND_LOCK), ("keys", _INSERT_KEYS), ("lots", INSERT_LOTS),
+    ("enrollments", INSERT_ENROLLMENTS), ("postings", INSERT_POSTINGS), ("journal", INSERT_JOURNAL),
+    ("heads", UPDATE_HEADS), ("lock_heads", LOCK_HEADS))}
+
+
+def _prepare(connection) -> None:
+    """Prepare PREPARED on this pooled connection unless done since it was opened (outside any transaction)."""
+    if connection.info.get(_PREPARED_KEY):
+        return
+    with connection.driver_connection.cursor() as cursor:
+        cursor.execute(";\n".join(["DEALLOCATE ALL", "SET plan_cache_mode = force_generic_plan",
+                                   *(p.prepare() for p in PREPARED.values())]))
+    connection.info[_PREPARED_KEY] = True
 
 
 @dataclass(frozen=True)
@@ -81,20 +104,33 @@ class EarnCommitter:
         self._issued = issued
         self._committed = committed
 
-    def post(self, dbapi, calls: Sequence[EarnCall], claim: BatchClaim | None = None) -> tuple[list[Outcome], bytes]:
+    def post(self, connection, calls: Sequence[EarnCall], claim: BatchClaim | None = None, *,
+             lock_early: bool = False) -> tuple[list[Outcome], bytes]:
         """Post `calls` in one transaction; return each call's outcome and, with a claim, the batch response.
+
+        connection: a pooled connection (SQLAlchemy's, with .driver_connection and .info) in autocommit mode.
+
+        lock_early: lock the chain heads in the first round trip (two round trips in all; for small groups).
 
         A twin of some key committed by a concurrent transaction makes the key insert fail: the second attempt
         finds it and replays it. A replayed claim returns the stored batch response and no item outcomes.
         """
         try:
-            return self._attempt(dbapi, calls, claim)
+            return self._attempt(connection, calls, claim, lock_early)
         except IntegrityError:
-            return self._attempt(dbapi, calls, claim)
+            return self._attempt(connection, calls, claim, lock_early)
 
-    def _attempt(self, dbapi, calls: Sequence[EarnCall], claim: BatchClaim | None) -> tuple[list[Outcome], bytes]:
+    def _attempt(self, connection, calls: Sequence[EarnCall], claim: BatchClaim | None,
+                 lock_early: bool) -> tuple[list[Outcome], bytes]:
+        dbapi = connection.driver_connection
+        statement, params = "PREPARE", None
+        try:
+            _prepare(connection)
+        except psycopg2.Error as exc:
+            raise DBAPIError.instance(statement, params, exc, psycopg2.Error, hide_parameters=True) from exc
         cursor = dbapi.cursor()
-        statement, params = _READ, self._read_params(calls, claim)
+        statement = "BEGIN;\n" + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
+        params = self._read_params(calls, claim)
         try:
             cursor.execute(statement, params)
             decided = self._decide(calls, claim, cursor.fetchall())
@@ -104,17 +140,19 @@ class EarnCommitter:
                 cursor.execute(statement)
                 return decided.outcomes, decided.batch_response
             if decided.txs:
-                decided.writes.add(LOCK_HEADS, {"shards": literal(decided.shards)})
-                statement, params = decided.writes.statement()
-                cursor.execute(statement, params)
-                heads = {shard: (seq, bytes(last_hash)) for shard, seq, last_hash in cursor.fetchall()}
-                chained = WriteBatch()
+                writes, heads = decided.writes, decided.heads
+                if heads is None:  # lock the heads now, after the inserts that do not need them
+                    writes.add(LOCK_HEADS, {"shards": literal(decided.shards)})
+                    cursor.execute(*writes.statement())
+                    heads = {shard: (seq, bytes(last_hash)) for shard, seq, last_hash in cursor.fetchall()}
+                    writes = WriteBatch(PREPARED)
                 for sql, values in chain_writes(decided.txs, heads):
-                    chained.add(sql, values)
-                statement, params = chained.statement()
+                    writes.add(sql, values)
+                statement, params = writes.statement()
             cursor.execute(statement + ";\nCOMMIT", params)
         except psycopg2.Error as exc:
             _rollback(dbapi)
+            connection.info.pop(_PREPARED_KEY, None)  # prepare afresh next time, in case they were lost
             raise DBAPIError.instance(statement, params, exc, psycopg2.Error, hide_parameters=True) from exc
         except BaseException:
             _rollback(dbapi)
@@ -142,13 +180,17 @@ class EarnCommitter:
         keys: dict[str, tuple[str, str]] = {}
         stored: dict[tuple[str, str], tuple] = {}
         members = MemberFacts()
-        for tag, a, b, c, x, y, n in rows:
+        heads: dict[int, tuple[int, bytes]] | None = None
+        for tag, a, b, c, x, y, n, seq in rows:
             if tag == "k":
                 keys[a] = (b, c)
             elif tag == "i":
                 stored[(a, b)] = (c, bytes(x), None if y is None else bytes(y))
-            else:
+            elif tag == "m":
                 members.add(a, n, b)
+            else:
+                heads = heads or {}
+                heads[n] = (seq, bytes(x))
         if claim:
             previous = stored.get((claim.partner_id, claim.request_id))
             if previous is not None:
@@ -170,7 +212,7 @@ class EarnCommitter:
         fresh = [i for i in range(len(calls)) if outcomes[i] is None]
         plan = self._ledger.plan_earns([(calls[i].caller.partner_id, calls[i].item) for i in fresh], members,
                                        self._outstanding)
-        decided = _Decided(outcomes, b"", txs=plan.txs)  # type: ignore[arg-type]
+        decided = _Decided(outcomes, b"", txs=plan.txs, heads=heads)  # type: ignore[arg-type]
         keys_written: list[tuple[str, str, str, bytes, bytes]] = []
         for i, result in zip(fresh, plan.results):
             if isinstance(result, DomainError):
@@ -197,8 +239,9 @@ class _Decided:
     outcomes: list[Outcome]
     batch_response: bytes
     txs: list = field(default_factory=list)  # journal transactions to chain once the heads are locked
-    writes: WriteBatch = field(default_factory=WriteBatch)  # everything else to insert
+    writes: WriteBatch = field(default_factory=lambda: WriteBatch(PREPARED))  # everything else to insert
     issued: list[tuple[str, int]] = field(default_factory=list)
+    heads: dict[int, tuple[int, bytes]] | None = None  # shard -> (seq, last hash) when locked in round trip 1
 
     @property
     def shards(self) -> list[int]:
@@ -221,11 +264,12 @@ class AutocommitConnection:
         self._fairy = None
 
     def get(self):
+        """The pooled connection (.driver_connection is psycopg2's, in autocommit mode; .info lives with it)."""
         if self._fairy is None:
             fairy = self._engine.raw_connection()
             fairy.driver_connection.autocommit = True
             self._fairy = fairy
-        return self._fairy.driver_connection
+        return self._fairy
 
     def discard_if_broken(self, exc: BaseException) -> None:
         """After a failure: a connection that is closed or failed at the connection level is not reused."""

@@ -190,7 +190,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             ledger_, lambda result: earn_response(result).SerializeToString(),
             outstanding_points=exposure.outstanding_points if exposure else None,
             issued=exposure.issued if exposure else None, committed=earned)
-        self._group_commit = GroupCommit(engine, lambda dbapi, calls: self._earns.post(dbapi, calls)[0])
+        self._group_commit = GroupCommit(
+            engine, lambda dbapi, calls: self._earns.post(dbapi, calls, lock_early=True)[0])
 
     def close(self) -> None:
         self._group_commit.close()

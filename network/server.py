@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -131,6 +132,11 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
 
 
 def serve_forever(running: RunningServer) -> None:
+    # Everything built at start-up lives as long as the process: freeze it out of the garbage collector's way, so a
+    # full collection walks only what requests allocate. Measured in `coalition bench earn`: full collections
+    # paused every thread for up to 78 ms (the p99 of unary earns); after freezing, under 1 ms.
+    gc.collect()
+    gc.freeze()
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

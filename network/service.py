@@ -178,16 +178,43 @@ _BIND = re.compile(r"%\((\w+)\)s")
 Write = tuple[str, dict]  # a statement in the driver's parameter style, with its parameters
 
 
-class WriteBatch:
-    """Statements whose results nobody reads, sent to PostgreSQL together in one round trip."""
+@dataclass(frozen=True)
+class Prepared:
+    """A statement prepared on the server under `name`: EXECUTE name(...) instead of parsing and planning it."""
 
-    def __init__(self) -> None:
+    name: str
+    sql: str  # in the driver's parameter style
+
+    @property
+    def parameters(self) -> list[str]:
+        return list(dict.fromkeys(_BIND.findall(self.sql)))  # in order of first appearance
+
+    def prepare(self) -> str:
+        numbers = {name: i for i, name in enumerate(self.parameters, 1)}
+        return f"PREPARE {self.name} AS " + _BIND.sub(lambda m: f"${numbers[m.group(1)]}", self.sql)
+
+    def execute(self, prefix: str = "") -> str:
+        return f"EXECUTE {self.name}(" + ", ".join(f"%({prefix}{p})s" for p in self.parameters) + ")"
+
+
+class WriteBatch:
+    """Statements whose results nobody reads, sent to PostgreSQL together in one round trip.
+
+    With `prepared` (statement text -> Prepared, already prepared on the connection), those statements are sent
+    as EXECUTE."""
+
+    def __init__(self, prepared: dict[str, Prepared] | None = None) -> None:
         self._statements: list[str] = []
         self._params: dict = {}
+        self._prepared = prepared or {}
 
     def add(self, sql: str, params: dict) -> None:
         prefix = f"w{len(self._statements)}_"
-        self._statements.append(_BIND.sub(lambda m: f"%({prefix}{m.group(1)})s", sql))
+        known = self._prepared.get(sql)
+        if known is not None:
+            self._statements.append(known.execute(prefix))
+        else:
+            self._statements.append(_BIND.sub(lambda m: f"%({prefix}{m.group(1)})s", sql))
         self._params.update({prefix + name: value for name, value in params.items()})
 
     def statement(self) -> tuple[str, dict]:
@@ -209,20 +236,22 @@ def write_later(conn: Connection, sql: str, params: dict) -> None:
         batch.add(sql, params)
 
 
-_INSERT_JOURNAL = _unnest_insert("journal", _JOURNAL_COLUMNS)
-_INSERT_POSTINGS = _unnest_insert("postings", _POSTING_COLUMNS)
+INSERT_JOURNAL = _unnest_insert("journal", _JOURNAL_COLUMNS)
+INSERT_POSTINGS = _unnest_insert("postings", _POSTING_COLUMNS)
 _JOURNAL_PARAMS = [name for name, _ in _JOURNAL_COLUMNS]
 _POSTING_PARAMS = [name for name, _ in _POSTING_COLUMNS]
-_UPDATE_HEADS = ("UPDATE shard_heads h SET seq = v.seq, last_hash = v.last_hash FROM unnest("
+UPDATE_HEADS = ("UPDATE shard_heads h SET seq = v.seq, last_hash = v.last_hash FROM unnest("
                  "CAST(%(shards)s AS smallint[]), CAST(%(seqs)s AS bigint[]), CAST(%(hashes)s AS bytea[])) "
                  "AS v(shard, seq, last_hash) WHERE h.shard = v.shard")
-_INSERT_LOTS = ("INSERT INTO lots (lot_id, member_id, issuer_id, earn_tx_id, points, remaining, held, state, "
-                "available_at, expires_at, created_at) SELECT l, m, i, t, p, p, 0, s, a, e, %(now)s FROM unnest("
+INSERT_LOTS = ("INSERT INTO lots (lot_id, member_id, issuer_id, earn_tx_id, points, remaining, held, state, "
+                "available_at, expires_at, created_at) SELECT l, m, i, t, p, p, 0, s, a, e, CAST(%(now)s AS timestamptz) "
+                "FROM unnest("
                 "CAST(%(l)s AS uuid[]), CAST(%(m)s AS uuid[]), CAST(%(i)s AS text[]), CAST(%(t)s AS uuid[]), "
                 "CAST(%(p)s AS bigint[]), CAST(%(s)s AS text[]), CAST(%(a)s AS timestamptz[]), "
                 "CAST(%(e)s AS timestamptz[])) AS x(l, m, i, t, p, s, a, e)")
-_INSERT_ENROLLMENTS = ("INSERT INTO enrollments (partner_id, member_id, enrolled_at) "
-                       "SELECT p, m, %(t)s FROM unnest(CAST(%(ps)s AS text[]), CAST(%(ms)s AS uuid[])) AS x(p, m) "
+INSERT_ENROLLMENTS = ("INSERT INTO enrollments (partner_id, member_id, enrolled_at) "
+                       "SELECT p, m, CAST(%(t)s AS timestamptz) FROM unnest(CAST(%(ps)s AS text[]), CAST(%(ms)s AS uuid[])) "
+                       "AS x(p, m) "
                        "ON CONFLICT DO NOTHING")
 
 
@@ -261,7 +290,7 @@ def posting_writes(txs: Sequence["_PendingTx"]) -> list[Write]:
     """The statement inserting the postings of `txs` (they do not depend on the hash chain)."""
     rows = [(str(tx.tx_id), line, p.account, p.owner, p.lot_id, p.points)
             for tx in txs for line, p in enumerate(tx.postings)]
-    return [(_INSERT_POSTINGS, pgarray.columns(_POSTING_PARAMS, rows))] if rows else []
+    return [(INSERT_POSTINGS, pgarray.columns(_POSTING_PARAMS, rows))] if rows else []
 
 
 def chain_writes(txs: Sequence["_PendingTx"], heads: dict[int, tuple[int, bytes]]) -> list[Write]:
@@ -284,8 +313,8 @@ def chain_writes(txs: Sequence["_PendingTx"], heads: dict[int, tuple[int, bytes]
                              tx.terminal_id or None, tx.request_id, related, tx.created_at, prev_hash, digest))
     if not journal_rows:
         return []
-    return [(_INSERT_JOURNAL, pgarray.columns(_JOURNAL_PARAMS, journal_rows)),
-            (_UPDATE_HEADS, pgarray.columns(("shards", "seqs", "hashes"),
+    return [(INSERT_JOURNAL, pgarray.columns(_JOURNAL_PARAMS, journal_rows)),
+            (UPDATE_HEADS, pgarray.columns(("shards", "seqs", "hashes"),
                                             [(shard, seq, digest) for shard, (seq, digest) in touched.items()]))]
 
 
@@ -343,9 +372,9 @@ class EarnPlan:
         """The lot and enrollment inserts (the journal rows are chained separately, see chain_writes)."""
         out: list[Write] = []
         if self.lots:
-            out.append((_INSERT_LOTS, {**pgarray.columns("lmitpsae", self.lots), "now": self.now}))
+            out.append((INSERT_LOTS, {**pgarray.columns("lmitpsae", self.lots), "now": self.now}))
         if self.enrollments:
-            out.append((_INSERT_ENROLLMENTS, {**pgarray.columns(("ps", "ms"), sorted(self.enrollments)), "t": self.now}))
+            out.append((INSERT_ENROLLMENTS, {**pgarray.columns(("ps", "ms"), sorted(self.enrollments)), "t": self.now}))
         return out
 
 
