@@ -1,19 +1,22 @@
 """Group commit for unary earns: concurrent Earn calls share one database transaction.
 
-DESIGN.md 4: "group concurrent requests into one transaction where latency allows". Each call waits for the
-batch it joined; a batch holds whatever queued while the previous one was being written (up to
-`max_items`), so a lone call pays no extra wait and a busy server writes dozens of earns per commit through
-the same set-based path as BatchEarn. Every item keeps its own idempotency key and its own outcome; a refused
+DESIGN.md 4: "group concurrent requests into one transaction where latency allows". Each call (a coroutine on
+the server's event loop) awaits the batch it joined; one writer thread writes batches and wakes each batch's
+callers with one callback on their loop. A batch holds whatever queued while the previous one was being
+written (up to `max_items`); when the previous batch held more than one call (the server is busy), the writer
+also lingers up to `linger_seconds` for more, so a busy server writes fewer, larger commits through the same
+set-based path as BatchEarn, while a lone call on a quiet server pays no extra wait. Every item keeps its own idempotency key and its own outcome; a refused
 item writes nothing. A database failure fails the whole batch with a retryable status (nothing committed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from sqlalchemy import Engine
@@ -30,24 +33,38 @@ class _Entry:
     partner_id: str
     request_id: str
     payload: Any
-    future: Future = field(default_factory=Future)
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(results: list[tuple[asyncio.Future, Any, bool]]) -> None:
+    """On the callers' loop: hand each waiting call its outcome (a call that timed out is gone already)."""
+    for future, value, failed in results:
+        if not future.done():
+            if failed:
+                future.set_exception(value)
+            else:
+                future.set_result(value)
 
 
 class GroupCommit:
-    def __init__(self, engine: Engine, post: Post, *, max_items: int = 200, writers: int = 1):
+    def __init__(self, engine: Engine, post: Post, *, max_items: int = 200, writers: int = 1,
+                 linger_seconds: float = 0.002):
         self._engine = engine
         self._post = post
         self._max_items = max_items
+        self._linger = linger_seconds
         self._queue: queue.Queue[_Entry | None] = queue.Queue()
         self._writers = [threading.Thread(target=self._run, daemon=True, name=f"group-commit-{i}")
                          for i in range(writers)]
         for writer in self._writers:
             writer.start()
 
-    def submit(self, partner_id: str, request_id: str, payload: Any, timeout: float | None = 30.0):
-        entry = _Entry(partner_id, request_id, payload)
+    async def submit(self, partner_id: str, request_id: str, payload: Any, timeout: float | None = 30.0):
+        loop = asyncio.get_running_loop()
+        entry = _Entry(partner_id, request_id, payload, loop.create_future(), loop)
         self._queue.put(entry)
-        return entry.future.result(timeout)
+        return await asyncio.wait_for(entry.future, timeout)
 
     def close(self) -> None:
         for _ in self._writers:
@@ -55,21 +72,25 @@ class GroupCommit:
 
     def _run(self) -> None:
         connection = AutocommitConnection(self._engine)  # held by this writer for its lifetime
+        busy = False  # did the previous batch hold more than one call?
         try:
             while True:
                 first = self._queue.get()
                 if first is None:
                     return
                 batch = [first]
+                until = time.monotonic() + (self._linger if busy else 0.0)
                 while len(batch) < self._max_items:
+                    left = until - time.monotonic()
                     try:
-                        entry = self._queue.get_nowait()
+                        entry = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
                     except queue.Empty:
                         break
                     if entry is None:
                         self._queue.put(None)
                         break
                     batch.append(entry)
+                busy = len(batch) > 1
                 self._write(connection, batch)
         finally:
             connection.release()
@@ -90,10 +111,19 @@ class GroupCommit:
         except Exception as exc:  # noqa: BLE001 - every waiting call gets the failure; nothing was committed
             connection.discard_if_broken(exc)
             log.warning("group commit of %d earns failed: %s", len(batch), exc.__class__.__name__)
-            for entry in batch:
-                entry.future.set_exception(exc)
+            self._wake([(entry, exc, True) for entry in batch])
             return
-        for entry, outcome in zip(entries, outcomes):
-            entry.future.set_result(outcome)
-        for follower, leader in followers:
-            follower.future.set_result(("duplicate-in-batch", leader.future.result()))
+        answers = dict(zip((id(e) for e in entries), outcomes))
+        self._wake([(entry, answers[id(entry)], False) for entry in entries] +
+                   [(follower, ("duplicate-in-batch", answers[id(leader)]), False) for follower, leader in followers])
+
+    @staticmethod
+    def _wake(results: list[tuple[_Entry, Any, bool]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for entry, value, failed in results:
+            by_loop.setdefault(entry.loop, []).append((entry.future, value, failed))
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # the loop has closed: the server is gone, and its calls with it
+                pass

@@ -7,6 +7,7 @@ with another body is refused; a refused call rolls back its claim with everythin
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
@@ -181,7 +182,8 @@ def run_mutation(engine: Engine, method: str, request: Message,
 
 class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     def __init__(self, engine: Engine, ledger_: Ledger, network_keys: Callable[[], list[pb.NetworkKey]],
-                 exposure: ExposureTracker | None = None, *, earned: Callable[[int], None] | None = None):
+                 exposure: ExposureTracker | None = None, *, earned: Callable[[int], None] | None = None,
+                 group_linger_seconds: float = 0.002):
         """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics)."""
         self._engine = engine
         self._ledger = ledger_
@@ -191,7 +193,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             outstanding_points=exposure.outstanding_points if exposure else None,
             issued=exposure.issued if exposure else None, committed=earned)
         self._group_commit = GroupCommit(
-            engine, lambda dbapi, calls: self._earns.post(dbapi, calls, lock_early=True)[0])
+            engine, lambda connection, calls: self._earns.post(connection, calls, lock_early=True)[0],
+            linger_seconds=group_linger_seconds)
 
     def close(self) -> None:
         self._group_commit.close()
@@ -230,14 +233,16 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
 
     # --- earn ----------------------------------------------------------------------------------------------
 
-    def Earn(self, request: pb.EarnRequest, context) -> bytes:
+    async def Earn(self, request: pb.EarnRequest, context) -> bytes:
+        """A coroutine on the server's event loop: it waits for its group commit without holding a thread."""
         item = validate_earn(request)
         caller = current_caller()
-        outcome = self._group_commit.submit(caller.partner_id, item.request_id,
-                                            EarnCall(caller, item, body_hash(request)))
+        outcome = await self._group_commit.submit(caller.partner_id, item.request_id,
+                                                  EarnCall(caller, item, body_hash(request)))
         if isinstance(outcome, tuple):  # a retry that raced its original inside one batch
             _, leader = outcome
-            if isinstance(leader, bytes) and self._same_earn(caller.partner_id, request):
+            if isinstance(leader, bytes) and await asyncio.get_running_loop().run_in_executor(
+                    None, self._same_earn, caller.partner_id, request):
                 return leader
             raise key_reused(item.request_id)
         if isinstance(outcome, DomainError):

@@ -3,12 +3,17 @@
 It swaps each unary handler's request deserializer and response serializer for pass-throughs, so that it
 verifies coalition-sig-v1 over the exact bytes received (never a re-serialization), signs a receipt over the
 exact bytes sent, and maps domain errors to rich gRPC statuses in one place.
+
+The server is a grpc.aio server: handlers written as coroutines (Earn) run on its event loop, every other
+handler runs in its thread pool. The interceptor wraps both kinds the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
+import inspect
 import logging
 import os
 import threading
@@ -65,7 +70,19 @@ def database_error(exc: DBAPIError) -> DomainError:
 
 
 def abort(context: grpc.ServicerContext, error: DomainError) -> None:
-    context.abort_with_status(rpc_status.to_status(status_for(error)))
+    """End the call with `error` as a rich status (from a handler running in the server's thread pool)."""
+    status = rpc_status.to_status(status_for(error))
+    context.abort(status.code, status.details, status.trailing_metadata)
+
+
+async def abort_async(context, error: DomainError) -> None:
+    """The same, from a handler running on the server's event loop."""
+    status = rpc_status.to_status(status_for(error))
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+class NotCached(Exception):
+    """The key is not in the cache (and the caller may not wait for the database on this thread)."""
 
 
 class NetworkSigner:
@@ -163,10 +180,12 @@ class KeyDirectory:
                         pass
             self._stop.wait(1.0)
 
-    def _record(self, key_id: str, cached_ok: bool) -> _KeyRecord | None:
+    def _record(self, key_id: str, cached_ok: bool, cache_only: bool = False) -> _KeyRecord | None:
         cached = self._cache.get(key_id) if cached_ok and self._listening.is_set() else None
         if cached is not None:
             return cached
+        if cache_only:
+            raise NotCached(key_id)
         with self._engine.connect() as conn:
             row = conn.execute(text("SELECT k.partner_id, k.public_key, k.status, p.status AS partner_status "
                                     "FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = :k"),
@@ -180,13 +199,15 @@ class KeyDirectory:
                 self._cache[key_id] = record
         return record
 
-    def authenticate(self, method: str, metadata, body: bytes, *, cached_ok: bool = False) -> Caller:
+    def authenticate(self, method: str, metadata, body: bytes, *, cached_ok: bool = False,
+                     cache_only: bool = False) -> Caller:
         """Verify the request and find its partner. With `cached_ok` the key may come from the cache: only for
-        calls whose write transaction checks the key and partner status again (see network.earn_commit)."""
+        calls whose write transaction checks the key and partner status again (see network.earn_commit).
+        With `cache_only`, a key that is not cached raises NotCached instead of being read from the database."""
         found: dict[str, _KeyRecord] = {}
 
         def public_key_for(key_id: str):
-            record = self._record(key_id, cached_ok)
+            record = self._record(key_id, cached_ok, cache_only)
             if record is None:
                 raise signing.SignatureError("KEY_UNKNOWN", f"key {key_id} is not registered")
             if not record.active:
@@ -217,7 +238,27 @@ Observer = Callable[[str, str, float], None]
 RefusalObserver = Callable[[str, str], None]  # (method, ErrorInfo reason) of a request refused by authentication
 
 
-class SigningInterceptor(grpc.ServerInterceptor):
+class _Observed:
+    """One call's outcome and duration for the observer. A refusal (a domain or database error) is kept in
+    `error` and suppressed, for the caller to end the call with; anything else propagates as INTERNAL."""
+
+    def __init__(self, interceptor: "SigningInterceptor", method: str):
+        self._interceptor = interceptor
+        self._method = method
+        self.error: DomainError | None = None
+
+    def __enter__(self) -> "_Observed":
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, exc, traceback) -> bool:
+        outcome, self.error = ("OK", None) if exc is None else self._interceptor._refusal(self._method, exc)
+        if self._interceptor._observe:
+            self._interceptor._observe(self._method, outcome, time.perf_counter() - self._started)
+        return self.error is not None
+
+
+class SigningInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, keys: KeyDirectory, signer: NetworkSigner, *, protected_prefixes: tuple[str, ...],
                  public_methods: frozenset[str], mutating_methods: frozenset[str], observe: Observer | None = None,
                  refused: RefusalObserver | None = None, rechecked_methods: frozenset[str] = frozenset()):
@@ -230,16 +271,44 @@ class SigningInterceptor(grpc.ServerInterceptor):
         self._refused = refused
         self._rechecked = rechecked_methods
 
-    def _authenticate(self, method: str, metadata, raw: bytes) -> Caller:
+    def _authenticate(self, method: str, metadata, raw: bytes, cache_only: bool = False) -> Caller:
         try:
-            return self._keys.authenticate(method, metadata, raw, cached_ok=method in self._rechecked)
+            return self._keys.authenticate(method, metadata, raw, cached_ok=method in self._rechecked,
+                                           cache_only=cache_only)
         except DomainError as exc:
             if self._refused:
                 self._refused(method, exc.reason)
             raise
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    @staticmethod
+    def _request(deserialize, raw: bytes):
+        try:
+            request = deserialize(raw)
+        except DecodeError:
+            raise errors.invalid("request", "not a valid serialized message", reason="MALFORMED_REQUEST") from None
+        logs.set_request_id(getattr(request, "request_id", "") or "")
+        return request
+
+    def _respond(self, method: str, raw: bytes, result, serialize, mutating: bool, context) -> bytes:
+        body = result if isinstance(result, bytes) else serialize(result)
+        if mutating:
+            context.set_trailing_metadata(self._signer.receipt(method, raw, body))
+        return body
+
+    @staticmethod
+    def _refusal(method: str, exc: BaseException) -> tuple[str, DomainError | None]:
+        """(outcome for metrics, the status to end the call with; None: let the exception through as INTERNAL)."""
+        if isinstance(exc, DBAPIError):
+            log.warning("database error in %s: %s", method, exc.__class__.__name__, exc_info=True)
+            return "UNAVAILABLE", database_error(exc)
+        if isinstance(exc, DomainError):
+            if exc.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                log.info("refused %s: %s", method, exc)
+            return exc.code.name, exc
+        return "INTERNAL", None
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or handler.unary_unary is None or not method.startswith(self._protected):
             return handler
@@ -251,50 +320,54 @@ class SigningInterceptor(grpc.ServerInterceptor):
         metadata = handler_call_details.invocation_metadata
 
         def handle(raw: bytes, context: grpc.ServicerContext) -> bytes:
-            started = time.perf_counter()
-            outcome = "OK"
-            try:
+            with _Observed(self, method) as call:
                 caller = self._authenticate(method, metadata, raw) if authenticate else None
                 if caller:
                     logs.set_partner(caller.partner_id)
-                try:
-                    request = deserialize(raw)
-                except DecodeError:
-                    raise errors.invalid("request", "not a valid serialized message", reason="MALFORMED_REQUEST") from None
-                logs.set_request_id(getattr(request, "request_id", "") or "")
+                request = self._request(deserialize, raw)
                 token = CALLER.set(caller) if caller else None
                 try:
                     result = behavior(request, context)
                 finally:
                     if token is not None:
                         CALLER.reset(token)
-                body = result if isinstance(result, bytes) else serialize(result)
-                if mutating:
-                    context.set_trailing_metadata(self._signer.receipt(method, raw, body))
-                return body
-            except DBAPIError as exc:
-                outcome = "UNAVAILABLE"
-                log.warning("database error in %s: %s", method, exc.__class__.__name__, exc_info=True)
-                abort(context, database_error(exc))
-            except DomainError as exc:
-                outcome = exc.code.name
-                if exc.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                    log.info("refused %s: %s", method, exc)
-                abort(context, exc)
-            except Exception:
-                outcome = "INTERNAL"
-                raise
-            finally:
-                if self._observe:
-                    self._observe(method, outcome, time.perf_counter() - started)
-            return b""  # unreachable: abort raises
+                return self._respond(method, raw, result, serialize, mutating, context)
+            abort(context, call.error)  # reached only when the call was refused
+            return b""
 
         def verified(raw: bytes, context: grpc.ServicerContext) -> bytes:
             with logs.log_context(request_id="", partner_id="", method=method):  # the call's ids on its log lines
                 return handle(raw, context)
 
+        async def handle_async(raw: bytes, context) -> bytes:
+            with _Observed(self, method) as call:
+                caller = None
+                if authenticate:
+                    try:  # on the event loop only when the key is cached: never wait for the database here
+                        caller = self._authenticate(method, metadata, raw, cache_only=True)
+                    except NotCached:
+                        caller = await asyncio.get_running_loop().run_in_executor(
+                            None, self._authenticate, method, metadata, raw)
+                    logs.set_partner(caller.partner_id)
+                request = self._request(deserialize, raw)
+                token = CALLER.set(caller) if caller else None
+                try:
+                    result = await behavior(request, context)
+                finally:
+                    if token is not None:
+                        CALLER.reset(token)
+                return self._respond(method, raw, result, serialize, mutating, context)
+            await abort_async(context, call.error)  # reached only when the call was refused
+            return b""
+
+        async def verified_async(raw: bytes, context) -> bytes:
+            with logs.log_context(request_id="", partner_id="", method=method):
+                return await handle_async(raw, context)
+
+        if inspect.iscoroutinefunction(behavior):
+            return grpc.unary_unary_rpc_method_handler(verified_async)
         return grpc.unary_unary_rpc_method_handler(verified)
 
 
-__all__ = ["CALLER", "Caller", "KeyDirectory", "NetworkSigner", "Observer", "RefusalObserver", "SigningInterceptor",
-           "abort", "current_caller", "key_status_refusal", "status_for"]
+__all__ = ["CALLER", "Caller", "KeyDirectory", "NetworkSigner", "NotCached", "Observer", "RefusalObserver",
+           "SigningInterceptor", "abort", "abort_async", "current_caller", "key_status_refusal", "status_for"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import signal
@@ -47,23 +48,44 @@ class ServiceRegistration:
     """Another signed service served next to NetworkService (composed by the caller, e.g. settlement)."""
 
     name: str  # full service name, e.g. "coalition.v1.SettlementService"
-    register: Callable[[grpc.Server, NetworkSigner], None]
+    register: Callable[[grpc.aio.Server, NetworkSigner], None]
     mutating_methods: frozenset[str] = frozenset()
 
 
 @dataclass
 class RunningServer:
-    server: grpc.Server
+    server: grpc.aio.Server
     port: int
     health: health.HealthServicer
     _stop_health: threading.Event
+    _loop: asyncio.AbstractEventLoop
+    _loop_thread: threading.Thread
     _closers: tuple[Callable[[], None], ...] = ()
 
     def stop(self, grace: float = 2.0) -> None:
         self._stop_health.set()
-        self.server.stop(grace).wait()
+        asyncio.run_coroutine_threadsafe(self.server.stop(grace), self._loop).result()
+        _end_loop(self._loop, self._loop_thread)
         for close in self._closers:
             close()
+
+
+def _start_loop() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    """The server's event loop, in a thread of its own (its callers stay synchronous)."""
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_forever()
+        loop.close()
+    thread = threading.Thread(target=run, daemon=True, name="grpc-loop")
+    thread.start()
+    return loop, thread
+
+
+def _end_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
 
 
 def _watch_database(engine: Engine, servicer: health.HealthServicer, names: Sequence[str],
@@ -100,35 +122,51 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     metrics.serve_http(settings.metrics_port, settings.metrics_address)
     limit = settings.grpc_max_message_bytes
     keys = KeyDirectory(engine)
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
-        interceptors=[SigningInterceptor(
-            keys, signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
-            public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
-            observe=_chain(metrics.observe_call, observe), refused=_chain(metrics.refused_signature, refused),
-            rechecked_methods=RECHECKED)],
-        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
-                 ("grpc.so_reuseport", 0)])
+    interceptor = SigningInterceptor(
+        keys, signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
+        public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
+        observe=_chain(metrics.observe_call, observe), refused=_chain(metrics.refused_signature, refused),
+        rechecked_methods=RECHECKED)
     servicer = NetworkServicer(engine, ledger, network_keys(engine), ExposureTracker(engine),
-                               earned=lambda n: metrics.count_ledger_transactions("earn", n))
-    network_pb2_grpc.add_NetworkServiceServicer_to_server(servicer, server)
-    for extra in extra_services:
-        extra.register(server, signer)
+                               earned=lambda n: metrics.count_ledger_transactions("earn", n),
+                               group_linger_seconds=settings.earn_group_linger_ms / 1000)
     names = (*SERVICE_NAMES, *(s.name for s in extra_services))
     health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", *names):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(address or settings.grpc_address)
-    if port == 0:
-        raise RuntimeError(f"could not bind {address or settings.grpc_address}")
-    server.start()
+    bind = address or settings.grpc_address
+
+    async def build() -> tuple[grpc.aio.Server, int]:
+        # grpc.aio: coroutine handlers (Earn) run on this loop; the others in the thread pool
+        server = grpc.aio.server(
+            futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
+            interceptors=[interceptor],
+            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
+                     ("grpc.so_reuseport", 0)])
+        network_pb2_grpc.add_NetworkServiceServicer_to_server(servicer, server)
+        for extra in extra_services:
+            extra.register(server, signer)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        for name in ("", *names):
+            health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        port = server.add_insecure_port(bind)
+        if port == 0:
+            raise RuntimeError(f"could not bind {bind}")
+        await server.start()
+        return server, port
+
+    loop, loop_thread = _start_loop()
+    try:
+        server, port = asyncio.run_coroutine_threadsafe(build(), loop).result()
+    except BaseException:
+        _end_loop(loop, loop_thread)
+        servicer.close()
+        keys.close()
+        raise
     stop = threading.Event()
     threading.Thread(target=_watch_database, args=(engine, health_servicer, names, stop), daemon=True,
                      name="health-db").start()
     log.info("network server listening on port %d (network key %s)", port, signer.key_id)
-    return RunningServer(server, port, health_servicer, stop, (servicer.close, keys.close))
+    return RunningServer(server, port, health_servicer, stop, loop, loop_thread, (servicer.close, keys.close))
 
 
 def serve_forever(running: RunningServer) -> None:

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".coalition")
     grpc_address: str = "127.0.0.1:50051"
     grpc_workers: int = 32
+    # Unary earns share commits (group commit); while busy, the writer waits up to this long to fill a commit.
+    earn_group_linger_ms: float = 2.0
     grpc_max_message_bytes: int = 4 * 1024 * 1024
     db_pool_size: int = 8
     network_key_file: Path | None = None

@@ -194,6 +194,8 @@ def test_bad_ids_and_lengths(shop, member, writes_nothing):
     with shop.client() as network:
         writes_nothing(lambda: network.earn("not-a-uuid", points=1), errors.InvalidArgument)
         writes_nothing(lambda: network.earn(member.member_id, points=1, receipt_ref="r" * 65), errors.InvalidArgument)
+        for control in ("r\x00", "line\nbreak", "tab\there"):  # NUL cannot even be stored; none is printable
+            writes_nothing(lambda: network.earn(member.member_id, points=1, store_id=control), errors.InvalidArgument)
         writes_nothing(lambda: network.earn(member.member_id, points=1, request_id="bad id!"), errors.InvalidArgument)
         writes_nothing(lambda: network.redeem(member.member_id, 0), errors.InvalidArgument)
         writes_nothing(lambda: network.enroll_member(card_number="4111111111111112"), errors.InvalidArgument)
@@ -281,6 +283,11 @@ def test_batch_refuses_items_one_by_one(shop, member, engine):
         assert snapshot(engine)["journal"] == before + 1
         with pytest.raises(errors.InvalidArgument):
             network.batch_earn([{"member_id": member.member_id, "points": 1}] * 1001)
+        same_key = network.batch_earn([{"member_id": member.member_id, "points": 1, "request_id": "b-same"}],
+                                      request_id="b-same")  # an item may not reuse the batch's own key
+        assert same_key.refused_count == 1
+        assert isinstance(errors.error_from_status(same_key.results[0].error), errors.InvalidArgument)
+        assert snapshot(engine)["journal"] == before + 1
 
 
 def test_rich_status_carries_error_info(shop, member, target):
