@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+import sys
 import threading
 from concurrent import futures
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from protos.coalition.v1 import network_pb2, network_pb2_grpc
 
 log = logging.getLogger(__name__)
 SERVICE_NAMES = ("coalition.v1.NetworkService",)
+SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def build_ledger(engine: Engine, settings: Settings) -> Ledger:
@@ -175,6 +177,10 @@ def serve_forever(running: RunningServer) -> None:
     # paused every thread for up to 78 ms (the p99 of unary earns); after freezing, under 1 ms.
     gc.collect()
     gc.freeze()
+    # The earn writer thread gives up the GIL for every database round trip and must win it back from the busy
+    # event loop; at the default 5 ms switch interval that wait dominated a commit. Measured in paired runs of
+    # the unary bench: p99 45-48 ms at 1 ms against 46-55 ms at 5 ms, throughput no lower.
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
