@@ -1,13 +1,14 @@
 """The earn hot path: a group of earns (Earn's group commit, or one BatchEarn) in three round trips.
 
-1. BEGIN and one statement that re-checks the callers' keys and partners, finds the idempotency keys already
+1. BEGIN and one (prepared) statement that re-checks the callers' keys and partners, finds the idempotency keys already
    answered and finds the members (shard, enrollments). Python decides every item (Ledger.plan_earns) and
    builds every response.
 2. Every insert that does not depend on the hash chain (lots, postings, enrollments, idempotency keys with
    their responses), then the touched shards' chain heads locked in shard order.
 3. The journal rows chained onto those heads, the heads moved, COMMIT.
 The chain heads are the only rows that concurrent writers share, so they are held for step 3 only: a big
-BatchEarn does not keep every shard locked while Python works. The statements run on a raw DBAPI connection in
+BatchEarn does not keep every shard locked while Python works. The unary group commit's small groups take the
+heads in step 1 instead and send steps 2 and 3 together: two round trips. The statements run on a raw DBAPI connection in
 autocommit mode (BEGIN and COMMIT travel inside the round trips), in the driver's parameter style with array
 literals (network.pgarray): nothing is compiled per call. A database failure rolls everything back and
 surfaces as SQLAlchemy's DBAPIError, like everywhere else.
@@ -15,7 +16,6 @@ surfaces as SQLAlchemy's DBAPIError, like everywhere else.
 
 from __future__ import annotations
 
-import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
@@ -30,8 +30,6 @@ from network.pgarray import columns, literal
 from network.service import (INSERT_ENROLLMENTS, INSERT_JOURNAL, INSERT_LOTS, INSERT_POSTINGS, LOCK_HEADS,
                              MEMBERS_OF_ITEMS, UPDATE_HEADS, EarnItem, EarnResult, Ledger, MemberFacts, Prepared,
                              WriteBatch, chain_writes, member_lookup_params, posting_writes)
-
-log = logging.getLogger(__name__)
 
 Outcome = bytes | DomainError  # the serialized EarnResponse, or why the item was refused
 

@@ -5,8 +5,9 @@ the server's event loop) awaits the batch it joined; one writer thread writes ba
 callers with one callback on their loop. A batch holds whatever queued while the previous one was being
 written (up to `max_items`); when the previous batch held more than one call (the server is busy), the writer
 also lingers up to `linger_seconds` for more, so a busy server writes fewer, larger commits through the same
-set-based path as BatchEarn, while a lone call on a quiet server pays no extra wait. Every item keeps its own idempotency key and its own outcome; a refused
-item writes nothing. A database failure fails the whole batch with a retryable status (nothing committed).
+set-based path as BatchEarn, while a lone call on a quiet server pays no extra wait. Every item keeps its own
+idempotency key and its own outcome; a refused item writes nothing. A database failure fails the whole batch
+with a retryable status (nothing committed).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from network.earn_commit import AutocommitConnection
 
 log = logging.getLogger(__name__)
 
-Post = Callable[[Any, Sequence[Any]], list]  # (DBAPI connection in autocommit mode, payloads) -> outcomes
+Post = Callable[[Any, Sequence[Any]], list]  # (pooled connection in autocommit mode, payloads) -> outcomes
 
 
 @dataclass
@@ -50,6 +51,7 @@ def _settle(results: list[tuple[asyncio.Future, Any, bool]]) -> None:
 class GroupCommit:
     def __init__(self, engine: Engine, post: Post, *, max_items: int = 200, writers: int = 1,
                  linger_seconds: float = 0.002):
+        """One writer by default: measured, a second writer only split the commits (more of them, each smaller)."""
         self._engine = engine
         self._post = post
         self._max_items = max_items

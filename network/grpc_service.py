@@ -15,7 +15,6 @@ import uuid
 from datetime import datetime
 from typing import Callable
 
-import grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Connection, Engine, text

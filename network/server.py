@@ -85,7 +85,20 @@ def _start_loop() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
     return loop, thread
 
 
+async def _cancel_leftovers() -> None:
+    """Tasks the stopped server left behind (calls cut off by the stop) end here rather than being destroyed
+    pending when the loop closes."""
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _end_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    try:
+        asyncio.run_coroutine_threadsafe(_cancel_leftovers(), loop).result(10)
+    except Exception:  # noqa: BLE001 - stopping regardless: a leftover task is only noise at exit
+        log.debug("leftover tasks did not end", exc_info=True)
     loop.call_soon_threadsafe(loop.stop)
     thread.join()
 
