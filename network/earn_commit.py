@@ -74,6 +74,16 @@ def _prepare(connection) -> None:
     connection.info[_PREPARED_KEY] = True
 
 
+def replayed(request_id: str, method: str, digest: bytes, stored: tuple[str, bytes, bytes | None]) -> Outcome:
+    """A key answered before: its stored response when the call is the same (method and body), else a refusal.
+
+    stored: (method, body hash, response) as kept in idempotency_keys."""
+    stored_method, stored_digest, response = stored
+    if stored_method != method or stored_digest != digest or response is None:
+        return key_reused(request_id)
+    return response
+
+
 @dataclass(frozen=True)
 class EarnCall:
     caller: Caller
@@ -157,8 +167,8 @@ class EarnCommitter:
             raise
         finally:
             cursor.close()
-        for partner_id, points in decided.issued:
-            if self._issued:
+        if self._issued:
+            for partner_id, points in decided.issued:
                 self._issued(partner_id, points)
         if self._committed and decided.issued:
             self._committed(len(decided.issued))
@@ -187,15 +197,16 @@ class EarnCommitter:
             elif tag == "m":
                 members.add(a, n, b)
             else:
-                heads = heads or {}
+                if heads is None:
+                    heads = {}
                 heads[n] = (seq, bytes(x))
         if claim:
             previous = stored.get((claim.partner_id, claim.request_id))
             if previous is not None:
-                method, digest, response = previous
-                if method != "BatchEarn" or digest != claim.digest or response is None:
-                    raise key_reused(claim.request_id)
-                return _Decided([], response)
+                answer = replayed(claim.request_id, "BatchEarn", claim.digest, previous)
+                if isinstance(answer, DomainError):
+                    raise answer
+                return _Decided([], answer)
         outcomes: list[Outcome | None] = [None] * len(calls)
         for i, call in enumerate(calls):
             refusal = key_status_refusal(call.caller, *keys.get(call.caller.key_id, ("revoked", "active")))
@@ -203,10 +214,8 @@ class EarnCommitter:
                 outcomes[i] = refusal
                 continue
             previous = stored.get((call.caller.partner_id, call.item.request_id))
-            if previous is not None:  # answered before: replay it, or refuse a reused key
-                method, digest, response = previous
-                ok = method == "Earn" and digest == call.digest and response is not None
-                outcomes[i] = response if ok else key_reused(call.item.request_id)
+            if previous is not None:
+                outcomes[i] = replayed(call.item.request_id, "Earn", call.digest, previous)
         fresh = [i for i in range(len(calls)) if outcomes[i] is None]
         plan = self._ledger.plan_earns([(calls[i].caller.partner_id, calls[i].item) for i in fresh], members,
                                        self._outstanding)

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, text
 from network import errors, ledger
 from network.errors import DomainError
 from network.exposure import ExposureTracker
-from network.earn_commit import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection
+from network.earn_commit import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection, replayed
 from network.errors import key_reused
 from network.group_commit import GroupCommit
 from network.interceptor import current_caller, status_for
@@ -156,9 +156,11 @@ def claim(conn: Connection, partner_id: str, method: str, request_id: str, diges
         return None
     row = conn.execute(text("SELECT method, body_hash, response FROM idempotency_keys "
                             "WHERE partner_id = :p AND request_id = :r"), {"p": partner_id, "r": request_id}).one()
-    if row.method != method or bytes(row.body_hash) != digest or row.response is None:
-        raise key_reused(request_id)
-    return bytes(row.response)
+    answer = replayed(request_id, method, digest,
+                      (row.method, bytes(row.body_hash), None if row.response is None else bytes(row.response)))
+    if isinstance(answer, DomainError):
+        raise answer
+    return answer
 
 
 def store(conn: Connection, partner_id: str, request_id: str, response: bytes) -> None:

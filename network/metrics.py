@@ -70,14 +70,13 @@ def _journal_kinds(conn, cursor, statement, parameters, context, executemany) ->
     if _JOURNAL_INSERT not in statement or not isinstance(parameters, dict):
         return
     pending = conn.info.setdefault(_PENDING_KINDS, collections.Counter())
-    for name, value in parameters.items():  # "kind", or "w3_kind" inside a batch of statements (WriteBatch)
-        if name == "kind" or name.endswith("_kind"):
-            if isinstance(value, (list, tuple)):
-                pending.update(value)
-            elif isinstance(value, str) and value.startswith("{"):  # an array literal (network.pgarray)
-                pending.update(pgarray.tokens(value))
-            elif isinstance(value, str):
-                pending[value] += 1
+    value = parameters.get("kind")
+    if isinstance(value, (list, tuple)):
+        pending.update(value)
+    elif isinstance(value, str) and value.startswith("{"):  # an array literal (network.pgarray)
+        pending.update(pgarray.tokens(value))
+    elif isinstance(value, str):
+        pending[value] += 1
 
 
 def _committed(conn) -> None:
@@ -93,8 +92,9 @@ def instrument_engine(engine: Engine) -> None:
     """Count the journal rows every transaction on `engine` inserts, by kind, when (and only if) it commits.
 
     The ledger writes journal rows with set-based INSERTs (network.service) whose `kind` parameter is the array
-    of kinds written (named `w<n>_kind` when several statements go in one round trip); nothing in the ledger
-    code has to know about metrics. tests/test_metrics.py fails if that stops being true.
+    of kinds written; nothing in the ledger code has to know about metrics. The earn hot path writes on a raw
+    connection (network.earn_commit) and reports its count through the server's `earned` hook instead.
+    tests/test_metrics.py fails if either stops being true.
     """
     for name, listener in (("before_cursor_execute", _journal_kinds), ("commit", _committed),
                            ("rollback", _rolled_back)):

@@ -11,11 +11,11 @@ import hashlib
 import re
 import secrets
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Callable, Iterable, Iterator, Sequence
+from functools import cached_property
+from typing import Callable, Iterable, Sequence
 
 import grpc
 from sqlalchemy import Connection, Engine, bindparam, insert, text
@@ -153,7 +153,6 @@ class SpendRefs:
     basket_currency: str | None = None
 
 
-_DEFERRED = "coalition_deferred_journal"
 _JOURNAL_COLUMNS = (("tx_id", "uuid"), ("shard", "smallint"), ("seq", "bigint"), ("kind", "text"),
                     ("partner_id", "text"), ("member_id", "uuid"), ("points", "bigint"), ("amount_minor", "bigint"),
                     ("currency", "text"), ("receipt_ref", "text"), ("store_id", "text"), ("terminal_id", "text"),
@@ -173,7 +172,6 @@ def _unnest_insert(table: str, columns: tuple[tuple[str, str], ...]) -> str:
     return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"
 
 
-_WRITES = "coalition_write_batch"
 _BIND = re.compile(r"%\((\w+)\)s")
 Write = tuple[str, dict]  # a statement in the driver's parameter style, with its parameters
 
@@ -185,7 +183,7 @@ class Prepared:
     name: str
     sql: str  # in the driver's parameter style
 
-    @property
+    @cached_property  # once per statement, not on every EXECUTE built on the hot path
     def parameters(self) -> list[str]:
         return list(dict.fromkeys(_BIND.findall(self.sql)))  # in order of first appearance
 
@@ -220,39 +218,24 @@ class WriteBatch:
     def statement(self) -> tuple[str, dict]:
         return ";\n".join(self._statements), self._params
 
-    def flush(self, conn: Connection) -> None:
-        if self._statements:
-            conn.exec_driver_sql(*self.statement())
-            self._statements, self._params = [], {}
-
-
-def write_later(conn: Connection, sql: str, params: dict) -> None:
-    """Run a write (driver parameter style) now, or with the enclosing one_chain_write block's single round trip
-    when there is one."""
-    batch = conn.info.get(_WRITES)
-    if batch is None:
-        conn.exec_driver_sql(sql, params)
-    else:
-        batch.add(sql, params)
-
 
 INSERT_JOURNAL = _unnest_insert("journal", _JOURNAL_COLUMNS)
 INSERT_POSTINGS = _unnest_insert("postings", _POSTING_COLUMNS)
 _JOURNAL_PARAMS = [name for name, _ in _JOURNAL_COLUMNS]
 _POSTING_PARAMS = [name for name, _ in _POSTING_COLUMNS]
 UPDATE_HEADS = ("UPDATE shard_heads h SET seq = v.seq, last_hash = v.last_hash FROM unnest("
-                 "CAST(%(shards)s AS smallint[]), CAST(%(seqs)s AS bigint[]), CAST(%(hashes)s AS bytea[])) "
-                 "AS v(shard, seq, last_hash) WHERE h.shard = v.shard")
+                "CAST(%(shards)s AS smallint[]), CAST(%(seqs)s AS bigint[]), CAST(%(hashes)s AS bytea[])) "
+                "AS v(shard, seq, last_hash) WHERE h.shard = v.shard")
 INSERT_LOTS = ("INSERT INTO lots (lot_id, member_id, issuer_id, earn_tx_id, points, remaining, held, state, "
-                "available_at, expires_at, created_at) SELECT l, m, i, t, p, p, 0, s, a, e, CAST(%(now)s AS timestamptz) "
-                "FROM unnest("
-                "CAST(%(l)s AS uuid[]), CAST(%(m)s AS uuid[]), CAST(%(i)s AS text[]), CAST(%(t)s AS uuid[]), "
-                "CAST(%(p)s AS bigint[]), CAST(%(s)s AS text[]), CAST(%(a)s AS timestamptz[]), "
-                "CAST(%(e)s AS timestamptz[])) AS x(l, m, i, t, p, s, a, e)")
+               "available_at, expires_at, created_at) "
+               "SELECT l, m, i, t, p, p, 0, s, a, e, CAST(%(now)s AS timestamptz) FROM unnest("
+               "CAST(%(l)s AS uuid[]), CAST(%(m)s AS uuid[]), CAST(%(i)s AS text[]), CAST(%(t)s AS uuid[]), "
+               "CAST(%(p)s AS bigint[]), CAST(%(s)s AS text[]), CAST(%(a)s AS timestamptz[]), "
+               "CAST(%(e)s AS timestamptz[])) AS x(l, m, i, t, p, s, a, e)")
 INSERT_ENROLLMENTS = ("INSERT INTO enrollments (partner_id, member_id, enrolled_at) "
-                       "SELECT p, m, CAST(%(t)s AS timestamptz) FROM unnest(CAST(%(ps)s AS text[]), CAST(%(ms)s AS uuid[])) "
-                       "AS x(p, m) "
-                       "ON CONFLICT DO NOTHING")
+                      "SELECT p, m, CAST(%(t)s AS timestamptz) "
+                      "FROM unnest(CAST(%(ps)s AS text[]), CAST(%(ms)s AS uuid[])) AS x(p, m) "
+                      "ON CONFLICT DO NOTHING")
 
 
 # The items' members that exist (member id, shard, NULL) and their enrollments with the items' partners (member
@@ -396,33 +379,15 @@ class Ledger:
 
     # --- journal writing ---------------------------------------------------------------------------------
 
-    @contextmanager
-    def one_chain_write(self, conn: Connection) -> Iterator[None]:
-        """Collect every journal write made inside the block and chain them at its end, taking the shard-head
-        locks once, in shard order: transactions that write to several shards cannot deadlock each other."""
-        conn.info[_DEFERRED] = []
-        conn.info[_WRITES] = batch = WriteBatch()
-        try:
-            yield
-            pending = conn.info.pop(_DEFERRED)
-            self._write_transactions(conn, pending)
-            batch.flush(conn)
-        finally:
-            conn.info.pop(_DEFERRED, None)
-            conn.info.pop(_WRITES, None)
-
     def _write_transactions(self, conn: Connection, txs: Sequence[_PendingTx]) -> None:
-        """Chain `txs` onto their shards' hash chains and insert journal rows and postings."""
+        """Chain `txs` onto their shards' hash chains (heads locked in shard order) and insert journal rows and
+        postings."""
         if not txs:
-            return
-        deferred = conn.info.get(_DEFERRED)
-        if deferred is not None:
-            deferred.extend(txs)
             return
         heads = {shard: (seq, bytes(last_hash)) for shard, seq, last_hash in conn.exec_driver_sql(
             LOCK_HEADS, {"shards": pgarray.literal(sorted({tx.shard for tx in txs}))})}
         for sql, params in (*posting_writes(txs), *chain_writes(txs, heads)):
-            write_later(conn, sql, params)
+            conn.exec_driver_sql(sql, params)
 
     def _apply_lot_deltas(self, conn: Connection, postings: Iterable[Posting]) -> None:
         deltas = ledger.lot_deltas(postings)
@@ -533,7 +498,7 @@ class Ledger:
         if plan.txs:
             self._write_transactions(conn, plan.txs)
         for sql, params in plan.writes():
-            write_later(conn, sql, params)
+            conn.exec_driver_sql(sql, params)
         return plan.results
 
     def plan_earns(self, items: Sequence[tuple[str, EarnItem]], members: MemberFacts,
