@@ -105,6 +105,15 @@ def _money(amount_minor: int, currency: str) -> network_pb2.Money:
     return network_pb2.Money(amount_minor=amount_minor, currency=currency)
 
 
+def _spend_request(message_type: type[ResponseT], member_id: str, points: int, basket_minor: int | None,
+                   currency: str, **fields: Any) -> ResponseT:
+    """A RedeemRequest or AuthorizeRedemptionRequest (same spending fields; the basket only when given)."""
+    request = message_type(member_id=member_id, points=points, **fields)
+    if basket_minor is not None:
+        request.basket.CopyFrom(_money(basket_minor, currency))
+    return request
+
+
 def earn_request(
     member_id: str,
     *,
@@ -293,16 +302,9 @@ class PartnerClient:
         terminal_id: str = "",
         request_id: str | None = None,
     ) -> network_pb2.RedeemResponse:
-        request = network_pb2.RedeemRequest(
-            request_id=request_id or new_request_id(),
-            member_id=member_id,
-            points=points,
-            receipt_ref=receipt_ref,
-            store_id=store_id,
-            terminal_id=terminal_id,
-        )
-        if basket_minor is not None:
-            request.basket.CopyFrom(_money(basket_minor, currency))
+        request = _spend_request(network_pb2.RedeemRequest, member_id, points, basket_minor, currency,
+                                 receipt_ref=receipt_ref, store_id=store_id, terminal_id=terminal_id,
+                                 request_id=request_id or new_request_id())
         return self._call("Redeem", request, network_pb2.RedeemResponse, mutating=True)
 
     def authorize_redemption(
@@ -318,17 +320,9 @@ class PartnerClient:
         hold_ttl_seconds: int = 0,
         request_id: str | None = None,
     ) -> network_pb2.AuthorizeRedemptionResponse:
-        request = network_pb2.AuthorizeRedemptionRequest(
-            request_id=request_id or new_request_id(),
-            member_id=member_id,
-            points=points,
-            receipt_ref=receipt_ref,
-            store_id=store_id,
-            terminal_id=terminal_id,
-            hold_ttl_seconds=hold_ttl_seconds,
-        )
-        if basket_minor is not None:
-            request.basket.CopyFrom(_money(basket_minor, currency))
+        request = _spend_request(network_pb2.AuthorizeRedemptionRequest, member_id, points, basket_minor, currency,
+                                 receipt_ref=receipt_ref, store_id=store_id, terminal_id=terminal_id,
+                                 hold_ttl_seconds=hold_ttl_seconds, request_id=request_id or new_request_id())
         return self._call("AuthorizeRedemption", request, network_pb2.AuthorizeRedemptionResponse, mutating=True)
 
     def capture_redemption(
