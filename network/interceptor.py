@@ -270,6 +270,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         self._observe = observe
         self._refused = refused
         self._rechecked = rechecked_methods
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # by method; used on the event loop only
 
     def _authenticate(self, method: str, metadata, raw: bytes, cache_only: bool = False) -> Caller:
         try:
@@ -308,20 +309,28 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         return "INTERNAL", None
 
     async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
+        # One wrapped handler per method, built on its first call (the services do not change once serving).
         method = handler_call_details.method
-        if handler is None or handler.unary_unary is None or not method.startswith(self._protected):
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return None  # an unknown method: not remembered, its name is the caller's to choose
+            wrapped = self._wrapped[method] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(self, method: str, handler):
+        if handler.unary_unary is None or not method.startswith(self._protected):
             return handler
         deserialize = handler.request_deserializer
         serialize = handler.response_serializer
         behavior = handler.unary_unary
         authenticate = method not in self._public
         mutating = method in self._mutating
-        metadata = handler_call_details.invocation_metadata
 
         def handle(raw: bytes, context: grpc.ServicerContext) -> bytes:
             with _Observed(self, method) as call:
-                caller = self._authenticate(method, metadata, raw) if authenticate else None
+                caller = self._authenticate(method, context.invocation_metadata(), raw) if authenticate else None
                 if caller:
                     logs.set_partner(caller.partner_id)
                 request = self._request(deserialize, raw)
@@ -343,6 +352,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
             with _Observed(self, method) as call:
                 caller = None
                 if authenticate:
+                    metadata = context.invocation_metadata()
                     try:  # on the event loop only when the key is cached: never wait for the database here
                         caller = self._authenticate(method, metadata, raw, cache_only=True)
                     except NotCached:

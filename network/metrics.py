@@ -47,10 +47,18 @@ _http_lock = threading.Lock()
 _http_started: dict[tuple[str, int], object] = {}
 
 
+_call_series: dict[tuple[str, str], tuple] = {}  # (method, outcome) -> its counter and histogram children
+
+
 def observe_call(method: str, outcome: str, seconds: float) -> None:
-    """The interceptor's observer: outcome is the gRPC status code name ("OK", "FAILED_PRECONDITION", ...)."""
-    GRPC_REQUESTS.labels(method, outcome).inc()
-    GRPC_LATENCY.labels(method).observe(seconds)
+    """The interceptor's observer: outcome is the gRPC status code name ("OK", "FAILED_PRECONDITION", ...).
+    Children are looked up once per (method, outcome) (labels() validates and locks on every call)."""
+    series = _call_series.get((method, outcome))
+    if series is None:
+        series = _call_series.setdefault((method, outcome), (GRPC_REQUESTS.labels(method, outcome),
+                                                             GRPC_LATENCY.labels(method)))
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def refused_signature(method: str, reason: str) -> None:

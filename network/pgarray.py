@@ -54,6 +54,11 @@ def literal(values: Iterable) -> str:
         body = '","'.join(values)
         if "\\" not in body and body.count('"') == 2 * (len(values) - 1):
             return '{"' + body + '"}'
+    if len(kinds) == 1:  # one type: its encoder once, not looked up per element
+        (kind,) = kinds
+        encode = _ENCODE.get(kind)
+        if encode is not None:
+            return "{" + ",".join(map(encode, values)) + "}"
     return "{" + ",".join([_element(v) for v in values]) + "}"
 
 

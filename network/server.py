@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import grpc
+import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from sqlalchemy import Engine, text
 
 from network import metrics
@@ -72,9 +73,28 @@ class RunningServer:
             close()
 
 
+class _GenericHandlersOnly:
+    """Registers services with the server as generic handlers only, not as registered methods.
+
+    grpc.aio's server keeps one pending request per registered method and, for every call it accepts, waits on
+    all of them again (asyncio.wait over ~20 futures here); one generic handler per service is a dictionary
+    lookup. Measured on a bare echo server with 21 methods: 0.236 against 0.217 ms of server CPU per call."""
+
+    def __init__(self, server: grpc.aio.Server):
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers) -> None:
+        """Served through the generic handler the same registration function adds."""
+
+
 def _start_loop() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
-    """The server's event loop, in a thread of its own (its callers stay synchronous)."""
-    loop = asyncio.new_event_loop()
+    """The server's event loop, in a thread of its own (its callers stay synchronous). uvloop: the event loop's
+    own bookkeeping for every call (callbacks, futures, timers, the selector) runs in C rather than in Python;
+    measured in the unary earn bench, ~6% less CPU on the loop thread."""
+    loop = uvloop.new_event_loop()
 
     def run() -> None:
         asyncio.set_event_loop(loop)
@@ -156,13 +176,15 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
             interceptors=[interceptor],
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                      ("grpc.so_reuseport", 0)])
-        network_pb2_grpc.add_NetworkServiceServicer_to_server(servicer, server)
+        services = _GenericHandlersOnly(server)
+        network_pb2_grpc.add_NetworkServiceServicer_to_server(servicer, services)
         for extra in extra_services:
-            extra.register(server, signer)
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+            extra.register(services, signer)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, services)
         for name in ("", *names):
             health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # what enable_server_reflection does for aio
+            reflection.aio.ReflectionServicer((*names, health.SERVICE_NAME, reflection.SERVICE_NAME)), services)
         port = server.add_insecure_port(bind)
         if port == 0:
             raise RuntimeError(f"could not bind {bind}")

@@ -18,8 +18,9 @@ from functools import cached_property
 from typing import Callable, Iterable, Sequence
 
 import grpc
+import uuid_utils
 from sqlalchemy import Connection, Engine, bindparam, insert, text
-from uuid6 import uuid7
+from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: never runs ahead of the clock
 
 from network import errors, ledger, pgarray
 from network.contracts import ContractBook, ContractTerms
@@ -544,7 +545,7 @@ class Ledger:
             available_at = now + timedelta(seconds=terms.return_window_seconds)
             expires_at = now + timedelta(days=terms.expiry_days) if terms.expiry_days else None
             state = "pending" if terms.return_window_seconds > 0 else "active"
-            tx_id, lot_id = str(uuid7()), str(uuid7())  # ids travel as text from here on
+            tx_id, lot_id = str(uuid_utils.uuid7()), str(uuid_utils.uuid7())  # ids travel as text from here on
             plan.txs.append(_PendingTx(tx_id, "earn", partner_id, member, shard, points,
                                        ledger.earn_postings(member, partner_id, lot_id, points), now,
                                        item.amount_minor, item.currency, item.receipt_ref, item.store_id,

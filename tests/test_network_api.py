@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from sqlalchemy import text
 
 from protos.coalition.v1 import network_pb2 as pb
 
@@ -153,6 +155,24 @@ def test_batch_earn(coffee):
         assert (response.earned_count, response.refused_count) == (4, 0)
         assert [r.earned.points for r in response.results] == [10, 20, 30, 20]
         assert network.get_balance(members[0]).available_points == 30
+
+
+def test_ids_keep_to_the_clock_under_a_full_batch(coffee, engine):
+    """UUIDv7 ids carry their creation time: a 1,000-item batch (2,000 ids in a few milliseconds) must not push
+    them ahead of the clock (a generator that takes a new millisecond per id ran 2 s ahead here)."""
+    with coffee.client() as network:
+        member = network.enroll_member().member.member_id
+        response = network.batch_earn([{"member_id": member, "points": 1} for _ in range(1000)])
+        assert response.earned_count == 1000
+        tx_ids = [r.earned.transaction_id for r in response.results]
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT tx_id::text, created_at FROM journal WHERE tx_id = ANY(CAST(:ids AS uuid[]))"),
+                            {"ids": tx_ids}).all()
+    assert len(rows) == 1000
+    for tx_id, created_at in rows:
+        id_ms = uuid.UUID(tx_id).int >> 80  # the 48-bit Unix millisecond timestamp of a UUIDv7
+        assert uuid.UUID(tx_id).version == 7
+        assert id_ms - created_at.timestamp() * 1000 < 200, (tx_id, created_at)
 
 
 def test_network_keys_health_and_reflection(coffee, network_signer, target):
