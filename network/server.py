@@ -10,7 +10,7 @@ import sys
 import threading
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import grpc
 import uvloop
@@ -46,12 +46,20 @@ def network_keys(engine: Engine):
     return load
 
 
+class ServiceRegistrar(Protocol):
+    """What a generated add_*Servicer_to_server(servicer, server) function calls on its server."""
+
+    def add_generic_rpc_handlers(self, handlers) -> None: ...
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers) -> None: ...
+
+
 @dataclass(frozen=True)
 class ServiceRegistration:
     """Another signed service served next to NetworkService (composed by the caller, e.g. settlement)."""
 
     name: str  # full service name, e.g. "coalition.v1.SettlementService"
-    register: Callable[[grpc.aio.Server, NetworkSigner], None]
+    register: Callable[[ServiceRegistrar, NetworkSigner], None]
     mutating_methods: frozenset[str] = frozenset()
 
 

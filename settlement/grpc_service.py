@@ -16,14 +16,13 @@ import threading
 from datetime import datetime
 from typing import Awaitable, Callable
 
-import grpc
 from sqlalchemy import Connection, Engine
 from temporalio.client import Client
 
 from network import errors
 from network.grpc_service import check_text, check_token, run_mutation, timestamp
 from network.interceptor import NetworkSigner, current_caller
-from network.server import ServiceRegistration
+from network.server import ServiceRegistrar, ServiceRegistration
 from network.settings import Settings
 from protos.coalition.v1 import settlement_pb2 as pb
 from protos.coalition.v1 import settlement_pb2_grpc
@@ -191,7 +190,7 @@ def registration(engine: Engine, settings: Settings,
             return await Client.connect(address, namespace=namespace)
     notifier = ResponseNotifier(temporal_client_factory) if temporal_client_factory else None
 
-    def register(server: grpc.Server, signer: NetworkSigner) -> None:
+    def register(server: ServiceRegistrar, signer: NetworkSigner) -> None:
         settlement_pb2_grpc.add_SettlementServiceServicer_to_server(SettlementServicer(engine, notifier), server)
 
     return ServiceRegistration(SERVICE_NAME, register, MUTATING)
