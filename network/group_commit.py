@@ -7,7 +7,8 @@ written (up to `max_items`); when the previous batch held more than one call (th
 also lingers up to `linger_seconds` for more, so a busy server writes fewer, larger commits through the same
 set-based path as BatchEarn, while a lone call on a quiet server pays no extra wait. Every item keeps its own
 idempotency key and its own outcome; a refused item writes nothing. A database failure fails the whole batch
-with a retryable status (nothing committed).
+with a retryable status (nothing committed); a call whose commit has not ended within its timeout gets
+UNAVAILABLE (retryable: the same request_id returns the stored answer if the commit went through after all).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import grpc
 from sqlalchemy import Engine
 
 from network.earn_commit import AutocommitConnection
+from network.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,11 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         entry = _Entry(partner_id, request_id, payload, loop.create_future(), loop)
         self._queue.put(entry)
-        return await asyncio.wait_for(entry.future, timeout)
+        try:
+            return await asyncio.wait_for(entry.future, timeout)
+        except asyncio.TimeoutError:  # the writer may still commit it: a retry with the same key replays it then
+            raise DomainError(grpc.StatusCode.UNAVAILABLE, "COMMIT_TIMEOUT",
+                              f"the ledger did not commit within {timeout:g} s: retry with the same request_id") from None
 
     def close(self) -> None:
         for _ in self._writers:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import grpc
 import pytest
 
+from network.errors import DomainError
 from network.group_commit import GroupCommit
 
 
@@ -71,3 +73,18 @@ def test_a_failed_commit_fails_every_call_in_it(group_commit):
     recorder = Recorder(fail_with=RuntimeError("database gone"))
     outcomes = run(group_commit(recorder), recorder, [("p1", "r1"), ("p1", "r2")])
     assert all(isinstance(o, RuntimeError) for o in outcomes)
+
+
+def test_a_call_whose_commit_does_not_end_in_time_gets_a_retryable_status(group_commit):
+    recorder = Recorder()
+    commit = group_commit(recorder)
+
+    async def scenario():
+        slow = asyncio.ensure_future(commit.submit("p1", "r0", "r0", timeout=0.2))
+        with pytest.raises(DomainError) as refused:
+            await slow
+        recorder.release.set()  # the writer finishes that commit and goes on with the next call
+        return refused.value, await commit.submit("p1", "r1", "r1", timeout=10)
+    refused, later = asyncio.run(scenario())
+    assert (refused.code, refused.reason) == (grpc.StatusCode.UNAVAILABLE, "COMMIT_TIMEOUT")
+    assert later == "posted r1" and recorder.batches == [["r0"], ["r1"]]
