@@ -12,7 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import psutil
 import pytest
@@ -47,15 +49,15 @@ def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 60) -> N
     raise AssertionError(f"the console did not answer at {url} within {seconds} s")
 
 
-@pytest.fixture
-def served_console(database_url: str, tmp_path: Path):
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "COALITION_CONSOLE_ADMIN_USER": USER,
-           "COALITION_CONSOLE_ADMIN_PASSWORD_HASH": auth.hash_password(PASSWORD), "COALITION_DATA_DIR": str(tmp_path)}
+@contextmanager
+def serving_console(database_url: str, data_dir: Path, port: int, env: dict[str, str]) -> Iterator[str]:
+    """`coalition console serve` in a subprocess against the test database, with `env` added; yields its URL once
+    healthy, and stops it (streamlit included) afterwards."""
     process = subprocess.Popen(
         [sys.executable, "-c", "from console.cli import console_app; console_app()", "serve",
          "--address", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url, "COALITION_DATA_DIR": str(data_dir), **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(url, process)
@@ -71,6 +73,14 @@ def served_console(database_url: str, tmp_path: Path):
         for child in streamlit:
             if child.is_running():
                 child.kill()
+
+
+@pytest.fixture
+def served_console(database_url: str, tmp_path: Path):
+    with serving_console(database_url, tmp_path, _free_port(), {
+            "COALITION_CONSOLE_ADMIN_USER": USER,
+            "COALITION_CONSOLE_ADMIN_PASSWORD_HASH": auth.hash_password(PASSWORD)}) as url:
+        yield url
 
 
 def test_browser_logs_in_and_finds_the_liabilities_table(make_partner, served_console):

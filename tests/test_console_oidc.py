@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import psutil
 import pytest
 
-from test_console_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _wait_healthy
+from test_console_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, serving_console
 
 
 class _Provider(BaseHTTPRequestHandler):
@@ -62,34 +59,16 @@ def test_log_in_goes_to_the_identity_provider(database_url, tmp_path: Path, prov
 
     port = _free_port()
     redirect = f"http://127.0.0.1:{port}/oauth2callback"
-    env = {**os.environ, "DATABASE_URL": database_url, "COALITION_DATA_DIR": str(tmp_path),
-           "COALITION_CONSOLE_OIDC_CLIENT_ID": "coalition-console", "COALITION_CONSOLE_OIDC_CLIENT_SECRET": "s3cret",
+    env = {"COALITION_CONSOLE_OIDC_CLIENT_ID": "coalition-console", "COALITION_CONSOLE_OIDC_CLIENT_SECRET": "s3cret",
            "COALITION_CONSOLE_OIDC_SERVER_METADATA_URL": f"{provider}/.well-known/openid-configuration",
            "COALITION_CONSOLE_OIDC_REDIRECT_URI": redirect, "COALITION_CONSOLE_OIDC_COOKIE_SECRET": "c" * 32}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from console.cli import console_app; console_app()", "serve",
-         "--address", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, process)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            page.goto(url)
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_url(f"{provider}/authorize*", timeout=30_000)
-            browser.close()
-    finally:
-        children = psutil.Process(process.pid).children(recursive=True) if process.poll() is None else []
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        for child in children:
-            if child.is_running():
-                child.kill()
+    with serving_console(database_url, tmp_path, port, env) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{provider}/authorize*", timeout=30_000)
+        browser.close()
     authorize = [r for r in _Provider.requests if r.startswith("/authorize")]
     assert authorize, _Provider.requests
     query = parse_qs(urlparse(authorize[0]).query)

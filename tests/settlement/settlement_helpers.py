@@ -1,12 +1,15 @@
-"""Helpers for settlement tests: cycle periods that never overlap, waiting for database states."""
+"""Helpers for settlement tests: ledger traffic, cycle periods that never overlap, waiting for database states."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from sqlalchemy import Engine, text
+
+from network.service import EarnItem, SpendRefs
 
 
 def period_start(engine: Engine) -> datetime:
@@ -30,3 +33,20 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "
 def cycle_state(engine: Engine, cycle_id: str) -> str | None:
     with engine.connect() as conn:
         return conn.execute(text("SELECT state FROM cycles WHERE cycle_id = :c"), {"c": cycle_id}).scalar_one_or_none()
+
+
+def enroll(engine, ledger, partner_id: str) -> str:
+    with engine.begin() as conn:
+        member, _ = ledger.enroll_member(conn, partner_id, f"c-{uuid.uuid4().hex[:10]}", "")
+    return member.member_id
+
+
+def earn(engine, ledger, partner_id: str, member_id: str, points: int) -> str:
+    with engine.begin() as conn:
+        [result] = ledger.earn_batch(conn, [(partner_id, EarnItem(uuid.uuid4().hex, member_id, None, None, points))])
+    return result.transaction_id
+
+
+def redeem(engine, ledger, partner_id: str, member_id: str, points: int) -> str:
+    with engine.begin() as conn:
+        return ledger.redeem(conn, partner_id, member_id, points, SpendRefs(), uuid.uuid4().hex).transaction_id

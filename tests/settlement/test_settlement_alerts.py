@@ -3,14 +3,12 @@ arrive); a rejected payment raises one that the operator closes."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta, timezone
 
-from network.service import EarnItem, SpendRefs
 from settlement import control, cycles
 from settlement.rails import SimulatedBank
 from settlement.workflows import SettlementCycleWorkflow
-from settlement_helpers import cycle_state, period_start, wait_for
+from settlement_helpers import cycle_state, earn, enroll, period_start, redeem, wait_for
 
 
 def _traffic(engine, ledger, make_partner):
@@ -18,11 +16,9 @@ def _traffic(engine, ledger, make_partner):
     redeemer = make_partner("al-r", settlement_model="issuer_pays", clearing_fee_bps=50)
     ledger.contracts.invalidate()
     start = period_start(engine)
-    with engine.begin() as conn:
-        member, _ = ledger.enroll_member(conn, issuer.partner_id, "m-" + uuid.uuid4().hex[:8], "")
-        ledger.earn_batch(conn, [(issuer.partner_id, EarnItem(uuid.uuid4().hex, member.member_id, None, None, 900))])
-    with engine.begin() as conn:
-        ledger.redeem(conn, redeemer.partner_id, member.member_id, 400, SpendRefs(), uuid.uuid4().hex)
+    member = enroll(engine, ledger, issuer.partner_id)
+    earn(engine, ledger, issuer.partner_id, member, 900)
+    redeem(engine, ledger, redeemer.partner_id, member, 400)
     return start, datetime.now(timezone.utc) + timedelta(milliseconds=200), redeemer.partner_id
 
 

@@ -14,7 +14,6 @@ from sqlalchemy import text
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from network.service import EarnItem, SpendRefs
 from network.verify import verify_ledger
 from partners.client import PartnerClient
 from partners.errors import CoalitionError
@@ -22,28 +21,11 @@ from settlement import control
 from settlement.rails import SimulatedBank
 from settlement.verify import check_cycle_conservation
 from settlement.workflows import SettlementCycleWorkflow
-from settlement_helpers import cycle_state, period_start, wait_for
+from settlement_helpers import cycle_state, earn, enroll, period_start, redeem, wait_for
 
 HISTORY = Path(__file__).resolve().parents[1] / "histories" / "settlement_cycle_with_dispute.json"
 FAST = dict(cutoff_grace_seconds=1, response_poll_seconds=1, confirmation_poll_seconds=1,
             confirmation_timeout_seconds=60, activity_timeout_seconds=20)
-
-
-def enroll(engine, ledger, partner_id: str) -> str:
-    with engine.begin() as conn:
-        member, _ = ledger.enroll_member(conn, partner_id, f"c-{uuid.uuid4().hex[:10]}", "")
-    return member.member_id
-
-
-def earn(engine, ledger, partner_id: str, member_id: str, points: int) -> str:
-    with engine.begin() as conn:
-        [result] = ledger.earn_batch(conn, [(partner_id, EarnItem(uuid.uuid4().hex, member_id, None, None, points))])
-    return result.transaction_id
-
-
-def redeem(engine, ledger, partner_id: str, member_id: str, points: int) -> str:
-    with engine.begin() as conn:
-        return ledger.redeem(conn, partner_id, member_id, points, SpendRefs(), uuid.uuid4().hex).transaction_id
 
 
 def positions(engine, cycle_id: str) -> dict[str, tuple[int, int | None]]:

@@ -5,7 +5,6 @@ history of a full cycle with a dispute replays deterministically."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,12 +12,11 @@ from sqlalchemy import text
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from network.service import EarnItem, SpendRefs
 from partners.client import PartnerClient
 from settlement import control, payments
 from settlement.rails import SimulatedBank
 from settlement.workflows import SettlementCycleWorkflow
-from settlement_helpers import cycle_state, period_start, wait_for
+from settlement_helpers import cycle_state, earn, enroll, period_start, redeem, wait_for
 
 HISTORY = Path(__file__).resolve().parents[1] / "histories" / "settlement_cycle_with_dispute.json"
 
@@ -42,11 +40,9 @@ def test_killed_workers_and_a_failing_rail_never_pay_twice(engine, ledger, make_
     e = make_partner("e", settlement_model="issuer_pays", clearing_fee_bps=100)
     ledger.contracts.invalidate()
     start = period_start(engine)
-    with engine.begin() as conn:
-        member, _ = ledger.enroll_member(conn, d.partner_id, "m-" + uuid.uuid4().hex[:8], "")
-        ledger.earn_batch(conn, [(d.partner_id, EarnItem(uuid.uuid4().hex, member.member_id, None, None, 5000))])
-    with engine.begin() as conn:
-        ledger.redeem(conn, e.partner_id, member.member_id, 3000, SpendRefs(), uuid.uuid4().hex)
+    member = enroll(engine, ledger, d.partner_id)
+    earn(engine, ledger, d.partner_id, member, 5000)
+    redeem(engine, ledger, e.partner_id, member, 3000)
     end = datetime.now(timezone.utc) + timedelta(milliseconds=200)
     bank_dir = settlement_settings.data_dir / "bank"
 
