@@ -25,7 +25,7 @@ from typing import Optional
 import typer
 from schwifty import IBAN
 from sqlalchemy import Connection, Engine, text
-from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic with a counter: never runs ahead of the clock
+from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: never runs ahead of the clock
 
 from network import admin
 from network.service import EarnItem, new_card_number, shard_of

@@ -52,4 +52,3 @@ def operator_transaction(settings: Settings | None = None) -> Iterator:
     """One database transaction for an operator command, refusals turned into exit code 2."""
     with database(settings) as engine, refusals_exit(), engine.begin() as conn:
         yield conn
-

@@ -20,10 +20,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Connection, Engine, text
 
 from network import errors, ledger
-from network.errors import DomainError
-from network.exposure import ExposureTracker
 from network.earn_commit import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection, replayed
-from network.errors import key_reused
+from network.errors import DomainError, key_reused
+from network.exposure import ExposureTracker
 from network.group_commit import GroupCommit
 from network.interceptor import current_caller, status_for
 from network.service import EarnItem, EarnResult, Ledger, SpendRefs, TransactionView

@@ -18,9 +18,10 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -48,6 +49,17 @@ CALLER: contextvars.ContextVar[Caller] = contextvars.ContextVar("coalition_calle
 
 def current_caller() -> Caller:
     return CALLER.get()
+
+
+@contextmanager
+def _acting_as(caller: Caller | None) -> Iterator[None]:
+    """The authenticated caller (None for public methods) is current_caller() inside the block."""
+    token = CALLER.set(caller) if caller else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            CALLER.reset(token)
 
 
 def status_for(error: DomainError) -> status_pb2.Status:
@@ -334,12 +346,8 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
                 if caller:
                     logs.set_partner(caller.partner_id)
                 request = self._request(deserialize, raw)
-                token = CALLER.set(caller) if caller else None
-                try:
+                with _acting_as(caller):
                     result = behavior(request, context)
-                finally:
-                    if token is not None:
-                        CALLER.reset(token)
                 return self._respond(method, raw, result, serialize, mutating, context)
             abort(context, call.error)  # reached only when the call was refused
             return b""
@@ -360,12 +368,8 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
                             None, self._authenticate, method, metadata, raw)
                     logs.set_partner(caller.partner_id)
                 request = self._request(deserialize, raw)
-                token = CALLER.set(caller) if caller else None
-                try:
+                with _acting_as(caller):
                     result = await behavior(request, context)
-                finally:
-                    if token is not None:
-                        CALLER.reset(token)
                 return self._respond(method, raw, result, serialize, mutating, context)
             await abort_async(context, call.error)  # reached only when the call was refused
             return b""
