@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import multiprocessing as mp
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,13 +29,19 @@ from typing import Callable
 import grpc
 import psutil
 
+from network import admin
+from network.database import EmbeddedPostgres, make_engine, migrate
+from network.server import build_ledger
+from network.settings import Settings
+from partners import signing
+from partners.client import PartnerClient
+from partners.signing import private_key_from_raw
+
 CLIENT_PROCESSES = 2
 BATCH_SIZE = 500
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -65,9 +72,6 @@ def _echo_server(port: int) -> None:
 def _load(args: tuple) -> tuple[int, list[float]]:
     """One client process: `threads` callers looping until the deadline; returns (items, latencies)."""
     mode, target, credentials, members, threads, deadline = args
-    from partners.client import PartnerClient
-    from partners.signing import private_key_from_raw
-
     latencies: list[float] = []
     counts = [0] * threads
     lock = threading.Lock()
@@ -150,12 +154,6 @@ def _phase(pool, mode: str, target: str, credentials, members, concurrency: int,
 
 
 def _seed(url: str, partners: int, members_per_partner: int) -> tuple[list, dict]:
-    from network import admin
-    from network.database import make_engine
-    from network.settings import Settings
-    from network.server import build_ledger
-    from partners import signing
-
     engine = make_engine(url)
     ledger = build_ledger(engine, Settings(ledger_shards=64))
     ledger.ensure_shard_heads()
@@ -176,8 +174,6 @@ def _seed(url: str, partners: int, members_per_partner: int) -> tuple[list, dict
 
 
 def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_callers: int = 4) -> dict:
-    from network.database import EmbeddedPostgres, migrate
-
     workdir = Path(tempfile.mkdtemp(prefix="coalition-bench-"))
     pg = EmbeddedPostgres(workdir / "postgres", cleanup_mode="delete")
     migrate(pg.url)

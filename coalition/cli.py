@@ -13,13 +13,21 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from coalition.runtime import configure_logging, database, operator_transaction
-from network import admin
-from network.settings import get_settings
+from coalition.bench import run_earn_benchmark
 from coalition.demo import demo_seed, demo_traffic
 from coalition.up import up_command
+from console.bench import run_console_benchmark
 from console.cli import console_app
+from network import admin
+from network.database import schema_revision
+from network.runtime import configure_logging, database, operator_transaction
+from network.server import serve_forever, start_server
+from network.settings import get_settings
+from network.verify import verify_ledger
+from settlement.bench import run_settle_benchmark
 from settlement.cli import settle_app, worker_app
+from settlement.grpc_service import registration
+from settlement.verify import check_cycle_conservation
 
 app = typer.Typer(help="Coalition: a coalition loyalty network.", no_args_is_help=True)
 network_app = typer.Typer(help="The points network server.", no_args_is_help=True)
@@ -48,9 +56,6 @@ OPERATOR = typer.Option("cli", "--operator", help="Who is acting (recorded with 
 def network_serve(address: str = typer.Option(None, help="host:port to listen on (default COALITION_GRPC_ADDRESS)"),
                   migrate: bool = typer.Option(False, help="Apply migrations first.")) -> None:
     """Run the network server (signed gRPC, health checking, reflection)."""
-    from network.server import serve_forever, start_server
-    from settlement.grpc_service import registration
-
     settings = get_settings()
     configure_logging(settings)
     with database(settings, run_migrations=migrate) as engine:
@@ -64,16 +69,12 @@ def network_serve(address: str = typer.Option(None, help="host:port to listen on
 def db_migrate() -> None:
     """Bring the schema to the newest migration."""
     with database(run_migrations=True) as engine:
-        from network.database import schema_revision
         console.print(f"schema at revision {schema_revision(engine)}")
 
 
 @ledger_app.command("verify")
 def ledger_verify(skip_hash_chain: bool = typer.Option(False, help="Skip recomputing the hash chain.")) -> None:
     """Check every ledger invariant on the whole database; exit 1 if any fails."""
-    from network.verify import verify_ledger
-    from settlement.verify import check_cycle_conservation
-
     with database() as engine, engine.connect() as conn:
         checks = verify_ledger(conn, hash_chain=not skip_hash_chain, extra=(check_cycle_conservation,),
                                progress=lambda n: console.print(f"  hash chain: {n:,} rows checked"))
@@ -164,8 +165,6 @@ def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary 
                concurrency: int = 32, batch_callers: int = typer.Option(4, help="Concurrent BatchEarn callers."),
                out: Path = typer.Option(Path("bench-results/earn.json"))) -> None:
     """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
-    from coalition.bench import run_earn_benchmark
-
     _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers), out)
 
 
@@ -173,8 +172,6 @@ def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary 
 def bench_settle(redemptions: int = 1_000_000, partners: int = 100,
                  out: Path = typer.Option(Path("bench-results/settle.json"))) -> None:
     """Clearing + netting of `redemptions` redemptions across `partners` partners, with peak memory."""
-    from settlement.bench import run_settle_benchmark
-
     _report(run_settle_benchmark(redemptions=redemptions, partners=partners), out)
 
 
@@ -182,8 +179,6 @@ def bench_settle(redemptions: int = 1_000_000, partners: int = 100,
 def bench_console(transactions: int = 1_000_000, partners: int = 100,
                   out: Path = typer.Option(Path("bench-results/console.json"))) -> None:
     """Render time of every console page on a database of `transactions` ledger transactions."""
-    from console.bench import run_console_benchmark
-
     _report(run_console_benchmark(transactions=transactions, partners=partners), out)
 
 

@@ -23,13 +23,16 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
 from schwifty import IBAN
 from sqlalchemy import Connection, Engine, text
 from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: never runs ahead of the clock
 
 from network import admin
+from network.runtime import configure_logging, database
+from network.server import build_ledger
 from network.service import EarnItem, new_card_number, shard_of
-from network.settings import Settings
+from network.settings import Settings, get_settings
 from partners.keyfile import KeyFile, KeyFileError, load_key_file, save_key_file
 from partners.simulator import PosSimulator, SimMember, StoreProfile
 
@@ -208,8 +211,6 @@ def _plan_members(count: int) -> list[tuple[str, list[str], int]]:
 
 def _ensure_members(engine: Engine, settings: Settings, count: int) -> int:
     """Members demo-00000.. at their home brand (set-based), their other brands, and welcome points."""
-    from network.server import build_ledger
-
     plan = _plan_members(count)
     refs = [f"{CUSTOMER_REF_PREFIX}{i:05d}" for i in range(count)]
     with engine.connect() as conn:
@@ -263,11 +264,6 @@ def load_members(engine: Engine) -> dict[str, list[SimMember]]:
 def demo_seed(members: Optional[int] = typer.Option(None, help="Members to seed (default COALITION_DEMO_MEMBERS)."),
               migrate: bool = typer.Option(False, help="Apply migrations first.")) -> None:
     """Seed the demo coalition (idempotent): six partners, their contracts, keys and IBANs, and members."""
-    from rich.console import Console
-
-    from coalition.runtime import configure_logging, database
-    from network.settings import get_settings
-
     settings = get_settings()
     configure_logging(settings)
     started = time.monotonic()
@@ -285,11 +281,6 @@ def demo_traffic(target: Optional[str] = typer.Option(None, help="host:port of t
                  seconds: Optional[float] = typer.Option(None, help="Stop after this long (default: until Ctrl-C)."),
                  seed: Optional[int] = typer.Option(None, help="Random seed, for a repeatable run.")) -> None:
     """Seed the demo if needed, then send simulated POS traffic (signed, through the SDK) until stopped."""
-    from rich.console import Console
-
-    from coalition.runtime import configure_logging, database
-    from network.settings import get_settings
-
     settings = get_settings()
     configure_logging(settings)
     console = Console()

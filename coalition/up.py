@@ -33,7 +33,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from coalition.demo import connect_target, seed_demo
+from console.auth import EMBEDDED_DEFAULT_PASSWORD
+from network import logs
+from network.database import EmbeddedPostgres, make_engine, migrate, sqlalchemy_url
 from network.settings import Settings, get_settings
+from settlement.temporal_runtime import temporal_binary
+from settlement.worker import CYCLE_SCHEDULE_ID
 
 # The project's CLI, run with this interpreter (no dependence on PATH).
 CLI = (sys.executable, "-m", "coalition.cli")
@@ -237,8 +243,6 @@ def _prune_dead_handles(pgdata: Path) -> None:
 def start_embedded_postgres(pgdata: Path):
     """The embedded PostgreSQL in pgdata, started in its own session (so the terminal's Ctrl-C reaches only
     `up`, which stops it last, after everything that uses it). Returns (url, stop)."""
-    from network.database import EmbeddedPostgres
-
     pgdata.mkdir(parents=True, exist_ok=True)
     _prune_dead_handles(pgdata)
     starter = "import sys, pgserver; pgserver.get_server(sys.argv[1], cleanup_mode=None)"
@@ -278,8 +282,6 @@ def _worker_ready(address: str, namespace: str, task_queue: str, pid: int) -> bo
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
     from temporalio.client import Client
-
-    from settlement.worker import CYCLE_SCHEDULE_ID
 
     async def check() -> bool:
         client = await Client.connect(address, namespace=namespace)
@@ -393,16 +395,12 @@ def _step(console: Console, label: str):
 
 def _start_everything(settings: Settings, demo: bool, supervisor: Supervisor, console: Console,
                       stop: threading.Event) -> Endpoints:
-    from network.database import migrate
-
     data_dir = settings.data_dir
     endpoints = Endpoints()
     console.print(f"coalition up: data in {data_dir}, logs in {supervisor.logs_dir}")
 
     with _step(console, "PostgreSQL"):
         if settings.database_url:
-            from network.database import sqlalchemy_url
-
             database_url = sqlalchemy_url(settings.database_url)
             endpoints.add("PostgreSQL", "DATABASE_URL", "external")
         else:
@@ -425,8 +423,6 @@ def _start_everything(settings: Settings, demo: bool, supervisor: Supervisor, co
         endpoints.add("Temporal", temporal_address, "external (TEMPORAL_ADDRESS)")
     else:
         with _step(console, "Temporal dev server"):
-            from settlement.temporal_runtime import temporal_binary
-
             temporal_address = f"127.0.0.1:{settings.temporal_port}"
             child = supervisor.spawn("temporal", [
                 str(temporal_binary()), "server", "start-dev", "--ip", "127.0.0.1",
@@ -474,8 +470,6 @@ def _start_everything(settings: Settings, demo: bool, supervisor: Supervisor, co
     elif settings.database_url:
         login = "no login: set COALITION_CONSOLE_ADMIN_PASSWORD_HASH (coalition console hash-password)"
     else:
-        from console.auth import EMBEDDED_DEFAULT_PASSWORD
-
         login = f"login {settings.console_admin_user} / {EMBEDDED_DEFAULT_PASSWORD}"
     endpoints.add("console", console_url, login)
 
@@ -495,9 +489,6 @@ def _start_everything(settings: Settings, demo: bool, supervisor: Supervisor, co
 
 
 def _seed(settings: Settings, database_url: str):
-    from coalition.demo import connect_target, seed_demo
-    from network.database import make_engine
-
     engine = make_engine(database_url, pool_size=2)
     try:
         return seed_demo(engine, settings, settings.data_dir, target=connect_target(settings.grpc_address))
@@ -522,8 +513,6 @@ def up_command(demo: bool = typer.Option(False, "--demo", help="Seed the demo co
                                                        help="Where everything keeps its data (default "
                                                             "COALITION_DATA_DIR, else .coalition).")) -> None:
     """Start PostgreSQL, migrations, Temporal, the network server, the settlement worker and the console."""
-    from network import logs
-
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # pgserver's platformdirs, harmless
     settings = get_settings()
     logs.configure("WARNING", settings.log_format)  # `up` shows progress; its children log to <data-dir>/logs

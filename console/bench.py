@@ -23,6 +23,12 @@ from typing import Iterator
 
 from sqlalchemy import Engine, text
 
+from console.auth import hash_password
+from network.database import EmbeddedPostgres, make_engine, migrate
+from network.interceptor import NetworkSigner
+from network.settings import get_settings
+from settlement import clearing, cycles
+
 APP = Path(__file__).resolve().parent / "app.py"
 PAGES = ("overview", "partners", "clearing", "settlement", "members", "ledger_health", "audit")
 SPAN = timedelta(days=30)
@@ -107,32 +113,21 @@ def load(engine: Engine, transactions: int, partners: int, now: datetime) -> dic
 
 def settle_last_day(engine: Engine, now: datetime, key_file: Path) -> str:
     """One cycle over the last whole day, through settlement's own functions (no Temporal needed)."""
-    from network.interceptor import NetworkSigner
-    from settlement import clearing, cycles
-
     end = now.replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=1)
     cycle_id = cycles.cycle_id_for(start)
     with engine.begin() as conn:
         cycles.open_cycle(conn, cycle_id, start, end, cycle_id, "EUR")
         cycles.cut_off(conn, cycle_id)
-        clearing.clear(conn, cycle_id, _settings().point_value_minor)
+        clearing.clear(conn, cycle_id, get_settings().point_value_minor)
         clearing.net_cycle(conn, cycle_id)
         cycles.issue_statements(conn, cycle_id, now + timedelta(hours=1), NetworkSigner.from_file(key_file))
     return cycle_id
 
 
-def _settings():
-    from network.settings import get_settings
-
-    return get_settings()
-
-
 @contextmanager
 def console_environment(database_url: str, password_hash: str) -> Iterator[None]:
     """The in-process console reads its settings from the environment, as the served one does."""
-    from network.settings import get_settings
-
     values = {"DATABASE_URL": database_url, "COALITION_CONSOLE_ADMIN_USER": BENCH_USER,
               "COALITION_CONSOLE_ADMIN_PASSWORD_HASH": password_hash}
     saved = {k: os.environ.get(k) for k in values}
@@ -150,7 +145,7 @@ def console_environment(database_url: str, password_hash: str) -> Iterator[None]
 
 
 def measure_pages(card_number: str) -> dict[str, float]:
-    import streamlit as st
+    import streamlit as st  # Streamlit only when the benchmark runs: `coalition` starts without it
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP), default_timeout=120)
@@ -181,9 +176,6 @@ def measure_pages(card_number: str) -> dict[str, float]:
 
 def run_console_benchmark(transactions: int = 1_000_000, partners: int = 100, *,
                           data_dir: Path | None = None) -> dict:
-    from console.auth import hash_password
-    from network.database import EmbeddedPostgres, make_engine, migrate
-
     with tempfile.TemporaryDirectory(prefix="coalition-bench-console-") as scratch:
         root = data_dir or Path(scratch)
         embedded = EmbeddedPostgres(root / "postgres", cleanup_mode="delete" if data_dir is None else "stop")

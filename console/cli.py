@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from console import auth
+from network.runtime import database
 from network.settings import get_settings
 
 console_app = typer.Typer(help="The operator console (Streamlit).", no_args_is_help=True)
@@ -47,8 +48,6 @@ def serve(address: str = typer.Option(None, help="Listen address (default COALIT
     (DATABASE_URL, or the embedded PostgreSQL in COALITION_DATA_DIR/postgres)."""
     settings = get_settings()
     if migrate:
-        from coalition.runtime import database
-
         with database(settings, run_migrations=True):
             pass
     secrets_file = None

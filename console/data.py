@@ -29,7 +29,7 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner="Connecting to the database")
 def _engine(database_url: str | None, data_dir: str, pool_size: int) -> tuple[Engine, object]:
-    """DATABASE_URL, or the embedded PostgreSQL in data_dir/postgres (started or attached, as coalition.runtime does)."""
+    """DATABASE_URL, or the embedded PostgreSQL in data_dir/postgres (started or attached, as network.runtime does)."""
     url, embedded = resolve_database_url(settings())
     engine = make_engine(url, pool_size)
     require_migrated(engine)

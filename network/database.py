@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
 from contextlib import contextmanager
 from typing import Iterator
@@ -17,6 +18,10 @@ from network.settings import Settings
 
 log = logging.getLogger(__name__)
 MIGRATIONS = pathlib.Path(__file__).resolve().parent / "migrations"
+# One linear Alembic history in two folders, each package owning its tables' migrations: network's here,
+# settlement's in settlement/migrations/versions (a path, not an import: network does not import settlement).
+VERSION_LOCATIONS = (MIGRATIONS / "versions",
+                     MIGRATIONS.parent.parent / "settlement" / "migrations" / "versions")
 DATABASE_NAME = "coalition"
 
 
@@ -62,6 +67,8 @@ def make_engine(url: str, pool_size: int = 8) -> Engine:
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(str(p).replace("%", "%%") for p in VERSION_LOCATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 

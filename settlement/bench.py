@@ -21,8 +21,8 @@ from decimal import Decimal
 import psutil
 from sqlalchemy import Connection, make_url, text
 
-from coalition.runtime import database
 from network.database import make_engine, migrate
+from network.runtime import database
 from network.settings import Settings, get_settings
 from settlement import clearing, cycles
 

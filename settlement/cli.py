@@ -11,10 +11,16 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from coalition.runtime import configure_logging, database, refusals_exit
 from network import metrics
+from network.database import require_migrated
+from network.runtime import configure_logging, database, refusals_exit
 from network.settings import get_settings
+from settlement import cycles
+from settlement.control import cycle_input, resolve_dispute, start_cycle
+from settlement.temporal_runtime import temporal_client
+from settlement.worker import run_worker
 
 settle_app = typer.Typer(help="Settlement cycles: start one by hand, see them, resolve disputes.", no_args_is_help=True)
 worker_app = typer.Typer(help="The settlement worker (Temporal).", no_args_is_help=True)
@@ -31,11 +37,6 @@ def settle_run(start: datetime = typer.Option(..., "--start", help="Period start
                dispute_window_seconds: Optional[int] = typer.Option(None, help="Default: COALITION_DISPUTE_WINDOW_SECONDS."),
                wait: bool = typer.Option(False, help="Wait for the cycle to close.")) -> None:
     """Start the cycle of [start, end) (workflow id = cycle id: a cycle never runs twice). A worker runs it."""
-    from temporalio.exceptions import WorkflowAlreadyStartedError
-
-    from settlement.control import cycle_input, start_cycle
-    from settlement.temporal_runtime import temporal_client
-
     settings = get_settings()
     cycle = cycle_input(settings, _utc(start), _utc(end))
     if dispute_window_seconds is not None:
@@ -59,8 +60,6 @@ def settle_run(start: datetime = typer.Option(..., "--start", help="Period start
 def settle_status(limit: int = typer.Option(20, help="How many cycles, newest first."),
                   cycle_id: Optional[str] = typer.Option(None, "--cycle", help="Show one cycle's events.")) -> None:
     """Settlement cycles from the database (the source of truth), or one cycle's event history."""
-    from settlement import cycles
-
     with database() as engine, engine.connect() as conn:
         if cycle_id:
             table = Table("at", "event", "state", "detail")
@@ -86,9 +85,6 @@ def settle_resolve(dispute_id: str,
                    note: str = typer.Option("", help="Why (recorded)."),
                    operator: str = typer.Option("cli", "--operator", help="Who is acting (recorded).")) -> None:
     """Decide a dispute: through its running cycle (a signal) or in the database when the cycle has closed."""
-    from settlement.control import resolve_dispute
-    from settlement.temporal_runtime import temporal_client
-
     settings = get_settings()
 
     async def run(engine) -> str:
@@ -102,9 +98,6 @@ def settle_resolve(dispute_id: str,
 def settlement_worker(schedules: bool = typer.Option(True, help="Create/update the cycle and housekeeping schedules."),
                       migrate: bool = typer.Option(False, help="Apply migrations first.")) -> None:
     """Run the settlement worker (starts an embedded Temporal dev server when TEMPORAL_ADDRESS is unset)."""
-    from network.database import require_migrated
-    from settlement.worker import run_worker
-
     settings = get_settings()
     configure_logging(settings)
     with database(settings, run_migrations=migrate) as engine:

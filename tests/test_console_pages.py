@@ -404,7 +404,7 @@ def test_start_cycle_without_temporal_fails_clearly_and_records_nothing(console_
 
 
 def test_without_database_url_the_console_attaches_the_embedded_postgres(monkeypatch, tmp_path):
-    """DATABASE_URL unset: the console starts or attaches PostgreSQL in data_dir/postgres, like coalition.runtime;
+    """DATABASE_URL unset: the console starts or attaches PostgreSQL in data_dir/postgres, like network.runtime;
     the embedded default admin password works there (and only there)."""
     from network.database import EmbeddedPostgres, migrate
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+import typer
+from rich.console import Console
 from sqlalchemy import Engine
 
 from network import logs
 from network.database import make_engine, migrate, resolve_database_url
+from network.errors import DomainError
 from network.settings import Settings, get_settings
 
 
@@ -35,11 +38,6 @@ def database(settings: Settings | None = None, *, run_migrations: bool = False) 
 @contextmanager
 def refusals_exit() -> Iterator[None]:
     """For commands: a domain refusal is printed (status, reason, message) and the command exits with 2."""
-    import typer
-    from rich.console import Console
-
-    from network.errors import DomainError
-
     try:
         yield
     except DomainError as exc:
