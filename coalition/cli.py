@@ -22,7 +22,7 @@ from network import admin
 from network.database import schema_revision
 from network.runtime import configure_logging, database, operator_transaction
 from network.server import serve_forever, start_server
-from network.settings import get_settings
+from coalition.settings import get_settings
 from network.verify import verify_ledger
 from settlement.bench import run_settle_benchmark
 from settlement.cli import settle_app, worker_app

@@ -32,7 +32,7 @@ from network import admin
 from network.runtime import configure_logging, database
 from network.server import build_ledger
 from network.service import EarnItem, new_card_number, shard_of
-from network.settings import Settings, get_settings
+from coalition.settings import CoalitionSettings, get_settings
 from partners.keyfile import KeyFile, KeyFileError, load_key_file, save_key_file
 from partners.simulator import PosSimulator, SimMember, StoreProfile
 
@@ -136,7 +136,7 @@ def connect_target(grpc_address: str) -> str:
     return f"{host}:{port}"
 
 
-def seed_demo(engine: Engine, settings: Settings, data_dir: Path, *, target: str | None = None,
+def seed_demo(engine: Engine, settings: CoalitionSettings, data_dir: Path, *, target: str | None = None,
               members: int | None = None) -> DemoCoalition:
     """Create what is missing of the demo coalition; return it with its key files and members."""
     keys_dir = Path(data_dir) / "keys"
@@ -209,7 +209,7 @@ def _plan_members(count: int) -> list[tuple[str, list[str], int]]:
     return plan
 
 
-def _ensure_members(engine: Engine, settings: Settings, count: int) -> int:
+def _ensure_members(engine: Engine, settings: CoalitionSettings, count: int) -> int:
     """Members demo-00000.. at their home brand (set-based), their other brands, and welcome points."""
     plan = _plan_members(count)
     refs = [f"{CUSTOMER_REF_PREFIX}{i:05d}" for i in range(count)]

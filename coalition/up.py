@@ -37,7 +37,7 @@ from coalition.demo import connect_target, seed_demo
 from console.auth import EMBEDDED_DEFAULT_PASSWORD
 from network import logs
 from network.database import EmbeddedPostgres, make_engine, migrate, sqlalchemy_url
-from network.settings import Settings, get_settings
+from coalition.settings import CoalitionSettings, get_settings
 from settlement.temporal_runtime import temporal_binary
 from settlement.worker import CYCLE_SCHEDULE_ID
 
@@ -306,7 +306,7 @@ def _connect_host(address: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
 
 
-def child_environment(settings: Settings, temporal_address: str | None, demo: bool) -> dict[str, str]:
+def child_environment(settings: CoalitionSettings, temporal_address: str | None, demo: bool) -> dict[str, str]:
     """The environment every child gets: ours, the data directory (where each finds the embedded PostgreSQL
     when DATABASE_URL is unset, exactly as when run by hand), where Temporal is, and the demo's pacing."""
     env = dict(os.environ)
@@ -333,7 +333,7 @@ class Endpoints:
         self.rows.append((part, where, note))
 
 
-def up(data_dir: Path, demo: bool, *, settings: Settings | None = None, console: Console | None = None,
+def up(data_dir: Path, demo: bool, *, settings: CoalitionSettings | None = None, console: Console | None = None,
        stop: threading.Event | None = None, install_signal_handlers: bool = True) -> int:
     """Run everything until SIGINT/SIGTERM (or `stop` is set); return the exit status."""
     console = console or Console()
@@ -393,7 +393,7 @@ def _step(console: Console, label: str):
     return _Step()
 
 
-def _start_everything(settings: Settings, demo: bool, supervisor: Supervisor, console: Console,
+def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Supervisor, console: Console,
                       stop: threading.Event) -> Endpoints:
     data_dir = settings.data_dir
     endpoints = Endpoints()
@@ -423,7 +423,7 @@ def _start_everything(settings: Settings, demo: bool, supervisor: Supervisor, co
         endpoints.add("Temporal", temporal_address, "external (TEMPORAL_ADDRESS)")
     else:
         with _step(console, "Temporal dev server"):
-            temporal_address = f"127.0.0.1:{settings.temporal_port}"
+            temporal_address = settings.resolved_temporal_address()
             child = supervisor.spawn("temporal", [
                 str(temporal_binary()), "server", "start-dev", "--ip", "127.0.0.1",
                 "--port", str(settings.temporal_port), "--ui-port", str(settings.temporal_ui_port),
@@ -488,7 +488,7 @@ def _start_everything(settings: Settings, demo: bool, supervisor: Supervisor, co
     return endpoints
 
 
-def _seed(settings: Settings, database_url: str):
+def _seed(settings: CoalitionSettings, database_url: str):
     engine = make_engine(database_url, pool_size=2)
     try:
         return seed_demo(engine, settings, settings.data_dir, target=connect_target(settings.grpc_address))

@@ -14,9 +14,8 @@ from temporalio.client import Client
 
 from console.auth import Operator, require_admin
 from network import admin
-from network.settings import Settings
+from console.settings import ConsoleSettings
 from settlement import control
-from settlement.temporal_runtime import EMBEDDED_HOST, EMBEDDED_PORT
 
 log = logging.getLogger(__name__)
 TEMPORAL_CONNECT_SECONDS = 5.0
@@ -40,16 +39,16 @@ def revoke_key(engine: Engine, operator: Operator, key_id: str) -> None:
         admin.revoke_key(conn, operator.name, key_id)
 
 
-def temporal_address(settings: Settings) -> str:
-    return settings.temporal_address or f"{EMBEDDED_HOST}:{EMBEDDED_PORT}"
+def temporal_address(settings: ConsoleSettings) -> str:
+    return settings.resolved_temporal_address()
 
 
-async def _connect(settings: Settings) -> Client:
+async def _connect(settings: ConsoleSettings) -> Client:
     return await asyncio.wait_for(Client.connect(temporal_address(settings), namespace=settings.temporal_namespace),
                                   TEMPORAL_CONNECT_SECONDS)
 
 
-def start_cycle(engine: Engine, settings: Settings, operator: Operator, start: datetime, end: datetime) -> str:
+def start_cycle(engine: Engine, settings: ConsoleSettings, operator: Operator, start: datetime, end: datetime) -> str:
     """Start a settlement cycle over [start, end) by hand (its workflow; the cycle id is the workflow id)."""
     require_admin(operator)
     if start >= end:
@@ -68,7 +67,7 @@ def start_cycle(engine: Engine, settings: Settings, operator: Operator, start: d
     return workflow_id
 
 
-def resolve_dispute(engine: Engine, settings: Settings, operator: Operator, dispute_id: str, outcome: str,
+def resolve_dispute(engine: Engine, settings: ConsoleSettings, operator: Operator, dispute_id: str, outcome: str,
                     note: str = "") -> str:
     """Through the running cycle's workflow when Temporal answers, else in the database (settlement.control decides)."""
     require_admin(operator)

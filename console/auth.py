@@ -15,7 +15,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from network.settings import Settings
+from console.settings import ConsoleSettings
 
 ADMIN, VIEWER = "admin", "viewer"
 ROLES = (VIEWER, ADMIN)
@@ -69,7 +69,7 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(_scrypt(password, salt), expected)
 
 
-def local_accounts(settings: Settings) -> dict[str, tuple[str, str]]:
+def local_accounts(settings: ConsoleSettings) -> dict[str, tuple[str, str]]:
     """user -> (password hash, role); an account without a usable hash is left out."""
     accounts: dict[str, tuple[str, str]] = {}
     admin_hash = settings.console_admin_password_hash
@@ -80,7 +80,7 @@ def local_accounts(settings: Settings) -> dict[str, tuple[str, str]]:
     return accounts
 
 
-def authenticate(settings: Settings, username: str, password: str) -> Operator | None:
+def authenticate(settings: ConsoleSettings, username: str, password: str) -> Operator | None:
     account = local_accounts(settings).get(username.strip())
     if account is None:
         verify_password(password, hash_password("timing"))  # as slow as a wrong password for a known user
@@ -91,16 +91,16 @@ def authenticate(settings: Settings, username: str, password: str) -> Operator |
     return Operator(username.strip(), role) if ok else None
 
 
-def oidc_configured(settings: Settings) -> bool:
+def oidc_configured(settings: ConsoleSettings) -> bool:
     return bool(settings.console_oidc_client_id and settings.console_oidc_server_metadata_url)
 
 
-def oidc_role(settings: Settings, email: str) -> str:
+def oidc_role(settings: ConsoleSettings, email: str) -> str:
     admins = {a.strip().lower() for a in settings.console_oidc_admins.split(",") if a.strip()}
     return ADMIN if email and email.lower() in admins else VIEWER
 
 
-def oidc_secrets(settings: Settings) -> dict:
+def oidc_secrets(settings: ConsoleSettings) -> dict:
     """The [auth] section of Streamlit's secrets.toml that st.login reads (console serve writes it)."""
     return {"auth": {"redirect_uri": settings.console_oidc_redirect_uri,
                      "cookie_secret": settings.console_oidc_cookie_secret or secrets.token_hex(32),

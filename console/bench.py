@@ -26,7 +26,8 @@ from sqlalchemy import Engine, text
 from console.auth import hash_password
 from network.database import EmbeddedPostgres, make_engine, migrate
 from network.interceptor import NetworkSigner
-from network.settings import get_settings
+from console.settings import get_settings
+from network.settings import from_environment
 from settlement import clearing, cycles
 
 APP = Path(__file__).resolve().parent / "app.py"
@@ -132,7 +133,7 @@ def console_environment(database_url: str, password_hash: str) -> Iterator[None]
               "COALITION_CONSOLE_ADMIN_PASSWORD_HASH": password_hash}
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
-    get_settings.cache_clear()
+    from_environment.cache_clear()
     try:
         yield
     finally:
@@ -141,7 +142,7 @@ def console_environment(database_url: str, password_hash: str) -> Iterator[None]
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        get_settings.cache_clear()
+        from_environment.cache_clear()
 
 
 def measure_pages(card_number: str) -> dict[str, float]:

@@ -11,7 +11,7 @@ import typer
 
 from console import auth
 from network.runtime import database
-from network.settings import get_settings
+from console.settings import get_settings
 
 console_app = typer.Typer(help="The operator console (Streamlit).", no_args_is_help=True)
 APP = Path(__file__).resolve().parent / "app.py"

@@ -17,13 +17,13 @@ from network import read_models as network_reads
 from network.database import make_engine, require_migrated, resolve_database_url
 from network.server import build_ledger
 from network.service import Balance
-from network.settings import Settings, get_settings
+from console.settings import ConsoleSettings, get_settings
 from settlement import read_models as settlement_reads
 
 TTL = get_settings().console_cache_ttl_seconds
 
 
-def settings() -> Settings:
+def settings() -> ConsoleSettings:
     return get_settings()
 
 

@@ -183,11 +183,12 @@ def run_mutation(engine: Engine, method: str, request: Message,
 class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     def __init__(self, engine: Engine, ledger_: Ledger, network_keys: Callable[[], list[pb.NetworkKey]],
                  exposure: ExposureTracker | None = None, *, earned: Callable[[int], None] | None = None,
-                 group_linger_seconds: float = 0.002):
+                 group_linger_seconds: float = 0.002, commit_timeout_seconds: float = 30.0):
         """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics)."""
         self._engine = engine
         self._ledger = ledger_
         self._network_keys = network_keys
+        self._commit_timeout_seconds = commit_timeout_seconds
         self._earns = EarnCommitter(
             ledger_, lambda result: earn_response(result).SerializeToString(),
             outstanding_points=exposure.outstanding_points if exposure else None,
@@ -238,7 +239,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         item = validate_earn(request)
         caller = current_caller()
         outcome = await self._group_commit.submit(caller.partner_id, item.request_id,
-                                                  EarnCall(caller, item, body_hash(request)))
+                                                  EarnCall(caller, item, body_hash(request)),
+                                                  timeout=self._commit_timeout_seconds)
         if isinstance(outcome, tuple):  # a retry that raced its original inside one batch
             _, leader = outcome
             if isinstance(leader, bytes) and await asyncio.get_running_loop().run_in_executor(

@@ -34,7 +34,8 @@ SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def build_ledger(engine: Engine, settings: Settings) -> Ledger:
-    return Ledger(engine, ContractBook(engine), point_value_minor=settings.point_value_minor,
+    return Ledger(engine, ContractBook(engine, ttl_seconds=settings.contract_cache_seconds),
+                  point_value_minor=settings.point_value_minor,
                   network_currency=settings.network_currency, shards=settings.ledger_shards)
 
 
@@ -170,9 +171,11 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
         observe=_chain(metrics.observe_call, observe), refused=_chain(metrics.refused_signature, refused),
         rechecked_methods=RECHECKED)
-    servicer = NetworkServicer(engine, ledger, network_keys(engine), ExposureTracker(engine),
+    servicer = NetworkServicer(engine, ledger, network_keys(engine),
+                               ExposureTracker(engine, ttl_seconds=settings.exposure_cache_seconds),
                                earned=lambda n: metrics.count_ledger_transactions("earn", n),
-                               group_linger_seconds=settings.earn_group_linger_ms / 1000)
+                               group_linger_seconds=settings.earn_group_linger_ms / 1000,
+                               commit_timeout_seconds=settings.earn_commit_timeout_seconds)
     names = (*SERVICE_NAMES, *(s.name for s in extra_services))
     health_servicer = health.HealthServicer()
     bind = address or settings.grpc_address

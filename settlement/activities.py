@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from network.errors import DomainError
 from network.interceptor import NetworkSigner
 from network.server import build_ledger
-from network.settings import Settings
+from settlement.settings import SettlementSettings
 from network import metrics
 from settlement import clearing, cycles, payments
 from settlement import messages as m
@@ -37,7 +37,7 @@ def _final(exc: Exception) -> ApplicationError:
 
 
 class SettlementActivities:
-    def __init__(self, engine: Engine, settings: Settings, rail: PaymentRail, signer: NetworkSigner):
+    def __init__(self, engine: Engine, settings: SettlementSettings, rail: PaymentRail, signer: NetworkSigner):
         self._engine = engine
         self._settings = settings
         self._rail = rail

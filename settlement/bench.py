@@ -23,7 +23,7 @@ from sqlalchemy import Connection, make_url, text
 
 from network.database import make_engine, migrate
 from network.runtime import database
-from network.settings import Settings, get_settings
+from settlement.settings import SettlementSettings, get_settings
 from settlement import clearing, cycles
 
 LOTS_PER_PARTNER = 2000
@@ -77,7 +77,7 @@ def _load(conn: Connection, redemptions: int, partners: int, start: datetime) ->
         ":issued, NULL, :issued FROM generate_series(0, :lots - 1) g"), p)
 
 
-def run_settle_benchmark(redemptions: int = 1_000_000, partners: int = 100, settings: Settings | None = None) -> dict:
+def run_settle_benchmark(redemptions: int = 1_000_000, partners: int = 100, settings: SettlementSettings | None = None) -> dict:
     """Load `redemptions` redemptions across `partners` partners into a fresh database; time clearing + netting."""
     settings = settings or get_settings()
     name = f"coalition_bench_settle_{uuid.uuid4().hex[:8]}"
@@ -93,7 +93,7 @@ def run_settle_benchmark(redemptions: int = 1_000_000, partners: int = 100, sett
                 conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-def _run(url: str, redemptions: int, partners: int, settings: Settings) -> dict:
+def _run(url: str, redemptions: int, partners: int, settings: SettlementSettings) -> dict:
     migrate(url)
     engine = make_engine(url, 2)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)

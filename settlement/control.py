@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
-from network.settings import Settings
+from settlement.settings import SettlementSettings
 from settlement import cycles
 from settlement import messages as m
 from settlement.workflows import SettlementCycleWorkflow
@@ -21,13 +21,13 @@ from settlement.workflows import SettlementCycleWorkflow
 log = logging.getLogger(__name__)
 
 
-def cycle_input(settings: Settings, start: datetime, end: datetime, **overrides) -> m.CycleInput:
+def cycle_input(settings: SettlementSettings, start: datetime, end: datetime, **overrides) -> m.CycleInput:
     start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     return m.CycleInput(cycles.cycle_id_for(start), start.isoformat(), end.isoformat(),
                         dispute_window_seconds=settings.dispute_window_seconds, **overrides)
 
 
-async def start_cycle(client: Client, settings: Settings, cycle: m.CycleInput) -> WorkflowHandle:
+async def start_cycle(client: Client, settings: SettlementSettings, cycle: m.CycleInput) -> WorkflowHandle:
     """Start the cycle's workflow (id = cycle id: a completed cycle can never run again; a failed one can)."""
     return await client.start_workflow(SettlementCycleWorkflow.run, cycle, id=cycle.cycle_id,
                                        task_queue=settings.temporal_task_queue,

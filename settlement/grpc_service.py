@@ -23,7 +23,7 @@ from network import errors
 from network.grpc_service import check_text, check_token, run_mutation, timestamp
 from network.interceptor import NetworkSigner, current_caller
 from network.server import ServiceRegistrar, ServiceRegistration
-from network.settings import Settings
+from settlement.settings import SettlementSettings
 from protos.coalition.v1 import settlement_pb2 as pb
 from protos.coalition.v1 import settlement_pb2_grpc
 from settlement import cycles
@@ -179,7 +179,7 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         return response
 
 
-def registration(engine: Engine, settings: Settings,
+def registration(engine: Engine, settings: SettlementSettings,
                  temporal_client_factory: TemporalClientFactory | None = None) -> ServiceRegistration:
     """SettlementService for network.server.start_server(extra_services=[...]); without a Temporal client factory
     responses are only written to the database (the workflows find them by polling)."""

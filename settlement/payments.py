@@ -14,24 +14,21 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from network.settings import Settings
+from settlement.settings import SettlementSettings
 from settlement.rails import Account, Iso20022FileRail, PaymentInstruction, PaymentRail, RailError, SimulatedBank
 from settlement.rails.interface import validate_for_sepa
 
-# The network's own account and SEPA creditor id for the ISO 20022 rail (settings fields are still to come:
-# network_account_name / network_iban / network_bic / sepa_creditor_id).
-NETWORK_ACCOUNT = Account("Coalition Network", "DE02120300000000202051", "BYLADEM1001")
-SEPA_CREDITOR_ID = "DE98ZZZ09999999999"
 RAILS = ("simulated", "iso20022")
 
 
-def make_rail(settings: Settings, **simulated_options) -> PaymentRail:
+def make_rail(settings: SettlementSettings, **simulated_options) -> PaymentRail:
     """The rail settings.payment_rail names, its state under settings.data_dir."""
     if settings.payment_rail == "simulated":
         return SimulatedBank(Path(settings.data_dir) / "bank", **simulated_options)
     if settings.payment_rail == "iso20022":
         base = Path(settings.data_dir) / "payments"
-        return Iso20022FileRail(base / "outbox", base / "inbox", NETWORK_ACCOUNT, SEPA_CREDITOR_ID)
+        network_account = Account(settings.network_account_name, settings.network_iban, settings.network_bic)
+        return Iso20022FileRail(base / "outbox", base / "inbox", network_account, settings.sepa_creditor_id)
     raise ValueError(f"payment_rail must be one of {', '.join(RAILS)}, not {settings.payment_rail!r}")
 
 

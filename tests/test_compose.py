@@ -1,5 +1,5 @@
 """docker-compose.yml and the Dockerfile, checked by parsing (no Docker engine here): every project service runs
-a command the CLI has, with options it accepts, and sets only variables the Settings object reads."""
+a command the CLI has, with options it accepts, and sets only variables the CoalitionSettings object reads."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 from typer._click.exceptions import UsageError  # typer >= 0.20 vendors click: its commands are not click's
 
 from coalition.cli import app
-from network.settings import Settings
+from coalition.settings import CoalitionSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -22,10 +22,10 @@ PROJECT_VARIABLE = re.compile(r"^(COALITION_[A-Z0-9_]+|DATABASE_URL|TEMPORAL_ADD
 
 
 def settings_variables() -> set[str]:
-    """The environment variable names the Settings object reads."""
-    prefix = Settings.model_config["env_prefix"]
+    """The environment variable names the CoalitionSettings object reads."""
+    prefix = CoalitionSettings.model_config["env_prefix"]
     names = set()
-    for name, field in Settings.model_fields.items():
+    for name, field in CoalitionSettings.model_fields.items():
         alias = field.validation_alias
         if alias is None:
             names.add((prefix + name).upper())
@@ -69,7 +69,7 @@ def test_service_sets_only_variables_settings_reads(service):
     assert isinstance(environment, dict), "use the mapping form, so YAML merges and this test can read it"
     names = set(environment)
     readable = settings_variables()
-    assert names <= readable, f"{service} sets variables Settings does not read: {sorted(names - readable)}"
+    assert names <= readable, f"{service} sets variables CoalitionSettings does not read: {sorted(names - readable)}"
     assert all(PROJECT_VARIABLE.match(name) for name in names)
     assert {"DATABASE_URL", "TEMPORAL_ADDRESS"} <= names  # production: never the embedded defaults
 

@@ -11,7 +11,7 @@ from console import auth
 from console.auth import NotAllowed, Operator
 from console.cli import console_app, streamlit_command, write_oidc_secrets
 from console.money import format_money, format_ratio, to_major
-from network.settings import Settings
+from console.settings import ConsoleSettings
 
 
 def test_scrypt_hash_round_trip_and_refusals():
@@ -28,7 +28,7 @@ def test_scrypt_hash_round_trip_and_refusals():
 
 
 def test_accounts_and_roles_from_configuration():
-    settings = Settings(database_url="postgresql://db/x", console_admin_user="ada",
+    settings = ConsoleSettings(database_url="postgresql://db/x", console_admin_user="ada",
                         console_admin_password_hash=auth.hash_password("a-pw"), console_viewer_user="vic",
                         console_viewer_password_hash=auth.hash_password("v-pw"))
     assert auth.authenticate(settings, "ada", "a-pw") == Operator("ada", auth.ADMIN)
@@ -39,9 +39,9 @@ def test_accounts_and_roles_from_configuration():
 
 
 def test_the_default_password_exists_only_with_the_embedded_database():
-    embedded = Settings(database_url=None, console_admin_password_hash="")
+    embedded = ConsoleSettings(database_url=None, console_admin_password_hash="")
     assert auth.authenticate(embedded, embedded.console_admin_user, "coalition").role == auth.ADMIN
-    configured = Settings(database_url="postgresql://db/x", console_admin_password_hash="")
+    configured = ConsoleSettings(database_url="postgresql://db/x", console_admin_password_hash="")
     assert auth.authenticate(configured, configured.console_admin_user, "coalition") is None
     assert auth.local_accounts(configured) == {}
 
@@ -54,9 +54,9 @@ def test_require_admin_refuses_viewers_and_nobody():
 
 
 def test_oidc_roles_and_secrets(tmp_path):
-    settings = Settings(console_oidc_client_id="console", console_oidc_server_metadata_url="https://idp/.well-known/x",
+    settings = ConsoleSettings(console_oidc_client_id="console", console_oidc_server_metadata_url="https://idp/.well-known/x",
                         console_oidc_admins="Ada@Example.org, bob@example.org", console_oidc_cookie_secret="c" * 32)
-    assert auth.oidc_configured(settings) and not auth.oidc_configured(Settings())
+    assert auth.oidc_configured(settings) and not auth.oidc_configured(ConsoleSettings())
     assert auth.oidc_role(settings, "ada@example.org") == auth.ADMIN
     assert auth.oidc_role(settings, "eve@example.org") == auth.VIEWER
     path = write_oidc_secrets(tmp_path / "secrets.toml", auth.oidc_secrets(settings))

@@ -20,7 +20,8 @@ from console import data as console_data
 from console.auth import NotAllowed, Operator
 from console.money import format_money, format_points
 from network.ledger import money_for_points
-from network.settings import get_settings
+from console.settings import get_settings
+from network.settings import from_environment
 from settlement import clearing, cycles
 
 APP = Path(__file__).resolve().parents[1] / "console" / "app.py"
@@ -45,10 +46,10 @@ def console_env(monkeypatch, database_url: str, password_hashes, tmp_path) -> No
     monkeypatch.setenv("COALITION_TEMPORAL_ADDRESS", "")
     monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # nothing there: dispute resolution falls back to the DB
     monkeypatch.setenv("COALITION_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
+    from_environment.cache_clear()
     st.cache_data.clear()
     yield
-    get_settings.cache_clear()
+    from_environment.cache_clear()
     st.cache_data.clear()
 
 
@@ -373,7 +374,7 @@ def test_start_cycle_by_hand_reaches_temporal_and_is_recorded(console_env, engin
     try:
         target = environment.client.service_client.config.target_host
         monkeypatch.setenv("TEMPORAL_ADDRESS", target)
-        get_settings.cache_clear()
+        from_environment.cache_clear()
         settings = get_settings()
         start = datetime(2001, 1, 1, tzinfo=timezone.utc)
         with pytest.raises(NotAllowed):
@@ -415,12 +416,12 @@ def test_without_database_url_the_console_attaches_the_embedded_postgres(monkeyp
         monkeypatch.setenv("COALITION_DATA_DIR", str(tmp_path))
         monkeypatch.setenv("COALITION_CONSOLE_ADMIN_PASSWORD_HASH", "")
         monkeypatch.setenv("COALITION_CONSOLE_ADMIN_USER", "operator")
-        get_settings.cache_clear()
+        from_environment.cache_clear()
         st.cache_data.clear()
         at = page(logged_in("operator", auth.EMBEDDED_DEFAULT_PASSWORD), "overview")
         assert metric(at, "Members") == "0" and metric(at, "Total liability") == "EUR 0.00"
     finally:
-        get_settings.cache_clear()
+        from_environment.cache_clear()
         st.cache_data.clear()
         st.cache_resource.clear()  # the console's engine on this server
         embedded.stop()

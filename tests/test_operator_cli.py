@@ -10,17 +10,17 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from coalition.cli import app
-from network.settings import get_settings
+from network.settings import from_environment
 from partners import signing
 
 
 @pytest.fixture
 def cli(database_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
+    from_environment.cache_clear()
     runner = CliRunner()
     yield lambda *args: runner.invoke(app, list(args))
-    get_settings.cache_clear()
+    from_environment.cache_clear()
 
 
 def count(engine, sql: str, **params) -> int:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from network.settings import Settings
+from coalition.settings import CoalitionSettings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -15,7 +15,7 @@ def test_readme_opens_with_the_two_commands():
 
 def test_every_setting_is_in_the_configuration_table():
     table = README.split("## Configuration", 1)[1].split("## Deployment", 1)[0]
-    for name, field in Settings.model_fields.items():
+    for name, field in CoalitionSettings.model_fields.items():
         variable = field.validation_alias.choices[0] if field.validation_alias else f"COALITION_{name.upper()}"
         short = variable.split("COALITION_CONSOLE_OIDC")[-1] if "OIDC" in variable else None  # listed as `_CLIENT_SECRET`
         assert variable in table or (short and short in table), f"{variable} is not documented in the README"

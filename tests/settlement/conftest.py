@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from network.interceptor import NetworkSigner
 from network.server import RunningServer, build_ledger, start_server
 from network.service import Ledger
-from network.settings import Settings
+from coalition.settings import CoalitionSettings
 from settlement.grpc_service import registration
 from settlement.temporal_runtime import start_dev_server
 from settlement.worker import build_worker
@@ -77,7 +77,7 @@ def temporal() -> Iterator[TemporalHarness]:
 
 
 @pytest.fixture(scope="session")
-def settlement_target(engine: Engine, settings: Settings, network_signer: NetworkSigner,
+def settlement_target(engine: Engine, settings: CoalitionSettings, network_signer: NetworkSigner,
                       temporal: TemporalHarness) -> Iterator[str]:
     """The network server with SettlementService, signalling workflows on the test Temporal server."""
     async def client_factory() -> Client:
@@ -90,14 +90,14 @@ def settlement_target(engine: Engine, settings: Settings, network_signer: Networ
 
 
 @pytest.fixture
-def settlement_settings(settings: Settings, tmp_path: Path) -> Settings:
+def settlement_settings(settings: CoalitionSettings, tmp_path: Path) -> CoalitionSettings:
     """Session settings with this test's own task queue and data directory (bank state, payment files)."""
     return settings.model_copy(update={"data_dir": tmp_path, "temporal_task_queue": f"settle-{uuid.uuid4().hex[:8]}"})
 
 
 @pytest.fixture
 def start_worker(temporal: TemporalHarness, engine: Engine, network_signer: NetworkSigner,
-                 settlement_settings: Settings) -> Iterator[Callable[..., RunningWorker]]:
+                 settlement_settings: CoalitionSettings) -> Iterator[Callable[..., RunningWorker]]:
     started: list[RunningWorker] = []
 
     def start(rail) -> RunningWorker:
@@ -116,7 +116,7 @@ def start_worker(temporal: TemporalHarness, engine: Engine, network_signer: Netw
 
 
 @pytest.fixture(scope="session")
-def ledger(engine: Engine, settings: Settings) -> Ledger:
+def ledger(engine: Engine, settings: CoalitionSettings) -> Ledger:
     built = build_ledger(engine, settings)
     built.ensure_shard_heads()
     return built

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from network.settings import Settings
+from settlement.settings import SettlementSettings
 from settlement.cycles import instruction_id_for
 from settlement.payments import instruction_for, make_rail
 from settlement.rails import Account, Iso20022FileRail, validate_payment_file
 
 
 def test_settlement_instructions_make_valid_pain_files(tmp_path):
-    rail = make_rail(Settings(data_dir=tmp_path, payment_rail="iso20022"))
+    rail = make_rail(SettlementSettings(data_dir=tmp_path, payment_rail="iso20022"))
     assert isinstance(rail, Iso20022FileRail)
     cycle_id = "cyc-20261123-0000"
     account = Account("Acme Coffee", "DE89370400440532013000", None)
