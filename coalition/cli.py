@@ -87,12 +87,36 @@ def ledger_verify(skip_hash_chain: bool = typer.Option(False, help="Skip recompu
         raise typer.Exit(1)
 
 
+MANDATE_ID = typer.Option(None, "--mandate-id", help="The partner's SEPA direct debit mandate id (collections).")
+MANDATE_SIGNED_ON = typer.Option(None, "--mandate-signed-on", formats=["%Y-%m-%d"],
+                                 help="The date the partner signed that mandate (YYYY-MM-DD).")
+
+
+def _mandate(mandate_id: Optional[str], signed_on: Optional[datetime]) -> Optional[admin.SepaMandate]:
+    if (mandate_id is None) != (signed_on is None):
+        raise typer.BadParameter("give --mandate-id and --mandate-signed-on together")
+    return admin.SepaMandate(mandate_id, signed_on.date()) if mandate_id is not None and signed_on else None
+
+
 @partner_app.command("create")
 def partner_create(partner_id: str, name: str, currency: str = "EUR", iban: Optional[str] = None,
-                   bic: Optional[str] = None, operator: str = OPERATOR) -> None:
+                   bic: Optional[str] = None, mandate_id: Optional[str] = MANDATE_ID,
+                   mandate_signed_on: Optional[datetime] = MANDATE_SIGNED_ON, operator: str = OPERATOR) -> None:
+    mandate = _mandate(mandate_id, mandate_signed_on)
     with operator_transaction() as conn:
-        admin.create_partner(conn, operator, partner_id, name, currency, iban, bic)
+        admin.create_partner(conn, operator, partner_id, name, currency, iban, bic, mandate)
     console.print(f"partner {partner_id} created")
+
+
+@partner_app.command("update")
+def partner_update(partner_id: str, name: Optional[str] = None, iban: Optional[str] = None, bic: Optional[str] = None,
+                   mandate_id: Optional[str] = MANDATE_ID, mandate_signed_on: Optional[datetime] = MANDATE_SIGNED_ON,
+                   operator: str = OPERATOR) -> None:
+    """Change a partner's name, bank account or SEPA mandate (options not given stay as they are)."""
+    mandate = _mandate(mandate_id, mandate_signed_on)
+    with operator_transaction() as conn:
+        admin.update_partner(conn, operator, partner_id, name=name, iban=iban, bic=bic, mandate=mandate)
+    console.print(f"partner {partner_id} updated")
 
 
 @partner_app.command("contract")
@@ -151,12 +175,14 @@ def _set_status(partner_id: str, status: str, operator: str) -> None:
 @partner_app.command("list")
 def partner_list() -> None:
     with database() as engine, engine.connect() as conn:
-        rows = conn.execute(text("SELECT p.partner_id, p.name, p.status, p.currency, p.iban, "
-                                 "(SELECT count(*) FROM partner_keys k WHERE k.partner_id = p.partner_id "
-                                 " AND k.status = 'active') AS keys FROM partners p ORDER BY p.partner_id")).all()
-    table = Table("partner", "name", "status", "currency", "iban", "active keys")
+        rows = conn.execute(text("SELECT p.partner_id, p.name, p.status, p.currency, p.iban, p.sepa_mandate_id, "
+                                 "p.sepa_mandate_signed_on, (SELECT count(*) FROM partner_keys k "
+                                 "WHERE k.partner_id = p.partner_id AND k.status = 'active') AS keys "
+                                 "FROM partners p ORDER BY p.partner_id")).all()
+    table = Table("partner", "name", "status", "currency", "iban", "SEPA mandate", "active keys")
     for r in rows:
-        table.add_row(r.partner_id, r.name, r.status, r.currency, r.iban or "", str(r.keys))
+        mandate = f"{r.sepa_mandate_id} ({r.sepa_mandate_signed_on.isoformat()})" if r.sepa_mandate_id else ""
+        table.add_row(r.partner_id, r.name, r.status, r.currency, r.iban or "", mandate, str(r.keys))
     console.print(table)
 
 

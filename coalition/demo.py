@@ -163,7 +163,8 @@ def _ensure_partner(conn: Connection, spec: DemoPartnerSpec) -> bool:
     if not exists:
         country, bank, account = spec.iban_parts
         iban = IBAN.generate(country, bank_code=bank, account_code=account)
-        admin.create_partner(conn, OPERATOR, spec.partner_id, spec.name, "EUR", iban.compact)
+        admin.create_partner(conn, OPERATOR, spec.partner_id, spec.name, "EUR", iban.compact,
+                             mandate=admin.SepaMandate(f"COAL-{spec.partner_id}", datetime.now(timezone.utc).date()))
     if not conn.execute(text("SELECT 1 FROM contracts WHERE partner_id = :p"), {"p": spec.partner_id}).first():
         admin.set_contract(conn, OPERATOR, spec.partner_id, spec.contract)
     return not exists

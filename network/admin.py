@@ -7,7 +7,7 @@ import binascii
 import json
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import grpc
@@ -24,6 +24,7 @@ MAX_ACTIVE_KEYS = 2
 KEYS_CHANNEL = "coalition_keys"
 _PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _KEY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+SEPA_MANDATE_ID = re.compile(r"[A-Za-z0-9+?/:().,' -]{1,35}")  # EPC character set, Max35Text (pain.008 MndtId)
 
 
 def notify_key_change(conn: Connection) -> None:
@@ -36,14 +37,22 @@ def record(conn: Connection, operator: str, action: str, subject: str, detail: d
                  {"o": operator, "a": action, "s": subject, "d": json.dumps(detail or {}, default=str)})
 
 
-def create_partner(conn: Connection, operator: str, partner_id: str, name: str, currency: str = "EUR",
-                   iban: str | None = None, bic: str | None = None) -> None:
-    if not _PARTNER_ID.match(partner_id):
-        raise errors.invalid("partner_id", "must be 1 to 32 characters of [a-z0-9_-], starting with a letter or digit")
-    if not name.strip() or len(name) > 200:
-        raise errors.invalid("name", "must be 1 to 200 characters")
-    if currency not in CURRENCY_EXPONENT:
-        raise errors.invalid("currency", f"must be one of {', '.join(sorted(CURRENCY_EXPONENT))}")
+@dataclass(frozen=True)
+class SepaMandate:
+    """The SEPA direct debit mandate a partner signed: the network collects under it (pain.008 MndtId, DtOfSgntr)."""
+
+    mandate_id: str
+    signed_on: date
+
+
+def _check_mandate(mandate: SepaMandate) -> None:
+    if not SEPA_MANDATE_ID.fullmatch(mandate.mandate_id):
+        raise errors.invalid("mandate_id", "must be 1 to 35 characters of the SEPA character set")
+    if mandate.signed_on > datetime.now(timezone.utc).date():
+        raise errors.invalid("mandate_signed_on", "must not be in the future")
+
+
+def _checked_account(iban: str | None, bic: str | None) -> tuple[str | None, str | None]:
     if iban:
         try:
             parsed = IBAN(iban)
@@ -51,12 +60,54 @@ def create_partner(conn: Connection, operator: str, partner_id: str, name: str, 
             raise errors.invalid("iban", str(exc)) from None
         iban = parsed.compact
         bic = bic or (str(parsed.bic) if parsed.bic else None)
-    inserted = conn.execute(text("INSERT INTO partners (partner_id, name, status, currency, iban, bic) "
-                                 "VALUES (:p, :n, 'active', :c, :i, :b) ON CONFLICT DO NOTHING RETURNING 1"),
-                            {"p": partner_id, "n": name, "c": currency, "i": iban, "b": bic}).first()
+    return iban, bic
+
+
+def create_partner(conn: Connection, operator: str, partner_id: str, name: str, currency: str = "EUR",
+                   iban: str | None = None, bic: str | None = None, mandate: SepaMandate | None = None) -> None:
+    if not _PARTNER_ID.match(partner_id):
+        raise errors.invalid("partner_id", "must be 1 to 32 characters of [a-z0-9_-], starting with a letter or digit")
+    if not name.strip() or len(name) > 200:
+        raise errors.invalid("name", "must be 1 to 200 characters")
+    if currency not in CURRENCY_EXPONENT:
+        raise errors.invalid("currency", f"must be one of {', '.join(sorted(CURRENCY_EXPONENT))}")
+    iban, bic = _checked_account(iban, bic)
+    if mandate is not None:
+        _check_mandate(mandate)
+    inserted = conn.execute(text("INSERT INTO partners (partner_id, name, status, currency, iban, bic, sepa_mandate_id, "
+                                 "sepa_mandate_signed_on) VALUES (:p, :n, 'active', :c, :i, :b, :m, :md) "
+                                 "ON CONFLICT DO NOTHING RETURNING 1"),
+                            {"p": partner_id, "n": name, "c": currency, "i": iban, "b": bic,
+                             "m": mandate.mandate_id if mandate else None,
+                             "md": mandate.signed_on if mandate else None}).first()
     if not inserted:
         raise errors.DomainError(grpc.StatusCode.ALREADY_EXISTS, "PARTNER_EXISTS", f"partner {partner_id} exists")
-    record(conn, operator, "partner.create", partner_id, {"name": name, "currency": currency, "iban": iban})
+    record(conn, operator, "partner.create", partner_id,
+           {"name": name, "currency": currency, "iban": iban, "mandate": asdict(mandate) if mandate else None})
+
+
+def update_partner(conn: Connection, operator: str, partner_id: str, *, name: str | None = None,
+                   iban: str | None = None, bic: str | None = None, mandate: SepaMandate | None = None) -> None:
+    """Change a partner's name, bank account or SEPA mandate (what is None stays as it is)."""
+    _require_partner(conn, partner_id)
+    changes: dict[str, object] = {}
+    if name is not None:
+        if not name.strip() or len(name) > 200:
+            raise errors.invalid("name", "must be 1 to 200 characters")
+        changes["name"] = name
+    if iban is not None:
+        changes["iban"], changes["bic"] = _checked_account(iban, bic)
+    elif bic is not None:
+        changes["bic"] = bic
+    if mandate is not None:
+        _check_mandate(mandate)
+        changes["sepa_mandate_id"], changes["sepa_mandate_signed_on"] = mandate.mandate_id, mandate.signed_on
+    if not changes:
+        raise errors.invalid("partner", "nothing to change")
+    assignments = ", ".join(f"{column} = :{column}" for column in changes)  # column names from the code above
+    conn.execute(text(f"UPDATE partners SET {assignments} WHERE partner_id = :partner_id"),
+                 {**changes, "partner_id": partner_id})
+    record(conn, operator, "partner.update", partner_id, changes)
 
 
 @dataclass(frozen=True)

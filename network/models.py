@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary,
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         Numeric, SmallInteger, String, UniqueConstraint, text)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -28,8 +28,13 @@ class Partner(Base):
     currency: Mapped[str] = mapped_column(String(3))
     iban: Mapped[str | None] = mapped_column(String(34))
     bic: Mapped[str | None] = mapped_column(String(11))
+    # The SEPA direct debit mandate the partner signed (collections are made under it); NULL: none on record.
+    sepa_mandate_id: Mapped[str | None] = mapped_column(String(35))
+    sepa_mandate_signed_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = _now_column()
-    __table_args__ = (CheckConstraint("status in ('active','suspended')", name="partner_status"),)
+    __table_args__ = (CheckConstraint("status in ('active','suspended')", name="partner_status"),
+                      CheckConstraint("(sepa_mandate_id IS NULL) = (sepa_mandate_signed_on IS NULL)",
+                                      name="partner_mandate"))
 
 
 class Contract(Base):

@@ -9,14 +9,14 @@ the bank's answer and the row update resubmits, and the bank answers "duplicate"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from settlement.settings import SettlementSettings
+from network.admin import SepaMandate
 from settlement.rails import Account, Iso20022FileRail, PaymentInstruction, PaymentRail, RailError, SimulatedBank
 from settlement.rails.interface import validate_for_sepa
+from settlement.settings import SettlementSettings
 
 RAILS = ("simulated", "iso20022")
 
@@ -32,30 +32,43 @@ def make_rail(settings: SettlementSettings, **simulated_options) -> PaymentRail:
     raise ValueError(f"payment_rail must be one of {', '.join(RAILS)}, not {settings.payment_rail!r}")
 
 
-def mandate_id_for(partner_id: str) -> str:
-    """The standing SEPA direct debit mandate a partner signs when it joins (one per partner)."""
-    return f"COAL-{partner_id}"[:35]
+@dataclass(frozen=True)
+class _Uncarriable:
+    """A payment_instructions row no rail can carry as it stands (its refusal, kept to mark the row failed)."""
+
+    instruction_id: str
+    partner_id: str
+    refusal: str
 
 
-def _instructions_to_submit(engine: Engine, cycle_id: str) -> list[PaymentInstruction]:
+def _instructions_to_submit(engine: Engine, cycle_id: str) -> list[PaymentInstruction | _Uncarriable]:
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT i.instruction_id, i.partner_id, i.direction, i.amount_minor, i.currency, p.name, p.iban, p.bic, "
-            "p.created_at FROM payment_instructions i JOIN partners p USING (partner_id) "
+            "p.sepa_mandate_id, p.sepa_mandate_signed_on FROM payment_instructions i JOIN partners p USING (partner_id) "
             "WHERE i.cycle_id = :c AND i.state = 'created' ORDER BY i.instruction_id"), {"c": cycle_id}).all()
-    return [instruction_for(cycle_id, r.instruction_id, r.partner_id, r.direction, int(r.amount_minor), r.currency,
-                            Account(r.name[:70], r.iban or "", r.bic), r.created_at.date()) for r in rows]
+    pending = []
+    for r in rows:
+        try:
+            pending.append(instruction_for(
+                cycle_id, r.instruction_id, r.partner_id, r.direction, int(r.amount_minor), r.currency,
+                Account(r.name[:70], r.iban or "", r.bic),
+                SepaMandate(r.sepa_mandate_id, r.sepa_mandate_signed_on) if r.sepa_mandate_id else None))
+        except RailError as exc:  # e.g. a collection from a partner with no mandate on record
+            pending.append(_Uncarriable(r.instruction_id, r.partner_id, str(exc)))
+    return pending
 
 
 def instruction_for(cycle_id: str, instruction_id: str, partner_id: str, direction: str, amount_minor: int,
-                    currency: str, account: Account, joined_on: date) -> PaymentInstruction:
-    """The rail's instruction for a payment_instructions row (collections under the partner's standing mandate)."""
-    collection = direction == "collection"
+                    currency: str, account: Account, mandate: SepaMandate | None) -> PaymentInstruction:
+    """The rail's instruction for a payment_instructions row (a collection under the partner's mandate on record;
+    without one, the rail refuses the collection as one it can never carry)."""
+    collection = direction == "collection" and mandate is not None
     return PaymentInstruction(instruction_id=instruction_id, cycle_id=cycle_id, partner_id=partner_id,
                               direction=direction, amount_minor=amount_minor, currency=currency, counterparty=account,
                               remittance=f"Coalition settlement {cycle_id}",
-                              mandate_id=mandate_id_for(partner_id) if collection else "",
-                              mandate_signed_on=joined_on if collection else None)
+                              mandate_id=mandate.mandate_id if collection else "",
+                              mandate_signed_on=mandate.signed_on if collection else None)
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,9 @@ def submit_payments(engine: Engine, rail: PaymentRail, cycle_id: str) -> SubmitO
     pending = _instructions_to_submit(engine, cycle_id)
     good, failed = [], []
     for instruction in pending:
+        if isinstance(instruction, _Uncarriable):
+            failed.append((instruction, instruction.refusal))
+            continue
         try:
             _check_carriable(instruction)
             good.append(instruction)

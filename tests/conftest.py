@@ -11,6 +11,7 @@ import itertools
 import os
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -98,7 +99,8 @@ def make_partner(engine: Engine, target: str) -> Callable[..., PartnerHandle]:
         key = signing.generate_private_key()
         key_id = f"{partner_id}-k1"
         with engine.begin() as conn:
-            admin.create_partner(conn, "test", partner_id, name or partner_id.title(), iban=iban)
+            admin.create_partner(conn, "test", partner_id, name or partner_id.title(), iban=iban,
+                                 mandate=admin.SepaMandate(f"M-{partner_id}", date(2026, 1, 5)))
             admin.set_contract(conn, "test", partner_id, admin.ContractDraft(**contract))
             admin.register_key(conn, "test", partner_id, key_id, base64.b64encode(signing.raw_public(key)).decode())
         return PartnerHandle(partner_id, key_id, key, target)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from settlement.settings import SettlementSettings
+from network.admin import SepaMandate
 from settlement.cycles import instruction_id_for
 from settlement.payments import instruction_for, make_rail
 from settlement.rails import Account, Iso20022FileRail, validate_payment_file
+from settlement.settings import SettlementSettings
 
 
 def test_settlement_instructions_make_valid_pain_files(tmp_path):
@@ -17,7 +18,7 @@ def test_settlement_instructions_make_valid_pain_files(tmp_path):
     cycle_id = "cyc-20261123-0000"
     account = Account("Acme Coffee", "DE89370400440532013000", None)
     instructions = [instruction_for(cycle_id, instruction_id_for(cycle_id, partner, direction), partner, direction,
-                                    amount, "EUR", account, date(2026, 1, 5))
+                                    amount, "EUR", account, SepaMandate(f"COAL-{partner}", date(2026, 1, 5)))
                     for partner, direction, amount in (("acme", "payout", 49200), ("rail-co", "collection", 40100))]
     submitted = rail.submit(instructions)
     assert [s.status for s in submitted] == ["submitted", "submitted"]
@@ -26,3 +27,5 @@ def test_settlement_instructions_make_valid_pain_files(tmp_path):
     assert sorted(f.name.split(".", 2)[2] for f in files) == ["pain.001.001.09.xml", "pain.008.001.08.xml"]
     for path in files:
         validate_payment_file(path)  # raises unless valid against its XSD
+    pain008 = next(f for f in files if f.name.endswith("pain.008.001.08.xml")).read_text()
+    assert "<MndtId>COAL-rail-co</MndtId>" in pain008 and "<DtOfSgntr>2026-01-05</DtOfSgntr>" in pain008
