@@ -74,9 +74,9 @@ def create_partner(conn: Connection, operator: str, partner_id: str, name: str, 
     iban, bic = _checked_account(iban, bic)
     if mandate is not None:
         _check_mandate(mandate)
-    inserted = conn.execute(text("INSERT INTO partners (partner_id, name, status, currency, iban, bic, sepa_mandate_id, "
-                                 "sepa_mandate_signed_on) VALUES (:p, :n, 'active', :c, :i, :b, :m, :md) "
-                                 "ON CONFLICT DO NOTHING RETURNING 1"),
+    inserted = conn.execute(text("INSERT INTO partners (partner_id, name, status, currency, iban, bic, "
+                                 "sepa_mandate_id, sepa_mandate_signed_on) "
+                                 "VALUES (:p, :n, 'active', :c, :i, :b, :m, :md) ON CONFLICT DO NOTHING RETURNING 1"),
                             {"p": partner_id, "n": name, "c": currency, "i": iban, "b": bic,
                              "m": mandate.mandate_id if mandate else None,
                              "md": mandate.signed_on if mandate else None}).first()

@@ -77,7 +77,8 @@ def _load(conn: Connection, redemptions: int, partners: int, start: datetime) ->
         ":issued, NULL, :issued FROM generate_series(0, :lots - 1) g"), p)
 
 
-def run_settle_benchmark(redemptions: int = 1_000_000, partners: int = 100, settings: SettlementSettings | None = None) -> dict:
+def run_settle_benchmark(redemptions: int = 1_000_000, partners: int = 100,
+                         settings: SettlementSettings | None = None) -> dict:
     """Load `redemptions` redemptions across `partners` partners into a fresh database; time clearing + netting."""
     settings = settings or get_settings()
     name = f"coalition_bench_settle_{uuid.uuid4().hex[:8]}"

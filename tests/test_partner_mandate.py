@@ -86,7 +86,8 @@ def test_collections_are_made_under_the_mandate_on_record(cli, engine):
         cycles.open_cycle(conn, cycle_id, start, start + timedelta(seconds=1), cycle_id, "EUR")
         for partner in (with_mandate, without):
             conn.execute(text("INSERT INTO payment_instructions (instruction_id, cycle_id, partner_id, direction, "
-                              "amount_minor, currency, state) VALUES (:i, :c, :p, 'collection', 100, 'EUR', 'created')"),
+                              "amount_minor, currency, state) "
+                              "VALUES (:i, :c, :p, 'collection', 100, 'EUR', 'created')"),
                          {"i": instruction_id_for(cycle_id, partner, "collection"), "c": cycle_id, "p": partner})
     rail = RecordingRail()
     outcome = submit_payments(engine, rail, cycle_id)
