@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -85,3 +86,20 @@ def test_settlement_owns_its_migrations():
 def _tables_of(module) -> set[str]:
     return {value.__tablename__ for value in vars(module).values()
             if isinstance(value, type) and issubclass(value, Base) and hasattr(value, "__tablename__")}
+
+
+def test_a_database_at_0002_upgrades_and_keeps_its_partners_mandates(fresh_database):
+    """A database migrated before settlement's revision moved folders, and before mandates were on the partner
+    record, upgrades to head; its partners keep the mandate they were collected under ('COAL-<id>', joined on)."""
+    command.upgrade(alembic_config(fresh_database), "0002")
+    engine = make_engine(fresh_database, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO partners (partner_id, name, status, currency, created_at) "
+                              "VALUES ('old-partner', 'Old', 'active', 'EUR', '2025-03-04 23:30:00+00')"))
+        migrate(fresh_database)
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT sepa_mandate_id, sepa_mandate_signed_on::text FROM partners")).one()
+    finally:
+        engine.dispose()
+    assert tuple(row) == ("COAL-old-partner", "2025-03-04")
