@@ -3,12 +3,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { fromBinary } from "@bufbuild/protobuf";
-import { EarnRequestSchema, EarnResponseSchema, RedeemRequestSchema } from "../src/gen/coalition/v1/network_pb.js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  EarnRequestSchema, EarnResponseSchema, NetworkService, RedeemRequestSchema,
+} from "../src/gen/coalition/v1/network_pb.js";
 import {
   Code, CoalitionError, IdempotencyKeyReused, InsufficientPoints, PartnerClient, SignatureInvalid, loadKeyFile,
-  newRequestId, publicKeyFromRaw, sha256Hex, verifyReceipt,
+  newRequestId, publicKeyFromRaw, sha256Hex, signRequest, signedHeaderEntries, verifyReceipt,
 } from "../src/index.js";
+import { createExactTransport } from "../src/wire.js";
 
 const target = process.env.COALITION_TARGET;
 const keyFilePath = process.env.COALITION_KEY_FILE;
@@ -113,4 +116,23 @@ test("retries resend the same bytes, with a fresh signature, and stop after maxA
   }
   assert.equal(attempts.length, 3);
   assert.equal(new Set(attempts).size, 1, "every attempt sends the same request bytes");
+});
+
+test("the transport sends the caller's bytes, not its own serialization of the message", async () => {
+  const memberId = (await network.enrollMember()).member!.memberId;
+  const given = create(EarnRequestSchema, { requestId: newRequestId(), memberId, basis: { case: "points", value: 1n } });
+  const sent = create(EarnRequestSchema, { requestId: newRequestId(), memberId, basis: { case: "points", value: 7n } });
+  const body = toBinary(EarnRequestSchema, sent);
+  const method = "/coalition.v1.NetworkService/Earn";
+  const transport = createExactTransport(`http://${target}`);
+  try {
+    const header = new Headers(signedHeaderEntries(signRequest(keyFile.privateKey, keyFile.keyId, method, body)));
+    const response = await transport.unaryExact(NetworkService.method.earn, given, body, header, 10_000);
+    assert.equal(response.message.points, 7n, "the network received (and verified the signature over) the body");
+    assert.deepEqual(fromBinary(EarnResponseSchema, response.responseBytes).points, 7n);
+    assert.ok(response.trailer.get("x-coalition-signature"), "the receipt is in the trailers");
+  } finally {
+    transport.close();
+  }
+  assert.equal((await network.getBalance(memberId)).availablePoints, 7n);
 });
