@@ -21,14 +21,22 @@
 import { randomUUID, type KeyObject } from "node:crypto";
 import { create, toBinary, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import {
+  AuthorizeRedemptionRequestSchema,
+  BatchEarnRequestSchema,
+  CaptureRedemptionRequestSchema,
   EarnRequestSchema,
   EnrollMemberRequestSchema,
   FindMemberRequestSchema,
   GetBalanceRequestSchema,
   GetNetworkKeysRequestSchema,
+  ListTransactionsRequestSchema,
   NetworkService,
   RedeemRequestSchema,
   ReverseRequestSchema,
+  VoidRedemptionRequestSchema,
+  type AuthorizeRedemptionResponse,
+  type BatchEarnResponse,
+  type CaptureRedemptionResponse,
   type EarnResponse,
   type EnrollMemberResponse,
   type FindMemberResponse,
@@ -36,8 +44,10 @@ import {
   type GetNetworkKeysResponse,
   type RedeemResponse,
   type ReverseResponse,
+  type Transaction,
+  type VoidRedemptionResponse,
 } from "./gen/coalition/v1/network_pb.js";
-import { CoalitionError, ReceiptInvalid, errorFromConnect, type Receipt } from "./errors.js";
+import { Code, CoalitionError, ReceiptInvalid, errorFromConnect, type Receipt } from "./errors.js";
 import { KEY_ID_HEADER, SIGNATURE_HEADER, SignatureError, publicKeyFromRaw, signRequest, signedHeaderEntries, verifyReceipt } from "./signing.js";
 import { createExactTransport, type ExactTransport } from "./wire.js";
 
@@ -59,6 +69,28 @@ export interface PartnerClientOptions {
 /** A fresh idempotency key: 32 lowercase hex characters. */
 export function newRequestId(): string {
   return randomUUID().replaceAll("-", "");
+}
+
+export interface EarnFields {
+  amountMinor?: bigint;
+  currency?: string;
+  points?: bigint;
+  receiptRef?: string;
+  storeId?: string;
+  terminalId?: string;
+  requestId?: string;
+}
+
+/** An EarnRequest for a purchase (amountMinor) or a fixed award (points): exactly one of the two. */
+export function earnRequest(memberId: string, fields: EarnFields): MessageInitShape<typeof EarnRequestSchema> {
+  const { amountMinor, currency, points, requestId, ...refs } = fields;
+  if ((amountMinor === undefined) === (points === undefined)) {
+    throw new Error("give exactly one of amountMinor (a purchase) or points (a fixed award)");
+  }
+  const basis = amountMinor !== undefined
+    ? { case: "purchase" as const, value: { amountMinor, currency: currency ?? "EUR" } }
+    : { case: "points" as const, value: points! };
+  return { requestId: requestId ?? newRequestId(), memberId, basis, ...refs };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -110,19 +142,16 @@ export class PartnerClient {
   // --- earning and redeeming ---------------------------------------------------------------------------
 
   /** Points for a purchase (`amountMinor`, `currency`, default EUR) or a fixed award (`points`): one of the two. */
-  earn(memberId: string, fields: {
-    amountMinor?: bigint; currency?: string; points?: bigint; receiptRef?: string; storeId?: string;
-    terminalId?: string; requestId?: string;
-  }): Promise<EarnResponse> {
-    const { amountMinor, currency, points, requestId, ...refs } = fields;
-    if ((amountMinor === undefined) === (points === undefined)) {
-      throw new Error("give exactly one of amountMinor (a purchase) or points (a fixed award)");
-    }
-    const basis = amountMinor !== undefined
-      ? { case: "purchase" as const, value: { amountMinor, currency: currency ?? "EUR" } }
-      : { case: "points" as const, value: points! };
-    return this.call(NetworkService.method.earn, EarnRequestSchema,
-      { requestId: requestId ?? newRequestId(), memberId, basis, ...refs }, true);
+  earn(memberId: string, fields: EarnFields): Promise<EarnResponse> {
+    return this.call(NetworkService.method.earn, EarnRequestSchema, earnRequest(memberId, fields), true);
+  }
+
+  /** Up to 1,000 earns; each item keeps its own requestId (a fresh one when not given) and gets its own
+   * result: `outcome.case` is "earned" or "error" (a google.rpc.Status). */
+  batchEarn(items: (EarnFields & { memberId: string })[], requestId?: string): Promise<BatchEarnResponse> {
+    const earns = items.map(({ memberId, ...fields }) => earnRequest(memberId, fields));
+    return this.call(NetworkService.method.batchEarn, BatchEarnRequestSchema,
+      { requestId: requestId ?? newRequestId(), earns }, true);
   }
 
   redeem(memberId: string, points: bigint, fields: {
@@ -135,6 +164,28 @@ export class PartnerClient {
       { requestId: requestId ?? newRequestId(), memberId, points, basket, ...refs }, true);
   }
 
+  /** Place a hold: the points become unavailable but are not spent yet. */
+  authorizeRedemption(memberId: string, points: bigint, fields: {
+    basketMinor?: bigint; currency?: string; receiptRef?: string; storeId?: string; terminalId?: string;
+    holdTtlSeconds?: number; requestId?: string;
+  } = {}): Promise<AuthorizeRedemptionResponse> {
+    const { basketMinor, currency, requestId, ...rest } = fields;
+    const basket = basketMinor === undefined ? undefined : { amountMinor: basketMinor, currency: currency ?? "EUR" };
+    return this.call(NetworkService.method.authorizeRedemption, AuthorizeRedemptionRequestSchema,
+      { requestId: requestId ?? newRequestId(), memberId, points, basket, ...rest }, true);
+  }
+
+  /** Spend at most the held points (0: all of them); the rest of the hold is released. */
+  captureRedemption(holdId: string, points = 0n, requestId?: string): Promise<CaptureRedemptionResponse> {
+    return this.call(NetworkService.method.captureRedemption, CaptureRedemptionRequestSchema,
+      { requestId: requestId ?? newRequestId(), holdId, points }, true);
+  }
+
+  voidRedemption(holdId: string, requestId?: string): Promise<VoidRedemptionResponse> {
+    return this.call(NetworkService.method.voidRedemption, VoidRedemptionRequestSchema,
+      { requestId: requestId ?? newRequestId(), holdId }, true);
+  }
+
   reverse(transactionId: string, fields: { points?: bigint; reason?: string; requestId?: string } = {}): Promise<ReverseResponse> {
     const { requestId, ...rest } = fields;
     return this.call(NetworkService.method.reverse, ReverseRequestSchema,
@@ -145,6 +196,20 @@ export class PartnerClient {
 
   getBalance(memberId: string): Promise<GetBalanceResponse> {
     return this.call(NetworkService.method.getBalance, GetBalanceRequestSchema, { memberId }, false);
+  }
+
+  /** Every transaction of the partner (optionally of one member), newest first, across all pages. */
+  async *listTransactions(memberId = "", pageSize = 50): AsyncGenerator<Transaction> {
+    const seen = new Set<string>();
+    let pageToken = "";
+    do {
+      const page = await this.call(NetworkService.method.listTransactions, ListTransactionsRequestSchema,
+        { memberId, pageSize, pageToken }, false);
+      yield* page.transactions;
+      pageToken = page.nextPageToken;
+      if (seen.has(pageToken)) throw new CoalitionError(Code.Internal, "the network returned a page token twice", "PAGE_TOKEN_REPEATED");
+      seen.add(pageToken);
+    } while (pageToken);
   }
 
   /** Not signed, not authenticated: fetch it over TLS, or pin the keys (`networkKeys`). */

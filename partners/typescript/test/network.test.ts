@@ -136,3 +136,31 @@ test("the transport sends the caller's bytes, not its own serialization of the m
   }
   assert.equal((await network.getBalance(memberId)).availablePoints, 7n);
 });
+
+test("holds, batch earns and the transaction history", async () => {
+  const memberId = (await network.enrollMember()).member!.memberId;
+  const batch = await network.batchEarn([
+    { memberId, points: 50n, receiptRef: "b-1" },
+    { memberId, amountMinor: 2000n, receiptRef: "b-2" },
+    { memberId: "no-such-member", points: 5n },
+  ]);
+  assert.equal(batch.earnedCount, 2);
+  assert.equal(batch.refusedCount, 1);
+  const refused = batch.results[2].outcome;
+  assert.equal(refused.case, "error");
+  assert.notEqual(refused.value!.code, 0);
+
+  const hold = await network.authorizeRedemption(memberId, 30n);
+  assert.equal((await network.getBalance(memberId)).heldPoints, 30n);
+  const captured = await network.captureRedemption(hold.holdId, 20n);
+  assert.equal(captured.points, 20n);
+  assert.equal(captured.releasedPoints, 10n);
+  const other = await network.authorizeRedemption(memberId, 5n);
+  assert.equal((await network.voidRedemption(other.holdId)).releasedPoints, 5n);
+  assert.equal((await network.getBalance(memberId)).availablePoints, 50n + 20n - 20n);
+
+  const history = [];
+  for await (const transaction of network.listTransactions(memberId, 1)) history.push(transaction);
+  assert.ok(history.length >= 3, `expected the earns and the capture in the history, got ${history.length}`);
+  assert.ok(history.some((t) => t.transactionId === captured.transactionId));
+});
