@@ -1,7 +1,9 @@
 """`./run test`: the whole test suite, after making sure the outside tools some tests drive are installed.
 
 The browser test drives Debian's `chromium` package headless (installed with apt-get, as root); the proto
-lint test runs buf from the npm registry (installed into the virtual environment). Extra arguments go to pytest.
+lint test runs buf from the npm registry (installed into the virtual environment); the TypeScript client test
+needs partners/typescript/node_modules (`npm install`, exact versions from its package.json, no lock file).
+Extra arguments go to pytest.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ CHROMIUM = "/usr/bin/chromium"
 BUF_VERSION = "1.75.0"
 BUF_DIR = Path(sys.prefix) / "buf"
 BUF = BUF_DIR / "node_modules" / ".bin" / "buf"
+TYPESCRIPT_CLIENT = Path(__file__).resolve().parent.parent / "partners" / "typescript"
 
 
 def ensure_chromium() -> None:
@@ -46,9 +49,28 @@ def ensure_buf() -> None:
                     f"@bufbuild/buf@{BUF_VERSION}"], check=True, stdout=subprocess.DEVNULL)
 
 
+def ensure_typescript_client() -> None:
+    """partners/typescript's dependencies (package.json pins them exactly), installed once with npm.
+
+    Raises when node or npm is missing: the TypeScript client test must fail then, not skip."""
+    if (TYPESCRIPT_CLIENT / "node_modules").is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        raise RuntimeError("node and npm (Node.js 20 or newer) are needed for the TypeScript client in partners/typescript")
+    print("coalition: installing the TypeScript client's dependencies (npm install in partners/typescript)",
+          file=sys.stderr)
+    subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=TYPESCRIPT_CLIENT, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 def main() -> int:
     ensure_chromium()
     ensure_buf()
+    try:
+        ensure_typescript_client()
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"coalition: {exc}; the TypeScript client test will fail", file=sys.stderr)
     return subprocess.call([sys.executable, "-m", "pytest", *sys.argv[1:]])
 
 

@@ -1,6 +1,8 @@
 """Regenerate the Python code for protos/coalition/v1/*.proto: `python -m protos.generate [--check]`.
 
 The generated modules live next to their .proto files and import each other as `protos.coalition.v1`.
+protoc sees only protos/ (google/rpc vendored there) and protoc's own well-known types; the generated
+code imports google.rpc.status_pb2 from googleapis-common-protos at run time.
 With --check nothing is written; the exit code says whether the committed copy is stale.
 """
 
@@ -11,7 +13,6 @@ import re
 import sys
 import tempfile
 
-from google.rpc import status_pb2 as _status_pb2  # locates googleapis-common-protos
 import grpc_tools
 from grpc_tools import protoc
 
@@ -20,10 +21,14 @@ PACKAGE_DIR = PROTO_ROOT / "coalition" / "v1"
 _IMPORT = re.compile(r"^from coalition\.v1 import ", re.MULTILINE)
 
 
+def well_known_types_dir() -> pathlib.Path:
+    """protoc's own google/protobuf/*.proto (timestamp, any, duration), as shipped with grpcio-tools."""
+    return pathlib.Path(grpc_tools.__file__).resolve().parent / "_proto"
+
+
 def _include_dirs() -> list[str]:
-    common_protos = pathlib.Path(_status_pb2.__file__).resolve().parent.parent.parent
-    well_known = pathlib.Path(grpc_tools.__file__).resolve().parent / "_proto"
-    return [str(PROTO_ROOT), str(common_protos), str(well_known)]
+    # protos/ is self-contained: google/rpc/{status,error_details}.proto are vendored under protos/google/rpc.
+    return [str(PROTO_ROOT), str(well_known_types_dir())]
 
 
 def generate_into(out_dir: pathlib.Path) -> list[pathlib.Path]:

@@ -370,8 +370,9 @@ def test_camt054_of_another_version_with_reversal_and_pending_entries(tmp_path: 
     settled, reversed_, pending = payout("p1", 100_00), payout("p2", 200_00), payout("p3", 300_00)
     rail.submit([settled, reversed_, pending])
 
-    def entry(instruction_id: str, status: str, reversal: str = "") -> str:
-        return f"""<Ntry><Amt Ccy="EUR">1.00</Amt><CdtDbtInd>DBIT</CdtDbtInd>{reversal}<Sts>{status}</Sts>
+    def entry(instruction_id: str, status: str, reversal: str = "", indicator: str = "DBIT") -> str:
+        # A reversal books the money back: a payout's reversal is a credit with RvslInd true (ISO 20022 usage rule).
+        return f"""<Ntry><Amt Ccy="EUR">1.00</Amt><CdtDbtInd>{indicator}</CdtDbtInd>{reversal}<Sts>{status}</Sts>
           <BookgDt><Dt>2026-03-03</Dt></BookgDt><ValDt><Dt>2026-03-03</Dt></ValDt>
           <BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>ICDT</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd>
           <NtryDtls><TxDtls><Refs><EndToEndId>{instruction_id}</EndToEndId></Refs>
@@ -384,7 +385,7 @@ def test_camt054_of_another_version_with_reversal_and_pending_entries(tmp_path: 
         <GrpHdr><MsgId>B1</MsgId><CreDtTm>2026-03-03T18:00:00</CreDtTm></GrpHdr>
         <Ntfctn><Id>N1</Id><CreDtTm>2026-03-03T18:00:00</CreDtTm><Acct><Id><IBAN>{NETWORK.iban}</IBAN></Id></Acct>
         {entry(settled.instruction_id, "BOOK")}
-        {entry(reversed_.instruction_id, "BOOK", "<RvslInd>true</RvslInd>")}
+        {entry(reversed_.instruction_id, "BOOK", "<RvslInd>true</RvslInd>", "CRDT")}
         {entry(pending.instruction_id, "PDNG")}
         </Ntfctn></BkToCstmrDbtCdtNtfctn></Document>""",
         encoding="utf-8",
@@ -397,6 +398,66 @@ def test_camt054_of_another_version_with_reversal_and_pending_entries(tmp_path: 
         Confirmation(settled.instruction_id, "settled", 100_00, "EUR", booked),
         Confirmation(reversed_.instruction_id, "rejected", 200_00, "EUR", booked, "reversal"),
     ]
+
+
+@pytest.mark.parametrize("indicator_at", ["entry", "transaction"])
+def test_camt054_booked_the_wrong_way_is_a_mismatch_not_a_payment(tmp_path: Path, indicator_at: str) -> None:
+    """A payout is money out (DBIT), a collection money in (CRDT), and a return or reversal books it back the
+    other way. An entry booked the other way round says the bank did something else: it never confirms."""
+    rail = file_rail(tmp_path)
+    out, in_, returned_out, returned_in = (payout("p1", 100_00), collection("p2", 200_00),
+                                           payout("p3", 300_00), collection("p4", 400_00))
+    rail.submit([out, in_, returned_out, returned_in])
+
+    def entry(instruction: PaymentInstruction, indicator: str, return_code: str = "") -> str:
+        amount = f"{Decimal(instruction.amount_minor) / 100:.2f}"
+        on_entry = indicator if indicator_at == "entry" else "CRDT" if indicator == "DBIT" else "DBIT"
+        on_tx = f"<CdtDbtInd>{indicator}</CdtDbtInd>" if indicator_at == "transaction" else ""
+        returned = f"<RtrInf><Rsn><Cd>{return_code}</Cd></Rsn></RtrInf>" if return_code else ""
+        return f"""<Ntry><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>{on_entry}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+          <BookgDt><Dt>2026-03-03</Dt></BookgDt><NtryDtls><TxDtls>
+          <Refs><EndToEndId>{instruction.instruction_id}</EndToEndId></Refs><Amt Ccy="EUR">{amount}</Amt>
+          {on_tx}{returned}</TxDtls></NtryDtls></Ntry>"""
+
+    (tmp_path / "inbox" / "bank-0001.xml").write_text(
+        f"""<?xml version="1.0" encoding="UTF-8"?>
+        <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn>
+        <GrpHdr><MsgId>B1</MsgId><CreDtTm>2026-03-03T18:00:00</CreDtTm></GrpHdr>
+        <Ntfctn><Id>N1</Id><CreDtTm>2026-03-03T18:00:00</CreDtTm><Acct><Id><IBAN>{NETWORK.iban}</IBAN></Id></Acct>
+        {entry(out, "CRDT")}
+        {entry(in_, "DBIT")}
+        {entry(returned_out, "DBIT", "AC04")}
+        {entry(returned_in, "CRDT", "MD06")}
+        </Ntfctn></BkToCstmrDbtCdtNtfctn></Document>""",
+        encoding="utf-8",
+    )
+    confirmations = rail.confirmations()
+    assert [(c.instruction_id, c.status) for c in confirmations] == [
+        (out.instruction_id, "rejected"), (in_.instruction_id, "rejected"),
+        (returned_out.instruction_id, "rejected"), (returned_in.instruction_id, "rejected"),
+    ]
+    assert [c.reason for c in confirmations] == [
+        "mismatch: booked as a credit (CRDT), a payout books a debit (DBIT)",
+        "mismatch: booked as a debit (DBIT), a collection books a credit (CRDT)",
+        "mismatch: booked as a debit (DBIT), a returned payout books a credit (CRDT)",
+        "mismatch: booked as a credit (CRDT), a returned collection books a debit (DBIT)",
+    ]
+
+
+def test_camt054_entry_without_a_credit_debit_indicator_confirms_nothing(tmp_path: Path) -> None:
+    rail = file_rail(tmp_path)
+    instruction = payout("p1", 100_00)
+    rail.submit([instruction])
+    (tmp_path / "inbox" / "bank-0001.xml").write_text(
+        f"""<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn><Ntfctn>
+        <Ntry><Amt Ccy="EUR">100.00</Amt><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-03-03</Dt></BookgDt>
+        <NtryDtls><TxDtls><Refs><EndToEndId>{instruction.instruction_id}</EndToEndId></Refs></TxDtls></NtryDtls></Ntry>
+        </Ntfctn></BkToCstmrDbtCdtNtfctn></Document>""",
+        encoding="utf-8",
+    )
+    [confirmation] = rail.confirmations()
+    assert confirmation.status == "rejected"
+    assert confirmation.reason == "mismatch: no credit/debit indicator, a payout books a debit (DBIT)"
 
 
 # --- the simulated bank -------------------------------------------------------------------------------

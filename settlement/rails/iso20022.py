@@ -10,6 +10,11 @@ Reading camt.054 (any version: the namespace is taken from the document), for ea
 an EndToEndId: an entry whose status is not BOOK is not final and is skipped; a booked entry is
 "rejected" when its TxDtls carries RtrInf (a return) or the entry has RvslInd true (a reversal),
 and "settled" otherwise. A booking time without a UTC offset is taken as UTC.
+The credit/debit indicator (CdtDbtInd of the TxDtls, else of the entry) must match the instruction's
+direction on the network's account: a payout books a debit (DBIT), a collection a credit (CRDT), and
+a return or a reversal books the money back the other way (ISO 20022: a reversed debit is a CRDT
+with RvslInd true). An entry booked the other way round, or without an indicator, is a mismatch:
+"rejected" with a reason starting "mismatch:", never a confirmed payment.
 
 The outbox belongs to this rail: whatever carries files to the bank copies them, or moves one
 only after its name appears in submitted.jsonl.
@@ -22,7 +27,7 @@ import os
 import re
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -303,7 +308,30 @@ def _booking_time(entry: ET.Element, q: Callable[[str], str], source: str) -> da
     raise RailError(f"{source}: a booked entry has no booking date")
 
 
-def _notified(root: ET.Element, source: str) -> list[Confirmation]:
+_INDICATOR_NAME = {"DBIT": "a debit", "CRDT": "a credit"}
+
+
+def expected_indicator(direction: Direction, returned: bool) -> str:
+    """The CdtDbtInd of a booking on the network's account: a payout is money out (DBIT), a collection
+    money in (CRDT); a return or reversal books it back the other way."""
+    return "DBIT" if (direction == "payout") != returned else "CRDT"
+
+
+def indicator_mismatch(indicator: str, direction: Direction, returned: bool) -> str:
+    """"" when the indicator fits the instruction's direction, else why it does not (a Confirmation reason)."""
+    expected = expected_indicator(direction, returned)
+    if indicator == expected:
+        return ""
+    booked = f"booked as {_INDICATOR_NAME[indicator]} ({indicator})" if indicator in _INDICATOR_NAME else (
+        f"credit/debit indicator {indicator!r}" if indicator else "no credit/debit indicator")
+    what = f"a returned {direction}" if returned else f"a {direction}"
+    return f"mismatch: {booked}, {what} books {_INDICATOR_NAME[expected]} ({expected})"
+
+
+def _notified(
+    root: ET.Element, source: str, directions: Mapping[str, Direction] | None = None
+) -> list[Confirmation]:
+    """Confirmations in document order; for ids in directions, the credit/debit indicator is checked."""
     namespace = root.tag[1:].partition("}")[0]
     q = lambda path: "/".join(f"{{{namespace}}}{tag}" for tag in path.split("/"))  # noqa: E731
     found = []
@@ -313,6 +341,7 @@ def _notified(root: ET.Element, source: str) -> list[Confirmation]:
         if code != "BOOK":
             continue  # pending or information only: not final yet
         reversal = (entry.findtext(q("RvslInd")) or "").strip() == "true"
+        entry_indicator = (entry.findtext(q("CdtDbtInd")) or "").strip()
         booked_at = _booking_time(entry, q, source)
         details = entry.findall(q("NtryDtls/TxDtls"))
         for tx in details:
@@ -331,10 +360,16 @@ def _notified(root: ET.Element, source: str) -> list[Confirmation]:
                 reason_code = (returned.findtext(q("Rsn/Cd")) or returned.findtext(q("Rsn/Prtry")) or "").strip()
                 text = " ".join((e.text or "").strip() for e in returned.findall(q("AddtlInf"))).strip()
                 reason = ": ".join(part for part in (reason_code, text) if part)
+            booked_back = reversal or returned is not None
+            if directions is not None and instruction_id in directions:
+                indicator = (tx.findtext(q("CdtDbtInd")) or "").strip() or entry_indicator
+                mismatch = indicator_mismatch(indicator, directions[instruction_id], booked_back)
+                if mismatch:
+                    booked_back, reason = True, mismatch
             found.append(
                 Confirmation(
                     instruction_id=instruction_id,
-                    status="rejected" if reversal or returned is not None else "settled",
+                    status="rejected" if booked_back else "settled",
                     amount_minor=amount_minor_of(amount.text, source),
                     currency=amount.get("Ccy", ""),
                     booked_at=booked_at,
@@ -351,12 +386,14 @@ def _parse(path: Path) -> ET.Element:
         raise RailError(f"{path.name} is not well-formed XML: {e}") from e
 
 
-def read_camt054(path: Path) -> list[Confirmation]:
-    """The booked entries of a camt.054 notification that name an EndToEndId, in document order."""
+def read_camt054(path: Path, directions: Mapping[str, Direction] | None = None) -> list[Confirmation]:
+    """The booked entries of a camt.054 notification that name an EndToEndId, in document order.
+
+    directions (instruction id -> "payout" / "collection"): check those entries' credit/debit indicator."""
     root = _parse(path)
     if not _message_of(root).startswith("camt.054."):
         raise RailError(f"{path.name} is not a camt.054 notification (root {root.tag!r})")
-    return _notified(root, path.name)
+    return _notified(root, path.name, directions)
 
 
 class Iso20022FileRail:
@@ -426,14 +463,15 @@ class Iso20022FileRail:
         """Confirmations for submitted ids from every camt.054 in inbox, by file name then order.
 
         An id can appear twice: settled, then returned in a later notification.
-        Other ISO 20022 messages in inbox are left alone.
+        Other ISO 20022 messages in inbox are left alone. An entry booked against the instruction's
+        direction (a credit for a payout, a debit for a collection) comes back "rejected" as a mismatch.
         """
-        submitted = {record["instruction_id"] for record in self._journal.records()}
+        directions = {record["instruction_id"]: record["direction"] for record in self._journal.records()}
         found = []
         for path in sorted(self.inbox.glob("*.xml")):
             root = _parse(path)
             if _message_of(root).startswith("camt.054."):
-                found += [c for c in _notified(root, path.name) if c.instruction_id in submitted]
+                found += [c for c in _notified(root, path.name, directions) if c.instruction_id in directions]
         return found
 
     def _submitted(self) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,123 @@
+/**
+ * Typed errors from the network's rich gRPC status: the `grpc-status-details-bin` trailer holds a
+ * google.rpc.Status whose details carry an ErrorInfo (domain "coalition.network", a stable `reason`),
+ * for INVALID_ARGUMENT a BadRequest (field violations), and possibly a RetryInfo.
+ *
+ *   CoalitionError              any refused or failed call: code, reason, metadata, fieldViolations, retryable
+ *   ├── InsufficientPoints      FAILED_PRECONDITION / INSUFFICIENT_POINTS
+ *   ├── IdempotencyKeyReused    ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED
+ *   ├── SignatureInvalid        UNAUTHENTICATED / any coalition-sig-v1 refusal
+ *   ├── PartnerSuspended        PERMISSION_DENIED / PARTNER_SUSPENDED
+ *   └── ReceiptInvalid          client side: a mutating response's receipt did not verify
+ * Switch on `code` first and `reason` second; a reason you do not know is handled by its code.
+ */
+import { fromBinary } from "@bufbuild/protobuf";
+import { anyUnpack } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { StatusSchema } from "./gen/google/rpc/status_pb.js";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+
+export { Code };
+export const ERROR_DOMAIN = "coalition.network";
+export const STATUS_DETAILS_TRAILER = "grpc-status-details-bin";
+
+/** Codes that mean "safe to send the same bytes again": the client retries these, nothing else. */
+export const RETRYABLE_CODES: ReadonlySet<Code> = new Set([
+  Code.Unavailable,
+  Code.DeadlineExceeded,
+  Code.Aborted,
+  Code.ResourceExhausted,
+]);
+
+export const SIGNATURE_REASONS: ReadonlySet<string> = new Set([
+  "SIGNATURE_INVALID", "SIGNATURE_MISSING", "TIMESTAMP_STALE", "TIMESTAMP_INVALID", "NONCE_INVALID",
+  "KEY_UNKNOWN", "KEY_REVOKED",
+]);
+
+export interface FieldViolation {
+  field: string;
+  description: string;
+}
+
+export class CoalitionError extends Error {
+  readonly retryable: boolean;
+
+  constructor(
+    readonly code: Code,
+    message: string,
+    readonly reason = "",
+    readonly domain = "",
+    readonly metadata: Readonly<Record<string, string>> = {},
+    readonly fieldViolations: readonly FieldViolation[] = [],
+    readonly retryDelayMs: number | undefined = undefined,
+  ) {
+    super(`${Code[code]}${reason ? " " + reason : ""}: ${message}`);
+    this.name = new.target.name;
+    this.retryable = RETRYABLE_CODES.has(code);
+  }
+}
+
+export class InsufficientPoints extends CoalitionError {}
+export class IdempotencyKeyReused extends CoalitionError {}
+export class SignatureInvalid extends CoalitionError {}
+export class PartnerSuspended extends CoalitionError {}
+
+/** The evidence of one mutating exchange, kept with the error when its receipt did not verify. */
+export interface Receipt {
+  method: string;
+  requestBytes: Uint8Array;
+  responseBytes: Uint8Array;
+  keyId: string;
+  signature: string;
+}
+
+export class ReceiptInvalid extends CoalitionError {
+  constructor(message: string, readonly receipt: Receipt) {
+    super(Code.Unknown, message, "RECEIPT_INVALID");
+  }
+}
+
+function classFor(code: Code, reason: string): typeof CoalitionError {
+  if (code === Code.FailedPrecondition && reason === "INSUFFICIENT_POINTS") return InsufficientPoints;
+  if (code === Code.AlreadyExists && reason === "IDEMPOTENCY_KEY_REUSED") return IdempotencyKeyReused;
+  if (code === Code.Unauthenticated && SIGNATURE_REASONS.has(reason)) return SignatureInvalid;
+  if (code === Code.PermissionDenied && reason === "PARTNER_SUSPENDED") return PartnerSuspended;
+  return CoalitionError;
+}
+
+/** The google.rpc.Status of a failed call, from the error's trailers (undefined when it sent none). */
+export function statusDetails(metadata: Headers) {
+  const encoded = metadata.get(STATUS_DETAILS_TRAILER);
+  if (!encoded) return undefined;
+  return fromBinary(StatusSchema, Buffer.from(encoded, "base64")); // binary metadata: base64, padding optional
+}
+
+/** The most specific CoalitionError for what the transport threw. */
+export function errorFromConnect(error: unknown): CoalitionError {
+  if (error instanceof CoalitionError) return error;
+  const connectError = ConnectError.from(error);
+  const status = statusDetails(connectError.metadata);
+  let reason = "";
+  let domain = "";
+  let metadata: Record<string, string> = {};
+  const violations: FieldViolation[] = [];
+  let retryDelayMs: number | undefined;
+  for (const detail of status?.details ?? []) {
+    const info = anyUnpack(detail, ErrorInfoSchema);
+    if (info) {
+      reason = info.reason;
+      domain = info.domain;
+      metadata = { ...info.metadata };
+    }
+    const badRequest = anyUnpack(detail, BadRequestSchema);
+    for (const v of badRequest?.fieldViolations ?? []) violations.push({ field: v.field, description: v.description });
+    const retryInfo = anyUnpack(detail, RetryInfoSchema);
+    if (retryInfo?.retryDelay) {
+      retryDelayMs = Number(retryInfo.retryDelay.seconds) * 1000 + retryInfo.retryDelay.nanos / 1e6;
+    }
+  }
+  const Class = classFor(connectError.code, reason);
+  return new Class(connectError.code, status?.message || connectError.rawMessage, reason, domain, metadata,
+    violations, retryDelayMs);
+}
+

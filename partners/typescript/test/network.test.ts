@@ -1,0 +1,166 @@
+// Against the real network server: tests/test_typescript_client.py starts it, registers a partner and writes
+// its key file, then runs these with COALITION_TARGET and COALITION_KEY_FILE set.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  EarnRequestSchema, EarnResponseSchema, NetworkService, RedeemRequestSchema,
+} from "../src/gen/coalition/v1/network_pb.js";
+import {
+  Code, CoalitionError, IdempotencyKeyReused, InsufficientPoints, PartnerClient, SignatureInvalid, loadKeyFile,
+  newRequestId, publicKeyFromRaw, sha256Hex, signRequest, signedHeaderEntries, verifyReceipt,
+} from "../src/index.js";
+import { createExactTransport } from "../src/wire.js";
+
+const target = process.env.COALITION_TARGET;
+const keyFilePath = process.env.COALITION_KEY_FILE;
+if (!target || !keyFilePath) throw new Error("set COALITION_TARGET and COALITION_KEY_FILE (tests/test_typescript_client.py does)");
+const keyFile = loadKeyFile(keyFilePath);
+const network = new PartnerClient(target, keyFile.keyId, keyFile.privateKey, { timeoutMs: 10_000 });
+test.after(() => network.close());
+
+test("enroll, earn, redeem: balances and signed receipts", async () => {
+  const customerRef = `ts-${newRequestId().slice(0, 12)}`;
+  const enrolled = await network.enrollMember({ customerRef });
+  assert.equal(enrolled.created, true);
+  const memberId = enrolled.member!.memberId;
+  assert.equal((await network.enrollMember({ customerRef })).member!.memberId, memberId, "enrolling is safe to repeat");
+
+  const earned = await network.earn(memberId, { amountMinor: 1250n, receiptRef: "r-77", storeId: "s-01" });
+  assert.equal(earned.points, 12n); // EUR 12.50 at the default 1 point per major unit, floored
+  const earnReceipt = network.lastReceipt!;
+  assert.equal(earnReceipt.method, "/coalition.v1.NetworkService/Earn");
+  assert.equal(fromBinary(EarnResponseSchema, earnReceipt.responseBytes).transactionId, earned.transactionId);
+  assert.equal(fromBinary(EarnRequestSchema, earnReceipt.requestBytes).memberId, memberId);
+
+  await network.earn(memberId, { points: 100n });
+  const redeemed = await network.redeem(memberId, 40n, { receiptRef: "r-78" });
+  assert.equal(redeemed.points, 40n);
+  assert.equal(fromBinary(RedeemRequestSchema, network.lastReceipt!.requestBytes).points, 40n);
+  const balance = await network.getBalance(memberId);
+  assert.equal(balance.availablePoints, 12n + 100n - 40n);
+
+  // The receipt is evidence anyone holding the network's public key can check, independently of the client.
+  const keys = (await network.getNetworkKeys()).keys.filter((k) => k.active);
+  const networkKey = keys.find((k) => k.keyId === earnReceipt.keyId);
+  assert.ok(networkKey, `receipt names key ${earnReceipt.keyId}, not among the active network keys`);
+  const trailer = new Headers([["x-coalition-key-id", earnReceipt.keyId], ["x-coalition-signature", earnReceipt.signature]]);
+  const check = (request: Uint8Array, response: Uint8Array) =>
+    verifyReceipt(trailer, earnReceipt.method, request, response, () => publicKeyFromRaw(networkKey.publicKey));
+  assert.equal(await check(earnReceipt.requestBytes, earnReceipt.responseBytes), earnReceipt.keyId);
+  const tampered = Buffer.from(earnReceipt.responseBytes);
+  tampered[tampered.length - 1] ^= 1;
+  await assert.rejects(check(earnReceipt.requestBytes, tampered), /RECEIPT_INVALID|does not match/);
+});
+
+test("a refusal is a typed error read from google.rpc.Status, and writes nothing", async () => {
+  const memberId = (await network.enrollMember()).member!.memberId;
+  await network.earn(memberId, { points: 10n });
+  await assert.rejects(network.redeem(memberId, 11n), (error: unknown) => {
+    assert.ok(error instanceof InsufficientPoints, String(error));
+    assert.equal(error.code, Code.FailedPrecondition);
+    assert.equal(error.reason, "INSUFFICIENT_POINTS");
+    assert.equal(error.domain, "coalition.network");
+    assert.equal(error.retryable, false);
+    return true;
+  });
+  assert.equal((await network.getBalance(memberId)).availablePoints, 10n);
+
+  await assert.rejects(network.earn(memberId, { points: 0n }), (error: unknown) => {
+    assert.ok(error instanceof CoalitionError && error.code === Code.InvalidArgument, String(error));
+    assert.ok(error.fieldViolations.some((v) => v.field === "points"), JSON.stringify(error.fieldViolations));
+    return true;
+  });
+});
+
+test("the same request_id returns the stored response; with another body it is refused", async () => {
+  const memberId = (await network.enrollMember()).member!.memberId;
+  const requestId = newRequestId();
+  const first = await network.earn(memberId, { points: 25n, requestId });
+  const again = await network.earn(memberId, { points: 25n, requestId });
+  assert.equal(again.transactionId, first.transactionId);
+  assert.equal((await network.getBalance(memberId)).availablePoints, 25n, "posted once");
+  await assert.rejects(network.earn(memberId, { points: 26n, requestId }), IdempotencyKeyReused);
+});
+
+test("a key the network does not know is refused as a signature error", async () => {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const stranger = new PartnerClient(target, keyFile.keyId, privateKey);
+  try {
+    await assert.rejects(stranger.getBalance("m-1"), (error: unknown) => {
+      assert.ok(error instanceof SignatureInvalid, String(error));
+      assert.equal(error.reason, "SIGNATURE_INVALID");
+      return true;
+    });
+  } finally {
+    stranger.close();
+  }
+});
+
+test("retries resend the same bytes, with a fresh signature, and stop after maxAttempts", async () => {
+  const attempts: string[] = [];
+  // Nothing listens on port 1: every attempt is UNAVAILABLE, which is retryable.
+  const unreachable = new PartnerClient("127.0.0.1:1", keyFile.keyId, keyFile.privateKey, {
+    maxAttempts: 3, backoffInitialMs: 1, backoffMaxMs: 5, timeoutMs: 2000,
+    onAttempt: (_attempt, _method, body) => attempts.push(sha256Hex(body)),
+  });
+  try {
+    await assert.rejects(unreachable.earn("m-1", { points: 5n, requestId: "retry-0001" }), (error: unknown) => {
+      assert.ok(error instanceof CoalitionError && error.code === Code.Unavailable, String(error));
+      assert.equal(error.retryable, true);
+      return true;
+    });
+  } finally {
+    unreachable.close();
+  }
+  assert.equal(attempts.length, 3);
+  assert.equal(new Set(attempts).size, 1, "every attempt sends the same request bytes");
+});
+
+test("the transport sends the caller's bytes, not its own serialization of the message", async () => {
+  const memberId = (await network.enrollMember()).member!.memberId;
+  const given = create(EarnRequestSchema, { requestId: newRequestId(), memberId, basis: { case: "points", value: 1n } });
+  const sent = create(EarnRequestSchema, { requestId: newRequestId(), memberId, basis: { case: "points", value: 7n } });
+  const body = toBinary(EarnRequestSchema, sent);
+  const method = "/coalition.v1.NetworkService/Earn";
+  const transport = createExactTransport(`http://${target}`);
+  try {
+    const header = new Headers(signedHeaderEntries(signRequest(keyFile.privateKey, keyFile.keyId, method, body)));
+    const response = await transport.unaryExact(NetworkService.method.earn, given, body, header, 10_000);
+    assert.equal(response.message.points, 7n, "the network received (and verified the signature over) the body");
+    assert.deepEqual(fromBinary(EarnResponseSchema, response.responseBytes).points, 7n);
+    assert.ok(response.trailer.get("x-coalition-signature"), "the receipt is in the trailers");
+  } finally {
+    transport.close();
+  }
+  assert.equal((await network.getBalance(memberId)).availablePoints, 7n);
+});
+
+test("holds, batch earns and the transaction history", async () => {
+  const memberId = (await network.enrollMember()).member!.memberId;
+  const batch = await network.batchEarn([
+    { memberId, points: 50n, receiptRef: "b-1" },
+    { memberId, amountMinor: 2000n, receiptRef: "b-2" },
+    { memberId: "no-such-member", points: 5n },
+  ]);
+  assert.equal(batch.earnedCount, 2);
+  assert.equal(batch.refusedCount, 1);
+  const refused = batch.results[2].outcome;
+  assert.equal(refused.case, "error");
+  assert.notEqual(refused.value!.code, 0);
+
+  const hold = await network.authorizeRedemption(memberId, 30n);
+  assert.equal((await network.getBalance(memberId)).heldPoints, 30n);
+  const captured = await network.captureRedemption(hold.holdId, 20n);
+  assert.equal(captured.points, 20n);
+  assert.equal(captured.releasedPoints, 10n);
+  const other = await network.authorizeRedemption(memberId, 5n);
+  assert.equal((await network.voidRedemption(other.holdId)).releasedPoints, 5n);
+  assert.equal((await network.getBalance(memberId)).availablePoints, 50n + 20n - 20n);
+
+  const history = [];
+  for await (const transaction of network.listTransactions(memberId, 1)) history.push(transaction);
+  assert.ok(history.length >= 3, `expected the earns and the capture in the history, got ${history.length}`);
+  assert.ok(history.some((t) => t.transactionId === captured.transactionId));
+});

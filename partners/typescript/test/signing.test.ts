@@ -1,0 +1,82 @@
+// SIGNING.md's test vectors (sections 6 and 7), read out of the document, reproduced byte for byte.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { EarnRequestSchema, EarnResponseSchema, LotState } from "../src/gen/coalition/v1/network_pb.js";
+import {
+  SIGNATURE_HEADER, KEY_ID_HEADER, SignatureError, privateKeyFromSeed, publicKeyFromRaw, rawPublicKey, requestMessage,
+  responseMessage, sha256Hex, signRequest, signedHeaderEntries, verifyReceipt,
+} from "../src/signing.js";
+
+const SIGNING_MD = readFileSync(new URL("../../../protos/SIGNING.md", import.meta.url), "utf8");
+
+function vector(headingStart: string): Record<string, string> {
+  const section = SIGNING_MD.split(/^## /m).find((s) => s.startsWith(headingStart));
+  assert.ok(section, `SIGNING.md has no section ## ${headingStart}`);
+  const blocks = [...section.matchAll(/^```text\n([\s\S]*?)^```/gm)];
+  assert.equal(blocks.length, 1, "one ```text block of name: value lines");
+  return Object.fromEntries(blocks[0][1].split("\n").filter((l) => l.trim()).map((l) => {
+    const at = l.indexOf(": ");
+    return [l.slice(0, at), l.slice(at + 2)];
+  }));
+}
+
+const unescape = (shown: string) => Buffer.from(shown.replaceAll("\\n", "\n"), "utf8");
+const request = vector("6. Test vector");
+const receipt = vector("7. Test vector");
+
+test("the vector's EarnRequest serializes to the documented 45 bytes", () => {
+  const earn = create(EarnRequestSchema, {
+    requestId: "req-0001", memberId: "m-0042", basis: { case: "purchase", value: { amountMinor: 1250n, currency: "EUR" } },
+    receiptRef: "r-77", storeId: "s-01", terminalId: "t-3",
+  });
+  const body = toBinary(EarnRequestSchema, earn);
+  assert.equal(Buffer.from(body).toString("hex"), request.request_hex);
+  assert.equal(body.length, 45);
+  assert.equal(sha256Hex(body), request.request_sha256_hex);
+});
+
+test("the request signature: key, message and signature as documented", () => {
+  const key = privateKeyFromSeed(Buffer.from(request.partner_private_key_seed_hex, "hex"));
+  assert.equal(rawPublicKey(key).toString("hex"), request.partner_public_key_hex);
+  assert.equal(rawPublicKey(key).toString("base64"), request.partner_public_key_base64);
+  const body = Buffer.from(request.request_hex, "hex");
+  const timestamp = Number(request.timestamp);
+  assert.deepEqual(requestMessage(request.method, request.key_id, timestamp, request.nonce, body), unescape(request.message_to_sign));
+  const signed = signRequest(key, request.key_id, request.method, body, { timestamp, nonce: request.nonce });
+  assert.equal(signed.signature, request.signature_base64);
+  assert.deepEqual(signedHeaderEntries(signed), [
+    ["x-coalition-key-id", request.key_id], ["x-coalition-timestamp", request.timestamp],
+    ["x-coalition-nonce", request.nonce], ["x-coalition-signature", request.signature_base64],
+  ]);
+});
+
+test("the empty request hashes as documented", () => {
+  assert.equal(sha256Hex(new Uint8Array()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+});
+
+test("the receipt: EarnResponse bytes, message, and the network's signature verify", async () => {
+  const response = create(EarnResponseSchema, {
+    transactionId: "tx-0001", points: 12n, state: LotState.PENDING,
+    availableAt: { seconds: 1737504000n }, expiresAt: { seconds: 1767225600n },
+  });
+  const responseBytes = toBinary(EarnResponseSchema, response);
+  assert.equal(Buffer.from(responseBytes).toString("hex"), receipt.response_hex);
+  assert.equal(sha256Hex(responseBytes), receipt.response_sha256_hex);
+  const requestBytes = Buffer.from(request.request_hex, "hex");
+  assert.deepEqual(responseMessage(receipt.method, receipt.network_key_id, requestBytes, responseBytes),
+    unescape(receipt.message_to_sign));
+  const networkKey = publicKeyFromRaw(Buffer.from(receipt.network_public_key_hex, "hex"));
+  assert.equal(Buffer.from(receipt.network_public_key_hex, "hex").toString("base64"), receipt.network_public_key_base64);
+  const trailer = new Headers([[KEY_ID_HEADER, receipt.network_key_id], [SIGNATURE_HEADER, receipt.signature_base64]]);
+  assert.equal(await verifyReceipt(trailer, receipt.method, requestBytes, responseBytes, () => networkKey), receipt.network_key_id);
+  // one byte changed in the response, or the request, and the receipt no longer holds
+  const tampered = Buffer.from(responseBytes);
+  tampered[tampered.length - 1] ^= 1;
+  await assert.rejects(verifyReceipt(trailer, receipt.method, requestBytes, tampered, () => networkKey),
+    (e: unknown) => e instanceof SignatureError && e.reason === "RECEIPT_INVALID");
+  await assert.rejects(verifyReceipt(trailer, receipt.method, Buffer.from("x"), responseBytes, () => networkKey), SignatureError);
+  await assert.rejects(verifyReceipt(new Headers([[KEY_ID_HEADER, receipt.network_key_id]]), receipt.method,
+    requestBytes, responseBytes, () => networkKey), SignatureError);
+});
