@@ -108,7 +108,7 @@ def load(engine: Engine, transactions: int, partners: int, now: datetime) -> dic
 def settle_last_day(engine: Engine, now: datetime, key_file: Path) -> str:
     """One cycle over the last whole day, through settlement's own functions (no Temporal needed)."""
     from network.interceptor import NetworkSigner
-    from settlement import clearing, cycles
+    from settlement import cycles
 
     end = now.replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=1)
@@ -116,8 +116,8 @@ def settle_last_day(engine: Engine, now: datetime, key_file: Path) -> str:
     with engine.begin() as conn:
         cycles.open_cycle(conn, cycle_id, start, end, cycle_id, "EUR")
         cycles.cut_off(conn, cycle_id)
-        clearing.clear(conn, cycle_id, _settings().point_value_minor)
-        clearing.net_cycle(conn, cycle_id)
+        cycles.clear(conn, cycle_id, _settings().point_value_minor)
+        cycles.net_cycle(conn, cycle_id)
         cycles.issue_statements(conn, cycle_id, now + timedelta(hours=1), NetworkSigner.from_file(key_file))
     return cycle_id
 

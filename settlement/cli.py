@@ -59,7 +59,7 @@ def settle_run(start: datetime = typer.Option(..., "--start", help="Period start
 def settle_status(limit: int = typer.Option(20, help="How many cycles, newest first."),
                   cycle_id: Optional[str] = typer.Option(None, "--cycle", help="Show one cycle's events.")) -> None:
     """Settlement cycles from the database (the source of truth), or one cycle's event history."""
-    from settlement import cycles
+    from settlement.store import cycles
 
     with database() as engine, engine.connect() as conn:
         if cycle_id:

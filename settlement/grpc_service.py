@@ -26,8 +26,9 @@ from network.server import ServiceRegistrar, ServiceRegistration
 from network.settings import Settings
 from protos.coalition.v1 import settlement_pb2 as pb
 from protos.coalition.v1 import settlement_pb2_grpc
-from settlement import cycles
+from settlement import responses, store
 from settlement.control import signal_response
+from settlement.store.statements import StatementView
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "coalition.v1.SettlementService"
@@ -49,7 +50,7 @@ def check_statement_id(value: str) -> None:
         raise errors.invalid("statement_id", "must be 1 to 100 characters of [A-Za-z0-9._:-]")
 
 
-def page_token(view: cycles.StatementView) -> str:
+def page_token(view: StatementView) -> str:
     return base64.urlsafe_b64encode(f"{view.issued_at.isoformat()}|{view.statement_id}".encode()).decode()
 
 
@@ -63,7 +64,7 @@ def parse_page_token(token: str) -> tuple[datetime, str] | None:
         raise errors.invalid("page_token", "is not a token this service issued") from None
 
 
-def summary(view: cycles.StatementView) -> pb.StatementSummary:
+def summary(view: StatementView) -> pb.StatementSummary:
     return pb.StatementSummary(statement_id=view.statement_id, cycle_id=view.cycle_id,
                                period_start=timestamp(view.period_start), period_end=timestamp(view.period_end),
                                currency=view.currency, net_minor=view.net_minor, carried_in_minor=view.carried_in_minor,
@@ -71,7 +72,7 @@ def summary(view: cycles.StatementView) -> pb.StatementSummary:
                                dispute_deadline=timestamp(view.dispute_deadline))
 
 
-def statement_message(view: cycles.StatementView) -> pb.Statement:
+def statement_message(view: StatementView) -> pb.Statement:
     return pb.Statement(
         summary=summary(view),
         lines=[pb.StatementLine(line_number=ln.line_number, cause=ln.cause, counterparty=ln.counterparty,
@@ -130,7 +131,7 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         after = parse_page_token(request.page_token)
 
         def page(conn: Connection, partner_id: str) -> pb.ListStatementsResponse:
-            views = cycles.list_statements(conn, partner_id, size + 1, after, request.cycle_id)
+            views = store.statements.partner_statements(conn, partner_id, size + 1, after, request.cycle_id)
             response = pb.ListStatementsResponse(statements=[summary(v) for v in views[:size]])
             if len(views) > size:
                 response.next_page_token = page_token(views[size - 1])
@@ -140,7 +141,7 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
     def GetStatement(self, request: pb.GetStatementRequest, context) -> pb.GetStatementResponse:
         check_statement_id(request.statement_id)
         return self._read(lambda conn, partner_id: pb.GetStatementResponse(
-            statement=statement_message(cycles.get_statement(conn, partner_id, request.statement_id))))
+            statement=statement_message(responses.get_statement(conn, partner_id, request.statement_id))))
 
     def AcknowledgeStatement(self, request: pb.AcknowledgeStatementRequest, context) -> bytes:
         check_token(request.request_id, "request_id")
@@ -148,7 +149,7 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         answered: dict[str, str] = {}
 
         def acknowledge(conn: Connection, partner_id: str) -> pb.AcknowledgeStatementResponse:
-            view = cycles.acknowledge_statement(conn, partner_id, request.statement_id)
+            view = responses.acknowledge_statement(conn, partner_id, request.statement_id)
             answered["cycle_id"] = view.cycle_id
             return pb.AcknowledgeStatementResponse(statement_id=view.statement_id, state=STATES[view.state],
                                                    responded_at=timestamp(view.responded_at))
@@ -169,7 +170,7 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         answered: dict[str, str] = {}
 
         def dispute(conn: Connection, partner_id: str) -> pb.DisputeStatementResponse:
-            view = cycles.dispute_statement(conn, partner_id, request.statement_id, list(request.line_numbers),
+            view = responses.dispute_statement(conn, partner_id, request.statement_id, list(request.line_numbers),
                                             request.amount_minor, request.reason)
             answered["cycle_id"] = view.cycle_id
             return pb.DisputeStatementResponse(statement_id=view.statement_id, dispute_id=view.dispute_id,

@@ -6,18 +6,19 @@ from __future__ import annotations
 from datetime import date
 
 from network.settings import Settings
-from settlement.cycles import instruction_id_for
+from settlement.domain.payment_plan import instruction_id_for
 from settlement.payments import instruction_for, make_rail
-from settlement.rails import Account, Iso20022FileRail, validate_payment_file
+from settlement.rails import Iso20022FileRail, validate_payment_file
+from settlement.store.payments import UnsubmittedInstruction
 
 
 def test_settlement_instructions_make_valid_pain_files(tmp_path):
     rail = make_rail(Settings(data_dir=tmp_path, payment_rail="iso20022"))
     assert isinstance(rail, Iso20022FileRail)
     cycle_id = "cyc-20261123-0000"
-    account = Account("Acme Coffee", "DE89370400440532013000", None)
-    instructions = [instruction_for(cycle_id, instruction_id_for(cycle_id, partner, direction), partner, direction,
-                                    amount, "EUR", account, date(2026, 1, 5))
+    instructions = [instruction_for(cycle_id, UnsubmittedInstruction(
+                        instruction_id_for(cycle_id, partner, direction), partner, direction, amount, "EUR",
+                        "Acme Coffee", "DE89370400440532013000", None, date(2026, 1, 5)))
                     for partner, direction, amount in (("acme", "payout", 49200), ("rail-co", "collection", 40100))]
     submitted = rail.submit(instructions)
     assert [s.status for s in submitted] == ["submitted", "submitted"]

@@ -9,12 +9,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings, strategies as st
 
-from settlement import obligations as rules
-from settlement.netting import (PARTNER_UPHELD, STATEMENT_STANDS, HeldAmount, net, payment_direction,
-                                settle_position)
-from settlement.obligations import NETWORK, Flow, Obligation, Terms
-from settlement.statements import (CARRIED_DISPUTE, CarriedAmount, build_statement, canonical_bytes,
-                                   disputed_amount, statement_lines)
+from settlement.domain import obligations as rules
+from settlement.domain.disputes import PARTNER_UPHELD, STATEMENT_STANDS, disputed_amount
+from settlement.domain.netting import HeldAmount, net, settle_position
+from settlement.domain.obligations import NETWORK, Flow, Obligation, Terms
+from settlement.domain.payment_plan import payment_direction
+from settlement.domain.statements import (CARRIED_DISPUTE, CarriedAmount, build_statement, canonical_bytes,
+                                          statement_lines)
 
 A_PAYS = Terms(1, "a", "issuer_pays", clearing_fee_bps=150, breakage_share_bps=2000)
 B_PAYS = Terms(2, "b", "issuer_pays", clearing_fee_bps=200)

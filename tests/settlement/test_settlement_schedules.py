@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timezone
 
 from settlement import messages as m
-from settlement.cycles import cycle_id_for, period_ending
+from settlement.domain.cycles import cycle_id_for, period_ending
 from settlement.rails import SimulatedBank
 from settlement.worker import CYCLE_SCHEDULE_ID, ensure_schedules
 from settlement.workflows import HousekeepingWorkflow
