@@ -23,10 +23,6 @@ from settlement.store.cycles import CycleRow
 from settlement.store.statements import SignedStatement
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def open_cycle(conn: Connection, cycle_id: str, start: datetime, end: datetime, workflow_id: str,
                currency: str) -> CycleRow:
     """Create the cycle row (a second call for the same cycle and period finds it). Refuses a period that overlaps
@@ -96,7 +92,7 @@ def issue_statements(conn: Connection, cycle_id: str, dispute_deadline: datetime
             by_party.setdefault(o.payer, []).append(o)
             by_party.setdefault(o.payee, []).append(o)
         carried = store.positions.carried_into(conn, cycle_id)
-        issued_at = utcnow()
+        issued_at = datetime.now(timezone.utc)
         signed = []
         for p in store.positions.positions(conn, cycle_id):
             own = [o for o in by_party.get(p.partner_id, []) if o.currency == p.currency]

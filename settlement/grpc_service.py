@@ -51,7 +51,7 @@ def check_statement_id(value: str) -> None:
 
 
 def page_token(view: StatementView) -> str:
-    return base64.urlsafe_b64encode(f"{view.issued_at.isoformat()}|{view.statement_id}".encode()).decode()
+    return base64.urlsafe_b64encode(f"{view.body.issued_at.isoformat()}|{view.body.statement_id}".encode()).decode()
 
 
 def parse_page_token(token: str) -> tuple[datetime, str] | None:
@@ -65,11 +65,12 @@ def parse_page_token(token: str) -> tuple[datetime, str] | None:
 
 
 def summary(view: StatementView) -> pb.StatementSummary:
-    return pb.StatementSummary(statement_id=view.statement_id, cycle_id=view.cycle_id,
-                               period_start=timestamp(view.period_start), period_end=timestamp(view.period_end),
-                               currency=view.currency, net_minor=view.net_minor, carried_in_minor=view.carried_in_minor,
-                               state=STATES[view.state], issued_at=timestamp(view.issued_at),
-                               dispute_deadline=timestamp(view.dispute_deadline))
+    body = view.body
+    return pb.StatementSummary(statement_id=body.statement_id, cycle_id=body.cycle_id,
+                               period_start=timestamp(body.period_start), period_end=timestamp(body.period_end),
+                               currency=body.currency, net_minor=body.net_minor, carried_in_minor=body.carried_in_minor,
+                               state=STATES[view.state], issued_at=timestamp(body.issued_at),
+                               dispute_deadline=timestamp(body.dispute_deadline))
 
 
 def statement_message(view: StatementView) -> pb.Statement:
@@ -77,10 +78,10 @@ def statement_message(view: StatementView) -> pb.Statement:
         summary=summary(view),
         lines=[pb.StatementLine(line_number=ln.line_number, cause=ln.cause, counterparty=ln.counterparty,
                                 issuer_id=ln.issuer_id, redeemer_id=ln.redeemer_id, points=ln.points,
-                                amount_minor=ln.amount_minor, dispute_id=ln.dispute_id) for ln in view.lines],
-        receivable_minor=view.receivable_minor, payable_minor=view.payable_minor, disputed_minor=view.disputed_minor,
-        dispute_id=view.dispute_id, signed_payload=view.signed_payload, signature=view.signature,
-        network_key_id=view.network_key_id)
+                                amount_minor=ln.amount_minor, dispute_id=ln.dispute_id) for ln in view.body.lines],
+        receivable_minor=view.body.receivable_minor, payable_minor=view.body.payable_minor,
+        disputed_minor=view.disputed_minor, dispute_id=view.dispute_id, signed_payload=view.signed.signed_payload,
+        signature=view.signed.signature, network_key_id=view.signed.network_key_id)
 
 
 class ResponseNotifier:
@@ -150,8 +151,8 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
 
         def acknowledge(conn: Connection, partner_id: str) -> pb.AcknowledgeStatementResponse:
             view = responses.acknowledge_statement(conn, partner_id, request.statement_id)
-            answered["cycle_id"] = view.cycle_id
-            return pb.AcknowledgeStatementResponse(statement_id=view.statement_id, state=STATES[view.state],
+            answered["cycle_id"] = view.body.cycle_id
+            return pb.AcknowledgeStatementResponse(statement_id=view.body.statement_id, state=STATES[view.state],
                                                    responded_at=timestamp(view.responded_at))
         response = run_mutation(self._engine, "AcknowledgeStatement", request, acknowledge)
         self._notify(answered.get("cycle_id"), current_caller().partner_id, disputed=False)
@@ -172,8 +173,8 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         def dispute(conn: Connection, partner_id: str) -> pb.DisputeStatementResponse:
             view = responses.dispute_statement(conn, partner_id, request.statement_id, list(request.line_numbers),
                                             request.amount_minor, request.reason)
-            answered["cycle_id"] = view.cycle_id
-            return pb.DisputeStatementResponse(statement_id=view.statement_id, dispute_id=view.dispute_id,
+            answered["cycle_id"] = view.body.cycle_id
+            return pb.DisputeStatementResponse(statement_id=view.body.statement_id, dispute_id=view.dispute_id,
                                                disputed_minor=view.disputed_minor, state=STATES[view.state])
         response = run_mutation(self._engine, "DisputeStatement", request, dispute)
         self._notify(answered.get("cycle_id"), current_caller().partner_id, disputed=True)

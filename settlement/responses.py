@@ -20,36 +20,32 @@ from settlement.domain.disputes import DISPUTE_OUTCOMES, disputed_amount, disput
 from settlement.store.statements import StatementView
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def get_statement(conn: Connection, partner_id: str | None, statement_id: str) -> StatementView:
     """A statement; partner_id (the caller) must own it. None means the operator."""
     view = store.statements.statement(conn, statement_id)
     if view is None:
         raise errors.not_found("statement", statement_id, "STATEMENT_NOT_FOUND")
-    if partner_id is not None and view.partner_id != partner_id:
+    if partner_id is not None and view.body.partner_id != partner_id:
         raise errors.denied("NOT_YOUR_STATEMENT", f"statement {statement_id} belongs to another partner")
     return view
 
 
 def _lock_statement_for_response(conn: Connection, partner_id: str, statement_id: str, now: datetime) -> StatementView:
     view = get_statement(conn, partner_id, statement_id)
-    cycle = store.cycles.lock(conn, view.cycle_id, share=True)
+    cycle = store.cycles.lock(conn, view.body.cycle_id, share=True)
     store.statements.lock_statement(conn, statement_id)
     view = get_statement(conn, partner_id, statement_id)  # re-read under the locks
-    if response_window_closed(view.state, cycle.state, view.dispute_deadline, now):
+    if response_window_closed(view.state, cycle.state, view.body.dispute_deadline, now):
         raise errors.precondition("DISPUTE_WINDOW_CLOSED",
                                   f"the response window of statement {statement_id} closed at "
-                                  f"{view.dispute_deadline.isoformat()}", statement_id=statement_id)
+                                  f"{view.body.dispute_deadline.isoformat()}", statement_id=statement_id)
     return view
 
 
 def acknowledge_statement(conn: Connection, partner_id: str, statement_id: str,
                           now: datetime | None = None) -> StatementView:
     """The partner accepts its statement (acknowledging twice is harmless)."""
-    now = now or utcnow()
+    now = now or datetime.now(timezone.utc)
     view = _lock_statement_for_response(conn, partner_id, statement_id, now)
     if view.state == "acknowledged":
         return view
@@ -57,7 +53,7 @@ def acknowledge_statement(conn: Connection, partner_id: str, statement_id: str,
         raise errors.precondition("STATEMENT_DISPUTED", f"statement {statement_id} is {view.state}",
                                   statement_id=statement_id)
     store.statements.set_response(conn, statement_id, "acknowledged", now)
-    store.cycles.record_event(conn, view.cycle_id, "statement_acknowledged",
+    store.cycles.record_event(conn, view.body.cycle_id, "statement_acknowledged",
                               {"partner_id": partner_id, "statement_id": statement_id})
     return get_statement(conn, partner_id, statement_id)
 
@@ -65,19 +61,19 @@ def acknowledge_statement(conn: Connection, partner_id: str, statement_id: str,
 def dispute_statement(conn: Connection, partner_id: str, statement_id: str, line_numbers: Sequence[int],
                       amount_minor: int, reason: str, now: datetime | None = None) -> StatementView:
     """The partner disputes lines of its statement (once); their amount is held back at payout."""
-    now = now or utcnow()
+    now = now or datetime.now(timezone.utc)
     view = _lock_statement_for_response(conn, partner_id, statement_id, now)
     if view.state != "issued":
         raise errors.precondition("STATEMENT_" + ("ACKNOWLEDGED" if view.state == "acknowledged" else "ALREADY_DISPUTED"),
                                   f"statement {statement_id} is {view.state}", statement_id=statement_id)
     try:
-        amount = disputed_amount(view.lines, line_numbers, amount_minor)
+        amount = disputed_amount(view.body.lines, line_numbers, amount_minor)
     except ValueError as exc:
         raise errors.invalid("line_numbers", str(exc)) from None
     dispute_id = dispute_id_for(statement_id)
     store.statements.insert_dispute(conn, dispute_id, view, line_numbers, amount, reason)
     store.statements.set_response(conn, statement_id, "disputed", now)
-    store.cycles.record_event(conn, view.cycle_id, "statement_disputed",
+    store.cycles.record_event(conn, view.body.cycle_id, "statement_disputed",
                               {"partner_id": partner_id, "statement_id": statement_id, "dispute_id": dispute_id,
                                "amount_minor": amount})
     return get_statement(conn, partner_id, statement_id)

@@ -55,42 +55,33 @@ def disputing_partners(conn: Connection, cycle_id: str) -> list[str]:
 
 @dataclass(frozen=True)
 class StatementView:
-    statement_id: str
-    cycle_id: str
-    partner_id: str
-    currency: str
-    period_start: datetime
-    period_end: datetime
-    lines: tuple[StatementLine, ...]
-    receivable_minor: int
-    payable_minor: int
-    net_minor: int
-    carried_in_minor: int
-    disputed_minor: int
+    """An issued statement as signed, and where the partner's response stands."""
+
+    signed: SignedStatement
     state: str
-    issued_at: datetime
-    dispute_deadline: datetime
     responded_at: datetime | None
-    signed_payload: bytes
-    signature: bytes
-    network_key_id: str
-    dispute_id: str
+    dispute_id: str  # "" unless disputed
+    disputed_minor: int  # the dispute's signed effect on the partner
+
+    @property
+    def body(self) -> StatementBody:
+        return self.signed.body
 
 
 _STATEMENT_SELECT = (
-    "SELECT s.statement_id, s.cycle_id, s.partner_id, s.currency, c.period_start, c.period_end, s.lines, "
-    "s.receivable_minor, s.payable_minor, s.net_minor, s.carried_in_minor, coalesce(d.amount_minor, 0) AS disputed, "
-    "s.state, s.issued_at, s.dispute_deadline, s.responded_at, s.signed_payload, s.signature, s.network_key_id, "
-    "coalesce(d.dispute_id, '') AS dispute_id "
+    "SELECT s.statement_id, s.cycle_id, s.partner_id, s.currency, c.period_start, c.period_end, s.issued_at, "
+    "s.dispute_deadline, s.lines, s.receivable_minor, s.payable_minor, s.net_minor, s.carried_in_minor, "
+    "s.signed_payload, s.signature, s.network_key_id, s.state, s.responded_at, "
+    "coalesce(d.dispute_id, '') AS dispute_id, coalesce(d.amount_minor, 0) AS disputed_minor "
     "FROM statements s JOIN cycles c USING (cycle_id) LEFT JOIN disputes d USING (statement_id) ")
 
 
 def _view(r) -> StatementView:
-    return StatementView(r.statement_id, r.cycle_id, r.partner_id, r.currency, r.period_start, r.period_end,
-                         tuple(StatementLine(**line) for line in r.lines), int(r.receivable_minor),
-                         int(r.payable_minor), int(r.net_minor), int(r.carried_in_minor), int(r.disputed), r.state,
-                         r.issued_at, r.dispute_deadline, r.responded_at, bytes(r.signed_payload), bytes(r.signature),
-                         r.network_key_id, r.dispute_id)
+    body = StatementBody(r.statement_id, r.cycle_id, r.partner_id, r.currency, r.period_start, r.period_end,
+                         r.issued_at, r.dispute_deadline, tuple(StatementLine(**line) for line in r.lines),
+                         int(r.receivable_minor), int(r.payable_minor), int(r.net_minor), int(r.carried_in_minor))
+    return StatementView(SignedStatement(body, bytes(r.signed_payload), bytes(r.signature), r.network_key_id),
+                         r.state, r.responded_at, r.dispute_id, int(r.disputed_minor))
 
 
 def statement(conn: Connection, statement_id: str) -> StatementView | None:
@@ -126,8 +117,8 @@ def insert_dispute(conn: Connection, dispute_id: str, view: StatementView, line_
                    amount_minor: int, reason: str) -> None:
     conn.execute(text("INSERT INTO disputes (dispute_id, statement_id, cycle_id, partner_id, currency, line_numbers, "
                       "amount_minor, reason, state) VALUES (:d, :s, :c, :p, :cur, CAST(:l AS jsonb), :a, :r, 'open')"),
-                 {"d": dispute_id, "s": view.statement_id, "c": view.cycle_id, "p": view.partner_id,
-                  "cur": view.currency, "l": json.dumps(sorted(set(line_numbers))), "a": amount_minor, "r": reason})
+                 {"d": dispute_id, "s": view.body.statement_id, "c": view.body.cycle_id, "p": view.body.partner_id,
+                  "cur": view.body.currency, "l": json.dumps(sorted(set(line_numbers))), "a": amount_minor, "r": reason})
 
 
 @dataclass(frozen=True)
