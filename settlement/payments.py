@@ -52,7 +52,7 @@ def instruction_for(cycle_id: str, row: UnsubmittedInstruction) -> PaymentInstru
                               mandate_signed_on=row.joined_on if collection else None)
 
 
-def _submit_carriable(rail: PaymentRail, instructions: list[PaymentInstruction]
+def submit_carriable(rail: PaymentRail, instructions: list[PaymentInstruction]
                       ) -> tuple[list[Submission], list[tuple[PaymentInstruction, str]]]:
     """Submit what the rail can carry: an instruction it refuses for good is left out (with why) and the rest is
     submitted again (a refused submit wrote nothing). RailUnavailable propagates: the caller retries."""
@@ -75,7 +75,7 @@ def submit_payments(engine: Engine, rail: PaymentRail, cycle_id: str) -> SubmitO
     RailUnavailable propagates (the caller retries); an instruction the rail refuses for good is marked failed."""
     with engine.connect() as conn:
         pending = [instruction_for(cycle_id, row) for row in store.payments.unsubmitted(conn, cycle_id)]
-    submissions, refused = _submit_carriable(rail, pending)
+    submissions, refused = submit_carriable(rail, pending)
     outcome = SubmitOutcome(sum(s.status == "submitted" for s in submissions),
                             sum(s.status == "duplicate" for s in submissions),
                             tuple(f"{i.partner_id}: {why}" for i, why in refused))

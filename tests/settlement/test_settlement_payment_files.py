@@ -1,5 +1,6 @@
 """The ISO 20022 rail chosen by settings writes pain.001 payouts and pain.008 collections for settlement's
-instructions (ids, mandates, remittance) that validate against their XSDs."""
+instructions (ids, mandates, remittance) that validate against their XSDs; an instruction no SEPA rail can carry
+is left out of the submission (checked once per submit, by the rail)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from datetime import date
 
 from network.settings import Settings
 from settlement.domain.payment_plan import instruction_id_for
-from settlement.payments import instruction_for, make_rail
-from settlement.rails import Iso20022FileRail, validate_payment_file
+from settlement.payments import instruction_for, make_rail, submit_carriable
+from settlement.rails import Iso20022FileRail, PaymentInstruction, SimulatedBank, simulated, validate_payment_file
+from settlement.rails.interface import validate_for_sepa
 from settlement.store.payments import UnsubmittedInstruction
 
 
@@ -27,3 +29,27 @@ def test_settlement_instructions_make_valid_pain_files(tmp_path):
     assert sorted(f.name.split(".", 2)[2] for f in files) == ["pain.001.001.09.xml", "pain.008.001.08.xml"]
     for path in files:
         validate_payment_file(path)  # raises unless valid against its XSD
+
+
+def test_a_refused_instruction_is_left_out_and_each_submit_checks_once(tmp_path, monkeypatch):
+    checks = []
+
+    def counting(instructions):
+        checks.append(len(instructions))
+        return validate_for_sepa(instructions)
+    monkeypatch.setattr(simulated, "validate_for_sepa", counting)
+    cycle_id = "cyc-20261123-0000"
+
+    def instruction(partner: str, iban: str) -> PaymentInstruction:
+        return instruction_for(cycle_id, UnsubmittedInstruction(instruction_id_for(cycle_id, partner, "payout"), partner,
+                                                                "payout", 100, "EUR", partner, iban, None,
+                                                                date(2026, 1, 5)))
+    good = [instruction("acme", "DE89370400440532013000"), instruction("zeta", "NL91ABNA0417164300")]
+    bad = instruction("broken", "DE89370400440532013001")  # wrong check digits
+    bank = SimulatedBank(tmp_path / "bank")
+    submitted, refused = submit_carriable(bank, [good[0], bad, good[1]])
+    assert [s.instruction_id for s in submitted] == [good[0].instruction_id, good[1].instruction_id]
+    assert [(i.partner_id, "DE89370400440532013001" in why) for i, why in refused] == [("broken", True)]
+    assert checks == [3, 2]  # the refused submit wrote nothing; the rest went in one more submit
+    checks.clear()
+    assert [s.status for s in submit_carriable(bank, good)[0]] == ["duplicate", "duplicate"] and checks == [2]
