@@ -53,7 +53,7 @@ def instruction_for(cycle_id: str, row: UnsubmittedInstruction) -> PaymentInstru
 
 
 def submit_carriable(rail: PaymentRail, instructions: list[PaymentInstruction]
-                      ) -> tuple[list[Submission], list[tuple[PaymentInstruction, str]]]:
+                     ) -> tuple[list[Submission], list[tuple[PaymentInstruction, str]]]:
     """Submit what the rail can carry: an instruction it refuses for good is left out (with why) and the rest is
     submitted again (a refused submit wrote nothing). RailUnavailable propagates: the caller retries."""
     pending, refused = list(instructions), []
@@ -71,8 +71,8 @@ def submit_carriable(rail: PaymentRail, instructions: list[PaymentInstruction]
 
 def submit_payments(engine: Engine, rail: PaymentRail, cycle_id: str) -> SubmitOutcome:
     """Submit the cycle's unsubmitted instructions and record the outcome (a planned cycle moves to
-    payments_submitted).
-    RailUnavailable propagates (the caller retries); an instruction the rail refuses for good is marked failed."""
+    payments_submitted). RailUnavailable propagates (the caller retries); an instruction the rail refuses for good
+    is marked failed."""
     with engine.connect() as conn:
         pending = [instruction_for(cycle_id, row) for row in store.payments.unsubmitted(conn, cycle_id)]
     submissions, refused = submit_carriable(rail, pending)
