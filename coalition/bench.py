@@ -153,7 +153,7 @@ def _seed(url: str, partners: int, members_per_partner: int) -> tuple[list, dict
     from network import admin
     from network.database import make_engine
     from network.settings import Settings
-    from network.server import build_ledger
+    from network.store.ledger import build_ledger
     from partners import signing
 
     engine = make_engine(url)

@@ -71,7 +71,7 @@ def db_migrate() -> None:
 @ledger_app.command("verify")
 def ledger_verify(skip_hash_chain: bool = typer.Option(False, help="Skip recomputing the hash chain.")) -> None:
     """Check every ledger invariant on the whole database; exit 1 if any fails."""
-    from network.verify import verify_ledger
+    from network.store.verify import verify_ledger
     from settlement.verify import check_cycle_conservation
 
     with database() as engine, engine.connect() as conn:

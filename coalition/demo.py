@@ -28,7 +28,9 @@ from sqlalchemy import Connection, Engine, text
 from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: never runs ahead of the clock
 
 from network import admin
-from network.service import EarnItem, new_card_number, shard_of
+from network.core.members import shard_of
+from network.core.results import EarnItem
+from network.store.ledger import new_card_number
 from network.settings import Settings
 from partners.keyfile import KeyFile, KeyFileError, load_key_file, save_key_file
 from partners.simulator import PosSimulator, SimMember, StoreProfile
@@ -208,7 +210,7 @@ def _plan_members(count: int) -> list[tuple[str, list[str], int]]:
 
 def _ensure_members(engine: Engine, settings: Settings, count: int) -> int:
     """Members demo-00000.. at their home brand (set-based), their other brands, and welcome points."""
-    from network.server import build_ledger
+    from network.store.ledger import build_ledger
 
     plan = _plan_members(count)
     refs = [f"{CUSTOMER_REF_PREFIX}{i:05d}" for i in range(count)]

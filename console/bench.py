@@ -107,7 +107,7 @@ def load(engine: Engine, transactions: int, partners: int, now: datetime) -> dic
 
 def settle_last_day(engine: Engine, now: datetime, key_file: Path) -> str:
     """One cycle over the last whole day, through settlement's own functions (no Temporal needed)."""
-    from network.interceptor import NetworkSigner
+    from network.signer import NetworkSigner
     from settlement import clearing, cycles
 
     end = now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -13,10 +13,10 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from network import read_models as network_reads
+from network.store import read_models as network_reads
 from network.database import make_engine, require_migrated, resolve_database_url
-from network.server import build_ledger
-from network.service import Balance
+from network.store.ledger import build_ledger
+from network.core.results import Balance
 from network.settings import Settings, get_settings
 from settlement import read_models as settlement_reads
 

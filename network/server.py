@@ -19,23 +19,19 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from sqlalchemy import Engine, text
 
 from network import metrics
-from network.contracts import ContractBook
 from network.database import ping, require_migrated
-from network.exposure import ExposureTracker
 from network.grpc_service import MUTATING, PUBLIC, RECHECKED, SERVICE, NetworkServicer
-from network.interceptor import KeyDirectory, NetworkSigner, Observer, RefusalObserver, SigningInterceptor
-from network.service import Ledger
+from network.interceptor import Observer, RefusalObserver, SigningInterceptor
+from network.keys import KeyDirectory
+from network.signer import NetworkSigner
 from network.settings import Settings
+from network.store.exposure import ExposureTracker
+from network.store.ledger import build_ledger
 from protos.coalition.v1 import network_pb2, network_pb2_grpc
 
 log = logging.getLogger(__name__)
 SERVICE_NAMES = ("coalition.v1.NetworkService",)
 SWITCH_INTERVAL_SECONDS = 0.001
-
-
-def build_ledger(engine: Engine, settings: Settings) -> Ledger:
-    return Ledger(engine, ContractBook(engine), point_value_minor=settings.point_value_minor,
-                  network_currency=settings.network_currency, shards=settings.ledger_shards)
 
 
 def network_keys(engine: Engine):

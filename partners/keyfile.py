@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from partners import signing
 
-_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_ID = signing.KEY_ID_PATTERN
 
 
 class KeyFileError(Exception):

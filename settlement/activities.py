@@ -15,8 +15,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from network.errors import DomainError
-from network.interceptor import NetworkSigner
-from network.server import build_ledger
+from network.signer import NetworkSigner
+from network.store.ledger import build_ledger
 from network.settings import Settings
 from network import metrics
 from settlement import clearing, cycles, payments

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, insert, text
 
-from network.contracts import load_contracts
+from network.store.contracts import load_contracts
 from settlement import obligations as rules
 from settlement.cycles import lock_cycle, move_cycle
 from settlement.models import ClearingCell, NetPositionRow, Obligation as ObligationRow

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, insert, text
 
 from network import admin, errors
 from network.errors import DomainError
-from network.interceptor import NetworkSigner
+from network.signer import NetworkSigner
 from settlement.models import CYCLE_STATES, Statement as StatementRow
 from settlement.netting import HeldAmount, payment_direction, settle_position
 from settlement.obligations import Obligation

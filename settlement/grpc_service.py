@@ -21,7 +21,8 @@ from temporalio.client import Client
 
 from network import errors
 from network.grpc_service import check_text, check_token, run_mutation, timestamp
-from network.interceptor import NetworkSigner, current_caller
+from network.interceptor import current_caller
+from network.signer import NetworkSigner
 from network.server import ServiceRegistrar, ServiceRegistration
 from network.settings import Settings
 from protos.coalition.v1 import settlement_pb2 as pb

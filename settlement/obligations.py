@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable
 
-from network.ledger import money_for_points
+from network.core.ledger import money_for_points
 
 NETWORK = "network"
 REDEMPTION, ISSUE, EXPIRY = "redemption", "issue", "expiry"
