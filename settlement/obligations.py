@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Iterable
 
 from network.core.ledger import money_for_points
+from network.core.terms import BASIS_POINTS
 
 NETWORK = "network"
 REDEMPTION, ISSUE, EXPIRY = "redemption", "issue", "expiry"
@@ -43,7 +44,7 @@ PREFUND_ISSUE = "prefund_issue"
 PREFUND_REIMBURSE = "prefund_reimburse"
 BREAKAGE_SHARE = "breakage_share"
 REVERSAL = "_reversal"
-BPS = Decimal(10000)
+BPS = Decimal(BASIS_POINTS)
 
 
 @dataclass(frozen=True)
