@@ -1,5 +1,5 @@
 """The console's data: settings, the engine (one per process, st.cache_resource) and the read models of
-network.read_models and settlement.read_models, cached with a short TTL (settings.console_cache_ttl_seconds).
+network.store.read_models and settlement.read_models, cached with a short TTL (settings.console_cache_ttl_seconds).
 
 Pages call these functions only; none of them holds SQL. After an action, `forget()` drops the cached figures.
 """

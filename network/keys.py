@@ -113,7 +113,7 @@ class KeyDirectory:
     def authenticate(self, method: str, metadata, body: bytes, *, cached_ok: bool = False,
                      cache_only: bool = False) -> Caller:
         """Verify the request and find its partner. With `cached_ok` the key may come from the cache: only for
-        calls whose write transaction checks the key and partner status again (see network.earn_commit).
+        calls whose write transaction checks the key and partner status again (see network.store.earn).
         With `cache_only`, a key that is not cached raises NotCached instead of being read from the database."""
         found: dict[str, _KeyRecord] = {}
 

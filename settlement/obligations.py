@@ -22,7 +22,7 @@ Obligations, per model (point value = the network setting point_value_minor, min
 Reversals give the same line with the cause suffixed "_reversal" and a negative amount.
 
 Rounding, the one rule: the exact amount of a line (sum of its flows' points x its rate, a Decimal) is rounded
-half-even to the minor unit, once per line (network.ledger.money_for_points). Totals are sums of rounded lines.
+half-even to the minor unit, once per line (network.core.ledger.money_for_points). Totals are sums of rounded lines.
 """
 
 from __future__ import annotations
