@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from coalition.runtime import configure_logging, database, operator_transaction
 from network import admin
+from network.core.terms import BASIS_POINTS
 from network.settings import get_settings
 from coalition.demo import demo_seed, demo_traffic
 from coalition.up import up_command
@@ -101,7 +102,7 @@ def partner_contract(
     settlement_model: str = typer.Option("issuer_pays", help="issuer_pays or prefunded"),
     clearing_fee_bps: int = 0, issue_price_minor_per_point: Decimal = Decimal(0),
     redemption_rate_minor_per_point: Decimal = Decimal(0), breakage_share_bps: int = 0,
-    return_window_seconds: int = 0, expiry_days: int = 0, max_basket_share_bps: int = 10000,
+    return_window_seconds: int = 0, expiry_days: int = 0, max_basket_share_bps: int = BASIS_POINTS,
     credit_limit_minor: Optional[int] = None, collateral_minor: int = 0,
     effective_from: Optional[datetime] = typer.Option(None, help="ISO time (UTC); default now"),
     operator: str = OPERATOR,
