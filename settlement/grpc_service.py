@@ -23,7 +23,7 @@ from network import errors
 from network.grpc_service import check_text, check_token, run_mutation, timestamp
 from network.interceptor import current_caller
 from network.signer import NetworkSigner
-from network.server import ServiceRegistrar, ServiceRegistration
+from network.registration import ServiceRegistrar, ServiceRegistration
 from network.settings import Settings
 from protos.coalition.v1 import settlement_pb2 as pb
 from protos.coalition.v1 import settlement_pb2_grpc
