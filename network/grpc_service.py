@@ -226,7 +226,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         caller = current_caller()
         outcome = await self._group_commit.submit(caller.partner_id, item.request_id,
                                                   EarnCall(caller, item, body_hash(request)))
-        if isinstance(outcome, tuple):  # a retry that raced its original inside one batch (GroupCommit)
+        if not isinstance(outcome, Outcome):  # ("duplicate-in-batch", leader's Outcome): a retry that raced its
+            # original inside one batch (GroupCommit)
             _, leader = outcome
             if not leader.refused and await asyncio.get_running_loop().run_in_executor(
                     None, stored_body_hash, self._engine, caller.partner_id, item.request_id) == body_hash(request):

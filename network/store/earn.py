@@ -29,16 +29,14 @@ from network.core import rules
 from network.core.results import EarnItem, EarnResult
 from network.errors import DomainError, key_reused
 from network.keys import Caller, key_status_refusal
-from network.store.earn_plan import (INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, MemberRow,
-                                     member_lookup_params)
+from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
 from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, Prepared, ShardHead,
                                    WriteBatch, chain_writes, posting_writes, shard_heads)
 from network.store.ledger import Ledger
 from network.store.pgarray import columns, literal
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """One earn's outcome: the serialized EarnResponse (new or replayed), or why the item was refused."""
 
     response: bytes = b""
@@ -121,18 +119,19 @@ class Lookups:
 
     @classmethod
     def of(cls, rows: Iterable[tuple]) -> "Lookups":
+        """Read LookupRow-shaped rows (unpacked in LookupRow's field order: one row per item on the hot path)."""
         found = cls()
-        for row in map(LookupRow._make, rows):
-            if row.tag == "k":
-                found.keys[row.a] = KeyStatus(row.b, row.c)
-            elif row.tag == "i":
-                found.stored[IdempotencyLookup(row.a, row.b)] = rules.StoredAnswer(
-                    row.c, bytes(row.x), None if row.y is None else bytes(row.y))
-            elif row.tag == "m":
-                found.members.add(MemberRow(row.a, row.n, row.b))
+        members = found.members
+        for tag, a, b, c, x, y, n, s in rows:
+            if tag == "m":
+                members.add(member_id=a, shard=n, partner_id=b)
+            elif tag == "k":
+                found.keys[a] = KeyStatus(b, c)
+            elif tag == "i":
+                found.stored[IdempotencyLookup(a, b)] = rules.StoredAnswer(c, bytes(x), None if y is None else bytes(y))
             else:
                 found.heads = found.heads if found.heads is not None else {}
-                found.heads[row.n] = ShardHead(row.s, bytes(row.x))
+                found.heads[n] = ShardHead(s, bytes(x))
         return found
 
 # Prepared once per connection (parsing and planning these cost PostgreSQL more than running them for a small
@@ -246,19 +245,21 @@ class EarnCommitter:
         finally:
             cursor.close()
         if self._issued:
-            for issued in decided.issued:
-                self._issued(issued.partner_id, issued.points)
-        if self._committed and decided.issued:
-            self._committed(len(decided.issued))
+            for partner_id, points in decided.issued.items():
+                self._issued(partner_id, points)
+        if self._committed and decided.earned:
+            self._committed(decided.earned)
         return decided.outcomes, decided.batch_response
 
     @staticmethod
     def _read_params(calls: Sequence[EarnCall], claim: BatchClaim | None) -> dict:
-        lookups = [IdempotencyLookup(c.caller.partner_id, c.item.request_id) for c in calls]
+        partner_ids = [c.caller.partner_id for c in calls]  # the IdempotencyLookup columns, built column-wise
+        request_ids = [c.item.request_id for c in calls]
         if claim:
-            lookups.append(IdempotencyLookup(claim.partner_id, claim.request_id))
+            partner_ids.append(claim.partner_id)
+            request_ids.append(claim.request_id)
         return {"keys": literal(sorted({c.caller.key_id for c in calls})),
-                **columns(IdempotencyLookup, lookups, prefix="idem_"),
+                "idem_partner_id": literal(partner_ids), "idem_request_id": literal(request_ids),
                 **member_lookup_params([(c.caller.partner_id, c.item) for c in calls])}
 
     def _decide(self, calls: Sequence[EarnCall], claim: BatchClaim | None, rows) -> "_Decided":
@@ -277,7 +278,8 @@ class EarnCommitter:
             if refusal is not None:
                 outcomes[i] = Outcome(refusal=refusal)
                 continue
-            previous = found.stored.get(IdempotencyLookup(call.caller.partner_id, call.item.request_id))
+            previous = found.stored.get(IdempotencyLookup(call.caller.partner_id, call.item.request_id)) \
+                if found.stored else None
             if previous is not None:
                 outcomes[i] = replayed(call.item.request_id, "Earn", call.digest, previous)
         fresh = [i for i in range(len(calls)) if outcomes[i] is None]
@@ -294,7 +296,8 @@ class EarnCommitter:
             call = calls[i]
             keys_written.append(IdempotencyKeyRow(call.caller.partner_id, call.item.request_id, "Earn", call.digest,
                                                   response))
-            decided.issued.append(Issued(call.caller.partner_id, result.points))
+            decided.issued[call.caller.partner_id] = decided.issued.get(call.caller.partner_id, 0) + result.points
+            decided.earned += 1
         for sql, params in (*plan.writes(), *posting_writes(plan.txs)):
             decided.writes.add(sql, params)
         if claim:
@@ -306,18 +309,14 @@ class EarnCommitter:
         return decided
 
 
-class Issued(NamedTuple):
-    partner_id: str
-    points: int
-
-
 @dataclass
 class _Decided:
     outcomes: list[Outcome]
     batch_response: bytes
     txs: list = field(default_factory=list)  # journal transactions to chain once the heads are locked
     writes: WriteBatch = field(default_factory=lambda: WriteBatch(PREPARED))  # everything else to insert
-    issued: list[Issued] = field(default_factory=list)
+    issued: dict[str, int] = field(default_factory=dict)  # points issued, by partner
+    earned: int = 0  # earn transactions written
     heads: dict[int, ShardHead] | None = None  # by shard, when locked in round trip 1
 
     @property

@@ -102,17 +102,18 @@ class MemberFacts:
     shards: dict[str, int] = field(default_factory=dict)
     enrolled: set[EnrollmentRow] = field(default_factory=set)
 
-    def add(self, row: MemberRow) -> None:
-        if row.partner_id is not None:
-            self.enrolled.add(EnrollmentRow(row.partner_id, row.member_id))
+    def add(self, member_id: str, shard: int | None, partner_id: str | None) -> None:
+        """One MemberRow: a member found (its shard) or one of its enrollments (partner_id set)."""
+        if partner_id is not None:
+            self.enrolled.add(EnrollmentRow(partner_id, member_id))
         else:
-            self.shards[row.member_id] = row.shard  # type: ignore[assignment]
+            self.shards[member_id] = shard  # type: ignore[assignment]
 
     @classmethod
     def of(cls, rows: Iterable[tuple]) -> "MemberFacts":
         facts = cls()
-        for row in rows:
-            facts.add(MemberRow(*row))
+        for row in map(MemberRow._make, rows):
+            facts.add(row.member_id, row.shard, row.partner_id)
         return facts
 
 
@@ -174,22 +175,24 @@ def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decima
     if outstanding_points is not None:
         _apply_credit_limits(items, terms_of, points_of, results, outstanding_points, point_value_minor)
     plan = EarnPlan(results, now)  # type: ignore[arg-type]
+    lot_of: dict[str, rules.NewLot] = {}  # the same terms and instant for every item of a partner
     for i, points in points_of.items():
         partner_id, item = items[i]
         member = str(member_ids[i])
         shard = members.shards[member]
-        terms = terms_of[partner_id]
-        assert isinstance(terms, ContractTerms)
-        lot = rules.new_lot(terms, now)
+        lot = lot_of.get(partner_id)
+        if lot is None:
+            terms = terms_of[partner_id]
+            assert isinstance(terms, ContractTerms)
+            lot = lot_of[partner_id] = rules.new_lot(terms, now)
         tx_id, lot_id = str(uuid_utils.uuid7()), str(uuid_utils.uuid7())  # ids travel as text from here on
         plan.txs.append(PendingTransaction(tx_id, "earn", partner_id, member, shard, points,
                                            ledger.earn_postings(member, partner_id, lot_id, points), now,
                                            item.amount_minor, item.currency, item.receipt_ref, item.store_id,
                                            item.terminal_id, item.request_id))
         plan.lots.append(LotRow(lot_id, member, partner_id, tx_id, points, lot.state, lot.available_at, lot.expires_at))
-        enrollment = EnrollmentRow(partner_id, member)
-        if enrollment not in members.enrolled:  # earning at a partner enrolls the member there
-            plan.enrollments.add(enrollment)
+        if (partner_id, member) not in members.enrolled:  # earning at a partner enrolls the member there
+            plan.enrollments.add(EnrollmentRow(partner_id, member))
         results[i] = EarnResult(tx_id, points, lot.state, lot.available_at, lot.expires_at)
     return plan
 

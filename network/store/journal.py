@@ -167,18 +167,19 @@ def posting_writes(txs: Sequence[PendingTransaction]) -> list[Write]:
 def chain_writes(txs: Sequence[PendingTransaction], heads: dict[int, ShardHead]) -> list[Write]:
     """Chain `txs` onto their shards' hash chains (`heads`: by shard, locked by the caller) and return the
     statements that insert their journal rows and move the touched heads."""
-    heads = dict(heads)
-    touched: dict[int, ShardHead] = {}
+    seqs = {shard: head.seq for shard, head in heads.items()}
+    hashes = {shard: head.last_hash for shard, head in heads.items()}
+    touched: set[int] = set()
     journal_rows = []
     for tx in txs:
-        seq, prev_hash = heads[tx.shard]
-        seq += 1
+        seq, prev_hash = seqs[tx.shard] + 1, hashes[tx.shard]
         tx_id, member = str(tx.tx_id), str(tx.member_id)  # uuids travel as text arrays (cast in SQL)
         related = str(tx.related_id) if tx.related_id else None
         entry = JournalEntry(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
                              tx.amount_minor, tx.currency, related, tx.request_id, tx.created_at)
         digest = ledger.chain_hash(prev_hash, ledger.entry_digest(entry, tx.postings))
-        heads[tx.shard] = touched[tx.shard] = ShardHead(seq, digest)
+        seqs[tx.shard], hashes[tx.shard] = seq, digest
+        touched.add(tx.shard)
         journal_rows.append(JournalRow(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
                                        tx.amount_minor, tx.currency, tx.receipt_ref or None, tx.store_id or None,
                                        tx.terminal_id or None, tx.request_id, related, tx.created_at, prev_hash,
@@ -186,8 +187,8 @@ def chain_writes(txs: Sequence[PendingTransaction], heads: dict[int, ShardHead])
     if not journal_rows:
         return []
     return [(INSERT_JOURNAL, pgarray.columns(JournalRow, journal_rows)),
-            (UPDATE_HEADS, pgarray.columns(HeadMove, [HeadMove(shard, head.seq, head.last_hash)
-                                                      for shard, head in touched.items()]))]
+            (UPDATE_HEADS, pgarray.columns(HeadMove, [HeadMove(shard, seqs[shard], hashes[shard])
+                                                      for shard in sorted(touched)]))]
 
 
 def shard_heads(rows: Iterable[tuple]) -> dict[int, ShardHead]:
