@@ -64,12 +64,10 @@ class IdempotencyKeyRow(NamedTuple):
 
 # Every lookup is by primary key, row by row (LATERAL ... LIMIT 1 keeps the planner from hashing a whole table when
 # its statistics are stale), so the cost grows with the group, never with the tables.
-# One result set, four kinds of row (LookupRow.tag): 'k' a key (key id, key status, partner status), 'i' a stored
-# idempotency key (partner, request id, method, body hash, response), 'm' a member or enrollment (member id,
-# partner id or NULL, shard), 'h' a locked chain head (last hash, shard, seq). LookupRow names the columns;
-# Lookups.of reads each kind into its named row.
-_LOOKUPS = """SELECT 'k' AS tag, k.key_id AS a, k.status AS b, p.status AS c, NULL::bytea AS x, NULL::bytea AS y,
-       NULL::bigint AS n, NULL::bigint AS s
+# One result set, four kinds of row: LookupRow names its columns and what each kind puts in them; Lookups.of reads
+# each kind into its named row.
+_LOOKUPS = """SELECT 'k' AS tag, k.key_id AS id, k.status AS ref, p.status AS status, NULL::bytea AS hash,
+       NULL::bytea AS response, NULL::bigint AS shard, NULL::bigint AS seq
   FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = ANY(CAST(%(keys)s AS text[]))
 UNION ALL
 SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL
@@ -91,21 +89,30 @@ _INSERT_KEYS = ("INSERT INTO idempotency_keys (partner_id, request_id, method, b
 
 
 class LookupRow(NamedTuple):
-    """A row of the first round trip's statement (_LOOKUPS): `tag` says which kind, and so what a..s hold."""
+    """A row of the first round trip (_LOOKUPS, MEMBERS_OF_ITEMS): `tag` says which kind it is.
+
+    'k' a caller's key:             id = key id,     ref = key status,  status = partner status
+    'i' a stored idempotency key:   id = partner id, ref = request id,  status = method, hash = body hash, response
+    'm' a member (ref NULL) or one of its enrollments: id = member id, ref = partner id, shard (the member's)
+    'h' a chain head locked here:   hash = last hash, shard, seq
+    """
 
     tag: str
-    a: str | None
-    b: str | None
-    c: str | None
-    x: bytes | None
-    y: bytes | None
-    n: int | None
-    s: int | None
+    id: str | None
+    ref: str | None
+    status: str | None
+    hash: bytes | None
+    response: bytes | None
+    shard: int | None
+    seq: int | None
 
 
 class KeyStatus(NamedTuple):
     key_status: str
     partner_status: str
+
+
+_UNKNOWN_KEY = KeyStatus("revoked", "active")  # a key gone since the caller was authenticated: refused as revoked
 
 
 @dataclass
@@ -119,19 +126,19 @@ class Lookups:
 
     @classmethod
     def of(cls, rows: Iterable[tuple]) -> "Lookups":
-        """Read LookupRow-shaped rows (unpacked in LookupRow's field order: one row per item on the hot path)."""
         found = cls()
         members = found.members
-        for tag, a, b, c, x, y, n, s in rows:
-            if tag == "m":
-                members.add(member_id=a, shard=n, partner_id=b)
-            elif tag == "k":
-                found.keys[a] = KeyStatus(b, c)
-            elif tag == "i":
-                found.stored[IdempotencyLookup(a, b)] = rules.StoredAnswer(c, bytes(x), None if y is None else bytes(y))
+        for row in map(LookupRow._make, rows):
+            if row.tag == "m":
+                members.add(member_id=row.id, shard=row.shard, partner_id=row.ref)
+            elif row.tag == "k":
+                found.keys[row.id] = KeyStatus(row.ref, row.status)
+            elif row.tag == "i":
+                found.stored[IdempotencyLookup(row.id, row.ref)] = rules.StoredAnswer(
+                    row.status, bytes(row.hash), None if row.response is None else bytes(row.response))
             else:
                 found.heads = found.heads if found.heads is not None else {}
-                found.heads[n] = ShardHead(s, bytes(x))
+                found.heads[row.shard] = ShardHead(row.seq, bytes(row.hash))
         return found
 
 # Prepared once per connection (parsing and planning these cost PostgreSQL more than running them for a small
@@ -273,7 +280,7 @@ class EarnCommitter:
                 return _Decided([], answer.response)
         outcomes: list[Outcome | None] = [None] * len(calls)
         for i, call in enumerate(calls):
-            status = found.keys.get(call.caller.key_id, KeyStatus("revoked", "active"))
+            status = found.keys.get(call.caller.key_id, _UNKNOWN_KEY)
             refusal = key_status_refusal(call.caller, status.key_status, status.partner_status)
             if refusal is not None:
                 outcomes[i] = Outcome(refusal=refusal)
