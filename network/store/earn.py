@@ -2,8 +2,7 @@
 
 1. BEGIN and one (prepared) statement that re-checks the callers' keys and partners, finds the idempotency keys already
    answered and finds the members (shard, enrollments). Python decides every item (network.store.earn_plan,
-   with network.core.rules) and
-   builds every response.
+   with network.core.rules) and builds every response.
 2. Every insert that does not depend on the hash chain (lots, postings, enrollments, idempotency keys with
    their responses), then the touched shards' chain heads locked in shard order.
 3. The journal rows chained onto those heads, the heads moved, COMMIT.
@@ -45,6 +44,10 @@ class Outcome(NamedTuple):
     @property
     def refused(self) -> bool:
         return self.refusal is not None
+
+
+# GroupCommit answers a retry that raced its original inside one batch with ("duplicate-in-batch", the original's
+# Outcome) instead of an Outcome.
 
 
 class IdempotencyLookup(NamedTuple):

@@ -12,7 +12,7 @@ import time
 
 from sqlalchemy import Engine
 
-from network.store.lots import outstanding_points
+from network.store import lots
 
 
 class ExposureTracker:
@@ -28,7 +28,7 @@ class ExposureTracker:
             if time.monotonic() - taken_at <= self._ttl:
                 return points
         with self._engine.connect() as conn:
-            points = outstanding_points(conn, partner_id)
+            points = lots.outstanding_points(conn, partner_id)
         with self._lock:
             self._snapshots[partner_id] = (time.monotonic(), points)
         return points
