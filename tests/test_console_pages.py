@@ -19,7 +19,7 @@ from console import actions, auth
 from console import data as console_data
 from console.auth import NotAllowed, Operator
 from console.money import format_money, format_points
-from network.ledger import money_for_points
+from network.core.ledger import money_for_points
 from console.settings import get_settings
 from network.settings import from_environment
 from settlement import cycles, responses
@@ -217,7 +217,7 @@ def test_partners_table_equals_the_ledger_and_settlement(console_env, known, eng
 
 
 def test_near_limit_partners_are_highlighted(console_env, known):
-    from network import read_models
+    from network.store import read_models
 
     at = page(logged_in(VIEWER, VIEWER_PASSWORD), "partners")
     assert any("Near the credit limit" in m.label for m in at.metric)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from network.verify import verify_ledger
+from network.store.verify import verify_ledger
 from partners.client import PartnerClient
 from partners.errors import CoalitionError
 from settlement import control
