@@ -7,6 +7,7 @@ not yet swept points spendable, the credit limit `>` turned `>=`, a partial reve
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from fractions import Fraction
 from math import floor
@@ -14,9 +15,9 @@ from math import floor
 import pytest
 from sqlalchemy import text
 
-from partners import errors
+from partners import errors, signing
 from protos.coalition.v1 import network_pb2 as pb
-from test_network_refusals import snapshot, writes_nothing  # noqa: F401 - writes_nothing is a fixture
+from test_network_refusals import EARN, earn_bytes, raw_call, snapshot, writes_nothing  # noqa: F401 - writes_nothing is a fixture
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
 
@@ -167,6 +168,34 @@ def test_hold_lifetime_bounds(make_partner, writes_nothing):
             lifetime = hold.expires_at.ToDatetime(tzinfo=timezone.utc).timestamp()
             assert before + expected - 1 <= lifetime <= after + expected + 1, (ttl, lifetime - before)
             network.void_redemption(hold.hold_id)
+
+
+def signed_earn_at(shop, member_id: str, offset: int):
+    """Send a signed Earn whose timestamp is `offset` seconds from now (integer seconds); None when accepted.
+    Retried when the clock ticked into the next second between signing and the answer (the case is then not
+    exactly at the boundary)."""
+    for _ in range(5):
+        while time.time() % 1 > 0.3:  # start early in a second
+            time.sleep(0.05)
+        started = int(time.time())
+        body = earn_bytes(member_id, request_id=f"fresh-{offset}-{time.time_ns()}", points=1)
+        headers = signing.sign_request(shop.private_key, shop.key_id, EARN, body, timestamp=started + offset)
+        try:
+            raw_call(shop.target, EARN, body, headers.metadata())
+            return None
+        except errors.CoalitionError as refused:
+            if int(time.time()) == started:
+                return refused
+    pytest.fail("the clock ticked during every attempt")
+
+
+@pytest.mark.parametrize("offset", [-300, 300])
+def test_freshness_window_is_inclusive_on_both_sides(make_partner, offset):
+    """SIGNING.md: accepted when |clock - timestamp| <= 300 in integer seconds, in either direction."""
+    shop = make_partner("fresh")
+    with shop.client() as network:
+        member = network.enroll_member().member.member_id
+    assert signed_earn_at(shop, member, offset) is None
 
 
 def test_batch_size_exactly_at_and_one_past(shop_member, engine):
