@@ -12,10 +12,12 @@ import uuid
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from network import admin
+from network.database import make_engine
 from network.errors import DomainError
-from network.server import build_ledger
+from network.server import build_ledger, start_server
 from partners import errors, signing
 from test_network_refusals import snapshot, writes_nothing  # noqa: F401 - writes_nothing is a fixture
 
@@ -145,6 +147,33 @@ def _wait_for_lock_wait(engine, timeout: float = 10) -> None:
                 return
         time.sleep(0.02)
     raise AssertionError("the second enrollment never waited on the first")
+
+
+def test_database_unavailable(database_url, settings, network_signer, make_partner, engine):
+    """The server's database connections die: the call is refused UNAVAILABLE (retryable), never UNKNOWN, and the
+    server serves again once the database is back."""
+    app_name = f"h5-unavailable-{uuid.uuid4().hex[:6]}"
+    own_engine = make_engine(str(make_url(database_url).update_query_dict({"application_name": app_name})))
+    running = start_server(own_engine, settings, address="127.0.0.1:0", signer=network_signer)
+    try:
+        shop = make_partner("dbdown")
+        shop.target = f"127.0.0.1:{running.port}"
+        with shop.client(max_attempts=1) as network:
+            member_id = network.enroll_member().member.member_id
+            network.earn(member_id, points=5)
+            before = snapshot(engine)
+            with engine.connect() as conn:
+                killed = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                           "WHERE application_name = :a"), {"a": app_name}).scalar_one()
+            assert killed >= 1
+            with pytest.raises(errors.Unavailable) as refused:
+                network.earn(member_id, points=5)
+            assert refused.value.reason == "DATABASE_UNAVAILABLE" and refused.value.retryable
+            assert snapshot(engine) == before
+            assert network.earn(member_id, points=5).points == 5  # the next call gets a fresh connection
+    finally:
+        running.stop(0)
+        own_engine.dispose()
 
 
 # --- operator side: the domain functions behind `coalition partner ...` ------------------------------------
