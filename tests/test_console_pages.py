@@ -93,7 +93,10 @@ def known(make_partner, engine: Engine, network_signer, verified_ledger) -> Know
         last_end = conn.execute(text("SELECT max(period_end) FROM cycles")).scalar_one()
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=1)
     if last_end is not None and last_end > start:
-        start = last_end
+        # cycle ids have second resolution: start on the whole second after the latest cycle's end, so this data's
+        # cycles never take the id of the one before (an earlier test's)
+        start = last_end.replace(microsecond=0) + timedelta(seconds=1)
+        _after(start)
     coffee = make_partner("coffee", name="Coffee Corner", credit_limit_minor=1000, collateral_minor=100)
     air = make_partner("air", name="Air Lines", clearing_fee_bps=100)
     spare = make_partner("spare", name="Spare Shop")
