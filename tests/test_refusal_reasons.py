@@ -219,3 +219,14 @@ def test_key_not_found(engine, shop):
         admin.revoke_key(conn, "ops", shop.key_id)
     refused_by_operator(engine, lambda conn: admin.revoke_key(conn, "ops", shop.key_id),  # revoked already
                         "KEY_NOT_FOUND", "NOT_FOUND")
+
+
+def test_a_fully_reversed_earn_is_not_reversed_again(shop, member, writes_nothing):
+    """Nothing left to reverse is refused like a redemption with nothing left (EXCEEDS_REVERSIBLE), whether the
+    reversal names its points or asks for all that is left (points 0)."""
+    with shop.client() as network:
+        earned = network.earn(member, points=10)
+        assert network.reverse(earned.transaction_id).points == 10
+        writes_nothing(lambda: network.reverse(earned.transaction_id, points=1), errors.FailedPrecondition,
+                       "EXCEEDS_REVERSIBLE")
+        writes_nothing(lambda: network.reverse(earned.transaction_id), errors.FailedPrecondition, "EXCEEDS_REVERSIBLE")
