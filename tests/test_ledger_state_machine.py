@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule,
                                  run_state_machine_as_test)
+from sqlalchemy import text
 
 from partners import errors, signing
 from partners.client import full_method
@@ -39,6 +40,7 @@ class Lot:
     points: int
     remaining: int          # spendable (or pending) points still on the member's side
     pending: bool
+    earn_tx_id: str
     reversed_points: int = 0
 
 
@@ -169,7 +171,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def earn(self, member, partner, points):
         response = self.call(partner, "Earn", lambda c: c.earn(member.member_id, points=points), None)
         self.lot_seq += 1
-        lot = Lot(self.lot_seq, partner, points, points, pending=(partner == 2))
+        lot = Lot(self.lot_seq, partner, points, points, (partner == 2), response.transaction_id)
         member.lots.append(lot)
         return Earned(response.transaction_id, partner, member, lot)
 
@@ -316,6 +318,22 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = (sum(lot.remaining for lot in member.lots if not lot.pending),
                         sum(lot.remaining for lot in member.lots if lot.pending), held)
             assert (balance.available_points, balance.pending_points, balance.held_points) == expected, member
+
+    @invariant()
+    def every_lot_is_the_models(self):
+        """Which lot holds which points (what a proportional return, a capture's order and an earn reversal
+        change), read from the lots table."""
+        held: dict[str, int] = {}
+        for hold in self.all_holds:
+            for lot, take in hold.allocations if hold.open else ():
+                held[lot.earn_tx_id] = held.get(lot.earn_tx_id, 0) + take
+        expected = {lot.earn_tx_id: (lot.remaining, held.get(lot.earn_tx_id, 0))
+                    for member in self.all_members for lot in member.lots}
+        with self.world.engine.connect() as conn:
+            stored = {str(r.earn_tx_id): (r.remaining, r.held) for r in conn.execute(
+                text("SELECT earn_tx_id, remaining, held FROM lots WHERE member_id = ANY(CAST(:m AS uuid[]))"),
+                {"m": [m.member_id for m in self.all_members]})}
+        assert stored == expected
 
 
 def test_random_traffic_matches_the_reference_model(make_partner, engine):
