@@ -19,6 +19,7 @@ from network.database import make_engine
 from network.errors import DomainError
 from network.server import build_ledger, start_server
 from partners import errors, signing
+from partners.client import PartnerClient
 from test_network_refusals import snapshot, writes_nothing  # noqa: F401 - writes_nothing is a fixture
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
@@ -98,7 +99,6 @@ def test_no_contract(engine, target, make_partner, writes_nothing):
     with engine.begin() as conn:  # a partner with a key but no contract
         admin.create_partner(conn, "test", partner_id, "Bare")
         admin.register_key(conn, "test", partner_id, f"{partner_id}-k", base64.b64encode(signing.raw_public(key)).decode())
-    from partners.client import PartnerClient
     with PartnerClient(target, f"{partner_id}-k", key) as bare:
         refused = writes_nothing(lambda: bare.earn(member_id, points=5), errors.FailedPrecondition, "NO_CONTRACT")
         assert refused.code.name == "FAILED_PRECONDITION"

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from partners import errors, signing
 from protos.coalition.v1 import network_pb2 as pb
-from test_network_refusals import EARN, earn_bytes, raw_call, snapshot, writes_nothing  # noqa: F401 - writes_nothing is a fixture
+from test_network_refusals import EARN, earn_bytes, raw_call, snapshot, writes_nothing  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
 
