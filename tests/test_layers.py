@@ -1,7 +1,7 @@
 """Layers enforced: the import-linter contract in pyproject.toml passes, and fails when a forbidden import is added.
 
 protos <- partners <- network <- settlement <- console, with coalition composing on top: a package imports only
-the packages below it (DESIGN.md section 3).
+the packages below it (docs/architecture.md, "The layers").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A hypothesis state machine over the signed gRPC API (issues 13 and 16): random valid-shaped calls from three
 partners (enroll, earn, redeem, authorize / capture / void, reverse an earn or a redemption, balance), refused ones
-included, against a small reference model of the ledger written from DESIGN.md 4:
+included, against a small reference model of the ledger written from docs/money-model.md:
 
 - a lot per earn; a partner with a return window issues pending lots, which are never spendable;
 - spending takes lots oldest first (no lot here expires), a hold moves points out of the spendable balance and a
