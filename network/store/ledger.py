@@ -303,7 +303,7 @@ class Ledger:
                 {"t": original_id}).first()
             reversible = -int(lot.issuer_sum)  # issuer postings: -points at earn, +r per reversal
             earn_reversal = _refuse(rules.plan_earn_reversal(transaction, reversible, lot.remaining, points))
-            amount, left = earn_reversal.points, earn_reversal.left
+            amount, left, reversible_now = earn_reversal.points, earn_reversal.left, earn_reversal.reversible_now
             postings = ledger.reverse_earn_postings(member, partner_id, str(lot.lot_id), amount)
             tx_points = -amount
         else:
@@ -314,6 +314,7 @@ class Ledger:
                 "GROUP BY p.lot_id, l.issuer_id HAVING sum(p.points) > 0 ORDER BY p.lot_id"), {"t": original_id})]
             redemption_reversal = _refuse(rules.plan_redemption_reversal(transaction, consumed, points))
             amount, left = redemption_reversal.points, redemption_reversal.left
+            reversible_now = left
             postings = ledger.reverse_redemption_postings(member, partner_id, redemption_reversal.shares)
             tx_points = amount
         tx_id = uuid7()
@@ -328,7 +329,7 @@ class Ledger:
             conn.execute(text("UPDATE lots SET state = 'active' WHERE lot_id IN :ids AND state = 'expired'")
                          .bindparams(bindparam("ids", expanding=True)),
                          {"ids": [uuid.UUID(p.lot_id) for p in postings]})
-        return ReverseResult(str(tx_id), amount, left)
+        return ReverseResult(str(tx_id), amount, reversible_now)
 
     # --- housekeeping ------------------------------------------------------------------------------------
 
