@@ -37,7 +37,7 @@ class Reason:
     metadata: tuple[str, ...] = ()  # the ErrorInfo metadata keys it carries
     legacy: tuple[str, ...] = ()  # deprecated keys still sent with the same value, for older readers
     source: str = NETWORK
-    optional: tuple[str, ...] = ()  # keys present only in some cases (said in the meaning)
+    optional: tuple[str, ...] = ()  # keys present only in some cases, or set after the error is built (see meaning)
 
     @property
     def retryable(self) -> bool:
@@ -55,7 +55,8 @@ REASONS: tuple[Reason, ...] = (
            "A field breaks a documented limit or rule; BadRequest.field_violations names each field and why."),
     Reason("MALFORMED_REQUEST", "INVALID_ARGUMENT", "The request bytes are not a valid serialized message."),
     Reason("MESSAGE_TOO_LARGE", "INVALID_ARGUMENT",
-           "The request message is larger than the network accepts; split it (e.g. a smaller BatchEarn)."),
+           "The request message is larger than the network accepts (`limit_bytes`, in bytes); split it (e.g. a "
+           "smaller BatchEarn). Sending the same bytes again is refused again.", optional=("limit_bytes",)),
     # --- UNAUTHENTICATED: the signature profile ------------------------------------------------------------------
     Reason("SIGNATURE_MISSING", "UNAUTHENTICATED", _SIGNATURE + "one of the four x-coalition-* entries is missing."),
     Reason("SIGNATURE_INVALID", "UNAUTHENTICATED",
@@ -81,7 +82,7 @@ REASONS: tuple[Reason, ...] = (
     # --- NOT_FOUND -----------------------------------------------------------------------------------------------
     Reason("MEMBER_NOT_FOUND", "NOT_FOUND",
            "No member with that id (`member_id`), card number (`card_number`) or customer_ref (`customer_ref`): "
-           "the key named is the one looked up.", (), ("member",), optional=("member_id", "card_number",
+           "the key named is the one looked up (by id, the legacy `member` too).", (), ("member",), optional=("member_id", "card_number",
                                                                               "customer_ref")),
     Reason("HOLD_NOT_FOUND", "NOT_FOUND", "No hold with that id.", ("hold_id",), ("hold",)),
     Reason("TRANSACTION_NOT_FOUND", "NOT_FOUND", "No transaction with that id.", ("transaction_id",),
@@ -96,8 +97,9 @@ REASONS: tuple[Reason, ...] = (
            "The partner has no contract in force now: nothing can be earned (or issued) before the operator "
            "sets one.", ("partner_id",)),
     Reason("CURRENCY_NOT_ACCEPTED", "FAILED_PRECONDITION",
-           "The purchase currency differs from the currency of the partner's contract (one currency per contract "
-           "until multi-currency exists)."),
+           "The purchase (or basket) currency, `currency`, differs from the currency of the partner's contract, "
+           "`contract_currency` (one currency per contract until the network converts currencies).",
+           ("partner_id", "currency", "contract_currency")),
     Reason("INSUFFICIENT_POINTS", "FAILED_PRECONDITION",
            "The member's available points (active, unexpired, not held) do not cover the points requested.",
            ("member_id", "requested", "available")),
@@ -215,7 +217,7 @@ def render() -> str:
                 continue
             keys = ", ".join(f"`{k}`" for k in r.metadata)
             if r.optional:
-                keys = ", ".join(filter(None, [keys, "one of " + ", ".join(f"`{k}`" for k in r.optional)]))
+                keys = ", ".join(filter(None, [keys, ", ".join(f"`{k}`" for k in r.optional) + " (as said)"]))
             if r.legacy:
                 keys += "; legacy " + ", ".join(f"`{k}`" for k in r.legacy)
             lines.append(f"| `{r.name}` | `{r.code}` | {'yes' if r.retryable else 'no'} | {keys or '-'} "
