@@ -82,8 +82,8 @@ REASONS: tuple[Reason, ...] = (
     # --- NOT_FOUND -----------------------------------------------------------------------------------------------
     Reason("MEMBER_NOT_FOUND", "NOT_FOUND",
            "No member with that id (`member_id`), card number (`card_number`) or customer_ref (`customer_ref`): "
-           "the key named is the one looked up (by id, the legacy `member` too).", (), ("member",), optional=("member_id", "card_number",
-                                                                              "customer_ref")),
+           "the key named is the one looked up (by id, the legacy `member` too).", (), ("member",),
+           optional=("member_id", "card_number", "customer_ref")),
     Reason("HOLD_NOT_FOUND", "NOT_FOUND", "No hold with that id.", ("hold_id",), ("hold",)),
     Reason("TRANSACTION_NOT_FOUND", "NOT_FOUND", "No transaction with that id.", ("transaction_id",),
            ("transaction",)),

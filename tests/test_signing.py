@@ -170,8 +170,8 @@ def test_refusal_receipt_vector(request_vector, receipt_vector):
 
 def test_document_names_the_profile_constants():
     text = SIGNING_MD.read_text(encoding="utf-8")
-    for constant in (signing.PROFILE, signing.RESPONSE_PROFILE, signing.REFUSAL_PROFILE, signing.KEY_ID_HEADER, signing.TIMESTAMP_HEADER,
-                     signing.NONCE_HEADER, signing.SIGNATURE_HEADER):
+    for constant in (signing.PROFILE, signing.RESPONSE_PROFILE, signing.REFUSAL_PROFILE, signing.KEY_ID_HEADER,
+                     signing.TIMESTAMP_HEADER, signing.NONCE_HEADER, signing.SIGNATURE_HEADER):
         assert f"`{constant}`" in text or f"{constant}\n" in text, constant
     assert f"{signing.FRESHNESS_SECONDS} seconds" in text
     assert hashlib.sha256(b"").hexdigest() in text  # the empty-request hash it quotes

@@ -12,8 +12,9 @@ from partners.client import PartnerClient, RefusalReceipt
 def test_statement_refusals_are_signed_on_mutating_calls_only(make_partner, settlement_target):
     shop = make_partner("stm-signed")
     with PartnerClient(settlement_target, shop.key_id, shop.private_key) as client:
-        for call, method in ((lambda: client.acknowledge_statement("stm-none"), "AcknowledgeStatement"),
-                             (lambda: client.dispute_statement("stm-none", [1], "no such statement"), "DisputeStatement")):
+        acknowledge = lambda: client.acknowledge_statement("stm-none")  # noqa: E731
+        dispute = lambda: client.dispute_statement("stm-none", [1], "no such statement")  # noqa: E731
+        for call, method in ((acknowledge, "AcknowledgeStatement"), (dispute, "DisputeStatement")):
             with pytest.raises(errors.NotFound) as refused:
                 call()
             receipt = refused.value.receipt
