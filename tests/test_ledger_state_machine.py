@@ -274,8 +274,9 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             expected = None
         response = self.call(partner, "Reverse", lambda c: c.reverse(earned.tx_id, points), expected)
-        if response is not None:
-            assert (response.points, response.remaining_reversible_points) == (amount, reversible - amount)
+        if response is not None:  # what can still be reversed now: only points still unspent
+            assert (response.points, response.remaining_reversible_points) == (
+                amount, min(reversible, lot.remaining) - amount)
             lot.remaining -= amount
             lot.reversed_points += amount
 
