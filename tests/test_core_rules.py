@@ -168,6 +168,9 @@ def test_earn_reversal_bounded_by_reversible_and_unspent_points():
     assert isinstance(spent, Refusal) and spent.reason == "POINTS_ALREADY_SPENT"
     over = rules.plan_earn_reversal("t", 100, 100, 101)
     assert isinstance(over, Refusal) and over.reason == "EXCEEDS_REVERSIBLE"
+    for requested in (0, 1):  # an earn reversed in full: nothing left, whether the points are named or not
+        done = rules.plan_earn_reversal("t", 0, 0, requested)
+        assert isinstance(done, Refusal) and done.reason == "EXCEEDS_REVERSIBLE"
     assert rules.not_reversible("earn", "t") is None
     assert rules.not_reversible("expire", "t").reason == "NOT_REVERSIBLE"
 

@@ -241,9 +241,10 @@ class EarnReversal:
 
 def plan_earn_reversal(transaction_id: str, reversible: int, unspent: int, requested: int) -> EarnReversal | Refusal:
     """Take back `requested` points (0: all that are reversible) of an earn: at most its reversible points,
-    and only points of its lot that are still unspent."""
+    and only points of its lot that are still unspent. Nothing left to reverse is refused, as for a redemption
+    (a reversal of 0 points is never written)."""
     points = requested or reversible
-    if points > reversible:
+    if points > reversible or reversible == 0:
         return _precondition("EXCEEDS_REVERSIBLE", f"{points} points requested, {reversible} reversible",
                              transaction_id=transaction_id)
     if points > unspent:
