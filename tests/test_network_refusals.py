@@ -162,6 +162,23 @@ def test_suspended_partner(engine, shop, member, writes_nothing):
         network.earn(member.member_id, points=1)
 
 
+def test_a_resumed_partner_is_served_before_the_cache_hears_of_it(engine, shop, member):
+    """The key cache holds a partner as suspended; the partner is resumed and the NOTIFY that empties the cache
+    has not arrived yet (here: the status is set without one). The next earn is accepted: a cached refusal is
+    read again from the database before it refuses."""
+    with shop.client() as network:
+        with engine.begin() as conn:
+            admin.set_partner_status(conn, "test", shop.partner_id, "suspended")
+        time.sleep(0.5)  # let the suspension's NOTIFY empty the cache, so the refusal below is what gets cached
+        with pytest.raises(errors.PartnerSuspended):
+            network.earn(member.member_id, points=1)
+        with engine.begin() as conn:  # resumed, its NOTIFY still on the way
+            conn.execute(text("UPDATE partners SET status = 'active' WHERE partner_id = :p"), {"p": shop.partner_id})
+        assert network.earn(member.member_id, points=1).points == 1
+    with engine.begin() as conn:
+        admin.notify_key_change(conn)
+
+
 def test_partner_cannot_touch_another_partners_data(make_partner, shop, member, writes_nothing):
     other = make_partner("other")
     with shop.client() as s, other.client() as o:
