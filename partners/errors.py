@@ -41,6 +41,19 @@ RETRYABLE_CODES = frozenset(
     }
 )
 
+# gRPC's own refusal of a message over a channel's or server's size limit comes as RESOURCE_EXHAUSTED with this in
+# its message ("Sent message larger than max (N vs. M)", "Received message larger than max ..."): the same bytes
+# would be refused again, so it is not retried, like the network's INVALID_ARGUMENT / MESSAGE_TOO_LARGE.
+_TRANSPORT_TOO_LARGE = "message larger than max"
+
+
+def is_retryable(code: grpc.StatusCode, message: str) -> bool:
+    """Whether the SDK sends the same bytes again after this status."""
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _TRANSPORT_TOO_LARGE in message.lower():
+        return False
+    return code in RETRYABLE_CODES
+
+
 SIGNATURE_REASONS = frozenset(
     {
         "SIGNATURE_INVALID",
@@ -84,7 +97,7 @@ class CoalitionError(Exception):
         self.metadata = dict(metadata or {})
         self.field_violations = list(field_violations)
         self.retry_delay = retry_delay
-        self.retryable = code in RETRYABLE_CODES
+        self.retryable = is_retryable(code, message)
 
     def __str__(self) -> str:
         head = self.code.name + (f" {self.reason}" if self.reason else "")

@@ -10,6 +10,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from network import admin
@@ -112,11 +113,43 @@ def test_malformed_request_bytes(shop, writes_nothing):
                    "MALFORMED_REQUEST")
 
 
+MIB = 1024 * 1024
+
+
 def test_oversized_message(shop, writes_nothing):
-    body = pb.BatchEarnRequest(request_id="big", earns=[pb.EarnRequest(receipt_ref="x" * 5_000_000)]).SerializeToString()
+    """A validly signed request over 4 MiB: INVALID_ARGUMENT / MESSAGE_TOO_LARGE (not retryable), nothing written."""
+    body = pb.BatchEarnRequest(request_id="big", earns=[pb.EarnRequest(receipt_ref="x" * (9 * MIB // 2))]
+                               ).SerializeToString()
     headers = signing.sign_request(shop.private_key, shop.key_id, "/coalition.v1.NetworkService/BatchEarn", body)
-    writes_nothing(lambda: raw_call(shop.target, "/coalition.v1.NetworkService/BatchEarn", body, headers.metadata()),
-                   errors.ResourceExhausted)
+    refused = writes_nothing(lambda: raw_call(shop.target, "/coalition.v1.NetworkService/BatchEarn", body,
+                                              headers.metadata()), errors.InvalidArgument, "MESSAGE_TOO_LARGE")
+    assert refused.code.name == "INVALID_ARGUMENT" and not refused.retryable
+    assert refused.metadata == {"limit_bytes": str(4 * MIB)}
+    assert refused.field_violations == [("request", f"is {len(body)} bytes, more than the limit of {4 * MIB}")]
+
+
+def test_a_message_exactly_at_the_limit_is_read(shop, member, writes_nothing):
+    """4 MiB exactly passes the size check (and is then judged on its fields: the receipt_ref is too long)."""
+    request = pb.EarnRequest(request_id="at-limit", member_id=member.member_id, points=1)
+    request.receipt_ref = "x" * (4 * MIB - len(request.SerializeToString()) - 5)  # 5: its tag, 4-byte length
+    body = request.SerializeToString()
+    assert len(body) == 4 * MIB
+    headers = signing.sign_request(shop.private_key, shop.key_id, EARN, body)
+    refused = writes_nothing(lambda: raw_call(shop.target, EARN, body, headers.metadata()), errors.InvalidArgument)
+    assert [f for f, _ in refused.field_violations] == ["receipt_ref"]
+
+
+def test_the_sdk_sends_an_oversized_request_once(shop, member, writes_nothing):
+    """The SDK sends the bytes, the network refuses them, and the SDK does not send them again."""
+    def served(code: str) -> float:
+        return REGISTRY.get_sample_value("coalition_grpc_requests_total", {"method": EARN, "code": code}) or 0.0
+
+    with shop.client(max_attempts=5) as network:
+        before = served("INVALID_ARGUMENT")
+        refused = writes_nothing(lambda: network.earn(member.member_id, points=1, receipt_ref="x" * (9 * MIB // 2)),
+                                 errors.InvalidArgument, "MESSAGE_TOO_LARGE")
+        assert not refused.retryable
+        assert served("INVALID_ARGUMENT") == before + 1
 
 
 def test_unknown_key(shop, member, writes_nothing):
