@@ -256,7 +256,7 @@ def test_unknown_member(shop, writes_nothing):
     with shop.client() as network:
         writes_nothing(lambda: network.earn(ghost, points=5), errors.NotFound, "MEMBER_NOT_FOUND")
         writes_nothing(lambda: network.redeem(ghost, 5), errors.NotFound, "MEMBER_NOT_FOUND")
-        writes_nothing(lambda: network.find_member(card_number="7000000000000000"), errors.NotFound, "MEMBER_NOT_FOUND")
+        writes_nothing(lambda: network.find_member(card_number="7000000000000005"), errors.NotFound, "MEMBER_NOT_FOUND")
 
 
 def test_insufficient_points(shop, member, writes_nothing):
