@@ -28,6 +28,7 @@ from network.error_status import abort, abort_async, database_error
 from network.errors import DomainError
 from network.keys import Caller, KeyDirectory, NotCached
 from network.signer import NetworkSigner
+from network.tls import certificate_refusal
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,10 @@ class _Observed:
 class SigningInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, keys: KeyDirectory, signer: NetworkSigner, *, protected_prefixes: tuple[str, ...],
                  public_methods: frozenset[str], mutating_methods: frozenset[str], observe: Observer | None = None,
-                 refused: RefusalObserver | None = None, rechecked_methods: frozenset[str] = frozenset()):
+                 refused: RefusalObserver | None = None, rechecked_methods: frozenset[str] = frozenset(),
+                 client_certificates: bool = False):
+        """`client_certificates`: the listener requires client certificates (mutual TLS); every signed call's
+        certificate must name the signing key's partner (network.tls)."""
         self._keys = keys
         self._signer = signer
         self._protected = protected_prefixes
@@ -85,6 +89,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         self._observe = observe
         self._refused = refused
         self._rechecked = rechecked_methods
+        self._client_certificates = client_certificates
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # by method; used on the event loop only
 
     def _authenticate(self, method: str, metadata, raw: bytes, cache_only: bool = False) -> Caller:
@@ -95,6 +100,16 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
             if self._refused:
                 self._refused(method, exc.reason)
             raise
+
+    def _check_certificate(self, method: str, caller: Caller, context) -> None:
+        """Under mutual TLS: refuse a call whose client certificate names another partner than its signing key."""
+        if not self._client_certificates:
+            return
+        refusal = certificate_refusal(context.auth_context(), caller.partner_id)
+        if refusal is not None:
+            if self._refused:
+                self._refused(method, refusal.reason)
+            raise refusal
 
     @staticmethod
     def _request(deserialize, raw: bytes):
@@ -148,6 +163,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
                 caller = self._authenticate(method, context.invocation_metadata(), raw) if authenticate else None
                 if caller:
                     logs.set_partner(caller.partner_id)
+                    self._check_certificate(method, caller, context)
                 request = self._request(deserialize, raw)
                 with _acting_as(caller):
                     result = behavior(request, context)
@@ -170,6 +186,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
                         caller = await asyncio.get_running_loop().run_in_executor(
                             None, self._authenticate, method, metadata, raw)
                     logs.set_partner(caller.partner_id)
+                    self._check_certificate(method, caller, context)
                 request = self._request(deserialize, raw)
                 with _acting_as(caller):
                     result = await behavior(request, context)
