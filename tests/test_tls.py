@@ -10,11 +10,15 @@ from typing import Iterator
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from coalition.certificates import LocalTls, issue_local_tls
 from network.server import RunningServer, start_server
+from partners.cli import app as cli_app
 from partners.client import PartnerClient
 from partners.errors import PermissionDenied, Unavailable
+from partners.keyfile import KeyFile, save_key_file
+from partners.signing import private_key_to_pem
 from settlement.grpc_service import registration
 
 
@@ -119,3 +123,23 @@ def test_the_local_ca_is_kept_and_completed_when_issued_again(tmp_path: Path):
     again = issue_local_tls(tmp_path / "tls", ["acme", "bolt"])
     assert (again.ca_file.read_bytes(), again.server_cert_file.read_bytes()) == (ca, server)
     assert again.client_cert_file("bolt").exists() and oct(again.client_key_file("bolt").stat().st_mode)[-3:] == "600"
+
+
+def test_coalition_partner_calls_over_mutual_tls(engine, make_partner, mtls_target, local_tls, tmp_path: Path):
+    partner = make_partner("mtls")
+    issue_local_tls(local_tls.directory, [partner.partner_id])
+    key_path = tmp_path / "partner.key"
+    save_key_file(key_path, KeyFile(partner.partner_id, partner.key_id,
+                                    private_key_to_pem(partner.private_key).decode(), target=mtls_target))
+    pem_options = ["--key-file", str(key_path), "--ca-file", str(local_tls.ca_file)]
+    mutual = [*pem_options, "--cert-file", str(local_tls.client_cert_file(partner.partner_id)),
+              "--cert-key-file", str(local_tls.client_key_file(partner.partner_id))]
+    shown = CliRunner().invoke(cli_app, ["position", *mutual])
+    assert shown.exit_code == 0, shown.output
+    assert f"position of {partner.partner_id}" in shown.output and "credit limit" in shown.output
+    report = CliRunner().invoke(cli_app, ["report", "--from", "2026-01-01", "--to", "2026-01-31", *mutual])
+    assert report.exit_code == 0, report.output
+    without_certificate = CliRunner().invoke(cli_app, ["position", *pem_options, "--timeout", "2"])
+    assert without_certificate.exit_code == 2 and "UNAVAILABLE" in without_certificate.output
+    half = CliRunner().invoke(cli_app, ["position", *pem_options, "--cert-file", str(local_tls.ca_file)])
+    assert half.exit_code == 2 and "--cert-key-file" in half.output
