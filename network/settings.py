@@ -56,9 +56,6 @@ class NetworkSettings(BaseSettings):
     def _tls_files_together(self) -> "NetworkSettings":
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("set both COALITION_TLS_CERT_FILE and COALITION_TLS_KEY_FILE, or neither")
-        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
-            raise ValueError("COALITION_TLS_CLIENT_CA_FILE (mutual TLS) needs COALITION_TLS_CERT_FILE and "
-                             "COALITION_TLS_KEY_FILE")
         return self
 
     def resolved_network_key_file(self) -> Path:

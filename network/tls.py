@@ -21,6 +21,9 @@ _COMMON_NAME = "x509_common_name"  # grpc's auth context property: the verified 
 def server_credentials(settings: NetworkSettings) -> grpc.ServerCredentials | None:
     """The listener's TLS credentials, or None for plaintext (no certificate configured)."""
     if settings.tls_cert_file is None or settings.tls_key_file is None:
+        if settings.tls_client_ca_file is not None:
+            raise ValueError("COALITION_TLS_CLIENT_CA_FILE (mutual TLS) needs COALITION_TLS_CERT_FILE and "
+                             "COALITION_TLS_KEY_FILE")
         return None
     client_ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
     return grpc.ssl_server_credentials([(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
