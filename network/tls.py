@@ -14,7 +14,6 @@ from network import errors
 from network.errors import DomainError
 from network.settings import NetworkSettings
 
-CERTIFICATE_PARTNER_MISMATCH = "CERTIFICATE_PARTNER_MISMATCH"
 _COMMON_NAME = "x509_common_name"  # grpc's auth context property: the verified peer certificate's subject CN
 
 
@@ -42,5 +41,5 @@ def certificate_refusal(auth_context: dict, partner_id: str) -> DomainError | No
     if named == partner_id:
         return None
     presented = f"names partner {named}" if named else "names no partner (no subject CN)"
-    return errors.denied(CERTIFICATE_PARTNER_MISMATCH,
+    return errors.denied("CERTIFICATE_PARTNER_MISMATCH",
                          f"the client certificate {presented}; the request is signed by a key of partner {partner_id}")

@@ -5,6 +5,7 @@ partner's key is refused with PERMISSION_DENIED / CERTIFICATE_PARTNER_MISMATCH a
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -107,6 +108,9 @@ def test_a_certificate_of_another_partner_is_refused_and_nothing_is_written(engi
         with pytest.raises(PermissionDenied) as refused:
             client.enroll_member(customer_ref="c-mismatch", request_id="mismatch-1")
         assert refused.value.reason == "CERTIFICATE_PARTNER_MISMATCH"
+        with pytest.raises(PermissionDenied) as refused_earn:  # Earn: a coroutine on the event loop, same check
+            client.earn(str(uuid.uuid4()), points=1, request_id="mismatch-2")
+        assert refused_earn.value.reason == "CERTIFICATE_PARTNER_MISMATCH"
         with pytest.raises(PermissionDenied) as refused_settlement:
             client.get_partner_position()  # SettlementService behind the same check
         assert refused_settlement.value.reason == "CERTIFICATE_PARTNER_MISMATCH"
@@ -114,7 +118,7 @@ def test_a_certificate_of_another_partner_is_refused_and_nothing_is_written(engi
     assert _enrolled(engine, signer.partner_id, "c-mismatch") == 0
     assert _enrolled(engine, other.partner_id, "c-mismatch") == 0
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM idempotency_keys WHERE request_id = 'mismatch-1'")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM idempotency_keys WHERE request_id IN ('mismatch-1', 'mismatch-2')")).scalar_one() == 0
 
 
 def test_the_local_ca_is_kept_and_completed_when_issued_again(tmp_path: Path):
