@@ -153,12 +153,12 @@ def parse_page_token(token: str) -> tuple[datetime, uuid.UUID] | None:
 
 
 def report_day(value: str, field: str) -> date:
-    try:
-        if not _DATE.match(value):
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        raise errors.invalid(field, "must be a date YYYY-MM-DD") from None
+    if _DATE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:  # well formed, not a day of the calendar (2026-02-30)
+            pass
+    raise errors.invalid(field, "must be a date YYYY-MM-DD")
 
 
 def report_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:

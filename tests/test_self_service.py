@@ -108,6 +108,7 @@ def test_traffic_report_refuses_a_range_it_does_not_serve(make_partner, self_ser
         for start, end, field in (("2026-01-01", "2026-04-03", "end_date"),     # 93 days
                                   ("2026-01-02", "2026-01-01", "end_date"),
                                   ("2026-1-01", "2026-01-02", "start_date"),
+                                  ("2026-02-30", "2026-03-02", "start_date"),
                                   ("2026-01-01", "", "end_date")):
             with pytest.raises(InvalidArgument) as refused:
                 list(client.traffic_report(start, end))
