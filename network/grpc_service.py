@@ -14,7 +14,7 @@ import asyncio
 import base64
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable
 
 from google.protobuf.message import Message
@@ -22,6 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Connection, Engine
 
 from network import errors, validation
+from network.core.ledger import money_for_points
 from network.core.results import EarnItem, EarnResult, SpendRefs, TransactionView
 from network.error_status import status_for
 from network.errors import DomainError, key_reused
@@ -31,6 +32,7 @@ from network.store.earn import BatchClaim, EarnCall, EarnCommitter, Outcome, aut
 from network.store.exposure import ExposureTracker
 from network.store.idempotency import claim, store, stored_body_hash
 from network.store.ledger import Ledger
+from network.store.traffic import TrafficRow, traffic
 from protos.coalition.v1 import network_pb2 as pb
 from protos.coalition.v1 import network_pb2_grpc
 
@@ -40,7 +42,8 @@ MUTATING = frozenset(SERVICE + m for m in ("EnrollMember", "Earn", "BatchEarn", 
 PUBLIC = frozenset({SERVICE + "GetNetworkKeys"})
 # calls that check key and partner status again inside their write transaction (so may use the key cache)
 RECHECKED = frozenset({SERVICE + "Earn", SERVICE + "BatchEarn"})
-DEFAULT_PAGE_SIZE = 50  # ListTransactions' page_size 0
+DEFAULT_PAGE_SIZE = 50  # ListTransactions' and GetTrafficReport's page_size 0
+MAX_REPORT_DAYS = 92
 LOT_STATES = {"pending": pb.LOT_STATE_PENDING, "active": pb.LOT_STATE_ACTIVE, "expired": pb.LOT_STATE_EXPIRED,
               "reversed": pb.LOT_STATE_REVERSED}
 KINDS = {"earn": pb.TRANSACTION_KIND_EARN, "redeem": pb.TRANSACTION_KIND_REDEEM, "hold": pb.TRANSACTION_KIND_HOLD,
@@ -91,6 +94,31 @@ def parse_page_token(token: str) -> tuple[datetime, uuid.UUID] | None:
     try:
         created, tx = base64.urlsafe_b64decode(token.encode()).decode().split("|")
         return datetime.fromisoformat(created), uuid.UUID(tx)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.invalid("page_token", "is not a token this service issued") from None
+
+
+def report_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of the inclusive day range start_date..end_date (1 to MAX_REPORT_DAYS days)."""
+    first, last = date.fromisoformat(start_date), date.fromisoformat(end_date)  # kind: date, validated
+    if last < first:
+        raise errors.invalid("end_date", "must not be before start_date")
+    if (last - first).days + 1 > MAX_REPORT_DAYS:
+        raise errors.invalid("end_date", f"the range covers at most {MAX_REPORT_DAYS} days")
+    return (datetime.combine(first, time(), timezone.utc),
+            datetime.combine(last + timedelta(days=1), time(), timezone.utc))
+
+
+def traffic_page_token(row: TrafficRow) -> str:
+    return base64.urlsafe_b64encode(f"{row.day.isoformat()}|{row.store_id}".encode()).decode()
+
+
+def parse_traffic_page_token(token: str) -> tuple[date, str] | None:
+    if not token:
+        return None
+    try:
+        day, store_id = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
+        return date.fromisoformat(day), store_id
     except (ValueError, UnicodeDecodeError):
         raise errors.invalid("page_token", "is not a token this service issued") from None
 
@@ -304,6 +332,29 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                 response.next_page_token = page_token(views[size - 1])
             return response
         return self._read(history)
+
+    def GetTrafficReport(self, request: pb.GetTrafficReportRequest, context) -> pb.GetTrafficReportResponse:
+        validation.validate(request)
+        start, end = report_range(request.start_date, request.end_date)
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        after = parse_traffic_page_token(request.page_token)
+        point_value = self._ledger.point_value_minor
+
+        def report(conn: Connection, partner_id: str) -> pb.GetTrafficReportResponse:
+            rows = traffic(conn, partner_id, start, end, size + 1, after)
+            response = pb.GetTrafficReportResponse(currency=self._ledger.network_currency)
+            for row in rows[:size]:
+                response.rows.add(
+                    date=row.day.isoformat(), store_id=row.store_id, earn_count=row.earn_count,
+                    earned_points=row.earned_points, purchase_amount_minor=row.purchase_amount_minor,
+                    redemption_count=row.redemption_count, redeemed_points=row.redeemed_points,
+                    redeemed_value_minor=money_for_points(row.redeemed_points, point_value),
+                    basket_amount_minor=row.basket_amount_minor, reversal_count=row.reversal_count,
+                    reversed_points=row.reversed_points)
+            if len(rows) > size:
+                response.next_page_token = traffic_page_token(rows[size - 1])
+            return response
+        return self._read(report)
 
     def GetNetworkKeys(self, request: pb.GetNetworkKeysRequest, context) -> pb.GetNetworkKeysResponse:
         validation.validate(request)

@@ -29,6 +29,7 @@ from network.error_status import abort, abort_async, database_error
 from network.errors import DomainError
 from network.keys import Caller, KeyDirectory, NotCached
 from network.signer import NetworkSigner
+from network.tls import certificate_refusal
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,9 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, keys: KeyDirectory, signer: NetworkSigner, *, protected_prefixes: tuple[str, ...],
                  public_methods: frozenset[str], mutating_methods: frozenset[str], observe: Observer | None = None,
                  refused: RefusalObserver | None = None, rechecked_methods: frozenset[str] = frozenset(),
-                 max_message_bytes: int | None = None):
+                 max_message_bytes: int | None = None, client_certificates: bool = False):
+        """`client_certificates`: the listener requires client certificates (mutual TLS); every signed call's
+        certificate must name the signing key's partner (network.tls)."""
         self._keys = keys
         self._signer = signer
         self._protected = protected_prefixes
@@ -88,6 +91,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         self._refused = refused
         self._rechecked = rechecked_methods
         self._max_message_bytes = max_message_bytes
+        self._client_certificates = client_certificates
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # by method; used on the event loop only
 
     def _authenticate(self, method: str, metadata, raw: bytes, cache_only: bool = False) -> Caller:
@@ -107,6 +111,16 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
                                    f"{self._max_message_bytes}", reason="MESSAGE_TOO_LARGE")
             error.metadata["limit_bytes"] = str(self._max_message_bytes)
             raise error
+
+    def _check_certificate(self, method: str, caller: Caller, context) -> None:
+        """Under mutual TLS: refuse a call whose client certificate names another partner than its signing key."""
+        if not self._client_certificates:
+            return
+        refusal = certificate_refusal(context.auth_context(), caller.partner_id)
+        if refusal is not None:
+            if self._refused:
+                self._refused(method, refusal.reason)
+            raise refusal
 
     @staticmethod
     def _request(deserialize, raw: bytes):
@@ -168,6 +182,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
                 caller = self._authenticate(method, context.invocation_metadata(), raw) if authenticate else None
                 if caller:
                     logs.set_partner(caller.partner_id)
+                    self._check_certificate(method, caller, context)
                 request = self._request(deserialize, raw)
                 with _acting_as(caller):
                     result = behavior(request, context)
@@ -191,6 +206,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
                         caller = await asyncio.get_running_loop().run_in_executor(
                             None, self._authenticate, method, metadata, raw)
                     logs.set_partner(caller.partner_id)
+                    self._check_certificate(method, caller, context)
                 request = self._request(deserialize, raw)
                 with _acting_as(caller):
                     result = await behavior(request, context)

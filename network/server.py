@@ -28,6 +28,7 @@ from network.signer import NetworkSigner
 from network.settings import Settings
 from network.store.exposure import ExposureTracker
 from network.store.ledger import build_ledger
+from network.tls import server_credentials
 from protos.coalition.v1 import network_pb2, network_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         keys, signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
         public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
         observe=_chain(metrics.observe_call, observe), refused=_chain(metrics.refused_signature, refused),
-        rechecked_methods=RECHECKED, max_message_bytes=limit)
+        rechecked_methods=RECHECKED, max_message_bytes=limit,
+        client_certificates=settings.tls_client_ca_file is not None)
     servicer = NetworkServicer(engine, ledger, network_keys(engine),
                                ExposureTracker(engine, ttl_seconds=settings.exposure_cache_seconds),
                                earned=lambda n: metrics.count_ledger_transactions("earn", n),
@@ -158,6 +160,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     names = (*SERVICE_NAMES, *(s.name for s in extra_services))
     health_servicer = health.HealthServicer()
     bind = address or settings.grpc_address
+    credentials = server_credentials(settings)  # None: plaintext
 
     async def build() -> tuple[grpc.aio.Server, int]:
         # grpc.aio: coroutine handlers (Earn) run on this loop; the others in the thread pool
@@ -176,7 +179,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
             health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # what enable_server_reflection does for aio
             reflection.aio.ReflectionServicer((*names, health.SERVICE_NAME, reflection.SERVICE_NAME)), services)
-        port = server.add_insecure_port(bind)
+        port = server.add_secure_port(bind, credentials) if credentials else server.add_insecure_port(bind)
         if port == 0:
             raise RuntimeError(f"could not bind {bind}")
         await server.start()
@@ -193,7 +196,9 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     stop = threading.Event()
     threading.Thread(target=_watch_database, args=(engine, health_servicer, names, stop), daemon=True,
                      name="health-db").start()
-    log.info("network server listening on port %d (network key %s)", port, signer.key_id)
+    log.info("network server listening on port %d (%s; network key %s)", port,
+             "plaintext" if credentials is None else
+             "mutual TLS" if settings.tls_client_ca_file is not None else "TLS", signer.key_id)
     return RunningServer(server, port, health_servicer, stop, loop, loop_thread, (servicer.close, keys.close))
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,14 @@ class NetworkSettings(BaseSettings):
     grpc_transport_max_message_bytes: int = 16 * 1024 * 1024
     db_pool_size: int = 8
     network_key_file: Path | None = None
+    # TLS on the gRPC listener: a PEM certificate chain and its private key (both, or neither: plaintext).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # Mutual TLS: PEM CA certificates that sign partners' client certificates. When set, every connection must
+    # present a client certificate signed by one of them (grpc's Python server either requires and verifies a
+    # client certificate or never asks for one), and the certificate's subject CN names the partner: a signed
+    # call whose signing key belongs to another partner is refused (CERTIFICATE_PARTNER_MISMATCH).
+    tls_client_ca_file: Path | None = None
     network_currency: str = "EUR"
     # Value of one point in minor units of network_currency (1 point = EUR 0.01 by default).
     point_value_minor: Decimal = Decimal("1")
@@ -49,6 +57,12 @@ class NetworkSettings(BaseSettings):
     metrics_address: str = "127.0.0.1"
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line, with request_id and partner_id
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> "NetworkSettings":
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both COALITION_TLS_CERT_FILE and COALITION_TLS_KEY_FILE, or neither")
+        return self
 
     def resolved_network_key_file(self) -> Path:
         return self.network_key_file or (self.data_dir / "network-key.pem")

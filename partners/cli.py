@@ -5,6 +5,9 @@
     coalition-partner enroll --customer-ref c-1001
     coalition-partner earn MEMBER_ID --amount-minor 1250 --receipt-ref r-77
     coalition-partner balance MEMBER_ID
+    coalition-partner position                                 # liability, headroom, accrued obligations, terms
+    coalition-partner report --from 2026-11-01 --to 2026-11-30  # traffic per day and store
+    coalition-partner balance MEMBER_ID --ca-file ca.pem --cert-file acme.pem --cert-key-file acme-key.pem  # mTLS
 
 The target is --target, else the key file's "target", else COALITION_TARGET, else localhost:50051.
 A refused call prints its code, reason, message and field violations and exits with status 2.
@@ -54,7 +57,12 @@ TargetOption = typer.Option(
 )
 TimeoutOption = typer.Option(5.0, "--timeout", min=0.1, help="Deadline of each attempt, in seconds.")
 TlsOption = typer.Option(False, "--tls", help="Use TLS with the system's root certificates.")
-CaFileOption = typer.Option(None, "--ca-file", dir_okay=False, help="TLS with these PEM root certificates.")
+CaFileOption = typer.Option(None, "--ca-file", envvar="COALITION_TLS_CA_FILE", dir_okay=False,
+                            help="TLS with these PEM root certificates (a CA bundle).")
+CertFileOption = typer.Option(None, "--cert-file", envvar="COALITION_TLS_CLIENT_CERT_FILE", dir_okay=False,
+                              help="Mutual TLS: your PEM client certificate (its subject CN is your partner id).")
+CertKeyFileOption = typer.Option(None, "--cert-key-file", envvar="COALITION_TLS_CLIENT_KEY_FILE", dir_okay=False,
+                                 help="Mutual TLS: the PEM private key of --cert-file.")
 RequestIdOption = typer.Option(None, "--request-id", help="Idempotency key (default: a fresh uuid4 hex).")
 
 
@@ -73,24 +81,34 @@ def _resolve_target(ctx: typer.Context, target: Optional[str], key_file: KeyFile
     return key_file.target or target or DEFAULT_TARGET
 
 
+def _read_pem(path: Optional[Path]) -> bytes | None:
+    try:
+        return path.read_bytes() if path else None
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror}") from None
+
+
 @contextmanager
 def _client(
-    ctx: typer.Context, key_file_path: Path, target: Optional[str], timeout: float, tls: bool, ca_file: Optional[Path]
+    ctx: typer.Context, key_file_path: Path, target: Optional[str], timeout: float, tls: bool, ca_file: Optional[Path],
+    cert_file: Optional[Path] = None, cert_key_file: Optional[Path] = None,
 ) -> Iterator[PartnerClient]:
+    """A client over plaintext, TLS (--tls or --ca-file) or mutual TLS (--cert-file with --cert-key-file)."""
+    if (cert_file is None) != (cert_key_file is None):
+        raise _fail("give --cert-file and --cert-key-file together")
     try:
         key_file = load_key_file(key_file_path)
-        root_certificates = ca_file.read_bytes() if ca_file else None
     except KeyFileError as exc:
         raise _fail(str(exc)) from None
-    except OSError as exc:
-        raise _fail(f"cannot read {ca_file}: {exc.strerror}") from None
     client = PartnerClient(
         _resolve_target(ctx, target, key_file),
         key_file.key_id,
         key_file.private_key(),
         timeout=timeout,
         tls=tls,
-        root_certificates=root_certificates,
+        root_certificates=_read_pem(ca_file),
+        certificate_chain=_read_pem(cert_file),
+        tls_private_key=_read_pem(cert_key_file),
     )
     try:
         yield client
@@ -205,9 +223,11 @@ def enroll(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Enroll a member (repeating it with the same customer ref returns the same member)."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         response = client.enroll_member(customer_ref=customer_ref, card_number=card_number, request_id=request_id)
         _show("enrolled" if response.created else "already enrolled", response, client, mutating=True)
 
@@ -223,9 +243,11 @@ def find(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Find a member by exactly one of --member-id, --card-number, --customer-ref."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         response = client.find_member(member_id=member_id, card_number=card_number, customer_ref=customer_ref)
         _show("member", response)
 
@@ -250,11 +272,13 @@ def earn(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Award points for a purchase (--amount-minor) or a fixed number of points (--points)."""
     if (amount_minor is None) == (points is None):
         raise _fail("give exactly one of --amount-minor or --points")
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         response = client.earn(
             member_id, amount_minor=amount_minor, currency=currency, points=points, receipt_ref=receipt_ref,
             store_id=store_id, terminal_id=terminal_id, request_id=request_id,
@@ -278,9 +302,11 @@ def redeem(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Spend a member's points at once."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         response = client.redeem(
             member_id, points, basket_minor=basket_minor, currency=currency, receipt_ref=receipt_ref,
             store_id=store_id, terminal_id=terminal_id, request_id=request_id,
@@ -305,9 +331,11 @@ def authorize(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Place a hold on a member's points (capture or void it later)."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         response = client.authorize_redemption(
             member_id, points, basket_minor=basket_minor, currency=currency, receipt_ref=receipt_ref,
             store_id=store_id, terminal_id=terminal_id, hold_ttl_seconds=hold_ttl_seconds, request_id=request_id,
@@ -326,9 +354,11 @@ def capture(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Capture a hold (spend its points; the rest is released)."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         response = client.capture_redemption(hold_id, points=points, request_id=request_id)
         _show("captured", response, client, mutating=True)
 
@@ -343,9 +373,11 @@ def void(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Release a hold."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         response = client.void_redemption(hold_id, request_id=request_id)
         _show("voided", response, client, mutating=True)
 
@@ -362,9 +394,11 @@ def reverse(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Reverse an earn or a redemption, fully or partly (a return)."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         response = client.reverse(transaction_id, points=points, reason=reason, request_id=request_id)
         _show("reversed", response, client, mutating=True)
 
@@ -380,9 +414,11 @@ def balance(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """A member's balance."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         _show("balance", client.get_balance(member_id))
 
 
@@ -397,13 +433,15 @@ def history(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Your transactions, newest first."""
     table = Table(title="transactions", title_justify="left")
     for column in ("created at", "kind", "member", "points", "purchase", "receipt ref", "transaction id", "related"):
         table.add_column(column, justify="right" if column == "points" else "left")
     kinds = network_pb2.TransactionKind
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         for count, tx in enumerate(client.list_transactions(member_id=member_id, page_size=min(page_size, limit))):
             if count >= limit:
                 break
@@ -417,6 +455,91 @@ def history(
                 tx.transaction_id,
                 tx.related_id,
             )
+    console.print(table)
+
+
+# --- self-service: position and traffic -----------------------------------------------------------
+
+def _terms_row(table: Table, label: str, terms: settlement_pb2.ContractTerms) -> None:
+    limit = str(terms.credit_limit_minor) if terms.HasField("credit_limit_minor") else "none"
+    table.add_row(label, f"v{terms.version} from {terms.effective_from.ToDatetime(tzinfo=dt.timezone.utc).isoformat()}: "
+                         f"{terms.settlement_model}, earn {terms.earn_points_per_major}/major, clearing fee "
+                         f"{terms.clearing_fee_bps} bps, breakage share {terms.breakage_share_bps} bps, credit limit "
+                         f"{limit}, collateral {terms.collateral_minor}")
+
+
+@app.command()
+def position(
+    ctx: typer.Context,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
+) -> None:
+    """Your liability, exposure, credit headroom, the open cycle's accrued obligations and your contract terms."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        pos = client.get_partner_position()
+    money = f"{pos.currency} (minor units)"
+    table = Table(title=f"position of {pos.partner_id} at {pos.as_of.ToDatetime(tzinfo=dt.timezone.utc).isoformat()}",
+                  show_header=False, title_justify="left")
+    table.add_column(style="bold cyan")
+    table.add_column(overflow="fold")
+    table.add_row("outstanding points", str(pos.outstanding_points))
+    table.add_row("liability", f"{pos.liability_minor} {money}")
+    table.add_row("collateral", f"{pos.collateral_minor} {money}")
+    table.add_row("exposure", f"{pos.exposure_minor} {money}")
+    table.add_row("credit limit", f"{pos.credit_limit_minor} {money}" if pos.HasField("credit_limit_minor") else "none")
+    if pos.HasField("credit_headroom_minor"):
+        table.add_row("credit headroom", f"{pos.credit_headroom_minor} {money}")
+    accrued = pos.accrued
+    since = (accrued.period_start.ToDatetime(tzinfo=dt.timezone.utc).isoformat() if accrued.HasField("period_start")
+             else "the start (no cycle yet)")
+    table.add_row("open cycle since", since)
+    table.add_row("accrued", f"receivable {accrued.receivable_minor}  payable {accrued.payable_minor}  "
+                             f"net {accrued.net_minor} {money}")
+    if pos.HasField("terms_in_force"):
+        _terms_row(table, "terms in force", pos.terms_in_force)
+    for terms in pos.upcoming_terms:
+        _terms_row(table, "upcoming terms", terms)
+    console.print(table)
+    if accrued.lines:
+        lines = Table(title="accrued obligation lines (open cycle)", title_justify="left")
+        for column in ("#", "cause", "counterparty", "issuer", "redeemer", "points", "amount (minor)"):
+            lines.add_column(column, justify="right" if column in ("#", "points", "amount (minor)") else "left")
+        for line in accrued.lines:
+            lines.add_row(str(line.line_number), line.cause, line.counterparty, line.issuer_id, line.redeemer_id,
+                          str(line.points), str(line.amount_minor))
+        console.print(lines)
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    start_date: str = typer.Option(..., "--from", help="First UTC day, YYYY-MM-DD."),
+    end_date: str = typer.Option(..., "--to", help="Last UTC day, YYYY-MM-DD (at most 92 days in all)."),
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
+) -> None:
+    """Your traffic per UTC day and store: earns, redemptions, reversals, points and amounts."""
+    columns = ("date", "store", "earns", "earned points", "purchases (minor)", "redemptions", "redeemed points",
+               "redeemed value (minor)", "baskets (minor)", "reversals", "reversed points")
+    table = Table(title=f"traffic {start_date} .. {end_date}", title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("date", "store") else "right")
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        for row in client.traffic_report(start_date, end_date, page_size=500):
+            table.add_row(row.date, row.store_id or "-", str(row.earn_count), str(row.earned_points),
+                          str(row.purchase_amount_minor), str(row.redemption_count), str(row.redeemed_points),
+                          str(row.redeemed_value_minor), str(row.basket_amount_minor), str(row.reversal_count),
+                          str(row.reversed_points))
     console.print(table)
 
 
@@ -437,13 +560,15 @@ def statements_list(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Your statements, newest first."""
     table = Table(title="statements", title_justify="left")
     for column in ("statement id", "cycle", "state", "net (minor)", "carried in", "dispute deadline"):
         table.add_column(column, justify="right" if column in ("net (minor)", "carried in") else "left")
     states = settlement_pb2.StatementState
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         for count, st in enumerate(client.list_statements(cycle_id=cycle_id, page_size=min(limit, 200))):
             if count >= limit:
                 break
@@ -462,9 +587,11 @@ def statements_show(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """One statement with its lines; the network's signature over it is verified."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         try:
             statement = client.get_statement(statement_id)
         except signing.SignatureError as exc:
@@ -492,9 +619,11 @@ def statements_acknowledge(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Accept a statement before its dispute deadline."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         _show("acknowledged", client.acknowledge_statement(statement_id, request_id=request_id), client, mutating=True)
 
 
@@ -511,9 +640,11 @@ def statements_dispute(
     timeout: float = TimeoutOption,
     tls: bool = TlsOption,
     ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
     """Dispute lines of a statement: the amount is held back and carried to the next cycle."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         response = client.dispute_statement(statement_id, lines, reason, amount_minor=amount_minor,
                                             request_id=request_id)
         _show("disputed", response, client, mutating=True)

@@ -60,6 +60,7 @@ METHODS = (
     "GetBalance",
     "ListTransactions",
     "GetNetworkKeys",
+    "GetTrafficReport",
 )
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # the network's limit on a request or response (network.proto)
 # A request over MAX_MESSAGE_BYTES is still sent, for the network to refuse with INVALID_ARGUMENT /
@@ -76,7 +77,8 @@ ResponseT = TypeVar("ResponseT", bound=Message)
 
 
 SETTLEMENT_SERVICE = "coalition.v1.SettlementService"
-SETTLEMENT_METHODS = ("ListStatements", "GetStatement", "AcknowledgeStatement", "DisputeStatement")
+SETTLEMENT_METHODS = ("ListStatements", "GetStatement", "AcknowledgeStatement", "DisputeStatement",
+                      "GetPartnerPosition")
 
 
 def full_method(method_name: str) -> str:
@@ -402,7 +404,38 @@ class PartnerClient:
         for page in self.list_transaction_pages(member_id, page_size):
             yield from page.transactions
 
-    # --- statements (SettlementService) -----------------------------------------------------------------
+    def traffic_report_pages(self, start_date: str, end_date: str,
+                             page_size: int = 50) -> Iterator[network_pb2.GetTrafficReportResponse]:
+        """Every page of the partner's own traffic per UTC day and store, start_date..end_date ("YYYY-MM-DD",
+        inclusive, at most 92 days), ordered by day then store."""
+        token = ""
+        seen: set[str] = set()
+        while True:
+            request = network_pb2.GetTrafficReportRequest(start_date=start_date, end_date=end_date,
+                                                          page_size=page_size, page_token=token)
+            page = self._call("GetTrafficReport", request, network_pb2.GetTrafficReportResponse, mutating=False)
+            yield page
+            token = page.next_page_token
+            if not token:
+                return
+            if token in seen:
+                raise Internal(grpc.StatusCode.INTERNAL, "the network returned a page token twice",
+                               reason="PAGE_TOKEN_REPEATED")
+            seen.add(token)
+
+    def traffic_report(self, start_date: str, end_date: str,
+                       page_size: int = 50) -> Iterator[network_pb2.TrafficReportRow]:
+        """Every (day, store) row of the partner's traffic in the range, across all pages."""
+        for page in self.traffic_report_pages(start_date, end_date, page_size):
+            yield from page.rows
+
+    # --- statements and position (SettlementService) -----------------------------------------------------
+
+    def get_partner_position(self) -> settlement_pb2.GetPartnerPositionResponse:
+        """The partner's own liability, exposure, credit headroom, obligations accrued in the open cycle and
+        contract terms in force and upcoming."""
+        return self._call("GetPartnerPosition", settlement_pb2.GetPartnerPositionRequest(),
+                          settlement_pb2.GetPartnerPositionResponse, mutating=False)
 
     def list_statement_pages(self, cycle_id: str = "", page_size: int = 50) -> Iterator[settlement_pb2.ListStatementsResponse]:
         """Every page of this partner's statements, newest first."""

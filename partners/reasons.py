@@ -72,6 +72,9 @@ REASONS: tuple[Reason, ...] = (
     Reason("KEY_REVOKED", "UNAUTHENTICATED", _SIGNATURE + "the key was revoked; sign with your other active key."),
     # --- PERMISSION_DENIED -----------------------------------------------------------------------------------------
     Reason("PARTNER_SUSPENDED", "PERMISSION_DENIED", "The calling partner is suspended by the operator."),
+    Reason("CERTIFICATE_PARTNER_MISMATCH", "PERMISSION_DENIED",
+           "Under mutual TLS: the client certificate names another partner (subject CN) than the key that signed "
+           "the request. Call with your own certificate and key."),
     Reason("MEMBER_NOT_ENROLLED", "PERMISSION_DENIED",
            "The member exists but is not enrolled with the calling partner: enroll them first (EnrollMember with "
            "their card_number).", ("member_id",)),

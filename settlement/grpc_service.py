@@ -12,7 +12,8 @@ import asyncio
 import base64
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Awaitable, Callable
 
 from sqlalchemy import Connection, Engine
@@ -20,6 +21,7 @@ from temporalio.client import Client
 
 from network import errors
 from network import validation
+from network.core.terms import ContractTerms
 from network.grpc_service import run_mutation, timestamp
 from network.interceptor import current_caller
 from network.signer import NetworkSigner
@@ -29,6 +31,7 @@ from protos.coalition.v1 import settlement_pb2 as pb
 from protos.coalition.v1 import settlement_pb2_grpc
 from settlement import responses, store
 from settlement.control import signal_response
+from settlement.position import PartnerPosition, partner_position
 from settlement.store.statements import StatementView
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,42 @@ def statement_message(view: StatementView) -> pb.Statement:
         signature=view.signed.signature, network_key_id=view.signed.network_key_id)
 
 
+def terms_message(terms: ContractTerms) -> pb.ContractTerms:
+    message = pb.ContractTerms(
+        version=terms.version, effective_from=timestamp(terms.effective_from), settlement_model=terms.settlement_model,
+        earn_points_per_major=str(terms.earn_points_per_major), clearing_fee_bps=terms.clearing_fee_bps,
+        issue_price_minor_per_point=str(terms.issue_price_minor_per_point),
+        redemption_rate_minor_per_point=str(terms.redemption_rate_minor_per_point),
+        breakage_share_bps=terms.breakage_share_bps, return_window_seconds=terms.return_window_seconds,
+        expiry_days=terms.expiry_days, max_basket_share_bps=terms.max_basket_share_bps,
+        collateral_minor=terms.collateral_minor)
+    if terms.credit_limit_minor is not None:
+        message.credit_limit_minor = terms.credit_limit_minor
+    return message
+
+
+def position_message(position: PartnerPosition) -> pb.GetPartnerPositionResponse:
+    accrued = position.accrued
+    response = pb.GetPartnerPositionResponse(
+        partner_id=position.partner_id, currency=position.currency, as_of=timestamp(position.as_of),
+        outstanding_points=position.outstanding_points, liability_minor=position.liability_minor,
+        collateral_minor=position.collateral_minor, exposure_minor=position.exposure_minor,
+        accrued=pb.AccruedObligations(
+            period_start=timestamp(accrued.period_start), period_end=timestamp(accrued.period_end),
+            lines=[pb.StatementLine(line_number=ln.line_number, cause=ln.cause, counterparty=ln.counterparty,
+                                    issuer_id=ln.issuer_id, redeemer_id=ln.redeemer_id, points=ln.points,
+                                    amount_minor=ln.amount_minor) for ln in accrued.lines],
+            receivable_minor=accrued.totals.receivable_minor, payable_minor=accrued.totals.payable_minor,
+            net_minor=accrued.totals.net_minor),
+        terms_in_force=terms_message(position.terms_in_force) if position.terms_in_force else None,
+        upcoming_terms=[terms_message(t) for t in position.upcoming_terms])
+    if position.credit_limit_minor is not None:
+        response.credit_limit_minor = position.credit_limit_minor
+    if position.headroom_minor is not None:
+        response.credit_headroom_minor = position.headroom_minor
+    return response
+
+
 class ResponseNotifier:
     """Signals cycle workflows from a background event loop (gRPC handlers are threads)."""
 
@@ -104,9 +143,12 @@ class ResponseNotifier:
 
 
 class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
-    def __init__(self, engine: Engine, notifier: ResponseNotifier | None = None):
+    def __init__(self, engine: Engine, notifier: ResponseNotifier | None = None, *,
+                 point_value_minor: Decimal = Decimal(1), currency: str = "EUR"):
         self._engine = engine
         self._notifier = notifier
+        self._point_value_minor = point_value_minor
+        self._currency = currency
 
     def _read(self, operation: Callable[[Connection, str], object]):
         with self._engine.connect() as conn:
@@ -133,6 +175,14 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         validation.validate(request)
         return self._read(lambda conn, partner_id: pb.GetStatementResponse(
             statement=statement_message(responses.get_statement(conn, partner_id, request.statement_id))))
+
+    def GetPartnerPosition(self, request: pb.GetPartnerPositionRequest, context) -> pb.GetPartnerPositionResponse:
+        validation.validate(request)
+        now = datetime.now(timezone.utc)
+        # one snapshot: the ledger figures, the last cycle's end and the open cycle's flows agree with each other
+        with self._engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+            return position_message(partner_position(conn, current_caller().partner_id, now,
+                                                     self._point_value_minor, self._currency))
 
     def AcknowledgeStatement(self, request: pb.AcknowledgeStatementRequest, context) -> bytes:
         validation.validate(request)
@@ -174,6 +224,8 @@ def registration(engine: Engine, settings: SettlementSettings,
     notifier = ResponseNotifier(temporal_client_factory) if temporal_client_factory else None
 
     def register(server: ServiceRegistrar, signer: NetworkSigner) -> None:
-        settlement_pb2_grpc.add_SettlementServiceServicer_to_server(SettlementServicer(engine, notifier), server)
+        settlement_pb2_grpc.add_SettlementServiceServicer_to_server(
+            SettlementServicer(engine, notifier, point_value_minor=settings.point_value_minor,
+                               currency=settings.network_currency), server)
 
     return ServiceRegistration(SERVICE_NAME, register, MUTATING)

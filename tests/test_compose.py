@@ -97,3 +97,22 @@ def test_dockerfile_builds_one_image_from_the_pinned_set():
         assert re.search(rf"^COPY {package} ", dockerfile, re.M), package
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".coalition", ".git"} <= set(ignored)
+
+
+TLS_OVERRIDE = yaml.safe_load((ROOT / "docker-compose.tls.yml").read_text())
+
+
+def test_tls_override_mounts_the_certificates_the_network_server_reads():
+    assert set(TLS_OVERRIDE["services"]) == {"network"}  # an override of the network server only
+    network = TLS_OVERRIDE["services"]["network"]
+    environment = network["environment"]
+    assert {"COALITION_TLS_CERT_FILE", "COALITION_TLS_KEY_FILE", "COALITION_TLS_CLIENT_CA_FILE"} == set(environment)
+    assert set(environment) <= settings_variables()
+    [mount] = network["volumes"]
+    source, target, mode = mount.split(":")
+    assert source == "./tls" and mode == "ro"
+    assert all(Path(path).is_relative_to(target) for path in environment.values())
+    # the health check calls over mutual TLS with files from the same mount, on the port the base file serves
+    check = " ".join(network["healthcheck"]["test"])
+    assert f"'{target}/' + name" in check and "ssl_channel_credentials" in check
+    assert "127.0.0.1:50051" in check and SERVICES["network"]["environment"]["COALITION_GRPC_ADDRESS"].endswith(":50051")

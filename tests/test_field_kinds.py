@@ -66,7 +66,7 @@ REQUESTS = sorted(name for name in PROTO if name.endswith("Request"))
 
 
 def test_every_request_field_names_its_kind_and_the_server_applies_that_kind():
-    assert len(REQUESTS) == 16
+    assert len(REQUESTS) == 18
     for message in [*REQUESTS, "coalition.v1.Money"]:
         tagged = {}
         for name, (type_name, tags) in PROTO[message].items():
@@ -105,7 +105,8 @@ def test_references_are_one_rule():
 SERVICES = {"coalition.v1.ListStatementsRequest": "SettlementService",
             "coalition.v1.GetStatementRequest": "SettlementService",
             "coalition.v1.AcknowledgeStatementRequest": "SettlementService",
-            "coalition.v1.DisputeStatementRequest": "SettlementService"}
+            "coalition.v1.DisputeStatementRequest": "SettlementService",
+            "coalition.v1.GetPartnerPositionRequest": "SettlementService"}
 UNKNOWN = "0192f5b8-5c4e-7cc1-9e5f-2a1d3c4b5a69"  # well formed, no such member, hold or transaction
 
 
@@ -132,6 +133,8 @@ def base_request(message: str, member_id: str):
         "GetBalanceRequest": lambda: npb.GetBalanceRequest(member_id=member_id),
         "ListTransactionsRequest": lambda: npb.ListTransactionsRequest(),
         "GetNetworkKeysRequest": lambda: npb.GetNetworkKeysRequest(),
+        "GetTrafficReportRequest": lambda: npb.GetTrafficReportRequest(start_date="2026-11-01", end_date="2026-11-30"),
+        "GetPartnerPositionRequest": lambda: spb.GetPartnerPositionRequest(),
         "ListStatementsRequest": lambda: spb.ListStatementsRequest(),
         "GetStatementRequest": lambda: spb.GetStatementRequest(statement_id="st-unknown"),
         "AcknowledgeStatementRequest": lambda: spb.AcknowledgeStatementRequest(request_id=rid(),

@@ -22,6 +22,7 @@ in every method of NetworkService and SettlementService, before anything is read
   page_size    how many items a page holds at most, 1..max (optional: 0 means the default)
   page_token   "" or the next_page_token of an earlier page: 1..256 characters of [A-Za-z0-9_=-]
   count        how many items a repeated field holds, min..max
+  date         a calendar day written YYYY-MM-DD in ASCII digits (a day that exists: not 2026-02-30)
 
 The signature timestamp (x-coalition-timestamp) is not a message field: its rule (integer Unix seconds, within
 +-300 s of the network's clock) is partners.signing's.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from network.core.ledger import CURRENCY_EXPONENT, MAX_AMOUNT_MINOR, MAX_POINTS_PER_CALL
@@ -41,6 +43,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9._:-]*")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _PAGE_TOKEN = re.compile(r"[A-Za-z0-9_=-]{1,256}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INT64_MAX = 2**63 - 1
 
 
@@ -126,9 +129,19 @@ def _count(kind: FieldKind, value: int) -> str | None:
     return None
 
 
+def _date(kind: FieldKind, value: str) -> str | None:
+    if _DATE.fullmatch(value):
+        try:
+            date.fromisoformat(value)
+            return None
+        except ValueError:  # well formed, not a day of the calendar
+            pass
+    return "must be a date YYYY-MM-DD"
+
+
 _PROBLEMS = {"id": _token, "reference": _token, "uuid": _uuid, "card_number": _card_number, "text": _text,
              "points": _integer, "amount": _integer, "seconds": _integer, "page_size": _integer,
-             "currency": _currency, "page_token": _page_token, "count": _count}
+             "currency": _currency, "page_token": _page_token, "count": _count, "date": _date}
 
 
 def _token_examples(kind: FieldKind) -> tuple[list, list]:
@@ -177,6 +190,11 @@ def _page_token_examples(kind: FieldKind) -> tuple[list, list]:
     return [""], ["not a token!", "x" * 257, "caf\u00e9"]
 
 
+def _date_examples(kind: FieldKind) -> tuple[list, list]:
+    return ["2026-11-01", "2026-11-30"], ["", "2026-02-30", "2026-1-01", "20261101", "2026-11-01T00:00",
+                                          "\u0662\u0660\u0662\u0666-11-01", " 2026-11-01"]
+
+
 def _count_examples(kind: FieldKind) -> tuple[list, list]:
     return [kind.low, kind.high], [kind.low - 1, kind.high + 1] if kind.low > 0 else [kind.high + 1]
 
@@ -184,7 +202,8 @@ def _count_examples(kind: FieldKind) -> tuple[list, list]:
 _EXAMPLES = {"id": _token_examples, "reference": _token_examples, "uuid": _uuid_examples,
              "card_number": _card_examples, "text": _text_examples, "points": _integer_examples,
              "amount": _integer_examples, "seconds": _integer_examples, "page_size": _integer_examples,
-             "currency": _currency_examples, "page_token": _page_token_examples, "count": _count_examples}
+             "currency": _currency_examples, "page_token": _page_token_examples, "count": _count_examples,
+             "date": _date_examples}
 
 # Each kind with its default bounds.
 KINDS = {kind.name: kind for kind in (
@@ -200,6 +219,7 @@ KINDS = {kind.name: kind for kind in (
     FieldKind("page_size", 1, 500, optional=True),
     FieldKind("page_token", optional=True),
     FieldKind("count", 1, 1000),
+    FieldKind("date"),
 )}
 
 _TAG = re.compile(r"kind: (?P<name>[a-z_]+)(?: (?P<low>-?\d+)\.\.(?P<high>\d+))?(?P<optional>, optional)?")

@@ -96,12 +96,28 @@ def statement_lines(partner_id: str, obligations: Iterable[Obligation],
 def build_statement(cycle_id: str, partner_id: str, currency: str, period: tuple[datetime, datetime],
                     issued_at: datetime, dispute_deadline: datetime, lines: Iterable[StatementLine]) -> StatementBody:
     lines = tuple(lines)
+    totals = statement_totals(lines)
+    return StatementBody(statement_id(cycle_id, partner_id, currency), cycle_id, partner_id, currency, period[0],
+                         period[1], issued_at, dispute_deadline, lines, totals.receivable_minor, totals.payable_minor,
+                         totals.net_minor, totals.carried_in_minor)
+
+
+@dataclass(frozen=True)
+class StatementTotals:
+    receivable_minor: int  # sum of the positive obligation lines
+    payable_minor: int  # sum of the negative obligation lines (zero or negative)
+    net_minor: int  # receivable_minor + payable_minor
+    carried_in_minor: int  # sum of the carried_dispute lines
+
+
+def statement_totals(lines: Iterable[StatementLine]) -> StatementTotals:
+    """A statement's totals over its lines (the module docstring's receivable, payable, net and carried_in)."""
+    lines = tuple(lines)
     amounts = [line.amount_minor for line in lines if line.cause != CARRIED_DISPUTE]
     receivable = sum(a for a in amounts if a > 0)
     payable = sum(a for a in amounts if a < 0)
     carried = sum(line.amount_minor for line in lines if line.cause == CARRIED_DISPUTE)
-    return StatementBody(statement_id(cycle_id, partner_id, currency), cycle_id, partner_id, currency, period[0],
-                         period[1], issued_at, dispute_deadline, lines, receivable, payable, receivable + payable, carried)
+    return StatementTotals(receivable, payable, receivable + payable, carried)
 
 
 def rfc3339(moment: datetime) -> str:

@@ -33,6 +33,7 @@ WITH versions AS ({CONTRACT_VERSIONS}), events AS (
     WHERE j.created_at >= :start AND j.created_at < :end
       AND j.kind IN ('redeem', 'capture', 'reverse', 'earn', 'expire')
       AND p.account IN ('redeemer', 'issuer', 'breakage')
+      AND (CAST(:partner AS text) IS NULL OR l.issuer_id = :partner OR (p.account = 'redeemer' AND p.owner = :partner))
 )
 SELECT e.kind, e.reversal, e.issuer_id, e.redeemer_id, ic.contract_id AS issue_contract_id,
        ec.contract_id AS event_contract_id, sum(e.points)::bigint AS points
@@ -52,11 +53,13 @@ def load_terms(conn: Connection) -> dict[int, rules.Terms]:
                                        c.breakage_share_bps) for c in load_contracts(conn)}
 
 
-def load_flows(conn: Connection, start: datetime, end: datetime) -> list[rules.Flow]:
-    """The period's events aggregated per kind, issuer, redeemer and pricing contract versions."""
+def load_flows(conn: Connection, start: datetime, end: datetime, partner_id: str | None = None) -> list[rules.Flow]:
+    """The period's events aggregated per kind, issuer, redeemer and pricing contract versions; with `partner_id`
+    only the flows that partner is issuer or redeemer of (every obligation line it is party to comes from one of
+    them, and a line's flows are all such flows, so its lines are the same as from all flows)."""
     terms = load_terms(conn)
     flows = []
-    for r in conn.execute(_FLOWS, {"start": start, "end": end}):
+    for r in conn.execute(_FLOWS, {"start": start, "end": end, "partner": partner_id}):
         if r.issue_contract_id is None or (r.kind != rules.ISSUE and r.event_contract_id is None):
             raise rules.MissingContract(f"{r.points} {r.kind} points of issuer {r.issuer_id} (redeemer {r.redeemer_id}) "
                                         "have no contract in force")

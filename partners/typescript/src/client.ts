@@ -57,7 +57,7 @@ import {
   KEY_ID_HEADER, SIGNATURE_HEADER, SignatureError, publicKeyFromRaw, signRequest, signedHeaderEntries, verifyReceipt,
   verifyRefusalReceipt,
 } from "./signing.js";
-import { createExactTransport, type ExactTransport } from "./wire.js";
+import { baseUrlFor, createExactTransport, type ExactTransport, type TlsOptions } from "./wire.js";
 
 export interface PartnerClientOptions {
   /** Deadline of each attempt in milliseconds (default 5000). */
@@ -70,6 +70,9 @@ export interface PartnerClientOptions {
   verifyReceipts?: boolean;
   /** key id -> raw 32-byte public key, given out of band: GetNetworkKeys is then never called. */
   networkKeys?: Record<string, Uint8Array>;
+  /** TLS (https): a CA bundle, and a client certificate and key for mutual TLS (see wire.ts TlsOptions).
+   * Without it the target is called in plaintext unless it is an https:// URL. */
+  tls?: TlsOptions;
   /** Called before each attempt with its number and the SHA-256 of the bytes it sends (for logs). */
   onAttempt?: (attempt: number, method: string, body: Uint8Array) => void;
 }
@@ -109,7 +112,7 @@ export class PartnerClient {
   /** The receipt of the last successful mutating call (undefined before the first). */
   lastReceipt: Receipt | undefined;
   private readonly transport: ExactTransport;
-  private readonly options: Required<Omit<PartnerClientOptions, "networkKeys" | "onAttempt">> & PartnerClientOptions;
+  private readonly options: Required<Omit<PartnerClientOptions, "networkKeys" | "onAttempt" | "tls">> & PartnerClientOptions;
   private networkKeys: Map<string, KeyObject> | undefined;
   private readonly refetchedFor = new Set<string>();
 
@@ -123,7 +126,7 @@ export class PartnerClient {
       timeoutMs: 5000, maxAttempts: 4, backoffInitialMs: 100, backoffMaxMs: 2000, verifyReceipts: true, ...options,
     };
     if (this.options.maxAttempts < 1) throw new Error("maxAttempts must be at least 1");
-    this.transport = createExactTransport(target.includes("://") ? target : `http://${target}`);
+    this.transport = createExactTransport(baseUrlFor(target, options.tls), { tls: options.tls });
     if (options.networkKeys) {
       this.networkKeys = new Map(Object.entries(options.networkKeys).map(([id, raw]) => [id, publicKeyFromRaw(raw)]));
     }

@@ -4,3 +4,4 @@ export * from "./errors.js";
 export * from "./keyfile.js";
 export * from "./signing.js";
 export * as network from "./gen/coalition/v1/network_pb.js";
+export type { TlsOptions } from "./wire.js";

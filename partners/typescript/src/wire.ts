@@ -96,8 +96,32 @@ function exactBytesClient(inner: UniversalClientFn): UniversalClientFn {
   };
 }
 
-export function createExactTransport(baseUrl: string, options: { nodeOptions?: object } = {}): ExactTransport {
-  const sessions = new Http2SessionManager(baseUrl, {}, options.nodeOptions);
+/**
+ * TLS for the HTTP/2 connection (PEM strings or buffers). `ca`: the CA bundle that signed the network's server
+ * certificate (default: Node's root certificates). `cert` and `key`: the partner's client certificate and its key,
+ * for mutual TLS; the certificate's subject CN is the partner id, and the network refuses a call signed by a key
+ * of another partner (PERMISSION_DENIED, CERTIFICATE_PARTNER_MISMATCH).
+ */
+export interface TlsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
+/** `target` as a base URL: "host:port" is http:// (plaintext) without TLS options and https:// with them. */
+export function baseUrlFor(target: string, tls?: TlsOptions): string {
+  if (target.includes("://")) return target;
+  return `${tls ? "https" : "http"}://${target}`;
+}
+
+export function createExactTransport(baseUrl: string, options: { nodeOptions?: object; tls?: TlsOptions } = {}): ExactTransport {
+  if (options.tls && baseUrl.startsWith("http://")) {
+    throw new Error(`TLS options given for a plaintext URL: ${baseUrl}`);
+  }
+  if (options.tls && (options.tls.cert === undefined) !== (options.tls.key === undefined)) {
+    throw new Error("give the client certificate (cert) and its key (key) together");
+  }
+  const sessions = new Http2SessionManager(baseUrl, {}, { ...options.tls, ...options.nodeOptions });
   const transport: Transport = createTransport({
     httpClient: exactBytesClient(createNodeHttpClient({ httpVersion: "2", sessionProvider: () => sessions })),
     baseUrl,

@@ -364,3 +364,51 @@ class GetNetworkKeysResponse(_message.Message):
     KEYS_FIELD_NUMBER: _ClassVar[int]
     keys: _containers.RepeatedCompositeFieldContainer[NetworkKey]
     def __init__(self, keys: _Optional[_Iterable[_Union[NetworkKey, _Mapping]]] = ...) -> None: ...
+
+class GetTrafficReportRequest(_message.Message):
+    __slots__ = ("start_date", "end_date", "page_size", "page_token")
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    start_date: str
+    end_date: str
+    page_size: int
+    page_token: str
+    def __init__(self, start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class TrafficReportRow(_message.Message):
+    __slots__ = ("date", "store_id", "earn_count", "earned_points", "purchase_amount_minor", "redemption_count", "redeemed_points", "redeemed_value_minor", "basket_amount_minor", "reversal_count", "reversed_points")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    EARN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EARNED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    REDEMPTION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REDEEMED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    REDEEMED_VALUE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    BASKET_AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    REVERSAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REVERSED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    store_id: str
+    earn_count: int
+    earned_points: int
+    purchase_amount_minor: int
+    redemption_count: int
+    redeemed_points: int
+    redeemed_value_minor: int
+    basket_amount_minor: int
+    reversal_count: int
+    reversed_points: int
+    def __init__(self, date: _Optional[str] = ..., store_id: _Optional[str] = ..., earn_count: _Optional[int] = ..., earned_points: _Optional[int] = ..., purchase_amount_minor: _Optional[int] = ..., redemption_count: _Optional[int] = ..., redeemed_points: _Optional[int] = ..., redeemed_value_minor: _Optional[int] = ..., basket_amount_minor: _Optional[int] = ..., reversal_count: _Optional[int] = ..., reversed_points: _Optional[int] = ...) -> None: ...
+
+class GetTrafficReportResponse(_message.Message):
+    __slots__ = ("rows", "currency", "next_page_token")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[TrafficReportRow]
+    currency: str
+    next_page_token: str
+    def __init__(self, rows: _Optional[_Iterable[_Union[TrafficReportRow, _Mapping]]] = ..., currency: _Optional[str] = ..., next_page_token: _Optional[str] = ...) -> None: ...

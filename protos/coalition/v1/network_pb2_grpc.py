@@ -94,6 +94,11 @@ class NetworkServiceStub:
                 request_serializer=coalition_dot_v1_dot_network__pb2.GetNetworkKeysRequest.SerializeToString,
                 response_deserializer=coalition_dot_v1_dot_network__pb2.GetNetworkKeysResponse.FromString,
                 _registered_method=True)
+        self.GetTrafficReport = channel.unary_unary(
+                '/coalition.v1.NetworkService/GetTrafficReport',
+                request_serializer=coalition_dot_v1_dot_network__pb2.GetTrafficReportRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.GetTrafficReportResponse.FromString,
+                _registered_method=True)
 
 
 class NetworkServiceServicer:
@@ -184,6 +189,14 @@ class NetworkServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTrafficReport(self, request, context):
+        """The calling partner's own traffic per UTC day and store over a date range: earns, redemptions, reversals,
+        their points and amounts. Read-only (no request_id); only the caller's own transactions are counted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NetworkServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -246,6 +259,11 @@ def add_NetworkServiceServicer_to_server(servicer, server):
                     servicer.GetNetworkKeys,
                     request_deserializer=coalition_dot_v1_dot_network__pb2.GetNetworkKeysRequest.FromString,
                     response_serializer=coalition_dot_v1_dot_network__pb2.GetNetworkKeysResponse.SerializeToString,
+            ),
+            'GetTrafficReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrafficReport,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.GetTrafficReportRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.GetTrafficReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -572,6 +590,33 @@ class NetworkService:
             '/coalition.v1.NetworkService/GetNetworkKeys',
             coalition_dot_v1_dot_network__pb2.GetNetworkKeysRequest.SerializeToString,
             coalition_dot_v1_dot_network__pb2.GetNetworkKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrafficReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/GetTrafficReport',
+            coalition_dot_v1_dot_network__pb2.GetTrafficReportRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.GetTrafficReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

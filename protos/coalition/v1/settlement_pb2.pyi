@@ -162,3 +162,81 @@ class DisputeStatementResponse(_message.Message):
     disputed_minor: int
     state: StatementState
     def __init__(self, statement_id: _Optional[str] = ..., dispute_id: _Optional[str] = ..., disputed_minor: _Optional[int] = ..., state: _Optional[_Union[StatementState, str]] = ...) -> None: ...
+
+class GetPartnerPositionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ContractTerms(_message.Message):
+    __slots__ = ("version", "effective_from", "settlement_model", "earn_points_per_major", "clearing_fee_bps", "issue_price_minor_per_point", "redemption_rate_minor_per_point", "breakage_share_bps", "return_window_seconds", "expiry_days", "max_basket_share_bps", "credit_limit_minor", "collateral_minor")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_FROM_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    EARN_POINTS_PER_MAJOR_FIELD_NUMBER: _ClassVar[int]
+    CLEARING_FEE_BPS_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_PRICE_MINOR_PER_POINT_FIELD_NUMBER: _ClassVar[int]
+    REDEMPTION_RATE_MINOR_PER_POINT_FIELD_NUMBER: _ClassVar[int]
+    BREAKAGE_SHARE_BPS_FIELD_NUMBER: _ClassVar[int]
+    RETURN_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BASKET_SHARE_BPS_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_LIMIT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    COLLATERAL_MINOR_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    effective_from: _timestamp_pb2.Timestamp
+    settlement_model: str
+    earn_points_per_major: str
+    clearing_fee_bps: int
+    issue_price_minor_per_point: str
+    redemption_rate_minor_per_point: str
+    breakage_share_bps: int
+    return_window_seconds: int
+    expiry_days: int
+    max_basket_share_bps: int
+    credit_limit_minor: int
+    collateral_minor: int
+    def __init__(self, version: _Optional[int] = ..., effective_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., settlement_model: _Optional[str] = ..., earn_points_per_major: _Optional[str] = ..., clearing_fee_bps: _Optional[int] = ..., issue_price_minor_per_point: _Optional[str] = ..., redemption_rate_minor_per_point: _Optional[str] = ..., breakage_share_bps: _Optional[int] = ..., return_window_seconds: _Optional[int] = ..., expiry_days: _Optional[int] = ..., max_basket_share_bps: _Optional[int] = ..., credit_limit_minor: _Optional[int] = ..., collateral_minor: _Optional[int] = ...) -> None: ...
+
+class AccruedObligations(_message.Message):
+    __slots__ = ("period_start", "period_end", "lines", "receivable_minor", "payable_minor", "net_minor")
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    RECEIVABLE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PAYABLE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    NET_MINOR_FIELD_NUMBER: _ClassVar[int]
+    period_start: _timestamp_pb2.Timestamp
+    period_end: _timestamp_pb2.Timestamp
+    lines: _containers.RepeatedCompositeFieldContainer[StatementLine]
+    receivable_minor: int
+    payable_minor: int
+    net_minor: int
+    def __init__(self, period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lines: _Optional[_Iterable[_Union[StatementLine, _Mapping]]] = ..., receivable_minor: _Optional[int] = ..., payable_minor: _Optional[int] = ..., net_minor: _Optional[int] = ...) -> None: ...
+
+class GetPartnerPositionResponse(_message.Message):
+    __slots__ = ("partner_id", "currency", "as_of", "outstanding_points", "liability_minor", "collateral_minor", "exposure_minor", "credit_limit_minor", "credit_headroom_minor", "accrued", "terms_in_force", "upcoming_terms")
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_POINTS_FIELD_NUMBER: _ClassVar[int]
+    LIABILITY_MINOR_FIELD_NUMBER: _ClassVar[int]
+    COLLATERAL_MINOR_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_LIMIT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_HEADROOM_MINOR_FIELD_NUMBER: _ClassVar[int]
+    ACCRUED_FIELD_NUMBER: _ClassVar[int]
+    TERMS_IN_FORCE_FIELD_NUMBER: _ClassVar[int]
+    UPCOMING_TERMS_FIELD_NUMBER: _ClassVar[int]
+    partner_id: str
+    currency: str
+    as_of: _timestamp_pb2.Timestamp
+    outstanding_points: int
+    liability_minor: int
+    collateral_minor: int
+    exposure_minor: int
+    credit_limit_minor: int
+    credit_headroom_minor: int
+    accrued: AccruedObligations
+    terms_in_force: ContractTerms
+    upcoming_terms: _containers.RepeatedCompositeFieldContainer[ContractTerms]
+    def __init__(self, partner_id: _Optional[str] = ..., currency: _Optional[str] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outstanding_points: _Optional[int] = ..., liability_minor: _Optional[int] = ..., collateral_minor: _Optional[int] = ..., exposure_minor: _Optional[int] = ..., credit_limit_minor: _Optional[int] = ..., credit_headroom_minor: _Optional[int] = ..., accrued: _Optional[_Union[AccruedObligations, _Mapping]] = ..., terms_in_force: _Optional[_Union[ContractTerms, _Mapping]] = ..., upcoming_terms: _Optional[_Iterable[_Union[ContractTerms, _Mapping]]] = ...) -> None: ...

@@ -54,6 +54,11 @@ class SettlementServiceStub:
                 request_serializer=coalition_dot_v1_dot_settlement__pb2.DisputeStatementRequest.SerializeToString,
                 response_deserializer=coalition_dot_v1_dot_settlement__pb2.DisputeStatementResponse.FromString,
                 _registered_method=True)
+        self.GetPartnerPosition = channel.unary_unary(
+                '/coalition.v1.SettlementService/GetPartnerPosition',
+                request_serializer=coalition_dot_v1_dot_settlement__pb2.GetPartnerPositionRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_settlement__pb2.GetPartnerPositionResponse.FromString,
+                _registered_method=True)
 
 
 class SettlementServiceServicer:
@@ -89,6 +94,15 @@ class SettlementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPartnerPosition(self, request, context):
+        """The calling partner's own position now: liability, collateral, exposure and credit headroom, the obligations
+        accrued in the open cycle so far (what clearing would compute for the partner over the period since the last
+        cycle's end, by the same rules), and its contract terms in force and upcoming. Read-only (no request_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +125,11 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.DisputeStatement,
                     request_deserializer=coalition_dot_v1_dot_settlement__pb2.DisputeStatementRequest.FromString,
                     response_serializer=coalition_dot_v1_dot_settlement__pb2.DisputeStatementResponse.SerializeToString,
+            ),
+            'GetPartnerPosition': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPartnerPosition,
+                    request_deserializer=coalition_dot_v1_dot_settlement__pb2.GetPartnerPositionRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_settlement__pb2.GetPartnerPositionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +240,33 @@ class SettlementService:
             '/coalition.v1.SettlementService/DisputeStatement',
             coalition_dot_v1_dot_settlement__pb2.DisputeStatementRequest.SerializeToString,
             coalition_dot_v1_dot_settlement__pb2.DisputeStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPartnerPosition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.SettlementService/GetPartnerPosition',
+            coalition_dot_v1_dot_settlement__pb2.GetPartnerPositionRequest.SerializeToString,
+            coalition_dot_v1_dot_settlement__pb2.GetPartnerPositionResponse.FromString,
             options,
             channel_credentials,
             insecure,
