@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from coalition.bench import run_earn_benchmark
 from coalition.demo import demo_seed, demo_traffic
+from coalition.soak import soak_command
 from coalition.up import up_command
 from console.bench import run_console_benchmark
 from console.cli import console_app
@@ -48,6 +49,7 @@ demo_app.command("seed")(demo_seed)
 demo_app.command("traffic")(demo_traffic)
 app.add_typer(demo_app, name="demo")
 app.command("up")(up_command)
+app.command("soak")(soak_command)
 console = Console()
 OPERATOR = typer.Option("cli", "--operator", help="Who is acting (recorded with the action).")
 
