@@ -28,7 +28,7 @@ from network.database import EmbeddedPostgres, make_engine, migrate
 from network.interceptor import NetworkSigner
 from console.settings import get_settings
 from network.settings import from_environment
-from settlement import clearing, cycles
+from settlement import cycles
 
 APP = Path(__file__).resolve().parent / "app.py"
 PAGES = ("overview", "partners", "clearing", "settlement", "members", "ledger_health", "audit")
@@ -120,8 +120,8 @@ def settle_last_day(engine: Engine, now: datetime, key_file: Path) -> str:
     with engine.begin() as conn:
         cycles.open_cycle(conn, cycle_id, start, end, cycle_id, "EUR")
         cycles.cut_off(conn, cycle_id)
-        clearing.clear(conn, cycle_id, get_settings().point_value_minor)
-        clearing.net_cycle(conn, cycle_id)
+        cycles.clear(conn, cycle_id, get_settings().point_value_minor)
+        cycles.net_cycle(conn, cycle_id)
         cycles.issue_statements(conn, cycle_id, now + timedelta(hours=1), NetworkSigner.from_file(key_file))
     return cycle_id
 

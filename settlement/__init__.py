@@ -1,1 +1,2 @@
-"""Settlement on Temporal: clearing, netting, statements, payouts, payment rails."""
+"""Settlement on Temporal: the rules in domain/, the SQL in store/, a cycle's steps (cycles.py, responses.py,
+payments.py), the Temporal workflows, activities and worker, and the payment rails."""

@@ -1,6 +1,8 @@
-"""Settlement activities: thin shells, each one database transaction around one function of settlement.cycles,
-settlement.clearing or settlement.payments. Each is idempotent (keyed by the cycle and its state in the database),
-so a retry after a worker was killed at any point repeats nothing that was done.
+"""Settlement activities: thin shells, each one call of settlement.cycles, settlement.responses or
+settlement.payments inside one database transaction, one dataclass in and one out. Each is idempotent (keyed by
+the cycle and its state in the database), so a retry after a worker was killed at any point repeats nothing that
+was done. Workflows call them by reference (workflow.execute_activity_method(SettlementActivities.clear_cycle, ...));
+each activity's name is its method's name, as recorded in the workflows' histories.
 
 They are synchronous (SQLAlchemy, the rails' file locks) and run on the worker's thread pool.
 """
@@ -14,13 +16,16 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from network import metrics
 from network.errors import DomainError
 from network.interceptor import NetworkSigner
 from network.server import build_ledger
 from settlement.settings import SettlementSettings
-from network import metrics
-from settlement import clearing, cycles, payments
-from settlement import messages as m
+from settlement import cycles, messages as m, payments, responses, store
+from settlement.domain.cycles import CycleOverlaps
+from settlement.domain.netting import NettingSummary
+from settlement.domain.obligations import ClearingSummary, MissingContract
+from settlement.domain.payment_plan import ConfirmationTally, SubmitOutcome
 from settlement.rails import PaymentRail, RailUnavailable
 
 log = logging.getLogger(__name__)
@@ -52,133 +57,117 @@ class SettlementActivities:
 
     # --- the cycle -------------------------------------------------------------------------------------------
 
-    @activity.defn(name=m.OPEN_CYCLE)
+    @activity.defn
     def open_cycle(self, request: m.OpenCycle) -> None:
         try:
             with self._engine.begin() as conn:
                 cycles.open_cycle(conn, request.cycle_id, parse_time(request.period_start),
                                   parse_time(request.period_end), request.workflow_id, self._settings.network_currency)
-        except cycles.CycleOverlaps as exc:
+        except CycleOverlaps as exc:
             raise _final(exc) from None
 
-    @activity.defn(name=m.CUT_OFF)
+    @activity.defn
     def cut_off(self, ref: m.CycleRef) -> None:
         with self._engine.begin() as conn:
             cycles.cut_off(conn, ref.cycle_id)
 
-    @activity.defn(name=m.CLEAR_CYCLE)
-    def clear_cycle(self, ref: m.CycleRef) -> m.ClearingResult:
+    @activity.defn
+    def clear_cycle(self, ref: m.CycleRef) -> ClearingSummary:
         try:
             with self._engine.begin() as conn:
-                summary = clearing.clear(conn, ref.cycle_id, self._settings.point_value_minor)
-        except clearing.MissingContract as exc:
+                summary = cycles.clear(conn, ref.cycle_id, self._settings.point_value_minor)
+        except MissingContract as exc:
             raise _final(exc) from None
         log.info("cycle %s cleared: %d obligation lines", ref.cycle_id, summary.obligation_lines)
-        return m.ClearingResult(summary.obligation_lines, summary.obligations_minor, summary.matrix_cells)
+        return summary
 
-    @activity.defn(name=m.NET_CYCLE)
-    def net_cycle(self, ref: m.CycleRef) -> m.NettingResult:
+    @activity.defn
+    def net_cycle(self, ref: m.CycleRef) -> NettingSummary:
         with self._engine.begin() as conn:
-            summary = clearing.net_cycle(conn, ref.cycle_id)
-        return m.NettingResult(summary.positions, summary.network_revenue_minor, summary.residual_minor,
-                               summary.conserved)
+            return cycles.net_cycle(conn, ref.cycle_id)
 
-    @activity.defn(name=m.ISSUE_STATEMENTS)
+    @activity.defn
     def issue_statements(self, request: m.IssueStatements) -> m.Responses:
         with self._engine.begin() as conn:
             awaited = cycles.issue_statements(conn, request.cycle_id, parse_time(request.dispute_deadline),
                                               self._signer)
-            return m.Responses(awaited, cycles.responded_partners(conn, request.cycle_id))
+            return m.Responses(awaited, store.statements.responded_partners(conn, request.cycle_id))
 
-    @activity.defn(name=m.STATEMENT_RESPONSES)
+    @activity.defn
     def statement_responses(self, ref: m.CycleRef) -> m.Responses:
         with self._engine.connect() as conn:
-            return m.Responses(cycles.awaited_partners(conn, ref.cycle_id), cycles.responded_partners(conn, ref.cycle_id),
-                               cycles.disputing_partners(conn, ref.cycle_id))
+            return m.Responses(store.statements.awaited_partners(conn, ref.cycle_id),
+                               store.statements.responded_partners(conn, ref.cycle_id),
+                               store.statements.disputing_partners(conn, ref.cycle_id))
 
-    @activity.defn(name=m.RESOLVE_DISPUTE)
+    @activity.defn
     def resolve_dispute(self, request: m.ResolveDispute) -> None:
         try:
             with self._engine.begin() as conn:
-                cycles.resolve_dispute(conn, request.dispute_id, request.outcome, request.operator, request.note)
+                responses.resolve_dispute(conn, request.dispute_id, request.outcome, request.operator, request.note)
         except DomainError as exc:  # already resolved, unknown: nothing to do again
             log.warning("dispute %s not resolved by signal: %s", request.dispute_id, exc)
 
-    @activity.defn(name=m.CLOSE_DISPUTE_WINDOW)
+    @activity.defn
     def close_dispute_window(self, ref: m.CycleRef) -> None:
         with self._engine.begin() as conn:
             cycles.close_dispute_window(conn, ref.cycle_id)
 
-    @activity.defn(name=m.PLAN_PAYMENTS)
+    @activity.defn
     def plan_payments(self, ref: m.CycleRef) -> m.PaymentPlan:
         with self._engine.begin() as conn:
             return m.PaymentPlan(cycles.plan_payments(conn, ref.cycle_id))
 
-    @activity.defn(name=m.SUBMIT_PAYMENTS)
-    def submit_payments(self, ref: m.CycleRef) -> m.SubmitResult:
+    @activity.defn
+    def submit_payments(self, ref: m.CycleRef) -> SubmitOutcome:
         try:
-            outcome = payments.submit_payments(self._engine, self._rail, ref.cycle_id)
+            return payments.submit_payments(self._engine, self._rail, ref.cycle_id)
         except RailUnavailable as exc:
             log.warning("cycle %s: payment rail unavailable (attempt %d): %s", ref.cycle_id, activity.info().attempt, exc)
             raise
-        with self._engine.begin() as conn:
-            cycles.move_cycle(conn, ref.cycle_id, "payments_submitted",
-                              {"submitted": outcome.submitted, "duplicates": outcome.duplicates,
-                               "failed": list(outcome.failed)})
-        return m.SubmitResult(outcome.submitted, outcome.duplicates, list(outcome.failed))
 
-    @activity.defn(name=m.RECORD_CONFIRMATIONS)
-    def record_confirmations(self, ref: m.CycleRef) -> m.ConfirmationResult:
-        tally = payments.record_confirmations(self._engine, self._rail, ref.cycle_id)
-        return m.ConfirmationResult(tally.pending, tally.settled, tally.rejected, tally.failed, list(tally.rejections))
+    @activity.defn
+    def record_confirmations(self, ref: m.CycleRef) -> ConfirmationTally:
+        return payments.record_confirmations(self._engine, self._rail, ref.cycle_id)
 
-    @activity.defn(name=m.RECORD_CYCLE_STATE)
+    @activity.defn
     def record_cycle_state(self, request: m.RecordCycleState) -> None:
         with self._engine.begin() as conn:
-            cycles.lock_cycle(conn, request.cycle_id)
-            cycles.move_cycle(conn, request.cycle_id, request.state, {"note": request.note} if request.note else None,
-                              alert=request.alert or None)
+            cycles.record_state(conn, request.cycle_id, request.state, request.note, request.alert)
 
-    @activity.defn(name=m.CLOSE_CYCLE)
+    @activity.defn
     def close_cycle(self, request: m.RecordCycleState) -> None:
         with self._engine.begin() as conn:
-            cycles.close_cycle(conn, request.cycle_id, request.note)
-            row = conn.exec_driver_sql("SELECT extract(epoch FROM closed_at - created_at) FROM cycles "
-                                       "WHERE cycle_id = %(c)s", {"c": request.cycle_id}).first()
-        if row and row[0] is not None:
-            metrics.observe_settlement_cycle(float(row[0]), "closed")
+            seconds = cycles.close_cycle(conn, request.cycle_id, request.note)
+        if seconds is not None:
+            metrics.observe_settlement_cycle(seconds, "closed")
 
     # --- the schedules -----------------------------------------------------------------------------------------
 
-    @activity.defn(name=m.PLAN_NEXT_CYCLE)
+    @activity.defn
     def plan_next_cycle(self, request: m.StartNextCycle) -> m.PlannedCycle:
         """The period just ended, from where the last cycle stopped; its cycle row is created here."""
-        start, end = cycles.period_ending(datetime.now(timezone.utc), request.period_seconds)
-        with self._engine.begin() as conn:
-            conn.exec_driver_sql("LOCK TABLE cycles IN SHARE ROW EXCLUSIVE MODE")
-            last_end = cycles.last_period_end(conn)
-            if last_end is not None:
-                start = last_end
-            if start >= end:
-                return m.PlannedCycle()
-            cycle_id = cycles.cycle_id_for(start)
-            try:
-                cycles.open_cycle(conn, cycle_id, start, end, cycle_id, self._settings.network_currency)
-            except cycles.CycleOverlaps as exc:
-                raise _final(exc) from None
-        return m.PlannedCycle(cycle_id, start.isoformat(), end.isoformat())
+        try:
+            with self._engine.begin() as conn:
+                cycle = cycles.plan_next_cycle(conn, datetime.now(timezone.utc), request.period_seconds,
+                                               self._settings.network_currency)
+        except CycleOverlaps as exc:
+            raise _final(exc) from None
+        if cycle is None:
+            return m.PlannedCycle()
+        return m.PlannedCycle(cycle.cycle_id, cycle.period_start.isoformat(), cycle.period_end.isoformat())
 
-    @activity.defn(name=m.ACTIVATE_DUE_LOTS)
+    @activity.defn
     def activate_due_lots(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
         with self._engine.begin() as conn:
             return m.HousekeepingResult(job.task, self._ledger.activate_due_lots(conn))
 
-    @activity.defn(name=m.EXPIRE_LOTS)
+    @activity.defn
     def expire_lots(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
         with self._engine.begin() as conn:
             return m.HousekeepingResult(job.task, self._ledger.expire_lots(conn))
 
-    @activity.defn(name=m.EXPIRE_HOLDS)
+    @activity.defn
     def expire_holds(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
         with self._engine.begin() as conn:
             return m.HousekeepingResult(job.task, self._ledger.expire_holds(conn))

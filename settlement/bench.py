@@ -5,7 +5,7 @@ and dropped afterwards: partners and contracts (half issuer_pays with a clearing
 each with one lot issued before the period (earn journal rows and postings), and the redemptions inside the
 period (redeem journal rows, member and redeemer postings consuming those lots, lots' remaining updated). Every
 transaction balances and every lot's remaining rebuilds from its postings; the hash chain is not computed (its
-columns hold zero bytes): the benchmark database is never verified or served. Timed: settlement.clearing.clear
+columns hold zero bytes): the benchmark database is never verified or served. Timed: settlement.cycles.clear
 and net_cycle on one cycle covering the period, in one transaction, as the workflow's activities run them.
 Peak memory: the Python heap peak during the timed part (tracemalloc) and the process's peak RSS (psutil).
 """
@@ -24,7 +24,7 @@ from sqlalchemy import Connection, make_url, text
 from network.database import make_engine, migrate
 from network.runtime import database
 from settlement.settings import SettlementSettings, get_settings
-from settlement import clearing, cycles
+from settlement import cycles
 
 LOTS_PER_PARTNER = 2000
 LOT_POINTS = 100
@@ -113,9 +113,9 @@ def _run(url: str, redemptions: int, partners: int, settings: SettlementSettings
         tracemalloc.start()
         started = time.perf_counter()
         with engine.begin() as conn:
-            cleared = clearing.clear(conn, cycle_id, Decimal(settings.point_value_minor))
+            cleared = cycles.clear(conn, cycle_id, Decimal(settings.point_value_minor))
             clearing_seconds = time.perf_counter() - started
-            netted = clearing.net_cycle(conn, cycle_id)
+            netted = cycles.net_cycle(conn, cycle_id)
         total_seconds = time.perf_counter() - started
         _, python_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

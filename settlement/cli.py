@@ -17,7 +17,7 @@ from network import metrics
 from network.database import require_migrated
 from network.runtime import configure_logging, database, refusals_exit
 from settlement.settings import get_settings
-from settlement import cycles
+from settlement.store import cycles
 from settlement.control import cycle_input, resolve_dispute, start_cycle
 from settlement.temporal_runtime import temporal_client
 from settlement.worker import run_worker

@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
 from settlement.settings import SettlementSettings
-from settlement import cycles
-from settlement import messages as m
+from settlement import messages as m, responses, store
+from settlement.domain.cycles import cycle_id_for
 from settlement.workflows import SettlementCycleWorkflow
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def cycle_input(settings: SettlementSettings, start: datetime, end: datetime, **overrides) -> m.CycleInput:
     start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-    return m.CycleInput(cycles.cycle_id_for(start), start.isoformat(), end.isoformat(),
+    return m.CycleInput(cycle_id_for(start), start.isoformat(), end.isoformat(),
                         dispute_window_seconds=settings.dispute_window_seconds, **overrides)
 
 
@@ -48,9 +48,8 @@ async def resolve_dispute(client: Client | None, engine: Engine, dispute_id: str
                           note: str = "") -> str:
     """Resolve through the running cycle's workflow (a signal) or, when it is not running, in the database."""
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT d.cycle_id, c.state FROM disputes d JOIN cycles c USING (cycle_id) "
-                                "WHERE d.dispute_id = :d"), {"d": dispute_id}).first()
-    if row is not None and row.state != "closed" and client is not None:
+        row = store.statements.dispute(conn, dispute_id)
+    if row is not None and row.cycle_state != "closed" and client is not None:
         try:
             await client.get_workflow_handle(row.cycle_id).signal(
                 SettlementCycleWorkflow.resolve_dispute, m.ResolveDispute(dispute_id, outcome, operator, note))
@@ -58,5 +57,5 @@ async def resolve_dispute(client: Client | None, engine: Engine, dispute_id: str
         except RPCError as exc:
             log.info("cycle %s not running (%s): resolving in the database", row.cycle_id, exc)
     with engine.begin() as conn:
-        cycle_id = cycles.resolve_dispute(conn, dispute_id, outcome, operator, note)
+        cycle_id = responses.resolve_dispute(conn, dispute_id, outcome, operator, note)
     return f"resolved in cycle {cycle_id}"

@@ -26,8 +26,9 @@ from network.server import ServiceRegistrar, ServiceRegistration
 from settlement.settings import SettlementSettings
 from protos.coalition.v1 import settlement_pb2 as pb
 from protos.coalition.v1 import settlement_pb2_grpc
-from settlement import cycles
+from settlement import responses, store
 from settlement.control import signal_response
+from settlement.store.statements import StatementView
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "coalition.v1.SettlementService"
@@ -49,8 +50,8 @@ def check_statement_id(value: str) -> None:
         raise errors.invalid("statement_id", "must be 1 to 100 characters of [A-Za-z0-9._:-]")
 
 
-def page_token(view: cycles.StatementView) -> str:
-    return base64.urlsafe_b64encode(f"{view.issued_at.isoformat()}|{view.statement_id}".encode()).decode()
+def page_token(view: StatementView) -> str:
+    return base64.urlsafe_b64encode(f"{view.body.issued_at.isoformat()}|{view.body.statement_id}".encode()).decode()
 
 
 def parse_page_token(token: str) -> tuple[datetime, str] | None:
@@ -63,23 +64,24 @@ def parse_page_token(token: str) -> tuple[datetime, str] | None:
         raise errors.invalid("page_token", "is not a token this service issued") from None
 
 
-def summary(view: cycles.StatementView) -> pb.StatementSummary:
-    return pb.StatementSummary(statement_id=view.statement_id, cycle_id=view.cycle_id,
-                               period_start=timestamp(view.period_start), period_end=timestamp(view.period_end),
-                               currency=view.currency, net_minor=view.net_minor, carried_in_minor=view.carried_in_minor,
-                               state=STATES[view.state], issued_at=timestamp(view.issued_at),
-                               dispute_deadline=timestamp(view.dispute_deadline))
+def summary(view: StatementView) -> pb.StatementSummary:
+    body = view.body
+    return pb.StatementSummary(statement_id=body.statement_id, cycle_id=body.cycle_id,
+                               period_start=timestamp(body.period_start), period_end=timestamp(body.period_end),
+                               currency=body.currency, net_minor=body.net_minor, carried_in_minor=body.carried_in_minor,
+                               state=STATES[view.state], issued_at=timestamp(body.issued_at),
+                               dispute_deadline=timestamp(body.dispute_deadline))
 
 
-def statement_message(view: cycles.StatementView) -> pb.Statement:
+def statement_message(view: StatementView) -> pb.Statement:
     return pb.Statement(
         summary=summary(view),
         lines=[pb.StatementLine(line_number=ln.line_number, cause=ln.cause, counterparty=ln.counterparty,
                                 issuer_id=ln.issuer_id, redeemer_id=ln.redeemer_id, points=ln.points,
-                                amount_minor=ln.amount_minor, dispute_id=ln.dispute_id) for ln in view.lines],
-        receivable_minor=view.receivable_minor, payable_minor=view.payable_minor, disputed_minor=view.disputed_minor,
-        dispute_id=view.dispute_id, signed_payload=view.signed_payload, signature=view.signature,
-        network_key_id=view.network_key_id)
+                                amount_minor=ln.amount_minor, dispute_id=ln.dispute_id) for ln in view.body.lines],
+        receivable_minor=view.body.receivable_minor, payable_minor=view.body.payable_minor,
+        disputed_minor=view.disputed_minor, dispute_id=view.dispute_id, signed_payload=view.signed.signed_payload,
+        signature=view.signed.signature, network_key_id=view.signed.network_key_id)
 
 
 class ResponseNotifier:
@@ -130,7 +132,7 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         after = parse_page_token(request.page_token)
 
         def page(conn: Connection, partner_id: str) -> pb.ListStatementsResponse:
-            views = cycles.list_statements(conn, partner_id, size + 1, after, request.cycle_id)
+            views = store.statements.partner_statements(conn, partner_id, size + 1, after, request.cycle_id)
             response = pb.ListStatementsResponse(statements=[summary(v) for v in views[:size]])
             if len(views) > size:
                 response.next_page_token = page_token(views[size - 1])
@@ -140,7 +142,7 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
     def GetStatement(self, request: pb.GetStatementRequest, context) -> pb.GetStatementResponse:
         check_statement_id(request.statement_id)
         return self._read(lambda conn, partner_id: pb.GetStatementResponse(
-            statement=statement_message(cycles.get_statement(conn, partner_id, request.statement_id))))
+            statement=statement_message(responses.get_statement(conn, partner_id, request.statement_id))))
 
     def AcknowledgeStatement(self, request: pb.AcknowledgeStatementRequest, context) -> bytes:
         check_token(request.request_id, "request_id")
@@ -148,9 +150,9 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         answered: dict[str, str] = {}
 
         def acknowledge(conn: Connection, partner_id: str) -> pb.AcknowledgeStatementResponse:
-            view = cycles.acknowledge_statement(conn, partner_id, request.statement_id)
-            answered["cycle_id"] = view.cycle_id
-            return pb.AcknowledgeStatementResponse(statement_id=view.statement_id, state=STATES[view.state],
+            view = responses.acknowledge_statement(conn, partner_id, request.statement_id)
+            answered["cycle_id"] = view.body.cycle_id
+            return pb.AcknowledgeStatementResponse(statement_id=view.body.statement_id, state=STATES[view.state],
                                                    responded_at=timestamp(view.responded_at))
         response = run_mutation(self._engine, "AcknowledgeStatement", request, acknowledge)
         self._notify(answered.get("cycle_id"), current_caller().partner_id, disputed=False)
@@ -169,10 +171,10 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         answered: dict[str, str] = {}
 
         def dispute(conn: Connection, partner_id: str) -> pb.DisputeStatementResponse:
-            view = cycles.dispute_statement(conn, partner_id, request.statement_id, list(request.line_numbers),
+            view = responses.dispute_statement(conn, partner_id, request.statement_id, list(request.line_numbers),
                                             request.amount_minor, request.reason)
-            answered["cycle_id"] = view.cycle_id
-            return pb.DisputeStatementResponse(statement_id=view.statement_id, dispute_id=view.dispute_id,
+            answered["cycle_id"] = view.body.cycle_id
+            return pb.DisputeStatementResponse(statement_id=view.body.statement_id, dispute_id=view.dispute_id,
                                                disputed_minor=view.disputed_minor, state=STATES[view.state])
         response = run_mutation(self._engine, "DisputeStatement", request, dispute)
         self._notify(answered.get("cycle_id"), current_caller().partner_id, disputed=True)

@@ -1,29 +1,15 @@
 """Workflow and activity payloads: one dataclass per input and result, ids not rows, ints and strings only
-(times as ISO 8601 strings; the default data converter has no Decimal). Imported by workflows: no I/O here."""
+(times as ISO 8601 strings; the default data converter has no Decimal). Imported by workflows: no I/O here.
+
+Activities whose result is a fact of the domain return the domain's own dataclass (ClearingSummary,
+NettingSummary, SubmitOutcome, ConfirmationTally); the types here are what only the workflows need."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Activity names (workflows call activities by name: the workflow module imports no database code).
-OPEN_CYCLE = "open_cycle"
-CUT_OFF = "cut_off"
-CLEAR_CYCLE = "clear_cycle"
-NET_CYCLE = "net_cycle"
-ISSUE_STATEMENTS = "issue_statements"
-STATEMENT_RESPONSES = "statement_responses"
-RESOLVE_DISPUTE = "resolve_dispute"
-CLOSE_DISPUTE_WINDOW = "close_dispute_window"
-PLAN_PAYMENTS = "plan_payments"
-SUBMIT_PAYMENTS = "submit_payments"
-RECORD_CONFIRMATIONS = "record_confirmations"
-RECORD_CYCLE_STATE = "record_cycle_state"
-CLOSE_CYCLE = "close_cycle"
-PLAN_NEXT_CYCLE = "plan_next_cycle"
-ACTIVATE_DUE_LOTS = "activate_due_lots"
-EXPIRE_LOTS = "expire_lots"
-EXPIRE_HOLDS = "expire_holds"
-HOUSEKEEPING_TASKS = (ACTIVATE_DUE_LOTS, EXPIRE_LOTS, EXPIRE_HOLDS)
+# What the housekeeping schedules start: each is the name of a SettlementActivities method (and of its activity).
+HOUSEKEEPING_TASKS = ("activate_due_lots", "expire_lots", "expire_holds")
 
 
 @dataclass
@@ -77,21 +63,6 @@ class ResolveDispute:
 
 
 @dataclass
-class ClearingResult:
-    obligation_lines: int
-    obligations_minor: int
-    matrix_cells: int
-
-
-@dataclass
-class NettingResult:
-    positions: int
-    network_revenue_minor: int
-    residual_minor: int
-    conserved: bool
-
-
-@dataclass
 class Responses:
     awaited: list[str] = field(default_factory=list)
     responded: list[str] = field(default_factory=list)
@@ -101,22 +72,6 @@ class Responses:
 @dataclass
 class PaymentPlan:
     instruction_ids: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SubmitResult:
-    submitted: int
-    duplicates: int
-    failed: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ConfirmationResult:
-    pending: int
-    settled: int
-    rejected: int
-    failed: int
-    problems: list[str] = field(default_factory=list)
 
 
 @dataclass

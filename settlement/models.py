@@ -14,12 +14,12 @@ from sqlalchemy.dialects.postgresql import ExcludeConstraint, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from network.models import Base
+from settlement.domain.disputes import DISPUTE_OUTCOMES
 
 CYCLE_STATES = ("scheduled", "cut_off", "cleared", "netted", "statements_issued", "awaiting_responses", "paying",
                 "payments_planned", "payments_submitted", "awaiting_confirmations", "operator_alert", "closed")
 STATEMENT_STATES = ("issued", "acknowledged", "disputed", "resolved")
 DISPUTE_STATES = ("open", "resolved")
-DISPUTE_OUTCOMES = ("statement_stands", "partner_upheld")
 INSTRUCTION_STATES = ("created", "submitted", "settled", "rejected", "failed")
 POSITION_STATES = ("open", "nothing_due", "instructed", "settled", "rejected")
 

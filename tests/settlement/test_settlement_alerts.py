@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from settlement import control, cycles
+from settlement import control
+from settlement.domain.payment_plan import instruction_id_for
 from settlement.rails import SimulatedBank
 from settlement.workflows import SettlementCycleWorkflow
 from settlement_helpers import cycle_state, earn, enroll, period_start, redeem, wait_for
@@ -46,7 +47,7 @@ def test_rejected_payment_raises_an_alert_the_operator_closes(engine, ledger, ma
                                                             start_worker, temporal):
     start, end, redeemer = _traffic(engine, ledger, make_partner)
     cycle = _cycle(settlement_settings, start, end)
-    payout = cycles.instruction_id_for(cycle.cycle_id, redeemer, "payout")  # the bank returns the redeemer's payout
+    payout = instruction_id_for(cycle.cycle_id, redeemer, "payout")  # the bank returns the redeemer's payout
     rejecting = SimulatedBank(settlement_settings.data_dir / "rejecting-bank", reject_instruction_ids=frozenset({payout}))
     start_worker(rejecting)
     handle = temporal.run(control.start_cycle(temporal.client, settlement_settings, cycle))

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from network import admin
 from network.contracts import ContractBook
 from network.service import EarnItem, Ledger, SpendRefs
-from settlement import clearing, cycles
+from settlement import cycles
 
 
 class Clock:
@@ -50,9 +50,9 @@ def test_clearing_prices_each_event_under_the_contract_in_force(engine, settings
             cycle_id = "cyc-test-" + uuid.uuid4().hex[:8]
             cycles.open_cycle(conn, cycle_id, now + timedelta(hours=1), now + timedelta(days=4), cycle_id, "EUR")
             cycles.cut_off(conn, cycle_id)
-            summary = clearing.clear(conn, cycle_id, Decimal(1))
-            assert clearing.clear(conn, cycle_id, Decimal(1)) == summary  # clearing twice changes nothing
-            netting = clearing.net_cycle(conn, cycle_id)
+            summary = cycles.clear(conn, cycle_id, Decimal(1))
+            assert cycles.clear(conn, cycle_id, Decimal(1)) == summary  # clearing twice changes nothing
+            netting = cycles.net_cycle(conn, cycle_id)
             ours = {p.partner_id, q.partner_id}
             lines = {(r.cause, r.payer, r.payee, r.redeemer_contract_id): (r.points, r.amount_minor)
                      for r in conn.execute(text("SELECT cause, payer, payee, redeemer_contract_id, points, amount_minor "

@@ -1,4 +1,5 @@
-"""The pure core of settlement: obligation rules, rounding, netting, conservation, disputes, statements."""
+"""The pure core of settlement: obligation rules, rounding, netting, conservation, disputes, statements, the
+payment plan and cycle periods."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings, strategies as st
 
-from settlement import obligations as rules
-from settlement.netting import (PARTNER_UPHELD, STATEMENT_STANDS, HeldAmount, net, payment_direction,
-                                settle_position)
-from settlement.obligations import NETWORK, Flow, Obligation, Terms
-from settlement.statements import (CARRIED_DISPUTE, CarriedAmount, build_statement, canonical_bytes,
-                                   disputed_amount, statement_lines)
+from settlement.domain import obligations as rules
+from settlement.domain.disputes import PARTNER_UPHELD, STATEMENT_STANDS, disputed_amount
+from settlement.domain.cycles import next_period
+from settlement.domain.netting import CarriedIn, HeldAmount, net, net_cycle, settle_position
+from settlement.domain.obligations import NETWORK, Flow, Obligation, Terms
+from settlement.domain.payment_plan import (ConfirmationTally, InstructionState, PlannedInstruction, confirmed_state,
+                                            instruction_id_for, payment_direction, plan_position, tally)
+from settlement.domain.statements import (CARRIED_DISPUTE, CarriedAmount, build_statement, canonical_bytes,
+                                          statement_lines)
 
 A_PAYS = Terms(1, "a", "issuer_pays", clearing_fee_bps=150, breakage_share_bps=2000)
 B_PAYS = Terms(2, "b", "issuer_pays", clearing_fee_bps=200)
@@ -150,3 +154,41 @@ def test_disputed_amount_of_lines():
     for bad, kwargs in (([3], {}), ([7], {}), ([], {}), ([1], {"amount_minor": 1001})):
         with pytest.raises(ValueError):
             disputed_amount(lines, bad, **kwargs)
+
+
+def test_a_cycles_positions_take_in_carried_amounts_and_check_conservation():
+    obligations = rules.obligations([Flow("redemption", False, "a", "b", 1000, A_PAYS, B_PAYS)], ONE, "EUR")
+    netted = net_cycle(obligations, [CarriedIn("b", "EUR", 40), CarriedIn("d", "EUR", -7)], "EUR")
+    assert [(p.partner_id, p.net_minor, p.carried_in_minor) for p in netted.positions] == [
+        ("a", -1000, 0), ("b", 980, 40), ("d", 0, -7)]  # d only has a carried amount: a position of net 0
+    assert (netted.network_revenue_minor, netted.positions_sum_minor, netted.residual_minor, netted.conserved) == \
+        (20, -20, 0, True)
+    assert len(netted.netting.positions) == 2  # what the obligations netted, before carried amounts
+
+
+def test_the_plan_of_a_position_pays_collects_or_does_nothing():
+    payout = plan_position("cyc-1", "b", "EUR", 1000, [HeldAmount("d1", 300)], [])
+    assert payout.instruction == PlannedInstruction(instruction_id_for("cyc-1", "b", "payout"), "b", "payout", 700, "EUR")
+    assert payout.state == "instructed" and payout.settlement.disputed_minor == 300
+    collection = plan_position("cyc-1", "a", "EUR", -1000, [], [])
+    assert (collection.instruction.direction, collection.instruction.amount_minor) == ("collection", 1000)
+    assert instruction_id_for("cyc-1", "a", "collection").startswith("C") and len(collection.instruction.instruction_id) == 33
+    nothing = plan_position("cyc-1", "c", "EUR", 300, [HeldAmount("d2", 300)], [])
+    assert (nothing.instruction, nothing.state) == (None, "nothing_due")
+
+
+def test_confirmations_are_matched_and_tallied():
+    assert confirmed_state("settled", "", (700, "EUR"), (700, "EUR")) == ("settled", "")
+    assert confirmed_state("settled", "", (70, "EUR"), (700, "EUR")) == ("rejected", "confirmed 70 EUR, instructed 700 EUR")
+    counted = tally([InstructionState("a", "settled", None), InstructionState("b", "submitted", None),
+                     InstructionState("c", "rejected", "MS03"), InstructionState("d", "failed", "bad IBAN")])
+    assert counted == ConfirmationTally(1, 1, 1, 1, ("c: MS03", "d: bad IBAN"))
+
+
+def test_the_next_period_starts_where_the_last_cycle_ended():
+    now = datetime(2026, 11, 23, 10, 7, 42, tzinfo=timezone.utc)
+    assert next_period(now, 300, None) == (datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc),
+                                           datetime(2026, 11, 23, 10, 5, tzinfo=timezone.utc))
+    last = datetime(2026, 11, 23, 9, 58, 30, 500, tzinfo=timezone.utc)
+    assert next_period(now, 300, last) == (last, datetime(2026, 11, 23, 10, 5, tzinfo=timezone.utc))
+    assert next_period(now, 300, datetime(2026, 11, 23, 10, 5, tzinfo=timezone.utc)) is None

@@ -4,8 +4,10 @@ The netting engine knows nothing about loyalty: every obligation adds its amount
 the payer. The network is a party like the others; what it ends with is its revenue. Conservation holds exactly:
 per currency, sum of partner positions + network revenue == 0.
 
-What is paid is decided later, when the dispute window has closed (settle_position): disputed amounts are held
-back and carried to the next cycle unless the operator resolved them first.
+A cycle's positions (net_cycle) are its netted obligations plus the disputed amounts carried in from earlier
+cycles: a partner with only a carried amount gets a position of net 0. What is paid is decided later, when the
+dispute window has closed (settle_position): disputed amounts are held back and carried to the next cycle unless
+the operator resolved them first.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from settlement.obligations import NETWORK, Obligation
-
-STATEMENT_STANDS, PARTNER_UPHELD = "statement_stands", "partner_upheld"
+from settlement.domain.disputes import PARTNER_UPHELD, STATEMENT_STANDS
+from settlement.domain.obligations import NETWORK, Obligation
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,60 @@ def conservation_residual(positions: Iterable[NetPosition], network_revenue_mino
     for p in positions:
         residual[p.currency] += p.net_minor
     return dict(residual)
+
+
+@dataclass(frozen=True)
+class CarriedIn:
+    """A disputed amount of an earlier cycle carried into this one (signed: > 0, the partner would receive)."""
+
+    partner_id: str
+    currency: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class CyclePosition:
+    partner_id: str
+    currency: str
+    net_minor: int  # this cycle's obligations, > 0: the partner receives
+    carried_in_minor: int = 0  # disputed amounts of earlier cycles, settled when their dispute is resolved
+
+
+@dataclass(frozen=True)
+class CycleNetting:
+    netting: Netting  # the cycle's obligations netted
+    positions: tuple[CyclePosition, ...]  # one per partner and currency, carried-in amounts included
+    network_revenue_minor: int  # in the cycle's currency
+    positions_sum_minor: int  # in the cycle's currency
+    residual_minor: int  # positions + network revenue in the cycle's currency: zero when money is conserved
+    conserved: bool  # the residual is zero in every currency
+
+
+@dataclass(frozen=True)
+class NettingSummary:
+    """What netting a cycle established (read back from the cycle: the same answer on every retry)."""
+
+    positions: int
+    network_revenue_minor: int
+    residual_minor: int
+    conserved: bool
+
+
+def net_cycle(obligations: Iterable[Obligation], carried_in: Iterable[CarriedIn], currency: str) -> CycleNetting:
+    """The cycle's positions and its conservation check, in the cycle's currency (any other currency must net to 0)."""
+    netting = net(obligations)
+    positions = {(p.partner_id, p.currency): CyclePosition(p.partner_id, p.currency, p.net_minor)
+                 for p in netting.positions}
+    for c in carried_in:
+        held = positions.get((c.partner_id, c.currency), CyclePosition(c.partner_id, c.currency, 0))
+        positions[c.partner_id, c.currency] = CyclePosition(held.partner_id, held.currency, held.net_minor,
+                                                            held.carried_in_minor + c.amount_minor)
+    residuals = netting.residual_minor()
+    residual = residuals.get(currency, 0)
+    conserved = residual == 0 and not any(r for c, r in residuals.items() if c != currency)
+    return CycleNetting(netting, tuple(positions[key] for key in sorted(positions)),
+                        netting.network_revenue_minor.get(currency, 0),
+                        sum(p.net_minor for p in netting.positions if p.currency == currency), residual, conserved)
 
 
 # --- what is paid after the dispute window -----------------------------------------------------------------
@@ -100,11 +155,3 @@ def settle_position(net_minor: int, disputes: Iterable[HeldAmount], carried_in: 
             held += c.amount_minor
             carried_out.append(c)
     return PositionSettlement(payable, held, written_off, carried_now, tuple(carried_out))
-
-
-def payment_direction(payable_minor: int) -> str | None:
-    if payable_minor > 0:
-        return "payout"
-    if payable_minor < 0:
-        return "collection"
-    return None

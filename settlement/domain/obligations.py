@@ -70,6 +70,10 @@ class Flow:
     event_terms: Terms | None = None  # redeemer's contract at a redemption, issuer's at an expiry
 
 
+class MissingContract(RuntimeError):
+    """An event happened when its partner had no contract in force: it cannot be priced."""
+
+
 @dataclass(frozen=True)
 class Obligation:
     payer: str
@@ -175,3 +179,12 @@ def clearing_matrix(flows: Iterable[Flow], lines: Iterable[Obligation], currency
             amounts[line.issuer_id, line.redeemer_id] += line.amount_minor
     cells = set(points) | set(amounts)
     return [ClearingCell(i, r, currency, points.get((i, r), 0), amounts.get((i, r), 0)) for i, r in sorted(cells)]
+
+
+@dataclass(frozen=True)
+class ClearingSummary:
+    """What clearing a cycle wrote: its obligation lines, their total and its clearing matrix cells."""
+
+    obligation_lines: int
+    obligations_minor: int
+    matrix_cells: int

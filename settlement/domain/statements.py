@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
-from settlement.obligations import NETWORK, Obligation
+from settlement.domain.obligations import NETWORK, Obligation
 
 PROFILE = "coalition-statement-v1"
 CARRIED_DISPUTE = "carried_dispute"
@@ -119,29 +119,3 @@ def canonical_bytes(body: StatementBody) -> bytes:
     tail = [f"receivable_minor={body.receivable_minor}", f"payable_minor={body.payable_minor}",
             f"net_minor={body.net_minor}", f"carried_in_minor={body.carried_in_minor}"]
     return "\n".join(head + lines + tail).encode("utf-8")
-
-
-def disputed_amount(lines: Iterable[StatementLine], line_numbers: Iterable[int], amount_minor: int = 0) -> int:
-    """The signed effect on the partner of disputing `line_numbers` (or `amount_minor` of them: its magnitude).
-
-    Raises ValueError naming the problem: unknown or carried lines, a partial amount above the lines' total.
-    """
-    by_number = {line.line_number: line for line in lines}
-    numbers = sorted(set(line_numbers))
-    if not numbers:
-        raise ValueError("name at least one line")
-    total = 0
-    for n in numbers:
-        line = by_number.get(n)
-        if line is None:
-            raise ValueError(f"line {n} is not on this statement")
-        if line.cause == CARRIED_DISPUTE:
-            raise ValueError(f"line {n} is an amount already in dispute")
-        total += line.amount_minor
-    if total == 0:
-        raise ValueError("the disputed lines add up to nothing")
-    if amount_minor:
-        if not 0 < amount_minor <= abs(total):
-            raise ValueError(f"amount_minor must be between 1 and {abs(total)}, the disputed lines' total")
-        return amount_minor if total > 0 else -amount_minor
-    return total
