@@ -14,13 +14,12 @@ from rich.table import Table
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from network import metrics
-from network.database import require_migrated
 from network.runtime import configure_logging, database, refusals_exit
 from settlement.settings import get_settings
 from settlement.store import cycles
 from settlement.control import cycle_input, resolve_dispute, start_cycle
 from settlement.temporal_runtime import temporal_client
-from settlement.worker import run_worker
+from settlement.worker import run_worker, wait_for_database
 
 settle_app = typer.Typer(help="Settlement cycles: start one by hand, see them, resolve disputes.", no_args_is_help=True)
 worker_app = typer.Typer(help="The settlement worker (Temporal).", no_args_is_help=True)
@@ -101,7 +100,7 @@ def settlement_worker(schedules: bool = typer.Option(True, help="Create/update t
     settings = get_settings()
     configure_logging(settings)
     with database(settings, run_migrations=migrate) as engine:
-        require_migrated(engine)
+        wait_for_database(engine)  # a worker started before PostgreSQL waits for it
         if settings.metrics_port:
             metrics.instrument_engine(engine)
             metrics.serve_http(settings.metrics_port, settings.metrics_address)
