@@ -731,8 +731,8 @@ def check_cycles(engine: Engine, point_value_minor: Decimal, covering: datetime)
     check yet): closed periods follow each other without gaps, every journal row dated inside a closed period
     is in exactly one closed cycle, and each closed cycle's stored obligations equal a fresh clearing of its
     period's ledger (a transaction committed after its cycle's cut-off would make them differ)."""
-    from settlement import obligations as rules
-    from settlement.clearing import load_flows, load_obligations
+    from settlement.domain import obligations as rules
+    from settlement.store.clearing import load_flows, load_obligations
 
     with engine.connect() as conn:
         cycles = conn.execute(text("SELECT cycle_id, period_start, period_end, state, currency, closed_at "
