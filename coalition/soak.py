@@ -360,7 +360,7 @@ class Traffic:
         self.attempts = attempts
         self.calls: list[CallRecord] = []
         self.calls_lock = threading.Lock()
-        self.members: list[str] = []
+        self.members: list[str] = []  # member ids, enrolled with every partner
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
         self.spendable: dict[str, list[tuple[str, str]]] = defaultdict(list)  # partner -> [(tx_id, kind)]
@@ -383,7 +383,8 @@ class Traffic:
             except errors.CoalitionError as exc:
                 record.errors_seen.append(f"{exc.code.name} {exc.reason}".strip())
                 if exc.code in FINAL_CODES and not isinstance(exc, errors.ReceiptInvalid):
-                    record.outcome, record.reason, record.done_at = "refused", exc.reason or exc.code.name, time.monotonic()
+                    record.outcome, record.done_at = "refused", time.monotonic()
+                    record.reason = exc.reason or exc.code.name
                     return record, None
                 if time.monotonic() - record.sent_at > give_up:
                     record.reason = str(exc)[:200]
@@ -397,20 +398,22 @@ class Traffic:
     def enroll_members(self) -> None:
         """The first partner enrolls the members; every other partner enrolls the same cards (cross-brand)."""
         first = self.partners[0]
+        cards = []
         with self.client(first, "setup") as client:
             for _ in range(self.config.members_per_partner * len(self.partners)):
                 rid = new_request_id()
-                record, response = self.call(first, "EnrollMember", rid, lambda rid=rid: client.enroll_member(request_id=rid))
+                record, response = self.call(first, "EnrollMember", rid,
+                                             lambda rid=rid: client.enroll_member(request_id=rid))
                 if response is None:
                     raise RuntimeError(f"enrolling a member failed: {record.errors_seen}")
-                self.members.append((response.member.member_id, response.member.card_number))
+                self.members.append(response.member.member_id)
+                cards.append(response.member.card_number)
         for partner in self.partners[1:]:
             with self.client(partner, "setup") as client:
-                for _member_id, card in self.members:
+                for card in cards:
                     rid = new_request_id()
                     self.call(partner, "EnrollMember", rid,
                               lambda rid=rid, card=card: client.enroll_member(card_number=card, request_id=rid))
-        self.members = [m for m, _card in self.members]
 
     def run(self) -> None:
         per_thread = self.config.rate_per_second / max(1, len(self.partners) * self.config.threads_per_partner)
@@ -460,7 +463,8 @@ class Traffic:
             rid = new_request_id()
             if rng.random() < 0.5:
                 amount = rng.randint(100, 20000)
-                send = lambda: client.earn(member, amount_minor=amount, receipt_ref=f"r-{rid[:8]}", request_id=rid)  # noqa: E731
+                send = lambda: client.earn(member, amount_minor=amount, receipt_ref=f"r-{rid[:8]}",  # noqa: E731
+                                           request_id=rid)
             else:
                 points = rng.randint(1, 500)
                 send = lambda: client.earn(member, points=points, request_id=rid)  # noqa: E731
@@ -757,8 +761,10 @@ def check_cycles(engine: Engine, point_value_minor: Decimal, covering: datetime)
                     f"{len(cycles)} cycles" if not gaps else f"{len(gaps)}+ gaps",
                     [f"{g.cycle_id} starts {g.period_start} after {g.prev_end}" for g in gaps]),
         CheckResult("every cycle up to the end of the traffic closed", covered and not open_before,
-                    f"{len(closed)} closed, the last ending {closed[-1].period_end:%H:%M:%S}" if closed else "none closed",
-                    open_before[:5] if open_before else ([] if covered else ["no closed cycle covers the traffic's end"])),
+                    f"{len(closed)} closed, the last ending {closed[-1].period_end:%H:%M:%S}" if closed
+                    else "none closed",
+                    open_before[:5] if open_before
+                    else ([] if covered else ["no closed cycle covers the traffic's end"])),
         CheckResult("each journal row of a closed period is in exactly one cycle", not outside,
                     "every row dated inside a closed period" if not outside else f"{len(outside)}+ rows",
                     [f"{r.tx_id} {r.kind} {r.created_at} in {r.cycles} cycles" for r in outside]),
@@ -906,8 +912,10 @@ def _evaluate(parts: Parts, traffic: Traffic, injector: FaultInjector, attempts:
                               else ", ".join(f"{k}: {v}" for k, v in exits.items()), parts.exit_notes[:5]))
     kinds_seen = Counter(f.kind for f in injector.faults)
     kinds_seen.update(WORKER_DURING_DB_OUTAGE for f in injector.faults if "worker killed" in f.detail)
-    checks.append(CheckResult("every planned fault injected", not injector.error and len(injector.faults) == len(injector.plan),
-                              f"{len(injector.faults)} of {len(injector.plan)}" + (f"; {injector.error}" if injector.error else "")))
+    all_injected = not injector.error and len(injector.faults) == len(injector.plan)
+    checks.append(CheckResult("every planned fault injected", all_injected,
+                              f"{len(injector.faults)} of {len(injector.plan)}"
+                              + (f"; {injector.error}" if injector.error else "")))
 
     windows = _outage_windows(attempts.by_thread)
     for fault in injector.faults:
@@ -948,14 +956,16 @@ def print_report(console: Console, figures: dict) -> None:
     summary = Table("figure", "value", title="coalition soak", title_justify="left")
     for label, key in (("seconds of traffic", "seconds"), ("seed", "seed"), ("calls sent", "calls_sent"),
                        ("acknowledged", "acknowledged"), ("refused (final)", "refused"),
-                       ("unresolved", "unresolved"), ("ledger transactions acknowledged", "ledger_transactions_acknowledged"),
+                       ("unresolved", "unresolved"),
+                       ("ledger transactions acknowledged", "ledger_transactions_acknowledged"),
                        ("lost (must be 0)", "lost"), ("duplicated (must be 0)", "duplicated"),
                        ("refused but posted", "refused_but_posted"), ("soak retries (same request_id)", "soak_retries"),
                        ("longest unavailability seen by a client (s)", "longest_unavailability_seconds"),
                        ("cycles closed", "closed"),
                        ("longest period end -> cycle closed (s)", "longest_period_end_to_close_seconds")):
         summary.add_row(label, str(figures.get(key)))
-    summary.add_row("attempts by status", ", ".join(f"{k} {v}" for k, v in sorted(figures["attempts_by_status"].items())))
+    summary.add_row("attempts by status",
+                    ", ".join(f"{k} {v}" for k, v in sorted(figures["attempts_by_status"].items())))
     summary.add_row("faults by kind", ", ".join(f"{k} {v}" for k, v in sorted(figures["faults_by_kind"].items())))
     log = figures["network_log"]
     summary.add_row("network server log", f"{log['lines']} lines, {log['tracebacks']} tracebacks")
