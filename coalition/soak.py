@@ -72,6 +72,7 @@ FINAL_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_F
                          grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.UNAUTHENTICATED})
 # Answers a client must never get, whatever fails behind the server.
 FORBIDDEN_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
+FAULT_SECONDS = 12.0  # about the longest a fault takes, from injection until the part is back
 CALL_GIVE_UP_SECONDS = 180.0  # a call neither acknowledged nor refused after this long is "unresolved"
 READY_TIMEOUT_SECONDS = 120.0
 SOAK_CONTRACTS = (  # (settlement model, contract terms): issuer-pays and prefunded partners, cross redemptions
@@ -584,15 +585,12 @@ class FaultInjector:
         warmup = min(10.0, self.traffic_seconds * 0.1)
         tail = min(20.0, self.traffic_seconds * 0.15)
         budget = max(1.0, self.traffic_seconds - warmup - tail)
-        if self.stop.wait(warmup):
-            return
+        slot = budget / max(1, len(self.plan))  # one slot per fault, the fault at a random moment inside it
         for index, kind in enumerate(self.plan):
-            left = len(self.plan) - index
-            remaining = self.t0 + warmup + budget - time.monotonic()
-            if remaining <= 0:
+            moment = self.t0 + warmup + index * slot + self.rng.uniform(0.0, max(0.0, slot - FAULT_SECONDS))
+            if moment > self.t0 + warmup + budget:
                 break
-            gap = self.rng.uniform(0.2, 1.0) * remaining / left * 0.6
-            if self.stop.wait(gap):
+            if self.stop.wait(max(0.0, moment - time.monotonic())):
                 return
             try:
                 self.faults.append(self._inject(kind))
