@@ -14,12 +14,13 @@ from rich.table import Table
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from network import metrics
+from network.outage import wait_for_database
 from network.runtime import configure_logging, database, refusals_exit
 from settlement.settings import get_settings
 from settlement.store import cycles
 from settlement.control import cycle_input, resolve_dispute, start_cycle
 from settlement.temporal_runtime import temporal_client
-from settlement.worker import run_worker, wait_for_database
+from settlement.worker import run_worker
 
 settle_app = typer.Typer(help="Settlement cycles: start one by hand, see them, resolve disputes.", no_args_is_help=True)
 worker_app = typer.Typer(help="The settlement worker (Temporal).", no_args_is_help=True)

@@ -12,18 +12,16 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 from temporalio.client import (Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError,
                                ScheduleIntervalSpec, ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec,
                                ScheduleUpdate)
 from temporalio.worker import Worker
 
-from network.database import require_migrated
 from network.interceptor import NetworkSigner
 from settlement.settings import SettlementSettings
 from settlement import messages as m
 from settlement.activities import SettlementActivities
-from settlement.activity_guard import ActivityGuard, short_message
+from settlement.activity_guard import ActivityGuard
 from settlement.payments import make_rail
 from settlement.rails import PaymentRail
 from settlement.temporal_runtime import temporal_client
@@ -50,26 +48,6 @@ def build_worker(client: Client, engine: Engine, settings: SettlementSettings, *
 def worker_interceptors() -> list:
     """Every settlement worker's interceptors: activities heartbeat and fail with short messages."""
     return [ActivityGuard()]
-
-
-def wait_for_database(engine: Engine) -> None:
-    """Return once the database answers and its schema is current. While PostgreSQL does not answer, say so once
-    and try again (backing off to RETRY_MAX_SECONDS): a worker started before its database comes up with it.
-    A schema that is not at the newest migration is still refused at once."""
-    delay, waiting_since = 0.5, None
-    while True:
-        try:
-            require_migrated(engine)
-        except DBAPIError as exc:
-            if waiting_since is None:
-                waiting_since = time.monotonic()
-                log.warning("waiting for the database (%s); retrying until it answers", short_message(exc))
-            time.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_SECONDS)
-            continue
-        if waiting_since is not None:
-            log.info("the database answers again after %.1f s", time.monotonic() - waiting_since)
-        return
 
 
 async def connect_temporal(stack: AsyncExitStack, settings: SettlementSettings) -> Client:
