@@ -34,7 +34,8 @@ def slow_step(seconds: float) -> int:
 
 @activity.defn
 def database_step(size: int) -> None:
-    raise OperationalError("SELECT " + "x" * size, {"ids": ["y" * 64] * (size // 64)}, psycopg2.OperationalError(DRIVER_MESSAGE))
+    raise OperationalError("SELECT " + "x" * size, {"ids": ["y" * 64] * (size // 64)},
+                           psycopg2.OperationalError(DRIVER_MESSAGE))
 
 
 @workflow.defn
