@@ -61,8 +61,8 @@ def test_a_failure_is_described_by_the_first_line_of_the_drivers_error_without_s
     expected = 'OperationalError: connection to server on socket "/tmp/pg/.s.PGSQL.5432" failed: Connection refused'
     assert describe(_operational()) == expected
     assert describe(_pending_rollback_after_disconnect()) == expected
-    assert describe(PendingRollbackError("Can't reconnect. (Background on this error at: https://sqlalche.me/e/21/8s2b)")) \
-        == "PendingRollbackError: Can't reconnect."
+    background = PendingRollbackError("Can't reconnect. (Background on this error at: https://sqlalche.me/e/21/8s2b)")
+    assert describe(background) == "PendingRollbackError: Can't reconnect."
 
 
 def test_an_outage_is_declared_by_a_failed_ping_and_logged_once_however_many_calls_it_refuses(caplog):
