@@ -31,7 +31,7 @@ import psutil
 
 from network import admin
 from network.database import EmbeddedPostgres, make_engine, migrate
-from network.server import build_ledger
+from network.store.ledger import build_ledger
 from network.settings import Settings
 from partners import signing
 from partners.client import PartnerClient

@@ -14,6 +14,10 @@ from rich.table import Table
 from sqlalchemy import text
 
 from coalition.bench import run_earn_benchmark
+from network.runtime import configure_logging, database, operator_transaction
+from network import admin
+from network.core.terms import BASIS_POINTS
+from network.settings import get_settings
 from coalition.demo import demo_seed, demo_traffic
 from coalition.soak import soak_command
 from coalition.up import up_command
@@ -25,7 +29,7 @@ from network.outage import wait_for_database
 from network.runtime import configure_logging, database, operator_transaction
 from network.server import serve_forever, start_server
 from coalition.settings import get_settings
-from network.verify import verify_ledger
+from network.store.verify import verify_ledger
 from settlement.bench import run_settle_benchmark
 from settlement.cli import settle_app, worker_app
 from settlement.grpc_service import registration
@@ -130,7 +134,7 @@ def partner_contract(
     settlement_model: str = typer.Option("issuer_pays", help="issuer_pays or prefunded"),
     clearing_fee_bps: int = 0, issue_price_minor_per_point: Decimal = Decimal(0),
     redemption_rate_minor_per_point: Decimal = Decimal(0), breakage_share_bps: int = 0,
-    return_window_seconds: int = 0, expiry_days: int = 0, max_basket_share_bps: int = 10000,
+    return_window_seconds: int = 0, expiry_days: int = 0, max_basket_share_bps: int = BASIS_POINTS,
     credit_limit_minor: Optional[int] = None, collateral_minor: int = 0,
     effective_from: Optional[datetime] = typer.Option(None, help="ISO time (UTC); default now"),
     operator: str = OPERATOR,

@@ -30,8 +30,9 @@ from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: 
 
 from network import admin
 from network.runtime import configure_logging, database
-from network.server import build_ledger
-from network.service import EarnItem, new_card_number, shard_of
+from network.core.members import shard_of
+from network.core.results import EarnItem
+from network.store.ledger import build_ledger, new_card_number
 from coalition.settings import CoalitionSettings, get_settings
 from partners.keyfile import KeyFile, KeyFileError, load_key_file, save_key_file
 from partners.simulator import PosSimulator, SimMember, StoreProfile

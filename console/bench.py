@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 
 from console.auth import hash_password
 from network.database import EmbeddedPostgres, make_engine, migrate
-from network.interceptor import NetworkSigner
+from network.signer import NetworkSigner
 from console.settings import get_settings
 from network.settings import from_environment
 from settlement import cycles

@@ -1,5 +1,5 @@
 """The console's data: settings, the engine (one per process, st.cache_resource) and the read models of
-network.read_models and settlement.read_models, cached with a short TTL (settings.console_cache_ttl_seconds).
+network.store.read_models and settlement.read_models, cached with a short TTL (settings.console_cache_ttl_seconds).
 
 Pages call these functions only; none of them holds SQL. After an action, `forget()` drops the cached figures.
 """
@@ -13,10 +13,10 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from network import read_models as network_reads
+from network.store import read_models as network_reads
 from network.database import make_engine, require_migrated, resolve_database_url
-from network.server import build_ledger
-from network.service import Balance
+from network.store.ledger import build_ledger
+from network.core.results import Balance
 from console.settings import ConsoleSettings, get_settings
 from settlement import read_models as settlement_reads
 

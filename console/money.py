@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from network.ledger import CURRENCY_EXPONENT
+from network.core.ledger import CURRENCY_EXPONENT
 
 
 def to_major(amount_minor: int | None, currency: str) -> Decimal | None:

@@ -16,14 +16,14 @@ from schwifty.exceptions import SchwiftyException
 from sqlalchemy import Connection, text
 
 from network import errors
-from network.contracts import SETTLEMENT_MODELS, ContractTerms, load_contracts
-from network.ledger import CURRENCY_EXPONENT
+from network.core.ledger import CURRENCY_EXPONENT
+from network.core.terms import BASIS_POINTS, SETTLEMENT_MODELS, ContractTerms
+from network.store.contracts import load_contracts
 from partners import signing
 
 MAX_ACTIVE_KEYS = 2
 KEYS_CHANNEL = "coalition_keys"
 _PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_KEY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 SEPA_MANDATE_ID = re.compile(r"[A-Za-z0-9+?/:().,' -]{1,35}")  # EPC character set, Max35Text (pain.008 MndtId)
 
 
@@ -120,7 +120,7 @@ class ContractDraft:
     breakage_share_bps: int = 0
     return_window_seconds: int = 0
     expiry_days: int = 0
-    max_basket_share_bps: int = 10000
+    max_basket_share_bps: int = BASIS_POINTS
     credit_limit_minor: int | None = None
     collateral_minor: int = 0
 
@@ -131,8 +131,8 @@ def _check_draft(d: ContractDraft) -> None:
     if not Decimal(0) <= d.earn_points_per_major <= Decimal(1000):
         raise errors.invalid("earn_points_per_major", "must be between 0 and 1000")
     for name in ("clearing_fee_bps", "breakage_share_bps", "max_basket_share_bps"):
-        if not 0 <= getattr(d, name) <= 10000:
-            raise errors.invalid(name, "must be between 0 and 10000 basis points")
+        if not 0 <= getattr(d, name) <= BASIS_POINTS:
+            raise errors.invalid(name, f"must be between 0 and {BASIS_POINTS} basis points")
     for name in ("issue_price_minor_per_point", "redemption_rate_minor_per_point"):
         if not Decimal(0) <= getattr(d, name) <= Decimal(1000):
             raise errors.invalid(name, "must be between 0 and 1000 minor units per point")
@@ -177,7 +177,7 @@ def set_contract(conn: Connection, operator: str, partner_id: str, draft: Contra
 
 def register_key(conn: Connection, operator: str, partner_id: str, key_id: str, public_key_b64: str) -> None:
     _require_partner(conn, partner_id)
-    if not _KEY_ID.match(key_id):
+    if not signing.KEY_ID_PATTERN.match(key_id):
         raise errors.invalid("key_id", "must be 1 to 64 characters of [A-Za-z0-9._:-]")
     try:
         raw = base64.b64decode(public_key_b64, validate=True)

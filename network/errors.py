@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from network.core.rules import INVALID, Refusal
+
 ERROR_DOMAIN = "coalition.network"
 
 
@@ -52,3 +54,10 @@ def key_reused(request_id: str) -> DomainError:
     return DomainError(grpc.StatusCode.ALREADY_EXISTS, "IDEMPOTENCY_KEY_REUSED",
                        f"request_id {request_id} was already used for a different request",
                        metadata={"request_id": request_id})
+
+
+def from_refusal(refusal: Refusal) -> DomainError:
+    """A rule's refusal (network.core.rules) as the domain error the wire reports."""
+    if refusal.kind == INVALID:
+        return invalid(refusal.field, refusal.message, refusal.reason)
+    return precondition(refusal.reason, refusal.message, **dict(refusal.metadata))

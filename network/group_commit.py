@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import grpc
 from sqlalchemy import Engine
 
-from network.earn_commit import AutocommitConnection
+from network.store.earn import AutocommitConnection
 from network.errors import DomainError
 
 log = logging.getLogger(__name__)

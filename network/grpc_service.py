@@ -1,5 +1,8 @@
 """NetworkService over gRPC: validate at the edge, run one ledger operation in one transaction, map to the wire.
 
+No rule is decided here: the ledger (network.store.ledger, with network.core's rules) decides, this module
+translates requests to domain calls and results to responses.
+
 Idempotency: a mutating call first claims (partner, request_id) in the same transaction as its writes. A
 retry finds the claim and gets the stored response bytes (so the receipt is identical too); the same key
 with another body is refused; a refused call rolls back its claim with everything else.
@@ -17,15 +20,21 @@ from typing import Callable
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
-from network import errors, ledger
-from network.earn_commit import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection, replayed
+from network import errors
+from network.core.ledger import MAX_AMOUNT_MINOR, MAX_POINTS_PER_CALL
+from network.core.results import EarnItem, EarnResult, SpendRefs, TransactionView
+from network.core.rules import DEFAULT_HOLD_TTL, MAX_HOLD_TTL, MIN_HOLD_TTL
+from network.error_status import status_for
 from network.errors import DomainError, key_reused
-from network.exposure import ExposureTracker
 from network.group_commit import GroupCommit
-from network.interceptor import current_caller, status_for
-from network.service import EarnItem, EarnResult, Ledger, SpendRefs, TransactionView
+from network.interceptor import current_caller
+from network.store.earn import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection
+from network.store.exposure import ExposureTracker
+from network.store.idempotency import claim, store, stored_body_hash
+from network.store.ledger import Ledger
+from partners.signing import KEY_ID_PATTERN
 from protos.coalition.v1 import network_pb2 as pb
 from protos.coalition.v1 import network_pb2_grpc
 
@@ -38,7 +47,7 @@ RECHECKED = frozenset({SERVICE + "Earn", SERVICE + "BatchEarn"})
 MAX_BATCH = 1000
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
-_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_TOKEN = KEY_ID_PATTERN  # request ids and references: the same shape as key ids
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 LOT_STATES = {"pending": pb.LOT_STATE_PENDING, "active": pb.LOT_STATE_ACTIVE, "expired": pb.LOT_STATE_EXPIRED,
               "reversed": pb.LOT_STATE_REVERSED}
@@ -68,13 +77,13 @@ def check_text(value: str, field: str, limit: int = 64) -> None:
 
 def check_points(value: int, field: str, *, allow_zero: bool = False) -> None:
     low = 0 if allow_zero else 1
-    if not low <= value <= ledger.MAX_POINTS_PER_CALL:
-        raise errors.invalid(field, f"must be between {low} and {ledger.MAX_POINTS_PER_CALL}")
+    if not low <= value <= MAX_POINTS_PER_CALL:
+        raise errors.invalid(field, f"must be between {low} and {MAX_POINTS_PER_CALL}")
 
 
 def check_money(money: pb.Money, field: str) -> None:
-    if not 1 <= money.amount_minor <= ledger.MAX_AMOUNT_MINOR:
-        raise errors.invalid(f"{field}.amount_minor", f"must be between 1 and {ledger.MAX_AMOUNT_MINOR}")
+    if not 1 <= money.amount_minor <= MAX_AMOUNT_MINOR:
+        raise errors.invalid(f"{field}.amount_minor", f"must be between 1 and {MAX_AMOUNT_MINOR}")
     if not _CURRENCY.match(money.currency):
         raise errors.invalid(f"{field}.currency", "must be an ISO 4217 code of three capital letters")
 
@@ -145,28 +154,6 @@ def earn_response(result: EarnResult) -> pb.EarnResponse:
                            available_at=timestamp(result.available_at), expires_at=timestamp(result.expires_at))
 
 
-# --- idempotency ---------------------------------------------------------------------------------------------
-
-def claim(conn: Connection, partner_id: str, method: str, request_id: str, digest: bytes) -> bytes | None:
-    """Claim the key; return the stored response when this request was already answered."""
-    if conn.execute(text("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash) "
-                         "VALUES (:p, :r, :m, :h) ON CONFLICT DO NOTHING RETURNING 1"),
-                    {"p": partner_id, "r": request_id, "m": method, "h": digest}).first():
-        return None
-    row = conn.execute(text("SELECT method, body_hash, response FROM idempotency_keys "
-                            "WHERE partner_id = :p AND request_id = :r"), {"p": partner_id, "r": request_id}).one()
-    answer = replayed(request_id, method, digest,
-                      (row.method, bytes(row.body_hash), None if row.response is None else bytes(row.response)))
-    if isinstance(answer, DomainError):
-        raise answer
-    return answer
-
-
-def store(conn: Connection, partner_id: str, request_id: str, response: bytes) -> None:
-    conn.execute(text("UPDATE idempotency_keys SET response = :b WHERE partner_id = :p AND request_id = :r"),
-                 {"b": response, "p": partner_id, "r": request_id})
-
-
 def run_mutation(engine: Engine, method: str, request: Message,
                  operation: Callable[[Connection, str], Message]) -> bytes:
     """Run a mutating call once per (caller, request_id): claim the key, operate, store the response bytes."""
@@ -181,16 +168,16 @@ def run_mutation(engine: Engine, method: str, request: Message,
 
 
 class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
-    def __init__(self, engine: Engine, ledger_: Ledger, network_keys: Callable[[], list[pb.NetworkKey]],
+    def __init__(self, engine: Engine, ledger: Ledger, network_keys: Callable[[], list[pb.NetworkKey]],
                  exposure: ExposureTracker | None = None, *, earned: Callable[[int], None] | None = None,
                  group_linger_seconds: float = 0.002, commit_timeout_seconds: float = 30.0):
         """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics)."""
         self._engine = engine
-        self._ledger = ledger_
+        self._ledger = ledger
         self._network_keys = network_keys
         self._commit_timeout_seconds = commit_timeout_seconds
         self._earns = EarnCommitter(
-            ledger_, lambda result: earn_response(result).SerializeToString(),
+            ledger, lambda result: earn_response(result).SerializeToString(),
             outstanding_points=exposure.outstanding_points if exposure else None,
             issued=exposure.issued if exposure else None, committed=earned)
         self._group_commit = GroupCommit(
@@ -239,23 +226,18 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         item = validate_earn(request)
         caller = current_caller()
         outcome = await self._group_commit.submit(caller.partner_id, item.request_id,
-                                                  EarnCall(caller, item, body_hash(request)),
-                                                  timeout=self._commit_timeout_seconds)
-        if isinstance(outcome, tuple):  # a retry that raced its original inside one batch
+                                                   EarnCall(caller, item, body_hash(request)),
+                                                   timeout=self._commit_timeout_seconds)
+        if not isinstance(outcome, Outcome):  # ("duplicate-in-batch", leader's Outcome): a retry that raced its
+            # original inside one batch (GroupCommit)
             _, leader = outcome
-            if isinstance(leader, bytes) and await asyncio.get_running_loop().run_in_executor(
-                    None, self._same_earn, caller.partner_id, request):
-                return leader
+            if not leader.refused and await asyncio.get_running_loop().run_in_executor(
+                    None, stored_body_hash, self._engine, caller.partner_id, item.request_id) == body_hash(request):
+                return leader.response
             raise key_reused(item.request_id)
-        if isinstance(outcome, DomainError):
-            raise outcome
-        return outcome
-
-    def _same_earn(self, partner_id: str, request: pb.EarnRequest) -> bool:
-        with self._engine.connect() as conn:
-            row = conn.execute(text("SELECT body_hash FROM idempotency_keys WHERE partner_id = :p AND request_id = :r"),
-                               {"p": partner_id, "r": request.request_id}).first()
-        return row is not None and bytes(row.body_hash) == body_hash(request)
+        if outcome.refusal is not None:
+            raise outcome.refusal
+        return outcome.response
 
     def BatchEarn(self, request: pb.BatchEarnRequest, context) -> bytes:
         check_token(request.request_id, "request_id")
@@ -277,7 +259,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                 valid.append(i)
                 calls.append(EarnCall(caller, item, body_hash(earn)))
             except DomainError as exc:
-                outcomes[i] = exc
+                outcomes[i] = Outcome(refusal=exc)
 
         def respond(posted: list[Outcome]) -> bytes:
             for i, outcome in zip(valid, posted):
@@ -285,11 +267,11 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             response = pb.BatchEarnResponse()
             for earn, outcome in zip(request.earns, outcomes):
                 result = response.results.add(request_id=earn.request_id)
-                if isinstance(outcome, DomainError):
-                    result.error.CopyFrom(status_for(outcome))
+                if outcome.refusal is not None:
+                    result.error.CopyFrom(status_for(outcome.refusal))
                     response.refused_count += 1
                 else:
-                    result.earned.ParseFromString(outcome)
+                    result.earned.ParseFromString(outcome.response)
                     response.earned_count += 1
             return response.SerializeToString()
 
@@ -317,8 +299,9 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         check_uuid(request.member_id, "member_id")
         check_points(request.points, "points")
         refs = spend_refs(request)
-        if request.hold_ttl_seconds and not 60 <= request.hold_ttl_seconds <= 604800:
-            raise errors.invalid("hold_ttl_seconds", "must be between 60 and 604800 (or 0 for the default 900)")
+        if request.hold_ttl_seconds and not MIN_HOLD_TTL <= request.hold_ttl_seconds <= MAX_HOLD_TTL:
+            raise errors.invalid("hold_ttl_seconds", f"must be between {MIN_HOLD_TTL} and {MAX_HOLD_TTL} "
+                                 f"(or 0 for the default {DEFAULT_HOLD_TTL})")
 
         def authorize(conn: Connection, partner_id: str) -> pb.AuthorizeRedemptionResponse:
             result = self._ledger.authorize(conn, partner_id, request.member_id, request.points, refs,

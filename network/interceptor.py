@@ -1,8 +1,9 @@
-"""The signature-verifying server interceptor and the network's receipt signer.
+"""The signature-verifying server interceptor.
 
 It swaps each unary handler's request deserializer and response serializer for pass-throughs, so that it
 verifies coalition-sig-v1 over the exact bytes received (never a re-serialization), signs a receipt over the
-exact bytes sent, and maps domain errors to rich gRPC statuses in one place.
+exact bytes sent, and ends refused calls with rich gRPC statuses (network.error_status) in one place. Who
+signs (network.signer) and how keys are found (network.keys) live in their own modules.
 
 The server is a grpc.aio server: handlers written as coroutines (Earn) run on its event loop, every other
 handler runs in its thread pool. The interceptor wraps both kinds the same way.
@@ -12,37 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hashlib
 import inspect
 import logging
-import os
-import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 import grpc
 from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
-from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from network import errors, logs
-from network.admin import KEYS_CHANNEL
+from network.error_status import abort, abort_async, database_error
 from network.errors import DomainError
-from partners import signing
+from network.keys import Caller, KeyDirectory, NotCached
+from network.signer import NetworkSigner
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Caller:
-    partner_id: str
-    key_id: str
-
 
 CALLER: contextvars.ContextVar[Caller] = contextvars.ContextVar("coalition_caller")
 
@@ -60,190 +47,6 @@ def _acting_as(caller: Caller | None) -> Iterator[None]:
     finally:
         if token is not None:
             CALLER.reset(token)
-
-
-def status_for(error: DomainError) -> status_pb2.Status:
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=errors.ERROR_DOMAIN, metadata=error.metadata)
-    details = [info]
-    if error.field_violations:
-        details.append(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in error.field_violations]))
-    status = status_pb2.Status(code=error.code.value[0], message=error.message)
-    for detail in details:
-        status.details.add().Pack(detail)
-    return status
-
-
-def database_error(exc: DBAPIError) -> DomainError:
-    """A database failure as a status the partner SDK retries safely (the request_id makes retries idempotent)."""
-    if getattr(exc.orig, "pgcode", None) in ("40001", "40P01", "23505"):  # serialization, deadlock, key race
-        return DomainError(grpc.StatusCode.ABORTED, "CONFLICT_RETRY", "concurrent update conflict: retry")
-    return DomainError(grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE", "the ledger database is unavailable: retry")
-
-
-def abort(context: grpc.ServicerContext, error: DomainError) -> None:
-    """End the call with `error` as a rich status (from a handler running in the server's thread pool)."""
-    status = rpc_status.to_status(status_for(error))
-    context.abort(status.code, status.details, status.trailing_metadata)
-
-
-async def abort_async(context, error: DomainError) -> None:
-    """The same, from a handler running on the server's event loop."""
-    status = rpc_status.to_status(status_for(error))
-    await context.abort(status.code, status.details, status.trailing_metadata)
-
-
-class NotCached(Exception):
-    """The key is not in the cache (and the caller may not wait for the database on this thread)."""
-
-
-class NetworkSigner:
-    """The network's Ed25519 key: signs receipts and statements."""
-
-    def __init__(self, private_key):
-        self.private_key = private_key
-        self.public_raw = signing.raw_public(private_key)
-        self.key_id = "net-" + hashlib.sha256(self.public_raw).hexdigest()[:12]
-
-    @classmethod
-    def from_file(cls, path: Path, create: bool = True) -> "NetworkSigner":
-        if not path.exists():
-            if not create:
-                raise FileNotFoundError(f"network key file {path} does not exist")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(signing.private_key_to_pem(signing.generate_private_key()))
-        return cls(signing.private_key_from_pem(path.read_bytes()))
-
-    def register(self, engine: Engine) -> None:
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO network_keys (key_id, public_key, active) VALUES (:k, :p, true) "
-                              "ON CONFLICT (key_id) DO UPDATE SET active = true"), {"k": self.key_id, "p": self.public_raw})
-
-    def receipt(self, method: str, request_body: bytes, response_body: bytes) -> tuple[tuple[str, str], ...]:
-        return signing.sign_response(self.private_key, self.key_id, method, request_body, response_body)
-
-    def sign(self, message: bytes) -> bytes:
-        return self.private_key.sign(message)
-
-
-@dataclass(frozen=True)
-class _KeyRecord:
-    partner_id: str
-    public_key: object
-    active: bool
-    partner_active: bool
-
-
-class KeyDirectory:
-    """Partner keys by id, cached; PostgreSQL NOTIFY on every key or partner-status change empties the cache.
-
-    A revoked key or a suspended partner fails at once on every server: the change commits together with its
-    NOTIFY, and a listener thread clears the cache when it arrives. While the listener is not connected (at
-    start, after a lost connection) the cache is bypassed and every request reads the key from the database.
-    """
-
-    def __init__(self, engine: Engine, *, listen: bool = True):
-        self._engine = engine
-        self._lock = threading.Lock()
-        self._cache: dict[str, _KeyRecord] = {}
-        self._listening = threading.Event()
-        self._stop = threading.Event()
-        if listen:
-            threading.Thread(target=self._listen, daemon=True, name="key-listener").start()
-
-    def close(self) -> None:
-        self._stop.set()
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
-    def _listen(self) -> None:
-        import select
-
-        while not self._stop.is_set():
-            raw = None
-            try:
-                raw = self._engine.raw_connection()
-                driver = raw.driver_connection
-                driver.set_session(autocommit=True)
-                with driver.cursor() as cursor:
-                    cursor.execute(f"LISTEN {KEYS_CHANNEL}")
-                self.invalidate()
-                self._listening.set()
-                while not self._stop.is_set():
-                    if select.select([driver], [], [], 1.0)[0]:
-                        driver.poll()
-                        if driver.notifies:
-                            driver.notifies.clear()
-                            self.invalidate()
-            except Exception:  # noqa: BLE001 - a lost listener means: bypass the cache until it is back
-                log.warning("key cache listener lost its connection; reading keys from the database meanwhile",
-                            exc_info=True)
-            finally:
-                self._listening.clear()
-                self.invalidate()
-                if raw is not None:
-                    try:
-                        raw.invalidate()
-                    except Exception:  # noqa: BLE001 - the connection is being thrown away anyway
-                        pass
-            self._stop.wait(1.0)
-
-    def _record(self, key_id: str, cached_ok: bool, cache_only: bool = False) -> _KeyRecord | None:
-        cached = self._cache.get(key_id) if cached_ok and self._listening.is_set() else None
-        if cached is not None:
-            return cached
-        if cache_only:
-            raise NotCached(key_id)
-        with self._engine.connect() as conn:
-            row = conn.execute(text("SELECT k.partner_id, k.public_key, k.status, p.status AS partner_status "
-                                    "FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = :k"),
-                               {"k": key_id}).first()
-        if row is None:
-            return None
-        record = _KeyRecord(row.partner_id, signing.public_key_from_raw(bytes(row.public_key)),
-                            row.status == "active", row.partner_status == "active")
-        if self._listening.is_set():
-            with self._lock:
-                self._cache[key_id] = record
-        return record
-
-    def authenticate(self, method: str, metadata, body: bytes, *, cached_ok: bool = False,
-                     cache_only: bool = False) -> Caller:
-        """Verify the request and find its partner. With `cached_ok` the key may come from the cache: only for
-        calls whose write transaction checks the key and partner status again (see network.earn_commit).
-        With `cache_only`, a key that is not cached raises NotCached instead of being read from the database."""
-        found: dict[str, _KeyRecord] = {}
-
-        def public_key_for(key_id: str):
-            record = self._record(key_id, cached_ok, cache_only)
-            if record is None:
-                raise signing.SignatureError("KEY_UNKNOWN", f"key {key_id} is not registered")
-            if not record.active:
-                raise signing.SignatureError("KEY_REVOKED", f"key {key_id} is revoked")
-            found[key_id] = record
-            return record.public_key
-
-        try:
-            key_id = signing.verify_request(signing.collect_metadata(metadata), method, body, public_key_for)
-        except signing.SignatureError as exc:
-            raise errors.unauthenticated(exc.reason, str(exc)) from None
-        record = found[key_id]
-        if not record.partner_active:
-            raise errors.denied("PARTNER_SUSPENDED", f"partner {record.partner_id} is suspended")
-        return Caller(record.partner_id, key_id)
-
-
-def key_status_refusal(caller: Caller, key_status: str, partner_status: str) -> DomainError | None:
-    """Why a caller authenticated from the key cache is refused now, given its key's and partner's status."""
-    if key_status != "active":
-        return errors.unauthenticated("KEY_REVOKED", f"key {caller.key_id} is revoked")
-    if partner_status != "active":
-        return errors.denied("PARTNER_SUSPENDED", f"partner {caller.partner_id} is suspended")
-    return None
 
 
 Observer = Callable[[str, str, float], None]
@@ -383,5 +186,4 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(verified)
 
 
-__all__ = ["CALLER", "Caller", "KeyDirectory", "NetworkSigner", "NotCached", "Observer", "RefusalObserver",
-           "SigningInterceptor", "abort", "abort_async", "current_caller", "key_status_refusal", "status_for"]
+__all__ = ["CALLER", "Observer", "RefusalObserver", "SigningInterceptor", "current_caller"]

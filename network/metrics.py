@@ -21,7 +21,7 @@ import threading
 from prometheus_client import Counter, Histogram, start_http_server
 from sqlalchemy import Engine, event
 
-from network import pgarray
+from network.store import pgarray
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _journal_kinds(conn, cursor, statement, parameters, context, executemany) ->
     value = parameters.get("kind")
     if isinstance(value, (list, tuple)):
         pending.update(value)
-    elif isinstance(value, str) and value.startswith("{"):  # an array literal (network.pgarray)
+    elif isinstance(value, str) and value.startswith("{"):  # an array literal (network.store.pgarray)
         pending.update(pgarray.tokens(value))
     elif isinstance(value, str):
         pending[value] += 1
@@ -99,9 +99,9 @@ def _rolled_back(conn) -> None:
 def instrument_engine(engine: Engine) -> None:
     """Count the journal rows every transaction on `engine` inserts, by kind, when (and only if) it commits.
 
-    The ledger writes journal rows with set-based INSERTs (network.service) whose `kind` parameter is the array
+    The ledger writes journal rows with set-based INSERTs (network.store.journal) whose `kind` parameter is the array
     of kinds written; nothing in the ledger code has to know about metrics. The earn hot path writes on a raw
-    connection (network.earn_commit) and reports its count through the server's `earned` hook instead.
+    connection (network.store.earn) and reports its count through the server's `earned` hook instead.
     tests/test_metrics.py fails if either stops being true.
     """
     for name, listener in (("before_cursor_execute", _journal_kinds), ("commit", _committed),

@@ -11,6 +11,8 @@ from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, Fo
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from network.core.terms import BASIS_POINTS
+
 
 class Base(DeclarativeBase):
     pass
@@ -53,7 +55,7 @@ class Contract(Base):
     breakage_share_bps: Mapped[int] = mapped_column(Integer, default=0)
     return_window_seconds: Mapped[int] = mapped_column(Integer, default=0)
     expiry_days: Mapped[int] = mapped_column(Integer, default=0)
-    max_basket_share_bps: Mapped[int] = mapped_column(Integer, default=10000)
+    max_basket_share_bps: Mapped[int] = mapped_column(Integer, default=BASIS_POINTS)
     credit_limit_minor: Mapped[int | None] = mapped_column(BigInteger)
     collateral_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = _now_column()
@@ -61,9 +63,9 @@ class Contract(Base):
         UniqueConstraint("partner_id", "version"),
         Index("ix_contracts_partner_effective", "partner_id", "effective_from"),
         CheckConstraint("settlement_model in ('issuer_pays','prefunded')", name="contract_model"),
-        CheckConstraint("max_basket_share_bps between 0 and 10000", name="contract_basket_share"),
-        CheckConstraint("clearing_fee_bps between 0 and 10000", name="contract_fee"),
-        CheckConstraint("breakage_share_bps between 0 and 10000", name="contract_breakage_share"),
+        CheckConstraint(f"max_basket_share_bps between 0 and {BASIS_POINTS}", name="contract_basket_share"),
+        CheckConstraint(f"clearing_fee_bps between 0 and {BASIS_POINTS}", name="contract_fee"),
+        CheckConstraint(f"breakage_share_bps between 0 and {BASIS_POINTS}", name="contract_breakage_share"),
     )
 
 

@@ -10,7 +10,7 @@ import sys
 import threading
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 import grpc
 import uvloop
@@ -19,24 +19,20 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from sqlalchemy import Engine, text
 
 from network import metrics
-from network.contracts import ContractBook
 from network.database import ping, require_migrated
-from network.exposure import ExposureTracker
 from network.grpc_service import MUTATING, PUBLIC, RECHECKED, SERVICE, NetworkServicer
-from network.interceptor import KeyDirectory, NetworkSigner, Observer, RefusalObserver, SigningInterceptor
-from network.service import Ledger
+from network.interceptor import Observer, RefusalObserver, SigningInterceptor
+from network.keys import KeyDirectory
+from network.registration import ServiceRegistration
+from network.signer import NetworkSigner
 from network.settings import Settings
+from network.store.exposure import ExposureTracker
+from network.store.ledger import build_ledger
 from protos.coalition.v1 import network_pb2, network_pb2_grpc
 
 log = logging.getLogger(__name__)
 SERVICE_NAMES = ("coalition.v1.NetworkService",)
 SWITCH_INTERVAL_SECONDS = 0.001
-
-
-def build_ledger(engine: Engine, settings: Settings) -> Ledger:
-    return Ledger(engine, ContractBook(engine, ttl_seconds=settings.contract_cache_seconds),
-                  point_value_minor=settings.point_value_minor,
-                  network_currency=settings.network_currency, shards=settings.ledger_shards)
 
 
 def network_keys(engine: Engine):
@@ -45,23 +41,6 @@ def network_keys(engine: Engine):
             rows = conn.execute(text("SELECT key_id, public_key, active FROM network_keys ORDER BY created_at"))
             return [network_pb2.NetworkKey(key_id=r.key_id, public_key=bytes(r.public_key), active=r.active) for r in rows]
     return load
-
-
-class ServiceRegistrar(Protocol):
-    """What a generated add_*Servicer_to_server(servicer, server) function calls on its server."""
-
-    def add_generic_rpc_handlers(self, handlers) -> None: ...
-
-    def add_registered_method_handlers(self, service_name: str, method_handlers) -> None: ...
-
-
-@dataclass(frozen=True)
-class ServiceRegistration:
-    """Another signed service served next to NetworkService (composed by the caller, e.g. settlement)."""
-
-    name: str  # full service name, e.g. "coalition.v1.SettlementService"
-    register: Callable[[ServiceRegistrar, NetworkSigner], None]
-    mutating_methods: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from partners import signing
 
-_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_ID = signing.KEY_ID_PATTERN
 
 
 class KeyFileError(Exception):

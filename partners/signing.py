@@ -46,7 +46,7 @@ SIGNATURE_HEADER = "x-coalition-signature"
 FRESHNESS_SECONDS = 300
 
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_KEY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # key ids (and partner ids, request ids)
 _TIMESTAMP = re.compile(r"^(0|[1-9][0-9]{0,11})$")
 
 
@@ -144,7 +144,7 @@ def verify_request(
     timestamp_text = _single(metadata, TIMESTAMP_HEADER)
     nonce = _single(metadata, NONCE_HEADER)
     signature_text = _single(metadata, SIGNATURE_HEADER)
-    if not _KEY_ID.match(key_id):
+    if not KEY_ID_PATTERN.match(key_id):
         raise SignatureError("KEY_UNKNOWN", "key id is not of the form [A-Za-z0-9._:-]{1,64}")
     if not _TIMESTAMP.match(timestamp_text):
         raise SignatureError("TIMESTAMP_INVALID", "timestamp must be integer Unix seconds")

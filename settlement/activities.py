@@ -18,14 +18,15 @@ from temporalio.exceptions import ApplicationError
 
 from network import metrics
 from network.errors import DomainError
-from network.interceptor import NetworkSigner
-from network.server import build_ledger
+from network.signer import NetworkSigner
+from network.store.ledger import build_ledger
 from settlement.settings import SettlementSettings
 from settlement import cycles, messages as m, payments, responses, store
 from settlement.domain.cycles import CycleOverlaps
 from settlement.domain.netting import NettingSummary
 from settlement.domain.obligations import ClearingSummary, MissingContract
 from settlement.domain.payment_plan import ConfirmationTally, SubmitOutcome
+from network import metrics
 from settlement.rails import PaymentRail, RailUnavailable
 
 log = logging.getLogger(__name__)

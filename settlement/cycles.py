@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection
 
-from network.interceptor import NetworkSigner
+from network.signer import NetworkSigner
 from settlement import store
 from settlement.domain import netting, obligations, payment_plan
 from settlement.domain.cycles import RESPONSE_STATE, CycleOverlaps, cycle_id_for, next_period

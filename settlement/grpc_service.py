@@ -21,8 +21,9 @@ from temporalio.client import Client
 
 from network import errors
 from network.grpc_service import check_text, check_token, run_mutation, timestamp
-from network.interceptor import NetworkSigner, current_caller
-from network.server import ServiceRegistrar, ServiceRegistration
+from network.interceptor import current_caller
+from network.signer import NetworkSigner
+from network.registration import ServiceRegistrar, ServiceRegistration
 from settlement.settings import SettlementSettings
 from protos.coalition.v1 import settlement_pb2 as pb
 from protos.coalition.v1 import settlement_pb2_grpc

@@ -11,7 +11,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from network.read_models import frame
+from network.store.read_models import frame
 
 MAX_ROWS = 500
 

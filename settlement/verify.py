@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from network.verify import Check
+from network.store.verify import Check
 
 _FAILING = """
 WITH legs AS (

@@ -17,7 +17,7 @@ from temporalio.client import (Client, Schedule, ScheduleActionStartWorkflow, Sc
                                ScheduleUpdate)
 from temporalio.worker import Worker
 
-from network.interceptor import NetworkSigner
+from network.signer import NetworkSigner
 from settlement.settings import SettlementSettings
 from settlement import messages as m
 from settlement.activities import SettlementActivities

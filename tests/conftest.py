@@ -20,10 +20,10 @@ from sqlalchemy import Engine
 
 from network import admin
 from network.database import EmbeddedPostgres, make_engine, migrate
-from network.interceptor import NetworkSigner
+from network.signer import NetworkSigner
 from network.server import RunningServer, start_server
 from coalition.settings import CoalitionSettings
-from network.verify import verify_ledger
+from network.store.verify import verify_ledger
 from partners import signing
 
 _counter = itertools.count(1)

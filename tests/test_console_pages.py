@@ -19,7 +19,7 @@ from console import actions, auth
 from console import data as console_data
 from console.auth import NotAllowed, Operator
 from console.money import format_money, format_points
-from network.ledger import money_for_points
+from network.core.ledger import money_for_points
 from console.settings import get_settings
 from network.settings import from_environment
 from settlement import cycles, responses
@@ -65,9 +65,6 @@ class Known:
     dispute_id: str
 
 
-_known: dict[str, Known] = {}
-
-
 def _settle(engine: Engine, signer, start: datetime, end: datetime) -> str:
     """Cut off, clear, net and state a cycle over [start, end) through settlement's own functions (no Temporal)."""
     cycle_id = cycles.cycle_id_for(start)
@@ -87,18 +84,20 @@ def _after(moment: datetime) -> None:
 
 @pytest.fixture
 def known(make_partner, engine: Engine, network_signer, verified_ledger) -> Known:
-    """Created once for the module (make_partner is function-scoped, so the first test that asks builds it).
+    """Built for each test that asks (tests act on it: one resolves the dispute, one suspends a partner; and the
+    partners page shows the newest netted cycle, which must be this data's), so no test depends on another's order.
     Cycle 1: coffee issues 1000 points to a member, air 500 to another; air redeems 100 of coffee's points, coffee
     50 of air's, air 20 of its own; cleared, netted, stated and its payments planned. Cycle 2: coffee redeems 10
     more of air's points; stated, and air disputes its statement (left open: no payment planning, so nothing is
     carried into other tests' cycles)."""
-    if "data" in _known:
-        return _known["data"]
     with engine.connect() as conn:
         last_end = conn.execute(text("SELECT max(period_end) FROM cycles")).scalar_one()
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=1)
     if last_end is not None and last_end > start:
-        start = last_end
+        # cycle ids have second resolution: start on the whole second after the latest cycle's end, so this data's
+        # cycles never take the id of the one before (an earlier test's)
+        start = last_end.replace(microsecond=0) + timedelta(seconds=1)
+        _after(start)
     coffee = make_partner("coffee", name="Coffee Corner", credit_limit_minor=1000, collateral_minor=100)
     air = make_partner("air", name="Air Lines", clearing_fee_bps=100)
     spare = make_partner("spare", name="Spare Shop")
@@ -128,9 +127,8 @@ def known(make_partner, engine: Engine, network_signer, verified_ledger) -> Know
         statement_id = conn.execute(text("SELECT statement_id FROM statements WHERE cycle_id = :c AND partner_id = :p"),
                                     {"c": open_cycle_id, "p": air.partner_id}).scalar_one()
         view = responses.dispute_statement(conn, air.partner_id, statement_id, [1], 0, "not our customer")
-    _known["data"] = Known(coffee.partner_id, air.partner_id, spare.partner_id, member.member_id, member.card_number,
-                           cycle_id, open_cycle_id, view.dispute_id)
-    return _known["data"]
+    return Known(coffee.partner_id, air.partner_id, spare.partner_id, member.member_id, member.card_number,
+                 cycle_id, open_cycle_id, view.dispute_id)
 
 
 def logged_in(user: str, password: str) -> AppTest:
@@ -217,7 +215,7 @@ def test_partners_table_equals_the_ledger_and_settlement(console_env, known, eng
 
 
 def test_near_limit_partners_are_highlighted(console_env, known):
-    from network import read_models
+    from network.store import read_models
 
     at = page(logged_in(VIEWER, VIEWER_PASSWORD), "partners")
     assert any("Near the credit limit" in m.label for m in at.metric)

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from network.contracts import ContractBook
+from network.store.contracts import ContractBook
 from network.errors import DomainError
-from network.service import EarnItem, Ledger, SpendRefs
+from network.core.results import EarnItem, SpendRefs
+from network.store.ledger import Ledger
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
 

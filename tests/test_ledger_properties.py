@@ -8,10 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from network.contracts import ContractBook
+from network.store.contracts import ContractBook
 from network.errors import DomainError
-from network.service import EarnItem, Ledger, SpendRefs
-from network.verify import CHECKS, verify_ledger
+from network.core.results import EarnItem, SpendRefs
+from network.store.ledger import Ledger
+from network.store.verify import CHECKS, verify_ledger
 
 OPS = st.one_of(
     st.tuples(st.just("earn"), st.integers(0, 2), st.integers(0, 1), st.integers(1, 400)),

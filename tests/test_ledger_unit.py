@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from network import ledger
-from network.ledger import Allocation, LotBalance
+from network.core import ledger
+from network.core.ledger import Allocation, LotBalance
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

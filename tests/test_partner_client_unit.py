@@ -415,6 +415,14 @@ def test_plain_status_without_details(client, fake):
     assert refused.value.message == "scripted NOT_FOUND"
 
 
+def test_unparsable_response_is_an_internal_error_not_retried(client, fake):
+    fake.scripts["GetBalance"] = [lambda body, context: b"\xff\xff\xff"]  # not a GetBalanceResponse
+    with pytest.raises(errors.Internal) as refused:
+        client.get_balance("m-1")
+    assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.INTERNAL, "RESPONSE_UNPARSABLE")
+    assert not refused.value.retryable and len(fake.calls("GetBalance")) == 1
+
+
 def test_retry_info_is_read(client, fake):
     from google.protobuf.duration_pb2 import Duration
     fake.scripts["GetBalance"] = [rich_status(code_pb2.RESOURCE_EXHAUSTED, "slow down",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from network import pgarray
+from network.store import pgarray
 
 # PostgreSQL text cannot hold NUL (the edge refuses control characters anyway) and protobuf strings are UTF-8
 # (no lone surrogates); everything else must survive.

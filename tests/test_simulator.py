@@ -79,10 +79,7 @@ def test_simulator_start_and_stop_in_the_background(make_partner, target):
 
 
 def test_demo_seed_is_idempotent_and_its_keys_sign(engine, settings, target, tmp_path):
-    started = time.monotonic()
     first = seed_demo(engine, settings, tmp_path, target=target, members=400)
-    seconds = time.monotonic() - started
-    assert seconds < 30
     assert [p.partner_id for p in first.partners] == [s.partner_id for s in DEMO_PARTNERS]
     assert first.created_members == 400 and first.member_count == 400
     assert len(first.members_by_partner["goodcause"]) > 0  # members who also joined the charity

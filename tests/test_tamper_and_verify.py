@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from network.verify import verify_ledger
+from network.store.verify import verify_ledger
 
 
 def failing(engine) -> set[str]:

@@ -14,7 +14,7 @@ import streamlit as st
 
 from console import data, session
 from console.money import format_money, format_points, to_major
-from network.ledger import money_for_points
+from network.core.ledger import money_for_points
 
 session.require_operator()
 settings = data.settings()

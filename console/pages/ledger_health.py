@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from console import data, session
-from network.verify import verify_ledger
+from network.store.verify import verify_ledger
 
 session.require_operator()
 st.title("Ledger health")

@@ -11,7 +11,7 @@ import streamlit as st
 from console import actions, data, session
 from console.money import format_money, major_unit_columns, to_major
 from network.errors import DomainError
-from network.read_models import EXPOSURE_WARNING
+from network.store.read_models import EXPOSURE_WARNING
 
 operator = session.require_operator()
 settings = data.settings()

@@ -22,7 +22,7 @@ Obligations, per model (point value = the network setting point_value_minor, min
 Reversals give the same line with the cause suffixed "_reversal" and a negative amount.
 
 Rounding, the one rule: the exact amount of a line (sum of its flows' points x its rate, a Decimal) is rounded
-half-even to the minor unit, once per line (network.ledger.money_for_points). Totals are sums of rounded lines.
+half-even to the minor unit, once per line (network.core.ledger.money_for_points). Totals are sums of rounded lines.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable
 
-from network.ledger import money_for_points
+from network.core.ledger import money_for_points
+from network.core.terms import BASIS_POINTS
 
 NETWORK = "network"
 REDEMPTION, ISSUE, EXPIRY = "redemption", "issue", "expiry"
@@ -43,7 +44,7 @@ PREFUND_ISSUE = "prefund_issue"
 PREFUND_REIMBURSE = "prefund_reimburse"
 BREAKAGE_SHARE = "breakage_share"
 REVERSAL = "_reversal"
-BPS = Decimal(10000)
+BPS = Decimal(BASIS_POINTS)
 
 
 @dataclass(frozen=True)

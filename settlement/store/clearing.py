@@ -13,17 +13,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, text
 
-from network.contracts import load_contracts
+from network.store.contracts import CONTRACT_VERSIONS, load_contracts
 from settlement.domain import obligations as rules
 from settlement.models import ClearingCell as ClearingCellRow, Obligation as ObligationRow
 
-_FLOWS = text("""
-WITH versions AS (
-    SELECT contract_id, partner_id, effective_from,
-           coalesce(lead(effective_from) OVER (PARTITION BY partner_id ORDER BY effective_from, version),
-                    'infinity'::timestamptz) AS effective_to
-    FROM contracts
-), events AS (
+_FLOWS = text(f"""
+WITH versions AS ({CONTRACT_VERSIONS}), events AS (
     SELECT CASE p.account WHEN 'redeemer' THEN 'redemption' WHEN 'issuer' THEN 'issue' ELSE 'expiry' END AS kind,
            j.kind = 'reverse' AS reversal,
            l.issuer_id,

@@ -16,9 +16,9 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from network.interceptor import NetworkSigner
+from network.signer import NetworkSigner
 from network.server import RunningServer, build_ledger, start_server
-from network.service import Ledger
+from network.store.ledger import Ledger
 from coalition.settings import CoalitionSettings
 from settlement.grpc_service import registration
 from settlement.temporal_runtime import start_dev_server

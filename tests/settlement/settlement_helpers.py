@@ -9,7 +9,7 @@ from typing import Callable
 
 from sqlalchemy import Engine, text
 
-from network.service import EarnItem, SpendRefs
+from network.core.results import EarnItem, SpendRefs
 
 
 def period_start(engine: Engine) -> datetime:

@@ -11,8 +11,9 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from network import admin
-from network.contracts import ContractBook
-from network.service import EarnItem, Ledger, SpendRefs
+from network.store.contracts import ContractBook
+from network.core.results import EarnItem, SpendRefs
+from network.store.ledger import Ledger
 from settlement import cycles
 
 

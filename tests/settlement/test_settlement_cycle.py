@@ -14,10 +14,12 @@ from sqlalchemy import text
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from network.verify import verify_ledger
+from network.errors import DomainError
+from network.store.verify import verify_ledger
+from partners import signing
 from partners.client import PartnerClient
-from partners.errors import CoalitionError
-from settlement import control
+from partners.errors import CoalitionError, FailedPrecondition
+from settlement import control, responses
 from settlement.rails import SimulatedBank
 from settlement.verify import check_cycle_conservation
 from settlement.workflows import SettlementCycleWorkflow
@@ -39,6 +41,16 @@ def instructions(engine, cycle_id: str) -> dict[str, tuple[str, int, str]]:
         return {r.partner_id: (r.direction, r.amount_minor, r.state) for r in conn.execute(text(
             "SELECT partner_id, direction, amount_minor, state FROM payment_instructions WHERE cycle_id = :c"),
             {"c": cycle_id})}
+
+
+def settlement_rows(engine, cycle_id: str) -> dict:
+    """What a refused response or resolution must leave unchanged: the cycle's statements, disputes and events."""
+    with engine.connect() as conn:
+        return {table: sorted(tuple(r) for r in conn.execute(text(sql), {"c": cycle_id})) for table, sql in (
+            ("statements", "SELECT statement_id, state, responded_at FROM statements WHERE cycle_id = :c"),
+            ("disputes", "SELECT dispute_id, state, outcome FROM disputes WHERE cycle_id = :c"),
+            ("cycle_events", "SELECT count(*) FROM cycle_events WHERE cycle_id = :c"),
+            ("operator_actions", "SELECT count(*) FROM operator_actions"))}
 
 
 def statement_of(client: PartnerClient, cycle_id: str):
@@ -73,7 +85,23 @@ def test_two_cycles_with_a_dispute_carried_over(engine, ledger, make_partner, se
 
     client_a = PartnerClient(settlement_target, a.key_id, a.private_key)
     client_b = PartnerClient(settlement_target, b.key_id, b.private_key)
+    client_c = PartnerClient(settlement_target, c.key_id, c.private_key)
     statement_a, statement_b = statement_of(client_a, cycle1.cycle_id), statement_of(client_b, cycle1.cycle_id)
+    statement_c = statement_of(client_c, cycle1.cycle_id)
+    # a statement that does not verify under the network's key is refused by the SDK
+    forged_keys = {statement_a.network_key_id: signing.raw_public(signing.generate_private_key())}
+    with PartnerClient(settlement_target, a.key_id, a.private_key, network_keys=forged_keys) as misled:
+        with pytest.raises(signing.SignatureError) as forged:
+            misled.get_statement(statement_a.summary.statement_id)
+    assert forged.value.reason == "STATEMENT_SIGNATURE_INVALID"
+    # the dispute window is closed at its deadline exactly (a's statement is still unanswered here)
+    before = settlement_rows(engine, cycle1.cycle_id)
+    with pytest.raises(DomainError) as at_deadline, engine.begin() as conn:
+        deadline = responses.get_statement(conn, None, statement_a.summary.statement_id).body.dispute_deadline
+        responses.dispute_statement(conn, a.partner_id, statement_a.summary.statement_id, [1], 0, "at the deadline",
+                                 now=deadline)
+    assert (at_deadline.value.code.name, at_deadline.value.reason) == ("FAILED_PRECONDITION", "DISPUTE_WINDOW_CLOSED")
+    assert settlement_rows(engine, cycle1.cycle_id) == before
     assert statement_b.summary.net_minor == 592 and statement_b.receivable_minor == 600
     assert [(ln.cause, ln.counterparty, ln.amount_minor) for ln in statement_b.lines] == [
         ("prefund_reimburse", "network", 200), ("redemption_clearing", a.partner_id, 400),
@@ -91,6 +119,11 @@ def test_two_cycles_with_a_dispute_carried_over(engine, ledger, make_partner, se
     with pytest.raises(CoalitionError) as refused:
         client_b.acknowledge_statement(statement_b.summary.statement_id)
     assert refused.value.reason == "STATEMENT_DISPUTED"
+    before = settlement_rows(engine, cycle1.cycle_id)
+    with pytest.raises(FailedPrecondition) as refused:
+        client_b.dispute_statement(statement_b.summary.statement_id, [1], "once more")
+    assert refused.value.reason == "STATEMENT_ALREADY_DISPUTED"
+    assert settlement_rows(engine, cycle1.cycle_id) == before
     # c never answers: the dispute window closes, then payouts and collections
     outcome = temporal.run(handle.result(), timeout=90)
     assert outcome.state == "closed"
@@ -101,9 +134,11 @@ def test_two_cycles_with_a_dispute_carried_over(engine, ledger, make_partner, se
         carried = conn.execute(text("SELECT partner_id, amount_minor, into_cycle_id FROM carryovers "
                                     "WHERE from_cycle_id = :c"), {"c": cycle1.cycle_id}).all()
     assert [tuple(r) for r in carried] == [(b.partner_id, 100, None)]
-    with pytest.raises(CoalitionError) as refused:
-        client_a.dispute_statement(statement_a.summary.statement_id, [1], "too late")
-    assert refused.value.code.name == "FAILED_PRECONDITION"
+    before = settlement_rows(engine, cycle1.cycle_id)
+    with pytest.raises(FailedPrecondition) as refused:  # c never answered: only the closed window refuses it
+        client_c.dispute_statement(statement_c.summary.statement_id, [1], "too late")
+    assert refused.value.reason == "DISPUTE_WINDOW_CLOSED"
+    assert settlement_rows(engine, cycle1.cycle_id) == before
     record_and_replay(temporal, handle)
 
     # cycle 2: b takes back 100 points of the cycle-1 redemption; the operator lets b's statement stand
@@ -114,6 +149,11 @@ def test_two_cycles_with_a_dispute_carried_over(engine, ledger, make_partner, se
     note = temporal.run(control.resolve_dispute(temporal.client, engine, disputed.dispute_id, "statement_stands",
                                                 "ops@test"))
     assert note.startswith("resolved in cycle")  # cycle 1 is closed: resolved in the database
+    before = settlement_rows(engine, cycle1.cycle_id)
+    with pytest.raises(DomainError) as resolved_twice:
+        temporal.run(control.resolve_dispute(temporal.client, engine, disputed.dispute_id, "partner_upheld", "ops@test"))
+    assert (resolved_twice.value.code.name, resolved_twice.value.reason) == ("FAILED_PRECONDITION", "DISPUTE_RESOLVED")
+    assert settlement_rows(engine, cycle1.cycle_id) == before
     cycle2 = control.cycle_input(settlement_settings, start2, end2, **FAST)
     handle2 = temporal.run(control.start_cycle(temporal.client, settlement_settings, cycle2))
     wait_for(lambda: cycle_state(engine, cycle2.cycle_id) == "awaiting_responses", 60, "statements of cycle 2")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 
 def _text(value: str) -> str:
@@ -62,9 +62,9 @@ def literal(values: Iterable) -> str:
     return "{" + ",".join([_element(v) for v in values]) + "}"
 
 
-def columns(names: Sequence[str], rows: Sequence[tuple]) -> dict[str, str]:
-    """Rows as one array literal per column, keyed by parameter name."""
-    return {name: literal([row[i] for row in rows]) for i, name in enumerate(names)}
+def columns(row_type: type[NamedTuple], rows: Sequence[NamedTuple], prefix: str = "") -> dict[str, str]:
+    """Named rows as one array literal per column, keyed by `prefix` + field name (the statement's parameters)."""
+    return {prefix + name: literal([row[i] for row in rows]) for i, name in enumerate(row_type._fields)}
 
 
 def tokens(value: str) -> list[str]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 import time
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+
+from network.store import lots
 
 
 class ExposureTracker:
@@ -26,9 +28,7 @@ class ExposureTracker:
             if time.monotonic() - taken_at <= self._ttl:
                 return points
         with self._engine.connect() as conn:
-            points = int(conn.execute(text(
-                "SELECT coalesce(sum(remaining + held), 0) FROM lots WHERE issuer_id = :p "
-                "AND state IN ('pending','active')"), {"p": partner_id}).scalar_one())
+            points = lots.outstanding_points(conn, partner_id)
         with self._lock:
             self._snapshots[partner_id] = (time.monotonic(), points)
         return points

@@ -1,39 +1,16 @@
-"""Partner contracts: the terms in force at an instant, read through a short-lived cache."""
+"""Partner contracts from the database: every version, the terms in force at an instant through a short-lived cache,
+and the SQL form of "in force at t" for set-based queries."""
 
 from __future__ import annotations
 
 import threading
 import time
-from bisect import bisect_right
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, text
 
 from network import errors
-
-SETTLEMENT_MODELS = ("issuer_pays", "prefunded")
-
-
-@dataclass(frozen=True)
-class ContractTerms:
-    contract_id: int
-    partner_id: str
-    version: int
-    effective_from: datetime
-    earn_points_per_major: Decimal
-    settlement_model: str
-    clearing_fee_bps: int
-    issue_price_minor_per_point: Decimal
-    redemption_rate_minor_per_point: Decimal
-    breakage_share_bps: int
-    return_window_seconds: int
-    expiry_days: int
-    max_basket_share_bps: int
-    credit_limit_minor: int | None
-    collateral_minor: int
-
+from network.core.terms import ContractTerms, in_force
 
 _COLUMNS = ", ".join(ContractTerms.__dataclass_fields__)
 
@@ -45,10 +22,14 @@ def load_contracts(conn: Connection, partner_id: str | None = None) -> list[Cont
     return [ContractTerms(**row._mapping) for row in rows]
 
 
-def in_force(history: list[ContractTerms], at: datetime) -> ContractTerms | None:
-    """The newest version effective at `at` (history sorted by effective_from)."""
-    index = bisect_right([c.effective_from for c in history], at)
-    return history[index - 1] if index else None
+# Every contract version with the instant it stops being in force (the next version's effective_from, or
+# infinity): a version is in force at t when effective_from <= t < effective_to. The set-based form of
+# network.core.terms.in_force, for joins: WITH versions AS (CONTRACT_VERSIONS) ... ON t >= v.effective_from AND
+# t < v.effective_to. Of two versions effective from the same instant the higher one is in force (the lower one's
+# interval is empty).
+CONTRACT_VERSIONS = """SELECT c.*, coalesce(lead(c.effective_from) OVER (PARTITION BY c.partner_id
+                                ORDER BY c.effective_from, c.version), 'infinity'::timestamptz) AS effective_to
+    FROM contracts c"""
 
 
 class ContractBook:

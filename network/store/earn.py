@@ -1,8 +1,8 @@
 """The earn hot path: a group of earns (Earn's group commit, or one BatchEarn) in three round trips.
 
 1. BEGIN and one (prepared) statement that re-checks the callers' keys and partners, finds the idempotency keys already
-   answered and finds the members (shard, enrollments). Python decides every item (Ledger.plan_earns) and
-   builds every response.
+   answered and finds the members (shard, enrollments). Python decides every item (network.store.earn_plan,
+   with network.core.rules) and builds every response.
 2. Every insert that does not depend on the hash chain (lots, postings, enrollments, idempotency keys with
    their responses), then the touched shards' chain heads locked in shard order.
 3. The journal rows chained onto those heads, the heads moved, COMMIT.
@@ -10,7 +10,7 @@ The chain heads are the only rows that concurrent writers share, so they are hel
 BatchEarn does not keep every shard locked while Python works. The unary group commit's small groups take the
 heads in step 1 instead and send steps 2 and 3 together: two round trips. The statements run on a raw DBAPI connection in
 autocommit mode (BEGIN and COMMIT travel inside the round trips), in the driver's parameter style with array
-literals (network.pgarray): nothing is compiled per call. A database failure rolls everything back and
+literals (network.store.pgarray): nothing is compiled per call. A database failure rolls everything back and
 surfaces as SQLAlchemy's DBAPIError, like everywhere else.
 """
 
@@ -18,29 +18,63 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import psycopg2
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from network.core import rules
+from network.core.results import EarnItem, EarnResult
 from network.errors import DomainError, key_reused
-from network.interceptor import Caller, key_status_refusal
-from network.pgarray import columns, literal
-from network.service import (INSERT_ENROLLMENTS, INSERT_JOURNAL, INSERT_LOTS, INSERT_POSTINGS, LOCK_HEADS,
-                             MEMBERS_OF_ITEMS, UPDATE_HEADS, EarnItem, EarnResult, Ledger, MemberFacts, Prepared,
-                             WriteBatch, chain_writes, member_lookup_params, posting_writes)
+from network.keys import Caller, key_status_refusal
+from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
+from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, Prepared, ShardHead,
+                                   WriteBatch, chain_writes, posting_writes, shard_heads)
+from network.store.ledger import Ledger
+from network.store.pgarray import columns, literal
 
-Outcome = bytes | DomainError  # the serialized EarnResponse, or why the item was refused
+
+class Outcome(NamedTuple):
+    """One earn's outcome: the serialized EarnResponse (new or replayed), or why the item was refused."""
+
+    response: bytes = b""
+    refusal: DomainError | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal is not None
+
+
+# GroupCommit answers a retry that raced its original inside one batch with ("duplicate-in-batch", the original's
+# Outcome) instead of an Outcome.
+
+
+class IdempotencyLookup(NamedTuple):
+    """A (partner, request id) whose stored answer the first round trip looks up (parameters idem_*)."""
+
+    partner_id: str
+    request_id: str
+
+
+class IdempotencyKeyRow(NamedTuple):
+    partner_id: str
+    request_id: str
+    method: str
+    body_hash: bytes
+    response: bytes
+
 
 # Every lookup is by primary key, row by row (LATERAL ... LIMIT 1 keeps the planner from hashing a whole table when
 # its statistics are stale), so the cost grows with the group, never with the tables.
-_LOOKUPS = """SELECT 'k' AS tag, k.key_id AS a, k.status AS b, p.status AS c, NULL::bytea AS x, NULL::bytea AS y,
-       NULL::bigint AS n, NULL::bigint AS s
+# One result set, four kinds of row: LookupRow names its columns and what each kind puts in them; Lookups.of reads
+# each kind into its named row.
+_LOOKUPS = """SELECT 'k' AS tag, k.key_id AS id, k.status AS ref, p.status AS status, NULL::bytea AS hash,
+       NULL::bytea AS response, NULL::bigint AS shard, NULL::bigint AS seq
   FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = ANY(CAST(%(keys)s AS text[]))
 UNION ALL
 SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL
-  FROM unnest(CAST(%(ps)s AS text[]), CAST(%(rs)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
+  FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
     SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r LIMIT 1) k
 UNION ALL
 SELECT 'm', member_id, partner_id, NULL, NULL, NULL, shard, NULL FROM found"""
@@ -52,8 +86,63 @@ _READ_AND_LOCK = ("WITH found AS (" + MEMBERS_OF_ITEMS + "),\nheads AS (SELECT s
                   "ORDER BY shard FOR UPDATE)\n" + _LOOKUPS +
                   "\nUNION ALL\nSELECT 'h', NULL, NULL, NULL, last_hash, NULL, shard, seq FROM heads")
 _INSERT_KEYS = ("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
-                "SELECT p, r, m, h, b FROM unnest(CAST(%(ps)s AS text[]), CAST(%(rs)s AS text[]), "
-                "CAST(%(ms)s AS text[]), CAST(%(hs)s AS bytea[]), CAST(%(bs)s AS bytea[])) AS v(p, r, m, h, b)")
+                "SELECT p, r, m, h, b FROM unnest(CAST(%(partner_id)s AS text[]), CAST(%(request_id)s AS text[]), "
+                "CAST(%(method)s AS text[]), CAST(%(body_hash)s AS bytea[]), CAST(%(response)s AS bytea[])) "
+                "AS v(p, r, m, h, b)")
+
+
+class LookupRow(NamedTuple):
+    """A row of the first round trip (_LOOKUPS, MEMBERS_OF_ITEMS): `tag` says which kind it is.
+
+    'k' a caller's key:             id = key id,     ref = key status,  status = partner status
+    'i' a stored idempotency key:   id = partner id, ref = request id,  status = method, hash = body hash, response
+    'm' a member (ref NULL) or one of its enrollments: id = member id, ref = partner id, shard (the member's)
+    'h' a chain head locked here:   hash = last hash, shard, seq
+    """
+
+    tag: str
+    id: str | None
+    ref: str | None
+    status: str | None
+    hash: bytes | None
+    response: bytes | None
+    shard: int | None
+    seq: int | None
+
+
+class KeyStatus(NamedTuple):
+    key_status: str
+    partner_status: str
+
+
+_UNKNOWN_KEY = KeyStatus("revoked", "active")  # a key gone since the caller was authenticated: refused as revoked
+
+
+@dataclass
+class Lookups:
+    """What the first round trip found, by kind."""
+
+    keys: dict[str, KeyStatus] = field(default_factory=dict)
+    stored: dict[IdempotencyLookup, rules.StoredAnswer] = field(default_factory=dict)
+    members: MemberFacts = field(default_factory=MemberFacts)
+    heads: dict[int, ShardHead] | None = None  # when locked in this round trip
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple]) -> "Lookups":
+        found = cls()
+        members = found.members
+        for row in map(LookupRow._make, rows):
+            if row.tag == "m":
+                members.add(member_id=row.id, shard=row.shard, partner_id=row.ref)
+            elif row.tag == "k":
+                found.keys[row.id] = KeyStatus(row.ref, row.status)
+            elif row.tag == "i":
+                found.stored[IdempotencyLookup(row.id, row.ref)] = rules.StoredAnswer(
+                    row.status, bytes(row.hash), None if row.response is None else bytes(row.response))
+            else:
+                found.heads = found.heads if found.heads is not None else {}
+                found.heads[row.shard] = ShardHead(row.seq, bytes(row.hash))
+        return found
 
 # Prepared once per connection (parsing and planning these cost PostgreSQL more than running them for a small
 # group); generic plans, since every lookup is by key whatever the arrays hold.
@@ -74,14 +163,12 @@ def _prepare(connection) -> None:
     connection.info[_PREPARED_KEY] = True
 
 
-def replayed(request_id: str, method: str, digest: bytes, stored: tuple[str, bytes, bytes | None]) -> Outcome:
-    """A key answered before: its stored response when the call is the same (method and body), else a refusal.
-
-    stored: (method, body hash, response) as kept in idempotency_keys."""
-    stored_method, stored_digest, response = stored
-    if stored_method != method or stored_digest != digest or response is None:
-        return key_reused(request_id)
-    return response
+def replayed(request_id: str, method: str, digest: bytes, stored: rules.StoredAnswer) -> Outcome:
+    """A key answered before: its stored response when the call is the same (method and body), else a refusal."""
+    decision = rules.idempotency_decision(request_id, method, digest, stored)
+    if isinstance(decision, rules.Replay):
+        return Outcome(decision.response)
+    return Outcome(refusal=key_reused(request_id))
 
 
 @dataclass(frozen=True)
@@ -152,7 +239,7 @@ class EarnCommitter:
                 if heads is None:  # lock the heads now, after the inserts that do not need them
                     writes.add(LOCK_HEADS, {"shards": literal(decided.shards)})
                     cursor.execute(*writes.statement())
-                    heads = {shard: (seq, bytes(last_hash)) for shard, seq, last_hash in cursor.fetchall()}
+                    heads = shard_heads(cursor.fetchall())
                     writes = WriteBatch(PREPARED)
                 for sql, values in chain_writes(decided.txs, heads):
                     writes.add(sql, values)
@@ -168,76 +255,67 @@ class EarnCommitter:
         finally:
             cursor.close()
         if self._issued:
-            for partner_id, points in decided.issued:
+            for partner_id, points in decided.issued.items():
                 self._issued(partner_id, points)
-        if self._committed and decided.issued:
-            self._committed(len(decided.issued))
+        if self._committed and decided.earned:
+            self._committed(decided.earned)
         return decided.outcomes, decided.batch_response
 
     @staticmethod
     def _read_params(calls: Sequence[EarnCall], claim: BatchClaim | None) -> dict:
-        ps = [c.caller.partner_id for c in calls]
-        rs = [c.item.request_id for c in calls]
+        partner_ids = [c.caller.partner_id for c in calls]  # the IdempotencyLookup columns, built column-wise
+        request_ids = [c.item.request_id for c in calls]
         if claim:
-            ps.append(claim.partner_id)
-            rs.append(claim.request_id)
-        return {"keys": literal(sorted({c.caller.key_id for c in calls})), "ps": literal(ps), "rs": literal(rs),
+            partner_ids.append(claim.partner_id)
+            request_ids.append(claim.request_id)
+        return {"keys": literal(sorted({c.caller.key_id for c in calls})),
+                "idem_partner_id": literal(partner_ids), "idem_request_id": literal(request_ids),
                 **member_lookup_params([(c.caller.partner_id, c.item) for c in calls])}
 
     def _decide(self, calls: Sequence[EarnCall], claim: BatchClaim | None, rows) -> "_Decided":
-        keys: dict[str, tuple[str, str]] = {}
-        stored: dict[tuple[str, str], tuple] = {}
-        members = MemberFacts()
-        heads: dict[int, tuple[int, bytes]] | None = None
-        for tag, a, b, c, x, y, n, seq in rows:
-            if tag == "k":
-                keys[a] = (b, c)
-            elif tag == "i":
-                stored[(a, b)] = (c, bytes(x), None if y is None else bytes(y))
-            elif tag == "m":
-                members.add(a, n, b)
-            else:
-                if heads is None:
-                    heads = {}
-                heads[n] = (seq, bytes(x))
+        found = Lookups.of(rows)
         if claim:
-            previous = stored.get((claim.partner_id, claim.request_id))
+            previous = found.stored.get(IdempotencyLookup(claim.partner_id, claim.request_id))
             if previous is not None:
                 answer = replayed(claim.request_id, "BatchEarn", claim.digest, previous)
-                if isinstance(answer, DomainError):
-                    raise answer
-                return _Decided([], answer)
+                if answer.refusal is not None:
+                    raise answer.refusal
+                return _Decided([], answer.response)
         outcomes: list[Outcome | None] = [None] * len(calls)
         for i, call in enumerate(calls):
-            refusal = key_status_refusal(call.caller, *keys.get(call.caller.key_id, ("revoked", "active")))
+            status = found.keys.get(call.caller.key_id, _UNKNOWN_KEY)
+            refusal = key_status_refusal(call.caller, status.key_status, status.partner_status)
             if refusal is not None:
-                outcomes[i] = refusal
+                outcomes[i] = Outcome(refusal=refusal)
                 continue
-            previous = stored.get((call.caller.partner_id, call.item.request_id))
+            previous = found.stored.get(IdempotencyLookup(call.caller.partner_id, call.item.request_id)) \
+                if found.stored else None
             if previous is not None:
                 outcomes[i] = replayed(call.item.request_id, "Earn", call.digest, previous)
         fresh = [i for i in range(len(calls)) if outcomes[i] is None]
-        plan = self._ledger.plan_earns([(calls[i].caller.partner_id, calls[i].item) for i in fresh], members,
+        plan = self._ledger.plan_earns([(calls[i].caller.partner_id, calls[i].item) for i in fresh], found.members,
                                        self._outstanding)
-        decided = _Decided(outcomes, b"", txs=plan.txs, heads=heads)  # type: ignore[arg-type]
-        keys_written: list[tuple[str, str, str, bytes, bytes]] = []
+        decided = _Decided(outcomes, b"", txs=plan.txs, heads=found.heads)  # type: ignore[arg-type]
+        keys_written: list[IdempotencyKeyRow] = []
         for i, result in zip(fresh, plan.results):
             if isinstance(result, DomainError):
-                outcomes[i] = result  # a refused item writes nothing, its key included
+                outcomes[i] = Outcome(refusal=result)  # a refused item writes nothing, its key included
                 continue
             response = self._respond(result)
-            outcomes[i] = response
+            outcomes[i] = Outcome(response)
             call = calls[i]
-            keys_written.append((call.caller.partner_id, call.item.request_id, "Earn", call.digest, response))
-            decided.issued.append((call.caller.partner_id, result.points))
+            keys_written.append(IdempotencyKeyRow(call.caller.partner_id, call.item.request_id, "Earn", call.digest,
+                                                  response))
+            decided.issued[call.caller.partner_id] = decided.issued.get(call.caller.partner_id, 0) + result.points
+            decided.earned += 1
         for sql, params in (*plan.writes(), *posting_writes(plan.txs)):
             decided.writes.add(sql, params)
         if claim:
             decided.batch_response = claim.respond(outcomes)  # type: ignore[arg-type]
-            keys_written.append((claim.partner_id, claim.request_id, "BatchEarn", claim.digest,
-                                 decided.batch_response))
+            keys_written.append(IdempotencyKeyRow(claim.partner_id, claim.request_id, "BatchEarn", claim.digest,
+                                                  decided.batch_response))
         if keys_written:
-            decided.writes.add(_INSERT_KEYS, columns(("ps", "rs", "ms", "hs", "bs"), keys_written))
+            decided.writes.add(_INSERT_KEYS, columns(IdempotencyKeyRow, keys_written))
         return decided
 
 
@@ -247,8 +325,9 @@ class _Decided:
     batch_response: bytes
     txs: list = field(default_factory=list)  # journal transactions to chain once the heads are locked
     writes: WriteBatch = field(default_factory=lambda: WriteBatch(PREPARED))  # everything else to insert
-    issued: list[tuple[str, int]] = field(default_factory=list)
-    heads: dict[int, tuple[int, bytes]] | None = None  # shard -> (seq, last hash) when locked in round trip 1
+    issued: dict[str, int] = field(default_factory=dict)  # points issued, by partner
+    earned: int = 0  # earn transactions written
+    heads: dict[int, ShardHead] | None = None  # by shard, when locked in round trip 1
 
     @property
     def shards(self) -> list[int]:

@@ -20,7 +20,9 @@ from decimal import Decimal
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from network.ledger import money_for_points
+from network.core.ledger import money_for_points
+from network.store.contracts import CONTRACT_VERSIONS
+from network.store.lots import OUTSTANDING_BY_ISSUER, outstanding_points
 
 MAX_ROWS = 500
 BUCKETS = ("hour", "day")
@@ -53,8 +55,7 @@ FROM postings WHERE account IN ('issuer', 'redeemer', 'breakage')
 
 def network_totals(conn: Connection, point_value_minor: Decimal, currency: str) -> NetworkTotals:
     members = int(conn.execute(text("SELECT count(*) FROM members")).scalar_one())
-    outstanding = int(conn.execute(text("SELECT coalesce(sum(remaining + held), 0) FROM lots "
-                                        "WHERE state IN ('pending', 'active')")).scalar_one())
+    outstanding = outstanding_points(conn)
     flows = conn.execute(text(_FLOW_TOTALS)).one()
     return NetworkTotals(members, outstanding, money_for_points(outstanding, point_value_minor), currency,
                          int(flows.issued), int(flows.redeemed), int(flows.expired))
@@ -111,18 +112,17 @@ class PartnerPosition:
         return ratio is not None and ratio >= EXPOSURE_WARNING
 
 
-_PARTNER_POSITIONS = """
+_PARTNER_POSITIONS = f"""
 WITH flows AS (
     SELECT owner AS partner_id,
            coalesce(-sum(points) FILTER (WHERE account = 'issuer'), 0) AS issued,
            coalesce(sum(points) FILTER (WHERE account = 'redeemer'), 0) AS redeemed
     FROM postings WHERE account IN ('issuer', 'redeemer') GROUP BY owner
 ), outstanding AS (
-    SELECT issuer_id AS partner_id, sum(remaining + held) AS points
-    FROM lots WHERE state IN ('pending', 'active') GROUP BY issuer_id
+    SELECT issuer_id AS partner_id, points FROM ({OUTSTANDING_BY_ISSUER}) o
 ), terms AS (
-    SELECT DISTINCT ON (partner_id) partner_id, version, settlement_model, credit_limit_minor, collateral_minor
-    FROM contracts WHERE effective_from <= :at ORDER BY partner_id, effective_from DESC, version DESC
+    SELECT partner_id, version, settlement_model, credit_limit_minor, collateral_minor
+    FROM ({CONTRACT_VERSIONS}) v WHERE effective_from <= :at AND :at < effective_to
 )
 SELECT p.partner_id, p.name, p.status, coalesce(f.issued, 0) AS issued, coalesce(f.redeemed, 0) AS redeemed,
        coalesce(o.points, 0) AS outstanding, coalesce(t.collateral_minor, 0) AS collateral_minor,
@@ -159,10 +159,6 @@ def partner(conn: Connection, partner_id: str) -> PartnerView | None:
     row = conn.execute(text("SELECT partner_id, name, status, currency, iban, bic, created_at FROM partners "
                             "WHERE partner_id = :p"), {"p": partner_id}).first()
     return PartnerView(*row) if row else None
-
-
-def partner_ids(conn: Connection) -> list[str]:
-    return list(conn.execute(text("SELECT partner_id FROM partners ORDER BY partner_id")).scalars())
 
 
 def contract_history(conn: Connection, partner_id: str) -> pd.DataFrame:

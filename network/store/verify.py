@@ -8,8 +8,10 @@ from typing import Callable
 
 from sqlalchemy import Connection, text
 
-from network import ledger
-from network.ledger import JournalEntry, Posting
+from network.store.lots import OUTSTANDING_BY_ISSUER
+
+from network.core import ledger
+from network.core.ledger import JournalEntry, Posting
 
 
 @dataclass
@@ -85,12 +87,11 @@ def check_provenance(conn: Connection) -> Check:
 def check_liabilities(conn: Connection) -> Check:
     return _count_check(conn, "each partner's liability equals its outstanding lots",
                         "SELECT count(*) FROM partners",
-                        "SELECT j.issuer_id, j.outstanding, coalesce(o.outstanding, 0) FROM "
+                        "SELECT j.issuer_id, j.outstanding, coalesce(o.points, 0) FROM "
                         "(SELECT l.issuer_id, -sum(p.points) FILTER (WHERE p.account IN ('issuer','redeemer','breakage')) "
                         "   AS outstanding FROM postings p JOIN lots l USING (lot_id) GROUP BY l.issuer_id) j "
-                        "LEFT JOIN (SELECT issuer_id, sum(remaining + held) AS outstanding FROM lots "
-                        "   WHERE state IN ('pending','active') GROUP BY issuer_id) o USING (issuer_id) "
-                        "WHERE j.outstanding <> coalesce(o.outstanding, 0)",
+                        f"LEFT JOIN ({OUTSTANDING_BY_ISSUER}) o USING (issuer_id) "
+                        "WHERE j.outstanding <> coalesce(o.points, 0)",
                         "journal-derived liability equals outstanding lots for every issuer")
 
 

@@ -1,0 +1,42 @@
+"""Partner contract terms, and which version is in force at an instant.
+
+A partner's contract is versioned and effective-dated. The version in force at `at` is the one with the latest
+`effective_from <= at` (of two versions effective from the same instant, the higher version). The SQL form of the
+same rule, for set-based queries, is network.store.contracts.CONTRACT_VERSIONS.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Sequence
+
+SETTLEMENT_MODELS = ("issuer_pays", "prefunded")
+BASIS_POINTS = 10_000  # a rate in basis points is rate / BASIS_POINTS; BASIS_POINTS bps = 100%
+
+
+@dataclass(frozen=True)
+class ContractTerms:
+    contract_id: int
+    partner_id: str
+    version: int
+    effective_from: datetime
+    earn_points_per_major: Decimal
+    settlement_model: str
+    clearing_fee_bps: int
+    issue_price_minor_per_point: Decimal
+    redemption_rate_minor_per_point: Decimal
+    breakage_share_bps: int
+    return_window_seconds: int
+    expiry_days: int
+    max_basket_share_bps: int
+    credit_limit_minor: int | None
+    collateral_minor: int
+
+
+def in_force(history: Sequence[ContractTerms], at: datetime) -> ContractTerms | None:
+    """The version in force at `at`; `history` sorted by (effective_from, version). None before the first."""
+    index = bisect_right([c.effective_from for c in history], at)
+    return history[index - 1] if index else None

@@ -1,0 +1,145 @@
+"""Partner keys: who is calling. The key directory (partner keys by id, cached, emptied by PostgreSQL NOTIFY)
+authenticates a signed request; `key_status_refusal` re-checks a cached caller against the key and partner
+status read inside a write transaction."""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
+
+from network import errors
+from network.admin import KEYS_CHANNEL
+from network.errors import DomainError
+from partners import signing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Caller:
+    partner_id: str
+    key_id: str
+
+
+class NotCached(Exception):
+    """The key is not in the cache (and the caller may not wait for the database on this thread)."""
+
+
+@dataclass(frozen=True)
+class _KeyRecord:
+    partner_id: str
+    public_key: object
+    active: bool
+    partner_active: bool
+
+
+class KeyDirectory:
+    """Partner keys by id, cached; PostgreSQL NOTIFY on every key or partner-status change empties the cache.
+
+    A revoked key or a suspended partner fails at once on every server: the change commits together with its
+    NOTIFY, and a listener thread clears the cache when it arrives. While the listener is not connected (at
+    start, after a lost connection) the cache is bypassed and every request reads the key from the database.
+    """
+
+    def __init__(self, engine: Engine, *, listen: bool = True):
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._cache: dict[str, _KeyRecord] = {}
+        self._listening = threading.Event()
+        self._stop = threading.Event()
+        if listen:
+            threading.Thread(target=self._listen, daemon=True, name="key-listener").start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            raw = None
+            try:
+                raw = self._engine.raw_connection()
+                driver = raw.driver_connection
+                driver.set_session(autocommit=True)
+                with driver.cursor() as cursor:
+                    cursor.execute(f"LISTEN {KEYS_CHANNEL}")
+                self.invalidate()
+                self._listening.set()
+                while not self._stop.is_set():
+                    if select.select([driver], [], [], 1.0)[0]:
+                        driver.poll()
+                        if driver.notifies:
+                            driver.notifies.clear()
+                            self.invalidate()
+            except Exception:  # noqa: BLE001 - a lost listener means: bypass the cache until it is back
+                log.warning("key cache listener lost its connection; reading keys from the database meanwhile",
+                            exc_info=True)
+            finally:
+                self._listening.clear()
+                self.invalidate()
+                if raw is not None:
+                    try:
+                        raw.invalidate()
+                    except Exception:  # noqa: BLE001 - the connection is being thrown away anyway
+                        pass
+            self._stop.wait(1.0)
+
+    def _record(self, key_id: str, cached_ok: bool, cache_only: bool = False) -> _KeyRecord | None:
+        cached = self._cache.get(key_id) if cached_ok and self._listening.is_set() else None
+        if cached is not None:
+            return cached
+        if cache_only:
+            raise NotCached(key_id)
+        with self._engine.connect() as conn:
+            row = conn.execute(text("SELECT k.partner_id, k.public_key, k.status, p.status AS partner_status "
+                                    "FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = :k"),
+                               {"k": key_id}).first()
+        if row is None:
+            return None
+        record = _KeyRecord(row.partner_id, signing.public_key_from_raw(bytes(row.public_key)),
+                            row.status == "active", row.partner_status == "active")
+        if self._listening.is_set():
+            with self._lock:
+                self._cache[key_id] = record
+        return record
+
+    def authenticate(self, method: str, metadata, body: bytes, *, cached_ok: bool = False,
+                     cache_only: bool = False) -> Caller:
+        """Verify the request and find its partner. With `cached_ok` the key may come from the cache: only for
+        calls whose write transaction checks the key and partner status again (see network.store.earn).
+        With `cache_only`, a key that is not cached raises NotCached instead of being read from the database."""
+        found: dict[str, _KeyRecord] = {}
+
+        def public_key_for(key_id: str):
+            record = self._record(key_id, cached_ok, cache_only)
+            if record is None:
+                raise signing.SignatureError("KEY_UNKNOWN", f"key {key_id} is not registered")
+            if not record.active:
+                raise signing.SignatureError("KEY_REVOKED", f"key {key_id} is revoked")
+            found[key_id] = record
+            return record.public_key
+
+        try:
+            key_id = signing.verify_request(signing.collect_metadata(metadata), method, body, public_key_for)
+        except signing.SignatureError as exc:
+            raise errors.unauthenticated(exc.reason, str(exc)) from None
+        record = found[key_id]
+        if not record.partner_active:
+            raise errors.denied("PARTNER_SUSPENDED", f"partner {record.partner_id} is suspended")
+        return Caller(record.partner_id, key_id)
+
+
+def key_status_refusal(caller: Caller, key_status: str, partner_status: str) -> DomainError | None:
+    """Why a caller authenticated from the key cache is refused now, given its key's and partner's status."""
+    if key_status != "active":
+        return errors.unauthenticated("KEY_REVOKED", f"key {caller.key_id} is revoked")
+    if partner_status != "active":
+        return errors.denied("PARTNER_SUSPENDED", f"partner {caller.partner_id} is suspended")
+    return None

@@ -1,0 +1,224 @@
+"""Writing the journal: transactions chained onto their shard's hash chain, with their postings, in set-based
+statements (INSERT ... SELECT FROM unnest(arrays), one parameter per column, whatever the row count).
+
+Hot-path statements are written in the driver's own parameter style (%(name)s) and run through
+`exec_driver_sql` or a raw cursor: no SQL compilation per call. Rows travel as NamedTuples whose field names are
+the statements' parameter names (network.store.pgarray.columns).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Iterable, NamedTuple, Sequence
+
+from sqlalchemy import Connection, text
+
+from network.core import ledger
+from network.core.ledger import JournalEntry, Posting
+from network.store import pgarray
+
+
+class JournalRow(NamedTuple):
+    tx_id: str
+    shard: int
+    seq: int
+    kind: str
+    partner_id: str
+    member_id: str
+    points: int
+    amount_minor: int | None
+    currency: str | None
+    receipt_ref: str | None
+    store_id: str | None
+    terminal_id: str | None
+    request_id: str | None
+    related_id: str | None
+    created_at: datetime
+    prev_hash: bytes
+    hash: bytes
+
+
+_JOURNAL_TYPES = ("uuid", "smallint", "bigint", "text", "text", "uuid", "bigint", "bigint", "text", "text", "text",
+                  "text", "text", "uuid", "timestamptz", "bytea", "bytea")
+
+
+class PostingRow(NamedTuple):
+    tx_id: str
+    line: int
+    account: str
+    owner: str
+    lot_id: str
+    points: int
+
+
+_POSTING_TYPES = ("uuid", "smallint", "text", "text", "uuid", "bigint")
+
+
+class HeadMove(NamedTuple):
+    """A shard's chain head after the rows written (UPDATE_HEADS)."""
+
+    shards: int
+    seqs: int
+    hashes: bytes
+
+
+class ShardHead(NamedTuple):
+    """A shard's chain head as locked (LOCK_HEADS): its last sequence number and hash."""
+
+    seq: int
+    last_hash: bytes
+
+
+def _unnest_insert(table: str, row_type: type[NamedTuple], types: Sequence[str]) -> str:
+    """INSERT ... SELECT FROM unnest(arrays): one statement and one parameter per column."""
+    names = ", ".join(row_type._fields)
+    arrays = ", ".join(f"CAST(%({name})s AS {kind}[])" for name, kind in zip(row_type._fields, types, strict=True))
+    return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"
+
+
+_BIND = re.compile(r"%\((\w+)\)s")
+Write = tuple[str, dict]  # a statement in the driver's parameter style, with its parameters
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A statement prepared on the server under `name`: EXECUTE name(...) instead of parsing and planning it."""
+
+    name: str
+    sql: str  # in the driver's parameter style
+
+    @cached_property  # once per statement, not on every EXECUTE built on the hot path
+    def parameters(self) -> list[str]:
+        return list(dict.fromkeys(_BIND.findall(self.sql)))  # in order of first appearance
+
+    def prepare(self) -> str:
+        numbers = {name: i for i, name in enumerate(self.parameters, 1)}
+        return f"PREPARE {self.name} AS " + _BIND.sub(lambda m: f"${numbers[m.group(1)]}", self.sql)
+
+    def execute(self, prefix: str = "") -> str:
+        return f"EXECUTE {self.name}(" + ", ".join(f"%({prefix}{p})s" for p in self.parameters) + ")"
+
+
+class WriteBatch:
+    """Statements whose results nobody reads, sent to PostgreSQL together in one round trip.
+
+    With `prepared` (statement text -> Prepared, already prepared on the connection), those statements are sent
+    as EXECUTE."""
+
+    def __init__(self, prepared: dict[str, Prepared] | None = None) -> None:
+        self._statements: list[str] = []
+        self._params: dict = {}
+        self._prepared = prepared or {}
+
+    def add(self, sql: str, params: dict) -> None:
+        prefix = f"w{len(self._statements)}_"
+        known = self._prepared.get(sql)
+        if known is not None:
+            self._statements.append(known.execute(prefix))
+        else:
+            self._statements.append(_BIND.sub(lambda m: f"%({prefix}{m.group(1)})s", sql))
+        self._params.update({prefix + name: value for name, value in params.items()})
+
+    def statement(self) -> tuple[str, dict]:
+        return ";\n".join(self._statements), self._params
+
+
+INSERT_JOURNAL = _unnest_insert("journal", JournalRow, _JOURNAL_TYPES)
+INSERT_POSTINGS = _unnest_insert("postings", PostingRow, _POSTING_TYPES)
+UPDATE_HEADS = ("UPDATE shard_heads h SET seq = v.seq, last_hash = v.last_hash FROM unnest("
+                "CAST(%(shards)s AS smallint[]), CAST(%(seqs)s AS bigint[]), CAST(%(hashes)s AS bytea[])) "
+                "AS v(shard, seq, last_hash) WHERE h.shard = v.shard")
+LOCK_HEADS = "SELECT shard, seq, last_hash FROM shard_heads WHERE shard = ANY(CAST(%(shards)s AS smallint[])) " \
+             "ORDER BY shard FOR UPDATE"
+
+
+@dataclass
+class PendingTransaction:
+    """A transaction assembled in memory, chained and written by write_transactions (or the earn path)."""
+
+    tx_id: uuid.UUID | str
+    kind: str
+    partner_id: str
+    member_id: uuid.UUID | str
+    shard: int
+    points: int
+    postings: list[Posting]
+    created_at: datetime
+    amount_minor: int | None = None
+    currency: str | None = None
+    receipt_ref: str = ""
+    store_id: str = ""
+    terminal_id: str = ""
+    request_id: str | None = None
+    related_id: uuid.UUID | None = None
+
+
+def posting_writes(txs: Sequence[PendingTransaction]) -> list[Write]:
+    """The statement inserting the postings of `txs` (they do not depend on the hash chain)."""
+    rows = [PostingRow(str(tx.tx_id), line, p.account, p.owner, p.lot_id, p.points)
+            for tx in txs for line, p in enumerate(tx.postings)]
+    return [(INSERT_POSTINGS, pgarray.columns(PostingRow, rows))] if rows else []
+
+
+def chain_writes(txs: Sequence[PendingTransaction], heads: dict[int, ShardHead]) -> list[Write]:
+    """Chain `txs` onto their shards' hash chains (`heads`: by shard, locked by the caller) and return the
+    statements that insert their journal rows and move the touched heads."""
+    seqs = {shard: head.seq for shard, head in heads.items()}
+    hashes = {shard: head.last_hash for shard, head in heads.items()}
+    touched: set[int] = set()
+    journal_rows = []
+    for tx in txs:
+        seq, prev_hash = seqs[tx.shard] + 1, hashes[tx.shard]
+        tx_id, member = str(tx.tx_id), str(tx.member_id)  # uuids travel as text arrays (cast in SQL)
+        related = str(tx.related_id) if tx.related_id else None
+        entry = JournalEntry(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
+                             tx.amount_minor, tx.currency, related, tx.request_id, tx.created_at)
+        digest = ledger.chain_hash(prev_hash, ledger.entry_digest(entry, tx.postings))
+        seqs[tx.shard], hashes[tx.shard] = seq, digest
+        touched.add(tx.shard)
+        journal_rows.append(JournalRow(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
+                                       tx.amount_minor, tx.currency, tx.receipt_ref or None, tx.store_id or None,
+                                       tx.terminal_id or None, tx.request_id, related, tx.created_at, prev_hash,
+                                       digest))
+    if not journal_rows:
+        return []
+    return [(INSERT_JOURNAL, pgarray.columns(JournalRow, journal_rows)),
+            (UPDATE_HEADS, pgarray.columns(HeadMove, [HeadMove(shard, seqs[shard], hashes[shard])
+                                                      for shard in sorted(touched)]))]
+
+
+def shard_heads(rows: Iterable[tuple]) -> dict[int, ShardHead]:
+    """LOCK_HEADS' rows (shard, seq, last_hash) by shard."""
+    return {shard: ShardHead(seq, bytes(last_hash)) for shard, seq, last_hash in rows}
+
+
+def write_transactions(conn: Connection, txs: Sequence[PendingTransaction]) -> None:
+    """Chain `txs` onto their shards' hash chains (heads locked in shard order) and insert journal rows and
+    postings."""
+    if not txs:
+        return
+    heads = shard_heads(conn.exec_driver_sql(LOCK_HEADS, {"shards": pgarray.literal(sorted({tx.shard for tx in txs}))}))
+    for sql, params in (*posting_writes(txs), *chain_writes(txs, heads)):
+        conn.exec_driver_sql(sql, params)
+
+
+def apply_lot_deltas(conn: Connection, postings: Iterable[Posting]) -> None:
+    """Move the lots' remaining and held points by what `postings` imply."""
+    deltas = ledger.lot_deltas(postings)
+    if not deltas:
+        return
+    conn.execute(text("UPDATE lots l SET remaining = l.remaining + d.r, held = l.held + d.h "
+                      "FROM (SELECT unnest(CAST(:ids AS uuid[])) AS lot_id, unnest(CAST(:r AS bigint[])) AS r, "
+                      "unnest(CAST(:h AS bigint[])) AS h) d WHERE l.lot_id = d.lot_id"),
+                 {"ids": [uuid.UUID(k) for k in deltas], "r": [v[0] for v in deltas.values()],
+                  "h": [v[1] for v in deltas.values()]})
+
+
+def ensure_shard_heads(conn: Connection, shards: int) -> None:
+    conn.execute(text("INSERT INTO shard_heads (shard, seq, last_hash) "
+                      "SELECT s, 0, :genesis FROM generate_series(0, :n - 1) s ON CONFLICT DO NOTHING"),
+                 {"genesis": ledger.GENESIS_HASH, "n": shards})

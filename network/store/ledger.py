@@ -1,0 +1,414 @@
+"""Ledger operations over PostgreSQL: each runs inside one database transaction the caller opens, under the
+member's lock. The rules that decide each outcome are network.core's; this module reads what they need, calls
+them, and writes what they decided (journal writing: network.store.journal; the earn path: network.store.earn).
+
+Hot rows: earns append journal/posting/lot rows and touch only their shard's chain head; no per-partner
+counter is updated per request.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Callable, Sequence, TypeVar
+
+import grpc
+from sqlalchemy import Connection, Engine, Row, bindparam, insert, text
+from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: never runs ahead of the clock
+
+from network import errors
+from network.core import ledger, rules
+from network.core.ledger import Allocation, LotBalance
+from network.core.members import luhn_check_digit, shard_of, valid_card_number
+from network.core.results import (Balance, EarnItem, HoldResult, MemberView, ReverseResult, SpendRefs, SpendResult,
+                                  TransactionView)
+from network.models import HoldAllocation
+from network.settings import Settings
+from network.store.contracts import ContractBook
+from network.store.earn_plan import (MEMBERS_OF_ITEMS, EarnDecision, EarnPlan, MemberFacts, member_lookup_params,
+                                      plan_earns)
+from network.store.journal import PendingTransaction, apply_lot_deltas, ensure_shard_heads, write_transactions
+
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_uuid(value: str, field_name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        raise errors.invalid(field_name, "must be a UUID") from None
+
+
+def new_card_number() -> str:
+    body = "7" + "".join(secrets.choice("0123456789") for _ in range(14))
+    return body + luhn_check_digit(body)
+
+
+def _refuse(decision: T | rules.Refusal) -> T:
+    """A rule's decision, or its refusal raised as the domain error."""
+    if isinstance(decision, rules.Refusal):
+        raise errors.from_refusal(decision)
+    return decision
+
+
+_INSERT_HOLD_ALLOCATIONS = insert(HoldAllocation.__table__)
+
+
+class Ledger:
+    def __init__(self, engine: Engine, contracts: ContractBook, *, point_value_minor: Decimal,
+                 network_currency: str, shards: int, clock: Clock = utcnow):
+        self.engine = engine
+        self.contracts = contracts
+        self.point_value_minor = point_value_minor
+        self.network_currency = network_currency
+        self.shards = shards
+        self.clock = clock
+
+    def ensure_shard_heads(self) -> None:
+        with self.engine.begin() as conn:
+            ensure_shard_heads(conn, self.shards)
+
+    # --- members -----------------------------------------------------------------------------------------
+
+    def enroll_member(self, conn: Connection, partner_id: str, customer_ref: str, card_number: str) -> tuple[MemberView, bool]:
+        if customer_ref:
+            existing = conn.execute(text(
+                "SELECT m.member_id, m.card_number, e.customer_ref, e.enrolled_at FROM enrollments e "
+                "JOIN members m USING (member_id) WHERE e.partner_id = :p AND e.customer_ref = :r"),
+                {"p": partner_id, "r": customer_ref}).first()
+            if existing:
+                if card_number and card_number != existing.card_number:
+                    raise errors.DomainError(grpc.StatusCode.ALREADY_EXISTS, "CUSTOMER_REF_TAKEN",
+                                             f"customer_ref {customer_ref} belongs to another card")
+                return MemberView(str(existing.member_id), existing.card_number, existing.customer_ref,
+                                  existing.enrolled_at), False
+        now = self.clock()
+        if card_number:
+            if not valid_card_number(card_number):
+                raise errors.invalid("card_number", "must be 12 to 19 digits with a valid Luhn check digit")
+            row = conn.execute(text("SELECT member_id FROM members WHERE card_number = :c"), {"c": card_number}).first()
+            if row:  # a coalition member from another brand joins this partner
+                member_id = row.member_id
+                inserted = conn.execute(text(
+                    "INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at) "
+                    "VALUES (:p, :m, :r, :t) ON CONFLICT (partner_id, member_id) DO NOTHING RETURNING enrolled_at"),
+                    {"p": partner_id, "m": member_id, "r": customer_ref or None, "t": now}).first()
+                view = self._member_view(conn, partner_id, member_id)
+                return view, inserted is not None
+        member_id = uuid7()
+        card = card_number or new_card_number()
+        conn.execute(text("INSERT INTO members (member_id, card_number, shard, enrolled_by, created_at) "
+                          "VALUES (:m, :c, :s, :p, :t)"),
+                     {"m": member_id, "c": card, "s": shard_of(member_id, self.shards), "p": partner_id, "t": now})
+        conn.execute(text("INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at) "
+                          "VALUES (:p, :m, :r, :t)"),
+                     {"p": partner_id, "m": member_id, "r": customer_ref or None, "t": now})
+        return MemberView(str(member_id), card, customer_ref, now), True
+
+    def _member_view(self, conn: Connection, partner_id: str, member_id: uuid.UUID) -> MemberView:
+        row = conn.execute(text(
+            "SELECT m.member_id, m.card_number, e.customer_ref, e.enrolled_at FROM members m "
+            "LEFT JOIN enrollments e ON e.member_id = m.member_id AND e.partner_id = :p WHERE m.member_id = :m"),
+            {"p": partner_id, "m": member_id}).first()
+        if row is None:
+            raise errors.not_found("member", str(member_id), "MEMBER_NOT_FOUND")
+        return MemberView(str(row.member_id), row.card_number, row.customer_ref or "", row.enrolled_at)
+
+    def find_member(self, conn: Connection, partner_id: str, *, member_id: str = "", card_number: str = "",
+                    customer_ref: str = "") -> MemberView:
+        if member_id:
+            return self._member_view(conn, partner_id, parse_uuid(member_id, "member_id"))
+        if card_number:
+            row = conn.execute(text("SELECT member_id FROM members WHERE card_number = :c"), {"c": card_number}).first()
+            if row is None:
+                raise errors.not_found("card_number", card_number, "MEMBER_NOT_FOUND")
+            return self._member_view(conn, partner_id, row.member_id)
+        row = conn.execute(text("SELECT member_id FROM enrollments WHERE partner_id = :p AND customer_ref = :r"),
+                           {"p": partner_id, "r": customer_ref}).first()
+        if row is None:
+            raise errors.not_found("customer_ref", customer_ref, "MEMBER_NOT_FOUND")
+        return self._member_view(conn, partner_id, row.member_id)
+
+    def _lock_member(self, conn: Connection, member_id: uuid.UUID) -> int:
+        """Take the member's row lock (all of its lot changes happen under it); return its shard."""
+        row = conn.execute(text("SELECT shard FROM members WHERE member_id = :m FOR UPDATE"), {"m": member_id}).first()
+        if row is None:
+            raise errors.not_found("member", str(member_id), "MEMBER_NOT_FOUND")
+        return row.shard
+
+    def _require_enrolled(self, conn: Connection, partner_id: str, member_id: uuid.UUID) -> None:
+        if conn.execute(text("SELECT 1 FROM enrollments WHERE partner_id = :p AND member_id = :m"),
+                        {"p": partner_id, "m": member_id}).first() is None:
+            if conn.execute(text("SELECT 1 FROM members WHERE member_id = :m"), {"m": member_id}).first() is None:
+                raise errors.not_found("member", str(member_id), "MEMBER_NOT_FOUND")
+            raise errors.denied("MEMBER_NOT_ENROLLED", f"member {member_id} is not enrolled with this partner")
+
+    # --- earn --------------------------------------------------------------------------------------------
+
+    def plan_earns(self, items: Sequence[tuple[str, EarnItem]], members: MemberFacts,
+                   outstanding_points: Callable[[str], int] | None = None) -> EarnPlan:
+        """Decide every (partner, item) now under this ledger's contracts (network.store.earn_plan)."""
+        return plan_earns(self.contracts, self.clock(), self.point_value_minor, items, members, outstanding_points)
+
+    def earn_batch(self, conn: Connection, items: Sequence[tuple[str, EarnItem]],
+                   outstanding_points: Callable[[str], int] | None = None) -> list[EarnDecision]:
+        """The earn path's plan and statements inside the caller's transaction, for operator tools and tests that
+        earn next to other ledger operations (no idempotency keys, no partner key re-check: the wire's Earn and
+        BatchEarn go through network.store.earn). Refused items get their error and write nothing."""
+        plan = self.plan_earns(items, MemberFacts.of(conn.exec_driver_sql(MEMBERS_OF_ITEMS,
+                                                                          member_lookup_params(items))),
+                               outstanding_points)
+        write_transactions(conn, plan.txs)
+        for sql, params in plan.writes():
+            conn.exec_driver_sql(sql, params)
+        return plan.results
+
+    # --- spending ----------------------------------------------------------------------------------------
+
+    def _spendable_lots(self, conn: Connection, member_id: uuid.UUID, now: datetime) -> list[LotBalance]:
+        """The member's lots with points left, activated when due; which are spendable is rules.spendable_lots'."""
+        conn.execute(text("UPDATE lots SET state = 'active' WHERE member_id = :m AND state = 'pending' "
+                          "AND available_at <= :now"), {"m": member_id, "now": now})
+        rows = conn.execute(text(
+            "SELECT lot_id, issuer_id, state, remaining, available_at, expires_at, created_at FROM lots "
+            "WHERE member_id = :m AND state IN ('pending', 'active') AND remaining > 0"), {"m": member_id})
+        return rules.spendable_lots((rules.Lot(str(r.lot_id), r.issuer_id, r.state, r.remaining, r.available_at,
+                                               r.expires_at, r.created_at) for r in rows), now)
+
+    def _allocate(self, conn: Connection, member_id: uuid.UUID, points: int, now: datetime) -> list[Allocation]:
+        try:
+            return ledger.allocate(self._spendable_lots(conn, member_id, now), points)
+        except ledger.NotEnoughPoints as exc:
+            raise errors.insufficient_points(str(member_id), exc.requested, exc.available) from None
+
+    def _spend_prelude(self, conn: Connection, partner_id: str, member: str, points: int,
+                       refs: SpendRefs) -> tuple[uuid.UUID, int, datetime]:
+        member_id = parse_uuid(member, "member_id")
+        now = self.clock()
+        terms = self.contracts.terms(partner_id, now)
+        _refuse(rules.basket_cap_refusal(terms, points, refs.basket_minor, self.point_value_minor))
+        shard = self._lock_member(conn, member_id)
+        self.expire_holds(conn, member_id=member_id)  # the member's lapsed holds give their points back first
+        return member_id, shard, now
+
+    def redeem(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
+               request_id: str | None) -> SpendResult:
+        member_id, shard, now = self._spend_prelude(conn, partner_id, member, points, refs)
+        allocations = self._allocate(conn, member_id, points, now)
+        postings = ledger.spend_postings(str(member_id), partner_id, allocations)
+        tx_id = uuid7()
+        write_transactions(conn, [PendingTransaction(tx_id, "redeem", partner_id, member_id, shard, -points, postings,
+                                                   now, refs.basket_minor, refs.basket_currency, refs.receipt_ref,
+                                                   refs.store_id, refs.terminal_id, request_id)])
+        apply_lot_deltas(conn, postings)
+        self._ensure_enrolled(conn, partner_id, member_id, now)
+        return SpendResult(str(tx_id), points, 0, ledger.money_for_points(points, self.point_value_minor),
+                           self.network_currency)
+
+    def _ensure_enrolled(self, conn: Connection, partner_id: str, member_id: uuid.UUID, now: datetime) -> None:
+        conn.execute(text("INSERT INTO enrollments (partner_id, member_id, enrolled_at) VALUES (:p, :m, :t) "
+                          "ON CONFLICT DO NOTHING"), {"p": partner_id, "m": member_id, "t": now})
+
+    def authorize(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
+                  ttl_seconds: int, request_id: str | None) -> HoldResult:
+        member_id, shard, now = self._spend_prelude(conn, partner_id, member, points, refs)
+        allocations = self._allocate(conn, member_id, points, now)
+        postings = ledger.hold_postings(str(member_id), allocations)
+        hold_id = uuid7()
+        expires_at = rules.hold_expires_at(now, ttl_seconds)
+        write_transactions(conn, [PendingTransaction(hold_id, "hold", partner_id, member_id, shard, -points, postings,
+                                                   now, refs.basket_minor, refs.basket_currency, refs.receipt_ref,
+                                                   refs.store_id, refs.terminal_id, request_id)])
+        apply_lot_deltas(conn, postings)
+        conn.execute(text("INSERT INTO holds (hold_id, member_id, partner_id, points, state, expires_at, created_at) "
+                          "VALUES (:h, :m, :p, :n, 'open', :e, :t)"),
+                     {"h": hold_id, "m": member_id, "p": partner_id, "n": points, "e": expires_at, "t": now})
+        conn.execute(_INSERT_HOLD_ALLOCATIONS, [
+            {"hold_id": hold_id, "lot_id": uuid.UUID(a.lot_id), "line": i, "issuer_id": a.issuer_id, "points": a.points}
+            for i, a in enumerate(allocations)])
+        self._ensure_enrolled(conn, partner_id, member_id, now)
+        return HoldResult(str(hold_id), points, expires_at)
+
+    def _open_hold(self, conn: Connection, partner_id: str | None, hold: str) -> tuple[Row, int, list[Allocation]]:
+        hold_id = parse_uuid(hold, "hold_id")
+        row = conn.execute(text("SELECT hold_id, member_id, partner_id, points, state, expires_at FROM holds "
+                                "WHERE hold_id = :h"), {"h": hold_id}).first()
+        if row is None:
+            raise errors.not_found("hold", hold, "HOLD_NOT_FOUND")
+        if partner_id is not None and row.partner_id != partner_id:
+            raise errors.denied("NOT_YOUR_HOLD", f"hold {hold} belongs to another partner")
+        shard = self._lock_member(conn, row.member_id)
+        row = conn.execute(text("SELECT hold_id, member_id, partner_id, points, state, expires_at FROM holds "
+                                "WHERE hold_id = :h"), {"h": hold_id}).first()  # re-read under the member lock
+        if row.state != "open":
+            raise errors.precondition("HOLD_NOT_OPEN", f"hold {hold} is {row.state}", hold_id=hold)
+        allocations = [Allocation(str(r.lot_id), r.issuer_id, r.points) for r in conn.execute(
+            text("SELECT lot_id, issuer_id, points FROM hold_allocations WHERE hold_id = :h ORDER BY line"),
+            {"h": hold_id})]
+        return row, shard, allocations
+
+    def capture(self, conn: Connection, partner_id: str, hold: str, points: int, request_id: str | None) -> SpendResult:
+        row, shard, allocations = self._open_hold(conn, partner_id, hold)
+        now = self.clock()
+        plan = _refuse(rules.plan_capture(hold, row.points, row.expires_at, allocations, points, now))
+        postings = ledger.capture_postings(str(row.member_id), partner_id, plan.captured, plan.released)
+        tx_id = uuid7()
+        write_transactions(conn, [PendingTransaction(tx_id, "capture", partner_id, row.member_id, shard,
+                                                     plan.released_points, postings, now, request_id=request_id,
+                                                     related_id=row.hold_id)])
+        apply_lot_deltas(conn, postings)
+        conn.execute(text("UPDATE holds SET state = 'captured' WHERE hold_id = :h"), {"h": row.hold_id})
+        return SpendResult(str(tx_id), plan.points, plan.released_points,
+                           ledger.money_for_points(plan.points, self.point_value_minor), self.network_currency)
+
+    def void(self, conn: Connection, partner_id: str | None, hold: str, request_id: str | None,
+             final_state: str = "voided") -> SpendResult:
+        row, shard, allocations = self._open_hold(conn, partner_id, hold)
+        now = self.clock()
+        postings = ledger.release_postings(str(row.member_id), allocations)
+        tx_id = uuid7()
+        write_transactions(conn, [PendingTransaction(tx_id, "void", row.partner_id, row.member_id, shard, row.points,
+                                                   postings, now, request_id=request_id, related_id=row.hold_id)])
+        apply_lot_deltas(conn, postings)
+        conn.execute(text("UPDATE holds SET state = :s WHERE hold_id = :h"), {"h": row.hold_id, "s": final_state})
+        return SpendResult(str(tx_id), 0, row.points, 0, self.network_currency)
+
+    # --- reversals ---------------------------------------------------------------------------------------
+
+    def reverse(self, conn: Connection, partner_id: str, transaction: str, points: int, reason: str,
+                request_id: str | None) -> ReverseResult:
+        original_id = parse_uuid(transaction, "transaction_id")
+        original = conn.execute(text("SELECT tx_id, kind, partner_id, member_id FROM journal WHERE tx_id = :t"),
+                                {"t": original_id}).first()
+        if original is None:
+            raise errors.not_found("transaction", transaction, "TRANSACTION_NOT_FOUND")
+        if original.partner_id != partner_id:
+            raise errors.denied("NOT_YOUR_TRANSACTION", f"transaction {transaction} belongs to another partner")
+        _refuse(rules.not_reversible(original.kind, transaction))
+        shard = self._lock_member(conn, original.member_id)
+        now = self.clock()
+        member = str(original.member_id)
+        if original.kind == "earn":
+            lot = conn.execute(text(
+                "SELECT l.lot_id, l.points, l.remaining, l.state, "
+                "(SELECT coalesce(sum(p.points), 0) FROM postings p WHERE p.lot_id = l.lot_id AND p.account = 'issuer') AS issuer_sum "
+                "FROM lots l WHERE l.lot_id = (SELECT lot_id FROM postings WHERE tx_id = :t AND account = 'member')"),
+                {"t": original_id}).first()
+            reversible = -int(lot.issuer_sum)  # issuer postings: -points at earn, +r per reversal
+            earn_reversal = _refuse(rules.plan_earn_reversal(transaction, reversible, lot.remaining, points))
+            amount, left = earn_reversal.points, earn_reversal.left
+            postings = ledger.reverse_earn_postings(member, partner_id, str(lot.lot_id), amount)
+            tx_points = -amount
+        else:
+            consumed = [Allocation(str(r.lot_id), r.issuer_id, int(r.points)) for r in conn.execute(text(
+                "SELECT p.lot_id, l.issuer_id, sum(p.points) AS points FROM postings p JOIN lots l USING (lot_id) "
+                "WHERE p.account = 'redeemer' AND (p.tx_id = :t OR p.tx_id IN "
+                "(SELECT tx_id FROM journal WHERE related_id = :t AND kind = 'reverse')) "
+                "GROUP BY p.lot_id, l.issuer_id HAVING sum(p.points) > 0 ORDER BY p.lot_id"), {"t": original_id})]
+            redemption_reversal = _refuse(rules.plan_redemption_reversal(transaction, consumed, points))
+            amount, left = redemption_reversal.points, redemption_reversal.left
+            postings = ledger.reverse_redemption_postings(member, partner_id, redemption_reversal.shares)
+            tx_points = amount
+        tx_id = uuid7()
+        write_transactions(conn, [PendingTransaction(tx_id, "reverse", partner_id, original.member_id, shard, tx_points,
+                                                   postings, now, receipt_ref=reason[:64], request_id=request_id,
+                                                   related_id=original_id)])
+        apply_lot_deltas(conn, postings)
+        if original.kind == "earn" and left == 0:
+            conn.execute(text("UPDATE lots SET state = 'reversed' WHERE lot_id = :l"), {"l": lot.lot_id})
+        elif original.kind != "earn":
+            # points returned into lots that expired meanwhile come back spendable only until the lot's expiry
+            conn.execute(text("UPDATE lots SET state = 'active' WHERE lot_id IN :ids AND state = 'expired'")
+                         .bindparams(bindparam("ids", expanding=True)),
+                         {"ids": [uuid.UUID(p.lot_id) for p in postings]})
+        return ReverseResult(str(tx_id), amount, left)
+
+    # --- housekeeping ------------------------------------------------------------------------------------
+
+    def activate_due_lots(self, conn: Connection) -> int:
+        return conn.execute(text("UPDATE lots SET state = 'active' WHERE state = 'pending' AND available_at <= :now"),
+                            {"now": self.clock()}).rowcount
+
+    def expire_lots(self, conn: Connection, limit: int = 5000) -> int:
+        """Expire up to `limit` lots past their expiry (lots with open holds wait until the hold resolves)."""
+        now = self.clock()
+        rows = conn.execute(text(
+            "SELECT l.lot_id, l.member_id, l.issuer_id, l.remaining, m.shard FROM lots l JOIN members m USING (member_id) "
+            "WHERE l.state IN ('active','pending') AND l.expires_at <= :now AND l.held = 0 "
+            "ORDER BY l.member_id LIMIT :limit FOR UPDATE OF l SKIP LOCKED"), {"now": now, "limit": limit}).all()
+        txs, postings = [], []
+        for r in rows:
+            if r.remaining == 0:
+                continue
+            lot_postings = ledger.expire_postings(str(r.member_id), r.issuer_id, str(r.lot_id), r.remaining)
+            postings += lot_postings
+            txs.append(PendingTransaction(uuid7(), "expire", r.issuer_id, r.member_id, r.shard, -r.remaining, lot_postings, now,
+                                  related_id=r.lot_id))
+        write_transactions(conn, txs)
+        apply_lot_deltas(conn, postings)
+        if rows:
+            conn.execute(text("UPDATE lots SET state = 'expired' WHERE lot_id IN :ids")
+                         .bindparams(bindparam("ids", expanding=True)), {"ids": [r.lot_id for r in rows]})
+        return len(rows)
+
+    def expire_holds(self, conn: Connection, limit: int = 1000, member_id: uuid.UUID | None = None) -> int:
+        """Release uncaptured holds past their expiry (all of them, or one member's)."""
+        where = "AND member_id = :m " if member_id else ""
+        rows = conn.execute(text(f"SELECT hold_id FROM holds WHERE state = 'open' AND expires_at <= :now {where}"
+                                 "ORDER BY expires_at LIMIT :limit"),
+                            {"now": self.clock(), "limit": limit, "m": member_id}).all()
+        for r in rows:
+            self.void(conn, None, str(r.hold_id), None, final_state="expired")
+        return len(rows)
+
+    # --- reads -------------------------------------------------------------------------------------------
+
+    def balance(self, conn: Connection, partner_id: str, member: str) -> Balance:
+        member_id = parse_uuid(member, "member_id")
+        self._require_enrolled(conn, partner_id, member_id)
+        return self.member_balance(conn, member_id)
+
+    def member_balance(self, conn: Connection, member_id: uuid.UUID) -> Balance:
+        now = self.clock()
+        row = conn.execute(text(
+            "SELECT "
+            " coalesce(sum(remaining) FILTER (WHERE spendable), 0) AS available,"
+            " coalesce(sum(remaining) FILTER (WHERE state = 'pending' AND available_at > :now), 0) AS pending,"
+            " coalesce(sum(held), 0) AS held,"
+            " coalesce(sum(remaining) FILTER (WHERE spendable AND expires_at <= :soon), 0) AS expiring "
+            "FROM (SELECT *, (state = 'active' OR (state = 'pending' AND available_at <= :now)) "
+            "        AND (expires_at IS NULL OR expires_at > :now) AS spendable "
+            "      FROM lots WHERE member_id = :m) l"), {"m": member_id, "now": now, "soon": now + rules.EXPIRING_WINDOW}).one()
+        return Balance(str(member_id), int(row.available), int(row.pending), int(row.held), int(row.expiring), now)
+
+    def list_transactions(self, conn: Connection, partner_id: str, member: str, page_size: int,
+                          after: tuple[datetime, uuid.UUID] | None) -> list[TransactionView]:
+        clauses = ["partner_id = :p"]
+        params: dict = {"p": partner_id, "limit": page_size}
+        if member:
+            clauses.append("member_id = :m")
+            params["m"] = parse_uuid(member, "member_id")
+        if after:
+            clauses.append("(created_at, tx_id) < (:ac, :at)")
+            params.update(ac=after[0], at=after[1])
+        rows = conn.execute(text(
+            "SELECT tx_id, kind, member_id, points, amount_minor, currency, receipt_ref, store_id, terminal_id, "
+            f"request_id, related_id, created_at FROM journal WHERE {' AND '.join(clauses)} "
+            "ORDER BY created_at DESC, tx_id DESC LIMIT :limit"), params)
+        return [TransactionView(str(r.tx_id), r.kind, str(r.member_id), r.points, r.amount_minor, r.currency,
+                                r.receipt_ref or "", r.store_id or "", r.terminal_id or "", r.request_id or "",
+                                str(r.related_id) if r.related_id else "", r.created_at) for r in rows]
+
+
+def build_ledger(engine: Engine, settings: Settings) -> Ledger:
+    """The ledger as the server, the settlement worker and the console use it."""
+    return Ledger(engine, ContractBook(engine, ttl_seconds=settings.contract_cache_seconds),
+                  point_value_minor=settings.point_value_minor,
+                  network_currency=settings.network_currency, shards=settings.ledger_shards)
