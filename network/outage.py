@@ -85,11 +85,15 @@ def describe(failure: BaseException) -> str:
 class DatabaseOutage:
     """One outage at a time: when it began, how many calls it refused; `on_change(serving)` on each edge.
 
-    A call that finds a connection broken does not declare an outage by itself (after PostgreSQL came back, a
-    connection opened before it went away fails once): it wakes the watcher, whose ping decides at once."""
+    A call that finds a connection broken does not declare an outage by itself (after PostgreSQL came back, or
+    after its backends were terminated, a connection opened before fails once): it calls `on_broken_connection`
+    (the server drops its pooled connections, so the next call opens a fresh one) and wakes the watcher, whose
+    ping decides at once."""
 
-    def __init__(self, on_change: Callable[[bool], None] | None = None):
+    def __init__(self, on_change: Callable[[bool], None] | None = None,
+                 on_broken_connection: Callable[[], None] | None = None):
         self._on_change = on_change
+        self._on_broken_connection = on_broken_connection
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._since: float | None = None
@@ -108,6 +112,8 @@ class DatabaseOutage:
                 self._suspect = failure
                 self._wake.set()
         log.debug("database connection failure: %s", describe(failure))
+        if self._on_broken_connection:
+            self._on_broken_connection()
 
     def wait(self, timeout: float) -> None:
         """For the watcher: until its next ping is due (now, when a call has just failed)."""

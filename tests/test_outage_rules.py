@@ -90,7 +90,8 @@ def test_an_outage_is_declared_by_a_failed_ping_and_logged_once_however_many_cal
 
 def test_a_broken_connection_while_the_database_answers_is_not_an_outage():
     edges: list[bool] = []
-    outage = DatabaseOutage(edges.append)
-    outage.call_failed(_operational())  # e.g. a pooled connection opened before a restart
+    dropped: list[str] = []
+    outage = DatabaseOutage(edges.append, on_broken_connection=lambda: dropped.append("pool"))
+    outage.call_failed(_operational())  # e.g. a pooled connection whose backend was terminated
     outage.ping_succeeded()
-    assert (outage.down, edges) == (False, [])
+    assert (outage.down, edges, dropped) == (False, [], ["pool"])
