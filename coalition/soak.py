@@ -56,8 +56,8 @@ from sqlalchemy import Engine, text
 from coalition.up import CLI, Child, Supervisor, _grpc_serving, _temporal_ready, _worker_ready
 from network import admin
 from network.database import make_engine, migrate
-from network.interceptor import NetworkSigner
-from network.verify import verify_ledger
+from network.signer import NetworkSigner
+from network.store.verify import verify_ledger
 from partners import errors, signing
 from partners.client import PartnerClient, earn_request, new_request_id
 from protos.coalition.v1 import settlement_pb2
