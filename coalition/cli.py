@@ -19,11 +19,13 @@ from network import admin
 from network.core.terms import BASIS_POINTS
 from network.settings import get_settings
 from coalition.demo import demo_seed, demo_traffic
+from coalition.soak import soak_command
 from coalition.up import up_command
 from console.bench import run_console_benchmark
 from console.cli import console_app
 from network import admin
 from network.database import schema_revision
+from network.outage import wait_for_database
 from network.runtime import configure_logging, database, operator_transaction
 from network.server import serve_forever, start_server
 from coalition.settings import get_settings
@@ -52,6 +54,7 @@ demo_app.command("seed")(demo_seed)
 demo_app.command("traffic")(demo_traffic)
 app.add_typer(demo_app, name="demo")
 app.command("up")(up_command)
+app.command("soak")(soak_command)
 console = Console()
 OPERATOR = typer.Option("cli", "--operator", help="Who is acting (recorded with the action).")
 
@@ -63,6 +66,7 @@ def network_serve(address: str = typer.Option(None, help="host:port to listen on
     settings = get_settings()
     configure_logging(settings)
     with database(settings, run_migrations=migrate) as engine:
+        wait_for_database(engine)  # a server started before PostgreSQL waits for it
         running = start_server(engine, settings, address=address,
                                extra_services=[registration(engine, settings)])
         console.print(f"network server listening on {address or settings.grpc_address} (port {running.port})")

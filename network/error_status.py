@@ -6,10 +6,10 @@ from __future__ import annotations
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from sqlalchemy.exc import DBAPIError
 
 from network import errors
 from network.errors import DomainError
+from network.outage import is_conflict
 
 
 def status_for(error: DomainError) -> status_pb2.Status:
@@ -24,9 +24,10 @@ def status_for(error: DomainError) -> status_pb2.Status:
     return status
 
 
-def database_error(exc: DBAPIError) -> DomainError:
-    """A database failure as a status the partner SDK retries safely (the request_id makes retries idempotent)."""
-    if getattr(exc.orig, "pgcode", None) in ("40001", "40P01", "23505"):  # serialization, deadlock, key race
+def database_error(exc: BaseException) -> DomainError:
+    """A database failure (network.outage.database_failure) as a status the partner SDK retries safely (the
+    request_id makes retries idempotent)."""
+    if is_conflict(exc):  # serialization, deadlock, key race
         return DomainError(grpc.StatusCode.ABORTED, "CONFLICT_RETRY", "concurrent update conflict: retry")
     return DomainError(grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE", "the ledger database is unavailable: retry")
 

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from network.store.earn import AutocommitConnection
 from network.errors import DomainError
+from network.outage import database_failure
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,8 @@ class GroupCommit:
             outcomes = self._post(connection.get(), [e.payload for e in entries])
         except Exception as exc:  # noqa: BLE001 - every waiting call gets the failure; nothing was committed
             connection.discard_if_broken(exc)
-            log.warning("group commit of %d earns failed: %s", len(batch), exc.__class__.__name__)
+            if database_failure(exc) is None:  # an outage is logged once, by the interceptor
+                log.warning("group commit of %d earns failed: %s", len(batch), exc.__class__.__name__, exc_info=True)
             self._wake([(entry, exc, True) for entry in batch])
             return
         answers = dict(zip((id(e) for e in entries), outcomes))

@@ -22,12 +22,12 @@ from typing import Callable, Iterator
 
 import grpc
 from google.protobuf.message import DecodeError
-from sqlalchemy.exc import DBAPIError
 
 from network import errors, logs
 from network.error_status import abort, abort_async, database_error
 from network.errors import DomainError
 from network.keys import Caller, KeyDirectory, NotCached
+from network.outage import DatabaseOutage, database_failure, describe, is_connection_failure
 from network.signer import NetworkSigner
 from network.tls import certificate_refusal
 
@@ -79,10 +79,12 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, keys: KeyDirectory, signer: NetworkSigner, *, protected_prefixes: tuple[str, ...],
                  public_methods: frozenset[str], mutating_methods: frozenset[str], observe: Observer | None = None,
                  refused: RefusalObserver | None = None, rechecked_methods: frozenset[str] = frozenset(),
-                 max_message_bytes: int | None = None, client_certificates: bool = False):
+                 max_message_bytes: int | None = None, client_certificates: bool = False,
+                 outage: DatabaseOutage | None = None):
         """`client_certificates`: the listener requires client certificates (mutual TLS); every signed call's
         certificate must name the signing key's partner (network.tls)."""
         self._keys = keys
+        self._outage = outage or DatabaseOutage()
         self._signer = signer
         self._protected = protected_prefixes
         self._public = public_methods
@@ -144,12 +146,18 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
             context.set_trailing_metadata(self._signer.receipt(method, raw, body))
         return body
 
-    @staticmethod
-    def _refusal(method: str, exc: BaseException) -> tuple[str, DomainError | None]:
+    def _refusal(self, method: str, exc: BaseException) -> tuple[str, DomainError | None]:
         """(outcome for metrics, the status to end the call with; None: let the exception through as INTERNAL)."""
-        if isinstance(exc, DBAPIError):
-            log.warning("database error in %s: %s", method, exc.__class__.__name__, exc_info=True)
-            return "UNAVAILABLE", database_error(exc)
+        failure = database_failure(exc)
+        if failure is not None:
+            error = database_error(failure)
+            if error.code == grpc.StatusCode.ABORTED:
+                log.info("conflict in %s: %s", method, describe(failure))
+            elif is_connection_failure(failure):
+                self._outage.call_failed(failure)  # logged once per outage; health NOT_SERVING at once
+            else:
+                log.warning("database error in %s: %s", method, describe(failure), exc_info=True)
+            return error.code.name, error
         if isinstance(exc, DomainError):
             if exc.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
                 log.info("refused %s: %s", method, exc)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 from network import errors
 from network.admin import KEYS_CHANNEL
 from network.errors import DomainError
+from network.outage import database_failure, describe
 from partners import signing
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class KeyDirectory:
             self._cache.clear()
 
     def _listen(self) -> None:
+        lost = False  # said once per lost connection, not once per reconnection attempt
         while not self._stop.is_set():
             raw = None
             try:
@@ -72,15 +74,21 @@ class KeyDirectory:
                     cursor.execute(f"LISTEN {KEYS_CHANNEL}")
                 self.invalidate()
                 self._listening.set()
+                if lost:
+                    log.info("key cache listener listening again")
+                    lost = False
                 while not self._stop.is_set():
                     if select.select([driver], [], [], 1.0)[0]:
                         driver.poll()
                         if driver.notifies:
                             driver.notifies.clear()
                             self.invalidate()
-            except Exception:  # noqa: BLE001 - a lost listener means: bypass the cache until it is back
-                log.warning("key cache listener lost its connection; reading keys from the database meanwhile",
-                            exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - a lost listener means: bypass the cache until it is back
+                if not lost:
+                    failure = database_failure(exc)
+                    log.warning("key cache listener lost its connection (%s); reading keys from the database until "
+                                "it is back", describe(failure or exc), exc_info=failure is None)
+                    lost = True
             finally:
                 self._listening.clear()
                 self.invalidate()

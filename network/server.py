@@ -23,6 +23,7 @@ from network.database import ping, require_migrated
 from network.grpc_service import MUTATING, PUBLIC, RECHECKED, SERVICE, NetworkServicer
 from network.interceptor import Observer, RefusalObserver, SigningInterceptor
 from network.keys import KeyDirectory
+from network.outage import WATCH_SECONDS, DatabaseOutage
 from network.registration import ServiceRegistration
 from network.signer import NetworkSigner
 from network.settings import Settings
@@ -112,13 +113,29 @@ def _end_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None
     thread.join()
 
 
-def _watch_database(engine: Engine, servicer: health.HealthServicer, names: Sequence[str],
-                    stop: threading.Event) -> None:
-    """gRPC health follows the database: NOT_SERVING while PostgreSQL does not answer."""
-    while not stop.wait(2.0):
-        status = health_pb2.HealthCheckResponse.SERVING if ping(engine) else health_pb2.HealthCheckResponse.NOT_SERVING
+def _health_follows(engine: Engine, servicer: health.HealthServicer, names: Sequence[str]):
+    """on_change for DatabaseOutage: every served name SERVING or NOT_SERVING; when the database is back, the
+    pooled connections opened before it went away are dropped (each would fail its next call once)."""
+    def set_all(serving: bool) -> None:
+        if serving:
+            engine.dispose()
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", *names):
             servicer.set(name, status)
+    return set_all
+
+
+def _watch_database(engine: Engine, outage: DatabaseOutage, stop: threading.Event) -> None:
+    """gRPC health follows the database: a ping every WATCH_SECONDS, and at once when a call found a connection
+    broken (network.outage.DatabaseOutage)."""
+    while not stop.is_set():
+        outage.wait(WATCH_SECONDS)
+        if stop.is_set():
+            return
+        if ping(engine):
+            outage.ping_succeeded()
+        else:
+            outage.ping_failed()
 
 
 def _chain(*hooks):
@@ -146,19 +163,20 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     metrics.serve_http(settings.metrics_port, settings.metrics_address)
     limit = settings.grpc_max_message_bytes
     keys = KeyDirectory(engine)
+    names = (*SERVICE_NAMES, *(s.name for s in extra_services))
+    health_servicer = health.HealthServicer()
+    outage = DatabaseOutage(_health_follows(engine, health_servicer, names), on_broken_connection=engine.dispose)
     interceptor = SigningInterceptor(
         keys, signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
         public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
         observe=_chain(metrics.observe_call, observe), refused=_chain(metrics.refused_signature, refused),
         rechecked_methods=RECHECKED, max_message_bytes=limit,
-        client_certificates=settings.tls_client_ca_file is not None)
+        client_certificates=settings.tls_client_ca_file is not None, outage=outage)
     servicer = NetworkServicer(engine, ledger, network_keys(engine),
                                ExposureTracker(engine, ttl_seconds=settings.exposure_cache_seconds),
                                earned=lambda n: metrics.count_ledger_transactions("earn", n),
                                group_linger_seconds=settings.earn_group_linger_ms / 1000,
                                commit_timeout_seconds=settings.earn_commit_timeout_seconds)
-    names = (*SERVICE_NAMES, *(s.name for s in extra_services))
-    health_servicer = health.HealthServicer()
     bind = address or settings.grpc_address
     credentials = server_credentials(settings)  # None: plaintext
 
@@ -194,7 +212,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         keys.close()
         raise
     stop = threading.Event()
-    threading.Thread(target=_watch_database, args=(engine, health_servicer, names, stop), daemon=True,
+    threading.Thread(target=_watch_database, args=(engine, outage, stop), daemon=True,
                      name="health-db").start()
     log.info("network server listening on port %d (%s; network key %s)", port,
              "plaintext" if credentials is None else

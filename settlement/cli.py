@@ -14,7 +14,7 @@ from rich.table import Table
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from network import metrics
-from network.database import require_migrated
+from network.outage import wait_for_database
 from network.runtime import configure_logging, database, refusals_exit
 from settlement.settings import get_settings
 from settlement.store import cycles
@@ -101,7 +101,7 @@ def settlement_worker(schedules: bool = typer.Option(True, help="Create/update t
     settings = get_settings()
     configure_logging(settings)
     with database(settings, run_migrations=migrate) as engine:
-        require_migrated(engine)
+        wait_for_database(engine)  # a worker started before PostgreSQL waits for it
         if settings.metrics_port:
             metrics.instrument_engine(engine)
             metrics.serve_http(settings.metrics_port, settings.metrics_address)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -19,6 +21,7 @@ from network.signer import NetworkSigner
 from settlement.settings import SettlementSettings
 from settlement import messages as m
 from settlement.activities import SettlementActivities
+from settlement.activity_guard import ActivityGuard
 from settlement.payments import make_rail
 from settlement.rails import PaymentRail
 from settlement.temporal_runtime import temporal_client
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 CYCLE_SCHEDULE_ID = "coalition-settlement-cycles"
 HOUSEKEEPING_EVERY = timedelta(minutes=1)
 ACTIVITY_THREADS = 8
+RETRY_MAX_SECONDS = 5.0  # a worker waiting for PostgreSQL or Temporal tries again at least this often
 
 
 def build_worker(client: Client, engine: Engine, settings: SettlementSettings, *, rail: PaymentRail | None = None,
@@ -35,9 +39,35 @@ def build_worker(client: Client, engine: Engine, settings: SettlementSettings, *
     """A worker for the settlement task queue; the caller runs it (`await worker.run()`) and shuts it down."""
     activities = SettlementActivities(engine, settings, rail or make_rail(settings),
                                       signer or NetworkSigner.from_file(settings.resolved_network_key_file()))
+    worker_options["interceptors"] = [*worker_interceptors(), *worker_options.get("interceptors", ())]
     return Worker(client, task_queue=settings.temporal_task_queue, workflows=WORKFLOWS, activities=activities.all(),
                   activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS, thread_name_prefix="settlement"),
                   max_concurrent_activities=ACTIVITY_THREADS, **worker_options)
+
+
+def worker_interceptors() -> list:
+    """Every settlement worker's interceptors: activities heartbeat and fail with short messages."""
+    return [ActivityGuard()]
+
+
+async def connect_temporal(stack: AsyncExitStack, settings: SettlementSettings) -> Client:
+    """A Temporal client entered on `stack`. While Temporal does not answer, say so once and try again (backing
+    off to RETRY_MAX_SECONDS) instead of exiting."""
+    delay, waiting_since = 0.5, None
+    while True:
+        try:
+            client = await stack.enter_async_context(temporal_client(settings))
+        except RuntimeError as exc:  # Client.connect: "Failed client connect: ..."
+            if waiting_since is None:
+                waiting_since = time.monotonic()
+                log.warning("waiting for Temporal at %s (%s); retrying until it answers",
+                            settings.resolved_temporal_address(), str(exc).splitlines()[0][:200])
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            continue
+        if waiting_since is not None:
+            log.info("Temporal answers again after %.1f s", time.monotonic() - waiting_since)
+        return client
 
 
 def schedules(settings: SettlementSettings) -> dict[str, Schedule]:
@@ -70,7 +100,8 @@ async def ensure_schedules(client: Client, settings: SettlementSettings) -> list
 
 async def run_worker(engine: Engine, settings: SettlementSettings, *, create_schedules: bool = True) -> None:
     """Run until SIGINT/SIGTERM: connect to (or start) Temporal, create the schedules, serve the task queue."""
-    async with temporal_client(settings) as client:
+    async with AsyncExitStack() as stack:
+        client = await connect_temporal(stack, settings)
         if create_schedules:
             created = await ensure_schedules(client, settings)
             log.info("schedules: %s", ", ".join(created))

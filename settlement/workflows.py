@@ -32,6 +32,9 @@ ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coef
                              maximum_interval=timedelta(seconds=30),
                              non_retryable_error_types=["CycleOverlaps", "MissingContract", "DomainError"])
 ALERT_STATE = "operator_alert"
+# Every activity heartbeats (settlement.activity_guard, every 2 s): an attempt whose heartbeats stop (its completion
+# lost in a Temporal restart, its worker killed) is retried after this long, not after its start-to-close timeout.
+ACTIVITY_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
 
 @workflow.defn
@@ -185,6 +188,7 @@ class SettlementCycleWorkflow:
 
     async def _call(self, activity, arg):
         return await workflow.execute_activity_method(activity, arg, start_to_close_timeout=self._timeout,
+                                                      heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                                                       retry_policy=ACTIVITY_RETRY)
 
 
@@ -196,6 +200,7 @@ class CycleStarterWorkflow:
     async def run(self, request: m.StartNextCycle) -> str:
         planned = await workflow.execute_activity_method(SettlementActivities.plan_next_cycle, request,
                                                          start_to_close_timeout=timedelta(seconds=60),
+                                                         heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                                                          retry_policy=ACTIVITY_RETRY)
         if not planned.cycle_id:
             return ""
@@ -227,6 +232,7 @@ class HousekeepingWorkflow:
         if task is None:
             raise ApplicationError(f"unknown housekeeping task {job.task!r}", non_retryable=True)
         return await workflow.execute_activity_method(task, job, start_to_close_timeout=timedelta(minutes=5),
+                                                      heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                                                       retry_policy=ACTIVITY_RETRY)
 
 

@@ -348,10 +348,17 @@ class AutocommitConnection:
     def __init__(self, engine: Engine):
         self._engine = engine
         self._fairy = None
+        self._pool = None
 
     def get(self):
-        """The pooled connection (.driver_connection is psycopg2's, in autocommit mode; .info lives with it)."""
+        """The pooled connection (.driver_connection is psycopg2's, in autocommit mode; .info lives with it).
+        One taken from a pool the engine has since disposed (the server does when the database is back after an
+        outage) predates the outage: it is thrown away, not used."""
+        if self._fairy is not None and self._pool is not self._engine.pool:
+            fairy, self._fairy = self._fairy, None
+            fairy.invalidate()
         if self._fairy is None:
+            self._pool = self._engine.pool
             fairy = self._engine.raw_connection()
             fairy.driver_connection.autocommit = True
             self._fairy = fairy
