@@ -4,6 +4,9 @@ them, and writes what they decided (journal writing: network.store.journal; the 
 
 Hot rows: earns append journal/posting/lot rows and touch only their shard's chain head; no per-partner
 counter is updated per request.
+
+Ledger time: every operation that writes the journal dates it with Ledger.ledger_time (network.store.ledger_time),
+taken before the member lock, so a settlement cut-off waits for it and no transaction lands in a closed period.
 """
 
 from __future__ import annotations
