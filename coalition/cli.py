@@ -126,7 +126,8 @@ def partner_update(partner_id: str, name: Optional[str] = None, iban: Optional[s
 @partner_app.command("contract")
 def partner_contract(
     partner_id: str,
-    earn_points_per_major: Decimal = typer.Option(Decimal(1), help="Points per 1.00 of purchase currency."),
+    earn_points_per_major: Decimal = typer.Option(
+        Decimal(1), help="Earn rate: points per 1.00 of the contract currency (2: EUR 12.50 earns 25 points)."),
     settlement_model: str = typer.Option("issuer_pays", help="issuer_pays or prefunded"),
     clearing_fee_bps: int = 0, issue_price_minor_per_point: Decimal = Decimal(0),
     redemption_rate_minor_per_point: Decimal = Decimal(0), breakage_share_bps: int = 0,

@@ -31,13 +31,17 @@ def database_error(exc: DBAPIError) -> DomainError:
     return DomainError(grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE", "the ledger database is unavailable: retry")
 
 
-def abort(context: grpc.ServicerContext, error: DomainError) -> None:
-    """End the call with `error` as a rich status (from a handler running in the server's thread pool)."""
+Metadata = tuple[tuple[str, str], ...]
+
+
+def abort(context: grpc.ServicerContext, error: DomainError, receipt: Metadata = ()) -> None:
+    """End the call with `error` as a rich status (from a handler running in the server's thread pool), with the
+    refusal receipt's trailing entries when given."""
     status = rpc_status.to_status(status_for(error))
-    context.abort(status.code, status.details, status.trailing_metadata)
+    context.abort(status.code, status.details, (*status.trailing_metadata, *receipt))
 
 
-async def abort_async(context, error: DomainError) -> None:
+async def abort_async(context, error: DomainError, receipt: Metadata = ()) -> None:
     """The same, from a handler running on the server's event loop."""
     status = rpc_status.to_status(status_for(error))
-    await context.abort(status.code, status.details, status.trailing_metadata)
+    await context.abort(status.code, status.details, (*status.trailing_metadata, *receipt))

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import grpc
 
 from network.core.rules import INVALID, Refusal
+from partners import reasons
 
-ERROR_DOMAIN = "coalition.network"
+ERROR_DOMAIN = reasons.DOMAIN
+log = logging.getLogger(__name__)
+
+# Every refusal is checked against the reason catalogue (partners/reasons.py) when it is built. A mismatch is
+# logged; with STRICT_REASONS (the test suite sets it) it raises, so a test that triggers it fails.
+STRICT_REASONS = False
 
 
 @dataclass
@@ -18,6 +25,13 @@ class DomainError(Exception):
     message: str
     field_violations: list[tuple[str, str]] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        wrong = reasons.problem(self.code.name, self.reason, self.metadata)
+        if wrong is not None:
+            if STRICT_REASONS:
+                raise reasons.UncataloguedReason(wrong)
+            log.warning("refusal outside the reason catalogue: %s", wrong)
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
@@ -29,19 +43,25 @@ def invalid(field_name: str, description: str, reason: str = "INVALID_ARGUMENT")
 
 
 def not_found(what: str, ident: str, reason: str) -> DomainError:
-    return DomainError(grpc.StatusCode.NOT_FOUND, reason, f"{what} {ident} not found", metadata={what: ident})
+    """`what` is a thing ("member": metadata member_id, and the legacy key member) or the field looked up
+    ("card_number": metadata card_number)."""
+    if what.endswith(("_id", "_number", "_ref")):
+        metadata = {what: ident}
+    else:
+        metadata = {f"{what}_id": ident, what: ident}  # `what` alone: the key sent before the catalogue
+    return DomainError(grpc.StatusCode.NOT_FOUND, reason, f"{what} {ident} not found", metadata=metadata)
 
 
 def precondition(reason: str, message: str, **metadata: str) -> DomainError:
     return DomainError(grpc.StatusCode.FAILED_PRECONDITION, reason, message, metadata=metadata)
 
 
-def denied(reason: str, message: str) -> DomainError:
-    return DomainError(grpc.StatusCode.PERMISSION_DENIED, reason, message)
+def denied(reason: str, message: str, **metadata: str) -> DomainError:
+    return DomainError(grpc.StatusCode.PERMISSION_DENIED, reason, message, metadata=metadata)
 
 
-def unauthenticated(reason: str, message: str) -> DomainError:
-    return DomainError(grpc.StatusCode.UNAUTHENTICATED, reason, message)
+def unauthenticated(reason: str, message: str, **metadata: str) -> DomainError:
+    return DomainError(grpc.StatusCode.UNAUTHENTICATED, reason, message, metadata=metadata)
 
 
 def insufficient_points(member_id: str, requested: int, available: int) -> DomainError:

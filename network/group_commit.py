@@ -1,14 +1,14 @@
 """Group commit for unary earns: concurrent Earn calls share one database transaction.
 
-DESIGN.md 4: "group concurrent requests into one transaction where latency allows". Each call (a coroutine on
-the server's event loop) awaits the batch it joined; one writer thread writes batches and wakes each batch's
-callers with one callback on their loop. A batch holds whatever queued while the previous one was being
-written (up to `max_items`); when the previous batch held more than one call (the server is busy), the writer
+Concurrent requests are grouped into one transaction where latency allows (docs/architecture.md, "An earn's path").
+Each call (a coroutine on the server's event loop) awaits the batch it joined; one writer thread writes batches and
+wakes each batch's callers with one callback on their loop. A batch holds whatever queued while the previous one was
+being written (up to `max_items`); when the previous batch held more than one call (the server is busy), the writer
 also lingers up to `linger_seconds` for more, so a busy server writes fewer, larger commits through the same
 set-based path as BatchEarn, while a lone call on a quiet server pays no extra wait. Every item keeps its own
-idempotency key and its own outcome; a refused item writes nothing. A database failure fails the whole batch
-with a retryable status (nothing committed); a call whose commit has not ended within its timeout gets
-UNAVAILABLE (retryable: the same request_id returns the stored answer if the commit went through after all).
+idempotency key and its own outcome; a refused item writes nothing. A database failure fails the whole batch with a
+retryable status (nothing committed); a call whose commit has not ended within its timeout gets UNAVAILABLE
+(retryable: the same request_id returns the stored answer if the commit went through after all).
 """
 
 from __future__ import annotations

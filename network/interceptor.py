@@ -2,7 +2,8 @@
 
 It swaps each unary handler's request deserializer and response serializer for pass-throughs, so that it
 verifies coalition-sig-v1 over the exact bytes received (never a re-serialization), signs a receipt over the
-exact bytes sent, and ends refused calls with rich gRPC statuses (network.error_status) in one place. Who
+exact bytes sent, and ends refused calls with rich gRPC statuses (network.error_status) in one place; a refused
+mutating call gets a signed refusal receipt (status code and reason) instead. Who
 signs (network.signer) and how keys are found (network.keys) live in their own modules.
 
 The server is a grpc.aio server: handlers written as coroutines (Earn) run on its event loop, every other
@@ -105,6 +106,13 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         logs.set_request_id(getattr(request, "request_id", "") or "")
         return request
 
+    def _refusal_receipt(self, method: str, raw: bytes, error: DomainError, mutating: bool):
+        """A mutating call's refusal is signed too (coalition-sig-v1-refusal: status code name and reason over
+        the request hash), refusals of the signature itself included: the partner's evidence of a refusal."""
+        if not mutating:
+            return ()
+        return self._signer.refusal_receipt(method, raw, error.code.name, error.reason)
+
     def _respond(self, method: str, raw: bytes, result, serialize, mutating: bool, context) -> bytes:
         body = result if isinstance(result, bytes) else serialize(result)
         if mutating:
@@ -152,7 +160,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
                 with _acting_as(caller):
                     result = behavior(request, context)
                 return self._respond(method, raw, result, serialize, mutating, context)
-            abort(context, call.error)  # reached only when the call was refused
+            abort(context, call.error, self._refusal_receipt(method, raw, call.error, mutating))  # refused
             return b""
 
         def verified(raw: bytes, context: grpc.ServicerContext) -> bytes:
@@ -174,7 +182,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
                 with _acting_as(caller):
                     result = await behavior(request, context)
                 return self._respond(method, raw, result, serialize, mutating, context)
-            await abort_async(context, call.error)  # reached only when the call was refused
+            await abort_async(context, call.error, self._refusal_receipt(method, raw, call.error, mutating))
             return b""
 
         async def verified_async(raw: bytes, context) -> bytes:

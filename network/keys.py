@@ -129,7 +129,7 @@ class KeyDirectory:
         try:
             key_id = signing.verify_request(signing.collect_metadata(metadata), method, body, public_key_for)
         except signing.SignatureError as exc:
-            raise errors.unauthenticated(exc.reason, str(exc)) from None
+            raise errors.unauthenticated(exc.reason, str(exc), **exc.metadata) from None
         record = found[key_id]
         if not record.partner_active:
             raise errors.denied("PARTNER_SUSPENDED", f"partner {record.partner_id} is suspended")

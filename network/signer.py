@@ -1,4 +1,5 @@
-"""The network's own Ed25519 key: it signs receipts (coalition-sig-v1-response) and statements."""
+"""The network's own Ed25519 key: it signs receipts (coalition-sig-v1-response), refusal receipts
+(coalition-sig-v1-refusal) and statements."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ class NetworkSigner:
 
     def receipt(self, method: str, request_body: bytes, response_body: bytes) -> tuple[tuple[str, str], ...]:
         return signing.sign_response(self.private_key, self.key_id, method, request_body, response_body)
+
+    def refusal_receipt(self, method: str, request_body: bytes, code_name: str,
+                        reason: str) -> tuple[tuple[str, str], ...]:
+        return signing.sign_refusal(self.private_key, self.key_id, method, request_body, code_name, reason)
 
     def sign(self, message: bytes) -> bytes:
         return self.private_key.sign(message)

@@ -236,7 +236,9 @@ def find(
 def earn(
     ctx: typer.Context,
     member_id: str = typer.Argument(...),
-    amount_minor: Optional[int] = typer.Option(None, "--amount-minor", min=1, help="Purchase amount, minor units."),
+    amount_minor: Optional[int] = typer.Option(
+        None, "--amount-minor", min=1, help="Purchase amount in minor units of the contract currency (1250 = 12.50); "
+        "it earns floor(12.50 x the contract's earn rate in points per 1.00)."),
     points: Optional[int] = typer.Option(None, "--points", min=1, help="A fixed number of points instead."),
     currency: str = typer.Option("EUR", "--currency"),
     receipt_ref: str = typer.Option("", "--receipt-ref"),

@@ -19,6 +19,8 @@ How a call goes (one place: `PartnerClient._call`):
 4. A mutating call's response must carry the network's receipt in its trailing metadata; it is verified
    over the exact request and response bytes with the network keys from GetNetworkKeys (fetched once,
    refetched once when a receipt names a key the client does not know), and kept in `last_receipt`.
+   A refused mutating call carries a refusal receipt (status code and reason signed): verified the same way
+   and kept on the raised error as `error.receipt` (a RefusalReceipt).
 5. The response bytes are parsed and returned. Failures raise `partners.errors` types.
 
 One client is safe to share between threads; `last_receipt` is per thread.
@@ -94,6 +96,27 @@ class Receipt:
     method: str
     request_bytes: bytes
     response_bytes: bytes
+    key_id: str
+    signature: str  # standard base64, as received
+
+    def trailing_metadata(self) -> dict[str, list[str]]:
+        return {signing.KEY_ID_HEADER: [self.key_id], signing.SIGNATURE_HEADER: [self.signature]}
+
+
+@dataclass(frozen=True)
+class RefusalReceipt:
+    """A refused mutating call and the network's signature over its refusal (coalition-sig-v1-refusal): the
+    evidence that the network refused this request with this status code and reason. Kept on the raised error
+    as `error.receipt` once verified.
+
+    Verify later with `partners.signing.verify_refusal_receipt({"x-coalition-key-id": [key_id],
+    "x-coalition-signature": [signature]}, method, request_bytes, code, reason, network_key_for)`.
+    """
+
+    method: str
+    request_bytes: bytes
+    code: str  # the status code's name, e.g. "FAILED_PRECONDITION"
+    reason: str  # the ErrorInfo reason
     key_id: str
     signature: str  # standard base64, as received
 
@@ -441,6 +464,8 @@ class PartnerClient:
             except grpc.RpcError as exc:
                 error = error_from_rpc(exc)
                 if not error.retryable or attempt >= self._max_attempts:
+                    if mutating:
+                        self._attach_refusal_receipt(error, exc, method, body)
                     raise error from exc
             time.sleep(self._backoff_seconds(attempt, error))
         if mutating:
@@ -485,6 +510,33 @@ class PartnerClient:
             raise ReceiptInvalid(f"{method}: cannot fetch the network keys to verify the receipt: {exc}",
                                  receipt=receipt) from exc
         return receipt
+
+    def _attach_refusal_receipt(self, error: CoalitionError, exc: grpc.RpcError, method: str, body: bytes) -> None:
+        """Keep a refused mutating call's refusal receipt on `error` (error.receipt), verified.
+
+        No receipt (a failure before the network answered: a deadline, a connection, a proxy): error.receipt stays
+        None, the error is raised as it is. A receipt that does not verify raises ReceiptInvalid (with the
+        refusal, not to be trusted, as its __cause__). When the network keys cannot be fetched the refusal is
+        raised without a receipt rather than hidden behind that second failure."""
+        trailing_pairs = exc.trailing_metadata() if callable(getattr(exc, "trailing_metadata", None)) else None
+        trailing = signing.collect_metadata(trailing_pairs or ())
+        if signing.KEY_ID_HEADER not in trailing and signing.SIGNATURE_HEADER not in trailing:
+            return
+        receipt = RefusalReceipt(
+            method=method, request_bytes=body, code=error.code.name, reason=error.reason,
+            key_id=(trailing.get(signing.KEY_ID_HEADER) or [""])[0],
+            signature=(trailing.get(signing.SIGNATURE_HEADER) or [""])[0],
+        )
+        if self._verify_receipts:
+            try:
+                signing.verify_refusal_receipt(trailing, method, body, receipt.code, receipt.reason, self._network_key)
+            except signing.SignatureError as bad:
+                raise ReceiptInvalid(f"{method}: refused with {error.code.name} {error.reason}, but the refusal "
+                                     f"receipt does not hold ({bad}): do not trust this refusal",
+                                     receipt=receipt) from error
+            except CoalitionError:
+                return  # the network keys could not be fetched: the refusal stands, without evidence
+        error.receipt = receipt
 
     def _network_key(self, key_id: str) -> Ed25519PublicKey:
         """The network's active key `key_id`: fetched once, refetched once for a key id not yet known."""

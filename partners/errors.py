@@ -26,32 +26,18 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-if TYPE_CHECKING:  # pragma: no cover
-    from partners.client import Receipt
+from partners import reasons
 
-ERROR_DOMAIN = "coalition.network"
+if TYPE_CHECKING:  # pragma: no cover
+    from partners.client import Receipt, RefusalReceipt
+
+ERROR_DOMAIN = reasons.DOMAIN
 
 # Codes that say "nothing happened, or it is safe to send the same bytes again": the SDK retries them.
-RETRYABLE_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    }
-)
+RETRYABLE_CODES = frozenset(code for code in grpc.StatusCode if code.name in reasons.RETRYABLE_CODE_NAMES)
 
-SIGNATURE_REASONS = frozenset(
-    {
-        "SIGNATURE_INVALID",
-        "SIGNATURE_MISSING",
-        "TIMESTAMP_STALE",
-        "TIMESTAMP_INVALID",
-        "NONCE_INVALID",
-        "KEY_UNKNOWN",
-        "KEY_REVOKED",
-    }
-)
+# The coalition-sig-v1 refusals (UNAUTHENTICATED in the reason catalogue, partners/reasons.py).
+SIGNATURE_REASONS = frozenset(r.name for r in reasons.REASONS if r.code == "UNAUTHENTICATED")
 
 _CODE_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 
@@ -62,7 +48,8 @@ class CoalitionError(Exception):
     code: the gRPC status code; reason: the ErrorInfo reason ("" when the server sent none);
     message: the status message; metadata: ErrorInfo.metadata; field_violations: (field, description)
     pairs from google.rpc.BadRequest; retryable: whether the SDK treats the code as transient;
-    retry_delay: seconds from google.rpc.RetryInfo, if the server sent one.
+    retry_delay: seconds from google.rpc.RetryInfo, if the server sent one; receipt: for a refused mutating
+    call, the network's verified refusal receipt (partners.client.RefusalReceipt; None when none came).
     """
 
     def __init__(
@@ -85,6 +72,8 @@ class CoalitionError(Exception):
         self.field_violations = list(field_violations)
         self.retry_delay = retry_delay
         self.retryable = code in RETRYABLE_CODES
+        # a refused mutating call: the network's verified refusal receipt (partners.client.RefusalReceipt)
+        self.receipt: "Receipt | RefusalReceipt | None" = None
 
     def __str__(self) -> str:
         head = self.code.name + (f" {self.reason}" if self.reason else "")
@@ -158,13 +147,14 @@ class PartnerSuspended(PermissionDenied):
 
 
 class ReceiptInvalid(CoalitionError):
-    """Raised by the SDK when a mutating call's response receipt is missing or does not verify.
+    """Raised by the SDK when a mutating call's response receipt is missing or does not verify, or when a
+    refusal's receipt is present but does not verify (then the refusal is its __cause__).
 
     The network may well have executed the call: retrying with the same request_id returns the stored
     response without posting twice. `receipt` holds what was received (evidence for the operator).
     """
 
-    def __init__(self, message: str, *, receipt: "Receipt | None" = None):
+    def __init__(self, message: str, *, receipt: "Receipt | RefusalReceipt | None" = None):
         super().__init__(grpc.StatusCode.UNKNOWN, message, reason="RECEIPT_INVALID")
         self.receipt = receipt
 

@@ -18,6 +18,16 @@ Receipt (trailing metadata of every mutating response): the network's key id and
     <hex SHA-256 of the request bytes>
     <hex SHA-256 of the response bytes>
 
+Refusal receipt (trailing metadata of every refused mutating call, next to grpc-status-details-bin): the same
+two entries over
+
+    coalition-sig-v1-refusal
+    <full method>
+    <network key id>
+    <hex SHA-256 of the request bytes>
+    <the status code's name, e.g. FAILED_PRECONDITION>
+    <the ErrorInfo reason, e.g. INSUFFICIENT_POINTS>
+
 The algorithm is fixed to Ed25519 and never read from a request. protos/SIGNING.md documents this for
 partners who write their own client, with a test vector.
 """
@@ -39,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 PROFILE = "coalition-sig-v1"
 RESPONSE_PROFILE = "coalition-sig-v1-response"
+REFUSAL_PROFILE = "coalition-sig-v1-refusal"
 KEY_ID_HEADER = "x-coalition-key-id"
 TIMESTAMP_HEADER = "x-coalition-timestamp"
 NONCE_HEADER = "x-coalition-nonce"
@@ -53,9 +64,10 @@ _TIMESTAMP = re.compile(r"^(0|[1-9][0-9]{0,11})$")
 class SignatureError(Exception):
     """A request or receipt failed coalition-sig-v1. `reason` is the ErrorInfo reason sent on the wire."""
 
-    def __init__(self, reason: str, message: str):
+    def __init__(self, reason: str, message: str, **metadata: str):
         super().__init__(message)
         self.reason = reason
+        self.metadata = metadata  # ErrorInfo metadata (partners/reasons.py), e.g. TIMESTAMP_STALE's network_time
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,12 @@ def request_message(method: str, key_id: str, timestamp: int, nonce: str, body: 
 def response_message(method: str, network_key_id: str, request_body: bytes, response_body: bytes) -> bytes:
     """The exact bytes a receipt signature covers."""
     lines = (RESPONSE_PROFILE, method, network_key_id, sha256_hex(request_body), sha256_hex(response_body))
+    return "\n".join(lines).encode("utf-8")
+
+
+def refusal_message(method: str, network_key_id: str, request_body: bytes, code_name: str, reason: str) -> bytes:
+    """The exact bytes a refusal receipt's signature covers."""
+    lines = (REFUSAL_PROFILE, method, network_key_id, sha256_hex(request_body), code_name, reason)
     return "\n".join(lines).encode("utf-8")
 
 
@@ -156,6 +174,7 @@ def verify_request(
         raise SignatureError(
             "TIMESTAMP_STALE",
             f"timestamp {timestamp} is outside +-{FRESHNESS_SECONDS}s of the network's clock ({int(current)})",
+            network_time=str(int(current)),
         )
     try:
         signature = base64.b64decode(signature_text, validate=True)
@@ -178,6 +197,13 @@ def sign_response(
     return ((KEY_ID_HEADER, network_key_id), (SIGNATURE_HEADER, base64.b64encode(signature).decode("ascii")))
 
 
+def sign_refusal(
+    private_key: Ed25519PrivateKey, network_key_id: str, method: str, request_body: bytes, code_name: str, reason: str
+) -> tuple[tuple[str, str], ...]:
+    signature = private_key.sign(refusal_message(method, network_key_id, request_body, code_name, reason))
+    return ((KEY_ID_HEADER, network_key_id), (SIGNATURE_HEADER, base64.b64encode(signature).decode("ascii")))
+
+
 def verify_receipt(
     trailing: Mapping[str, list[str]],
     method: str,
@@ -195,6 +221,27 @@ def verify_receipt(
         network_key_for(key_id).verify(signature, response_message(method, key_id, request_body, response_body))
     except InvalidSignature:
         raise SignatureError("RECEIPT_INVALID", "receipt signature does not match") from None
+    return key_id
+
+
+def verify_refusal_receipt(
+    trailing: Mapping[str, list[str]],
+    method: str,
+    request_body: bytes,
+    code_name: str,
+    reason: str,
+    network_key_for: Callable[[str], Ed25519PublicKey],
+) -> str:
+    """Check a refusal receipt (the status code name and ErrorInfo reason received); return the signing key id."""
+    key_id = _single(trailing, KEY_ID_HEADER)
+    try:
+        signature = base64.b64decode(_single(trailing, SIGNATURE_HEADER), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError("RECEIPT_INVALID", "refusal receipt signature is not standard base64") from None
+    try:
+        network_key_for(key_id).verify(signature, refusal_message(method, key_id, request_body, code_name, reason))
+    except InvalidSignature:
+        raise SignatureError("RECEIPT_INVALID", "refusal receipt signature does not match") from None
     return key_id
 
 

@@ -64,7 +64,8 @@ def dispute_statement(conn: Connection, partner_id: str, statement_id: str, line
     now = now or datetime.now(timezone.utc)
     view = _lock_statement_for_response(conn, partner_id, statement_id, now)
     if view.state != "issued":
-        raise errors.precondition("STATEMENT_" + ("ACKNOWLEDGED" if view.state == "acknowledged" else "ALREADY_DISPUTED"),
+        raise errors.precondition("STATEMENT_ACKNOWLEDGED" if view.state == "acknowledged"
+                                  else "STATEMENT_ALREADY_DISPUTED",
                                   f"statement {statement_id} is {view.state}", statement_id=statement_id)
     try:
         amount = disputed_amount(view.body.lines, line_numbers, amount_minor)

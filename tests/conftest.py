@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import pytest
 from sqlalchemy import Engine
 
-from network import admin
+from network import admin, errors
 from network.database import EmbeddedPostgres, make_engine, migrate
 from network.signer import NetworkSigner
 from network.server import RunningServer, start_server
@@ -27,6 +27,10 @@ from network.store.verify import verify_ledger
 from partners import signing
 
 _counter = itertools.count(1)
+
+# A refusal the reason catalogue (partners/reasons.py) does not list, or lists with another code or other
+# metadata keys, raises where it is built: the test that triggers it fails.
+errors.STRICT_REASONS = True
 
 
 @pytest.fixture(scope="session")

@@ -162,13 +162,25 @@ def test_capture_takes_at_most_the_hold_in_order_and_releases_the_rest():
 # --- reversals ------------------------------------------------------------------------------------------------
 
 def test_earn_reversal_bounded_by_reversible_and_unspent_points():
-    assert rules.plan_earn_reversal("t", 100, 100, 0) == rules.EarnReversal(100, 0)
-    assert rules.plan_earn_reversal("t", 100, 60, 60) == rules.EarnReversal(60, 40)
+    assert rules.plan_earn_reversal("t", 100, 100, 0) == rules.EarnReversal(100, 0, 0)
+    # 40 of the lot's 100 points spent: after taking back 60, 40 stay reversible on paper but none can be now
+    assert rules.plan_earn_reversal("t", 100, 60, 60) == rules.EarnReversal(60, 40, 0)
     spent = rules.plan_earn_reversal("t", 100, 60, 61)
     assert isinstance(spent, Refusal) and spent.reason == "POINTS_ALREADY_SPENT"
     over = rules.plan_earn_reversal("t", 100, 100, 101)
     assert isinstance(over, Refusal) and over.reason == "EXCEEDS_REVERSIBLE"
     assert rules.not_reversible("earn", "t") is None
+    assert rules.not_reversible("expire", "t").reason == "NOT_REVERSIBLE"
+
+
+def test_remaining_reversible_is_what_can_be_reversed_now():
+    # earned 160, the member spent 120: 40 unspent. Taking back 10 leaves 30 reversible now (not 150)
+    assert rules.plan_earn_reversal("t", 160, 40, 10) == rules.EarnReversal(10, 150, 30)
+    assert rules.plan_earn_reversal("t", 150, 30, 30) == rules.EarnReversal(30, 120, 0)
+    # "all" (0) means all 150 reversible points, more than the 30 unspent: refused, not cut down
+    assert rules.plan_earn_reversal("t", 150, 30, 0).reason == "POINTS_ALREADY_SPENT"
+    # after a reversal gave 120 spent points back to the lot, all that is left is reversible again
+    assert rules.plan_earn_reversal("t", 120, 120, 20) == rules.EarnReversal(20, 100, 100)
     assert rules.not_reversible("expire", "t").reason == "NOT_REVERSIBLE"
 
 

@@ -1,6 +1,6 @@
 """A hypothesis state machine over the signed gRPC API (issues 13 and 16): random valid-shaped calls from three
 partners (enroll, earn, redeem, authorize / capture / void, reverse an earn or a redemption, balance), refused ones
-included, against a small reference model of the ledger written from DESIGN.md 4:
+included, against a small reference model of the ledger written from docs/money-model.md:
 
 - a lot per earn; a partner with a return window issues pending lots, which are never spendable;
 - spending takes lots oldest first (no lot here expires), a hold moves points out of the spendable balance and a
@@ -274,8 +274,9 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             expected = None
         response = self.call(partner, "Reverse", lambda c: c.reverse(earned.tx_id, points), expected)
-        if response is not None:
-            assert (response.points, response.remaining_reversible_points) == (amount, reversible - amount)
+        if response is not None:  # what can still be reversed now: only points still unspent
+            assert (response.points, response.remaining_reversible_points) == (
+                amount, min(reversible, lot.remaining) - amount)
             lot.remaining -= amount
             lot.reversed_points += amount
 

@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from sqlalchemy import text
 
+from partners.errors import FailedPrecondition
 from protos.coalition.v1 import network_pb2 as pb
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
@@ -133,6 +134,23 @@ def test_reverse_earn_partly_then_fully(coffee):
         rest = network.reverse(earned.transaction_id)
         assert (rest.points, rest.remaining_reversible_points) == (70, 0)
         assert network.get_balance(member.member_id).available_points == 0
+
+
+def test_remaining_reversible_points_counts_only_unspent_points(coffee):
+    with coffee.client() as network:
+        member = network.enroll_member().member
+        earned = network.earn(member.member_id, points=160)
+        spent = network.redeem(member.member_id, 120)  # 40 of the earn's points are left unspent
+        part = network.reverse(earned.transaction_id, points=10)
+        assert (part.points, part.remaining_reversible_points) == (10, 30)
+        last = network.reverse(earned.transaction_id, points=30)
+        assert (last.points, last.remaining_reversible_points) == (30, 0)
+        with pytest.raises(FailedPrecondition) as refused:  # 120 reversible on paper, all of them spent
+            network.reverse(earned.transaction_id, points=1)
+        assert refused.value.reason == "POINTS_ALREADY_SPENT"
+        network.reverse(spent.transaction_id)  # the 120 spent points go back to the earn's lot
+        back = network.reverse(earned.transaction_id)
+        assert (back.points, back.remaining_reversible_points) == (120, 0)
 
 
 def test_reverse_redemption_returns_points_to_issuers_proportionally(make_partner, coffee, airline):

@@ -1,4 +1,4 @@
-"""The .proto files pass buf lint (STANDARD), as DESIGN.md 5 asks; the vendored google/rpc files are ignored."""
+"""The .proto files pass buf lint (STANDARD); the vendored google/rpc files are ignored."""
 
 from __future__ import annotations
 

@@ -90,8 +90,9 @@ def test_credit_limit_exactly_at_is_accepted_one_point_past_is_refused(make_part
 # --- proportional reversal -------------------------------------------------------------------------------
 
 def proportional(parts: list[int], total: int) -> list[int]:
-    """The documented rule (DESIGN.md 4, network.ledger.split_proportionally), written out independently: shares
-    in proportion to the parts, largest remainder first, ties to the earlier part (parts in lot order)."""
+    """The documented rule (docs/money-model.md, network.core.ledger.split_proportionally), written out
+    independently: shares in proportion to the parts, largest remainder first, ties to the earlier part (parts in lot
+    order)."""
     whole = sum(parts)
     exact = [Fraction(p * total, whole) for p in parts]
     shares = [floor(x) for x in exact]

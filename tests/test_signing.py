@@ -144,10 +144,34 @@ def test_receipt_vector(request_vector, receipt_vector):
     ) == v["network_key_id"]
 
 
+def test_refusal_receipt_vector(request_vector, receipt_vector):
+    """Section 7.1: the refusal receipt of section 6's request, signed with section 7's network key."""
+    v = _values(_section("7.1 Test vector"))
+    key = signing.private_key_from_raw(bytes.fromhex(receipt_vector["network_private_key_seed_hex"]))
+    request_body = bytes.fromhex(request_vector["request_hex"])
+    assert (v["network_key_id"], v["method"]) == (receipt_vector["network_key_id"], request_vector["method"])
+    assert signing.sha256_hex(request_body) == v["request_sha256_hex"]
+    message = signing.refusal_message(v["method"], v["network_key_id"], request_body, v["code"], v["reason"])
+    assert message == _unescape_newlines(v["message_to_sign"])
+    trailing = signing.sign_refusal(key, v["network_key_id"], v["method"], request_body, v["code"], v["reason"])
+    assert dict(trailing) == {"x-coalition-key-id": v["network_key_id"], "x-coalition-signature": v["signature_base64"]}
+    assert f"\nx-coalition-signature: {v['signature_base64']}\n```" in _section("7.1 Test vector")
+
+    keys = {v["network_key_id"]: signing.public_key_from_raw(signing.raw_public(key))}
+    collected = signing.collect_metadata(trailing)
+    assert signing.verify_refusal_receipt(collected, v["method"], request_body, v["code"], v["reason"],
+                                          keys.__getitem__) == v["network_key_id"]
+    # the code and the reason are what is signed: another of either does not verify
+    for code, reason in (("NOT_FOUND", v["reason"]), (v["code"], "INSUFFICIENT_POINTS")):
+        with pytest.raises(signing.SignatureError) as refused:
+            signing.verify_refusal_receipt(collected, v["method"], request_body, code, reason, keys.__getitem__)
+        assert refused.value.reason == "RECEIPT_INVALID"
+
+
 def test_document_names_the_profile_constants():
     text = SIGNING_MD.read_text(encoding="utf-8")
-    for constant in (signing.PROFILE, signing.RESPONSE_PROFILE, signing.KEY_ID_HEADER, signing.TIMESTAMP_HEADER,
-                     signing.NONCE_HEADER, signing.SIGNATURE_HEADER):
+    for constant in (signing.PROFILE, signing.RESPONSE_PROFILE, signing.REFUSAL_PROFILE, signing.KEY_ID_HEADER,
+                     signing.TIMESTAMP_HEADER, signing.NONCE_HEADER, signing.SIGNATURE_HEADER):
         assert f"`{constant}`" in text or f"{constant}\n" in text, constant
     assert f"{signing.FRESHNESS_SECONDS} seconds" in text
     assert hashlib.sha256(b"").hexdigest() in text  # the empty-request hash it quotes

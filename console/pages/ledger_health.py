@@ -10,8 +10,9 @@ from network.store.verify import verify_ledger
 
 session.require_operator()
 st.title("Ledger health")
-st.write("Checks every ledger invariant (DESIGN.md 4) in one repeatable-read snapshot, then recomputes the hash "
-         "chain of every journal row (tamper evidence). On a large ledger the hash chain takes a while.")
+st.write("Checks every ledger invariant (listed in docs/money-model.md, under Conservation) in one repeatable-read "
+         "snapshot, then recomputes the hash chain of every journal row (tamper evidence). On a large ledger the hash "
+         "chain takes a while.")
 hash_chain = st.checkbox("Recompute the hash chain", value=True, key="verify_hash_chain")
 if st.button("Verify the ledger", icon=":material/verified:", key="verify"):
     with st.status("Verifying the ledger", expanded=True) as status:

@@ -236,7 +236,10 @@ def not_reversible(kind: str, transaction_id: str) -> Refusal | None:
 @dataclass(frozen=True)
 class EarnReversal:
     points: int
-    left: int  # reversible points left after this reversal
+    left: int  # the earn's reversible points left after this reversal (0: the lot is fully reversed)
+    # what the partner can still reverse right after this (the wire's remaining_reversible_points):
+    # min(reversible, unspent) - points. Spent points come back only when that redemption is reversed.
+    reversible_now: int
 
 
 def plan_earn_reversal(transaction_id: str, reversible: int, unspent: int, requested: int) -> EarnReversal | Refusal:
@@ -250,7 +253,7 @@ def plan_earn_reversal(transaction_id: str, reversible: int, unspent: int, reque
         return _precondition("POINTS_ALREADY_SPENT",
                              f"{unspent} of this earn's points are still unspent, {points} requested",
                              transaction_id=transaction_id)
-    return EarnReversal(points, reversible - points)
+    return EarnReversal(points, reversible - points, min(reversible, unspent) - points)
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,8 @@ class Ledger:
                         {"p": partner_id, "m": member_id}).first() is None:
             if conn.execute(text("SELECT 1 FROM members WHERE member_id = :m"), {"m": member_id}).first() is None:
                 raise errors.not_found("member", str(member_id), "MEMBER_NOT_FOUND")
-            raise errors.denied("MEMBER_NOT_ENROLLED", f"member {member_id} is not enrolled with this partner")
+            raise errors.denied("MEMBER_NOT_ENROLLED", f"member {member_id} is not enrolled with this partner",
+                                member_id=str(member_id))
 
     # --- earn --------------------------------------------------------------------------------------------
 
@@ -259,7 +260,7 @@ class Ledger:
         if row is None:
             raise errors.not_found("hold", hold, "HOLD_NOT_FOUND")
         if partner_id is not None and row.partner_id != partner_id:
-            raise errors.denied("NOT_YOUR_HOLD", f"hold {hold} belongs to another partner")
+            raise errors.denied("NOT_YOUR_HOLD", f"hold {hold} belongs to another partner", hold_id=hold)
         shard = self._lock_member(conn, row.member_id)
         row = conn.execute(text("SELECT hold_id, member_id, partner_id, points, state, expires_at FROM holds "
                                 "WHERE hold_id = :h"), {"h": hold_id}).first()  # re-read under the member lock
@@ -307,7 +308,8 @@ class Ledger:
         if original is None:
             raise errors.not_found("transaction", transaction, "TRANSACTION_NOT_FOUND")
         if original.partner_id != partner_id:
-            raise errors.denied("NOT_YOUR_TRANSACTION", f"transaction {transaction} belongs to another partner")
+            raise errors.denied("NOT_YOUR_TRANSACTION", f"transaction {transaction} belongs to another partner",
+                                transaction_id=transaction)
         _refuse(rules.not_reversible(original.kind, transaction))
         shard = self._lock_member(conn, original.member_id)
         member = str(original.member_id)
@@ -319,7 +321,7 @@ class Ledger:
                 {"t": original_id}).first()
             reversible = -int(lot.issuer_sum)  # issuer postings: -points at earn, +r per reversal
             earn_reversal = _refuse(rules.plan_earn_reversal(transaction, reversible, lot.remaining, points))
-            amount, left = earn_reversal.points, earn_reversal.left
+            amount, left, reversible_now = earn_reversal.points, earn_reversal.left, earn_reversal.reversible_now
             postings = ledger.reverse_earn_postings(member, partner_id, str(lot.lot_id), amount)
             tx_points = -amount
         else:
@@ -330,6 +332,7 @@ class Ledger:
                 "GROUP BY p.lot_id, l.issuer_id HAVING sum(p.points) > 0 ORDER BY p.lot_id"), {"t": original_id})]
             redemption_reversal = _refuse(rules.plan_redemption_reversal(transaction, consumed, points))
             amount, left = redemption_reversal.points, redemption_reversal.left
+            reversible_now = left
             postings = ledger.reverse_redemption_postings(member, partner_id, redemption_reversal.shares)
             tx_points = amount
         tx_id = uuid7()
@@ -344,7 +347,7 @@ class Ledger:
             conn.execute(text("UPDATE lots SET state = 'active' WHERE lot_id IN :ids AND state = 'expired'")
                          .bindparams(bindparam("ids", expanding=True)),
                          {"ids": [uuid.UUID(p.lot_id) for p in postings]})
-        return ReverseResult(str(tx_id), amount, left)
+        return ReverseResult(str(tx_id), amount, reversible_now)
 
     # --- housekeeping ------------------------------------------------------------------------------------
 

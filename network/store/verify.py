@@ -1,4 +1,5 @@
-"""`coalition ledger verify`: every ledger invariant of DESIGN.md 4, checked over the whole database."""
+"""`coalition ledger verify`: every ledger invariant (docs/money-model.md, "Conservation"), checked over the whole
+database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The obligation rules of DESIGN.md 2 as pure functions: cleared flows in, rounded obligation lines out.
+"""The obligation rules (docs/money-model.md) as pure functions: cleared flows in, rounded obligation lines out.
 
 A Flow is one aggregate of the clearing SQL: all points of one kind of event (redemption, issue, expiry; a
 reversal is its own flow with negative points) sharing issuer, redeemer and the contract versions that price

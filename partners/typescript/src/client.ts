@@ -15,7 +15,8 @@
  *    after a lost response returns the stored response instead of posting twice. Nothing else is retried.
  * 4. A mutating call's receipt (trailing metadata) is verified over the exact request and response bytes
  *    with the network keys from GetNetworkKeys (fetched once, refetched once for an unknown key id), or
- *    with keys pinned in the options; it is kept in `lastReceipt`.
+ *    with keys pinned in the options; it is kept in `lastReceipt`. A refused mutating call's refusal receipt
+ *    (status code and reason signed) is verified the same way and kept on the thrown error (`error.receipt`).
  * Failures are thrown as errors.ts types.
  */
 import { randomUUID, type KeyObject } from "node:crypto";
@@ -47,8 +48,14 @@ import {
   type Transaction,
   type VoidRedemptionResponse,
 } from "./gen/coalition/v1/network_pb.js";
-import { Code, CoalitionError, ReceiptInvalid, errorFromConnect, type Receipt } from "./errors.js";
-import { KEY_ID_HEADER, SIGNATURE_HEADER, SignatureError, publicKeyFromRaw, signRequest, signedHeaderEntries, verifyReceipt } from "./signing.js";
+import { ConnectError } from "@connectrpc/connect";
+import {
+  Code, CoalitionError, GRPC_CODE_NAMES, ReceiptInvalid, errorFromConnect, type Receipt, type RefusalReceipt,
+} from "./errors.js";
+import {
+  KEY_ID_HEADER, SIGNATURE_HEADER, SignatureError, publicKeyFromRaw, signRequest, signedHeaderEntries, verifyReceipt,
+  verifyRefusalReceipt,
+} from "./signing.js";
 import { createExactTransport, type ExactTransport } from "./wire.js";
 
 export interface PartnerClientOptions {
@@ -237,7 +244,10 @@ export class PartnerClient {
         response = await this.transport.unaryExact(method, message, body, header, this.options.timeoutMs);
       } catch (thrown) {
         const error = errorFromConnect(thrown);
-        if (!error.retryable || attempt >= this.options.maxAttempts) throw error;
+        if (!error.retryable || attempt >= this.options.maxAttempts) {
+          if (mutating) await this.attachRefusalReceipt(error, thrown, fullMethod, body);
+          throw error;
+        }
         await sleep(this.backoffMs(attempt, error));
         continue;
       }
@@ -269,6 +279,33 @@ export class PartnerClient {
         "request_id to get the stored response)", receipt);
     }
     return receipt;
+  }
+
+  /**
+   * Keep a refused mutating call's refusal receipt (SIGNING.md 3.1) on `error.receipt`, verified. None in the
+   * trailers (a failure before the network answered): the error is thrown as it is. One that does not verify:
+   * ReceiptInvalid (with the untrusted refusal as `refusal`). Network keys that cannot be fetched: the refusal
+   * is thrown without a receipt rather than hidden behind that second failure.
+   */
+  private async attachRefusalReceipt(error: CoalitionError, thrown: unknown, method: string, requestBytes: Uint8Array): Promise<void> {
+    const trailer = thrown instanceof CoalitionError ? new Headers() : ConnectError.from(thrown).metadata;
+    if (!trailer.has(KEY_ID_HEADER) && !trailer.has(SIGNATURE_HEADER)) return;
+    const receipt: RefusalReceipt = {
+      method, requestBytes, code: GRPC_CODE_NAMES[error.code], reason: error.reason,
+      keyId: trailer.get(KEY_ID_HEADER) ?? "", signature: trailer.get(SIGNATURE_HEADER) ?? "",
+    };
+    if (this.options.verifyReceipts) {
+      try {
+        await verifyRefusalReceipt(trailer, method, requestBytes, receipt.code, receipt.reason, (keyId) => this.networkKey(keyId));
+      } catch (failure) {
+        if (failure instanceof SignatureError) {
+          throw new ReceiptInvalid(`${method}: refused with ${receipt.code} ${receipt.reason}, but the refusal receipt ` +
+            `does not hold (${failure.message}): do not trust this refusal`, receipt, error);
+        }
+        return; // the network keys could not be fetched: the refusal stands, without evidence
+      }
+    }
+    error.receipt = receipt;
   }
 
   /** The network's active key `keyId`: fetched once, refetched once for a key id not yet known. */

@@ -8,7 +8,8 @@
  *   ├── IdempotencyKeyReused    ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED
  *   ├── SignatureInvalid        UNAUTHENTICATED / any coalition-sig-v1 refusal
  *   ├── PartnerSuspended        PERMISSION_DENIED / PARTNER_SUSPENDED
- *   └── ReceiptInvalid          client side: a mutating response's receipt did not verify
+ *   └── ReceiptInvalid          client side: a mutating response's (or refusal's) receipt did not verify
+ * A refused mutating call's error carries the network's verified refusal receipt in `receipt` (SIGNING.md 3.1).
  * Switch on `code` first and `reason` second; a reason you do not know is handled by its code.
  */
 import { fromBinary } from "@bufbuild/protobuf";
@@ -41,6 +42,8 @@ export interface FieldViolation {
 
 export class CoalitionError extends Error {
   readonly retryable: boolean;
+  /** A refused mutating call: the network's verified refusal receipt (undefined when none came). */
+  receipt: Receipt | RefusalReceipt | undefined;
 
   constructor(
     readonly code: Code,
@@ -71,9 +74,30 @@ export interface Receipt {
   signature: string;
 }
 
+/** The evidence of a refused mutating call: the network signed `code` (gRPC name) and `reason` for these bytes. */
+export interface RefusalReceipt {
+  method: string;
+  requestBytes: Uint8Array;
+  code: string;
+  reason: string;
+  keyId: string;
+  signature: string;
+}
+
+/** The gRPC name of a status code, as signed in a refusal receipt (connect's names differ: Canceled). */
+export const GRPC_CODE_NAMES: Readonly<Record<Code, string>> = {
+  [Code.Canceled]: "CANCELLED", [Code.Unknown]: "UNKNOWN", [Code.InvalidArgument]: "INVALID_ARGUMENT",
+  [Code.DeadlineExceeded]: "DEADLINE_EXCEEDED", [Code.NotFound]: "NOT_FOUND", [Code.AlreadyExists]: "ALREADY_EXISTS",
+  [Code.PermissionDenied]: "PERMISSION_DENIED", [Code.ResourceExhausted]: "RESOURCE_EXHAUSTED",
+  [Code.FailedPrecondition]: "FAILED_PRECONDITION", [Code.Aborted]: "ABORTED", [Code.OutOfRange]: "OUT_OF_RANGE",
+  [Code.Unimplemented]: "UNIMPLEMENTED", [Code.Internal]: "INTERNAL", [Code.Unavailable]: "UNAVAILABLE",
+  [Code.DataLoss]: "DATA_LOSS", [Code.Unauthenticated]: "UNAUTHENTICATED",
+};
+
 export class ReceiptInvalid extends CoalitionError {
-  constructor(message: string, readonly receipt: Receipt) {
+  constructor(message: string, receipt: Receipt | RefusalReceipt, readonly refusal?: CoalitionError) {
     super(Code.Unknown, message, "RECEIPT_INVALID");
+    this.receipt = receipt;
   }
 }
 

@@ -1,11 +1,12 @@
 /**
- * coalition-sig-v1 (protos/SIGNING.md): the six-line request signature and the five-line response receipt,
- * Ed25519 and SHA-256 from Node's built-in `crypto`.
+ * coalition-sig-v1 (protos/SIGNING.md): the six-line request signature, the five-line response receipt and the
+ * six-line refusal receipt, Ed25519 and SHA-256 from Node's built-in `crypto`.
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 
 export const PROFILE = "coalition-sig-v1";
 export const RESPONSE_PROFILE = "coalition-sig-v1-response";
+export const REFUSAL_PROFILE = "coalition-sig-v1-refusal";
 export const KEY_ID_HEADER = "x-coalition-key-id";
 export const TIMESTAMP_HEADER = "x-coalition-timestamp";
 export const NONCE_HEADER = "x-coalition-nonce";
@@ -38,6 +39,12 @@ export function responseMessage(method: string, networkKeyId: string, requestBod
     [RESPONSE_PROFILE, method, networkKeyId, sha256Hex(requestBody), sha256Hex(responseBody)].join("\n"),
     "utf8",
   );
+}
+
+/** The exact bytes a refusal receipt covers: `codeName` is the gRPC name of the status code (FAILED_PRECONDITION). */
+export function refusalMessage(method: string, networkKeyId: string, requestBody: Uint8Array, codeName: string,
+  reason: string): Buffer {
+  return Buffer.from([REFUSAL_PROFILE, method, networkKeyId, sha256Hex(requestBody), codeName, reason].join("\n"), "utf8");
 }
 
 /** 32 characters of [A-Za-z0-9_-]: 24 random bytes as unpadded base64url. */
@@ -93,6 +100,29 @@ export function verifyReceipt(
     const ok = verify(null, responseMessage(method, keyId, requestBody, responseBody), key,
       Buffer.from(signatureText, "base64"));
     if (!ok) throw new SignatureError("RECEIPT_INVALID", "receipt signature does not match");
+    return keyId;
+  })();
+}
+
+/** Check a refusal receipt (SIGNING.md 3.1) for the status code name and reason received; return the key id. */
+export function verifyRefusalReceipt(
+  trailer: Headers,
+  method: string,
+  requestBody: Uint8Array,
+  codeName: string,
+  reason: string,
+  networkKeyFor: (keyId: string) => KeyObject | Promise<KeyObject>,
+): Promise<string> {
+  return (async () => {
+    const keyId = single(trailer, KEY_ID_HEADER);
+    const signatureText = single(trailer, SIGNATURE_HEADER);
+    if (!/^[A-Za-z0-9+/]{86}==$/.test(signatureText)) {
+      throw new SignatureError("RECEIPT_INVALID", "refusal receipt signature is not 64 bytes of standard base64");
+    }
+    const key = await networkKeyFor(keyId);
+    const ok = verify(null, refusalMessage(method, keyId, requestBody, codeName, reason), key,
+      Buffer.from(signatureText, "base64"));
+    if (!ok) throw new SignatureError("RECEIPT_INVALID", "refusal receipt signature does not match");
     return keyId;
   })();
 }

@@ -8,8 +8,9 @@ import {
   EarnRequestSchema, EarnResponseSchema, NetworkService, RedeemRequestSchema,
 } from "../src/gen/coalition/v1/network_pb.js";
 import {
-  Code, CoalitionError, IdempotencyKeyReused, InsufficientPoints, PartnerClient, SignatureInvalid, loadKeyFile,
-  newRequestId, publicKeyFromRaw, sha256Hex, signRequest, signedHeaderEntries, verifyReceipt,
+  Code, CoalitionError, IdempotencyKeyReused, InsufficientPoints, PartnerClient, ReceiptInvalid, SignatureInvalid,
+  loadKeyFile, newRequestId, publicKeyFromRaw, rawPublicKey, sha256Hex, signRequest, signedHeaderEntries, verifyReceipt,
+  verifyRefusalReceipt, type RefusalReceipt,
 } from "../src/index.js";
 import { createExactTransport } from "../src/wire.js";
 
@@ -57,15 +58,43 @@ test("enroll, earn, redeem: balances and signed receipts", async () => {
 test("a refusal is a typed error read from google.rpc.Status, and writes nothing", async () => {
   const memberId = (await network.enrollMember()).member!.memberId;
   await network.earn(memberId, { points: 10n });
+  let refusal: RefusalReceipt | undefined;
   await assert.rejects(network.redeem(memberId, 11n), (error: unknown) => {
     assert.ok(error instanceof InsufficientPoints, String(error));
     assert.equal(error.code, Code.FailedPrecondition);
     assert.equal(error.reason, "INSUFFICIENT_POINTS");
     assert.equal(error.domain, "coalition.network");
     assert.equal(error.retryable, false);
+    refusal = error.receipt as RefusalReceipt; // the network's signed refusal (SIGNING.md 3.1), verified
     return true;
   });
   assert.equal((await network.getBalance(memberId)).availablePoints, 10n);
+  assert.ok(refusal, "a refused mutating call carries a refusal receipt");
+  assert.deepEqual([refusal.method, refusal.code, refusal.reason],
+    ["/coalition.v1.NetworkService/Redeem", "FAILED_PRECONDITION", "INSUFFICIENT_POINTS"]);
+  const keys = (await network.getNetworkKeys()).keys.filter((k) => k.active);
+  const networkKey = keys.find((k) => k.keyId === refusal!.keyId)!;
+  const trailer = new Headers([["x-coalition-key-id", refusal.keyId], ["x-coalition-signature", refusal.signature]]);
+  assert.equal(await verifyRefusalReceipt(trailer, refusal.method, refusal.requestBytes, refusal.code, refusal.reason,
+    () => publicKeyFromRaw(networkKey.publicKey)), refusal.keyId);
+  // a read's refusal carries none
+  await assert.rejects(network.getBalance("00000000-0000-4000-8000-000000000000"), (error: unknown) => {
+    assert.ok(error instanceof CoalitionError && error.code === Code.NotFound, String(error));
+    assert.equal(error.receipt, undefined);
+    return true;
+  });
+  // a refusal receipt that does not verify (the network key pinned to another key) is not trusted
+  const forged = rawPublicKey(generateKeyPairSync("ed25519").publicKey);
+  const pinned = new PartnerClient(target!, keyFile.keyId, keyFile.privateKey, { networkKeys: { [refusal.keyId]: forged } });
+  try {
+    await assert.rejects(pinned.redeem(memberId, 11n), (error: unknown) => {
+      assert.ok(error instanceof ReceiptInvalid, String(error));
+      assert.ok(error.refusal instanceof InsufficientPoints);
+      return true;
+    });
+  } finally {
+    pinned.close();
+  }
 
   await assert.rejects(network.earn(memberId, { points: 0n }), (error: unknown) => {
     assert.ok(error instanceof CoalitionError && error.code === Code.InvalidArgument, String(error));

@@ -1,4 +1,4 @@
-// SIGNING.md's test vectors (sections 6 and 7), read out of the document, reproduced byte for byte.
+// SIGNING.md's test vectors (sections 6, 7 and 7.1), read out of the document, reproduced byte for byte.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -6,7 +6,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { EarnRequestSchema, EarnResponseSchema, LotState } from "../src/gen/coalition/v1/network_pb.js";
 import {
   SIGNATURE_HEADER, KEY_ID_HEADER, SignatureError, privateKeyFromSeed, publicKeyFromRaw, rawPublicKey, requestMessage,
-  responseMessage, sha256Hex, signRequest, signedHeaderEntries, verifyReceipt,
+  refusalMessage, responseMessage, sha256Hex, signRequest, signedHeaderEntries, verifyReceipt, verifyRefusalReceipt,
 } from "../src/signing.js";
 
 const SIGNING_MD = readFileSync(new URL("../../../protos/SIGNING.md", import.meta.url), "utf8");
@@ -25,6 +25,7 @@ function vector(headingStart: string): Record<string, string> {
 const unescape = (shown: string) => Buffer.from(shown.replaceAll("\\n", "\n"), "utf8");
 const request = vector("6. Test vector");
 const receipt = vector("7. Test vector");
+const refusal = vector("7.1 Test vector");
 
 test("the vector's EarnRequest serializes to the documented 45 bytes", () => {
   const earn = create(EarnRequestSchema, {
@@ -79,4 +80,21 @@ test("the receipt: EarnResponse bytes, message, and the network's signature veri
   await assert.rejects(verifyReceipt(trailer, receipt.method, Buffer.from("x"), responseBytes, () => networkKey), SignatureError);
   await assert.rejects(verifyReceipt(new Headers([[KEY_ID_HEADER, receipt.network_key_id]]), receipt.method,
     requestBytes, responseBytes, () => networkKey), SignatureError);
+});
+
+test("the refusal receipt: message and the network's signature over code and reason verify", async () => {
+  const requestBytes = Buffer.from(request.request_hex, "hex");
+  assert.equal(refusal.network_key_id, receipt.network_key_id);
+  assert.equal(sha256Hex(requestBytes), refusal.request_sha256_hex);
+  assert.deepEqual(refusalMessage(refusal.method, refusal.network_key_id, requestBytes, refusal.code, refusal.reason),
+    unescape(refusal.message_to_sign));
+  const networkKey = publicKeyFromRaw(Buffer.from(receipt.network_public_key_hex, "hex"));
+  const trailer = new Headers([[KEY_ID_HEADER, refusal.network_key_id], [SIGNATURE_HEADER, refusal.signature_base64]]);
+  assert.equal(await verifyRefusalReceipt(trailer, refusal.method, requestBytes, refusal.code, refusal.reason,
+    () => networkKey), refusal.network_key_id);
+  // the code and the reason are signed: another of either does not verify
+  await assert.rejects(verifyRefusalReceipt(trailer, refusal.method, requestBytes, "NOT_FOUND", refusal.reason,
+    () => networkKey), (e: unknown) => e instanceof SignatureError && e.reason === "RECEIPT_INVALID");
+  await assert.rejects(verifyRefusalReceipt(trailer, refusal.method, requestBytes, refusal.code, "INSUFFICIENT_POINTS",
+    () => networkKey), SignatureError);
 });
