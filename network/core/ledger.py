@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Iterable, Sequence
 
@@ -269,8 +269,14 @@ class HoldTerms:
     created_at: datetime
 
 
+_UTC_OFFSET = timedelta(0)
+
+
 def _instant(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(timezone.utc).isoformat()
+    """ISO 8601 in UTC (an aware datetime of any zone gives the same text for the same instant)."""
+    if value is None:
+        return None
+    return (value if value.utcoffset() == _UTC_OFFSET else value.astimezone(timezone.utc)).isoformat()
 
 
 def _digest_v1(entry: JournalEntry, postings: Iterable[Posting]) -> bytes:
@@ -281,14 +287,15 @@ def _digest_v1(entry: JournalEntry, postings: Iterable[Posting]) -> bytes:
     return hashlib.sha256("\n".join([head, *lines]).encode("utf-8")).digest()
 
 
-def _digest_v2(entry: JournalEntry, postings: Iterable[NumberedPosting], lots: Iterable[LotTerms],
+def _digest_v2(entry: JournalEntry, postings: list[list], lots: Iterable[LotTerms],
                holds: Iterable[HoldTerms]) -> bytes:
+    """postings: [line, account, owner, lot id, points] each."""
     document = [
         entry.hash_version,
         [entry.tx_id, entry.shard, entry.seq, entry.kind, entry.partner_id, entry.member_id, entry.points,
          entry.amount_minor, entry.currency, entry.receipt_ref, entry.store_id, entry.terminal_id, entry.request_id,
          entry.related_id, _instant(entry.created_at)],
-        sorted([n.line, n.posting.account, n.posting.owner, n.posting.lot_id, n.posting.points] for n in postings),
+        sorted(postings),
         sorted([t.lot_id, t.member_id, t.issuer_id, t.points, _instant(t.available_at), _instant(t.expires_at),
                 _instant(t.created_at)] for t in lots),
         sorted([t.hold_id, t.member_id, t.partner_id, t.points, _instant(t.expires_at), _instant(t.created_at)]
@@ -305,8 +312,10 @@ def entry_digest(entry: JournalEntry, postings: Iterable[Posting] | Iterable[Num
     if entry.hash_version == 1:
         return _digest_v1(entry, [p.posting if isinstance(p, NumberedPosting) else p for p in postings])
     if entry.hash_version == 2:
-        numbered = [p if isinstance(p, NumberedPosting) else NumberedPosting(i, p) for i, p in enumerate(postings)]
-        return _digest_v2(entry, numbered, lots, holds)
+        lines = [[p.line, p.posting.account, p.posting.owner, p.posting.lot_id, p.posting.points]
+                 if isinstance(p, NumberedPosting) else [i, p.account, p.owner, p.lot_id, p.points]
+                 for i, p in enumerate(postings)]
+        return _digest_v2(entry, lines, lots, holds)
     raise ValueError(f"unknown hash version {entry.hash_version}")
 
 
