@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import re
 import uuid
 from datetime import datetime
 from typing import Callable
@@ -22,10 +21,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Connection, Engine
 
-from network import errors
-from network.core.ledger import MAX_AMOUNT_MINOR, MAX_POINTS_PER_CALL
+from network import errors, validation
 from network.core.results import EarnItem, EarnResult, SpendRefs, TransactionView
-from network.core.rules import DEFAULT_HOLD_TTL, MAX_HOLD_TTL, MIN_HOLD_TTL
 from network.error_status import status_for
 from network.errors import DomainError, key_reused
 from network.group_commit import GroupCommit
@@ -34,7 +31,6 @@ from network.store.earn import BatchClaim, EarnCall, EarnCommitter, Outcome, aut
 from network.store.exposure import ExposureTracker
 from network.store.idempotency import claim, store, stored_body_hash
 from network.store.ledger import Ledger
-from partners.signing import KEY_ID_PATTERN
 from protos.coalition.v1 import network_pb2 as pb
 from protos.coalition.v1 import network_pb2_grpc
 
@@ -44,11 +40,7 @@ MUTATING = frozenset(SERVICE + m for m in ("EnrollMember", "Earn", "BatchEarn", 
 PUBLIC = frozenset({SERVICE + "GetNetworkKeys"})
 # calls that check key and partner status again inside their write transaction (so may use the key cache)
 RECHECKED = frozenset({SERVICE + "Earn", SERVICE + "BatchEarn"})
-MAX_BATCH = 1000
-MAX_PAGE_SIZE = 500
-DEFAULT_PAGE_SIZE = 50
-_TOKEN = KEY_ID_PATTERN  # request ids and references: the same shape as key ids
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+DEFAULT_PAGE_SIZE = 50  # ListTransactions' page_size 0
 LOT_STATES = {"pending": pb.LOT_STATE_PENDING, "active": pb.LOT_STATE_ACTIVE, "expired": pb.LOT_STATE_EXPIRED,
               "reversed": pb.LOT_STATE_REVERSED}
 KINDS = {"earn": pb.TRANSACTION_KIND_EARN, "redeem": pb.TRANSACTION_KIND_REDEEM, "hold": pb.TRANSACTION_KIND_HOLD,
@@ -57,68 +49,22 @@ KINDS = {"earn": pb.TRANSACTION_KIND_EARN, "redeem": pb.TRANSACTION_KIND_REDEEM,
          "adjust": pb.TRANSACTION_KIND_ADJUST, "transfer": pb.TRANSACTION_KIND_TRANSFER}
 
 
-# --- edge validation -------------------------------------------------------------------------------------
-
-def check_token(value: str, field: str, *, required: bool = True) -> None:
-    if not value:
-        if required:
-            raise errors.invalid(field, "is required")
-        return
-    if not _TOKEN.match(value):
-        raise errors.invalid(field, "must be 1 to 64 characters of [A-Za-z0-9._:-]")
-
-
-def check_text(value: str, field: str, limit: int = 64) -> None:
-    if len(value) > limit:
-        raise errors.invalid(field, f"must be at most {limit} characters")
-    if not value.isprintable():
-        raise errors.invalid(field, "must not contain control characters")
-
-
-def check_points(value: int, field: str, *, allow_zero: bool = False) -> None:
-    low = 0 if allow_zero else 1
-    if not low <= value <= MAX_POINTS_PER_CALL:
-        raise errors.invalid(field, f"must be between {low} and {MAX_POINTS_PER_CALL}")
-
-
-def check_money(money: pb.Money, field: str) -> None:
-    if not 1 <= money.amount_minor <= MAX_AMOUNT_MINOR:
-        raise errors.invalid(f"{field}.amount_minor", f"must be between 1 and {MAX_AMOUNT_MINOR}")
-    if not _CURRENCY.match(money.currency):
-        raise errors.invalid(f"{field}.currency", "must be an ISO 4217 code of three capital letters")
-
-
-def check_uuid(value: str, field: str) -> None:
-    if not value:
-        raise errors.invalid(field, "is required")
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        raise errors.invalid(field, "must be a UUID") from None
-
+# --- edge validation: network.validation checks every field against its kind ---------------------------------
 
 def validate_earn(req: pb.EarnRequest, prefix: str = "") -> EarnItem:
-    check_token(req.request_id, prefix + "request_id")
-    check_uuid(req.member_id, prefix + "member_id")
-    for name in ("receipt_ref", "store_id", "terminal_id"):
-        check_text(getattr(req, name), prefix + name)
+    validation.validate(req, prefix)
     basis = req.WhichOneof("basis")
     if basis is None:
         raise errors.invalid(prefix + "basis", "give either purchase or points")
     if basis == "points":
-        check_points(req.points, prefix + "points")
         return EarnItem(req.request_id, req.member_id, None, None, req.points, req.receipt_ref, req.store_id,
                         req.terminal_id)
-    check_money(req.purchase, prefix + "purchase")
     return EarnItem(req.request_id, req.member_id, req.purchase.amount_minor, req.purchase.currency, None,
                     req.receipt_ref, req.store_id, req.terminal_id)
 
 
 def spend_refs(req) -> SpendRefs:
-    for name in ("receipt_ref", "store_id", "terminal_id"):
-        check_text(getattr(req, name), name)
     if req.HasField("basket"):
-        check_money(req.basket, "basket")
         return SpendRefs(req.receipt_ref, req.store_id, req.terminal_id, req.basket.amount_minor, req.basket.currency)
     return SpendRefs(req.receipt_ref, req.store_id, req.terminal_id)
 
@@ -197,9 +143,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     # --- members -------------------------------------------------------------------------------------------
 
     def EnrollMember(self, request: pb.EnrollMemberRequest, context) -> bytes:
-        check_token(request.request_id, "request_id")
-        check_token(request.customer_ref, "customer_ref", required=False)
-        check_text(request.card_number, "card_number", 19)
+        validation.validate(request)
 
         def enroll(conn: Connection, partner_id: str) -> pb.EnrollMemberResponse:
             view, created = self._ledger.enroll_member(conn, partner_id, request.customer_ref, request.card_number)
@@ -213,9 +157,9 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
 
     def FindMember(self, request: pb.FindMemberRequest, context) -> pb.FindMemberResponse:
         lookup = request.WhichOneof("lookup")
-        if lookup is None or not getattr(request, lookup):
+        if lookup is None:
             raise errors.invalid("lookup", "give member_id, card_number or customer_ref")
-        check_text(getattr(request, lookup), lookup)
+        validation.validate(request)
         return self._read(lambda conn, partner_id: pb.FindMemberResponse(member=self._member(
             self._ledger.find_member(conn, partner_id, **{lookup: getattr(request, lookup)}))))
 
@@ -240,9 +184,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         return outcome.response
 
     def BatchEarn(self, request: pb.BatchEarnRequest, context) -> bytes:
-        check_token(request.request_id, "request_id")
-        if not 1 <= len(request.earns) <= MAX_BATCH:
-            raise errors.invalid("earns", f"must hold 1 to {MAX_BATCH} items")
+        validation.validate(request)  # the batch's own fields; each item is checked on its own below
         caller = current_caller()
         outcomes: list[Outcome | None] = [None] * len(request.earns)
         valid: list[int] = []
@@ -283,9 +225,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     # --- spending ------------------------------------------------------------------------------------------
 
     def Redeem(self, request: pb.RedeemRequest, context) -> bytes:
-        check_token(request.request_id, "request_id")
-        check_uuid(request.member_id, "member_id")
-        check_points(request.points, "points")
+        validation.validate(request)
         refs = spend_refs(request)
 
         def redeem(conn: Connection, partner_id: str) -> pb.RedeemResponse:
@@ -295,13 +235,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         return self._mutate("Redeem", request, redeem)
 
     def AuthorizeRedemption(self, request: pb.AuthorizeRedemptionRequest, context) -> bytes:
-        check_token(request.request_id, "request_id")
-        check_uuid(request.member_id, "member_id")
-        check_points(request.points, "points")
+        validation.validate(request)
         refs = spend_refs(request)
-        if request.hold_ttl_seconds and not MIN_HOLD_TTL <= request.hold_ttl_seconds <= MAX_HOLD_TTL:
-            raise errors.invalid("hold_ttl_seconds", f"must be between {MIN_HOLD_TTL} and {MAX_HOLD_TTL} "
-                                 f"(or 0 for the default {DEFAULT_HOLD_TTL})")
 
         def authorize(conn: Connection, partner_id: str) -> pb.AuthorizeRedemptionResponse:
             result = self._ledger.authorize(conn, partner_id, request.member_id, request.points, refs,
@@ -311,9 +246,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         return self._mutate("AuthorizeRedemption", request, authorize)
 
     def CaptureRedemption(self, request: pb.CaptureRedemptionRequest, context) -> bytes:
-        check_token(request.request_id, "request_id")
-        check_uuid(request.hold_id, "hold_id")
-        check_points(request.points, "points", allow_zero=True)
+        validation.validate(request)
 
         def capture(conn: Connection, partner_id: str) -> pb.CaptureRedemptionResponse:
             result = self._ledger.capture(conn, partner_id, request.hold_id, request.points, request.request_id)
@@ -323,8 +256,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         return self._mutate("CaptureRedemption", request, capture)
 
     def VoidRedemption(self, request: pb.VoidRedemptionRequest, context) -> bytes:
-        check_token(request.request_id, "request_id")
-        check_uuid(request.hold_id, "hold_id")
+        validation.validate(request)
 
         def void(conn: Connection, partner_id: str) -> pb.VoidRedemptionResponse:
             result = self._ledger.void(conn, partner_id, request.hold_id, request.request_id)
@@ -333,10 +265,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         return self._mutate("VoidRedemption", request, void)
 
     def Reverse(self, request: pb.ReverseRequest, context) -> bytes:
-        check_token(request.request_id, "request_id")
-        check_uuid(request.transaction_id, "transaction_id")
-        check_points(request.points, "points", allow_zero=True)
-        check_text(request.reason, "reason")
+        validation.validate(request)
 
         def reverse(conn: Connection, partner_id: str) -> pb.ReverseResponse:
             result = self._ledger.reverse(conn, partner_id, request.transaction_id, request.points, request.reason,
@@ -348,7 +277,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     # --- reads ---------------------------------------------------------------------------------------------
 
     def GetBalance(self, request: pb.GetBalanceRequest, context) -> pb.GetBalanceResponse:
-        check_uuid(request.member_id, "member_id")
+        validation.validate(request)
 
         def balance(conn: Connection, partner_id: str) -> pb.GetBalanceResponse:
             b = self._ledger.balance(conn, partner_id, request.member_id)
@@ -357,10 +286,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         return self._read(balance)
 
     def ListTransactions(self, request: pb.ListTransactionsRequest, context) -> pb.ListTransactionsResponse:
-        if request.member_id:
-            check_uuid(request.member_id, "member_id")
-        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
-            raise errors.invalid("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
+        validation.validate(request)
         size = request.page_size or DEFAULT_PAGE_SIZE
         after = parse_page_token(request.page_token)
 
@@ -380,4 +306,5 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         return self._read(history)
 
     def GetNetworkKeys(self, request: pb.GetNetworkKeysRequest, context) -> pb.GetNetworkKeysResponse:
+        validation.validate(request)
         return pb.GetNetworkKeysResponse(keys=self._network_keys())

@@ -77,7 +77,8 @@ class _Observed:
 class SigningInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, keys: KeyDirectory, signer: NetworkSigner, *, protected_prefixes: tuple[str, ...],
                  public_methods: frozenset[str], mutating_methods: frozenset[str], observe: Observer | None = None,
-                 refused: RefusalObserver | None = None, rechecked_methods: frozenset[str] = frozenset()):
+                 refused: RefusalObserver | None = None, rechecked_methods: frozenset[str] = frozenset(),
+                 max_message_bytes: int | None = None):
         self._keys = keys
         self._signer = signer
         self._protected = protected_prefixes
@@ -86,6 +87,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         self._observe = observe
         self._refused = refused
         self._rechecked = rechecked_methods
+        self._max_message_bytes = max_message_bytes
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # by method; used on the event loop only
 
     def _authenticate(self, method: str, metadata, raw: bytes, cache_only: bool = False) -> Caller:
@@ -96,6 +98,15 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
             if self._refused:
                 self._refused(method, exc.reason)
             raise
+
+    def _check_size(self, raw: bytes) -> None:
+        """A request over the message limit is refused before anything else (not retryable: the same bytes would be
+        refused again)."""
+        if self._max_message_bytes is not None and len(raw) > self._max_message_bytes:
+            error = errors.invalid("request", f"is {len(raw)} bytes, more than the limit of "
+                                   f"{self._max_message_bytes}", reason="MESSAGE_TOO_LARGE")
+            error.metadata["limit_bytes"] = str(self._max_message_bytes)
+            raise error
 
     @staticmethod
     def _request(deserialize, raw: bytes):
@@ -153,6 +164,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
 
         def handle(raw: bytes, context: grpc.ServicerContext) -> bytes:
             with _Observed(self, method) as call:
+                self._check_size(raw)
                 caller = self._authenticate(method, context.invocation_metadata(), raw) if authenticate else None
                 if caller:
                     logs.set_partner(caller.partner_id)
@@ -169,6 +181,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
 
         async def handle_async(raw: bytes, context) -> bytes:
             with _Observed(self, method) as call:
+                self._check_size(raw)
                 caller = None
                 if authenticate:
                     metadata = context.invocation_metadata()

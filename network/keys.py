@@ -93,8 +93,9 @@ class KeyDirectory:
 
     def _record(self, key_id: str, cached_ok: bool, cache_only: bool = False) -> _KeyRecord | None:
         cached = self._cache.get(key_id) if cached_ok and self._listening.is_set() else None
-        if cached is not None:
-            return cached
+        if cached is not None and cached.active and cached.partner_active:
+            return cached  # a cached refusal (revoked, suspended) is never trusted: it is read again below, so a
+            # resumed partner is served before the NOTIFY that empties the cache arrives
         if cache_only:
             raise NotCached(key_id)
         with self._engine.connect() as conn:

@@ -149,7 +149,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         keys, signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
         public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
         observe=_chain(metrics.observe_call, observe), refused=_chain(metrics.refused_signature, refused),
-        rechecked_methods=RECHECKED)
+        rechecked_methods=RECHECKED, max_message_bytes=limit)
     servicer = NetworkServicer(engine, ledger, network_keys(engine),
                                ExposureTracker(engine, ttl_seconds=settings.exposure_cache_seconds),
                                earned=lambda n: metrics.count_ledger_transactions("earn", n),
@@ -164,7 +164,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         server = grpc.aio.server(
             futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
             interceptors=[interceptor],
-            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
+            options=[("grpc.max_receive_message_length", max(limit, settings.grpc_transport_max_message_bytes)),
+                     ("grpc.max_send_message_length", limit),
                      ("grpc.so_reuseport", 0)])
         services = _GenericHandlersOnly(server)
         network_pb2_grpc.add_NetworkServiceServicer_to_server(servicer, services)

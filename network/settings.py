@@ -35,7 +35,13 @@ class NetworkSettings(BaseSettings):
     # In-process caches of partners' contracts and exposure snapshots: reloaded after this long.
     contract_cache_seconds: float = 2.0
     exposure_cache_seconds: float = 2.0
+    # The largest request (and response) a call may carry; a larger request is refused with INVALID_ARGUMENT /
+    # MESSAGE_TOO_LARGE (never retried).
     grpc_max_message_bytes: int = 4 * 1024 * 1024
+    # What the gRPC transport reads at most, so that a request over grpc_max_message_bytes reaches the interceptor
+    # and gets that answer; past this the transport itself refuses with RESOURCE_EXHAUSTED ("message larger than
+    # max"), which the SDKs do not retry either.
+    grpc_transport_max_message_bytes: int = 16 * 1024 * 1024
     db_pool_size: int = 8
     network_key_file: Path | None = None
     network_currency: str = "EUR"

@@ -13,7 +13,8 @@ How a call goes (one place: `PartnerClient._call`):
 2. Each attempt signs the bytes afresh (coalition-sig-v1: new timestamp and nonce) and sends them with a
    deadline of `timeout` seconds through a raw-bytes gRPC callable.
 3. UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED and RESOURCE_EXHAUSTED are retried with exponential backoff and
-   jitter, at most `max_attempts` attempts in all. A mutating request carries `request_id`, the
+   jitter, at most `max_attempts` attempts in all (not a RESOURCE_EXHAUSTED from gRPC's own message size limit,
+   and never INVALID_ARGUMENT / MESSAGE_TOO_LARGE: the same bytes would be refused again). A mutating request carries `request_id`, the
    idempotency key, which stays the same across attempts (the bytes are the same), so a retry after a
    lost response returns the stored response instead of posting twice. Nothing else is retried.
 4. A mutating call's response must carry the network's receipt in its trailing metadata; it is verified
@@ -60,9 +61,13 @@ METHODS = (
     "ListTransactions",
     "GetNetworkKeys",
 )
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # the network's limit on a request or response (network.proto)
+# A request over MAX_MESSAGE_BYTES is still sent, for the network to refuse with INVALID_ARGUMENT /
+# MESSAGE_TOO_LARGE (not retried); past MAX_SEND_BYTES the channel refuses it itself (RESOURCE_EXHAUSTED "Sent
+# message larger than max", not retried either).
+MAX_SEND_BYTES = 16 * 1024 * 1024
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_SEND_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
 )
 _MAX_REMEMBERED_UNKNOWN_KEYS = 256

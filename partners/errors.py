@@ -36,6 +36,19 @@ ERROR_DOMAIN = reasons.DOMAIN
 # Codes that say "nothing happened, or it is safe to send the same bytes again": the SDK retries them.
 RETRYABLE_CODES = frozenset(code for code in grpc.StatusCode if code.name in reasons.RETRYABLE_CODE_NAMES)
 
+# gRPC's own refusal of a message over a channel's or server's size limit comes as RESOURCE_EXHAUSTED with this in
+# its message ("Sent message larger than max (N vs. M)", "Received message larger than max ..."): the same bytes
+# would be refused again, so it is not retried, like the network's INVALID_ARGUMENT / MESSAGE_TOO_LARGE.
+_TRANSPORT_TOO_LARGE = "message larger than max"
+
+
+def is_retryable(code: grpc.StatusCode, message: str) -> bool:
+    """Whether the SDK sends the same bytes again after this status."""
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _TRANSPORT_TOO_LARGE in message.lower():
+        return False
+    return code in RETRYABLE_CODES
+
+
 # The coalition-sig-v1 refusals (UNAUTHENTICATED in the reason catalogue, partners/reasons.py).
 SIGNATURE_REASONS = frozenset(r.name for r in reasons.REASONS if r.code == "UNAUTHENTICATED")
 
@@ -71,7 +84,7 @@ class CoalitionError(Exception):
         self.metadata = dict(metadata or {})
         self.field_violations = list(field_violations)
         self.retry_delay = retry_delay
-        self.retryable = code in RETRYABLE_CODES
+        self.retryable = is_retryable(code, message)
         # a refused mutating call: the network's verified refusal receipt (partners.client.RefusalReceipt)
         self.receipt: "Receipt | RefusalReceipt | None" = None
 

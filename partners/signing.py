@@ -113,6 +113,12 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(24)
 
 
+def is_fresh(timestamp: int, clock_seconds: int) -> bool:
+    """The freshness window: |clock - timestamp| <= FRESHNESS_SECONDS, both in integer Unix seconds (the clock
+    floored), inclusive on both sides."""
+    return abs(clock_seconds - timestamp) <= FRESHNESS_SECONDS
+
+
 def sign_request(
     private_key: Ed25519PrivateKey,
     key_id: str,
@@ -169,8 +175,8 @@ def verify_request(
     if not _NONCE.match(nonce):
         raise SignatureError("NONCE_INVALID", "nonce must be 16 to 64 characters of [A-Za-z0-9_-]")
     timestamp = int(timestamp_text)
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > FRESHNESS_SECONDS:
+    current = int(time.time() if now is None else now)  # integer seconds, as the timestamp: the window is symmetric
+    if not is_fresh(timestamp, current):
         raise SignatureError(
             "TIMESTAMP_STALE",
             f"timestamp {timestamp} is outside +-{FRESHNESS_SECONDS}s of the network's clock ({int(current)})",

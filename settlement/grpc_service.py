@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import re
 import threading
 from datetime import datetime
 from typing import Awaitable, Callable
@@ -20,7 +19,8 @@ from sqlalchemy import Connection, Engine
 from temporalio.client import Client
 
 from network import errors
-from network.grpc_service import check_text, check_token, run_mutation, timestamp
+from network import validation
+from network.grpc_service import run_mutation, timestamp
 from network.interceptor import current_caller
 from network.signer import NetworkSigner
 from network.registration import ServiceRegistrar, ServiceRegistration
@@ -35,20 +35,11 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "coalition.v1.SettlementService"
 SERVICE = f"/{SERVICE_NAME}/"
 MUTATING = frozenset(SERVICE + name for name in ("AcknowledgeStatement", "DisputeStatement"))
-MAX_PAGE_SIZE = 200
-DEFAULT_PAGE_SIZE = 50
-MAX_DISPUTED_LINES = 1000
-MAX_REASON_CHARS = 500
-_STATEMENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+DEFAULT_PAGE_SIZE = 50  # ListStatements' page_size 0
 STATES = {"issued": pb.STATEMENT_STATE_ISSUED, "acknowledged": pb.STATEMENT_STATE_ACKNOWLEDGED,
           "disputed": pb.STATEMENT_STATE_DISPUTED, "resolved": pb.STATEMENT_STATE_RESOLVED}
 
 TemporalClientFactory = Callable[[], Awaitable[Client]]
-
-
-def check_statement_id(value: str) -> None:
-    if not _STATEMENT_ID.match(value):
-        raise errors.invalid("statement_id", "must be 1 to 100 characters of [A-Za-z0-9._:-]")
 
 
 def page_token(view: StatementView) -> str:
@@ -126,9 +117,7 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
             self._notifier.notify(cycle_id, partner_id, disputed)
 
     def ListStatements(self, request: pb.ListStatementsRequest, context) -> pb.ListStatementsResponse:
-        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
-            raise errors.invalid("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
-        check_token(request.cycle_id, "cycle_id", required=False)
+        validation.validate(request)
         size = request.page_size or DEFAULT_PAGE_SIZE
         after = parse_page_token(request.page_token)
 
@@ -141,13 +130,12 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         return self._read(page)
 
     def GetStatement(self, request: pb.GetStatementRequest, context) -> pb.GetStatementResponse:
-        check_statement_id(request.statement_id)
+        validation.validate(request)
         return self._read(lambda conn, partner_id: pb.GetStatementResponse(
             statement=statement_message(responses.get_statement(conn, partner_id, request.statement_id))))
 
     def AcknowledgeStatement(self, request: pb.AcknowledgeStatementRequest, context) -> bytes:
-        check_token(request.request_id, "request_id")
-        check_statement_id(request.statement_id)
+        validation.validate(request)
         answered: dict[str, str] = {}
 
         def acknowledge(conn: Connection, partner_id: str) -> pb.AcknowledgeStatementResponse:
@@ -160,15 +148,7 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         return response
 
     def DisputeStatement(self, request: pb.DisputeStatementRequest, context) -> bytes:
-        check_token(request.request_id, "request_id")
-        check_statement_id(request.statement_id)
-        if not 1 <= len(request.line_numbers) <= MAX_DISPUTED_LINES:
-            raise errors.invalid("line_numbers", f"name 1 to {MAX_DISPUTED_LINES} lines")
-        if request.amount_minor < 0:
-            raise errors.invalid("amount_minor", "must be 0 (the lines' whole total) or positive")
-        if not request.reason.strip():
-            raise errors.invalid("reason", "is required")
-        check_text(request.reason, "reason", MAX_REASON_CHARS)
+        validation.validate(request)
         answered: dict[str, str] = {}
 
         def dispute(conn: Connection, partner_id: str) -> pb.DisputeStatementResponse:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from network.core import rules
-from network.core.ledger import Allocation
+from network.core.ledger import MAX_POINTS_PER_CALL, Allocation
 from network.core.members import luhn_check_digit, shard_of, valid_card_number
 from network.core.rules import Refusal
 from network.core.terms import BASIS_POINTS, ContractTerms, in_force
@@ -27,7 +27,8 @@ def terms(**changes) -> ContractTerms:
                          earn_points_per_major=Decimal(1), settlement_model="issuer_pays", clearing_fee_bps=0,
                          issue_price_minor_per_point=Decimal(0), redemption_rate_minor_per_point=Decimal(0),
                          breakage_share_bps=0, return_window_seconds=0, expiry_days=0,
-                         max_basket_share_bps=BASIS_POINTS, credit_limit_minor=None, collateral_minor=0)
+                         max_basket_share_bps=BASIS_POINTS, credit_limit_minor=None, collateral_minor=0,
+                         currency="EUR")
     return replace(base, **changes)
 
 
@@ -42,7 +43,8 @@ def test_core_imports_only_the_standard_library_and_itself():
             for name in names:
                 top = name.split(".")[0]
                 assert name.startswith("network.core") or top in {"__future__", "bisect", "dataclasses", "datetime",
-                                                                   "decimal", "hashlib", "json", "typing", "uuid"}, \
+                                                                   "decimal", "hashlib", "json", "re", "typing",
+                                                                   "uuid"}, \
                     f"{path.name} imports {name}"
 
 
@@ -169,6 +171,9 @@ def test_earn_reversal_bounded_by_reversible_and_unspent_points():
     assert isinstance(spent, Refusal) and spent.reason == "POINTS_ALREADY_SPENT"
     over = rules.plan_earn_reversal("t", 100, 100, 101)
     assert isinstance(over, Refusal) and over.reason == "EXCEEDS_REVERSIBLE"
+    for requested in (0, 1):  # an earn reversed in full: nothing left, whether the points are named or not
+        done = rules.plan_earn_reversal("t", 0, 0, requested)
+        assert isinstance(done, Refusal) and done.reason == "EXCEEDS_REVERSIBLE"
     assert rules.not_reversible("earn", "t") is None
     assert rules.not_reversible("expire", "t").reason == "NOT_REVERSIBLE"
 
@@ -243,3 +248,23 @@ def test_refusals_map_to_domain_errors():
     refused = from_refusal(Refusal(rules.PRECONDITION, "HOLD_EXPIRED", "why", metadata=(("hold_id", "h"),)))
     assert (refused.code, refused.reason, refused.metadata) == (
         grpc.StatusCode.FAILED_PRECONDITION, "HOLD_EXPIRED", {"hold_id": "h"})
+
+
+def test_points_per_call_are_bounded_whatever_their_source():
+    bound = MAX_POINTS_PER_CALL
+    ten = terms(earn_points_per_major=Decimal(10))
+    assert rules.points_for_earn(ten, 10**10 + 9, "EUR", None) == bound
+    over = rules.points_for_earn(ten, 10**10 + 10, "EUR", None)
+    assert isinstance(over, Refusal) and (over.kind, over.field) == (rules.INVALID, "purchase.amount_minor")
+    assert rules.points_for_earn(terms(), None, None, bound) == bound
+    given = rules.points_for_earn(terms(), None, None, bound + 1)
+    assert isinstance(given, Refusal) and given.field == "points"
+
+
+def test_a_purchase_is_in_the_contracts_currency():
+    assert rules.currency_refusal(terms(), "EUR", "purchase.currency") is None
+    other = rules.points_for_earn(terms(), 1000, "USD", None)
+    assert isinstance(other, Refusal) and (other.kind, other.reason) == (rules.PRECONDITION, "CURRENCY_NOT_ACCEPTED")
+    assert dict(other.metadata) == {"partner_id": "shop", "currency": "USD", "contract_currency": "EUR"}
+    assert rules.points_for_earn(terms(currency="GBP"), 1000, "GBP", None) == 10
+    assert rules.currency_refusal(terms(), "XYZ", "basket.currency").kind == rules.INVALID

@@ -141,8 +141,8 @@ def test_readme_and_console_point_to_the_docs():
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 POINT_VALUE = Decimal(1)
 COFFEE = ContractTerms(1, "coffee", 1, T0, Decimal(10), "issuer_pays", 150, Decimal(0), Decimal(0), 2500, 86400, 365,
-                       10_000, 500_000, 100_000)
-RAIL = ContractTerms(2, "rail", 1, T0, Decimal(1), "issuer_pays", 200, Decimal(0), Decimal(0), 0, 0, 0, 5000, None, 0)
+                       10_000, 500_000, 100_000, "EUR")
+RAIL = ContractTerms(2, "rail", 1, T0, Decimal(1), "issuer_pays", 200, Decimal(0), Decimal(0), 0, 0, 0, 5000, None, 0, "EUR")
 
 
 def test_worked_example_earning():

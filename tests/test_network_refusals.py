@@ -10,6 +10,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from network import admin
@@ -112,11 +113,43 @@ def test_malformed_request_bytes(shop, writes_nothing):
                    "MALFORMED_REQUEST")
 
 
+MIB = 1024 * 1024
+
+
 def test_oversized_message(shop, writes_nothing):
-    body = pb.BatchEarnRequest(request_id="big", earns=[pb.EarnRequest(receipt_ref="x" * 5_000_000)]).SerializeToString()
+    """A validly signed request over 4 MiB: INVALID_ARGUMENT / MESSAGE_TOO_LARGE (not retryable), nothing written."""
+    body = pb.BatchEarnRequest(request_id="big", earns=[pb.EarnRequest(receipt_ref="x" * (9 * MIB // 2))]
+                               ).SerializeToString()
     headers = signing.sign_request(shop.private_key, shop.key_id, "/coalition.v1.NetworkService/BatchEarn", body)
-    writes_nothing(lambda: raw_call(shop.target, "/coalition.v1.NetworkService/BatchEarn", body, headers.metadata()),
-                   errors.ResourceExhausted)
+    refused = writes_nothing(lambda: raw_call(shop.target, "/coalition.v1.NetworkService/BatchEarn", body,
+                                              headers.metadata()), errors.InvalidArgument, "MESSAGE_TOO_LARGE")
+    assert refused.code.name == "INVALID_ARGUMENT" and not refused.retryable
+    assert refused.metadata == {"limit_bytes": str(4 * MIB)}
+    assert refused.field_violations == [("request", f"is {len(body)} bytes, more than the limit of {4 * MIB}")]
+
+
+def test_a_message_exactly_at_the_limit_is_read(shop, member, writes_nothing):
+    """4 MiB exactly passes the size check (and is then judged on its fields: the receipt_ref is too long)."""
+    request = pb.EarnRequest(request_id="at-limit", member_id=member.member_id, points=1)
+    request.receipt_ref = "x" * (4 * MIB - len(request.SerializeToString()) - 5)  # 5: its tag, 4-byte length
+    body = request.SerializeToString()
+    assert len(body) == 4 * MIB
+    headers = signing.sign_request(shop.private_key, shop.key_id, EARN, body)
+    refused = writes_nothing(lambda: raw_call(shop.target, EARN, body, headers.metadata()), errors.InvalidArgument)
+    assert [f for f, _ in refused.field_violations] == ["receipt_ref"]
+
+
+def test_the_sdk_sends_an_oversized_request_once(shop, member, writes_nothing):
+    """The SDK sends the bytes, the network refuses them, and the SDK does not send them again."""
+    def served(code: str) -> float:
+        return REGISTRY.get_sample_value("coalition_grpc_requests_total", {"method": EARN, "code": code}) or 0.0
+
+    with shop.client(max_attempts=5) as network:
+        before = served("INVALID_ARGUMENT")
+        refused = writes_nothing(lambda: network.earn(member.member_id, points=1, receipt_ref="x" * (9 * MIB // 2)),
+                                 errors.InvalidArgument, "MESSAGE_TOO_LARGE")
+        assert not refused.retryable
+        assert served("INVALID_ARGUMENT") == before + 1
 
 
 def test_unknown_key(shop, member, writes_nothing):
@@ -160,6 +193,23 @@ def test_suspended_partner(engine, shop, member, writes_nothing):
         admin.set_partner_status(conn, "test", shop.partner_id, "active")
     with shop.client() as network:
         network.earn(member.member_id, points=1)
+
+
+def test_a_resumed_partner_is_served_before_the_cache_hears_of_it(engine, shop, member):
+    """The key cache holds a partner as suspended; the partner is resumed and the NOTIFY that empties the cache
+    has not arrived yet (here: the status is set without one). The next earn is accepted: a cached refusal is
+    read again from the database before it refuses."""
+    with shop.client() as network:
+        with engine.begin() as conn:
+            admin.set_partner_status(conn, "test", shop.partner_id, "suspended")
+        time.sleep(0.5)  # let the suspension's NOTIFY empty the cache, so the refusal below is what gets cached
+        with pytest.raises(errors.PartnerSuspended):
+            network.earn(member.member_id, points=1)
+        with engine.begin() as conn:  # resumed, its NOTIFY still on the way
+            conn.execute(text("UPDATE partners SET status = 'active' WHERE partner_id = :p"), {"p": shop.partner_id})
+        assert network.earn(member.member_id, points=1).points == 1
+    with engine.begin() as conn:
+        admin.notify_key_change(conn)
 
 
 def test_partner_cannot_touch_another_partners_data(make_partner, shop, member, writes_nothing):
@@ -206,7 +256,7 @@ def test_unknown_member(shop, writes_nothing):
     with shop.client() as network:
         writes_nothing(lambda: network.earn(ghost, points=5), errors.NotFound, "MEMBER_NOT_FOUND")
         writes_nothing(lambda: network.redeem(ghost, 5), errors.NotFound, "MEMBER_NOT_FOUND")
-        writes_nothing(lambda: network.find_member(card_number="7000000000000000"), errors.NotFound, "MEMBER_NOT_FOUND")
+        writes_nothing(lambda: network.find_member(card_number="7000000000000005"), errors.NotFound, "MEMBER_NOT_FOUND")
 
 
 def test_insufficient_points(shop, member, writes_nothing):

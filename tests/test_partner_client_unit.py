@@ -333,6 +333,21 @@ def test_other_transient_codes_are_retried(client, fake, code):
     assert len(fake.calls("Reverse")) == 2
 
 
+@pytest.mark.parametrize("status", [
+    rich_status(code_pb2.INVALID_ARGUMENT, "request: is 4718600 bytes, more than the limit of 4194304",
+                error_info("MESSAGE_TOO_LARGE", limit_bytes="4194304"), bad_request(("request", "too large"))),
+    rich_status(code_pb2.RESOURCE_EXHAUSTED, "Received message larger than max (17000000 vs. 16777216)"),
+])
+def test_an_oversized_request_is_sent_once(client, fake, status):
+    """The network's MESSAGE_TOO_LARGE, and gRPC's own size refusal (RESOURCE_EXHAUSTED without ErrorInfo), are
+    not retried: the same bytes would be refused again."""
+    fake.scripts["Earn"] = [status]
+    with pytest.raises(errors.CoalitionError) as refused:
+        client.earn("m-1", points=1)
+    assert not refused.value.retryable
+    assert len(fake.calls("Earn")) == 1
+
+
 def test_a_caller_request_id_survives_retries(client, fake):
     fake.scripts["CaptureRedemption"] = [grpc.StatusCode.ABORTED, network_pb2.CaptureRedemptionResponse()]
     client.capture_redemption("h-1", request_id="my-key-1")

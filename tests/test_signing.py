@@ -277,6 +277,19 @@ def test_timestamp_inside_window(partner_key, offset):
     assert _verify(_signed(partner_key, timestamp=NOW + offset), partner_key) == "acme-1"
 
 
+@pytest.mark.parametrize("clock, accepted", [(NOW + 300.9, True), (NOW + 301.0, False),  # timestamp 300 s behind
+                                             (NOW - 300.0, True), (NOW - 299.1, True),  # 300 s ahead
+                                             (NOW - 300.1, False)])
+def test_freshness_counts_whole_seconds_of_the_clock(partner_key, clock, accepted):
+    """|clock - timestamp| <= 300 in integer seconds (the clock floored), the same bound on both sides: a clock
+    300.9 s past the timestamp is 300 whole seconds past it."""
+    metadata = _signed(partner_key)
+    if accepted:
+        assert _verify(metadata, partner_key, now=clock) == "acme-1"
+    else:
+        assert _reason(metadata, partner_key, now=clock) == "TIMESTAMP_STALE"
+
+
 @pytest.mark.parametrize("text", ["", "1.5", "-1", "+1800000000", "01800000000", "1e9", " 1800000000", "1800000000000"])
 def test_malformed_timestamp(partner_key, text):
     metadata = _signed(partner_key)

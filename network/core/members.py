@@ -23,7 +23,7 @@ def luhn_check_digit(digits: str) -> str:
 def valid_card_number(card_number: str) -> bool:
     """12 to 19 digits whose last is the Luhn check digit of the others."""
     low, high = CARD_DIGITS
-    return (card_number.isdigit() and low <= len(card_number) <= high
+    return (card_number.isascii() and card_number.isdigit() and low <= len(card_number) <= high
             and luhn_check_digit(card_number[:-1]) == card_number[-1])
 
 

@@ -5,6 +5,7 @@ database); the store calls them inside its transaction and turns a Refusal into 
 (network.errors.from_refusal).
 
   earn            points = floor(amount_minor x earn_points_per_major / 10^exponent), or the points given;
+                  1..MAX_POINTS_PER_CALL whatever their source; a purchase in the contract's currency only;
                   the lot is pending for the contract's return window, then active; it expires expiry_days
                   after the earn (0: never).
   credit limit    exposure = money_for_points(outstanding + points) - collateral; refused when exposure > limit
@@ -31,8 +32,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable, Sequence
 
-from network.core.ledger import (CURRENCY_EXPONENT, Allocation, LotBalance, earn_points_for_purchase,
-                                 money_for_points, split_proportionally, take_in_order)
+from network.core.ledger import (CURRENCY_EXPONENT, MAX_POINTS_PER_CALL, Allocation, LotBalance,
+                                 earn_points_for_purchase, money_for_points, split_proportionally, take_in_order)
 from network.core.terms import BASIS_POINTS, ContractTerms
 
 DEFAULT_HOLD_TTL = 900  # seconds, when the request gives none
@@ -66,16 +67,37 @@ def _precondition(reason: str, message: str, **metadata: str) -> Refusal:
 
 # --- earn ----------------------------------------------------------------------------------------------------
 
+def currency_refusal(terms: ContractTerms, currency: str, field_name: str) -> Refusal | None:
+    """A purchase or basket is in the contract's currency (the partner's): until the network converts currencies,
+    another one is refused. The amount is well formed; the partner's contract is what rules it out, hence a
+    precondition (FAILED_PRECONDITION), not an invalid argument."""
+    if currency not in CURRENCY_EXPONENT:
+        return _invalid(field_name, f"{currency} is not a currency the network accepts")
+    if currency == terms.currency:
+        return None
+    return _precondition("CURRENCY_NOT_ACCEPTED", f"{field_name} is in {currency}; partner {terms.partner_id}'s "
+                         f"contract is in {terms.currency}", partner_id=terms.partner_id, currency=currency,
+                         contract_currency=terms.currency)
+
+
 def points_for_earn(terms: ContractTerms, amount_minor: int | None, currency: str | None,
                     points: int | None) -> int | Refusal:
-    """The points an earn awards: the points given, or those the contract awards for the purchase (> 0)."""
+    """The points an earn awards: the points given, or those the contract awards for the purchase in the
+    contract's currency; 1..MAX_POINTS_PER_CALL whatever their source."""
     if points is None:
         assert amount_minor is not None and currency is not None
-        if currency not in CURRENCY_EXPONENT:
-            return _invalid("purchase.currency", f"{currency} is not a currency the network accepts")
+        refusal = currency_refusal(terms, currency, "purchase.currency")
+        if refusal is not None:
+            return refusal
         points = earn_points_for_purchase(amount_minor, currency, terms.earn_points_per_major)
+        field_name = "purchase.amount_minor"
+    else:
+        field_name = "points"
     if points <= 0:
-        return _invalid("purchase.amount_minor", "the purchase earns no points under the contract")
+        return _invalid(field_name, "the purchase earns no points under the contract" if field_name != "points"
+                        else f"must be between 1 and {MAX_POINTS_PER_CALL}")
+    if points > MAX_POINTS_PER_CALL:
+        return _invalid(field_name, f"earns {points} points, more than {MAX_POINTS_PER_CALL} per call")
     return points
 
 
@@ -244,9 +266,10 @@ class EarnReversal:
 
 def plan_earn_reversal(transaction_id: str, reversible: int, unspent: int, requested: int) -> EarnReversal | Refusal:
     """Take back `requested` points (0: all that are reversible) of an earn: at most its reversible points,
-    and only points of its lot that are still unspent."""
+    and only points of its lot that are still unspent. Nothing left to reverse is refused, as for a redemption
+    (a reversal of 0 points is never written)."""
     points = requested or reversible
-    if points > reversible:
+    if points > reversible or reversible == 0:
         return _precondition("EXCEEDS_REVERSIBLE", f"{points} points requested, {reversible} reversible",
                              transaction_id=transaction_id)
     if points > unspent:

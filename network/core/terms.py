@@ -34,6 +34,9 @@ class ContractTerms:
     max_basket_share_bps: int
     credit_limit_minor: int | None
     collateral_minor: int
+    # The partner's currency (ISO 4217), fixed when the partner is registered: the contract's rates are in it, and a
+    # purchase or basket in another currency is refused (network.core.rules.currency_refusal).
+    currency: str
 
 
 def in_force(history: Sequence[ContractTerms], at: datetime) -> ContractTerms | None:

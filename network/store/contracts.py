@@ -12,12 +12,14 @@ from sqlalchemy import Connection, Engine, text
 from network import errors
 from network.core.terms import ContractTerms, in_force
 
-_COLUMNS = ", ".join(ContractTerms.__dataclass_fields__)
+# every contract column, and the currency from the partner (the one currency of all its contract versions)
+_COLUMNS = ", ".join("p.currency" if name == "currency" else f"c.{name}" for name in ContractTerms.__dataclass_fields__)
 
 
 def load_contracts(conn: Connection, partner_id: str | None = None) -> list[ContractTerms]:
-    where = "WHERE partner_id = :p" if partner_id else ""
-    rows = conn.execute(text(f"SELECT {_COLUMNS} FROM contracts {where} ORDER BY partner_id, effective_from, version"),
+    where = "WHERE c.partner_id = :p" if partner_id else ""
+    rows = conn.execute(text(f"SELECT {_COLUMNS} FROM contracts c JOIN partners p ON p.partner_id = c.partner_id "
+                             f"{where} ORDER BY c.partner_id, c.effective_from, c.version"),
                         {"p": partner_id} if partner_id else {})
     return [ContractTerms(**row._mapping) for row in rows]
 

@@ -209,6 +209,8 @@ class Ledger:
         member_id = parse_uuid(member, "member_id")
         now = self.ledger_time(conn)
         terms = self.contracts.terms(partner_id, now)
+        if refs.basket_currency is not None:
+            _refuse(rules.currency_refusal(terms, refs.basket_currency, "basket.currency"))
         _refuse(rules.basket_cap_refusal(terms, points, refs.basket_minor, self.point_value_minor))
         shard = self._lock_member(conn, member_id)
         self.expire_holds(conn, member_id=member_id)  # the member's lapsed holds give their points back first

@@ -12,7 +12,8 @@
  * 2. Each attempt signs afresh (new timestamp and nonce) and has its own deadline (`timeoutMs`).
  * 3. UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED and RESOURCE_EXHAUSTED are retried with exponential backoff
  *    and jitter, `maxAttempts` attempts in all, with the same bytes, hence the same request_id: a retry
- *    after a lost response returns the stored response instead of posting twice. Nothing else is retried.
+ *    after a lost response returns the stored response instead of posting twice. Nothing else is retried,
+ *    and no refusal of a message's size (MESSAGE_TOO_LARGE, or a transport's "larger than max").
  * 4. A mutating call's receipt (trailing metadata) is verified over the exact request and response bytes
  *    with the network keys from GetNetworkKeys (fetched once, refetched once for an unknown key id), or
  *    with keys pinned in the options; it is kept in `lastReceipt`. A refused mutating call's refusal receipt

@@ -30,6 +30,17 @@ export const RETRYABLE_CODES: ReadonlySet<Code> = new Set([
   Code.ResourceExhausted,
 ]);
 
+/** The transport's own refusal of a message over a size limit (gRPC: "message larger than max"; Connect: "...
+ * larger than configured readMaxBytes"): the same bytes would be refused again, so it is not retried, like the
+ * network's INVALID_ARGUMENT / MESSAGE_TOO_LARGE. */
+const TRANSPORT_TOO_LARGE = /larger than (max|configured)/i;
+
+/** Whether the client sends the same bytes again after this status. */
+export function isRetryable(code: Code, message: string): boolean {
+  if (code === Code.ResourceExhausted && TRANSPORT_TOO_LARGE.test(message)) return false;
+  return RETRYABLE_CODES.has(code);
+}
+
 export const SIGNATURE_REASONS: ReadonlySet<string> = new Set([
   "SIGNATURE_INVALID", "SIGNATURE_MISSING", "TIMESTAMP_STALE", "TIMESTAMP_INVALID", "NONCE_INVALID",
   "KEY_UNKNOWN", "KEY_REVOKED",
@@ -56,7 +67,7 @@ export class CoalitionError extends Error {
   ) {
     super(`${Code[code]}${reason ? " " + reason : ""}: ${message}`);
     this.name = new.target.name;
-    this.retryable = RETRYABLE_CODES.has(code);
+    this.retryable = isRetryable(code, message);
   }
 }
 

@@ -24,7 +24,10 @@ import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import type { UniversalClientFn, UniversalClientRequest } from "@connectrpc/connect/protocol";
 import { createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
 
-export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024; // the network's limit on a request or response (network.proto)
+/** A request over MAX_MESSAGE_BYTES is still sent, for the network to refuse with INVALID_ARGUMENT /
+ * MESSAGE_TOO_LARGE (not retried); past MAX_SEND_BYTES the client refuses it itself (not retried either). */
+export const MAX_SEND_BYTES = 16 * 1024 * 1024;
 
 interface CallBytes {
   request: Uint8Array;
@@ -104,12 +107,12 @@ export function createExactTransport(baseUrl: string, options: { nodeOptions?: o
     sendCompression: null,
     compressMinBytes: Number.MAX_SAFE_INTEGER,
     readMaxBytes: MAX_MESSAGE_BYTES,
-    writeMaxBytes: MAX_MESSAGE_BYTES,
+    writeMaxBytes: MAX_SEND_BYTES,
   });
   return {
     async unaryExact(method, message, body, header, timeoutMs) {
-      if (body.length > MAX_MESSAGE_BYTES) {
-        throw new ConnectError(`request of ${body.length} bytes exceeds ${MAX_MESSAGE_BYTES}`, Code.InvalidArgument);
+      if (body.length > MAX_SEND_BYTES) {
+        throw new ConnectError(`request of ${body.length} bytes exceeds ${MAX_SEND_BYTES}`, Code.InvalidArgument);
       }
       const call: CallBytes = { request: body, responseFrames: [] };
       const response = await currentCall.run(call, () =>

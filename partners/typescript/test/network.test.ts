@@ -103,6 +103,29 @@ test("a refusal is a typed error read from google.rpc.Status, and writes nothing
   });
 });
 
+test("an oversized request is refused by the network as MESSAGE_TOO_LARGE, and sent once", async () => {
+  const memberId = (await network.enrollMember()).member!.memberId;
+  let attempts = 0;
+  const counting = new PartnerClient(target, keyFile.keyId, keyFile.privateKey, {
+    timeoutMs: 10_000,
+    // only the Earn attempts: checking the refusal's receipt fetches the network's keys through the same client
+    onAttempt: (_attempt, method) => { if (method.endsWith("/Earn")) attempts += 1; },
+  });
+  try {
+    await assert.rejects(counting.earn(memberId, { points: 1n, receiptRef: "x".repeat(4.5 * 1024 * 1024) }),
+      (error: unknown) => {
+        assert.ok(error instanceof CoalitionError && error.code === Code.InvalidArgument, String(error));
+        assert.equal(error.reason, "MESSAGE_TOO_LARGE");
+        assert.equal(error.retryable, false);
+        return true;
+      });
+  } finally {
+    counting.close();
+  }
+  assert.equal(attempts, 1);
+  assert.equal((await network.getBalance(memberId)).availablePoints, 0n);
+});
+
 test("the same request_id returns the stored response; with another body it is refused", async () => {
   const memberId = (await network.enrollMember()).member!.memberId;
   const requestId = newRequestId();

@@ -1,0 +1,88 @@
+"""Edge validation: every field of every request checked against its kind (network.core.fields) before anything is
+read or written. A value its kind refuses is INVALID_ARGUMENT with a BadRequest field violation naming the field
+(the path from the request: `purchase.amount_minor`, `earns[3].receipt_ref` for a BatchEarn item).
+
+FIELD_KINDS says each field's kind exactly as its comment in protos/coalition/v1/*.proto does (`kind: ...`);
+tests/test_field_kinds.py reads the .proto files, checks that the two agree, and sends each kind's accepted and
+refused examples through the real gRPC API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import Message
+
+from network import errors
+from network.core.fields import FieldKind, parse_kind
+from network.core.rules import MAX_HOLD_TTL, MIN_HOLD_TTL
+
+MAX_BATCH = 1000  # earns in one BatchEarn
+MAX_PAGE_SIZE = 500  # ListTransactions
+MAX_STATEMENT_PAGE_SIZE = 200  # ListStatements
+MAX_DISPUTED_LINES = 1000
+_REFERENCES = {"receipt_ref": "reference", "store_id": "reference", "terminal_id": "reference"}
+
+# message full name -> field -> kind, as the .proto comments write it. Fields of message type (Money) have none:
+# their own fields are checked; a repeated field's kind bounds its number of items.
+FIELD_KINDS: dict[str, dict[str, str]] = {
+    "coalition.v1.Money": {"amount_minor": "amount", "currency": "currency"},
+    "coalition.v1.EnrollMemberRequest": {"request_id": "id", "customer_ref": "reference",
+                                         "card_number": "card_number, optional"},
+    "coalition.v1.FindMemberRequest": {"member_id": "uuid", "card_number": "card_number",
+                                       "customer_ref": "reference 1..64"},
+    "coalition.v1.EarnRequest": {"request_id": "id", "member_id": "uuid", "points": "points", **_REFERENCES},
+    "coalition.v1.BatchEarnRequest": {"request_id": "id", "earns": f"count 1..{MAX_BATCH}"},
+    "coalition.v1.RedeemRequest": {"request_id": "id", "member_id": "uuid", "points": "points", **_REFERENCES},
+    "coalition.v1.AuthorizeRedemptionRequest": {"request_id": "id", "member_id": "uuid", "points": "points",
+                                                **_REFERENCES, "hold_ttl_seconds": f"seconds {MIN_HOLD_TTL}..{MAX_HOLD_TTL}, optional"},
+    "coalition.v1.CaptureRedemptionRequest": {"request_id": "id", "hold_id": "uuid", "points": "points, optional"},
+    "coalition.v1.VoidRedemptionRequest": {"request_id": "id", "hold_id": "uuid"},
+    "coalition.v1.ReverseRequest": {"request_id": "id", "transaction_id": "uuid", "points": "points, optional",
+                                    "reason": "text"},
+    "coalition.v1.GetBalanceRequest": {"member_id": "uuid"},
+    "coalition.v1.ListTransactionsRequest": {"member_id": "uuid, optional", "page_size": f"page_size 1..{MAX_PAGE_SIZE}",
+                                             "page_token": "page_token"},
+    "coalition.v1.GetNetworkKeysRequest": {},
+    "coalition.v1.ListStatementsRequest": {"page_size": f"page_size 1..{MAX_STATEMENT_PAGE_SIZE}", "page_token": "page_token",
+                                           "cycle_id": "id, optional"},
+    "coalition.v1.GetStatementRequest": {"statement_id": "id 1..100"},
+    "coalition.v1.AcknowledgeStatementRequest": {"request_id": "id", "statement_id": "id 1..100"},
+    "coalition.v1.DisputeStatementRequest": {"request_id": "id", "statement_id": "id 1..100",
+                                             "line_numbers": f"count 1..{MAX_DISPUTED_LINES}", "amount_minor": "amount, optional",
+                                             "reason": "text 1..500"},
+}
+_PARSED: dict[str, dict[str, FieldKind]] = {
+    message: {name: parse_kind(f"kind: {tag}") for name, tag in fields.items()}
+    for message, fields in FIELD_KINDS.items()}
+
+
+def kind_of(message_name: str, field_name: str) -> FieldKind:
+    return _PARSED[message_name][field_name]
+
+
+def check(kind: FieldKind, value: Any, field_name: str) -> None:
+    """Refuse `value` of the field `field_name` unless its kind accepts it."""
+    problem = kind.problem(value)
+    if problem is not None:
+        raise errors.invalid(field_name, problem)
+
+
+def validate(request: Message, prefix: str = "") -> None:
+    """Check every field of `request` that is set (of a oneof, only the one chosen) against its kind, in the
+    order of the .proto; the first refused field is reported. Items of a repeated message field are left to the
+    method (BatchEarn refuses each item on its own)."""
+    kinds = _PARSED[request.DESCRIPTOR.full_name]
+    for field in request.DESCRIPTOR.fields:
+        oneof = field.containing_oneof
+        if oneof is not None and request.WhichOneof(oneof.name) != field.name:
+            continue
+        path = prefix + field.name
+        value = getattr(request, field.name)
+        if field.is_repeated:
+            check(kinds[field.name], len(value), path)
+        elif field.message_type is not None:
+            if request.HasField(field.name):
+                validate(value, path + ".")
+        else:
+            check(kinds[field.name], value, path)
