@@ -33,7 +33,7 @@ from network.store.verify import verify_ledger
 from settlement.bench import run_settle_benchmark
 from settlement.cli import settle_app, worker_app
 from settlement.grpc_service import registration
-from settlement.verify import check_cycle_conservation
+from settlement.verify import CHECKS as SETTLEMENT_CHECKS
 
 app = typer.Typer(help="Coalition: a coalition loyalty network.", no_args_is_help=True)
 network_app = typer.Typer(help="The points network server.", no_args_is_help=True)
@@ -84,7 +84,7 @@ def db_migrate() -> None:
 def ledger_verify(skip_hash_chain: bool = typer.Option(False, help="Skip recomputing the hash chain.")) -> None:
     """Check every ledger invariant on the whole database; exit 1 if any fails."""
     with database() as engine, engine.connect() as conn:
-        checks = verify_ledger(conn, hash_chain=not skip_hash_chain, extra=(check_cycle_conservation,),
+        checks = verify_ledger(conn, hash_chain=not skip_hash_chain, extra=SETTLEMENT_CHECKS,
                                progress=lambda n: console.print(f"  hash chain: {n:,} rows checked"))
     table = Table("check", "result", "examined", "detail")
     for c in checks:

@@ -138,14 +138,27 @@ class JournalTransaction(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
     hash: Mapped[bytes] = mapped_column(LargeBinary)
+    # What `hash` covers (network.core.ledger.HASH_VERSIONS); rows written before version 2 keep version 1.
+    hash_version: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
     __table_args__ = (
         UniqueConstraint("shard", "seq"),
+        CheckConstraint("hash_version in (1, 2)", name="journal_hash_version"),
         Index("ix_journal_partner_created", "partner_id", "created_at"),
         Index("ix_journal_member_created", "member_id", "created_at"),
         Index("ix_journal_created", "created_at", postgresql_using="brin"),
         CheckConstraint("kind in ('earn','redeem','hold','capture','void','reverse','expire','adjust','transfer')",
                         name="journal_kind"),
     )
+
+
+class LedgerCutoff(Base):
+    """One row: the end of the latest settlement period cut off (network.store.ledger_time); NULL until the first.
+    No ledger transaction is dated before it once it is set."""
+
+    __tablename__ = "ledger_cutoff"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("1"))
+    closed_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("id = 1", name="ledger_cutoff_one_row"),)
 
 
 class PostingRow(Base):
@@ -214,6 +227,7 @@ class IdempotencyKey(Base):
     body_hash: Mapped[bytes] = mapped_column(LargeBinary)
     response: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = _now_column()
+    __table_args__ = (Index("ix_idempotency_keys_created", "created_at"),)  # the retention purge, oldest first
 
 
 class OperatorAction(Base):

@@ -11,8 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+IDEMPOTENCY_RETENTION_DEFAULT_SECONDS = 7 * 86400
+IDEMPOTENCY_RETENTION_MIN_SECONDS = 86400
 
 
 class NetworkSettings(BaseSettings):
@@ -57,6 +60,18 @@ class NetworkSettings(BaseSettings):
     metrics_address: str = "127.0.0.1"
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line, with request_id and partner_id
+    # Idempotency keys (and their stored responses) are kept this long, then purged by housekeeping: a request
+    # resent after this window is executed as a new one (protos/SIGNING.md section 4). Never under 24 hours.
+    idempotency_retention_seconds: int = IDEMPOTENCY_RETENTION_DEFAULT_SECONDS
+
+    @field_validator("idempotency_retention_seconds")
+    @classmethod
+    def _retention_at_least_a_day(cls, seconds: int) -> int:
+        if seconds < IDEMPOTENCY_RETENTION_MIN_SECONDS:
+            raise ValueError(f"COALITION_IDEMPOTENCY_RETENTION_SECONDS is {seconds}: idempotency keys must be kept at "
+                             f"least {IDEMPOTENCY_RETENTION_MIN_SECONDS} seconds (24 hours), so that partners' "
+                             "retries of a day-old request are still answered from the stored response")
+        return seconds
 
     @model_validator(mode="after")
     def _tls_files_together(self) -> "NetworkSettings":

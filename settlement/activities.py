@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from network import metrics
 from network.errors import DomainError
 from network.signer import NetworkSigner
+from network.store import idempotency
 from network.store.ledger import build_ledger
 from settlement.settings import SettlementSettings
 from settlement import cycles, messages as m, payments, responses, store
@@ -54,7 +55,8 @@ class SettlementActivities:
         return [self.open_cycle, self.cut_off, self.clear_cycle, self.net_cycle, self.issue_statements,
                 self.statement_responses, self.resolve_dispute, self.close_dispute_window, self.plan_payments,
                 self.submit_payments, self.record_confirmations, self.record_cycle_state, self.close_cycle,
-                self.plan_next_cycle, self.activate_due_lots, self.expire_lots, self.expire_holds]
+                self.plan_next_cycle, self.activate_due_lots, self.expire_lots, self.expire_holds,
+                self.purge_idempotency_keys]
 
     # --- the cycle -------------------------------------------------------------------------------------------
 
@@ -172,3 +174,9 @@ class SettlementActivities:
     def expire_holds(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
         with self._engine.begin() as conn:
             return m.HousekeepingResult(job.task, self._ledger.expire_holds(conn))
+
+    @activity.defn
+    def purge_idempotency_keys(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
+        """Idempotency keys older than the retention window, deleted in batches (one transaction each)."""
+        return m.HousekeepingResult(job.task, idempotency.purge_expired(
+            self._engine, self._settings.idempotency_retention_seconds))

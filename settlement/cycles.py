@@ -15,6 +15,7 @@ from decimal import Decimal
 from sqlalchemy import Connection
 
 from network.signer import NetworkSigner
+from network.store import ledger_time
 from settlement import store
 from settlement.domain import netting, obligations, payment_plan
 from settlement.domain.cycles import RESPONSE_STATE, CycleOverlaps, cycle_id_for, next_period
@@ -52,8 +53,12 @@ def plan_next_cycle(conn: Connection, now: datetime, period_seconds: int, curren
 
 
 def cut_off(conn: Connection, cycle_id: str) -> None:
-    """Close the period: nothing dated before period_end can enter this cycle any more (the workflow waited)."""
-    if store.cycles.lock(conn, cycle_id).state == "scheduled":
+    """Close the period by commit order: wait until every ledger transaction in flight has committed, then move the
+    ledger's cut-off watermark to period_end (network.store.ledger_time), so nothing dated before period_end can
+    commit any more and every later transaction is dated at or after it."""
+    cycle = store.cycles.lock(conn, cycle_id)
+    if cycle.state == "scheduled":
+        ledger_time.close_before(conn, cycle.period_end)
         store.cycles.move(conn, cycle_id, "cut_off")
 
 
@@ -66,6 +71,7 @@ def clear(conn: Connection, cycle_id: str, point_value_minor: Decimal) -> obliga
         cells = obligations.clearing_matrix(flows, lines, cycle.currency)
         store.clearing.write_obligations(conn, cycle_id, lines, cells)
         store.cycles.set_clearing_totals(conn, cycle_id, len(lines), sum(o.amount_minor for o in lines))
+        store.cycles.record_period_journal(conn, cycle_id, cycle.period_start, cycle.period_end)
         store.cycles.move(conn, cycle_id, "cleared", {"obligation_lines": len(lines), "flows": len(flows)})
     return store.cycles.clearing_summary(conn, cycle_id)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # What the housekeeping schedules start: each is the name of a SettlementActivities method (and of its activity).
-HOUSEKEEPING_TASKS = ("activate_due_lots", "expire_lots", "expire_holds")
+HOUSEKEEPING_TASKS = ("activate_due_lots", "expire_lots", "expire_holds", "purge_idempotency_keys")
 
 
 @dataclass
@@ -20,7 +20,9 @@ class CycleInput:
     period_start: str  # ISO 8601 with offset
     period_end: str
     dispute_window_seconds: int = 3600
-    cutoff_grace_seconds: int = 5  # in-flight ledger transactions dated before period_end commit within this
+    # Extra wait after period_end before the cut-off (optional: the cut-off itself waits for every ledger transaction
+    # in flight and dates later ones at or after period_end: network.store.ledger_time).
+    cutoff_grace_seconds: int = 0
     response_poll_seconds: int = 60  # re-read responses from the database (a lost signal is recovered)
     confirmation_poll_seconds: int = 60
     confirmation_timeout_seconds: int = 3 * 86400  # then the cycle raises an operator alert (and keeps polling)

@@ -49,6 +49,10 @@ class Cycle(Base):
     # positions_sum_minor + network_revenue_minor; zero when the cycle conserves money (checked at netting)
     conservation_residual_minor: Mapped[int | None] = mapped_column(BigInteger)
     conserved: Mapped[bool | None] = mapped_column(Boolean)
+    # The journal the cycle cleared: transactions dated inside its period and their points (NULL: cleared before
+    # these were recorded); `coalition ledger verify` recomputes them (settlement.verify.check_cycles_complete).
+    journal_transactions: Mapped[int | None] = mapped_column(BigInteger)
+    journal_points: Mapped[int | None] = mapped_column(BigInteger)
     dispute_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     alert: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()

@@ -3,15 +3,16 @@ methods of settlement.activities.SettlementActivities, imported passed through t
 samples: the workflows only read their names and types.
 
 SettlementCycleWorkflow, one per cycle, workflow id = cycle id:
-  wait for the period's end (+ a short grace for in-flight transactions) -> cut-off -> clear -> net ->
-  statements -> wait for every partner's acknowledgement or dispute until the dispute window closes
+  wait for the period's end -> cut-off (exact by commit order: it waits for the ledger transactions in flight) ->
+  clear -> net -> statements -> wait for every partner's acknowledgement or dispute until the dispute window closes
   (signals, a durable timer, and a periodic re-read of the database so a lost signal is recovered) ->
   close the window -> plan payments (disputed amounts held back and carried) -> submit to the payment rail ->
   poll confirmations (an operator alert when they take longer than the timeout, or a payment fails) -> close.
 The database is the source of truth; every step is an idempotent activity keyed by the cycle.
 
 CycleStarterWorkflow: what the settlement schedule starts each period; starts the next cycle's workflow.
-HousekeepingWorkflow: what the housekeeping schedules start (activate lots, expire lots, expire holds).
+HousekeepingWorkflow: what the housekeeping schedules start (activate lots, expire lots, expire holds, purge
+idempotency keys older than the retention window).
 """
 
 from __future__ import annotations
@@ -219,7 +220,8 @@ class CycleStarterWorkflow:
 
 
 HOUSEKEEPING = {task.__name__: task for task in (SettlementActivities.activate_due_lots,
-                                                 SettlementActivities.expire_lots, SettlementActivities.expire_holds)}
+                                                 SettlementActivities.expire_lots, SettlementActivities.expire_holds,
+                                                 SettlementActivities.purge_idempotency_keys)}
 
 
 @workflow.defn

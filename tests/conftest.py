@@ -114,10 +114,10 @@ def make_partner(engine: Engine, target: str) -> Callable[..., PartnerHandle]:
 
 
 def assert_ledger_verifies(engine: Engine) -> None:
-    from settlement.verify import check_cycle_conservation
+    from settlement.verify import CHECKS as SETTLEMENT_CHECKS
 
     with engine.connect() as conn:
-        failed = [c for c in verify_ledger(conn, extra=(check_cycle_conservation,)) if not c.ok]
+        failed = [c for c in verify_ledger(conn, extra=SETTLEMENT_CHECKS) if not c.ok]
     assert not failed, "ledger invariants broken: " + "; ".join(f"{c.name}: {c.detail} {c.examples}" for c in failed)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -71,3 +72,29 @@ def test_hash_chain_detects_any_edit():
     edited = ledger.earn_postings("m", "p", "l", 11)
     assert ledger.entry_digest(entry, edited) != digest
     assert ledger.chain_hash(ledger.GENESIS_HASH, digest) != ledger.chain_hash(b"\x01" * 32, digest)
+
+
+def test_hash_version_1_is_unchanged_and_version_2_covers_every_column():
+    """Rows written before version 2 verify under version 1 exactly as they were hashed (the digest below was
+    computed by the code before version 2 existed); version 2 tells NULL from "", and covers the columns version 1
+    left out, posting line numbers and the lot's terms."""
+    at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    member, lot_id = "0190c0de-0000-7000-8000-0000000000aa", "0190c0de-0000-7000-8000-0000000000bb"
+    v1 = ledger.JournalEntry("0190c0de-0000-7000-8000-000000000001", 3, 7, "earn", "coffee", member, 250, 25000, "EUR",
+                             None, "req-1", at)
+    postings = ledger.earn_postings(member, "coffee", lot_id, 250)
+    assert ledger.entry_digest(v1, postings).hex() == "41ac74eb4676c61967726f7652691ac055e8702e757cf324fde5359b7486d3de"
+    assert ledger.entry_digest(replace(v1, receipt_ref="edited"), postings) == ledger.entry_digest(v1, postings)
+
+    v2 = replace(v1, hash_version=2)
+    lot = ledger.LotTerms(lot_id, member, "coffee", 250, at, None, at)
+    digest = ledger.entry_digest(v2, postings, [lot])
+    assert digest != ledger.entry_digest(v1, postings)
+    for changed in (replace(v2, receipt_ref=""), replace(v2, store_id="s"), replace(v2, terminal_id="t")):
+        assert ledger.entry_digest(changed, postings, [lot]) != digest
+    renumbered = [ledger.NumberedPosting(line + 1, p) for line, p in enumerate(postings)]
+    assert ledger.entry_digest(v2, renumbered, [lot]) != digest
+    assert ledger.entry_digest(v2, postings, [replace(lot, available_at=at + timedelta(seconds=1))]) != digest
+    assert ledger.entry_digest(v2, postings, [replace(lot, expires_at=at)]) != digest
+    same_instant = at.astimezone(timezone(timedelta(hours=2)))
+    assert ledger.entry_digest(replace(v2, created_at=same_instant), postings, [lot]) == digest

@@ -18,8 +18,9 @@ Rounding rules (the only places money is rounded):
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Iterable, Sequence
 
@@ -200,10 +201,22 @@ def lot_deltas(postings: Iterable[Posting]) -> dict[str, tuple[int, int]]:
 
 GENESIS_HASH = bytes(32)
 
+# What a journal row's hash covers, by the row's hash_version (a column of the row, itself under the hash):
+#   1  the rows written before every column came under the hash: the transaction's ids, kind, parties, points,
+#      money, related id, request id and time, and its postings (account, owner, lot, points). Such rows keep
+#      version 1 and verify under it: re-chaining history would rewrite the very hashes that prove it untouched.
+#   2  every column of the row (version 1's plus receipt_ref, store_id, terminal_id and the version itself, NULL
+#      told apart from ""), every column of its postings (line numbers included), and the immutable columns of
+#      the rows the transaction created: its lot (an earn: lot id, member, issuer, points, available_at,
+#      expires_at, created_at) and its hold (a hold: hold id, member, partner, points, expires_at, created_at).
+# Everything else in the history tables is derived state that `coalition ledger verify` rebuilds from these.
+HASH_VERSION = 2
+HASH_VERSIONS = (1, 2)
+
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """The fields of a journal row that its hash covers."""
+    """The fields of a journal row that its hash covers (receipt_ref, store_id, terminal_id: version 2 on)."""
 
     tx_id: str
     shard: int
@@ -217,15 +230,93 @@ class JournalEntry:
     related_id: str | None
     request_id: str | None
     created_at: datetime
+    receipt_ref: str | None = None
+    store_id: str | None = None
+    terminal_id: str | None = None
+    hash_version: int = 1
 
 
-def entry_digest(entry: JournalEntry, postings: Iterable[Posting]) -> bytes:
-    """SHA-256 over a canonical text of the entry and its postings (postings in a fixed order)."""
+@dataclass(frozen=True)
+class NumberedPosting:
+    """A posting with its line number in its transaction (hash version 2 covers the line too)."""
+
+    line: int
+    posting: Posting
+
+
+@dataclass(frozen=True)
+class LotTerms:
+    """A lot's columns fixed when its earn created it (hashed with the earn from version 2)."""
+
+    lot_id: str
+    member_id: str
+    issuer_id: str
+    points: int
+    available_at: datetime
+    expires_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class HoldTerms:
+    """A hold's columns fixed when it was placed (hashed with its hold transaction from version 2)."""
+
+    hold_id: str
+    member_id: str
+    partner_id: str
+    points: int
+    expires_at: datetime
+    created_at: datetime
+
+
+_UTC_OFFSET = timedelta(0)
+
+
+def _instant(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC (an aware datetime of any zone gives the same text for the same instant)."""
+    if value is None:
+        return None
+    return (value if value.utcoffset() == _UTC_OFFSET else value.astimezone(timezone.utc)).isoformat()
+
+
+def _digest_v1(entry: JournalEntry, postings: Iterable[Posting]) -> bytes:
     head = "|".join(str(v) if v is not None else "" for v in (
         entry.tx_id, entry.shard, entry.seq, entry.kind, entry.partner_id, entry.member_id, entry.points,
         entry.amount_minor, entry.currency, entry.related_id, entry.request_id, entry.created_at.isoformat()))
     lines = sorted(f"{p.account}:{p.owner}:{p.lot_id}:{p.points}" for p in postings)
     return hashlib.sha256("\n".join([head, *lines]).encode("utf-8")).digest()
+
+
+def _digest_v2(entry: JournalEntry, postings: list[list], lots: Iterable[LotTerms],
+               holds: Iterable[HoldTerms]) -> bytes:
+    """postings: [line, account, owner, lot id, points] each."""
+    document = [
+        entry.hash_version,
+        [entry.tx_id, entry.shard, entry.seq, entry.kind, entry.partner_id, entry.member_id, entry.points,
+         entry.amount_minor, entry.currency, entry.receipt_ref, entry.store_id, entry.terminal_id, entry.request_id,
+         entry.related_id, _instant(entry.created_at)],
+        sorted(postings),
+        sorted([t.lot_id, t.member_id, t.issuer_id, t.points, _instant(t.available_at), _instant(t.expires_at),
+                _instant(t.created_at)] for t in lots),
+        sorted([t.hold_id, t.member_id, t.partner_id, t.points, _instant(t.expires_at), _instant(t.created_at)]
+               for t in holds),
+    ]
+    return hashlib.sha256(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).digest()
+
+
+def entry_digest(entry: JournalEntry, postings: Iterable[Posting] | Iterable[NumberedPosting],
+                 lots: Iterable[LotTerms] = (), holds: Iterable[HoldTerms] = ()) -> bytes:
+    """SHA-256 over a canonical text of the entry and what its hash version covers (order-independent).
+
+    Version 1 takes plain postings and ignores lots and holds; version 2 takes numbered postings."""
+    if entry.hash_version == 1:
+        return _digest_v1(entry, [p.posting if isinstance(p, NumberedPosting) else p for p in postings])
+    if entry.hash_version == 2:
+        lines = [[p.line, p.posting.account, p.posting.owner, p.posting.lot_id, p.posting.points]
+                 if isinstance(p, NumberedPosting) else [i, p.account, p.owner, p.lot_id, p.points]
+                 for i, p in enumerate(postings)]
+        return _digest_v2(entry, lines, lots, holds)
+    raise ValueError(f"unknown hash version {entry.hash_version}")
 
 
 def chain_hash(prev_hash: bytes, digest: bytes) -> bytes:

@@ -1,6 +1,7 @@
 """The earn hot path: a group of earns (Earn's group commit, or one BatchEarn) in three round trips.
 
-1. BEGIN and one (prepared) statement that re-checks the callers' keys and partners, finds the idempotency keys already
+1. BEGIN, the ledger-time lock (shared: network.store.ledger_time) and one (prepared) statement that reads the
+   cut-off watermark, re-checks the callers' keys and partners, finds the idempotency keys already
    answered and finds the members (shard, enrollments). Python decides every item (network.store.earn_plan,
    with network.core.rules) and builds every response.
 2. Every insert that does not depend on the hash chain (lots, postings, enrollments, idempotency keys with
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import psycopg2
@@ -32,6 +34,7 @@ from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_
 from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, Prepared, ShardHead,
                                    WriteBatch, chain_writes, posting_writes, shard_heads)
 from network.store.ledger import Ledger
+from network.store.ledger_time import SHARE_LEDGER_TIME
 from network.store.pgarray import columns, literal
 
 
@@ -70,21 +73,23 @@ class IdempotencyKeyRow(NamedTuple):
 # One result set, four kinds of row: LookupRow names its columns and what each kind puts in them; Lookups.of reads
 # each kind into its named row.
 _LOOKUPS = """SELECT 'k' AS tag, k.key_id AS id, k.status AS ref, p.status AS status, NULL::bytea AS hash,
-       NULL::bytea AS response, NULL::bigint AS shard, NULL::bigint AS seq
+       NULL::bytea AS response, NULL::bigint AS shard, NULL::bigint AS seq, NULL::timestamptz AS at
   FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = ANY(CAST(%(keys)s AS text[]))
 UNION ALL
-SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL
+SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL, NULL
   FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
     SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r LIMIT 1) k
 UNION ALL
-SELECT 'm', member_id, partner_id, NULL, NULL, NULL, shard, NULL FROM found"""
+SELECT 'm', member_id, partner_id, NULL, NULL, NULL, shard, NULL, NULL FROM found
+UNION ALL
+SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, closed_before FROM ledger_cutoff"""
 _READ = "WITH found AS (" + MEMBERS_OF_ITEMS + ")\n" + _LOOKUPS
 # The same, also locking the members' shard heads (in shard order) in this first round trip: two round trips in
 # all, for the small groups of the unary group commit, whose single writer contends with nobody for long.
 _READ_AND_LOCK = ("WITH found AS (" + MEMBERS_OF_ITEMS + "),\nheads AS (SELECT shard, seq, last_hash "
                   "FROM shard_heads WHERE shard IN (SELECT shard FROM found WHERE partner_id IS NULL) "
                   "ORDER BY shard FOR UPDATE)\n" + _LOOKUPS +
-                  "\nUNION ALL\nSELECT 'h', NULL, NULL, NULL, last_hash, NULL, shard, seq FROM heads")
+                  "\nUNION ALL\nSELECT 'h', NULL, NULL, NULL, last_hash, NULL, shard, seq, NULL FROM heads")
 _INSERT_KEYS = ("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
                 "SELECT p, r, m, h, b FROM unnest(CAST(%(partner_id)s AS text[]), CAST(%(request_id)s AS text[]), "
                 "CAST(%(method)s AS text[]), CAST(%(body_hash)s AS bytea[]), CAST(%(response)s AS bytea[])) "
@@ -98,6 +103,7 @@ class LookupRow(NamedTuple):
     'i' a stored idempotency key:   id = partner id, ref = request id,  status = method, hash = body hash, response
     'm' a member (ref NULL) or one of its enrollments: id = member id, ref = partner id, shard (the member's)
     'h' a chain head locked here:   hash = last hash, shard, seq
+    'w' the cut-off watermark:      at = ledger_cutoff.closed_before (network.store.ledger_time)
     """
 
     tag: str
@@ -108,6 +114,7 @@ class LookupRow(NamedTuple):
     response: bytes | None
     shard: int | None
     seq: int | None
+    at: datetime | None
 
 
 class KeyStatus(NamedTuple):
@@ -126,6 +133,7 @@ class Lookups:
     stored: dict[IdempotencyLookup, rules.StoredAnswer] = field(default_factory=dict)
     members: MemberFacts = field(default_factory=MemberFacts)
     heads: dict[int, ShardHead] | None = None  # when locked in this round trip
+    closed_before: datetime | None = None  # the cut-off watermark, read under the ledger-time lock
 
     @classmethod
     def of(cls, rows: Iterable[tuple]) -> "Lookups":
@@ -136,6 +144,8 @@ class Lookups:
                 members.add(member_id=row.id, shard=row.shard, partner_id=row.ref)
             elif row.tag == "k":
                 found.keys[row.id] = KeyStatus(row.ref, row.status)
+            elif row.tag == "w":
+                found.closed_before = row.at
             elif row.tag == "i":
                 found.stored[IdempotencyLookup(row.id, row.ref)] = rules.StoredAnswer(
                     row.status, bytes(row.hash), None if row.response is None else bytes(row.response))
@@ -224,7 +234,8 @@ class EarnCommitter:
         except psycopg2.Error as exc:
             raise DBAPIError.instance(statement, params, exc, psycopg2.Error, hide_parameters=True) from exc
         cursor = dbapi.cursor()
-        statement = "BEGIN;\n" + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
+        # the ledger-time lock first, so the lookups (a later statement) read the cut-off watermark under it
+        statement = "BEGIN;\n" + SHARE_LEDGER_TIME + ";\n" + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
         params = self._read_params(calls, claim)
         try:
             cursor.execute(statement, params)
@@ -294,7 +305,7 @@ class EarnCommitter:
                 outcomes[i] = replayed(call.item.request_id, "Earn", call.digest, previous)
         fresh = [i for i in range(len(calls)) if outcomes[i] is None]
         plan = self._ledger.plan_earns([(calls[i].caller.partner_id, calls[i].item) for i in fresh], found.members,
-                                       self._outstanding)
+                                       self._outstanding, closed_before=found.closed_before)
         decided = _Decided(outcomes, b"", txs=plan.txs, heads=found.heads)  # type: ignore[arg-type]
         keys_written: list[IdempotencyKeyRow] = []
         for i, result in zip(fresh, plan.results):

@@ -189,7 +189,9 @@ def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decima
         plan.txs.append(PendingTransaction(tx_id, "earn", partner_id, member, shard, points,
                                            ledger.earn_postings(member, partner_id, lot_id, points), now,
                                            item.amount_minor, item.currency, item.receipt_ref, item.store_id,
-                                           item.terminal_id, item.request_id))
+                                           item.terminal_id, item.request_id,
+                                           lot=ledger.LotTerms(lot_id, member, partner_id, points, lot.available_at,
+                                                               lot.expires_at, now)))
         plan.lots.append(LotRow(lot_id, member, partner_id, tx_id, points, lot.state, lot.available_at, lot.expires_at))
         if (partner_id, member) not in members.enrolled:  # earning at a partner enrolls the member there
             plan.enrollments.add(EnrollmentRow(partner_id, member))

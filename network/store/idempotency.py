@@ -1,6 +1,8 @@
 """Idempotency keys of the unary mutating calls: claimed in the call's own transaction, answered once.
 
 What a stored key means for a new request (replay, refusal, new) is network.core.rules.idempotency_decision.
+Keys are kept for the configured retention window (NetworkSettings.idempotency_retention_seconds), then purged in
+batches by housekeeping (purge_expired): a request resent after that is a new request.
 """
 
 from __future__ import annotations
@@ -38,3 +40,28 @@ def stored_body_hash(engine: Engine, partner_id: str, request_id: str) -> bytes 
         row = conn.execute(text("SELECT body_hash FROM idempotency_keys WHERE partner_id = :p AND request_id = :r"),
                            {"p": partner_id, "r": request_id}).first()
     return None if row is None else bytes(row.body_hash)
+
+
+# One batch: the oldest keys first, by the created_at index; rows another transaction holds are left for next time.
+_PURGE_BATCH = text("DELETE FROM idempotency_keys WHERE (partner_id, request_id) IN ("
+                    "SELECT partner_id, request_id FROM idempotency_keys "
+                    "WHERE created_at < now() - make_interval(secs => :retention) "
+                    "ORDER BY created_at LIMIT :batch FOR UPDATE SKIP LOCKED)")
+
+
+def purge_expired_batch(conn: Connection, retention_seconds: int, batch: int) -> int:
+    """Delete up to `batch` keys created more than `retention_seconds` ago (by the database clock); return how many."""
+    return conn.execute(_PURGE_BATCH, {"retention": retention_seconds, "batch": batch}).rowcount
+
+
+def purge_expired(engine: Engine, retention_seconds: int, *, batch: int = 5000, max_batches: int = 100) -> int:
+    """Purge expired keys in batches of `batch`, one transaction each (no long lock, no huge delete), until none
+    is left or `max_batches` ran (the next housekeeping run goes on); return how many were deleted."""
+    purged = 0
+    for _ in range(max_batches):
+        with engine.begin() as conn:
+            deleted = purge_expired_batch(conn, retention_seconds, batch)
+        purged += deleted
+        if deleted < batch:
+            break
+    return purged

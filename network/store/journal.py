@@ -18,7 +18,7 @@ from typing import Iterable, NamedTuple, Sequence
 from sqlalchemy import Connection, text
 
 from network.core import ledger
-from network.core.ledger import JournalEntry, Posting
+from network.core.ledger import HoldTerms, JournalEntry, LotTerms, Posting
 from network.store import pgarray
 
 
@@ -40,10 +40,11 @@ class JournalRow(NamedTuple):
     created_at: datetime
     prev_hash: bytes
     hash: bytes
+    hash_version: int
 
 
 _JOURNAL_TYPES = ("uuid", "smallint", "bigint", "text", "text", "uuid", "bigint", "bigint", "text", "text", "text",
-                  "text", "text", "uuid", "timestamptz", "bytea", "bytea")
+                  "text", "text", "uuid", "timestamptz", "bytea", "bytea", "smallint")
 
 
 class PostingRow(NamedTuple):
@@ -155,6 +156,8 @@ class PendingTransaction:
     terminal_id: str = ""
     request_id: str | None = None
     related_id: uuid.UUID | None = None
+    lot: LotTerms | None = None  # an earn: the lot it creates (its fixed columns are hashed with the transaction)
+    hold: HoldTerms | None = None  # a hold: the hold it places (likewise)
 
 
 def posting_writes(txs: Sequence[PendingTransaction]) -> list[Write]:
@@ -175,15 +178,18 @@ def chain_writes(txs: Sequence[PendingTransaction], heads: dict[int, ShardHead])
         seq, prev_hash = seqs[tx.shard] + 1, hashes[tx.shard]
         tx_id, member = str(tx.tx_id), str(tx.member_id)  # uuids travel as text arrays (cast in SQL)
         related = str(tx.related_id) if tx.related_id else None
-        entry = JournalEntry(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
-                             tx.amount_minor, tx.currency, related, tx.request_id, tx.created_at)
-        digest = ledger.chain_hash(prev_hash, ledger.entry_digest(entry, tx.postings))
+        receipt_ref, store_id, terminal_id = tx.receipt_ref or None, tx.store_id or None, tx.terminal_id or None
+        entry = JournalEntry(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points, tx.amount_minor,
+                             tx.currency, related, tx.request_id, tx.created_at, receipt_ref, store_id, terminal_id,
+                             ledger.HASH_VERSION)
+        digest = ledger.chain_hash(prev_hash, ledger.entry_digest(entry, tx.postings,
+                                                                  [tx.lot] if tx.lot else (),
+                                                                  [tx.hold] if tx.hold else ()))
         seqs[tx.shard], hashes[tx.shard] = seq, digest
         touched.add(tx.shard)
         journal_rows.append(JournalRow(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
-                                       tx.amount_minor, tx.currency, tx.receipt_ref or None, tx.store_id or None,
-                                       tx.terminal_id or None, tx.request_id, related, tx.created_at, prev_hash,
-                                       digest))
+                                       tx.amount_minor, tx.currency, receipt_ref, store_id, terminal_id,
+                                       tx.request_id, related, tx.created_at, prev_hash, digest, ledger.HASH_VERSION))
     if not journal_rows:
         return []
     return [(INSERT_JOURNAL, pgarray.columns(JournalRow, journal_rows)),

@@ -4,6 +4,9 @@ them, and writes what they decided (journal writing: network.store.journal; the 
 
 Hot rows: earns append journal/posting/lot rows and touch only their shard's chain head; no per-partner
 counter is updated per request.
+
+Ledger time: every operation that writes the journal dates it with Ledger.ledger_time (network.store.ledger_time),
+taken before the member lock, so a settlement cut-off waits for it and no transaction lands in a closed period.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from network.settings import Settings
 from network.store.contracts import ContractBook
 from network.store.earn_plan import (MEMBERS_OF_ITEMS, EarnDecision, EarnPlan, MemberFacts, member_lookup_params,
                                       plan_earns)
+from network.store import ledger_time
 from network.store.journal import PendingTransaction, apply_lot_deltas, ensure_shard_heads, write_transactions
 
 Clock = Callable[[], datetime]
@@ -154,18 +158,29 @@ class Ledger:
     # --- earn --------------------------------------------------------------------------------------------
 
     def plan_earns(self, items: Sequence[tuple[str, EarnItem]], members: MemberFacts,
-                   outstanding_points: Callable[[str], int] | None = None) -> EarnPlan:
-        """Decide every (partner, item) now under this ledger's contracts (network.store.earn_plan)."""
-        return plan_earns(self.contracts, self.clock(), self.point_value_minor, items, members, outstanding_points)
+                   outstanding_points: Callable[[str], int] | None = None, *,
+                   closed_before: datetime | None = None) -> EarnPlan:
+        """Decide every (partner, item) now under this ledger's contracts (network.store.earn_plan).
+
+        closed_before: the cut-off watermark the caller read under the ledger-time lock (network.store.ledger_time):
+        the earns are dated no earlier."""
+        return plan_earns(self.contracts, ledger_time.dated(self.clock(), closed_before), self.point_value_minor,
+                          items, members, outstanding_points)
+
+    def ledger_time(self, conn: Connection) -> datetime:
+        """This transaction's ledger time, under the ledger-time lock (network.store.ledger_time): call it once,
+        before reading what the transaction decides on, in every transaction that writes the journal."""
+        return ledger_time.ledger_time(conn, self.clock)
 
     def earn_batch(self, conn: Connection, items: Sequence[tuple[str, EarnItem]],
                    outstanding_points: Callable[[str], int] | None = None) -> list[EarnDecision]:
         """The earn path's plan and statements inside the caller's transaction, for operator tools and tests that
         earn next to other ledger operations (no idempotency keys, no partner key re-check: the wire's Earn and
         BatchEarn go through network.store.earn). Refused items get their error and write nothing."""
-        plan = self.plan_earns(items, MemberFacts.of(conn.exec_driver_sql(MEMBERS_OF_ITEMS,
-                                                                          member_lookup_params(items))),
-                               outstanding_points)
+        now = self.ledger_time(conn)
+        plan = plan_earns(self.contracts, now, self.point_value_minor, items,
+                          MemberFacts.of(conn.exec_driver_sql(MEMBERS_OF_ITEMS, member_lookup_params(items))),
+                          outstanding_points)
         write_transactions(conn, plan.txs)
         for sql, params in plan.writes():
             conn.exec_driver_sql(sql, params)
@@ -192,7 +207,7 @@ class Ledger:
     def _spend_prelude(self, conn: Connection, partner_id: str, member: str, points: int,
                        refs: SpendRefs) -> tuple[uuid.UUID, int, datetime]:
         member_id = parse_uuid(member, "member_id")
-        now = self.clock()
+        now = self.ledger_time(conn)
         terms = self.contracts.terms(partner_id, now)
         if refs.basket_currency is not None:
             _refuse(rules.currency_refusal(terms, refs.basket_currency, "basket.currency"))
@@ -226,9 +241,10 @@ class Ledger:
         postings = ledger.hold_postings(str(member_id), allocations)
         hold_id = uuid7()
         expires_at = rules.hold_expires_at(now, ttl_seconds)
-        write_transactions(conn, [PendingTransaction(hold_id, "hold", partner_id, member_id, shard, -points, postings,
-                                                   now, refs.basket_minor, refs.basket_currency, refs.receipt_ref,
-                                                   refs.store_id, refs.terminal_id, request_id)])
+        write_transactions(conn, [PendingTransaction(
+            hold_id, "hold", partner_id, member_id, shard, -points, postings, now, refs.basket_minor,
+            refs.basket_currency, refs.receipt_ref, refs.store_id, refs.terminal_id, request_id,
+            hold=ledger.HoldTerms(str(hold_id), str(member_id), partner_id, points, expires_at, now))])
         apply_lot_deltas(conn, postings)
         conn.execute(text("INSERT INTO holds (hold_id, member_id, partner_id, points, state, expires_at, created_at) "
                           "VALUES (:h, :m, :p, :n, 'open', :e, :t)"),
@@ -258,8 +274,8 @@ class Ledger:
         return row, shard, allocations
 
     def capture(self, conn: Connection, partner_id: str, hold: str, points: int, request_id: str | None) -> SpendResult:
+        now = self.ledger_time(conn)
         row, shard, allocations = self._open_hold(conn, partner_id, hold)
-        now = self.clock()
         plan = _refuse(rules.plan_capture(hold, row.points, row.expires_at, allocations, points, now))
         postings = ledger.capture_postings(str(row.member_id), partner_id, plan.captured, plan.released)
         tx_id = uuid7()
@@ -273,8 +289,8 @@ class Ledger:
 
     def void(self, conn: Connection, partner_id: str | None, hold: str, request_id: str | None,
              final_state: str = "voided") -> SpendResult:
+        now = self.ledger_time(conn)
         row, shard, allocations = self._open_hold(conn, partner_id, hold)
-        now = self.clock()
         postings = ledger.release_postings(str(row.member_id), allocations)
         tx_id = uuid7()
         write_transactions(conn, [PendingTransaction(tx_id, "void", row.partner_id, row.member_id, shard, row.points,
@@ -288,6 +304,7 @@ class Ledger:
     def reverse(self, conn: Connection, partner_id: str, transaction: str, points: int, reason: str,
                 request_id: str | None) -> ReverseResult:
         original_id = parse_uuid(transaction, "transaction_id")
+        now = self.ledger_time(conn)
         original = conn.execute(text("SELECT tx_id, kind, partner_id, member_id FROM journal WHERE tx_id = :t"),
                                 {"t": original_id}).first()
         if original is None:
@@ -297,7 +314,6 @@ class Ledger:
                                 transaction_id=transaction)
         _refuse(rules.not_reversible(original.kind, transaction))
         shard = self._lock_member(conn, original.member_id)
-        now = self.clock()
         member = str(original.member_id)
         if original.kind == "earn":
             lot = conn.execute(text(
@@ -343,7 +359,7 @@ class Ledger:
 
     def expire_lots(self, conn: Connection, limit: int = 5000) -> int:
         """Expire up to `limit` lots past their expiry (lots with open holds wait until the hold resolves)."""
-        now = self.clock()
+        now = self.ledger_time(conn)
         rows = conn.execute(text(
             "SELECT l.lot_id, l.member_id, l.issuer_id, l.remaining, m.shard FROM lots l JOIN members m USING (member_id) "
             "WHERE l.state IN ('active','pending') AND l.expires_at <= :now AND l.held = 0 "

@@ -3,7 +3,6 @@ database."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -13,6 +12,13 @@ from network.store.lots import OUTSTANDING_BY_ISSUER
 
 from network.core import ledger
 from network.core.ledger import JournalEntry, Posting
+
+
+# Column classes, as verify names them: every column of the history tables (journal, postings, lots, holds,
+# hold_allocations) is in one of them (tests/test_tamper_columns.py edits each column, read from the catalogue).
+HASHED = "hashed"    # under the hash chain (network.core.ledger: what each hash version covers)
+LINKED = "linked"    # a copy of hashed data, checked against it (a lot's or hold's fixed columns vs its transaction)
+DERIVED = "derived"  # state rebuilt from hashed data (lot remaining/held/state, hold state, hold allocations)
 
 
 @dataclass
@@ -31,6 +37,14 @@ def _count_check(conn: Connection, name: str, examined_sql: str, failing_sql: st
                  [", ".join(str(v) for v in row) for row in failing])
 
 
+def _named_check(conn: Connection, name: str, examined_sql: str, failing_sql: str, describe: str) -> Check:
+    """Like _count_check, with failing rows (label, detail) shown as 'label: detail'."""
+    examined = int(conn.execute(text(examined_sql)).scalar_one())
+    failing = conn.execute(text(failing_sql + " LIMIT 5")).all()
+    return Check(name, not failing, examined, describe if not failing else f"{len(failing)}+ violations",
+                 [f"{label}: {detail}" for label, detail in failing])
+
+
 def check_postings_balance(conn: Connection) -> Check:
     return _count_check(conn, "postings of every transaction sum to zero",
                         "SELECT count(*) FROM journal",
@@ -46,12 +60,15 @@ def check_transactions_have_postings(conn: Connection) -> Check:
 
 
 def check_lot_state(conn: Connection) -> Check:
-    return _count_check(conn, "lot remaining and held rebuild from the journal",
+    return _named_check(conn, "lot remaining and held rebuild from the journal",
                         "SELECT count(*) FROM lots",
-                        "SELECT l.lot_id, l.remaining, coalesce(p.member, 0), l.held, coalesce(p.hold, 0) FROM lots l "
+                        "SELECT 'lot ' || l.lot_id, '" + DERIVED + " column(s) remaining ' || l.remaining || ', held ' "
+                        "|| l.held || '; its postings say ' || coalesce(p.member, 0) || ', ' || coalesce(p.hold, 0) "
+                        "FROM lots l "
                         "LEFT JOIN (SELECT lot_id, sum(points) FILTER (WHERE account = 'member') AS member, "
                         "sum(points) FILTER (WHERE account = 'hold') AS hold FROM postings GROUP BY lot_id) p "
-                        "USING (lot_id) WHERE l.remaining <> coalesce(p.member, 0) OR l.held <> coalesce(p.hold, 0)",
+                        "USING (lot_id) WHERE l.remaining <> coalesce(p.member, 0) OR l.held <> coalesce(p.hold, 0) "
+                        "ORDER BY l.lot_id",
                         "every lot matches its postings")
 
 
@@ -96,13 +113,52 @@ def check_liabilities(conn: Connection) -> Check:
                         "journal-derived liability equals outstanding lots for every issuer")
 
 
+_CHAIN_ROWS = """
+SELECT j.tx_id, j.shard, j.seq, j.kind, j.partner_id, j.member_id::text AS member_id, j.points, j.amount_minor,
+       j.currency, j.receipt_ref, j.store_id, j.terminal_id, j.request_id, j.related_id::text AS related_id,
+       j.created_at, j.prev_hash, j.hash, j.hash_version,
+       p.lines, p.accounts, p.owners, p.lot_ids, p.points AS posting_points,
+       l.lot_ids AS lots, l.members AS lot_members, l.issuers AS lot_issuers, l.points AS lot_points,
+       l.available AS lot_available, l.expires AS lot_expires, l.created AS lot_created,
+       h.hold_id::text AS hold_id, h.member_id::text AS hold_member, h.partner_id AS hold_partner,
+       h.points AS hold_points, h.expires_at AS hold_expires, h.created_at AS hold_created
+FROM journal j
+LEFT JOIN (SELECT tx_id, array_agg(line ORDER BY line) AS lines, array_agg(account ORDER BY line) AS accounts,
+                  array_agg(owner ORDER BY line) AS owners, array_agg(lot_id::text ORDER BY line) AS lot_ids,
+                  array_agg(points ORDER BY line) AS points
+           FROM postings GROUP BY tx_id) p USING (tx_id)
+LEFT JOIN (SELECT earn_tx_id AS tx_id, array_agg(lot_id::text ORDER BY lot_id) AS lot_ids,
+                  array_agg(member_id::text ORDER BY lot_id) AS members, array_agg(issuer_id ORDER BY lot_id) AS issuers,
+                  array_agg(points ORDER BY lot_id) AS points, array_agg(available_at ORDER BY lot_id) AS available,
+                  array_agg(expires_at ORDER BY lot_id) AS expires, array_agg(created_at ORDER BY lot_id) AS created
+           FROM lots GROUP BY earn_tx_id) l USING (tx_id)
+LEFT JOIN holds h ON h.hold_id = j.tx_id
+ORDER BY j.shard, j.seq, j.tx_id
+"""
+
+
+def _hashed_content(r) -> tuple[JournalEntry, list[ledger.NumberedPosting], list[ledger.LotTerms],
+                                 list[ledger.HoldTerms]]:
+    """A _CHAIN_ROWS row as the hash sees it."""
+    entry = JournalEntry(str(r.tx_id), r.shard, r.seq, r.kind, r.partner_id, r.member_id, r.points, r.amount_minor,
+                         r.currency, r.related_id, r.request_id, r.created_at, r.receipt_ref, r.store_id,
+                         r.terminal_id, r.hash_version)
+    postings = [ledger.NumberedPosting(line, Posting(account, owner, lot_id, points)) for line, account, owner, lot_id, points
+                in zip(r.lines or [], r.accounts or [], r.owners or [], r.lot_ids or [], r.posting_points or [])]
+    lots = [ledger.LotTerms(*terms) for terms in zip(r.lots or [], r.lot_members or [], r.lot_issuers or [],
+                                                     r.lot_points or [], r.lot_available or [], r.lot_expires or [],
+                                                     r.lot_created or [])]
+    holds = [] if r.hold_id is None else [ledger.HoldTerms(r.hold_id, r.hold_member, r.hold_partner, r.hold_points,
+                                                           r.hold_expires, r.hold_created)]
+    return entry, postings, lots, holds
+
+
 def check_hash_chain(conn: Connection, progress: Callable[[int], None] | None = None) -> Check:
-    """Recompute every journal row's hash from its content and its predecessor, shard by shard."""
-    rows = conn.execution_options(yield_per=5000).execute(text(
-        "SELECT j.tx_id, j.shard, j.seq, j.kind, j.partner_id, j.member_id, j.points, j.amount_minor, j.currency, "
-        "j.related_id, j.request_id, j.created_at, j.prev_hash, j.hash, "
-        "array_agg(p.account || ':' || p.owner || ':' || p.lot_id || ':' || p.points) AS postings "
-        "FROM journal j LEFT JOIN postings p USING (tx_id) GROUP BY j.tx_id ORDER BY j.shard, j.seq"))
+    """Recompute every journal row's hash from what its hash version covers and its predecessor, shard by shard.
+
+    A broken row is named with the rows its hash covers: the journal row, its postings and (version 2) the lot or
+    hold it created."""
+    rows = conn.execute(text(_CHAIN_ROWS).execution_options(yield_per=5000))  # this statement only
     heads = {r.shard: (r.seq, bytes(r.last_hash)) for r in conn.execute(text("SELECT * FROM shard_heads"))}
     examined, broken = 0, []
     shard, expected_prev, expected_seq = None, ledger.GENESIS_HASH, 1
@@ -110,13 +166,17 @@ def check_hash_chain(conn: Connection, progress: Callable[[int], None] | None = 
     for r in rows:
         if r.shard != shard:
             shard, expected_prev, expected_seq = r.shard, ledger.GENESIS_HASH, 1
-        postings = [Posting(*_split_posting(p)) for p in (r.postings or []) if p is not None]
-        entry = JournalEntry(str(r.tx_id), r.shard, r.seq, r.kind, r.partner_id, str(r.member_id), r.points,
-                             r.amount_minor, r.currency, str(r.related_id) if r.related_id else None, r.request_id,
-                             r.created_at)
-        recomputed = ledger.chain_hash(bytes(r.prev_hash), ledger.entry_digest(entry, postings))
+        entry, postings, lots, holds = _hashed_content(r)
+        if r.hash_version not in ledger.HASH_VERSIONS:
+            recomputed = b""
+        else:
+            recomputed = ledger.chain_hash(bytes(r.prev_hash), ledger.entry_digest(entry, postings, lots, holds))
         if r.seq != expected_seq or bytes(r.prev_hash) != expected_prev or recomputed != bytes(r.hash):
-            broken.append(f"shard {r.shard} seq {r.seq} tx {r.tx_id}")
+            covered = [f"journal {r.tx_id}", f"postings of {r.tx_id}"]
+            if r.hash_version != 1:
+                covered += [f"lot {t.lot_id}" for t in lots] + [f"hold {t.hold_id}" for t in holds]
+            broken.append(f"shard {r.shard} seq {r.seq} tx {r.tx_id} (hash v{r.hash_version}): {HASHED} column(s) "
+                          f"changed in {', '.join(covered)}")
         expected_prev, expected_seq = bytes(r.hash), r.seq + 1
         last[r.shard] = (r.seq, bytes(r.hash))
         examined += 1
@@ -130,20 +190,95 @@ def check_hash_chain(conn: Connection, progress: Callable[[int], None] | None = 
                  else f"{len(broken)} broken links", broken[:5])
 
 
-def _split_posting(text_value: str) -> tuple[str, str, str, int]:
-    account, owner, lot_id, points = text_value.rsplit(":", 3)
-    return account, owner, str(uuid.UUID(lot_id)), int(points)
+def check_lot_terms(conn: Connection) -> Check:
+    """Each lot's fixed columns equal the earn that created it (its journal row and member posting)."""
+    return _named_check(
+        conn, "every lot's fixed columns match the earn that created it",
+        "SELECT count(*) FROM lots",
+        "SELECT 'lot ' || l.lot_id, '" + LINKED + " column(s) (lot_id, member_id, issuer_id, earn_tx_id, points, "
+        "created_at) differ from earn ' || l.earn_tx_id FROM lots l "
+        "LEFT JOIN journal j ON j.tx_id = l.earn_tx_id AND j.kind = 'earn' "
+        "LEFT JOIN postings p ON p.tx_id = l.earn_tx_id AND p.account = 'member' "
+        "WHERE j.tx_id IS NULL OR p.lot_id IS DISTINCT FROM l.lot_id OR j.member_id <> l.member_id "
+        "OR j.partner_id <> l.issuer_id OR j.points <> l.points OR j.created_at <> l.created_at "
+        "OR p.owner <> l.member_id::text OR p.points <> l.points ORDER BY l.lot_id",
+        "every lot is its earn's")
+
+
+def check_hold_terms(conn: Connection) -> Check:
+    """Each hold's fixed columns equal its hold transaction (same id)."""
+    return _named_check(
+        conn, "every hold's fixed columns match its hold transaction",
+        "SELECT count(*) FROM holds",
+        "SELECT 'hold ' || h.hold_id, '" + LINKED + " column(s) (hold_id, member_id, partner_id, points, created_at) "
+        "differ from its hold transaction' FROM holds h LEFT JOIN journal j ON j.tx_id = h.hold_id AND j.kind = 'hold' "
+        "WHERE j.tx_id IS NULL OR j.member_id <> h.member_id OR j.partner_id <> h.partner_id "
+        "OR -j.points <> h.points OR j.created_at <> h.created_at ORDER BY h.hold_id",
+        "every hold is its transaction's")
+
+
+def check_lot_states(conn: Connection) -> Check:
+    """A lot's state agrees with its postings and times: reversed exactly when every issued point went back to the
+    issuer; expired only with nothing left in it; pending only when created with a return window. (When a pending
+    lot became active is not recorded: activation is housekeeping, not a transaction. Spending goes by available_at,
+    which is hashed, for pending lots; a lot marked active early is the one state edit verify cannot date.)"""
+    return _named_check(
+        conn, "every lot's state agrees with its postings",
+        "SELECT count(*) FROM lots",
+        "SELECT 'lot ' || l.lot_id, '" + DERIVED + " column state is ' || l.state || ' (remaining ' || l.remaining "
+        "|| ', held ' || l.held || ', issuer postings ' || coalesce(i.issued, 0) || ')' FROM lots l "
+        "LEFT JOIN (SELECT lot_id, sum(points) AS issued FROM postings WHERE account = 'issuer' GROUP BY lot_id) i "
+        "USING (lot_id) "
+        "WHERE (l.state = 'reversed') <> (coalesce(i.issued, 0) = 0) "
+        "OR (l.state = 'expired' AND (l.remaining <> 0 OR l.held <> 0 OR l.expires_at IS NULL)) "
+        "OR (l.state = 'pending' AND l.available_at <= l.created_at) ORDER BY l.lot_id",
+        "every lot's state follows from its postings")
+
+
+def check_hold_states(conn: Connection) -> Check:
+    """A hold's state is what the transactions closing it say: open (none), captured (a capture), voided (a void
+    the partner asked for: it has a request id) or expired (a void housekeeping made: no request id)."""
+    return _named_check(
+        conn, "every hold's state agrees with the transactions that closed it",
+        "SELECT count(*) FROM holds",
+        "SELECT 'hold ' || h.hold_id, '" + DERIVED + " column state is ' || h.state || ', its transactions say ' "
+        "|| coalesce(c.expected, 'open') FROM holds h LEFT JOIN (SELECT related_id, CASE "
+        "  WHEN count(*) > 1 THEN 'closed ' || count(*) || ' times' "
+        "  WHEN bool_and(kind = 'capture') THEN 'captured' "
+        "  WHEN bool_and(kind = 'void' AND request_id IS NULL) THEN 'expired' ELSE 'voided' END AS expected "
+        "  FROM journal WHERE kind IN ('capture', 'void') AND related_id IS NOT NULL GROUP BY related_id) c "
+        "ON c.related_id = h.hold_id WHERE h.state <> coalesce(c.expected, 'open') ORDER BY h.hold_id",
+        "every hold's state follows from the journal")
+
+
+def check_hold_allocations_rebuild(conn: Connection) -> Check:
+    """A hold's allocations are its hold transaction's hold postings, in line order, with their lots' issuers."""
+    return _named_check(
+        conn, "hold allocations rebuild from the hold's postings",
+        "SELECT count(*) FROM hold_allocations",
+        "SELECT 'hold_allocation ' || coalesce(a.hold_id, p.tx_id) || ' line ' || coalesce(a.line, p.line), "
+        "'" + DERIVED + " column(s) (hold_id, lot_id, line, issuer_id, points) differ from the hold''s postings' "
+        "FROM hold_allocations a FULL JOIN ("
+        "  SELECT p.tx_id, (row_number() OVER (PARTITION BY p.tx_id ORDER BY p.line) - 1)::smallint AS line, "
+        "         p.lot_id, l.issuer_id, p.points FROM postings p JOIN journal j ON j.tx_id = p.tx_id AND j.kind = 'hold' "
+        "  LEFT JOIN lots l ON l.lot_id = p.lot_id WHERE p.account = 'hold') p "
+        "ON p.tx_id = a.hold_id AND p.line = a.line "
+        "WHERE a.hold_id IS NULL OR p.tx_id IS NULL OR a.lot_id <> p.lot_id OR a.issuer_id IS DISTINCT FROM p.issuer_id "
+        "OR a.points <> p.points ORDER BY 1",
+        "every allocation is its hold's posting")
 
 
 CHECKS = (check_postings_balance, check_transactions_have_postings, check_lot_state, check_balances,
-          check_hold_allocations, check_provenance, check_liabilities)
+          check_hold_allocations, check_provenance, check_liabilities, check_lot_terms, check_hold_terms,
+          check_lot_states, check_hold_states, check_hold_allocations_rebuild)
 
 
 def verify_ledger(conn: Connection, *, hash_chain: bool = True,
                   extra: tuple[Callable[[Connection], Check], ...] = (),
-                  progress: Callable[[int], None] | None = None) -> list[Check]:
-    """Run every check in one repeatable-read snapshot."""
-    conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+                  progress: Callable[[int], None] | None = None, snapshot: bool = True) -> list[Check]:
+    """Run every check in one repeatable-read snapshot (snapshot=False: in the caller's transaction as it is)."""
+    if snapshot:
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
     results = [check(conn) for check in (*CHECKS, *extra)]
     if hash_chain:
         results.append(check_hash_chain(conn, progress))

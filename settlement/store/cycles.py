@@ -85,6 +85,18 @@ def set_clearing_totals(conn: Connection, cycle_id: str, obligation_lines: int, 
                  {"n": obligation_lines, "m": obligations_minor, "c": cycle_id})
 
 
+# The journal a cycle covers: every transaction dated inside its period, counted with its points. Recorded when the
+# cycle clears (the period is cut off by then: nothing dated inside it can commit any more) and recomputed by
+# `coalition ledger verify` (settlement.verify.check_cycles_complete).
+PERIOD_JOURNAL = ("SELECT count(*) AS transactions, coalesce(sum(points), 0) AS points FROM journal "
+                  "WHERE created_at >= :start AND created_at < :end")
+
+
+def record_period_journal(conn: Connection, cycle_id: str, start: datetime, end: datetime) -> None:
+    conn.execute(text(f"UPDATE cycles c SET journal_transactions = j.transactions, journal_points = j.points "
+                      f"FROM ({PERIOD_JOURNAL}) j WHERE c.cycle_id = :c"), {"start": start, "end": end, "c": cycle_id})
+
+
 def clearing_summary(conn: Connection, cycle_id: str) -> ClearingSummary:
     row = conn.execute(text("SELECT obligation_lines, obligations_minor, "
                             "(SELECT count(*) FROM clearing_matrix m WHERE m.cycle_id = c.cycle_id) AS cells "
