@@ -26,7 +26,6 @@ from network.keys import KeyDirectory
 from network.registration import ServiceRegistration
 from network.signer import NetworkSigner
 from network.settings import Settings
-from network.store.exposure import ExposureTracker
 from network.store.ledger import build_ledger
 from protos.coalition.v1 import network_pb2, network_pb2_grpc
 
@@ -141,6 +140,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     signer.register(engine)
     ledger = build_ledger(engine, settings)
     ledger.ensure_shard_heads()
+    ledger.contracts.follow_changes()  # contract changes committed anywhere empty this process's cache at once
     metrics.instrument_engine(engine)
     metrics.serve_http(settings.metrics_port, settings.metrics_address)
     limit = settings.grpc_max_message_bytes
@@ -151,7 +151,6 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         observe=_chain(metrics.observe_call, observe), refused=_chain(metrics.refused_signature, refused),
         rechecked_methods=RECHECKED)
     servicer = NetworkServicer(engine, ledger, network_keys(engine),
-                               ExposureTracker(engine, ttl_seconds=settings.exposure_cache_seconds),
                                earned=lambda n: metrics.count_ledger_transactions("earn", n),
                                group_linger_seconds=settings.earn_group_linger_ms / 1000,
                                commit_timeout_seconds=settings.earn_commit_timeout_seconds)
@@ -188,12 +187,14 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         _end_loop(loop, loop_thread)
         servicer.close()
         keys.close()
+        ledger.contracts.close()
         raise
     stop = threading.Event()
     threading.Thread(target=_watch_database, args=(engine, health_servicer, names, stop), daemon=True,
                      name="health-db").start()
     log.info("network server listening on port %d (network key %s)", port, signer.key_id)
-    return RunningServer(server, port, health_servicer, stop, loop, loop_thread, (servicer.close, keys.close))
+    return RunningServer(server, port, health_servicer, stop, loop, loop_thread, (servicer.close, keys.close,
+                                                                                    ledger.contracts.close))
 
 
 def serve_forever(running: RunningServer) -> None:

@@ -1,0 +1,113 @@
+"""Several server processes (or servers) on one database: every in-process cache stays correct across them.
+
+Each start_server builds its own key directory, contract book and earn committer, exactly as each process of
+`coalition network serve --processes N` does, so two servers in this process stand for two processes here;
+the caches' TTLs are set to an hour, so only the cross-process mechanisms (NOTIFY, the in-transaction credit
+check) can make these pass. test_supervisor_* start the real multi-process server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from network import admin
+from network.store import lots
+from partners import errors
+from partners.client import PartnerClient
+
+
+@pytest.fixture(scope="module")
+def two_servers(engine, settings, network_signer):
+    slow_caches = settings.model_copy(update={"contract_cache_seconds": 3600.0, "exposure_cache_seconds": 3600.0})
+    servers = [start(engine, slow_caches, network_signer) for _ in range(2)]
+    yield [f"127.0.0.1:{s.port}" for s in servers]
+    for s in servers:
+        s.stop(0)
+
+
+def start(engine, settings, signer):
+    from network.server import start_server
+
+    return start_server(engine, settings, address="127.0.0.1:0", signer=signer)
+
+
+def clients(partner, targets):
+    return [PartnerClient(t, partner.key_id, partner.private_key, max_attempts=1) for t in targets]
+
+
+def test_a_revoked_key_is_refused_by_both_servers(make_partner, engine, two_servers):
+    shop = make_partner("revoke")
+    first, second = clients(shop, two_servers)
+    member = first.enroll_member().member
+    first.earn(member.member_id, points=1)
+    second.earn(member.member_id, points=1)  # both servers now hold the key in their caches
+    with engine.begin() as conn:
+        admin.revoke_key(conn, "test", shop.key_id)
+    for client in (first, second):
+        with pytest.raises(errors.Unauthenticated) as refused:
+            client.earn(member.member_id, points=1)
+        assert refused.value.reason == "KEY_REVOKED"
+        client.close()
+
+
+def _points_until(client, member_id, amount_minor, expected, seconds=10.0) -> int:
+    """Earn until the server applies the new contract (its NOTIFY travels asynchronously); the last points."""
+    deadline = time.monotonic() + seconds
+    while True:
+        points = client.earn(member_id, amount_minor=amount_minor).points
+        if points == expected or time.monotonic() > deadline:
+            return points
+
+
+def test_a_contract_change_is_seen_by_both_servers(make_partner, engine, two_servers):
+    shop = make_partner("contract", earn_points_per_major=1)
+    first, second = clients(shop, two_servers)
+    member = first.enroll_member().member
+    assert first.earn(member.member_id, amount_minor=1000).points == 10  # both cache version 1 (for an hour)
+    assert second.earn(member.member_id, amount_minor=1000).points == 10
+    with engine.begin() as conn:
+        admin.set_contract(conn, "test", shop.partner_id, admin.ContractDraft(earn_points_per_major=3))
+    assert _points_until(first, member.member_id, 1000, 30) == 30
+    assert _points_until(second, member.member_id, 1000, 30) == 30
+    first.close()
+    second.close()
+
+
+def test_earns_spread_over_two_servers_never_exceed_the_credit_limit(make_partner, engine, two_servers):
+    shop = make_partner("limit", credit_limit_minor=1000)  # point value 1 minor unit: at most 1000 points
+    first, second = clients(shop, two_servers)
+    member = first.enroll_member().member
+    first.earn(member.member_id, points=1)
+    second.earn(member.member_id, points=1)  # each server has looked at the partner's exposure: 1-2 points
+    first.earn(member.member_id, points=600)  # 602 outstanding
+    with pytest.raises(errors.FailedPrecondition) as refused:
+        second.earn(member.member_id, points=600)  # 1202: over the limit, whatever the second server saw before
+    assert refused.value.reason == "CREDIT_LIMIT_EXCEEDED"
+
+    def fill(client) -> None:  # one-point earns from both servers at once until each is refused
+        while True:
+            try:
+                client.earn(member.member_id, points=1)
+            except errors.FailedPrecondition as exc:
+                assert exc.reason == "CREDIT_LIMIT_EXCEEDED"
+                return
+
+    threads = [threading.Thread(target=fill, args=(c,)) for c in (first, second, first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with engine.connect() as conn:
+        assert lots.outstanding_points(conn, shop.partner_id) == 1000  # filled exactly to the limit, not past it
+    first.close()
+    second.close()
