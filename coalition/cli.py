@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +27,9 @@ from console.cli import console_app
 from network import admin
 from network.database import schema_revision
 from network.runtime import configure_logging, database, operator_transaction
+from network.processes import default_processes, reserve_port, run_supervised
 from network.server import serve_forever, start_server
+from network.signer import NetworkSigner
 from coalition.settings import get_settings
 from network.store.verify import verify_ledger
 from settlement.bench import run_settle_benchmark
@@ -58,15 +62,40 @@ OPERATOR = typer.Option("cli", "--operator", help="Who is acting (recorded with 
 
 @network_app.command("serve")
 def network_serve(address: str = typer.Option(None, help="host:port to listen on (default COALITION_GRPC_ADDRESS)"),
-                  migrate: bool = typer.Option(False, help="Apply migrations first.")) -> None:
+                  migrate: bool = typer.Option(False, help="Apply migrations first."),
+                  processes: int = typer.Option(
+                      default_processes(), min=1,
+                      help="Server processes sharing the port (SO_REUSEPORT), supervised: see network.processes. "
+                           "Default: the machine's cores."),
+                  reuse_port: bool = typer.Option(False, hidden=True,
+                                                  help="Listen with SO_REUSEPORT (the supervisor's children).")) -> None:
     """Run the network server (signed gRPC, health checking, reflection)."""
     settings = get_settings()
     configure_logging(settings)
+    if processes > 1:
+        raise typer.Exit(_serve_processes(settings, address, migrate, processes))
     with database(settings, run_migrations=migrate) as engine:
-        running = start_server(engine, settings, address=address,
+        running = start_server(engine, settings, address=address, reuse_port=reuse_port,
                                extra_services=[registration(engine, settings)])
         console.print(f"network server listening on {address or settings.grpc_address} (port {running.port})")
         serve_forever(running)
+
+
+def _serve_processes(settings, address: str | None, migrate: bool, processes: int) -> int:
+    """The supervisor of `network serve --processes N` (network.processes): migrations, the network key and the
+    embedded PostgreSQL (when DATABASE_URL is unset) once here, then N children on one port; their exit status."""
+    NetworkSigner.from_file(settings.resolved_network_key_file())  # created once, before the children read it
+    with database(settings, run_migrations=migrate) as engine:
+        bind, reserved = reserve_port(address or settings.grpc_address)
+        try:
+            env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+            command = [sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", "1", "--reuse-port",
+                       "--address", bind]
+            console.print(f"network server listening on {bind} ({processes} processes)")
+            return run_supervised(command, processes, env, data_dir=settings.data_dir,
+                                  metrics_port=settings.metrics_port, metrics_address=settings.metrics_address)
+        finally:
+            reserved.close()
 
 
 @db_app.command("migrate")

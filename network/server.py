@@ -132,9 +132,11 @@ def _chain(*hooks):
 def start_server(engine: Engine, settings: Settings, *, address: str | None = None,
                  signer: NetworkSigner | None = None, observe: Observer | None = None,
                  refused: RefusalObserver | None = None,
-                 extra_services: Sequence[ServiceRegistration] = ()) -> RunningServer:
+                 extra_services: Sequence[ServiceRegistration] = (), reuse_port: bool = False) -> RunningServer:
     """Start the server. Prometheus metrics are always counted (network.metrics), and `observe` / `refused`
-    are called as well when given; /metrics is served over HTTP when settings.metrics_port > 0."""
+    are called as well when given; /metrics is served over HTTP when settings.metrics_port > 0.
+    reuse_port: listen with SO_REUSEPORT, sharing the port with the other processes of
+    `network serve --processes N` (network.processes)."""
     require_migrated(engine)
     signer = signer or NetworkSigner.from_file(settings.resolved_network_key_file())
     signer.register(engine)
@@ -164,7 +166,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
             futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="grpc"),
             interceptors=[interceptor],
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
-                     ("grpc.so_reuseport", 0)])
+                     ("grpc.so_reuseport", 1 if reuse_port else 0)])
         services = _GenericHandlersOnly(server)
         network_pb2_grpc.add_NetworkServiceServicer_to_server(servicer, services)
         for extra in extra_services:

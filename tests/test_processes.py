@@ -111,3 +111,68 @@ def test_earns_spread_over_two_servers_never_exceed_the_credit_limit(make_partne
         assert lots.outstanding_points(conn, shop.partner_id) == 1000  # filled exactly to the limit, not past it
     first.close()
     second.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> list:
+    import psutil
+
+    return psutil.Process(pid).children()
+
+
+def _metric_sum(text: str, name: str, **labels) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_supervisor_runs_processes_on_one_port_sums_their_metrics_and_stops_them(make_partner, database_url,
+                                                                              session_dir):
+    from conftest import start_supervised
+
+    metrics_port = _free_port()
+    server = start_supervised(database_url, session_dir, 2, {"COALITION_METRICS_PORT": str(metrics_port)})
+    try:
+        children = _children(server.process.pid)
+        assert len(children) == 2
+        shop = make_partner("super")
+        target = f"127.0.0.1:{server.port}"
+        # one connection per client (no shared subchannel), so the kernel spreads them over the processes
+        callers = [PartnerClient(target, shop.key_id, shop.private_key,
+                                 channel_options=(("grpc.use_local_subchannel_pool", 1),)) for _ in range(8)]
+        member = callers[0].enroll_member().member
+        for client in callers:
+            for _ in range(3):
+                client.earn(member.member_id, points=1)
+            with grpc.insecure_channel(target) as channel:  # health and reflection on the shared port
+                answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+                assert answer.status == health_pb2.HealthCheckResponse.SERVING
+            client.close()
+        page = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+        # every process's samples, summed by the supervisor's one /metrics
+        assert _metric_sum(page, "coalition_grpc_requests_total", method="/coalition.v1.NetworkService/Earn",
+                           code="OK") == 24
+        written_by = {p.name.rsplit("_", 1)[1] for p in (session_dir / "prometheus-multiproc").glob("counter_*.db")}
+        assert written_by <= {f"{c.pid}.db" for c in children}
+    finally:
+        assert server.stop() == 0
+    assert not any(c.is_running() and c.status() != "zombie" for c in children)
+
+
+def test_supervisor_exits_non_zero_when_a_server_process_dies(database_url, session_dir):
+    from conftest import start_supervised
+
+    server = start_supervised(database_url, session_dir, 2)
+    first, second = _children(server.process.pid)
+    os.kill(first.pid, signal.SIGKILL)
+    assert server.process.wait(60) == 1  # reported, the other stopped, no restart
+    assert not second.is_running() or second.status() == "zombie"
