@@ -37,6 +37,7 @@ from coalition.demo import connect_target, seed_demo
 from console.auth import EMBEDDED_DEFAULT_PASSWORD
 from network import logs
 from network.database import EmbeddedPostgres, make_engine, migrate, sqlalchemy_url
+from network.processes import default_processes
 from coalition.settings import CoalitionSettings, get_settings
 from settlement.temporal_runtime import temporal_binary
 from settlement.worker import CYCLE_SCHEDULE_ID
@@ -440,9 +441,10 @@ def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Super
         network_env = dict(env)
         if settings.metrics_port > 0:
             network_env["COALITION_METRICS_PORT"] = str(settings.metrics_port)
-        child = supervisor.spawn("network", [*CLI, "network", "serve"], network_env)
+        processes = default_processes()  # one server process per core on one port (network.processes)
+        child = supervisor.spawn("network", [*CLI, "network", "serve", "--processes", str(processes)], network_env)
         _wait("the network server", lambda: _grpc_serving(grpc_target), stop, child)
-    endpoints.add("network (gRPC)", settings.grpc_address, "signed calls, health, reflection")
+    endpoints.add("network (gRPC)", settings.grpc_address, f"signed calls, health, reflection; {processes} processes")
     if settings.metrics_port > 0:
         endpoints.add("metrics (network)", f"http://{_connect_host(settings.metrics_address)}:{settings.metrics_port}"
                                            "/metrics")
