@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from coalition.bench import run_earn_benchmark
+from coalition.bench import run_earn_benchmark, run_earn_scaling, run_verify_benchmark
 from network.runtime import configure_logging, database, operator_transaction
 from network import admin
 from network.core.terms import BASIS_POINTS
@@ -223,9 +223,44 @@ def partner_list() -> None:
 @bench_app.command("earn")
 def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary phase."),
                concurrency: int = 32, batch_callers: int = typer.Option(4, help="Concurrent BatchEarn callers."),
-               out: Path = typer.Option(Path("bench-results/earn.json"))) -> None:
+               processes: Optional[str] = typer.Option(
+                   None, help="Comma-separated server process counts (1,2,4): print the scaling table instead, "
+                              "written to bench-results/earn-scaling.json unless --out is given."),
+               out: Optional[Path] = typer.Option(None, help="Default bench-results/earn.json.")) -> None:
     """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
-    _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers), out)
+    if processes is None:
+        _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers),
+                out or Path("bench-results/earn.json"))
+        return
+    try:
+        counts = [int(n) for n in processes.split(",") if n.strip()]
+    except ValueError:
+        raise typer.BadParameter("give process counts as 1,2,4", param_hint="--processes") from None
+    if not counts or min(counts) < 1:
+        raise typer.BadParameter("give process counts of at least 1", param_hint="--processes")
+    figures = run_earn_scaling(counts, seconds=seconds, concurrency=concurrency)
+    out = out or Path("bench-results/earn-scaling.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    columns = {"processes": "procs", "earns_per_s": "earns/s", "earn_p99_ms": "p99 ms", "echo_calls_per_s": "echo/s",
+               "echo_p99_ms": "echo p99", "ratio_to_echo": "ratio", "server_cpu_ms_per_earn": "server ms",
+               "postgres_cpu_ms_per_earn": "pg ms", "clients_cpu_ms_per_earn": "clients ms"}
+    table = Table(*columns.values(), title=f"signed unary earns by server processes ({figures['concurrency']} "
+                                           f"callers, {figures['cpu_count']} cores, load before "
+                                           f"{figures['load_average_before']}, after {figures['load_average_after']})"
+                                           "; CPU ms per earn")
+    for row in figures["rows"]:
+        table.add_row(*(f"{row[c]:,}" for c in columns))
+    Console(width=max(console.width, 130)).print(table)  # nine columns: wider than a pipe's 80
+    console.print(f"written to {out}")
+
+
+@bench_app.command("verify")
+def bench_verify(iterations: int = 20_000, earn_figures: Path = typer.Option(
+                     Path("bench-results/earn.json"), help="A `bench earn` result: the share of server CPU per earn."),
+                 out: Path = typer.Option(Path("bench-results/verify.json"))) -> None:
+    """Ed25519 per call on the server's path (request verification, receipt signing), by library."""
+    _report(run_verify_benchmark(iterations=iterations, earn_figures=earn_figures), out)
 
 
 @bench_app.command("settle")
