@@ -99,6 +99,9 @@ class Supervisor:
         return [child.pid for child in self._children]
 
     def start(self) -> None:
+        """Start the children; from here on SIGINT and SIGTERM ask `wait` to stop them."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self._stopping.set())
         for _ in range(self._processes):
             self._children.append(subprocess.Popen(self._command, env=self._env))
         log.info("started %d server processes: %s", self._processes, " ".join(map(str, self.pids)))
@@ -127,8 +130,6 @@ class Supervisor:
 
     def wait(self) -> int:
         """Until a signal asks to stop (exit status 0) or a child dies on its own (1): every child is stopped."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self._stopping.set())
         while not self._stopping.wait(0.5):
             dead = [child for child in self._children if child.poll() is not None]
             if dead:
