@@ -195,6 +195,10 @@ class BatchClaim:
 # earlier commit and nobody issues for that partner meanwhile. Read committed: the SELECT after the lock takes a
 # fresh snapshot. The locks are taken in partner order in the first statement of round trip 1, before any chain
 # head, so they cannot deadlock with each other or with the heads. Partners without a credit limit take no lock.
+# Only a partner whose limit the contract cache did not yet show before round trip 1 is locked later (after the
+# heads): should that ever deadlock, PostgreSQL aborts one transaction and its calls fail (retryable), nothing
+# is over-issued. Cost: one round trip per limited partner in the group, and a sum over that partner's
+# outstanding lots (index ix_lots_issuer_state).
 _CREDIT_LOCK = ("SELECT pg_advisory_xact_lock(hashtextextended('coalition-credit:' || p, 0)) "
                 "FROM unnest(CAST(%(credit_partners)s AS text[])) AS p")
 _OUTSTANDING = f"SELECT coalesce(sum(remaining + held), 0) FROM lots WHERE {OUTSTANDING_LOTS} AND issuer_id = %(p)s"
