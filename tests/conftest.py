@@ -125,6 +125,12 @@ def start_supervised(database_url: str, data_dir: Path, processes: int,
 
 
 @pytest.fixture(scope="session")
+def supervised_server() -> Callable[..., SupervisedServer]:
+    """start_supervised, for tests (a conftest's functions are not importable by name from every test dir)."""
+    return start_supervised
+
+
+@pytest.fixture(scope="session")
 def network_server(engine: Engine, settings: CoalitionSettings, database_url: str, session_dir: Path,
                    network_signer: NetworkSigner) -> Iterator[RunningServer | SupervisedServer]:
     processes = int(os.environ.get("COALITION_TEST_SERVER_PROCESSES", "1"))

@@ -136,11 +136,9 @@ def _metric_sum(text: str, name: str, **labels) -> float:
 
 
 def test_supervisor_runs_processes_on_one_port_sums_their_metrics_and_stops_them(make_partner, database_url,
-                                                                              session_dir):
-    from conftest import start_supervised
-
+                                                                              session_dir, supervised_server):
     metrics_port = _free_port()
-    server = start_supervised(database_url, session_dir, 2, {"COALITION_METRICS_PORT": str(metrics_port)})
+    server = supervised_server(database_url, session_dir, 2, {"COALITION_METRICS_PORT": str(metrics_port)})
     try:
         children = _children(server.process.pid)
         assert len(children) == 2
@@ -168,10 +166,8 @@ def test_supervisor_runs_processes_on_one_port_sums_their_metrics_and_stops_them
     assert not any(c.is_running() and c.status() != "zombie" for c in children)
 
 
-def test_supervisor_exits_non_zero_when_a_server_process_dies(database_url, session_dir):
-    from conftest import start_supervised
-
-    server = start_supervised(database_url, session_dir, 2)
+def test_supervisor_exits_non_zero_when_a_server_process_dies(database_url, session_dir, supervised_server):
+    server = supervised_server(database_url, session_dir, 2)
     first, second = _children(server.process.pid)
     os.kill(first.pid, signal.SIGKILL)
     assert server.process.wait(60) == 1  # reported, the other stopped, no restart
