@@ -1,13 +1,18 @@
 """`coalition bench earn`: signed earns through the partner SDK against a network server in its own process.
 
 Set-up: a fresh embedded PostgreSQL, 50 partners with keys, members enrolled across them, the server started
-as `coalition network serve` in a subprocess, load from separate client processes (so the client's own
-interpreter does not share the server's GIL). Phases, each `seconds` long:
+as `coalition network serve --processes 1` in a subprocess, load from separate client processes (so the client's own
+interpreter does not share the server's GIL). In each phase every caller connects and is answered once, then all
+start together; the rate divides by the measured span from the first call's start to the last call's end. Phases,
+each `seconds` long:
   echo        a bare gRPC echo server (raw bytes, no signing, no database): the ceiling on this machine
   unary-50    signed unary earns at `concurrency` callers, traffic spread over 50 partners
   unary-1     the same, every call from one partner
   batch       BatchEarn calls of 500 items
 The server's resident memory is sampled throughout; the peak is reported.
+
+`coalition bench earn --processes 1,2,...` (run_earn_scaling) instead runs echo and unary-50 against N server
+processes and N echo processes for each N, in one run: the scaling table.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import threading
 import time
 import uuid
 from concurrent import futures
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import grpc
 import psutil
@@ -34,7 +40,7 @@ from network.database import EmbeddedPostgres, make_engine, migrate
 from network.store.ledger import build_ledger
 from network.settings import Settings
 from partners import signing
-from partners.client import PartnerClient
+from partners.client import DEFAULT_CHANNEL_OPTIONS, PartnerClient
 from partners.signing import private_key_from_raw
 
 CLIENT_PROCESSES = 2
@@ -59,8 +65,9 @@ def _wait_for_port(port: int, timeout: float = 60.0) -> None:
     raise TimeoutError(f"nothing listens on port {port}")
 
 
-def _echo_server(port: int) -> None:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
+def _echo_server(port: int, reuse_port: bool = False) -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
+                         options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
     handler = grpc.method_handlers_generic_handler(
         "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(lambda request, context: request)})
     server.add_generic_rpc_handlers((handler,))
@@ -69,51 +76,69 @@ def _echo_server(port: int) -> None:
     server.wait_for_termination()
 
 
-def _load(args: tuple) -> tuple[int, list[float]]:
-    """One client process: `threads` callers looping until the deadline; returns (items, latencies)."""
-    mode, target, credentials, members, threads, deadline = args
+# One connection per caller: gRPC otherwise shares one subchannel (one TCP connection) among a process's channels
+# to the same target, and SO_REUSEPORT spreads connections, not calls, over the server's processes.
+CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
+
+
+def _load(args: tuple) -> tuple[int, list[float], float, float]:
+    """One client process: `threads` callers, each connected (and one call answered) before the common start
+    `go`; they loop for `seconds` from then. Returns (items, latencies, first call's start, last call's end)."""
+    mode, target, credentials, members, threads, seconds, ready, go = args
     latencies: list[float] = []
     counts = [0] * threads
+    spans: list[tuple[float, float]] = []
     lock = threading.Lock()
 
     def caller(index: int) -> None:
         local: list[float] = []
         if mode == "echo":
-            channel = grpc.insecure_channel(target)
+            channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
             echo = channel.unary_unary("/bench.Echo/Echo")
             body = os.urandom(120)
-            while time.time() < deadline:
-                started = time.perf_counter()
-                echo(body, timeout=10)
-                local.append(time.perf_counter() - started)
-                counts[index] += 1
-            channel.close()
+            call = lambda n: (echo(body, timeout=10), 1)[1]
         else:
             partner_id, key_id, raw = credentials[index % len(credentials)]
-            client = PartnerClient(target, key_id, private_key_from_raw(raw), timeout=10)
+            client = PartnerClient(target, key_id, private_key_from_raw(raw), timeout=10,
+                                   channel_options=(*DEFAULT_CHANNEL_OPTIONS, *CHANNEL_OPTIONS))
             my_members = members[partner_id]
-            n = 0
-            while time.time() < deadline:
-                started = time.perf_counter()
-                if mode == "batch":
-                    client.batch_earn([{"member_id": my_members[(n + i) % len(my_members)], "points": 1}
-                                       for i in range(BATCH_SIZE)])
-                    counts[index] += BATCH_SIZE
-                else:
-                    client.earn(my_members[n % len(my_members)], amount_minor=250 + n % 1000, terminal_id=f"t{index}")
-                    counts[index] += 1
-                local.append(time.perf_counter() - started)
-                n += 1
+            if mode == "batch":
+                call = lambda n: (client.batch_earn([{"member_id": my_members[(n + i) % len(my_members)], "points": 1}
+                                                     for i in range(BATCH_SIZE)]), BATCH_SIZE)[1]
+            else:
+                call = lambda n: (client.earn(my_members[n % len(my_members)], amount_minor=250 + n % 1000,
+                                              terminal_id=f"t{index}"), 1)[1]
+        if mode == "echo":
+            echo(body, timeout=30)  # connected
+        else:
+            client.get_network_keys()  # connected, and the network keys that verify receipts fetched
+        ready.put(1)
+        go.wait()
+        first = time.time()  # wall clock: the spans of the client processes are compared
+        deadline = time.perf_counter() + seconds
+        n = 0
+        while True:
+            started = time.perf_counter()
+            if started >= deadline:
+                break
+            counts[index] += call(n)
+            local.append(time.perf_counter() - started)
+            n += 1
+        last = time.time()
+        if mode == "echo":
+            channel.close()
+        else:
             client.close()
         with lock:
             latencies.extend(local)
+            spans.append((first, last))
 
     workers = [threading.Thread(target=caller, args=(i,)) for i in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
-    return sum(counts), latencies
+    return sum(counts), latencies, min(s[0] for s in spans), max(s[1] for s in spans)
 
 
 def _cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -127,27 +152,44 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def _postgres_processes() -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
+def _postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    """The bench's own PostgreSQL: the postmaster of `data_dir` and its backends (not other servers on the box)."""
+    try:
+        return _with_children(int((data_dir / "postmaster.pid").read_text().split()[0]))
+    except (OSError, ValueError, psutil.Error):
+        return []
 
 
-def _phase(pool, mode: str, target: str, credentials, members, concurrency: int, seconds: float,
+def _with_children(pid: int) -> list[psutil.Process]:
+    """A process and its children (the supervisor of `network serve --processes N` and its server processes)."""
+    proc = psutil.Process(pid)
+    return [proc, *proc.children(recursive=True)]
+
+
+def _phase(pool, manager, mode: str, target: str, credentials, members, concurrency: int, seconds: float,
            watched: dict[str, Callable[[], list[psutil.Process]]] | None = None) -> dict:
+    """One phase: every caller connects, then all start together; the rate divides by the measured span from
+    the first call's start to the last call's end (not by `seconds`), and CPU is counted over that span too."""
     per_process = max(1, concurrency // CLIENT_PROCESSES)
-    start = time.time() + 1.0  # let every process build its clients first
-    deadline = start + seconds
+    ready, go = manager.Queue(), manager.Event()
     jobs = []
     for p in range(CLIENT_PROCESSES):
         creds = credentials[p::CLIENT_PROCESSES] if len(credentials) >= CLIENT_PROCESSES else credentials
-        jobs.append((mode, target, creds, members, per_process, deadline))
+        jobs.append((mode, target, creds, members, per_process, seconds, ready, go))
+    pending = pool.map_async(_load, jobs)
+    for _ in range(per_process * CLIENT_PROCESSES):  # every caller connected and answered once
+        ready.get(timeout=120)
     groups = {name: find() for name, find in (watched or {}).items()}
     before = {name: _cpu_seconds(procs) for name, procs in groups.items()}
-    results = pool.map(_load, jobs)
+    go.set()
+    results = pending.get()
     cpu = {name: _cpu_seconds(procs) - before[name] for name, procs in groups.items()}
     total = sum(r[0] for r in results)
+    span = max(r[3] for r in results) - min(r[2] for r in results)
     latencies = sorted(x for r in results for x in r[1])
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
-    figures = {"per_second": total / seconds, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "calls": len(latencies)}
+    figures = {"per_second": total / span, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "calls": len(latencies),
+               "span_s": round(span, 3)}
     for name, seconds_used in cpu.items():  # CPU milliseconds per item, by process group
         figures[f"{name}_cpu_ms_per_item"] = round(seconds_used * 1000 / max(total, 1), 3)
     return figures
@@ -173,49 +215,77 @@ def _seed(url: str, partners: int, members_per_partner: int) -> tuple[list, dict
     return credentials, members
 
 
-def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_callers: int = 4) -> dict:
+@contextmanager
+def _database(partners: int = 50, members_per_partner: int = 40) -> Iterator[tuple[Path, str, list, dict]]:
+    """A fresh embedded PostgreSQL, migrated and seeded: (workdir, url, credentials, members)."""
     workdir = Path(tempfile.mkdtemp(prefix="coalition-bench-"))
     pg = EmbeddedPostgres(workdir / "postgres", cleanup_mode="delete")
-    migrate(pg.url)
-    credentials, members = _seed(pg.url, partners=50, members_per_partner=40)
+    try:
+        migrate(pg.url)
+        credentials, members = _seed(pg.url, partners=partners, members_per_partner=members_per_partner)
+        yield workdir, pg.url, credentials, members
+    finally:
+        pg.stop()
+
+
+@contextmanager
+def _servers(workdir: Path, url: str, processes: int) -> Iterator[tuple[int, int, subprocess.Popen]]:
+    """The network server (`network serve --processes N`) and the bare echo server, N SO_REUSEPORT processes
+    each: (port, echo port, server process)."""
     port, echo_port = _free_port(), _free_port()
-    env = {**os.environ, "DATABASE_URL": pg.url, "COALITION_DATA_DIR": str(workdir), "COALITION_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable, "-m", "coalition.cli", "network", "serve", "--address",
-                               f"127.0.0.1:{port}"], env=env)
+    env = {**os.environ, "DATABASE_URL": url, "COALITION_DATA_DIR": str(workdir), "COALITION_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", str(processes),
+                               "--address", f"127.0.0.1:{port}"], env=env)
     ctx = mp.get_context("spawn")
-    echo = ctx.Process(target=_echo_server, args=(echo_port,), daemon=True)
-    echo.start()
-    peak_rss = 0
-    sampling = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak_rss
-        proc = psutil.Process(server.pid)
-        while not sampling.wait(0.2):
-            try:
-                peak_rss = max(peak_rss, proc.memory_info().rss)
-            except psutil.Error:
-                return
-
+    echoes = [ctx.Process(target=_echo_server, args=(echo_port, processes > 1), daemon=True) for _ in range(processes)]
+    for echo in echoes:
+        echo.start()
     try:
         _wait_for_port(port)
         _wait_for_port(echo_port)
-        threading.Thread(target=sample, daemon=True).start()
-        target = f"127.0.0.1:{port}"
-        with ctx.Pool(CLIENT_PROCESSES) as pool:
-            watched = {"server": lambda: [psutil.Process(server.pid)], "postgres": _postgres_processes,
-                       "clients": lambda: [psutil.Process(c.pid) for c in pool._pool]}
-            ceiling = _phase(pool, "echo", f"127.0.0.1:{echo_port}", credentials, members, concurrency, seconds)
-            _phase(pool, "unary", target, credentials, members, concurrency, min(3.0, seconds))  # warm-up
-            fifty = _phase(pool, "unary", target, credentials, members, concurrency, seconds, watched)
-            one = _phase(pool, "unary", target, credentials[:1], members, concurrency, seconds)
-            batch = _phase(pool, "batch", target, credentials, members, batch_callers, seconds, watched)
-        sampling.set()
+        time.sleep(2.0 if processes > 1 else 0.0)  # the other processes are listening too, not only the first
+        yield port, echo_port, server
     finally:
         server.terminate()
-        server.wait(30)
-        echo.terminate()
-        pg.stop()
+        server.wait(60)
+        for echo in echoes:
+            echo.terminate()
+            echo.join(10)
+
+
+def _client_pool():
+    ctx = mp.get_context("spawn")
+    return ctx.Pool(CLIENT_PROCESSES), ctx.Manager()
+
+
+def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_callers: int = 4) -> dict:
+    """The single-process server's figures (as in issue 14's table), with the phase clock measured."""
+    with _database() as (workdir, url, credentials, members), _servers(workdir, url, 1) as (port, echo_port, server):
+        peak_rss = 0
+        sampling = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak_rss
+            proc = psutil.Process(server.pid)
+            while not sampling.wait(0.2):
+                try:
+                    peak_rss = max(peak_rss, sum(p.memory_info().rss for p in _with_children(proc.pid)))
+                except psutil.Error:
+                    return
+
+        threading.Thread(target=sample, daemon=True).start()
+        target = f"127.0.0.1:{port}"
+        pool, manager = _client_pool()
+        with pool, manager:
+            watched = {"server": lambda: _with_children(server.pid), "postgres": lambda: _postgres_processes(workdir / "postgres"),
+                       "clients": lambda: [psutil.Process(c.pid) for c in pool._pool]}
+            ceiling = _phase(pool, manager, "echo", f"127.0.0.1:{echo_port}", credentials, members, concurrency,
+                             seconds)
+            _phase(pool, manager, "unary", target, credentials, members, concurrency, min(3.0, seconds))  # warm-up
+            fifty = _phase(pool, manager, "unary", target, credentials, members, concurrency, seconds, watched)
+            one = _phase(pool, manager, "unary", target, credentials[:1], members, concurrency, seconds)
+            batch = _phase(pool, manager, "batch", target, credentials, members, batch_callers, seconds, watched)
+        sampling.set()
     return {
         "unary_earns_per_s_50_partners": round(fifty["per_second"], 1),
         "unary_p50_ms": round(fifty["p50_ms"], 2),
@@ -231,11 +301,107 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
         "server_peak_rss_mb": round(peak_rss / 2**20, 1),
         **{f"unary_{k}": v for k, v in fifty.items() if k.endswith("_cpu_ms_per_item")},
         **{f"batch_{k}": v for k, v in batch.items() if k.endswith("_cpu_ms_per_item")},
+        "unary_measured_span_s": fifty["span_s"],
         "concurrency": concurrency,
         "batch_callers": batch_callers,
         "batch_size": BATCH_SIZE,
         "client_processes": CLIENT_PROCESSES,
         "seconds_per_phase": seconds,
         "cpu_count": os.cpu_count(),
+        "load_average_at_start": load_average(),
         "run_id": uuid.uuid4().hex[:8],
     }
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages (figures from a shared machine say what else ran)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_earn_scaling(process_counts: Sequence[int], seconds: float = 10.0, concurrency: int = 32) -> dict:
+    """For each process count N: signed unary earns (50 partners) against `network serve --processes N` and the
+    bare echo against N SO_REUSEPORT echo processes, in the same run, one database. Rows: earns/s, p99, the
+    ratio to echo and CPU ms per earn by process group (server = supervisor and its processes)."""
+    rows = []
+    load_before = load_average()
+    with _database() as (workdir, url, credentials, members):
+        for processes in process_counts:
+            with _servers(workdir, url, processes) as (port, echo_port, server):
+                pool, manager = _client_pool()
+                with pool, manager:
+                    watched = {"server": lambda: _with_children(server.pid), "postgres": lambda: _postgres_processes(workdir / "postgres"),
+                               "clients": lambda: [psutil.Process(c.pid) for c in pool._pool]}
+                    echo = _phase(pool, manager, "echo", f"127.0.0.1:{echo_port}", credentials, members,
+                                  concurrency, seconds)
+                    _phase(pool, manager, "unary", f"127.0.0.1:{port}", credentials, members, concurrency,
+                           min(3.0, seconds))  # warm-up
+                    earn = _phase(pool, manager, "unary", f"127.0.0.1:{port}", credentials, members, concurrency,
+                                  seconds, watched)
+            rows.append({"processes": processes, "earns_per_s": round(earn["per_second"], 1),
+                         "earn_p50_ms": round(earn["p50_ms"], 2), "earn_p99_ms": round(earn["p99_ms"], 2),
+                         "echo_calls_per_s": round(echo["per_second"], 1), "echo_p99_ms": round(echo["p99_ms"], 2),
+                         "ratio_to_echo": round(earn["per_second"] / echo["per_second"], 3),
+                         **{k.replace("_ms_per_item", "_ms_per_earn"): v for k, v in earn.items()
+                            if k.endswith("_cpu_ms_per_item")},
+                         "earn_span_s": earn["span_s"], "echo_span_s": echo["span_s"]})
+    return {"rows": rows, "concurrency": concurrency, "client_processes": CLIENT_PROCESSES,
+            "seconds_per_phase": seconds, "cpu_count": os.cpu_count(), "load_average_before": load_before,
+            "load_average_after": load_average(), "run_id": uuid.uuid4().hex[:8]}
+
+
+def run_verify_benchmark(iterations: int = 20_000, earn_figures: Path | None = None) -> dict:
+    """Ed25519 on the server's path, per call: verifying a signed request (coalition-sig-v1, the whole
+    partners.signing.verify_request and the bare `cryptography` verify) and signing the receipt; as a fraction
+    of the server's CPU per unary earn when a `coalition bench earn` result (earn_figures) is at hand.
+    PyNaCl (libsodium) is measured too when it is installed."""
+    key = signing.generate_private_key()
+    public = key.public_key()
+    method, body = "/coalition.v1.NetworkService/Earn", os.urandom(120)
+    headers = signing.sign_request(key, "bench-k1", method, body)
+    metadata = signing.collect_metadata(headers.metadata())
+    message = signing.request_message(method, "bench-k1", headers.timestamp, headers.nonce, body)
+    signature = base64.b64decode(headers.signature_b64)
+
+    def per_call_us(call: Callable[[], object]) -> float:
+        for _ in range(200):
+            call()
+        started = time.process_time()
+        for _ in range(iterations):
+            call()
+        return (time.process_time() - started) * 1e6 / iterations
+
+    figures: dict[str, object] = {
+        "cryptography_verify_us": round(per_call_us(lambda: public.verify(signature, message)), 2),
+        "verify_request_us": round(per_call_us(
+            lambda: signing.verify_request(metadata, method, body, lambda key_id: public)), 2),
+        "cryptography_sign_us": round(per_call_us(lambda: key.sign(message)), 2),
+    }
+    try:
+        import nacl.signing  # noqa: PLC0415 - optional: PyNaCl is not a dependency
+
+        nacl_key = nacl.signing.VerifyKey(signing.raw_public(key))
+        figures["pynacl_verify_us"] = round(per_call_us(lambda: nacl_key.verify(message, signature)), 2)
+    except ImportError:
+        figures["pynacl_verify_us"] = "not installed"
+    if earn_figures is not None and earn_figures.exists():
+        import json
+
+        earn = json.loads(earn_figures.read_text())
+        server_ms = earn.get("unary_server_cpu_ms_per_item")
+        if server_ms:
+            figures["server_cpu_ms_per_earn"] = server_ms
+            figures["verify_share_of_server_cpu"] = round(figures["verify_request_us"] / 1000 / server_ms, 3)
+            figures["verify_and_receipt_share_of_server_cpu"] = round(
+                (figures["verify_request_us"] + figures["cryptography_sign_us"]) / 1000 / server_ms, 3)
+    figures.update({"iterations": iterations, "cryptography_version": _version("cryptography"),
+                    "load_average": load_average()})
+    return figures
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from coalition.bench import run_earn_benchmark
+from coalition.bench import run_earn_benchmark, run_earn_scaling, run_verify_benchmark
 from network.runtime import configure_logging, database, operator_transaction
 from network import admin
 from network.core.terms import BASIS_POINTS
@@ -27,7 +29,9 @@ from network import admin
 from network.database import schema_revision
 from network.outage import wait_for_database
 from network.runtime import configure_logging, database, operator_transaction
+from network.processes import default_processes, reserve_port, run_supervised
 from network.server import serve_forever, start_server
+from network.signer import NetworkSigner
 from coalition.settings import get_settings
 from network.store.verify import verify_ledger
 from settlement.bench import run_settle_benchmark
@@ -61,16 +65,41 @@ OPERATOR = typer.Option("cli", "--operator", help="Who is acting (recorded with 
 
 @network_app.command("serve")
 def network_serve(address: str = typer.Option(None, help="host:port to listen on (default COALITION_GRPC_ADDRESS)"),
-                  migrate: bool = typer.Option(False, help="Apply migrations first.")) -> None:
+                  migrate: bool = typer.Option(False, help="Apply migrations first."),
+                  processes: int = typer.Option(
+                      default_processes(), min=1,
+                      help="Server processes sharing the port (SO_REUSEPORT), supervised: see network.processes. "
+                           "Default: the machine's cores."),
+                  reuse_port: bool = typer.Option(False, hidden=True,
+                                                  help="Listen with SO_REUSEPORT (the supervisor's children).")) -> None:
     """Run the network server (signed gRPC, health checking, reflection)."""
     settings = get_settings()
     configure_logging(settings)
+    if processes > 1:
+        raise typer.Exit(_serve_processes(settings, address, migrate, processes))
     with database(settings, run_migrations=migrate) as engine:
         wait_for_database(engine)  # a server started before PostgreSQL waits for it
-        running = start_server(engine, settings, address=address,
+        running = start_server(engine, settings, address=address, reuse_port=reuse_port,
                                extra_services=[registration(engine, settings)])
         console.print(f"network server listening on {address or settings.grpc_address} (port {running.port})")
         serve_forever(running)
+
+
+def _serve_processes(settings, address: str | None, migrate: bool, processes: int) -> int:
+    """The supervisor of `network serve --processes N` (network.processes): migrations, the network key and the
+    embedded PostgreSQL (when DATABASE_URL is unset) once here, then N children on one port; their exit status."""
+    NetworkSigner.from_file(settings.resolved_network_key_file())  # created once, before the children read it
+    with database(settings, run_migrations=migrate) as engine:
+        bind, reserved = reserve_port(address or settings.grpc_address)
+        try:
+            env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+            command = [sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", "1", "--reuse-port",
+                       "--address", bind]
+            console.print(f"network server listening on {bind} ({processes} processes)")
+            return run_supervised(command, processes, env, data_dir=settings.data_dir,
+                                  metrics_port=settings.metrics_port, metrics_address=settings.metrics_address)
+        finally:
+            reserved.close()
 
 
 @db_app.command("migrate")
@@ -198,9 +227,44 @@ def partner_list() -> None:
 @bench_app.command("earn")
 def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary phase."),
                concurrency: int = 32, batch_callers: int = typer.Option(4, help="Concurrent BatchEarn callers."),
-               out: Path = typer.Option(Path("bench-results/earn.json"))) -> None:
+               processes: Optional[str] = typer.Option(
+                   None, help="Comma-separated server process counts (1,2,4): print the scaling table instead, "
+                              "written to bench-results/earn-scaling.json unless --out is given."),
+               out: Optional[Path] = typer.Option(None, help="Default bench-results/earn.json.")) -> None:
     """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
-    _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers), out)
+    if processes is None:
+        _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers),
+                out or Path("bench-results/earn.json"))
+        return
+    try:
+        counts = [int(n) for n in processes.split(",") if n.strip()]
+    except ValueError:
+        raise typer.BadParameter("give process counts as 1,2,4", param_hint="--processes") from None
+    if not counts or min(counts) < 1:
+        raise typer.BadParameter("give process counts of at least 1", param_hint="--processes")
+    figures = run_earn_scaling(counts, seconds=seconds, concurrency=concurrency)
+    out = out or Path("bench-results/earn-scaling.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    columns = {"processes": "procs", "earns_per_s": "earns/s", "earn_p99_ms": "p99 ms", "echo_calls_per_s": "echo/s",
+               "echo_p99_ms": "echo p99", "ratio_to_echo": "ratio", "server_cpu_ms_per_earn": "server ms",
+               "postgres_cpu_ms_per_earn": "pg ms", "clients_cpu_ms_per_earn": "clients ms"}
+    table = Table(*columns.values(), title=f"signed unary earns by server processes ({figures['concurrency']} "
+                                           f"callers, {figures['cpu_count']} cores, load before "
+                                           f"{figures['load_average_before']}, after {figures['load_average_after']})"
+                                           "; CPU ms per earn")
+    for row in figures["rows"]:
+        table.add_row(*(f"{row[c]:,}" for c in columns))
+    Console(width=max(console.width, 130)).print(table)  # nine columns: wider than a pipe's 80
+    console.print(f"written to {out}")
+
+
+@bench_app.command("verify")
+def bench_verify(iterations: int = 20_000, earn_figures: Path = typer.Option(
+                     Path("bench-results/earn.json"), help="A `bench earn` result: the share of server CPU per earn."),
+                 out: Path = typer.Option(Path("bench-results/verify.json"))) -> None:
+    """Ed25519 per call on the server's path (request verification, receipt signing), by library."""
+    _report(run_verify_benchmark(iterations=iterations, earn_figures=earn_figures), out)
 
 
 @bench_app.command("settle")

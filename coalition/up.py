@@ -43,6 +43,7 @@ from coalition.demo import DEMO_PARTNERS, connect_target, seed_demo
 from console.auth import EMBEDDED_DEFAULT_PASSWORD
 from network import logs
 from network.database import EmbeddedPostgres, make_engine, migrate, sqlalchemy_url
+from network.processes import default_processes
 from partners.client import PartnerClient
 from coalition.settings import CoalitionSettings, get_settings
 from settlement.temporal_runtime import temporal_binary
@@ -492,11 +493,13 @@ def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Super
         network_env = dict(env)
         if settings.metrics_port > 0:
             network_env["COALITION_METRICS_PORT"] = str(settings.metrics_port)
-        child = supervisor.spawn("network", [*CLI, "network", "serve"], network_env)
+        processes = default_processes()  # one server process per core on one port (network.processes)
+        child = supervisor.spawn("network", [*CLI, "network", "serve", "--processes", str(processes)], network_env)
         _wait("the network server", lambda: _grpc_serving(grpc_target, client_tls), stop, child)
     transport = ("plaintext" if settings.tls_cert_file is None else
                  "mutual TLS" if settings.tls_client_ca_file is not None else "TLS")
-    endpoints.add("network (gRPC)", settings.grpc_address, f"{transport}: signed calls, health, reflection")
+    endpoints.add("network (gRPC)", settings.grpc_address,
+                  f"{transport}: signed calls, health, reflection; {processes} processes")
     if client_tls is not None:
         local = client_tls.local
         endpoints.tls_note = (

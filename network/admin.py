@@ -18,7 +18,7 @@ from sqlalchemy import Connection, text
 from network import errors
 from network.core.ledger import CURRENCY_EXPONENT
 from network.core.terms import BASIS_POINTS, SETTLEMENT_MODELS, ContractTerms
-from network.store.contracts import load_contracts
+from network.store.contracts import load_contracts, notify_contract_change
 from partners import signing
 
 MAX_ACTIVE_KEYS = 2
@@ -172,6 +172,7 @@ def set_contract(conn: Connection, operator: str, partner_id: str, draft: Contra
                       f"VALUES (:partner_id, :version, :effective_from, {', '.join(':' + k for k in values)})"),
                  {"partner_id": partner_id, "version": version, "effective_from": effective, **values})
     record(conn, operator, "contract.set", partner_id, {"version": version, "effective_from": effective, **values})
+    notify_contract_change(conn)
     return next(c for c in load_contracts(conn, partner_id) if c.version == version)
 
 

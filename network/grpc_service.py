@@ -29,7 +29,6 @@ from network.errors import DomainError, key_reused
 from network.group_commit import GroupCommit
 from network.interceptor import current_caller
 from network.store.earn import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection
-from network.store.exposure import ExposureTracker
 from network.store.idempotency import claim, store, stored_body_hash
 from network.store.ledger import Ledger
 from network.store.traffic import TrafficRow, traffic
@@ -143,7 +142,7 @@ def run_mutation(engine: Engine, method: str, request: Message,
 
 class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     def __init__(self, engine: Engine, ledger: Ledger, network_keys: Callable[[], list[pb.NetworkKey]],
-                 exposure: ExposureTracker | None = None, *, earned: Callable[[int], None] | None = None,
+                 *, earned: Callable[[int], None] | None = None,
                  group_linger_seconds: float = 0.002, commit_timeout_seconds: float = 30.0):
         """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics)."""
         self._engine = engine
@@ -151,9 +150,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         self._network_keys = network_keys
         self._commit_timeout_seconds = commit_timeout_seconds
         self._earns = EarnCommitter(
-            ledger, lambda result: earn_response(result).SerializeToString(),
-            outstanding_points=exposure.outstanding_points if exposure else None,
-            issued=exposure.issued if exposure else None, committed=earned)
+            ledger, lambda result: earn_response(result).SerializeToString(), committed=earned)
         self._group_commit = GroupCommit(
             engine, lambda connection, calls: self._earns.post(connection, calls, lock_early=True)[0],
             linger_seconds=group_linger_seconds)

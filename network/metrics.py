@@ -10,6 +10,9 @@
   (`observe_settlement_cycle`).
 
 `serve_http(settings.metrics_port, settings.metrics_address)` exposes them over HTTP when the port is above 0.
+Under `network serve --processes N` the server processes run in prometheus_client's multiprocess mode
+(PROMETHEUS_MULTIPROC_DIR, set by network.processes): they serve no HTTP, and the supervisor serves one /metrics
+summing all of them.
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ from network.outage import WATCH_SECONDS, DatabaseOutage
 from network.registration import ServiceRegistration
 from network.signer import NetworkSigner
 from network.settings import Settings
-from network.store.exposure import ExposureTracker
 from network.store.ledger import build_ledger
 from network.tls import server_credentials
 from protos.coalition.v1 import network_pb2, network_pb2_grpc
@@ -151,14 +150,17 @@ def _chain(*hooks):
 def start_server(engine: Engine, settings: Settings, *, address: str | None = None,
                  signer: NetworkSigner | None = None, observe: Observer | None = None,
                  refused: RefusalObserver | None = None,
-                 extra_services: Sequence[ServiceRegistration] = ()) -> RunningServer:
+                 extra_services: Sequence[ServiceRegistration] = (), reuse_port: bool = False) -> RunningServer:
     """Start the server. Prometheus metrics are always counted (network.metrics), and `observe` / `refused`
-    are called as well when given; /metrics is served over HTTP when settings.metrics_port > 0."""
+    are called as well when given; /metrics is served over HTTP when settings.metrics_port > 0.
+    reuse_port: listen with SO_REUSEPORT, sharing the port with the other processes of
+    `network serve --processes N` (network.processes)."""
     require_migrated(engine)
     signer = signer or NetworkSigner.from_file(settings.resolved_network_key_file())
     signer.register(engine)
     ledger = build_ledger(engine, settings)
     ledger.ensure_shard_heads()
+    ledger.contracts.follow_changes()  # contract changes committed anywhere empty this process's cache at once
     metrics.instrument_engine(engine)
     metrics.serve_http(settings.metrics_port, settings.metrics_address)
     limit = settings.grpc_max_message_bytes
@@ -173,7 +175,6 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         rechecked_methods=RECHECKED, max_message_bytes=limit,
         client_certificates=settings.tls_client_ca_file is not None, outage=outage)
     servicer = NetworkServicer(engine, ledger, network_keys(engine),
-                               ExposureTracker(engine, ttl_seconds=settings.exposure_cache_seconds),
                                earned=lambda n: metrics.count_ledger_transactions("earn", n),
                                group_linger_seconds=settings.earn_group_linger_ms / 1000,
                                commit_timeout_seconds=settings.earn_commit_timeout_seconds)
@@ -187,7 +188,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
             interceptors=[interceptor],
             options=[("grpc.max_receive_message_length", max(limit, settings.grpc_transport_max_message_bytes)),
                      ("grpc.max_send_message_length", limit),
-                     ("grpc.so_reuseport", 0)])
+                     ("grpc.so_reuseport", 1 if reuse_port else 0)])
         services = _GenericHandlersOnly(server)
         network_pb2_grpc.add_NetworkServiceServicer_to_server(servicer, services)
         for extra in extra_services:
@@ -210,6 +211,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         _end_loop(loop, loop_thread)
         servicer.close()
         keys.close()
+        ledger.contracts.close()
         raise
     stop = threading.Event()
     threading.Thread(target=_watch_database, args=(engine, outage, stop), daemon=True,
@@ -217,7 +219,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     log.info("network server listening on port %d (%s; network key %s)", port,
              "plaintext" if credentials is None else
              "mutual TLS" if settings.tls_client_ca_file is not None else "TLS", signer.key_id)
-    return RunningServer(server, port, health_servicer, stop, loop, loop_thread, (servicer.close, keys.close))
+    return RunningServer(server, port, health_servicer, stop, loop, loop_thread, (servicer.close, keys.close,
+                                                                                    ledger.contracts.close))
 
 
 def serve_forever(running: RunningServer) -> None:

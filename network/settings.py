@@ -32,8 +32,10 @@ class NetworkSettings(BaseSettings):
     earn_group_linger_ms: float = 2.0
     # An earn whose group commit has not ended after this long gets UNAVAILABLE (COMMIT_TIMEOUT, retryable).
     earn_commit_timeout_seconds: float = 30.0
-    # In-process caches of partners' contracts and exposure snapshots: reloaded after this long.
+    # The in-process cache of partners' contracts: emptied by NOTIFY on every change (network.store.contracts),
+    # reloaded after this long regardless (and on every lookup while its listener is not connected).
     contract_cache_seconds: float = 2.0
+    # No longer read (the credit-limit check reads inside the earn transaction); accepted for old configurations.
     exposure_cache_seconds: float = 2.0
     # The largest request (and response) a call may carry; a larger request is refused with INVALID_ARGUMENT /
     # MESSAGE_TOO_LARGE (never retried).

@@ -2,6 +2,10 @@
 
 Everything is started by the project's own code (the same embedded defaults `coalition up` uses) and stopped
 after the session. Integration tests that touch the ledger get `coalition ledger verify` run after them.
+
+COALITION_TEST_SERVER_PROCESSES=N (N > 1) makes `network_server` the multi-process server, `coalition network
+serve --processes N` in a subprocess on the same database, network key and shard count, e.g.
+    COALITION_TEST_SERVER_PROCESSES=2 pytest tests/test_network_api.py tests/test_network_refusals.py
 """
 
 from __future__ import annotations
@@ -9,11 +13,16 @@ from __future__ import annotations
 import base64
 import itertools
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import pytest
 from sqlalchemy import Engine
@@ -68,9 +77,68 @@ def network_signer(session_dir: Path) -> NetworkSigner:
     return NetworkSigner.from_file(session_dir / "network-key.pem")
 
 
+@dataclass
+class SupervisedServer:
+    """`coalition network serve --processes N` in a subprocess: the part of RunningServer the tests use."""
+
+    process: subprocess.Popen
+    port: int
+
+    def stop(self, grace: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(max(grace, 30.0))
+
+
+def _serving(port: int) -> bool:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+        except grpc.RpcError:
+            return False
+    return answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def start_supervised(database_url: str, data_dir: Path, processes: int,
+                     env: Mapping[str, str] | None = None) -> SupervisedServer:
+    """Start the multi-process server on a free port of 127.0.0.1 and wait until it answers health checks."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", str(processes),
+         "--address", f"127.0.0.1:{port}"], cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "DATABASE_URL": database_url, "COALITION_DATA_DIR": str(data_dir),
+             "COALITION_NETWORK_KEY_FILE": str(data_dir / "network-key.pem"), "COALITION_LEDGER_SHARDS": "16",
+             "COALITION_LOG_LEVEL": "WARNING", **(env or {})})
+    deadline = time.monotonic() + 120
+    while not _serving(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the {processes}-process server did not start (exit status {process.poll()})")
+        time.sleep(0.2)
+    return SupervisedServer(process, port)
+
+
 @pytest.fixture(scope="session")
-def network_server(engine: Engine, settings: CoalitionSettings,
-                   network_signer: NetworkSigner) -> Iterator[RunningServer]:
+def supervised_server() -> Callable[..., SupervisedServer]:
+    """start_supervised, for tests (a conftest's functions are not importable by name from every test dir)."""
+    return start_supervised
+
+
+@pytest.fixture(scope="session")
+def network_server(engine: Engine, settings: CoalitionSettings, database_url: str, session_dir: Path,
+                   network_signer: NetworkSigner) -> Iterator[RunningServer | SupervisedServer]:
+    processes = int(os.environ.get("COALITION_TEST_SERVER_PROCESSES", "1"))
+    if processes > 1:
+        supervised = start_supervised(database_url, session_dir, processes)
+        yield supervised
+        supervised.stop()
+        return
     running = start_server(engine, settings, address="127.0.0.1:0", signer=network_signer)
     yield running
     running.stop(0)

@@ -11,9 +11,16 @@ from sqlalchemy import Connection, Engine, text
 
 from network import errors
 from network.core.terms import ContractTerms, in_force
+from network.store.notify import ChannelListener
 
+CONTRACTS_CHANNEL = "coalition_contracts"
 # every contract column, and the currency from the partner (the one currency of all its contract versions)
 _COLUMNS = ", ".join("p.currency" if name == "currency" else f"c.{name}" for name in ContractTerms.__dataclass_fields__)
+
+
+def notify_contract_change(conn: Connection) -> None:
+    """Tell every server's ContractBook to reload when this transaction commits."""
+    conn.execute(text(f"NOTIFY {CONTRACTS_CHANNEL}"))
 
 
 def load_contracts(conn: Connection, partner_id: str | None = None) -> list[ContractTerms]:
@@ -35,7 +42,12 @@ CONTRACT_VERSIONS = """SELECT c.*, coalesce(lead(c.effective_from) OVER (PARTITI
 
 
 class ContractBook:
-    """Every partner's contract history, reloaded at most every `ttl_seconds` (or at once after a change here)."""
+    """Every partner's contract history, reloaded at most every `ttl_seconds` (or at once after a change here).
+
+    Across processes and servers (`follow_changes`, which the server calls): admin.set_contract NOTIFYs
+    CONTRACTS_CHANNEL in the transaction that adds a version, and a listener thread empties the cache when the
+    notification arrives, so every server process sees a new contract version as soon as it commits, not a TTL
+    later. While the listener is not connected the cache is reloaded on every lookup."""
 
     def __init__(self, engine: Engine, ttl_seconds: float = 2.0):
         self._engine = engine
@@ -43,6 +55,16 @@ class ContractBook:
         self._lock = threading.Lock()
         self._loaded_at = float("-inf")
         self._by_partner: dict[str, list[ContractTerms]] = {}
+        self._listener: ChannelListener | None = None
+
+    def follow_changes(self) -> None:
+        """Empty the cache on every contract change committed anywhere (PostgreSQL NOTIFY); `close` stops it."""
+        if self._listener is None:
+            self._listener = ChannelListener(self._engine, CONTRACTS_CHANNEL, self.invalidate, name="contract-listener")
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
 
     def invalidate(self) -> None:
         with self._lock:
@@ -50,7 +72,8 @@ class ContractBook:
 
     def _histories(self, force: bool = False) -> dict[str, list[ContractTerms]]:
         with self._lock:
-            if force or time.monotonic() - self._loaded_at > self._ttl:
+            stale = self._listener is not None and not self._listener.connected.is_set()
+            if force or stale or time.monotonic() - self._loaded_at > self._ttl:
                 with self._engine.connect() as conn:
                     by_partner: dict[str, list[ContractTerms]] = {}
                     for terms in load_contracts(conn):

@@ -1,6 +1,7 @@
 """The earn hot path: a group of earns (Earn's group commit, or one BatchEarn) in three round trips.
 
-1. BEGIN, the ledger-time lock (shared: network.store.ledger_time) and one (prepared) statement that reads the
+1. BEGIN, the ledger-time lock (shared: network.store.ledger_time), the credit-limited partners' locks (only
+   when the group has such partners: see _CREDIT_LOCK) and one (prepared) statement that reads the
    cut-off watermark, re-checks the callers' keys and partners, finds the idempotency keys already
    answered and finds the members (shard, enrollments). Python decides every item (network.store.earn_plan,
    with network.core.rules) and builds every response.
@@ -35,6 +36,7 @@ from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, 
                                    WriteBatch, chain_writes, posting_writes, shard_heads)
 from network.store.ledger import Ledger
 from network.store.ledger_time import SHARE_LEDGER_TIME
+from network.store.lots import OUTSTANDING_LOTS
 from network.store.pgarray import columns, literal
 
 
@@ -198,16 +200,57 @@ class BatchClaim:
     respond: Callable[[list[Outcome]], bytes]
 
 
+# The credit-limit check reads a limited partner's outstanding points inside the earn transaction, after taking
+# a transaction-scoped advisory lock on that partner: every writer (any thread, process or server) that issues
+# points for a credit-limited partner holds the same lock until it commits, so the sum it reads includes every
+# earlier commit and nobody issues for that partner meanwhile. Read committed: the SELECT after the lock takes a
+# fresh snapshot. The locks are taken in partner order in round trip 1, right after the shared ledger-time lock and
+# before any chain head (one global order), so they cannot deadlock with each other or with the heads. Partners without a credit limit take no lock.
+# Only a partner whose limit the contract cache did not yet show before round trip 1 is locked later (after the
+# heads): should that ever deadlock, PostgreSQL aborts one transaction and its calls fail (retryable), nothing
+# is over-issued. Cost: one round trip per limited partner in the group, and a sum over that partner's
+# outstanding lots (index ix_lots_issuer_state).
+_CREDIT_LOCK = ("SELECT pg_advisory_xact_lock(hashtextextended('coalition-credit:' || p, 0)) "
+                "FROM unnest(CAST(%(credit_partners)s AS text[])) AS p")
+_OUTSTANDING = f"SELECT coalesce(sum(remaining + held), 0) FROM lots WHERE {OUTSTANDING_LOTS} AND issuer_id = %(p)s"
+
+
+class _LockedOutstanding:
+    """Outstanding points of credit-limited partners, read on the earn transaction's cursor under their lock."""
+
+    def __init__(self, cursor, locked: Sequence[str]):
+        self._cursor = cursor
+        self._locked = set(locked)
+
+    def __call__(self, partner_id: str) -> int:
+        if partner_id not in self._locked:  # a limit newer than the contract cache said before round trip 1
+            self._cursor.execute(_CREDIT_LOCK, {"credit_partners": literal([partner_id])})
+            self._locked.add(partner_id)
+        self._cursor.execute(_OUTSTANDING, {"p": partner_id})
+        return int(self._cursor.fetchone()[0])
+
+
 class EarnCommitter:
+    """Posts groups of earns (network.store.earn's three round trips), checking credit limits exactly: see
+    _CREDIT_LOCK. Correct across threads, server processes and servers without any in-process snapshot."""
+
     def __init__(self, ledger: Ledger, respond: Callable[[EarnResult], bytes], *,
-                 outstanding_points: Callable[[str], int] | None = None,
-                 issued: Callable[[str, int], None] | None = None,
                  committed: Callable[[int], None] | None = None):
         self._ledger = ledger
         self._respond = respond
-        self._outstanding = outstanding_points
-        self._issued = issued
         self._committed = committed
+
+    def _credit_limited(self, calls: Sequence[EarnCall]) -> list[str]:
+        """The callers' partners whose contract in force (from the contract cache) has a credit limit, sorted."""
+        now = self._ledger.clock()
+        limited = set()
+        for partner_id in {c.caller.partner_id for c in calls}:
+            try:
+                if self._ledger.contracts.terms(partner_id, now).credit_limit_minor is not None:
+                    limited.add(partner_id)
+            except DomainError:  # no contract: the plan refuses these items
+                continue
+        return sorted(limited)
 
     def post(self, connection, calls: Sequence[EarnCall], claim: BatchClaim | None = None, *,
              lock_early: bool = False) -> tuple[list[Outcome], bytes]:
@@ -234,12 +277,19 @@ class EarnCommitter:
         except psycopg2.Error as exc:
             raise DBAPIError.instance(statement, params, exc, psycopg2.Error, hide_parameters=True) from exc
         cursor = dbapi.cursor()
-        # the ledger-time lock first, so the lookups (a later statement) read the cut-off watermark under it
-        statement = "BEGIN;\n" + SHARE_LEDGER_TIME + ";\n" + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
+        # One round trip, locks in one global order: the ledger-time lock (shared) first, so the lookups (a later
+        # statement) read the cut-off watermark under it; then the credit-limited partners' locks in partner order
+        # (none for partners without a credit limit); the chain heads last (in the lookups, or round trip 2).
+        limited = self._credit_limited(calls)
+        statement = "BEGIN;\n" + SHARE_LEDGER_TIME + ";\n" + (_CREDIT_LOCK + ";\n" if limited else "") + \
+            PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
         params = self._read_params(calls, claim)
+        if limited:
+            params["credit_partners"] = literal(limited)
         try:
             cursor.execute(statement, params)
-            decided = self._decide(calls, claim, cursor.fetchall())
+            rows = cursor.fetchall()
+            decided = self._decide(calls, claim, rows, _LockedOutstanding(cursor, limited))
             statement, params = decided.writes.statement()
             if not statement:  # a replayed batch, or nothing to write
                 statement, params = "ROLLBACK", None
@@ -265,9 +315,6 @@ class EarnCommitter:
             raise
         finally:
             cursor.close()
-        if self._issued:
-            for partner_id, points in decided.issued.items():
-                self._issued(partner_id, points)
         if self._committed and decided.earned:
             self._committed(decided.earned)
         return decided.outcomes, decided.batch_response
@@ -283,7 +330,8 @@ class EarnCommitter:
                 "idem_partner_id": literal(partner_ids), "idem_request_id": literal(request_ids),
                 **member_lookup_params([(c.caller.partner_id, c.item) for c in calls])}
 
-    def _decide(self, calls: Sequence[EarnCall], claim: BatchClaim | None, rows) -> "_Decided":
+    def _decide(self, calls: Sequence[EarnCall], claim: BatchClaim | None, rows,
+                outstanding: Callable[[str], int]) -> "_Decided":
         found = Lookups.of(rows)
         if claim:
             previous = found.stored.get(IdempotencyLookup(claim.partner_id, claim.request_id))
@@ -305,7 +353,7 @@ class EarnCommitter:
                 outcomes[i] = replayed(call.item.request_id, "Earn", call.digest, previous)
         fresh = [i for i in range(len(calls)) if outcomes[i] is None]
         plan = self._ledger.plan_earns([(calls[i].caller.partner_id, calls[i].item) for i in fresh], found.members,
-                                       self._outstanding, closed_before=found.closed_before)
+                                       outstanding, closed_before=found.closed_before)
         decided = _Decided(outcomes, b"", txs=plan.txs, heads=found.heads)  # type: ignore[arg-type]
         keys_written: list[IdempotencyKeyRow] = []
         for i, result in zip(fresh, plan.results):
@@ -317,7 +365,6 @@ class EarnCommitter:
             call = calls[i]
             keys_written.append(IdempotencyKeyRow(call.caller.partner_id, call.item.request_id, "Earn", call.digest,
                                                   response))
-            decided.issued[call.caller.partner_id] = decided.issued.get(call.caller.partner_id, 0) + result.points
             decided.earned += 1
         for sql, params in (*plan.writes(), *posting_writes(plan.txs)):
             decided.writes.add(sql, params)
@@ -336,7 +383,6 @@ class _Decided:
     batch_response: bytes
     txs: list = field(default_factory=list)  # journal transactions to chain once the heads are locked
     writes: WriteBatch = field(default_factory=lambda: WriteBatch(PREPARED))  # everything else to insert
-    issued: dict[str, int] = field(default_factory=dict)  # points issued, by partner
     earned: int = 0  # earn transactions written
     heads: dict[int, ShardHead] | None = None  # by shard, when locked in round trip 1
 

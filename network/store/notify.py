@@ -1,0 +1,59 @@
+"""PostgreSQL LISTEN on one channel in a thread of its own: a callback on every notification, and whenever the
+listener (re)connects or loses its connection (anything may have changed meanwhile)."""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+from typing import Callable
+
+from sqlalchemy import Engine
+
+log = logging.getLogger(__name__)
+
+
+class ChannelListener:
+    """Calls `changed()` on every NOTIFY on `channel`, and when the listener connects or loses its connection.
+    `connected` is set while it listens: until then a cache must not trust what it holds."""
+
+    def __init__(self, engine: Engine, channel: str, changed: Callable[[], None], *, name: str = "listener"):
+        self._engine = engine
+        self._channel = channel
+        self._changed = changed
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=name)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            raw = None
+            try:
+                raw = self._engine.raw_connection()
+                driver = raw.driver_connection
+                driver.set_session(autocommit=True)
+                with driver.cursor() as cursor:
+                    cursor.execute(f"LISTEN {self._channel}")
+                self._changed()
+                self.connected.set()
+                while not self._stop.is_set():
+                    if select.select([driver], [], [], 1.0)[0]:
+                        driver.poll()
+                        if driver.notifies:
+                            driver.notifies.clear()
+                            self._changed()
+            except Exception:  # noqa: BLE001 - a lost listener means: the cache is bypassed until it is back
+                log.warning("listener on %s lost its connection", self._channel, exc_info=True)
+            finally:
+                self.connected.clear()
+                self._changed()
+                if raw is not None:
+                    try:
+                        raw.invalidate()
+                    except Exception:  # noqa: BLE001 - the connection is being thrown away anyway
+                        pass
+            self._stop.wait(1.0)
