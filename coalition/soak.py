@@ -99,6 +99,7 @@ class SoakConfig:
     settlement_period_seconds: int = 20
     dispute_window_seconds: int = 20
     worker_during_db_outage: float = 0.5  # the chance that a PostgreSQL outage also restarts the worker
+    network_processes: Optional[int] = None  # `network serve --processes`; default: the CLI's (one per core)
 
 
 # --- what the clients saw ----------------------------------------------------------------------------------
@@ -205,6 +206,7 @@ class Parts:
     def __init__(self, data_dir: Path, config: SoakConfig, console: Console):
         self.data_dir = data_dir
         self.console = console
+        self.network_processes = config.network_processes
         self.supervisor = Supervisor(data_dir / "logs")
         self.postgres = Postgres(data_dir / "postgres")
         self.grpc_port = _free_port()
@@ -237,6 +239,8 @@ class Parts:
                     "--namespace", self.settings.temporal_namespace, "--log-level", "warn"]
         elif name == "network":
             args = [*CLI, "network", "serve", "--address", self.target]
+            if self.network_processes is not None:
+                args += ["--processes", str(self.network_processes)]
         elif name == "worker":
             args = [*CLI, "settlement", "worker"]
         else:

@@ -35,7 +35,9 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None
 
 @pytest.fixture
 def parts(tmp_path):
-    parts = Parts(tmp_path / "outage", SoakConfig(seconds=0), Console(quiet=True))
+    # one server process: the log checked is that process's (with --processes N each process says it once, and
+    # the server is ready once any of them serves)
+    parts = Parts(tmp_path / "outage", SoakConfig(seconds=0, network_processes=1), Console(quiet=True))
     migrate(parts.postgres.url)
     NetworkSigner.from_file(parts.settings.resolved_network_key_file())
     yield parts

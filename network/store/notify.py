@@ -10,6 +10,8 @@ from typing import Callable
 
 from sqlalchemy import Engine
 
+from network.outage import database_failure, describe
+
 log = logging.getLogger(__name__)
 
 
@@ -30,6 +32,7 @@ class ChannelListener:
         self._stop.set()
 
     def _run(self) -> None:
+        lost = False  # said once per lost connection, not once per reconnection attempt (a database outage)
         while not self._stop.is_set():
             raw = None
             try:
@@ -40,14 +43,21 @@ class ChannelListener:
                     cursor.execute(f"LISTEN {self._channel}")
                 self._changed()
                 self.connected.set()
+                if lost:
+                    log.info("listener on %s listening again", self._channel)
+                    lost = False
                 while not self._stop.is_set():
                     if select.select([driver], [], [], 1.0)[0]:
                         driver.poll()
                         if driver.notifies:
                             driver.notifies.clear()
                             self._changed()
-            except Exception:  # noqa: BLE001 - a lost listener means: the cache is bypassed until it is back
-                log.warning("listener on %s lost its connection", self._channel, exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - a lost listener means: the cache is bypassed until it is back
+                if not lost:
+                    failure = database_failure(exc)
+                    log.warning("listener on %s lost its connection (%s); bypassing the cache until it is back",
+                                self._channel, describe(failure or exc), exc_info=failure is None)
+                    lost = True
             finally:
                 self.connected.clear()
                 self._changed()
