@@ -5,7 +5,6 @@ status read inside a write transaction."""
 from __future__ import annotations
 
 import logging
-import select
 import threading
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ from sqlalchemy import Engine, text
 from network import errors
 from network.admin import KEYS_CHANNEL
 from network.errors import DomainError
-from network.outage import database_failure, describe
+from network.store.notify import ChannelListener
 from partners import signing
 
 log = logging.getLogger(__name__)
@@ -50,57 +49,22 @@ class KeyDirectory:
         self._engine = engine
         self._lock = threading.Lock()
         self._cache: dict[str, _KeyRecord] = {}
-        self._listening = threading.Event()
-        self._stop = threading.Event()
-        if listen:
-            threading.Thread(target=self._listen, daemon=True, name="key-listener").start()
+        self._listener = ChannelListener(engine, KEYS_CHANNEL, self.invalidate, name="key-listener") if listen else None
+
+    @property
+    def _listening(self) -> bool:
+        return self._listener is not None and self._listener.connected.is_set()
 
     def close(self) -> None:
-        self._stop.set()
+        if self._listener is not None:
+            self._listener.close()
 
     def invalidate(self) -> None:
         with self._lock:
             self._cache.clear()
 
-    def _listen(self) -> None:
-        lost = False  # said once per lost connection, not once per reconnection attempt
-        while not self._stop.is_set():
-            raw = None
-            try:
-                raw = self._engine.raw_connection()
-                driver = raw.driver_connection
-                driver.set_session(autocommit=True)
-                with driver.cursor() as cursor:
-                    cursor.execute(f"LISTEN {KEYS_CHANNEL}")
-                self.invalidate()
-                self._listening.set()
-                if lost:
-                    log.info("key cache listener listening again")
-                    lost = False
-                while not self._stop.is_set():
-                    if select.select([driver], [], [], 1.0)[0]:
-                        driver.poll()
-                        if driver.notifies:
-                            driver.notifies.clear()
-                            self.invalidate()
-            except Exception as exc:  # noqa: BLE001 - a lost listener means: bypass the cache until it is back
-                if not lost:
-                    failure = database_failure(exc)
-                    log.warning("key cache listener lost its connection (%s); reading keys from the database until "
-                                "it is back", describe(failure or exc), exc_info=failure is None)
-                    lost = True
-            finally:
-                self._listening.clear()
-                self.invalidate()
-                if raw is not None:
-                    try:
-                        raw.invalidate()
-                    except Exception:  # noqa: BLE001 - the connection is being thrown away anyway
-                        pass
-            self._stop.wait(1.0)
-
     def _record(self, key_id: str, cached_ok: bool, cache_only: bool = False) -> _KeyRecord | None:
-        cached = self._cache.get(key_id) if cached_ok and self._listening.is_set() else None
+        cached = self._cache.get(key_id) if cached_ok and self._listening else None
         if cached is not None and cached.active and cached.partner_active:
             return cached  # a cached refusal (revoked, suspended) is never trusted: it is read again below, so a
             # resumed partner is served before the NOTIFY that empties the cache arrives
@@ -114,7 +78,7 @@ class KeyDirectory:
             return None
         record = _KeyRecord(row.partner_id, signing.public_key_from_raw(bytes(row.public_key)),
                             row.status == "active", row.partner_status == "active")
-        if self._listening.is_set():
+        if self._listening:
             with self._lock:
                 self._cache[key_id] = record
         return record
