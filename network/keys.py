@@ -4,7 +4,6 @@ status read inside a write transaction."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
 
@@ -16,7 +15,6 @@ from network.errors import DomainError
 from network.store.notify import ChannelListener
 from partners import signing
 
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
