@@ -634,3 +634,16 @@ def test_cli_history_pages(server, fake, key_path):
     result = CliRunner().invoke(app, ["history", "--key-file", str(key_path), "--target", target])
     assert result.exit_code == 0, result.output
     assert "tx-a" in result.output and "tx-b" in result.output and "redeem" in result.output
+
+
+def test_a_page_token_the_network_returns_twice_ends_the_listing(client, fake):
+    """PAGE_TOKEN_REPEATED: a listing that would go round in circles stops with INTERNAL instead (SDK side)."""
+    looping = network_pb2.ListTransactionsResponse(next_page_token="p2")
+    fake.scripts["ListTransactions"] = [network_pb2.ListTransactionsResponse(next_page_token="p1"), looping]
+    pages = client.list_transaction_pages()
+    assert next(pages).next_page_token == "p1" and next(pages).next_page_token == "p2"
+    assert next(pages).next_page_token == "p2"  # the network sent p2 again: this page is still given ...
+    with pytest.raises(errors.Internal) as refused:  # ... then the listing stops rather than loop
+        next(pages)
+    assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.INTERNAL, "PAGE_TOKEN_REPEATED")
+    assert not refused.value.retryable and len(fake.calls("ListTransactions")) == 3

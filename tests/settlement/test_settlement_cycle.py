@@ -111,8 +111,13 @@ def test_two_cycles_with_a_dispute_carried_over(engine, ledger, make_partner, se
                  lambda: client_a.acknowledge_statement(statement_b.summary.statement_id)):
         with pytest.raises(CoalitionError) as refused:
             call()
-        assert refused.value.code.name == "PERMISSION_DENIED"
+        assert (refused.value.code.name, refused.value.reason) == ("PERMISSION_DENIED", "NOT_YOUR_STATEMENT")
     assert client_a.acknowledge_statement(statement_a.summary.statement_id).state == 2
+    before = settlement_rows(engine, cycle1.cycle_id)
+    with pytest.raises(FailedPrecondition) as refused:  # an acknowledged statement can no longer be disputed
+        client_a.dispute_statement(statement_a.summary.statement_id, [1], "changed our mind")
+    assert refused.value.reason == "STATEMENT_ACKNOWLEDGED"
+    assert settlement_rows(engine, cycle1.cycle_id) == before
     disputed = client_b.dispute_statement(statement_b.summary.statement_id, [2], "100 of these points were returned",
                                           amount_minor=100)
     assert disputed.disputed_minor == 100
