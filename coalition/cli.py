@@ -281,6 +281,35 @@ def bench_console(transactions: int = 1_000_000, partners: int = 100,
     _report(run_console_benchmark(transactions=transactions, partners=partners), out)
 
 
+@app.command("mutate")
+def mutate(max_children: int = typer.Option(2, help="Mutants tested in parallel (mutmut --max-children)."),
+           report_only: bool = typer.Option(False, "--report-only", help="Print the last run's verdicts, run nothing."),
+           fail_under: float = typer.Option(0.0, help="Exit 1 when the overall score is below this percentage."),
+           out: Path = typer.Option(Path("bench-results/mutation.json"))) -> None:
+    """Mutation testing of the pure rule modules ([tool.mutmut] in pyproject.toml): score per module and overall."""
+    from coalition import mutate as mutation
+
+    if not report_only and mutation.run_mutmut(max_children) != 0:
+        console.print("[red]mutmut run failed[/red]")
+        raise typer.Exit(2)
+    scores = mutation.read_scores()
+    figures = mutation.report(scores)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    table = Table("module", "mutants", "killed", "survived", "no tests", "other", "score %")
+    table.columns[0].no_wrap = True
+    for s in [*scores, mutation.overall(scores)]:
+        table.add_row(s.module, str(s.total), str(s.killed), str(s.survived), str(s.no_tests), str(s.other),
+                      f"{s.score:.1f}")
+    Console(width=max(console.width, 110)).print(table)
+    for s in scores:
+        for name in s.survivors:
+            print(f"not killed: {name}")
+    print(f"written to {out} (mutmut show <name> shows a mutant)")
+    if figures["overall"]["score_percent"] < fail_under:
+        raise typer.Exit(1)
+
+
 def _report(figures: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2, default=str))
