@@ -4,8 +4,10 @@ mutants `coalition mutate` found surviving."""
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
@@ -109,6 +111,13 @@ def test_lot_deltas_sum_member_and_hold_postings_per_lot_and_ignore_partner_acco
                 Posting(HOLD, "m", "l3", 4), Posting(HOLD, "m", "l3", 2), Posting(BREAKAGE, "a", "l3", 1)]
     assert ledger.lot_deltas(postings) == {"l1": (-10, 0), "l2": (10, 0), "l3": (0, 6)}
     assert ledger.lot_deltas([]) == {}
+
+
+def test_money_rounds_half_even_whatever_the_callers_decimal_context():
+    with decimal.localcontext() as context:
+        context.rounding = decimal.ROUND_HALF_UP
+        assert ledger.money_for_points(5, Decimal("0.5")) == 2  # 2.5 -> 2, not 3
+        assert ledger.money_for_points(7, Decimal("0.5")) == 4  # 3.5 -> 4
 
 
 # --- the hash chain ------------------------------------------------------------------------------------------

@@ -216,3 +216,8 @@ def test_statement_lines_are_exact():
                      StatementLine(2, "redemption_clearing", "a", "a", "b", 30, 30),
                      StatementLine(3, CARRIED_DISPUTE, NETWORK, "", "", 0, 6, "dsp-a"),
                      StatementLine(4, CARRIED_DISPUTE, NETWORK, "", "", 0, -4, "dsp-z")]
+
+
+def test_cycle_id_is_of_the_utc_start_whatever_the_local_zone(new_york):
+    assert cycle_id_for(datetime(2026, 11, 23, 10, 5, tzinfo=timezone(timedelta(hours=1)))) == "cyc-20261123-0905"
+    assert cycle_id_for(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)) == "cyc-20261123-0200"
