@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mutmut import configuration
+from mutmut.stats import status_by_exit_code
+
 from coalition import mutate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +81,6 @@ def test_deselected_tests_exist():
 
 
 def test_mutmut_reads_the_configuration(monkeypatch):
-    configuration = pytest.importorskip("mutmut.configuration")
     monkeypatch.chdir(ROOT)
     configuration.reset_config()
     try:
@@ -108,3 +110,11 @@ def test_scores_are_read_from_mutmuts_verdicts(tmp_path):
     assert figures["overall"] == {"module": "overall", "total": 5, "killed": 2, "survived": 1, "no_tests": 1,
                                   "other": 1, "score_percent": 40.0}
     assert figures["modules"][0]["survivors"] == a.survivors
+
+
+def test_verdicts_are_classified_as_mutmut_classifies_them():
+    for exit_code, status in status_by_exit_code.items():
+        ours = mutate.STATUS_BY_EXIT_CODE[exit_code]
+        assert (ours in mutate.DETECTED) == (status in {"killed", "timeout", "caught by type check"}), exit_code
+        assert (ours == "survived") == (status == "survived"), exit_code
+        assert (ours == "no tests") == (status == "no tests"), exit_code
