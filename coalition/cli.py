@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from datetime import datetime
 from decimal import Decimal
@@ -284,11 +285,14 @@ def bench_console(transactions: int = 1_000_000, partners: int = 100,
 @app.command("mutate")
 def mutate(max_children: int = typer.Option(2, help="Mutants tested in parallel (mutmut --max-children)."),
            report_only: bool = typer.Option(False, "--report-only", help="Print the last run's verdicts, run nothing."),
+           fresh: bool = typer.Option(False, "--fresh", help="Forget mutmut's kept verdicts (mutants/) and test all."),
            fail_under: float = typer.Option(0.0, help="Exit 1 when the overall score is below this percentage."),
            out: Path = typer.Option(Path("bench-results/mutation.json"))) -> None:
     """Mutation testing of the pure rule modules ([tool.mutmut] in pyproject.toml): score per module and overall."""
     from coalition import mutate as mutation
 
+    if fresh and not report_only:
+        shutil.rmtree(mutation.ROOT / "mutants", ignore_errors=True)
     if not report_only and mutation.run_mutmut(max_children) != 0:
         console.print("[red]mutmut run failed[/red]")
         raise typer.Exit(2)

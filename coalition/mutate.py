@@ -87,12 +87,36 @@ def overall(scores: list[ModuleScore]) -> ModuleScore:
     return total
 
 
+def refresh_copy(root: Path = ROOT) -> int:
+    """Delete the stale non-Python files of mutmut's working copy (mutants/<package>/...), so that mutmut copies
+    them afresh: it re-copies Python files on every run but keeps any other file it copied once (a changed
+    SIGNING.md or .proto would otherwise be read in its old form). Its verdicts (.meta, .spans) are kept."""
+    removed = 0
+    for package in mutmut_config(root).get("source_paths", []):
+        copy = root / "mutants" / package
+        if not copy.is_dir():
+            continue
+        for path in copy.rglob("*"):
+            if path.is_file() and path.suffix not in {".py", ".meta", ".spans"}:
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def run_mutmut(max_children: int, root: Path = ROOT) -> int:
-    """Runs ``mutmut run`` in the repository root; mutmut reuses verdicts of unchanged functions."""
+    """Runs ``mutmut run`` in the repository root, then once more on the mutants not killed so far.
+
+    mutmut keeps the verdict of every mutant of an unchanged function, also when tests were added since: the
+    second run names the survivors, which makes mutmut test them again against the current tests."""
+    refresh_copy(root)
     mutmut = Path(sys.executable).with_name("mutmut")
-    command = [str(mutmut)] if mutmut.exists() else ["mutmut"]
+    command = [str(mutmut) if mutmut.exists() else "mutmut", "run", "--max-children", str(max_children)]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([*command, "run", "--max-children", str(max_children)], cwd=root, env=env).returncode
+    returncode = subprocess.run(command, cwd=root, env=env).returncode
+    survivors = [name for score in read_scores(root) for name in score.survivors]
+    if returncode == 0 and survivors:
+        returncode = subprocess.run([*command, *survivors], cwd=root, env=env).returncode
+    return returncode
 
 
 def report(scores: list[ModuleScore]) -> dict:

@@ -118,3 +118,14 @@ def test_verdicts_are_classified_as_mutmut_classifies_them():
         assert (ours in mutate.DETECTED) == (status in {"killed", "timeout", "caught by type check"}), exit_code
         assert (ours == "survived") == (status == "survived"), exit_code
         assert (ours == "no tests") == (status == "no tests"), exit_code
+
+
+def test_the_working_copy_is_refreshed_but_verdicts_are_kept(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.mutmut]\nsource_paths = ["pkg"]\nonly_mutate = ["pkg/a.py"]\n')
+    copy = tmp_path / "mutants" / "pkg"
+    (copy / "docs").mkdir(parents=True)
+    for name in ("a.py", "a.py.meta", "a.py.spans", "b.py", "docs/SIGNING.md", "x.proto"):
+        (copy / name).write_text("old")
+    assert mutate.refresh_copy(tmp_path) == 2
+    assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file()) == [
+        "a.py", "a.py.meta", "a.py.spans", "b.py"]

@@ -57,6 +57,17 @@ def test_request_refusals_are_exact():
         "SIGNATURE_INVALID", "signature does not match the request")
 
 
+def test_a_stale_timestamp_carries_the_network_clock_in_whole_seconds():
+    with pytest.raises(SignatureError) as refused:
+        signing.verify_request(signed(), EARN, BODY, lambda key_id: KEY.public_key(), now=NOW - 300.7)
+    assert (refused.value.reason, refused.value.metadata) == ("TIMESTAMP_STALE", {"network_time": str(NOW - 301)})
+
+
+def test_signature_errors_carry_no_metadata_unless_given():
+    assert SignatureError("R", "m").metadata == {}
+    assert SignatureError("R", "m", a="1").metadata == {"a": "1"}
+
+
 def test_a_signature_with_characters_outside_standard_base64_is_refused_as_such():
     good = signed()[signing.SIGNATURE_HEADER][0]
     # 64 signature bytes = 88 base64 characters; a stray "*" would be skipped by a lenient decoder
@@ -97,6 +108,25 @@ def test_receipt_refusals_are_exact():
         "RECEIPT_INVALID", "receipt signature is not standard base64")
     assert receipt_refusal({**good, signing.SIGNATURE_HEADER: [base64.b64encode(bytes(64)).decode()]}) == (
         "RECEIPT_INVALID", "receipt signature does not match")
+
+
+def refusal_receipt_refusal(trailing) -> tuple[str, str]:
+    with pytest.raises(SignatureError) as refused:
+        signing.verify_refusal_receipt(trailing, EARN, BODY, "NOT_FOUND", "MEMBER_NOT_FOUND",
+                                       lambda key_id: NETWORK_KEY.public_key())
+    return refused.value.reason, str(refused.value)
+
+
+def test_refusal_receipt_refusals_are_exact():
+    good = signing.collect_metadata(signing.sign_refusal(NETWORK_KEY, "net-1", EARN, BODY, "NOT_FOUND",
+                                                         "MEMBER_NOT_FOUND"))
+    assert signing.verify_refusal_receipt(good, EARN, BODY, "NOT_FOUND", "MEMBER_NOT_FOUND",
+                                          lambda key_id: NETWORK_KEY.public_key()) == "net-1"
+    signature = good[signing.SIGNATURE_HEADER][0]
+    assert refusal_receipt_refusal({**good, signing.SIGNATURE_HEADER: [signature[:40] + "*" + signature[40:]]}) == (
+        "RECEIPT_INVALID", "refusal receipt signature is not standard base64")
+    assert refusal_receipt_refusal({**good, signing.SIGNATURE_HEADER: [base64.b64encode(bytes(64)).decode()]}) == (
+        "RECEIPT_INVALID", "refusal receipt signature does not match")
 
 
 # --- keys ----------------------------------------------------------------------------------------------------
