@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from network.core import rules
-from network.core.ledger import Allocation, LotBalance
+from network.core.ledger import MAX_POINTS_PER_CALL, Allocation, LotBalance
 from network.core.rules import INVALID, PRECONDITION, Refusal
 from network.core.terms import BASIS_POINTS, ContractTerms
 
@@ -22,7 +22,8 @@ def terms(**changes) -> ContractTerms:
                          earn_points_per_major=Decimal(1), settlement_model="issuer_pays", clearing_fee_bps=0,
                          issue_price_minor_per_point=Decimal(0), redemption_rate_minor_per_point=Decimal(0),
                          breakage_share_bps=0, return_window_seconds=0, expiry_days=0,
-                         max_basket_share_bps=BASIS_POINTS, credit_limit_minor=None, collateral_minor=0)
+                         max_basket_share_bps=BASIS_POINTS, credit_limit_minor=None, collateral_minor=0,
+                         currency="EUR")
     return replace(base, **changes)
 
 
@@ -42,7 +43,8 @@ def test_a_purchase_that_earns_nothing_is_refused_naming_the_amount():
     expected = Refusal(INVALID, "INVALID_ARGUMENT", "the purchase earns no points under the contract",
                        "purchase.amount_minor", ())
     assert rules.points_for_earn(terms(), 99, "EUR", None) == expected
-    assert rules.points_for_earn(terms(), None, None, 0) == expected
+    assert rules.points_for_earn(terms(), None, None, 0) == Refusal(
+        INVALID, "INVALID_ARGUMENT", f"must be between 1 and {MAX_POINTS_PER_CALL}", "points", ())
     assert rules.points_for_earn(terms(), 100, "EUR", None) == 1
     assert rules.points_for_earn(terms(), None, None, 1) == 1
 
