@@ -49,6 +49,22 @@ def test_a_purchase_that_earns_nothing_is_refused_naming_the_amount():
     assert rules.points_for_earn(terms(), None, None, 1) == 1
 
 
+def test_a_purchase_in_another_currency_than_the_contracts_is_refused_exactly():
+    assert rules.currency_refusal(terms(), "EUR", "purchase.currency") is None
+    assert rules.currency_refusal(terms(), "USD", "purchase.currency") == Refusal(
+        PRECONDITION, "CURRENCY_NOT_ACCEPTED", "purchase.currency is in USD; partner shop's contract is in EUR", "",
+        (("partner_id", "shop"), ("currency", "USD"), ("contract_currency", "EUR")))
+    assert rules.currency_refusal(terms(), "XYZ", "basket.currency") == Refusal(
+        INVALID, "INVALID_ARGUMENT", "XYZ is not a currency the network accepts", "basket.currency", ())
+
+
+def test_points_per_call_exactly_at_the_maximum_and_one_past():
+    assert rules.points_for_earn(terms(), None, None, MAX_POINTS_PER_CALL) == MAX_POINTS_PER_CALL
+    assert rules.points_for_earn(terms(), None, None, MAX_POINTS_PER_CALL + 1) == Refusal(
+        INVALID, "INVALID_ARGUMENT", f"earns {MAX_POINTS_PER_CALL + 1} points, more than {MAX_POINTS_PER_CALL} per call",
+        "points", ())
+
+
 @pytest.mark.parametrize("amount, currency", [(None, "EUR"), (100, None)])
 def test_a_purchase_needs_both_amount_and_currency(amount, currency):
     with pytest.raises(AssertionError):
