@@ -137,3 +137,40 @@ def test_chain_hash_is_sha256_of_the_previous_hash_and_the_digest():
     digest = bytes(range(32))
     assert ledger.GENESIS_HASH == bytes(32)
     assert ledger.chain_hash(ledger.GENESIS_HASH, digest) == hashlib.sha256(bytes(32) + digest).digest()
+
+
+def test_entry_digest_version_2_is_sha256_of_the_documented_json():
+    """Version 2: compact JSON (no spaces, UTF-8 as is) of [version, entry columns, postings by line, lot terms,
+    hold terms], each list sorted, instants in UTC, None as null."""
+    plus_two = timezone(timedelta(hours=2))
+    entry = JournalEntry("tx-1", 3, 42, "hold", "shop", "m-\u00e9", 10, 1250, "EUR", None, "req-1",
+                         T0.astimezone(plus_two), receipt_ref="rc", store_id=None, terminal_id="t", hash_version=2)
+    postings = [ledger.NumberedPosting(1, Posting(MEMBER, "m-\u00e9", "lot-1", 10)),
+                ledger.NumberedPosting(0, Posting(ISSUER, "shop", "lot-1", -10))]
+    lots = [ledger.LotTerms("lot-2", "m", "shop", 3, T0, T0 + timedelta(days=1), T0),
+            ledger.LotTerms("lot-1", "m", "shop", 10, T0.astimezone(plus_two), None, T0)]
+    holds = [ledger.HoldTerms("h-1", "m", "shop", 5, T0 + timedelta(minutes=15), T0),
+             ledger.HoldTerms("h-0", "m", "shop", 4, T0.astimezone(plus_two), T0)]
+    at = "2026-01-01T00:00:00+00:00"
+    text = ('[2,["tx-1",3,42,"hold","shop","m-\u00e9",10,1250,"EUR","rc",null,"t","req-1",null,"' + at + '"],'
+            '[[0,"issuer","shop","lot-1",-10],[1,"member","m-\u00e9","lot-1",10]],'
+            '[["lot-1","m","shop",10,"' + at + '",null,"' + at + '"],'
+            '["lot-2","m","shop",3,"' + at + '","2026-01-02T00:00:00+00:00","' + at + '"]],'
+            '[["h-0","m","shop",4,"' + at + '","' + at + '"],["h-1","m","shop",5,"2026-01-01T00:15:00+00:00","' + at + '"]]]')
+    assert ledger.entry_digest(entry, postings, lots, holds) == hashlib.sha256(text.encode("utf-8")).digest()
+    # plain postings are numbered in the order given
+    plain = [Posting(ISSUER, "shop", "lot-1", -10), Posting(MEMBER, "m-\u00e9", "lot-1", 10)]
+    assert ledger.entry_digest(entry, plain, lots, holds) == hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def test_entry_digest_version_1_takes_numbered_postings_without_their_lines():
+    entry = JournalEntry("tx-1", 3, 42, "earn", "shop", "m-1", 10, None, None, None, "req-1", T0)
+    plain = ledger.earn_postings("m-1", "shop", "lot-1", 10)
+    numbered = [ledger.NumberedPosting(line + 5, p) for line, p in enumerate(plain)]
+    assert ledger.entry_digest(entry, numbered) == ledger.entry_digest(entry, plain)
+
+
+def test_entry_digest_refuses_an_unknown_hash_version():
+    entry = JournalEntry("tx-1", 3, 42, "earn", "shop", "m-1", 10, None, None, None, "req-1", T0, hash_version=3)
+    with pytest.raises(ValueError, match=r"^unknown hash version 3$"):
+        ledger.entry_digest(entry, [])
