@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import decimal
 import hashlib
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -174,3 +175,19 @@ def test_entry_digest_refuses_an_unknown_hash_version():
     entry = JournalEntry("tx-1", 3, 42, "earn", "shop", "m-1", 10, None, None, None, "req-1", T0, hash_version=3)
     with pytest.raises(ValueError, match=r"^unknown hash version 3$"):
         ledger.entry_digest(entry, [])
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_version_2_instants_are_utc_whatever_the_local_zone(new_york):
+    entry = JournalEntry("tx-1", 0, 1, "earn", "p", "m", 1, None, None, None, None,
+                         T0.astimezone(timezone(timedelta(hours=2))), hash_version=2)
+    text = '[2,["tx-1",0,1,"earn","p","m",1,null,null,null,null,null,null,null,"2026-01-01T00:00:00+00:00"],[],[],[]]'
+    assert ledger.entry_digest(entry, []) == hashlib.sha256(text.encode()).digest()
