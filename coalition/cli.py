@@ -288,7 +288,7 @@ def mutate(max_children: int = typer.Option(2, help="Mutants tested in parallel 
            fresh: bool = typer.Option(False, "--fresh", help="Forget mutmut's kept verdicts (mutants/) and test all."),
            fail_under: float = typer.Option(0.0, help="Exit 1 when the overall score is below this percentage."),
            out: Path = typer.Option(Path("bench-results/mutation.json"))) -> None:
-    """Mutation testing of the pure rule modules (mutmut, configured in pyproject.toml): score per module and overall."""
+    """Mutation testing of the pure rule modules (mutmut, configured in pyproject.toml): the score per module."""
     from coalition import mutate as mutation
 
     if fresh and not report_only:

@@ -157,7 +157,8 @@ def test_entry_digest_version_2_is_sha256_of_the_documented_json():
             '[[0,"issuer","shop","lot-1",-10],[1,"member","m-\u00e9","lot-1",10]],'
             '[["lot-1","m","shop",10,"' + at + '",null,"' + at + '"],'
             '["lot-2","m","shop",3,"' + at + '","2026-01-02T00:00:00+00:00","' + at + '"]],'
-            '[["h-0","m","shop",4,"' + at + '","' + at + '"],["h-1","m","shop",5,"2026-01-01T00:15:00+00:00","' + at + '"]]]')
+            '[["h-0","m","shop",4,"' + at + '","' + at + '"],'
+            '["h-1","m","shop",5,"2026-01-01T00:15:00+00:00","' + at + '"]]]')
     assert ledger.entry_digest(entry, postings, lots, holds) == hashlib.sha256(text.encode("utf-8")).digest()
     # plain postings are numbered in the order given
     plain = [Posting(ISSUER, "shop", "lot-1", -10), Posting(MEMBER, "m-\u00e9", "lot-1", 10)]

@@ -61,7 +61,8 @@ def test_a_purchase_in_another_currency_than_the_contracts_is_refused_exactly():
 def test_points_per_call_exactly_at_the_maximum_and_one_past():
     assert rules.points_for_earn(terms(), None, None, MAX_POINTS_PER_CALL) == MAX_POINTS_PER_CALL
     assert rules.points_for_earn(terms(), None, None, MAX_POINTS_PER_CALL + 1) == Refusal(
-        INVALID, "INVALID_ARGUMENT", f"earns {MAX_POINTS_PER_CALL + 1} points, more than {MAX_POINTS_PER_CALL} per call",
+        INVALID, "INVALID_ARGUMENT",
+        f"earns {MAX_POINTS_PER_CALL + 1} points, more than {MAX_POINTS_PER_CALL} per call",
         "points", ())
 
 
@@ -95,7 +96,8 @@ def test_basket_cap_refusals_are_exact():
     # the cap is floored: 50% of 999 is 499 (499.5 floored), and 500 is past it
     assert rules.basket_cap_refusal(capped, 499, 999, Decimal(1)) is None
     assert rules.basket_cap_refusal(capped, 500, 999, Decimal(1)) == Refusal(
-        PRECONDITION, "BASKET_CAP_EXCEEDED", "points worth 500 minor units exceed the cap of 499 (50.00% of the basket)",
+        PRECONDITION, "BASKET_CAP_EXCEEDED",
+        "points worth 500 minor units exceed the cap of 499 (50.00% of the basket)",
         "", ())
     assert rules.basket_cap_refusal(terms(max_basket_share_bps=1234), 200, 1000, Decimal(1)).message == \
         "points worth 200 minor units exceed the cap of 123 (12.34% of the basket)"

@@ -85,7 +85,8 @@ def test_sign_request_defaults_to_now_and_a_fresh_nonce(monkeypatch):
 
 
 def test_collect_metadata_skips_binary_entries_and_keeps_going():
-    pairs = [("X-Coalition-Key-Id", "a"), ("trace-bin", b"\x00"), ("x-coalition-nonce", "n"), ("x-coalition-key-id", "b")]
+    pairs = [("X-Coalition-Key-Id", "a"), ("trace-bin", b"\x00"), ("x-coalition-nonce", "n"),
+             ("x-coalition-key-id", "b")]
     assert signing.collect_metadata(pairs) == {"x-coalition-key-id": ["a", "b"], "x-coalition-nonce": ["n"]}
 
 

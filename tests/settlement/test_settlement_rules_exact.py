@@ -104,7 +104,8 @@ def test_settle_position_with_several_disputes_of_each_outcome():
 def test_instruction_ids_are_exact():
     digest = hashlib.sha256(b"cyc-1|b|payout").hexdigest()[:32]
     assert instruction_id_for("cyc-1", "b", "payout") == "P" + digest
-    assert instruction_id_for("cyc-1", "b", "collection") == "C" + hashlib.sha256(b"cyc-1|b|collection").hexdigest()[:32]
+    collection = hashlib.sha256(b"cyc-1|b|collection").hexdigest()[:32]
+    assert instruction_id_for("cyc-1", "b", "collection") == "C" + collection
 
 
 def test_a_position_with_nothing_due_keeps_its_settlement():
