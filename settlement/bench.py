@@ -7,16 +7,22 @@ period (redeem journal rows, member and redeemer postings consuming those lots, 
 transaction balances and every lot's remaining rebuilds from its postings; the hash chain is not computed (its
 columns hold zero bytes): the benchmark database is never verified or served. Timed: settlement.cycles.clear
 and net_cycle on one cycle covering the period, in one transaction, as the workflow's activities run them.
-Peak memory: the Python heap peak during the timed part (tracemalloc) and the process's peak RSS (psutil).
+Peak memory during the timed part: the process's peak RSS (its high-water mark reset before, where Linux allows it)
+and PostgreSQL's: the largest private memory (smaps_rollup) of the clearing backend and its parallel workers together,
+sampled every 20 ms, when the server runs on this machine and its processes can be read (None otherwise).
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-import tracemalloc
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
 
 import psutil
 from sqlalchemy import Connection, make_url, text
@@ -29,6 +35,26 @@ from settlement import cycles
 LOTS_PER_PARTNER = 2000
 LOT_POINTS = 100
 REDEMPTIONS_PER_LOT_BOUND = 5  # each lot is redeemed at most 5 times, 1..20 points each: never overdrawn
+
+
+LOADED_TABLES = ("journal", "postings", "lots")  # no foreign key refers to them
+
+
+@contextmanager
+def _indexes_built_after(conn: Connection, tables: tuple[str, ...]) -> Iterator[None]:
+    """Drop the tables' indexes (and the key constraints they back) for the block, then build them again: a bulk load
+    of random keys into live indexes is many times slower than building them once. The same names and definitions."""
+    rows = conn.execute(text(
+        "SELECT i.indexrelid::regclass::text AS index, i.indrelid::regclass::text AS tbl, c.conname, "
+        "pg_get_constraintdef(c.oid) AS condef, pg_get_indexdef(i.indexrelid) AS indexdef FROM pg_index i "
+        "LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.contype IN ('p', 'u') "
+        "WHERE i.indrelid::regclass::text = ANY(:t)"), {"t": list(tables)}).all()
+    for r in rows:
+        conn.execute(text(f"ALTER TABLE {r.tbl} DROP CONSTRAINT {r.conname}" if r.conname else f"DROP INDEX {r.index}"))
+    yield
+    conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+    for r in rows:
+        conn.execute(text(f"ALTER TABLE {r.tbl} ADD CONSTRAINT {r.conname} {r.condef}" if r.conname else r.indexdef))
 
 
 def _load(conn: Connection, redemptions: int, partners: int, start: datetime) -> None:
@@ -101,7 +127,7 @@ def _run(url: str, redemptions: int, partners: int, settings: SettlementSettings
     end = start + timedelta(days=1)
     try:
         load_started = time.perf_counter()
-        with engine.begin() as conn:
+        with engine.begin() as conn, _indexes_built_after(conn, LOADED_TABLES):
             _load(conn, redemptions, partners, start)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
@@ -110,31 +136,108 @@ def _run(url: str, redemptions: int, partners: int, settings: SettlementSettings
         with engine.begin() as conn:
             cycles.open_cycle(conn, cycle_id, start, end, cycle_id, settings.network_currency)
             cycles.cut_off(conn, cycle_id)
-        tracemalloc.start()
-        started = time.perf_counter()
-        with engine.begin() as conn:
+        rss_before = _rss_bytes()
+        _reset_peak_rss()
+        with engine.begin() as conn, _postgres_peak(_backend_pid(conn)) as postgres:
+            started = time.perf_counter()
             cleared = cycles.clear(conn, cycle_id, Decimal(settings.point_value_minor))
             clearing_seconds = time.perf_counter() - started
             netted = cycles.net_cycle(conn, cycle_id)
-        total_seconds = time.perf_counter() - started
-        _, python_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        process = psutil.Process()
-        rss_peak = getattr(process.memory_info(), "peak_wset", None) or _peak_rss_bytes()
+            total_seconds = time.perf_counter() - started
+        rss_peak = _peak_rss_bytes()
         return {"redemptions": redemptions, "partners": partners, "load_seconds": round(load_seconds, 2),
                 "clearing_seconds": round(clearing_seconds, 3),
                 "netting_seconds": round(total_seconds - clearing_seconds, 3),
                 "clearing_and_netting_seconds": round(total_seconds, 3),
                 "obligation_lines": cleared.obligation_lines, "matrix_cells": cleared.matrix_cells,
                 "positions": netted.positions, "network_revenue_minor": netted.network_revenue_minor,
-                "conserved": netted.conserved, "python_peak_mib": round(python_peak / 2**20, 1),
-                "process_peak_rss_mib": round(rss_peak / 2**20, 1)}
+                "conserved": netted.conserved, "process_rss_before_mib": _mib(rss_before),
+                "process_peak_rss_mib": _mib(rss_peak),
+                "postgres_peak_private_mib": _mib(postgres["peak"]) if postgres["peak"] is not None else None}
     finally:
         engine.dispose()
 
 
+def _mib(n: int) -> float:
+    return round(n / 2**20, 1)
+
+
+def _rss_bytes() -> int:
+    return psutil.Process().memory_info().rss
+
+
+def _reset_peak_rss() -> None:
+    """Linux: reset the process's RSS high-water mark (VmHWM), so that the peak is the timed part's own."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def _peak_rss_bytes() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    info = psutil.Process().memory_info()
+    if getattr(info, "peak_wset", None):
+        return info.peak_wset
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
+
+def _backend_pid(conn: Connection) -> int:
+    return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def _private_bytes(pid: int) -> int | None:
+    """A process's private memory (shared buffers left out), from /proc/PID/smaps_rollup; None when unreadable."""
+    try:
+        text_ = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    return sum(int(line.split()[1]) * 1024 for line in text_.splitlines()
+               if line.startswith(("Private_Clean:", "Private_Dirty:")))
+
+
+def _server_processes(backend_pid: int) -> list[int]:
+    """The backend and its parallel workers (their title names the leader: "parallel worker for PID n")."""
+    marker = f"parallel worker for PID {backend_pid}".encode()
+    pids = [backend_pid]
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != backend_pid:
+            try:
+                if marker in Path(entry.path, "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+@contextmanager
+def _postgres_peak(backend_pid: int, interval: float = 0.02) -> Iterator[dict]:
+    """Samples PostgreSQL's private memory for the backend's statements while the block runs: {"peak": bytes}."""
+    result: dict = {"peak": None}
+    if _private_bytes(backend_pid) is None:  # another machine, or not readable: nothing to sample
+        yield result
+        return
+    stop = threading.Event()
+
+    def sample() -> None:
+        while True:
+            sizes = [_private_bytes(pid) for pid in _server_processes(backend_pid)]
+            total = sum(size for size in sizes if size is not None)
+            result["peak"] = max(result["peak"] or 0, total)
+            if stop.wait(interval):
+                return
+
+    sampler = threading.Thread(target=sample, name="postgres-memory", daemon=True)
+    sampler.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        sampler.join()
