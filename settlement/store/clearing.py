@@ -95,9 +95,12 @@ LIMIT 1
 _KINDS = {"redeemer": rules.REDEMPTION, "issuer": rules.ISSUE, "breakage": rules.EXPIRY}
 _SIGNS = {"redeemer": 1, "issuer": -1, "breakage": 1}  # an issue moves points out of the issuer's account
 
-# The flows statement's memory per sort or hash (PostgreSQL's work_mem, for this statement only): enough to hash a
-# day's period of events in few batches; bounded, so the server's memory does not grow with the events.
-FLOWS_WORK_MEM = "64MB"
+# The flows statement's settings (for that statement only). work_mem: the memory per hash, enough to hash a day's
+# events in few batches and bounded, so that the server's memory does not grow with the events. enable_sort off: the
+# planner cannot know that a period's events fall into few (pair, contract version) groups and would sort millions
+# of rows by partner text (a merge join with the contract versions, a sorted aggregate); hashing measured 1.7 times
+# faster on 10M events and the same on 1M.
+FLOWS_SETTINGS = {"work_mem": "64MB", "enable_sort": "off"}
 FETCH_ROWS = 10_000  # flows fetched per round trip from the server-side cursor
 COPY_CHUNK_ROWS = 50_000
 
@@ -117,7 +120,7 @@ def flows_by_issuer(conn: Connection, start: datetime, end: datetime) -> Iterato
     period's. Raises MissingContract, naming the events, when an event has no contract version in force."""
     terms = load_terms(conn)
     conn.execute(text("DROP TABLE IF EXISTS clearing_flows"))
-    with _work_mem(conn, FLOWS_WORK_MEM):
+    with _settings(conn, FLOWS_SETTINGS):
         conn.execute(_FLOWS_INTO_TABLE, {"start": start, "end": end})
     if conn.execute(text("SELECT EXISTS (SELECT FROM clearing_flows WHERE issue_contract_id IS NULL "
                          "OR (event_contract_id IS NULL AND account <> 'issuer'))")).scalar_one():
@@ -142,12 +145,16 @@ def _flow(terms: dict[int, rules.Terms], account: str, reversal: bool, issue_con
 
 
 @contextmanager
-def _work_mem(conn: Connection, amount: str) -> Iterator[None]:
-    previous = conn.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": amount}).scalar_one()
+def _settings(conn: Connection, settings: dict[str, str]) -> Iterator[None]:
+    """Server settings for the block, inside the transaction, put back as they were after it."""
+    previous = {name: conn.execute(text("SELECT current_setting(:n)"), {"n": name}).scalar_one() for name in settings}
+    for name, value in settings.items():
+        conn.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
     try:
         yield
     finally:
-        conn.execute(text("SELECT set_config('work_mem', :m, true)"), {"m": previous})
+        for name, value in previous.items():
+            conn.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
 
 
 # --- writing: lines and cells are staged as they are computed, then written in the order of obligations() -------
