@@ -10,13 +10,13 @@ lots are dropped for the load and built after it (10M redemptions load in minute
 settlement.cycles.clear and net_cycle on one cycle covering the period, in one transaction, as the workflow's
 activities run them.
 Peak memory during the timed part: the process's peak RSS (its high-water mark reset before, where Linux allows it)
-and PostgreSQL's: the largest private memory (smaps_rollup) of the clearing backend and its parallel workers together,
-sampled every 20 ms, when the server runs on this machine and its processes can be read (None otherwise).
+and PostgreSQL's: the clearing backend and its parallel workers together, sampled every 50 ms (smaps_rollup), their
+private memory and their proportional set size (private plus their share of the shared memory they touched: shared
+buffers, parallel hash tables), when the server runs on this machine and its processes can be read (None otherwise).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -28,6 +28,7 @@ from typing import Iterator
 
 import psutil
 from sqlalchemy import Connection, make_url, text
+from sqlalchemy.exc import DBAPIError
 
 from network.database import make_engine, migrate
 from network.runtime import database
@@ -133,6 +134,7 @@ def _run(url: str, redemptions: int, partners: int, settings: SettlementSettings
             _load(conn, redemptions, partners, start)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
+            _checkpoint(conn)
         load_seconds = time.perf_counter() - load_started
         cycle_id = cycles.cycle_id_for(start)
         with engine.begin() as conn:
@@ -155,9 +157,18 @@ def _run(url: str, redemptions: int, partners: int, settings: SettlementSettings
                 "positions": netted.positions, "network_revenue_minor": netted.network_revenue_minor,
                 "conserved": netted.conserved, "process_rss_before_mib": _mib(rss_before),
                 "process_peak_rss_mib": _mib(rss_peak),
-                "postgres_peak_private_mib": _mib(postgres["peak"]) if postgres["peak"] is not None else None}
+                "postgres_peak_private_mib": _mib(postgres["private"]) if postgres["private"] is not None else None,
+                "postgres_peak_pss_mib": _mib(postgres["pss"]) if postgres["pss"] is not None else None}
     finally:
         engine.dispose()
+
+
+def _checkpoint(conn: Connection) -> None:
+    """Write the load's dirty pages out before the timed part (needs superuser or pg_checkpoint; skipped without)."""
+    try:
+        conn.execute(text("CHECKPOINT"))
+    except DBAPIError:
+        pass
 
 
 def _mib(n: int) -> float:
@@ -195,44 +206,55 @@ def _backend_pid(conn: Connection) -> int:
     return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
 
 
-def _private_bytes(pid: int) -> int | None:
-    """A process's private memory (shared buffers left out), from /proc/PID/smaps_rollup; None when unreadable."""
+def _memory(pid: int) -> dict[str, int] | None:
+    """A process's private memory and its proportional set size (private plus its share of the shared memory it
+    touched: shared buffers, parallel hash tables), from /proc/PID/smaps_rollup; None when unreadable."""
     try:
-        text_ = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
     except OSError:
         return None
-    return sum(int(line.split()[1]) * 1024 for line in text_.splitlines()
-               if line.startswith(("Private_Clean:", "Private_Dirty:")))
+    kib = {line.split(":")[0]: int(line.split()[1]) for line in lines if line.endswith(" kB")}
+    private = kib.get("Private_Clean", 0) + kib.get("Private_Dirty", 0)
+    return {"private": private * 1024, "pss": kib.get("Pss", 0) * 1024}
 
 
-def _server_processes(backend_pid: int) -> list[int]:
-    """The backend and its parallel workers (their title names the leader: "parallel worker for PID n")."""
+def _server_processes(backend_pid: int, postmaster_pid: int) -> list[int]:
+    """The backend and its parallel workers: the postmaster's children titled "parallel worker for PID n"."""
     marker = f"parallel worker for PID {backend_pid}".encode()
     pids = [backend_pid]
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and int(entry.name) != backend_pid:
-            try:
-                if marker in Path(entry.path, "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
+    try:
+        children = Path(f"/proc/{postmaster_pid}/task/{postmaster_pid}/children").read_text().split()
+    except OSError:
+        return pids
+    for child in children:
+        try:
+            if marker in Path(f"/proc/{child}/cmdline").read_bytes():
+                pids.append(int(child))
+        except OSError:
+            continue
     return pids
 
 
+def _parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 @contextmanager
-def _postgres_peak(backend_pid: int, interval: float = 0.02) -> Iterator[dict]:
-    """Samples PostgreSQL's private memory for the backend's statements while the block runs: {"peak": bytes}."""
-    result: dict = {"peak": None}
-    if _private_bytes(backend_pid) is None:  # another machine, or not readable: nothing to sample
+def _postgres_peak(backend_pid: int, interval: float = 0.05) -> Iterator[dict]:
+    """Samples the memory of the backend and its parallel workers together while the block runs: the peaks, in
+    bytes, of their private memory and of their proportional set size ({"private": ..., "pss": ...})."""
+    result: dict = {"private": None, "pss": None}
+    if _memory(backend_pid) is None:  # another machine, or not readable: nothing to sample
         yield result
         return
     stop = threading.Event()
+    postmaster_pid = _parent_pid(backend_pid)
 
     def sample() -> None:
         while True:
-            sizes = [_private_bytes(pid) for pid in _server_processes(backend_pid)]
-            total = sum(size for size in sizes if size is not None)
-            result["peak"] = max(result["peak"] or 0, total)
+            sizes = [m for m in map(_memory, _server_processes(backend_pid, postmaster_pid)) if m is not None]
+            for kind in ("private", "pss"):
+                result[kind] = max(result[kind] or 0, sum(m[kind] for m in sizes))
             if stop.wait(interval):
                 return
 
