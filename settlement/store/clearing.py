@@ -57,8 +57,8 @@ _EVENTS = """
 # Flows keyed by the contract versions that price them: the issuer's version at the lot's issue and, for a redemption
 # the redeemer's (for an expiry the issuer's) version at the event. A version names its partner, so (account,
 # reversal, issue version, event version) is the same grouping as (kind, reversal, issuer, redeemer, versions) and
-# the grouping keys are integers; the versions CTE is inlined so that the whole statement can run in parallel
-# workers, each aggregating its share before the leader adds the partial sums up.
+# the grouping keys are integers; the versions CTE is inlined (a materialized CTE is parallel-restricted) so that the
+# joins and the contract lookups run in the parallel workers (FLOWS_SETTINGS).
 _FLOWS_INTO_TABLE = text(f"""
 CREATE TEMPORARY TABLE clearing_flows ON COMMIT DROP AS
 WITH versions AS NOT MATERIALIZED ({_VERSIONS}), events AS ({_EVENTS})
