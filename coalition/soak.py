@@ -738,7 +738,7 @@ def check_cycles(engine: Engine, point_value_minor: Decimal, covering: datetime)
     is in exactly one closed cycle, and each closed cycle's stored obligations equal a fresh clearing of its
     period's ledger (a transaction committed after its cycle's cut-off would make them differ)."""
     from settlement.domain import obligations as rules
-    from settlement.store.clearing import load_flows, load_obligations
+    from settlement.store.clearing import flows, load_obligations
 
     with engine.connect() as conn:
         cycles = conn.execute(text("SELECT cycle_id, period_start, period_end, state, currency, closed_at "
@@ -748,8 +748,8 @@ def check_cycles(engine: Engine, point_value_minor: Decimal, covering: datetime)
         mismatched = []
         closed = [c for c in cycles if c.state == "closed"]
         for c in closed:
-            fresh = rules.obligations(load_flows(conn, c.period_start, c.period_end), point_value_minor, c.currency)
-            stored = load_obligations(conn, c.cycle_id)
+            fresh = rules.obligations(flows(conn, c.period_start, c.period_end), point_value_minor, c.currency)
+            stored = list(load_obligations(conn, c.cycle_id))
             key = lambda o: tuple(str(v) for v in asdict(o).values())  # noqa: E731
             if Counter(map(key, fresh)) != Counter(map(key, stored)):
                 mismatched.append(f"{c.cycle_id}: stored {len(stored)} lines, a fresh clearing {len(fresh)}")

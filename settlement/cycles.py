@@ -63,16 +63,25 @@ def cut_off(conn: Connection, cycle_id: str) -> None:
 
 
 def clear(conn: Connection, cycle_id: str, point_value_minor: Decimal) -> obligations.ClearingSummary:
-    """Write the cycle's obligations and clearing matrix (once: a cleared cycle is left as it is)."""
+    """Write the cycle's obligations and clearing matrix (once: a cleared cycle is left as it is).
+
+    Issuer by issuer: every obligation line and matrix cell names its issuer, so the period's lines are the union of
+    each issuer's (obligations.obligations); the process holds one issuer's flows and lines at a time."""
     cycle = store.cycles.lock(conn, cycle_id)
     if cycle.state == "cut_off":
-        flows = store.clearing.load_flows(conn, cycle.period_start, cycle.period_end)
-        lines = obligations.obligations(flows, point_value_minor, cycle.currency)
-        cells = obligations.clearing_matrix(flows, lines, cycle.currency)
-        store.clearing.write_obligations(conn, cycle_id, lines, cells)
-        store.cycles.set_clearing_totals(conn, cycle_id, len(lines), sum(o.amount_minor for o in lines))
+        flows = lines = total_minor = 0
+        store.clearing.open_staging(conn)
+        for issuer_flows in store.clearing.flows_by_issuer(conn, cycle.period_start, cycle.period_end):
+            issuer_lines = obligations.obligations(issuer_flows, point_value_minor, cycle.currency)
+            cells = obligations.clearing_matrix(issuer_flows, issuer_lines, cycle.currency)
+            store.clearing.stage(conn, issuer_lines, cells)
+            flows += len(issuer_flows)
+            lines += len(issuer_lines)
+            total_minor += sum(o.amount_minor for o in issuer_lines)
+        store.clearing.write_staged(conn, cycle_id)
+        store.cycles.set_clearing_totals(conn, cycle_id, lines, total_minor)
         store.cycles.record_period_journal(conn, cycle_id, cycle.period_start, cycle.period_end)
-        store.cycles.move(conn, cycle_id, "cleared", {"obligation_lines": len(lines), "flows": len(flows)})
+        store.cycles.move(conn, cycle_id, "cleared", {"obligation_lines": lines, "flows": flows})
     return store.cycles.clearing_summary(conn, cycle_id)
 
 

@@ -66,7 +66,7 @@ def accrued_obligations(conn: Connection, partner_id: str, now: datetime, point_
     lines: list[StatementLine] = []
     if start < now:
         try:
-            flows = store.clearing.load_flows(conn, start, now, partner_id)
+            flows = store.clearing.flows(conn, start, now, partner_id)
         except obligations.MissingContract as exc:
             raise errors.precondition("NO_CONTRACT", str(exc), partner_id=partner_id) from None
         lines = statement_lines(partner_id, obligations.obligations(flows, point_value_minor, currency))

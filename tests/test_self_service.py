@@ -203,7 +203,7 @@ def test_position_shows_the_caller_s_liability_exposure_terms_and_accrued_obliga
             cycles.open_cycle(conn, cycle_id, start, end, cycle_id, settings.network_currency)
             cycles.cut_off(conn, cycle_id)
             cycles.clear(conn, cycle_id, settings.point_value_minor)
-            cleared = store.clearing.load_obligations(conn, cycle_id)
+            cleared = list(store.clearing.load_obligations(conn, cycle_id))
         finally:
             transaction.rollback()
     for partner, response in ((p, position), (q, q_position)):

@@ -23,6 +23,9 @@ Reversals give the same line with the cause suffixed "_reversal" and a negative 
 
 Rounding, the one rule: the exact amount of a line (sum of its flows' points x its rate, a Decimal) is rounded
 half-even to the minor unit, once per line (network.core.ledger.money_for_points). Totals are sums of rounded lines.
+
+Every line and every clearing matrix cell names the issuer of its flows, so the lines (cells) of a set of flows are
+the union of the lines (cells) of each issuer's flows: a period can be cleared one issuer at a time.
 """
 
 from __future__ import annotations

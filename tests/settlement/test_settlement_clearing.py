@@ -4,10 +4,12 @@ reverses, breakage on expiry, the clearing matrix and conservation. Runs in one 
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import text
 
 from network import admin
@@ -15,6 +17,7 @@ from network.store.contracts import ContractBook
 from network.core.results import EarnItem, SpendRefs
 from network.store.ledger import Ledger
 from settlement import cycles
+from settlement.domain.obligations import MissingContract
 
 
 class Clock:
@@ -75,5 +78,32 @@ def test_clearing_prices_each_event_under_the_contract_in_force(engine, settings
                 "SELECT partner_id, net_minor FROM net_positions WHERE cycle_id = :c"), {"c": cycle_id})}
             assert (net[p.partner_id], net[q.partner_id]) == (-700, 394)
             assert netting.conserved and netting.residual_minor == 0
+        finally:
+            transaction.rollback()
+
+
+def test_clearing_refuses_events_no_contract_version_prices(engine, settings, make_partner):
+    now = datetime.now(timezone.utc)
+    p = make_partner("p", settlement_model="issuer_pays")
+    q = make_partner("q", settlement_model="issuer_pays")
+    clock = Clock(now + timedelta(days=10, hours=2))
+    ledger = Ledger(engine, ContractBook(engine), point_value_minor=Decimal(1), network_currency="EUR",
+                    shards=settings.ledger_shards, clock=clock)
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            member, _ = ledger.enroll_member(conn, p.partner_id, "m-" + uuid.uuid4().hex[:8], "")
+            ledger.earn_batch(conn, [(p.partner_id, EarnItem(uuid.uuid4().hex, member.member_id, None, None, 1000))])
+            ledger.redeem(conn, q.partner_id, member.member_id, 300, SpendRefs(), None)
+            ledger.redeem(conn, q.partner_id, member.member_id, 200, SpendRefs(), None)
+            conn.execute(text("UPDATE contracts SET effective_from = :t WHERE partner_id = :q"),  # q's only version
+                         {"t": now + timedelta(days=20), "q": q.partner_id})                     # starts later
+            cycle_id = "cyc-test-" + uuid.uuid4().hex[:8]
+            cycles.open_cycle(conn, cycle_id, now + timedelta(days=10), now + timedelta(days=11), cycle_id, "EUR")
+            cycles.cut_off(conn, cycle_id)
+            message = (f"500 redemption points of issuer {p.partner_id} (redeemer {q.partner_id}) "
+                       "have no contract in force")
+            with pytest.raises(MissingContract, match=f"^{re.escape(message)}$"):
+                cycles.clear(conn, cycle_id, Decimal(1))
         finally:
             transaction.rollback()

@@ -3,6 +3,7 @@ payment plan and cycle periods."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -114,6 +115,20 @@ flow_strategy = st.builds(
 def test_cleared_flows_conserve_money_exactly(flows, point_value):
     netting = net(rules.obligations(flows, point_value, "EUR"))
     assert netting.residual_minor().get("EUR", 0) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(flow_strategy, max_size=40), st.sampled_from([Decimal("1"), Decimal("0.5"), Decimal("1.25")]))
+def test_clearing_issuer_by_issuer_gives_the_lines_and_cells_of_the_whole_period(flows, point_value):
+    whole = rules.obligations(flows, point_value, "EUR")
+    lines, cells = [], []
+    for issuer in sorted({f.issuer_id for f in flows}):
+        own = [f for f in flows if f.issuer_id == issuer]
+        own_lines = rules.obligations(own, point_value, "EUR")
+        lines += own_lines
+        cells += rules.clearing_matrix(own, own_lines, "EUR")
+    assert Counter(lines) == Counter(whole)
+    assert Counter(cells) == Counter(rules.clearing_matrix(flows, whole, "EUR"))
 
 
 def test_settle_position_holds_back_open_disputes_and_settles_resolved_carried_amounts():
