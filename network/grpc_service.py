@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import json
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable
 
 from google.protobuf.message import Message
@@ -30,10 +32,13 @@ from network.error_status import status_for
 from network.errors import DomainError, key_reused
 from network.group_commit import GroupCommit
 from network.interceptor import current_caller
+from network.event_feed import EventWakeups
+from network.store import events as outbox
 from network.store.earn import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection
 from network.store.exposure import ExposureTracker
 from network.store.idempotency import claim, store, stored_body_hash
 from network.store.ledger import Ledger
+from network.signer import NetworkSigner
 from partners.signing import KEY_ID_PATTERN
 from protos.coalition.v1 import network_pb2 as pb
 from protos.coalition.v1 import network_pb2_grpc
@@ -149,6 +154,46 @@ def parse_page_token(token: str) -> tuple[datetime, uuid.UUID] | None:
         raise errors.invalid("page_token", "is not a token this service issued") from None
 
 
+def check_sequence(value: int) -> int:
+    if value < 0:
+        raise errors.invalid("after_sequence", "must not be negative")
+    return value
+
+
+def event_token(after_sequence: int) -> str:
+    return base64.urlsafe_b64encode(f"events|{after_sequence}".encode()).decode()
+
+
+def parse_event_token(token: str) -> int:
+    try:
+        tag, after = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+        if tag != "events" or not after.isdigit():
+            raise ValueError(token)
+        return int(after)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.invalid("page_token", "is not a token this service issued") from None
+
+
+def transaction_message(v: TransactionView) -> pb.Transaction:
+    tx = pb.Transaction(transaction_id=v.transaction_id,
+                        kind=KINDS[v.kind], member_id=v.member_id, points=v.points, receipt_ref=v.receipt_ref,
+                        store_id=v.store_id, terminal_id=v.terminal_id, request_id=v.request_id,
+                        related_id=v.related_id, created_at=timestamp(v.created_at))
+    if v.amount_minor is not None:
+        tx.purchase.CopyFrom(pb.Money(amount_minor=v.amount_minor, currency=v.currency or ""))
+    return tx
+
+
+def event_message(event: outbox.StoredEvent) -> pb.Event:
+    message = pb.Event(partner_id=event.partner_id, sequence=event.seq, type=event.type,
+                       occurred_at=timestamp(event.occurred_at), subject=event.subject)
+    if event.transaction is not None:
+        message.transaction.CopyFrom(transaction_message(event.transaction))
+    if event.detail:
+        message.detail_json = json.dumps(event.detail, sort_keys=True, separators=(",", ":"))
+    return message
+
+
 def earn_response(result: EarnResult) -> pb.EarnResponse:
     return pb.EarnResponse(transaction_id=result.transaction_id, points=result.points, state=LOT_STATES[result.state],
                            available_at=timestamp(result.available_at), expires_at=timestamp(result.expires_at))
@@ -170,9 +215,16 @@ def run_mutation(engine: Engine, method: str, request: Message,
 class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     def __init__(self, engine: Engine, ledger: Ledger, network_keys: Callable[[], list[pb.NetworkKey]],
                  exposure: ExposureTracker | None = None, *, earned: Callable[[int], None] | None = None,
-                 group_linger_seconds: float = 0.002, commit_timeout_seconds: float = 30.0):
-        """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics)."""
+                 group_linger_seconds: float = 0.002, commit_timeout_seconds: float = 30.0,
+                 signer: NetworkSigner, wakeups: EventWakeups | None = None,
+                 event_poll_seconds: float = 5.0, event_heartbeat_seconds: float = 15.0):
+        """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics). `signer` signs
+        events (ListEvents, WatchEvents); `wakeups` wakes WatchEvents streams (without: they poll)."""
         self._engine = engine
+        self._signer = signer
+        self._wakeups = wakeups
+        self._event_poll_seconds = event_poll_seconds
+        self._event_heartbeat_seconds = event_heartbeat_seconds
         self._ledger = ledger
         self._network_keys = network_keys
         self._commit_timeout_seconds = commit_timeout_seconds
@@ -367,13 +419,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         def history(conn: Connection, partner_id: str) -> pb.ListTransactionsResponse:
             views = self._ledger.list_transactions(conn, partner_id, request.member_id, size + 1, after)
             response = pb.ListTransactionsResponse()
-            for v in views[:size]:
-                tx = response.transactions.add(
-                    transaction_id=v.transaction_id, kind=KINDS[v.kind], member_id=v.member_id, points=v.points,
-                    receipt_ref=v.receipt_ref, store_id=v.store_id, terminal_id=v.terminal_id, request_id=v.request_id,
-                    related_id=v.related_id, created_at=timestamp(v.created_at))
-                if v.amount_minor is not None:
-                    tx.purchase.CopyFrom(pb.Money(amount_minor=v.amount_minor, currency=v.currency or ""))
+            response.transactions.extend(transaction_message(v) for v in views[:size])
             if len(views) > size:
                 response.next_page_token = page_token(views[size - 1])
             return response
@@ -381,3 +427,62 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
 
     def GetNetworkKeys(self, request: pb.GetNetworkKeysRequest, context) -> pb.GetNetworkKeysResponse:
         return pb.GetNetworkKeysResponse(keys=self._network_keys())
+
+    # --- events ----------------------------------------------------------------------------------------------
+
+    def _signed(self, event: outbox.StoredEvent) -> pb.SignedEvent:
+        body = event_message(event).SerializeToString()
+        return pb.SignedEvent(event=body, signature=self._signer.event_signature(body),
+                              network_key_id=self._signer.key_id)
+
+    def _events_page(self, partner_id: str, after: int, size: int) -> tuple[list[pb.SignedEvent], int]:
+        """Up to `size` of the partner's events after `after`, signed, and its high-water sequence: one snapshot."""
+        with self._engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            found = outbox.read_events(conn, partner_id, after, size)
+            high = outbox.high_water(conn, partner_id)
+        return [self._signed(e) for e in found], high
+
+    def ListEvents(self, request: pb.ListEventsRequest, context) -> pb.ListEventsResponse:
+        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
+            raise errors.invalid("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        after = parse_event_token(request.page_token) if request.page_token else check_sequence(request.after_sequence)
+        signed, high = self._events_page(current_caller().partner_id, after, size)
+        response = pb.ListEventsResponse(events=signed, high_water_sequence=high)
+        if signed and len(signed) == size:
+            response.next_page_token = event_token(after + len(signed))
+        return response
+
+    async def WatchEvents(self, request: pb.WatchEventsRequest, context):
+        """Every event after the cursor, then each one as it commits; a heartbeat after a quiet spell.
+
+        Pages of MAX_PAGE_SIZE are read in the thread pool; each is written to the stream before the next is
+        read, so a slow reader holds the server back by one page (gRPC's flow control does the rest)."""
+        after = check_sequence(request.after_sequence)
+        partner_id = current_caller().partner_id
+        loop = asyncio.get_running_loop()
+        wakeups = self._wakeups.subscribe(partner_id) if self._wakeups else contextlib.nullcontext(asyncio.Event())
+        with wakeups as woken:
+            quiet_since = loop.time()
+            while True:
+                woken.clear()  # before reading: a commit after the read wakes the wait below
+                signed, high = await loop.run_in_executor(None, self._events_page, partner_id, after, MAX_PAGE_SIZE)
+                for item in signed:
+                    yield pb.WatchEventsResponse(event=item)
+                if signed:
+                    after += len(signed)
+                    quiet_since = loop.time()
+                    if len(signed) == MAX_PAGE_SIZE:
+                        continue
+                quiet = loop.time() - quiet_since
+                if quiet >= self._event_heartbeat_seconds:
+                    yield pb.WatchEventsResponse(heartbeat=pb.Heartbeat(high_water_sequence=high,
+                                                                        sent_at=timestamp(datetime.now(timezone.utc))))
+                    quiet_since = loop.time()
+                    continue
+                wait = min(self._event_poll_seconds, self._event_heartbeat_seconds - quiet)
+                try:
+                    await asyncio.wait_for(woken.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass

@@ -143,8 +143,12 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
     def _wrap(self, method: str, handler):
-        if handler.unary_unary is None or not method.startswith(self._protected):
+        if not method.startswith(self._protected):
             return handler
+        if handler.unary_stream is not None:
+            return self._wrap_stream(method, handler)
+        if handler.unary_unary is None:
+            raise ValueError(f"{method}: only unary and server-streaming methods can be signed")
         deserialize = handler.request_deserializer
         serialize = handler.response_serializer
         behavior = handler.unary_unary
@@ -192,6 +196,38 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         if inspect.iscoroutinefunction(behavior):
             return grpc.unary_unary_rpc_method_handler(verified_async)
         return grpc.unary_unary_rpc_method_handler(verified)
+
+    def _wrap_stream(self, method: str, handler):
+        """A server-streaming method (an async generator on the event loop): the single request is verified over
+        its exact bytes like a unary one, before anything is sent; a refusal, then or mid-stream, ends the call
+        with its rich status. Streams are never mutating: they carry no receipt (each event is signed itself)."""
+        deserialize = handler.request_deserializer
+        serialize = handler.response_serializer
+        behavior = handler.unary_stream
+        if not inspect.isasyncgenfunction(behavior):
+            raise ValueError(f"{method}: a server-streaming method must be an async generator")
+        authenticate = method not in self._public
+
+        async def stream(raw: bytes, context):
+            with logs.log_context(request_id="", partner_id="", method=method):
+                with _Observed(self, method) as call:
+                    caller = None
+                    if authenticate:
+                        metadata = context.invocation_metadata()
+                        try:
+                            caller = self._authenticate(method, metadata, raw, cache_only=True)
+                        except NotCached:
+                            caller = await asyncio.get_running_loop().run_in_executor(
+                                None, self._authenticate, method, metadata, raw)
+                        logs.set_partner(caller.partner_id)
+                    request = self._request(deserialize, raw)
+                    with _acting_as(caller):
+                        async for item in behavior(request, context):
+                            yield serialize(item)
+            if call.error is not None:
+                await abort_async(context, call.error)
+
+        return grpc.unary_stream_rpc_method_handler(stream)
 
 
 __all__ = ["CALLER", "Observer", "RefusalObserver", "SigningInterceptor", "current_caller"]

@@ -22,6 +22,7 @@ from network import metrics
 from network.database import ping, require_migrated
 from network.grpc_service import MUTATING, PUBLIC, RECHECKED, SERVICE, NetworkServicer
 from network.interceptor import Observer, RefusalObserver, SigningInterceptor
+from network.event_feed import EventWakeups
 from network.keys import KeyDirectory
 from network.registration import ServiceRegistration
 from network.signer import NetworkSigner
@@ -145,6 +146,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     metrics.serve_http(settings.metrics_port, settings.metrics_address)
     limit = settings.grpc_max_message_bytes
     keys = KeyDirectory(engine)
+    wakeups = EventWakeups(engine)
     interceptor = SigningInterceptor(
         keys, signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
         public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
@@ -154,7 +156,9 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
                                ExposureTracker(engine, ttl_seconds=settings.exposure_cache_seconds),
                                earned=lambda n: metrics.count_ledger_transactions("earn", n),
                                group_linger_seconds=settings.earn_group_linger_ms / 1000,
-                               commit_timeout_seconds=settings.earn_commit_timeout_seconds)
+                               commit_timeout_seconds=settings.earn_commit_timeout_seconds,
+                               signer=signer, wakeups=wakeups, event_poll_seconds=settings.event_poll_seconds,
+                               event_heartbeat_seconds=settings.event_heartbeat_seconds)
     names = (*SERVICE_NAMES, *(s.name for s in extra_services))
     health_servicer = health.HealthServicer()
     bind = address or settings.grpc_address
@@ -188,12 +192,13 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         _end_loop(loop, loop_thread)
         servicer.close()
         keys.close()
+        wakeups.close()
         raise
     stop = threading.Event()
     threading.Thread(target=_watch_database, args=(engine, health_servicer, names, stop), daemon=True,
                      name="health-db").start()
     log.info("network server listening on port %d (network key %s)", port, signer.key_id)
-    return RunningServer(server, port, health_servicer, stop, loop, loop_thread, (servicer.close, keys.close))
+    return RunningServer(server, port, health_servicer, stop, loop, loop_thread, (servicer.close, keys.close, wakeups.close))
 
 
 def serve_forever(running: RunningServer) -> None:

@@ -32,6 +32,10 @@ class NetworkSettings(BaseSettings):
     # In-process caches of partners' contracts and exposure snapshots: reloaded after this long.
     contract_cache_seconds: float = 2.0
     exposure_cache_seconds: float = 2.0
+    # WatchEvents: a stream reads the outbox at least this often (NOTIFY wakes it sooner), and sends a heartbeat
+    # after this long without an event.
+    event_poll_seconds: float = 5.0
+    event_heartbeat_seconds: float = 15.0
     grpc_max_message_bytes: int = 4 * 1024 * 1024
     db_pool_size: int = 8
     network_key_file: Path | None = None

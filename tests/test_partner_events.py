@@ -1,0 +1,384 @@
+"""The partner event feed: the outbox written with each change, ListEvents and WatchEvents, signed and resumable.
+
+What must hold: each partner's event stream is exactly its changes in the ledger (one event per journal row of
+that partner, numbered 1..n without gap or repeat), whatever mix of calls, retries, refusals and server restarts
+produced them; a refused call writes no event; WatchEvents resumes after the last sequence seen, also across a
+server restart; the stream's request is verified like a unary call's, and every event carries the network's
+signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from network.core import events as event_rules
+from network.core.results import EarnItem
+from network.server import start_server
+from network.store.contracts import ContractBook
+from network.store.ledger import Ledger
+from partners import errors, signing
+from partners.client import PartnerClient
+from protos.coalition.v1 import network_pb2
+
+KIND_OF_EVENT = {v: k for k, v in event_rules.TRANSACTION_EVENTS.items()} | {event_rules.HOLD_LAPSED: "void"}
+
+
+def journal_of(engine, partner_id: str) -> dict[str, str]:
+    """The partner's journal rows: tx id -> kind."""
+    with engine.connect() as conn:
+        return {str(r.tx_id): r.kind for r in conn.execute(
+            text("SELECT tx_id, kind FROM journal WHERE partner_id = :p"), {"p": partner_id})}
+
+
+def assert_stream_is_the_ledger(engine, client: PartnerClient, partner_id: str) -> list[network_pb2.Event]:
+    """Every event of the partner (signatures checked) against its journal rows: one event each, no gap, no
+    repeat, kinds matching; events not about a transaction are the partner's key registrations."""
+    stream = list(client.list_events(page_size=7))  # a small page: several pages and tokens
+    assert [e.sequence for e in stream] == list(range(1, len(stream) + 1))
+    assert all(e.partner_id == partner_id for e in stream)
+    ledger_events = [e for e in stream if e.HasField("transaction")]
+    ids = [e.transaction.transaction_id for e in ledger_events]
+    assert len(ids) == len(set(ids)), "a transaction reported twice"
+    journal = journal_of(engine, partner_id)
+    assert set(ids) == set(journal), "events and journal rows differ"
+    assert all(KIND_OF_EVENT[e.type] == journal[e.transaction.transaction_id] for e in ledger_events)
+    others = [e for e in stream if not e.HasField("transaction")]
+    assert all(e.type == event_rules.KEY_REGISTERED for e in others), [e.type for e in others]
+    return stream
+
+
+# --- the property: random mixes of calls, retries, refusals and restarts ------------------------------------
+
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("earn"), st.integers(0, 1), st.integers(1, 300)),
+    st.tuples(st.just("batch"), st.integers(0, 1), st.integers(1, 4)),
+    st.tuples(st.just("redeem"), st.integers(0, 1), st.integers(1, 400)),
+    st.tuples(st.just("hold"), st.integers(0, 1), st.integers(1, 300)),
+    st.tuples(st.just("capture"), st.integers(0, 1), st.integers(0, 9)),
+    st.tuples(st.just("void"), st.integers(0, 1), st.integers(0, 9)),
+    st.tuples(st.just("reverse"), st.integers(0, 1), st.integers(0, 9)),
+    st.tuples(st.just("retry"), st.integers(0, 1), st.integers(0, 9)),
+    st.tuples(st.just("refused"), st.integers(0, 1), st.integers(0, 2)),
+    st.tuples(st.just("lapse"), st.integers(0, 1), st.integers(0, 0)),
+    st.tuples(st.just("restart"), st.integers(0, 0), st.integers(0, 0)),
+), min_size=1, max_size=18)
+
+
+@pytest.mark.slow
+@hypothesis_settings(max_examples=25, deadline=None, database=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(ops=OPS)
+def test_each_partners_event_stream_equals_its_ledger_changes(engine, settings, network_signer, make_partner, ops):
+    shops = [make_partner("evp"), make_partner("evq")]
+    server = start_server(engine, settings, address="127.0.0.1:0", signer=network_signer)
+    clients: list[PartnerClient] = []
+
+    def connect() -> None:
+        clients[:] = [PartnerClient(f"127.0.0.1:{server.port}", s.key_id, s.private_key, max_attempts=1)
+                      for s in shops]
+
+    connect()
+    try:
+        members = [clients[0].enroll_member().member.member_id, clients[1].enroll_member().member.member_id]
+        done: list[tuple[int, str, object]] = []  # (partner, method, request) of calls answered, for retries
+        holds: list[tuple[int, str]] = []
+        txs: list[tuple[int, str]] = []
+        later = Ledger(engine, ContractBook(engine), point_value_minor=1, network_currency="EUR", shards=16,
+                       clock=lambda: datetime.now(timezone.utc) + timedelta(days=1))
+        for op, p, n in ops:
+            client, member = clients[p], members[n % 2] if op in ("earn", "redeem", "hold") else members[p]
+            try:
+                if op == "earn":
+                    request_id = f"e-{uuid.uuid4().hex[:12]}"
+                    txs.append((p, client.earn(member, points=n, request_id=request_id).transaction_id))
+                    done.append((p, "earn", (member, n, request_id)))
+                elif op == "batch":
+                    items = [{"member_id": members[i % 2], "points": 10 + i} for i in range(n)]
+                    items.append({"member_id": str(uuid.uuid4()), "points": 5})  # refused item: unknown member
+                    response = client.batch_earn(items)
+                    txs += [(p, r.earned.transaction_id) for r in response.results if r.HasField("earned")]
+                elif op == "redeem":
+                    request_id = f"r-{uuid.uuid4().hex[:12]}"
+                    txs.append((p, client.redeem(member, n, request_id=request_id).transaction_id))
+                    done.append((p, "redeem", (member, n, request_id)))
+                elif op == "hold":
+                    holds.append((p, client.authorize_redemption(member, n).hold_id))
+                elif op == "capture" and holds:
+                    owner, hold = holds[n % len(holds)]
+                    clients[owner].capture_redemption(hold)
+                elif op == "void" and holds:
+                    owner, hold = holds[n % len(holds)]
+                    clients[owner].void_redemption(hold)
+                elif op == "reverse" and txs:
+                    owner, tx = txs[n % len(txs)]
+                    clients[owner].reverse(tx, reason="return")
+                elif op == "retry" and done:
+                    owner, method, (member_id, points, request_id) = done[n % len(done)]
+                    if method == "earn":
+                        clients[owner].earn(member_id, points=points, request_id=request_id)
+                    else:
+                        clients[owner].redeem(member_id, points, request_id=request_id)
+                elif op == "refused":
+                    if n == 0:
+                        client.redeem(member, 10**9)  # never that many points
+                    elif n == 1 and txs:
+                        owner, tx = txs[-1]
+                        clients[1 - owner].reverse(tx)  # another partner's transaction
+                    else:
+                        client.capture_redemption(str(uuid.uuid4()))  # no such hold
+                elif op == "lapse":
+                    with engine.begin() as conn:
+                        later.expire_holds(conn, member_id=uuid.UUID(members[p]))
+                elif op == "restart":
+                    for c in clients:
+                        c.close()
+                    server.stop(0)
+                    server = start_server(engine, settings, address="127.0.0.1:0", signer=network_signer)
+                    connect()
+            except errors.CoalitionError:
+                pass  # refusals (insufficient points, a hold no longer open, ...) are part of the mix
+        for shop, client in zip(shops, clients):
+            assert_stream_is_the_ledger(engine, client, shop.partner_id)
+    finally:
+        for c in clients:
+            c.close()
+        server.stop(0)
+
+
+# --- exact outcomes at the rules' boundaries ----------------------------------------------------------------
+
+def test_a_refused_call_writes_no_event_and_an_accepted_one_writes_one(make_partner, verified_ledger):
+    shop = make_partner("evr")
+    with shop.client() as client:
+        member = client.enroll_member().member.member_id
+        client.earn(member, points=100)
+        before = list(client.list_events())
+        with pytest.raises(errors.InsufficientPoints):
+            client.redeem(member, 101)  # one point more than the member has: refused
+        assert list(client.list_events(after_sequence=before[-1].sequence)) == []
+        redeemed = client.redeem(member, 100)  # exactly what the member has: accepted
+        after = list(client.list_events(after_sequence=before[-1].sequence))
+    assert [(e.sequence, e.type, e.transaction.transaction_id, e.transaction.points) for e in after] == [
+        (before[-1].sequence + 1, "points.redeemed", redeemed.transaction_id, -100)]
+
+
+def test_a_retry_writes_no_second_event(make_partner):
+    shop = make_partner("evt")
+    with shop.client() as client:
+        member = client.enroll_member().member.member_id
+        first = client.earn(member, points=5, request_id="same-request")
+        again = client.earn(member, points=5, request_id="same-request")
+        stream = list(client.list_events())
+    assert first.transaction_id == again.transaction_id
+    assert [e.type for e in stream] == ["key.registered", "points.earned"]
+
+
+def test_a_lapsed_hold_is_a_hold_lapsed_event_of_the_holding_partner(engine, make_partner):
+    issuer, shop = make_partner("evi"), make_partner("evh")
+    with issuer.client() as client:
+        member = client.enroll_member().member.member_id
+        client.earn(member, points=50)
+    with shop.client() as client:
+        hold = client.authorize_redemption(member, 20, hold_ttl_seconds=60).hold_id
+        later = Ledger(engine, ContractBook(engine), point_value_minor=1, network_currency="EUR", shards=16,
+                       clock=lambda: datetime.now(timezone.utc) + timedelta(minutes=2))
+        with engine.begin() as conn:
+            assert later.expire_holds(conn, member_id=uuid.UUID(member)) == 1
+        stream = assert_stream_is_the_ledger(engine, client, shop.partner_id)
+    assert [(e.type, e.transaction.related_id, e.transaction.points) for e in stream[-2:]] == [
+        ("redemption.authorized", "", -20), ("hold.lapsed", hold, 20)]
+
+
+def test_concurrent_earns_of_one_partner_number_its_events_without_gap(engine, make_partner):
+    shop = make_partner("evc")
+    with shop.client() as client:
+        members = [client.enroll_member().member.member_id for _ in range(4)]
+
+    def terminal(index: int) -> None:
+        with shop.client() as client:
+            for n in range(15):
+                if n % 5 == 4:
+                    client.batch_earn([{"member_id": m, "points": 1} for m in members])
+                else:
+                    client.earn(members[(index + n) % 4], points=1)
+
+    threads = [threading.Thread(target=terminal, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with shop.client() as client:
+        stream = assert_stream_is_the_ledger(engine, client, shop.partner_id)
+    assert len(stream) == 1 + 6 * (12 + 3 * 4)  # the key, then every earn once
+
+
+def test_list_events_pages_with_tokens_and_reports_the_high_water_mark(make_partner):
+    shop = make_partner("evl")
+    with shop.client() as client:
+        member = client.enroll_member().member.member_id
+        for _ in range(4):
+            client.earn(member, points=1)
+        pages = list(client.list_event_pages(page_size=2))
+    assert [[PartnerEvents.sequence(e) for e in page.events] for page in pages] == [[1, 2], [3, 4], [5]]
+    assert {page.high_water_sequence for page in pages} == {5}
+    assert pages[-1].next_page_token == ""
+
+
+class PartnerEvents:
+    @staticmethod
+    def sequence(signed: network_pb2.SignedEvent) -> int:
+        return network_pb2.Event.FromString(signed.event).sequence
+
+
+# --- signatures --------------------------------------------------------------------------------------------
+
+def test_every_event_is_signed_by_the_network_over_its_exact_bytes(make_partner, network_signer):
+    shop = make_partner("evs")
+    with shop.client() as client:
+        member = client.enroll_member().member.member_id
+        client.earn(member, points=3)
+        signed = list(client.list_event_pages())[0].events[-1]
+        assert signed.network_key_id == network_signer.key_id
+        network_signer.private_key.public_key().verify(
+            signed.signature, signing.event_message(signed.network_key_id, signed.event))
+        assert client.verified_event(signed).type == "points.earned"
+        tampered = network_pb2.SignedEvent()
+        tampered.CopyFrom(signed)
+        event = network_pb2.Event.FromString(signed.event)
+        event.transaction.points += 1
+        tampered.event = event.SerializeToString()
+        with pytest.raises(signing.SignatureError) as refused:
+            client.verified_event(tampered)
+    assert refused.value.reason == "EVENT_SIGNATURE_INVALID"
+
+
+def _watch_call(target: str, metadata):
+    channel = grpc.insecure_channel(target)
+    stream = channel.unary_stream("/coalition.v1.NetworkService/WatchEvents")
+    return channel, stream(network_pb2.WatchEventsRequest().SerializeToString(), metadata=metadata, timeout=5)
+
+
+def test_watch_events_refuses_a_request_whose_signature_does_not_verify(make_partner):
+    shop = make_partner("evw")
+    body = network_pb2.WatchEventsRequest(after_sequence=0).SerializeToString()
+    other = network_pb2.WatchEventsRequest(after_sequence=7).SerializeToString()
+    method = "/coalition.v1.NetworkService/WatchEvents"
+    signed_for_other = signing.sign_request(shop.private_key, shop.key_id, method, other).metadata()
+    channel = grpc.insecure_channel(shop.target)
+    try:
+        stream = channel.unary_stream(method)(body, metadata=signed_for_other, timeout=5)
+        with pytest.raises(grpc.RpcError) as refused:
+            next(iter(stream))
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        unsigned = channel.unary_stream(method)(body, timeout=5)
+        with pytest.raises(grpc.RpcError) as refused:
+            next(iter(unsigned))
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        channel.close()
+
+
+# --- WatchEvents -------------------------------------------------------------------------------------------
+
+def _collect(client: PartnerClient, after: int, want: int, into: list, heartbeats: list | None = None) -> None:
+    for item in client.watch_events(after, heartbeats=heartbeats is not None):
+        if isinstance(item, network_pb2.Heartbeat):
+            heartbeats.append(item)  # type: ignore[union-attr]
+            if len(into) >= want:
+                return
+            continue
+        into.append(item)
+        if len(into) >= want:
+            return
+
+
+def test_watch_events_resumes_after_a_server_restart_without_losing_an_event(engine, settings, network_signer,
+                                                                             make_partner):
+    """Events committed before, during and after a restart all reach the watcher exactly once, in order: the
+    SDK reopens the stream after the last sequence it yielded, and the server reads them from the table."""
+    shop = make_partner("evrs")
+    first = start_server(engine, settings, address="127.0.0.1:0", signer=network_signer)
+    port = first.port
+    target = f"127.0.0.1:{port}"
+    with PartnerClient(target, shop.key_id, shop.private_key) as setup:
+        member = setup.enroll_member().member.member_id
+        for _ in range(3):
+            setup.earn(member, points=1)
+    received: list[network_pb2.Event] = []
+    watcher = PartnerClient(target, shop.key_id, shop.private_key, max_attempts=50, backoff_max=0.5)
+    thread = threading.Thread(target=_collect, args=(watcher, 0, 1 + 9, received), daemon=True)
+    thread.start()
+    running = [first]
+    try:
+        _wait_for(lambda: len(received) >= 4)
+        running.pop().stop(0)
+        ledger = Ledger(engine, ContractBook(engine), point_value_minor=1, network_currency="EUR", shards=16)
+        with engine.begin() as conn:  # committed while no server runs
+            for earned in ledger.earn_batch(conn, [(shop.partner_id, _item(member)) for _ in range(3)]):
+                assert not isinstance(earned, Exception)
+        running.append(start_server(engine, settings, address=f"127.0.0.1:{port}", signer=network_signer))
+        with PartnerClient(target, shop.key_id, shop.private_key) as client:
+            for _ in range(3):
+                client.earn(member, points=1)
+        thread.join(timeout=60)
+        assert not thread.is_alive(), f"the watcher got {len(received)} of 10 events"
+    finally:
+        watcher.close()
+        for server in running:
+            server.stop(0)
+    assert [e.sequence for e in received] == list(range(1, 11))
+    assert [e.type for e in received] == ["key.registered"] + ["points.earned"] * 9
+    assert {e.transaction.transaction_id for e in received[1:]} == set(journal_of(engine, shop.partner_id))
+
+
+def test_watch_events_from_a_cursor_sends_only_later_events_then_heartbeats(engine, settings, network_signer,
+                                                                          make_partner):
+    shop = make_partner("evhb")
+    quick = settings.model_copy(update={"event_heartbeat_seconds": 0.2, "event_poll_seconds": 0.1})
+    server = start_server(engine, quick, address="127.0.0.1:0", signer=network_signer)
+    try:
+        with PartnerClient(f"127.0.0.1:{server.port}", shop.key_id, shop.private_key) as client:
+            member = client.enroll_member().member.member_id
+            for _ in range(3):
+                client.earn(member, points=2)
+            received: list[network_pb2.Event] = []
+            heartbeats: list[network_pb2.Heartbeat] = []
+            _collect(client, 2, 2, received, heartbeats)  # after the key and the first earn
+            while not heartbeats:
+                _collect(client, 4, 0, received, heartbeats)
+    finally:
+        server.stop(0)
+    assert [e.sequence for e in received] == [3, 4]
+    assert heartbeats[-1].high_water_sequence == 4
+
+
+def _wait_for(condition, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def _item(member: str) -> EarnItem:
+    return EarnItem(f"off-{uuid.uuid4().hex[:12]}", member, None, None, 1)
+
+
+def test_event_tokens_are_checked(make_partner):
+    shop = make_partner("evk")
+    with shop.client() as client:
+        with pytest.raises(errors.InvalidArgument):
+            list(client.list_event_pages(after_sequence=-1))
+        bogus = base64.urlsafe_b64encode(b"events|x").decode()
+        request = network_pb2.ListEventsRequest(page_token=bogus)
+        with pytest.raises(errors.InvalidArgument):
+            client._call("ListEvents", request, network_pb2.ListEventsResponse, mutating=False)
