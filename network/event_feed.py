@@ -1,7 +1,7 @@
 """Waking WatchEvents streams: PostgreSQL LISTEN on the outbox's channel, with a poll as the fallback.
 
-A transaction that appends a partner's events NOTIFYs network.store.events.EVENTS_CHANNEL with the partner id
-(delivered on commit). One listener thread per server wakes that partner's open streams on the server's event
+A transaction that appends partners' events NOTIFYs network.store.events.EVENTS_CHANNEL with their ids, comma
+separated (delivered on commit). One listener thread per server wakes that partner's open streams on the server's event
 loop. A stream never depends on the wake-up for correctness: it reads the table after every wake-up and at least
 every poll interval, so a lost notification (listener reconnecting, another process's server) only delays.
 """
@@ -82,9 +82,11 @@ class EventWakeups:
                     if select.select([driver], [], [], 1.0)[0]:
                         driver.poll()
                         if driver.notifies:
-                            partners = {n.payload for n in driver.notifies}
+                            payloads = [n.payload for n in driver.notifies]
                             driver.notifies.clear()
-                            self._wake_threadsafe(partners)
+                            # "p1,p2,...": those partners; an empty payload (too many to name): everyone
+                            self._wake_threadsafe(None if "" in payloads else
+                                                  {p for payload in payloads for p in payload.split(",")})
             except Exception:  # noqa: BLE001 - a lost listener means: the streams poll until it is back
                 log.warning("event listener lost its connection; WatchEvents streams poll meanwhile", exc_info=True)
             finally:

@@ -246,6 +246,6 @@ class PartnerEvent(Base):
     type: Mapped[str] = mapped_column(String(40))
     occurred_at: Mapped[datetime] = _now_column()
     tx_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    subject: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     __table_args__ = (CheckConstraint("seq > 0", name="partner_event_seq"),)

@@ -5,6 +5,7 @@
     coalition-partner enroll --customer-ref c-1001
     coalition-partner earn MEMBER_ID --amount-minor 1250 --receipt-ref r-77
     coalition-partner balance MEMBER_ID
+    coalition-partner events --after 41 --follow
 
 The target is --target, else the key file's "target", else COALITION_TARGET, else localhost:50051.
 A refused call prints its code, reason, message and field violations and exits with status 2.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -418,6 +420,46 @@ def history(
                 tx.related_id,
             )
     console.print(table)
+
+
+def _event_line(event: network_pb2.Event) -> str:
+    """One event as a line of JSON (sequence, type, when, and the transaction or the subject and details)."""
+    line: dict = {"sequence": event.sequence, "type": event.type,
+                  "occurred_at": event.occurred_at.ToDatetime(tzinfo=dt.timezone.utc).isoformat()}
+    if event.HasField("transaction"):
+        tx = event.transaction
+        line |= {"transaction_id": tx.transaction_id, "member_id": tx.member_id, "points": tx.points}
+        if tx.related_id:
+            line["related_id"] = tx.related_id
+    else:
+        line |= {"subject": event.subject, "detail": json.loads(event.detail_json or "{}")}
+    return json.dumps(line, sort_keys=False)
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    after: int = typer.Option(0, "--after", min=0, help="Only events after this sequence number."),
+    follow: bool = typer.Option(False, "--follow", "-f",
+                                help="Keep the stream open (WatchEvents) and print each event as it happens."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Stop after this many events (0: no limit)."),
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+) -> None:
+    """Your events after a sequence number, oldest first, one JSON object a line, each signature checked.
+    Resume with --after set to the last sequence you processed."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file) as client:
+        stream = client.watch_events(after) if follow else client.list_events(after)
+        try:
+            for count, event in enumerate(stream, 1):
+                typer.echo(_event_line(event))
+                if limit and count >= limit:
+                    break
+        finally:
+            stream.close()
 
 
 # --- statements (settlement) ---------------------------------------------------------------------

@@ -327,7 +327,9 @@ def test_watch_events_resumes_after_a_server_restart_without_losing_an_event(eng
             for earned in ledger.earn_batch(conn, [(shop.partner_id, _item(member)) for _ in range(3)]):
                 assert not isinstance(earned, Exception)
         running.append(start_server(engine, settings, address=f"127.0.0.1:{port}", signer=network_signer))
-        with PartnerClient(target, shop.key_id, shop.private_key) as client:
+        # gRPC shares the connection to the address between channels: it may still be backing off from the time
+        # nothing listened, hence the patient client
+        with PartnerClient(target, shop.key_id, shop.private_key, max_attempts=30, backoff_max=1.0) as client:
             for _ in range(3):
                 client.earn(member, points=1)
         thread.join(timeout=60)

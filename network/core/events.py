@@ -28,9 +28,8 @@ DISPUTE_RESOLVED = "dispute.resolved"
 PAYMENT_SUBMITTED = "payment.submitted"
 PAYMENT_CONFIRMED = "payment.confirmed"
 PAYMENT_FAILED = "payment.failed"
-PAYMENT_EVENTS = {"submitted": PAYMENT_SUBMITTED, "confirmed": PAYMENT_CONFIRMED, "failed": PAYMENT_FAILED}
 EVENT_TYPES = frozenset({*TRANSACTION_EVENTS.values(), HOLD_LAPSED, KEY_REGISTERED, KEY_REVOKED, STATEMENT_ISSUED,
-                         DISPUTE_RESOLVED, *PAYMENT_EVENTS.values()})
+                         DISPUTE_RESOLVED, PAYMENT_SUBMITTED, PAYMENT_CONFIRMED, PAYMENT_FAILED})
 
 MAX_EVENTS_PAGE = 500  # events read (ListEvents page, WatchEvents read) at most at once
 

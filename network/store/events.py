@@ -2,7 +2,7 @@
 
 APPEND_EVENTS is one statement, whatever the number of events and partners: it moves each partner's sequence head
 once (in partner order, so concurrent writers never deadlock on them), numbers the events after it, inserts them
-and NOTIFYs EVENTS_CHANNEL with each partner's id (delivered when the transaction commits, to the servers'
+and NOTIFYs EVENTS_CHANNEL with the partners' ids (delivered when the transaction commits, to the servers'
 WatchEvents). The earn path adds it to its last round trip; the other writers run it on their connection.
 """
 
@@ -34,18 +34,38 @@ class EventRow(NamedTuple):
     detail: str  # JSON
 
 
+class EventHead(NamedTuple):
+    """A partner's sequence head moved by `count` events (APPEND_EVENTS' head_* parameters)."""
+
+    head_partner_id: str
+    head_count: int
+
+
+class EventInsert(NamedTuple):
+    """An event as APPEND_EVENTS inserts it: `later` events of the same partner follow it in the statement."""
+
+    partner_id: str
+    later: int
+    type: str
+    tx_id: str | None
+    subject: str | None
+    detail: str
+
+
+# The heads move in partner order (the parameters are sorted), so writers of several partners' events never wait
+# for each other in a cycle. One NOTIFY per statement names the partners (a comma-separated payload; empty, which
+# wakes every stream, when the names would not fit PostgreSQL's 8000-byte payload).
 APPEND_EVENTS = (
-    "WITH v AS (SELECT * FROM unnest(CAST(%(partner_id)s AS text[]), CAST(%(type)s AS text[]), "
-    "CAST(%(tx_id)s AS uuid[]), CAST(%(subject)s AS text[]), CAST(%(detail)s AS jsonb[])) WITH ORDINALITY "
-    "AS v(partner_id, type, tx_id, subject, detail, n)), "
-    "counts AS (SELECT partner_id, count(*) AS n FROM v GROUP BY partner_id), "
-    "heads AS (INSERT INTO partner_event_heads AS h (partner_id, seq) "
-    "SELECT partner_id, n FROM counts ORDER BY partner_id "
-    "ON CONFLICT (partner_id) DO UPDATE SET seq = h.seq + excluded.seq "
-    f"RETURNING h.partner_id, h.seq, pg_notify('{EVENTS_CHANNEL}', h.partner_id)) "
+    "WITH heads AS (INSERT INTO partner_event_heads AS h (partner_id, seq) "
+    "SELECT * FROM unnest(CAST(%(head_partner_id)s AS text[]), CAST(%(head_count)s AS bigint[])) "
+    "ON CONFLICT (partner_id) DO UPDATE SET seq = h.seq + excluded.seq RETURNING h.partner_id, h.seq), "
+    f"woken AS (SELECT pg_notify('{EVENTS_CHANNEL}', CASE WHEN sum(length(partner_id) + 1) < 8000 "
+    "THEN string_agg(partner_id, ',') ELSE '' END) FROM heads) "
     "INSERT INTO partner_events (partner_id, seq, type, tx_id, subject, detail) "
-    "SELECT v.partner_id, heads.seq - counts.n + row_number() OVER (PARTITION BY v.partner_id ORDER BY v.n), "
-    "v.type, v.tx_id, v.subject, v.detail FROM v JOIN heads USING (partner_id) JOIN counts USING (partner_id)")
+    "SELECT e.partner_id, heads.seq - e.later, e.type, e.tx_id, e.subject, e.detail "
+    "FROM unnest(CAST(%(partner_id)s AS text[]), CAST(%(later)s AS bigint[]), CAST(%(type)s AS text[]), "
+    "CAST(%(tx_id)s AS uuid[]), CAST(%(subject)s AS text[]), CAST(%(detail)s AS jsonb[])) "
+    "AS e(partner_id, later, type, tx_id, subject, detail) JOIN heads USING (partner_id) CROSS JOIN woken")
 
 
 def transaction_events(txs: Sequence[PendingTransaction], *, lapsed: bool = False) -> list[EventRow]:
@@ -55,8 +75,20 @@ def transaction_events(txs: Sequence[PendingTransaction], *, lapsed: bool = Fals
 
 
 def event_writes(rows: Sequence[EventRow]) -> list[Write]:
-    """The statement that appends `rows` (none when there are none)."""
-    return [(APPEND_EVENTS, pgarray.columns(EventRow, rows))] if rows else []
+    """The statement that appends `rows`, each partner's in the order given (none when there are none)."""
+    if not rows:
+        return []
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.partner_id] = counts.get(row.partner_id, 0) + 1
+    seen: dict[str, int] = {}
+    inserts = []
+    for row in rows:
+        seen[row.partner_id] = seen.get(row.partner_id, 0) + 1
+        inserts.append(EventInsert(row.partner_id, counts[row.partner_id] - seen[row.partner_id], row.type, row.tx_id,
+                                   row.subject, row.detail))
+    heads = [EventHead(partner_id, counts[partner_id]) for partner_id in sorted(counts)]
+    return [(APPEND_EVENTS, {**pgarray.columns(EventHead, heads), **pgarray.columns(EventInsert, inserts)})]
 
 
 def append_events(conn: Connection, rows: Sequence[EventRow]) -> None:

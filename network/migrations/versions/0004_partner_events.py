@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column('type', sa.String(length=40), nullable=False),
         sa.Column('occurred_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
         sa.Column('tx_id', postgresql.UUID(as_uuid=True), nullable=True),
-        sa.Column('subject', sa.String(length=64), nullable=True),
+        sa.Column('subject', sa.String(length=100), nullable=True),
         sa.Column('detail', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"),
                   nullable=False),
         sa.PrimaryKeyConstraint('partner_id', 'seq'),

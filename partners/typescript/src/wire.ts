@@ -18,7 +18,7 @@
  * `unaryExact` call that started it, so concurrent calls on one transport never mix their bytes.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { DescMessage, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethodServerStreaming, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import type { UniversalClientFn, UniversalClientRequest } from "@connectrpc/connect/protocol";
@@ -28,7 +28,7 @@ export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 interface CallBytes {
   request: Uint8Array;
-  responseFrames: Uint8Array[];
+  responseFrames: Uint8Array[] | undefined; // undefined: a stream, whose messages are not kept
 }
 
 const currentCall = new AsyncLocalStorage<CallBytes>();
@@ -49,6 +49,16 @@ export interface ExactTransport {
     header: Headers,
     timeoutMs: number,
   ): Promise<ExactResponse<O>>;
+  /** One server-streaming call: `body` (the single request) is sent as is; the responses are parsed as they
+   * arrive. No deadline unless `timeoutMs` is given; `signal` ends the call. */
+  serverStreamExact<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodServerStreaming<I, O>,
+    message: MessageShape<I>,
+    body: Uint8Array,
+    header: Headers,
+    signal: AbortSignal | undefined,
+    timeoutMs?: number,
+  ): Promise<AsyncIterable<MessageShape<O>>>;
   close(): void;
 }
 
@@ -85,7 +95,7 @@ function exactBytesClient(inner: UniversalClientFn): UniversalClientFn {
       ...response,
       body: (async function* () {
         for await (const chunk of received) {
-          call.responseFrames.push(chunk);
+          call.responseFrames?.push(chunk);
           yield chunk;
         }
       })(),
@@ -121,6 +131,15 @@ export function createExactTransport(baseUrl: string, options: { nodeOptions?: o
         header: response.header,
         trailer: response.trailer,
       };
+    },
+    async serverStreamExact(method, message, body, header, signal, timeoutMs) {
+      const call: CallBytes = { request: body, responseFrames: undefined };
+      const response = await currentCall.run(call, () =>
+        transport.stream(method, signal, timeoutMs, header, (async function* () {
+          yield message;
+        })()),
+      );
+      return response.message;
     },
     close() {
       sessions.abort();
