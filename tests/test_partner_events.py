@@ -10,6 +10,7 @@ signature.
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
 import uuid
@@ -20,14 +21,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from network.core import events as event_rules
 from network.core.results import EarnItem
 from network.server import start_server
 from network.store.contracts import ContractBook
 from network.store.ledger import Ledger
+from partners import cli as partner_cli
 from partners import errors, signing
 from partners.client import PartnerClient
+from partners.keyfile import KeyFile, save_key_file
 from protos.coalition.v1 import network_pb2
 
 KIND_OF_EVENT = {v: k for k, v in event_rules.TRANSACTION_EVENTS.items()} | {event_rules.HOLD_LAPSED: "void"}
@@ -384,3 +388,21 @@ def test_event_tokens_are_checked(make_partner):
         request = network_pb2.ListEventsRequest(page_token=bogus)
         with pytest.raises(errors.InvalidArgument):
             client._call("ListEvents", request, network_pb2.ListEventsResponse, mutating=False)
+
+
+def test_the_partner_cli_prints_events_after_a_sequence_one_json_line_each(tmp_path, make_partner):
+    shop = make_partner("evcli")
+    with shop.client() as client:
+        member = client.enroll_member().member.member_id
+        earned = [client.earn(member, points=n).transaction_id for n in (3, 4)]
+    key_file = save_key_file(tmp_path / "key.json", KeyFile(
+        partner_id=shop.partner_id, key_id=shop.key_id,
+        private_key_pem=signing.private_key_to_pem(shop.private_key).decode("ascii"), target=shop.target))
+    listed = CliRunner().invoke(partner_cli.app, ["events", "--key-file", str(key_file), "--after", "1"])
+    followed = CliRunner().invoke(partner_cli.app, ["events", "--key-file", str(key_file), "--after", "2", "--follow",
+                                                    "--limit", "1"])
+    assert listed.exit_code == 0 and followed.exit_code == 0, listed.output + followed.output
+    lines = [json.loads(line) for line in listed.output.splitlines()]
+    assert [(e["sequence"], e["type"], e["transaction_id"], e["points"]) for e in lines] == [
+        (2, "points.earned", earned[0], 3), (3, "points.earned", earned[1], 4)]
+    assert json.loads(followed.output)["sequence"] == 3

@@ -31,7 +31,7 @@ class EventRow(NamedTuple):
     type: str
     tx_id: str | None
     subject: str | None
-    detail: str  # JSON
+    detail: str | None  # a JSON object; None: {}
 
 
 class EventHead(NamedTuple):
@@ -49,7 +49,7 @@ class EventInsert(NamedTuple):
     type: str
     tx_id: str | None
     subject: str | None
-    detail: str
+    detail: str | None
 
 
 # The heads move in partner order (the parameters are sorted), so writers of several partners' events never wait
@@ -62,7 +62,7 @@ APPEND_EVENTS = (
     f"woken AS (SELECT pg_notify('{EVENTS_CHANNEL}', CASE WHEN sum(length(partner_id) + 1) < 8000 "
     "THEN string_agg(partner_id, ',') ELSE '' END) FROM heads) "
     "INSERT INTO partner_events (partner_id, seq, type, tx_id, subject, detail) "
-    "SELECT e.partner_id, heads.seq - e.later, e.type, e.tx_id, e.subject, e.detail "
+    "SELECT e.partner_id, heads.seq - e.later, e.type, e.tx_id, e.subject, coalesce(e.detail, '{}') "
     "FROM unnest(CAST(%(partner_id)s AS text[]), CAST(%(later)s AS bigint[]), CAST(%(type)s AS text[]), "
     "CAST(%(tx_id)s AS uuid[]), CAST(%(subject)s AS text[]), CAST(%(detail)s AS jsonb[])) "
     "AS e(partner_id, later, type, tx_id, subject, detail) JOIN heads USING (partner_id) CROSS JOIN woken")
@@ -70,7 +70,7 @@ APPEND_EVENTS = (
 
 def transaction_events(txs: Sequence[PendingTransaction], *, lapsed: bool = False) -> list[EventRow]:
     """One event per ledger transaction, for the partner its journal row belongs to."""
-    return [EventRow(tx.partner_id, events.transaction_event_type(tx.kind, lapsed=lapsed), str(tx.tx_id), None, "{}")
+    return [EventRow(tx.partner_id, events.transaction_event_type(tx.kind, lapsed=lapsed), str(tx.tx_id), None, None)
             for tx in txs]
 
 
@@ -88,7 +88,10 @@ def event_writes(rows: Sequence[EventRow]) -> list[Write]:
         inserts.append(EventInsert(row.partner_id, counts[row.partner_id] - seen[row.partner_id], row.type, row.tx_id,
                                    row.subject, row.detail))
     heads = [EventHead(partner_id, counts[partner_id]) for partner_id in sorted(counts)]
-    return [(APPEND_EVENTS, {**pgarray.columns(EventHead, heads), **pgarray.columns(EventInsert, inserts)})]
+    params = {**pgarray.columns(EventHead, heads), **pgarray.columns(EventInsert, inserts)}
+    if all(row.subject is None and row.detail is None for row in rows):  # ledger events only: two arrays fewer
+        params.update(subject=None, detail=None)  # (unnest pads a NULL array with NULLs)
+    return [(APPEND_EVENTS, params)]
 
 
 def append_events(conn: Connection, rows: Sequence[EventRow]) -> None:

@@ -121,13 +121,13 @@ export function createExactTransport(baseUrl: string, options: { nodeOptions?: o
       if (body.length > MAX_MESSAGE_BYTES) {
         throw new ConnectError(`request of ${body.length} bytes exceeds ${MAX_MESSAGE_BYTES}`, Code.InvalidArgument);
       }
-      const call: CallBytes = { request: body, responseFrames: [] };
-      const response = await currentCall.run(call, () =>
+      const frames: Uint8Array[] = [];
+      const response = await currentCall.run({ request: body, responseFrames: frames }, () =>
         transport.unary(method, undefined, timeoutMs, header, message),
       );
       return {
         message: response.message,
-        responseBytes: unframe(call.responseFrames),
+        responseBytes: unframe(frames),
         header: response.header,
         trailer: response.trailer,
       };
