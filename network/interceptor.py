@@ -121,7 +121,10 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
 
     @staticmethod
     def _refusal(method: str, exc: BaseException) -> tuple[str, DomainError | None]:
-        """(outcome for metrics, the status to end the call with; None: let the exception through as INTERNAL)."""
+        """(outcome for metrics, the status to end the call with; None: let the exception through as INTERNAL,
+        or, for a stream the caller closed, as it is)."""
+        if isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
+            return "CANCELLED", None
         if isinstance(exc, DBAPIError):
             log.warning("database error in %s: %s", method, exc.__class__.__name__, exc_info=True)
             return "UNAVAILABLE", database_error(exc)

@@ -159,6 +159,14 @@ def test_each_partners_event_stream_equals_its_ledger_changes(engine, settings, 
         server.stop(0)
 
 
+def test_each_transaction_kind_is_one_event_type_and_only_a_lapsed_void_is_a_lapse():
+    assert {kind: event_rules.transaction_event_type(kind) for kind in event_rules.TRANSACTION_EVENTS} == \
+        event_rules.TRANSACTION_EVENTS
+    assert event_rules.transaction_event_type("void", lapsed=True) == "hold.lapsed"
+    assert event_rules.transaction_event_type("void") == "redemption.voided"
+    assert event_rules.transaction_event_type("earn", lapsed=True) == "points.earned"
+
+
 # --- exact outcomes at the rules' boundaries ----------------------------------------------------------------
 
 def test_a_refused_call_writes_no_event_and_an_accepted_one_writes_one(make_partner, verified_ledger):

@@ -39,8 +39,3 @@ def transaction_event_type(kind: str, *, lapsed: bool = False) -> str:
     if lapsed and kind == "void":
         return HOLD_LAPSED
     return TRANSACTION_EVENTS[kind]
-
-
-def is_gap_free(numbers: list[int]) -> bool:
-    """Numbers 1..n in order, none missing or repeated: what one partner's whole event stream must be."""
-    return numbers == list(range(1, len(numbers) + 1))
