@@ -32,6 +32,7 @@ from network.error_status import status_for
 from network.errors import DomainError, key_reused
 from network.group_commit import GroupCommit
 from network.interceptor import current_caller
+from network.keys import Caller, key_status_refusal
 from network.event_feed import EventWakeups
 from network.store import events as outbox
 from network.store.earn import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection
@@ -435,12 +436,16 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         return pb.SignedEvent(event=body, signature=self._signer.event_signature(body),
                               network_key_id=self._signer.key_id)
 
-    def _events_page(self, partner_id: str, after: int, size: int) -> tuple[list[pb.SignedEvent], int]:
-        """Up to `size` of the partner's events after `after`, signed, and its high-water sequence: one snapshot."""
+    def _events_page(self, caller: Caller, after: int, size: int) -> tuple[list[pb.SignedEvent], int]:
+        """Up to `size` of the caller's events after `after`, signed, and its high-water sequence: one snapshot.
+        A key revoked or a partner suspended since the call began is refused here (a stream lives long)."""
         with self._engine.connect() as conn, conn.begin():
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            found = outbox.read_events(conn, partner_id, after, size)
-            high = outbox.high_water(conn, partner_id)
+            refusal = key_status_refusal(caller, *outbox.key_and_partner_status(conn, caller.key_id))
+            if refusal is not None:
+                raise refusal
+            found = outbox.read_events(conn, caller.partner_id, after, size)
+            high = outbox.high_water(conn, caller.partner_id)
         return [self._signed(e) for e in found], high
 
     def ListEvents(self, request: pb.ListEventsRequest, context) -> pb.ListEventsResponse:
@@ -448,7 +453,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             raise errors.invalid("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
         size = request.page_size or DEFAULT_PAGE_SIZE
         after = parse_event_token(request.page_token) if request.page_token else check_sequence(request.after_sequence)
-        signed, high = self._events_page(current_caller().partner_id, after, size)
+        signed, high = self._events_page(current_caller(), after, size)
         response = pb.ListEventsResponse(events=signed, high_water_sequence=high)
         if signed and len(signed) == size:
             response.next_page_token = event_token(after + len(signed))
@@ -460,14 +465,14 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         Pages of MAX_PAGE_SIZE are read in the thread pool; each is written to the stream before the next is
         read, so a slow reader holds the server back by one page (gRPC's flow control does the rest)."""
         after = check_sequence(request.after_sequence)
-        partner_id = current_caller().partner_id
+        caller = current_caller()
         loop = asyncio.get_running_loop()
-        wakeups = self._wakeups.subscribe(partner_id) if self._wakeups else contextlib.nullcontext(asyncio.Event())
+        wakeups = self._wakeups.subscribe(caller.partner_id) if self._wakeups else contextlib.nullcontext(asyncio.Event())
         with wakeups as woken:
             quiet_since = loop.time()
             while True:
                 woken.clear()  # before reading: a commit after the read wakes the wait below
-                signed, high = await loop.run_in_executor(None, self._events_page, partner_id, after, MAX_PAGE_SIZE)
+                signed, high = await loop.run_in_executor(None, self._events_page, caller, after, MAX_PAGE_SIZE)
                 for item in signed:
                     yield pb.WatchEventsResponse(event=item)
                 if signed:

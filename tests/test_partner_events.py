@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from network import admin
 from network.core import events as event_rules
 from network.core.results import EarnItem
 from network.server import start_server
@@ -414,3 +415,27 @@ def test_the_partner_cli_prints_events_after_a_sequence_one_json_line_each(tmp_p
     assert [(e["sequence"], e["type"], e["transaction_id"], e["points"]) for e in lines] == [
         (2, "points.earned", earned[0], 3), (3, "points.earned", earned[1], 4)]
     assert json.loads(followed.output)["sequence"] == 3
+
+
+def test_a_stream_ends_when_its_key_is_revoked(engine, make_partner):
+    """A stream outlives its authentication: each read re-checks the key, so revoking it ends the stream
+    (KEY_REVOKED), and the revocation itself is not sent over the revoked key's stream."""
+    shop = make_partner("evkr")
+    received: list = []
+    failure: list[BaseException] = []
+
+    def watch() -> None:
+        try:
+            _collect(shop.client(), 0, 100, received)
+        except errors.CoalitionError as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    _wait_for(lambda: len(received) == 1)  # the key's registration
+    with engine.begin() as conn:
+        admin.revoke_key(conn, "test", shop.key_id)
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert [e.type for e in received] == ["key.registered"]
+    assert [(f.code.name, f.reason) for f in failure] == [("UNAUTHENTICATED", "KEY_REVOKED")]

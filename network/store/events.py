@@ -139,6 +139,13 @@ def read_events(conn: Connection, partner_id: str, after_sequence: int, limit: i
             for r in rows]
 
 
+def key_and_partner_status(conn: Connection, key_id: str) -> tuple[str, str]:
+    """(key status, partner status) as committed now; a key gone counts as revoked."""
+    row = conn.exec_driver_sql("SELECT k.status AS key_status, p.status AS partner_status FROM partner_keys k "
+                               "JOIN partners p USING (partner_id) WHERE k.key_id = %(k)s", {"k": key_id}).first()
+    return (row.key_status, row.partner_status) if row else ("revoked", "active")
+
+
 def high_water(conn: Connection, partner_id: str) -> int:
     """The partner's last event sequence number (0: none yet)."""
     row = conn.exec_driver_sql("SELECT seq FROM partner_event_heads WHERE partner_id = %(p)s",
@@ -151,4 +158,5 @@ def _text(value: uuid.UUID | str | None) -> str:
 
 
 __all__ = ["APPEND_EVENTS", "EVENTS_CHANNEL", "EventRow", "StoredEvent", "append_event", "append_events",
-           "event_writes", "high_water", "read_events", "transaction_events"]
+           "event_writes", "high_water", "key_and_partner_status", "read_events",
+           "transaction_events"]
