@@ -30,16 +30,16 @@ from network.core.results import EarnItem, EarnResult, SpendRefs, TransactionVie
 from network.core.rules import DEFAULT_HOLD_TTL, MAX_HOLD_TTL, MIN_HOLD_TTL
 from network.error_status import status_for
 from network.errors import DomainError, key_reused
+from network.event_feed import EventWakeups
 from network.group_commit import GroupCommit
 from network.interceptor import current_caller
 from network.keys import Caller, key_status_refusal
-from network.event_feed import EventWakeups
+from network.signer import NetworkSigner
 from network.store import events as outbox
 from network.store.earn import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection
 from network.store.exposure import ExposureTracker
 from network.store.idempotency import claim, store, stored_body_hash
 from network.store.ledger import Ledger
-from network.signer import NetworkSigner
 from partners.signing import KEY_ID_PATTERN
 from protos.coalition.v1 import network_pb2 as pb
 from protos.coalition.v1 import network_pb2_grpc

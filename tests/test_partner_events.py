@@ -10,6 +10,7 @@ signature.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -20,15 +21,20 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings
 from hypothesis import strategies as st
+from alembic import command
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from network import admin
 from network.core import events as event_rules
-from network.core.results import EarnItem
+from network.core.results import EarnItem, SpendRefs
+from network.database import alembic_config, make_engine
 from network.server import start_server
 from network.store.contracts import ContractBook
+from network.store.journal import ensure_shard_heads
 from network.store.ledger import Ledger
+from network.store.verify import check_events
 from partners import cli as partner_cli
 from partners import errors, signing
 from partners.client import PartnerClient
@@ -439,3 +445,90 @@ def test_a_stream_ends_when_its_key_is_revoked(engine, make_partner):
     assert not thread.is_alive()
     assert [e.type for e in received] == ["key.registered"]
     assert [(f.code.name, f.reason) for f in failure] == [("UNAUTHENTICATED", "KEY_REVOKED")]
+
+
+# --- coalition ledger verify, and the journal written before the outbox ---------------------------------------
+
+def test_ledger_verify_reports_a_journal_row_without_its_event(engine, make_partner):
+    shop = make_partner("evv")
+    with shop.client() as client:
+        member = client.enroll_member().member.member_id
+        earned = client.earn(member, points=5).transaction_id
+    with engine.connect() as conn, conn.begin():
+        assert check_events(conn).ok
+        conn.execute(text("DELETE FROM partner_events WHERE tx_id = :t"), {"t": earned})
+        missing = check_events(conn)
+        conn.rollback()
+    assert not missing.ok
+    assert "journal row without its event, " + earned in missing.examples
+    assert f"sequence head not at the last event, {shop.partner_id}" in missing.examples
+
+
+@pytest.fixture
+def empty_database(engine, database_url):
+    name = f"coalition_events_{uuid.uuid4().hex[:8]}"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+def test_the_migration_turns_the_journal_written_before_it_into_events(empty_database):
+    """A database migrated from before the outbox: its journal becomes each partner's first events, in order."""
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0003")
+    engine = make_engine(empty_database, pool_size=2)
+    try:
+        clock = FixedClock(datetime.now(timezone.utc))
+        ledger = Ledger(engine, ContractBook(engine), point_value_minor=1, network_currency="EUR", shards=4,
+                        clock=clock)
+        with engine.begin() as conn:
+            ensure_shard_heads(conn, 4)
+            for partner_id in ("old-a", "old-b"):
+                conn.execute(text("INSERT INTO partners (partner_id, name, status, currency) "
+                                  "VALUES (:p, :p, 'active', 'EUR')"), {"p": partner_id})
+                conn.execute(text("INSERT INTO contracts (partner_id, version, effective_from, earn_points_per_major, "
+                                  "settlement_model, clearing_fee_bps, issue_price_minor_per_point, "
+                                  "redemption_rate_minor_per_point, breakage_share_bps, return_window_seconds, "
+                                  "expiry_days, max_basket_share_bps, collateral_minor) VALUES (:p, 1, now() - "
+                                  "interval '1 day', 1, 'issuer_pays', 0, 0, 0, 0, 0, 0, 10000, 0)"), {"p": partner_id})
+        with _events_disabled():  # what the code before the outbox wrote: the journal alone
+            with engine.begin() as conn:
+                member = ledger.enroll_member(conn, "old-a", "", "")[0].member_id
+                ledger.earn_batch(conn, [("old-a", EarnItem("e1", member, None, None, 50))])
+            with engine.begin() as conn:
+                hold = ledger.authorize(conn, "old-b", member, 20, SpendRefs(), 60, "h1").hold_id
+            clock.now += timedelta(minutes=2)
+            with engine.begin() as conn:
+                ledger.redeem(conn, "old-b", member, 10, SpendRefs(), "r1")  # the hold lapses first
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            events = [(r.partner_id, r.seq, r.type) for r in conn.execute(text(
+                "SELECT partner_id, seq, type FROM partner_events ORDER BY partner_id, seq"))]
+            assert check_events(conn).ok
+        assert events == [("old-a", 1, "points.earned"), ("old-b", 1, "redemption.authorized"),
+                          ("old-b", 2, "hold.lapsed"), ("old-b", 3, "points.redeemed")], hold
+    finally:
+        engine.dispose()
+
+
+class FixedClock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@contextlib.contextmanager
+def _events_disabled():
+    """The ledger as it was before the outbox (the partner_events table does not exist yet)."""
+    import network.store.ledger as ledger_module
+
+    saved = ledger_module.append_events
+    ledger_module.append_events = lambda conn, rows: None
+    try:
+        yield
+    finally:
+        ledger_module.append_events = saved

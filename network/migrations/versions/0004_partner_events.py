@@ -5,6 +5,9 @@ events moves its row once, so the sequence has no gap (a rolled-back transaction
 concurrent writers of one partner's events commit in sequence order. Events about a ledger transaction name its
 journal row (tx_id); other events carry their subject and details.
 
+The journal written before this revision becomes each partner's first events, in the order it was written (a void
+without a request id is a hold that lapsed), so every journal row has its event (`coalition ledger verify`).
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-30 13:40:00.000000
@@ -39,6 +42,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('partner_id', 'seq'),
         sa.CheckConstraint('seq > 0', name='partner_event_seq'),
     )
+    op.execute("INSERT INTO partner_events (partner_id, seq, type, occurred_at, tx_id) "
+               "SELECT partner_id, row_number() OVER (PARTITION BY partner_id ORDER BY created_at, shard, seq), "
+               "CASE kind WHEN 'earn' THEN 'points.earned' WHEN 'redeem' THEN 'points.redeemed' "
+               "WHEN 'hold' THEN 'redemption.authorized' WHEN 'capture' THEN 'redemption.captured' "
+               "WHEN 'void' THEN CASE WHEN request_id IS NULL THEN 'hold.lapsed' ELSE 'redemption.voided' END "
+               "WHEN 'reverse' THEN 'transaction.reversed' WHEN 'expire' THEN 'points.expired' "
+               "WHEN 'adjust' THEN 'points.adjusted' ELSE 'points.transferred' END, created_at, tx_id FROM journal")
+    op.execute("INSERT INTO partner_event_heads (partner_id, seq) "
+               "SELECT partner_id, max(seq) FROM partner_events GROUP BY partner_id")
 
 
 def downgrade() -> None:
