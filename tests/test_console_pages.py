@@ -289,7 +289,7 @@ def test_ledger_health_verifies_on_demand(console_env, known):
     at.button(key="verify").click().run()
     assert not at.exception
     checks = table(at, "check")
-    assert checks["ok"].all() and len(checks) == 8
+    assert checks["ok"].all() and len(checks) == 9
     assert any("Hash chain" in s.value for s in at.success)
 
 
