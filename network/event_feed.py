@@ -17,6 +17,7 @@ from typing import Iterator
 
 from sqlalchemy import Engine
 
+from network.outage import database_failure, describe
 from network.store.events import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class EventWakeups:
             loop.call_soon_threadsafe(self._wake, partner_ids)
 
     def _listen(self) -> None:
+        lost = False  # said once per lost connection, not once per reconnection attempt (a database outage)
         while not self._stop.is_set():
             raw = None
             try:
@@ -77,6 +79,9 @@ class EventWakeups:
                 with driver.cursor() as cursor:
                     cursor.execute(f"LISTEN {EVENTS_CHANNEL}")
                 self.listening.set()
+                if lost:
+                    log.info("event listener listening again")
+                    lost = False
                 self._wake_threadsafe(None)  # anything committed while not listening is read now
                 while not self._stop.is_set():
                     if select.select([driver], [], [], 1.0)[0]:
@@ -87,8 +92,12 @@ class EventWakeups:
                             # "p1,p2,...": those partners; an empty payload (too many to name): everyone
                             self._wake_threadsafe(None if "" in payloads else
                                                   {p for payload in payloads for p in payload.split(",")})
-            except Exception:  # noqa: BLE001 - a lost listener means: the streams poll until it is back
-                log.warning("event listener lost its connection; WatchEvents streams poll meanwhile", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - a lost listener means: the streams poll until it is back
+                if not lost:  # a database error in one line (network.outage.describe); anything else with its trace
+                    failure = database_failure(exc)
+                    log.warning("event listener lost its connection (%s); WatchEvents streams poll meanwhile",
+                                describe(failure or exc), exc_info=failure is None)
+                    lost = True
             finally:
                 self.listening.clear()
                 if raw is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import threading
 import time
 import uuid
@@ -532,3 +533,33 @@ def _events_disabled():
         yield
     finally:
         ledger_module.append_events = saved
+
+
+def test_the_event_listener_logs_a_lost_database_once_as_one_line_without_a_traceback(caplog):
+    """A database outage: the listener's reconnection attempts fail again and again; the log says so once, as one
+    line naming the driver error (the outage tests refuse tracebacks in the server log), and again when it is
+    back."""
+    import psycopg2
+
+    from network.event_feed import EventWakeups
+
+    attempts = []
+
+    class Down:
+        def raw_connection(self):
+            attempts.append(1)
+            raise psycopg2.OperationalError("server closed the connection unexpectedly\nmore")
+
+    caplog.set_level(logging.INFO, logger="network.event_feed")
+    wakeups = EventWakeups(Down())  # type: ignore[arg-type]
+    try:
+        deadline = time.monotonic() + 30
+        while len(attempts) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        wakeups.close()
+    assert len(attempts) >= 3
+    lost = [r for r in caplog.records if r.name == "network.event_feed"]
+    assert [(r.levelname, r.getMessage(), bool(r.exc_info)) for r in lost] == [
+        ("WARNING", "event listener lost its connection (OperationalError: server closed the connection "
+                    "unexpectedly); WatchEvents streams poll meanwhile", False)]
