@@ -8,8 +8,11 @@ each `seconds` long:
   echo        a bare gRPC echo server (raw bytes, no signing, no database): the ceiling on this machine
   unary-50    signed unary earns at `concurrency` callers, traffic spread over 50 partners
   unary-1     the same, every call from one partner
+  watched     unary-1 again, with a WatchEvents stream of that partner open in this process: event latency is from
+              the event's transaction (its occurred_at) to the event received here, p50 and p99
   batch       BatchEarn calls of 500 items
-The server's resident memory is sampled throughout; the peak is reported.
+The server's resident memory is sampled throughout; the peak is reported. Every earn writes its event to the
+outbox in its commit: every figure includes it (the watched phase also the signing and streaming of each event).
 
 `coalition bench earn --processes 1,2,...` (run_earn_scaling) instead runs echo and unary-50 against N server
 processes and N echo processes for each N, in one run: the scaling table.
@@ -41,7 +44,9 @@ from network.store.ledger import build_ledger
 from network.settings import Settings
 from partners import signing
 from partners.client import DEFAULT_CHANNEL_OPTIONS, PartnerClient
+from partners.errors import CoalitionError
 from partners.signing import private_key_from_raw
+from protos.coalition.v1 import network_pb2
 
 CLIENT_PROCESSES = 2
 BATCH_SIZE = 500
@@ -139,6 +144,49 @@ def _load(args: tuple) -> tuple[int, list[float], float, float]:
     for w in workers:
         w.join()
     return sum(counts), latencies, min(s[0] for s in spans), max(s[1] for s in spans)
+
+
+class _EventLatency:
+    """A WatchEvents stream of one partner from its current high-water mark: seconds from each event's
+    occurred_at (its transaction's time) to its arrival here."""
+
+    def __init__(self, target: str, credentials: tuple[str, str, bytes]):
+        _, key_id, raw = credentials
+        self._client = PartnerClient(target, key_id, private_key_from_raw(raw), timeout=10)
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="bench-events")
+
+    def __enter__(self) -> "_EventLatency":
+        pages = list(self._client.list_event_pages(page_size=1))
+        self._after = pages[0].high_water_sequence if pages else 0
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        stream = self._client.watch_events(self._after, heartbeats=True)
+        try:
+            for item in stream:
+                if self._stop.is_set():
+                    return
+                if isinstance(item, network_pb2.Event):
+                    occurred = item.occurred_at.seconds + item.occurred_at.nanos / 1e9
+                    self.latencies.append(time.time() - occurred)
+        except CoalitionError:
+            if not self._stop.is_set():  # the stream ends when the client closes at the end of the phase
+                raise
+        finally:
+            stream.close()
+
+    def __exit__(self, *exc_info: object) -> None:
+        time.sleep(1.0)  # the last commits' events
+        self._stop.set()
+        self._client.close()
+        self._thread.join(5)
+
+    def percentile_ms(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2) if ordered else 0.0
 
 
 def _cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -284,6 +332,8 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
             _phase(pool, manager, "unary", target, credentials, members, concurrency, min(3.0, seconds))  # warm-up
             fifty = _phase(pool, manager, "unary", target, credentials, members, concurrency, seconds, watched)
             one = _phase(pool, manager, "unary", target, credentials[:1], members, concurrency, seconds)
+            with _EventLatency(target, credentials[0]) as event_latency:
+                watched_one = _phase(pool, manager, "unary", target, credentials[:1], members, concurrency, seconds)
             batch = _phase(pool, manager, "batch", target, credentials, members, batch_callers, seconds, watched)
         sampling.set()
     return {
@@ -293,6 +343,10 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
         "unary_earns_per_s_1_partner": round(one["per_second"], 1),
         "unary_1_partner_p99_ms": round(one["p99_ms"], 2),
         "one_to_fifty_partner_ratio": round(one["per_second"] / fifty["per_second"], 3),
+        "unary_earns_per_s_1_partner_watched": round(watched_one["per_second"], 1),
+        "event_latency_p50_ms": event_latency.percentile_ms(0.50),
+        "event_latency_p99_ms": event_latency.percentile_ms(0.99),
+        "events_watched": len(event_latency.latencies),
         "batched_earns_per_s": round(batch["per_second"], 1),
         "batch_p99_ms": round(batch["p99_ms"], 2),
         "echo_calls_per_s": round(ceiling["per_second"], 1),

@@ -16,9 +16,11 @@ from schwifty.exceptions import SchwiftyException
 from sqlalchemy import Connection, text
 
 from network import errors
+from network.core import events
 from network.core.ledger import CURRENCY_EXPONENT
 from network.core.terms import BASIS_POINTS, SETTLEMENT_MODELS, ContractTerms
 from network.store.contracts import load_contracts, notify_contract_change
+from network.store.events import append_event
 from partners import signing
 
 MAX_ACTIVE_KEYS = 2
@@ -196,6 +198,7 @@ def register_key(conn: Connection, operator: str, partner_id: str, key_id: str, 
                         {"k": key_id, "p": partner_id, "pk": raw}).first():
         raise errors.DomainError(grpc.StatusCode.ALREADY_EXISTS, "KEY_EXISTS", f"key id {key_id} is taken")
     record(conn, operator, "key.register", partner_id, {"key_id": key_id})
+    append_event(conn, partner_id, events.KEY_REGISTERED, key_id, {"key_id": key_id})
     notify_key_change(conn)
 
 
@@ -205,6 +208,7 @@ def revoke_key(conn: Connection, operator: str, key_id: str) -> None:
     if row is None:
         raise errors.not_found("key", key_id, "KEY_NOT_FOUND")
     record(conn, operator, "key.revoke", row.partner_id, {"key_id": key_id})
+    append_event(conn, row.partner_id, events.KEY_REVOKED, key_id, {"key_id": key_id})
     notify_key_change(conn)
 
 

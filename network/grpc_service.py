@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import json
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable
@@ -26,8 +28,12 @@ from network.core.ledger import money_for_points
 from network.core.results import EarnItem, EarnResult, SpendRefs, TransactionView
 from network.error_status import status_for
 from network.errors import DomainError, key_reused
+from network.event_feed import EventWakeups
 from network.group_commit import GroupCommit
 from network.interceptor import current_caller
+from network.keys import Caller, key_status_refusal
+from network.signer import NetworkSigner
+from network.store import events as outbox
 from network.store.earn import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection
 from network.store.idempotency import claim, store, stored_body_hash
 from network.store.ledger import Ledger
@@ -43,6 +49,7 @@ PUBLIC = frozenset({SERVICE + "GetNetworkKeys"})
 RECHECKED = frozenset({SERVICE + "Earn", SERVICE + "BatchEarn"})
 DEFAULT_PAGE_SIZE = 50  # ListTransactions' and GetTrafficReport's page_size 0
 MAX_REPORT_DAYS = 92
+MAX_PAGE_SIZE = validation.MAX_PAGE_SIZE  # ListEvents; WatchEvents reads pages of this size
 LOT_STATES = {"pending": pb.LOT_STATE_PENDING, "active": pb.LOT_STATE_ACTIVE, "expired": pb.LOT_STATE_EXPIRED,
               "reversed": pb.LOT_STATE_REVERSED}
 KINDS = {"earn": pb.TRANSACTION_KIND_EARN, "redeem": pb.TRANSACTION_KIND_REDEEM, "hold": pb.TRANSACTION_KIND_HOLD,
@@ -97,6 +104,20 @@ def parse_page_token(token: str) -> tuple[datetime, uuid.UUID] | None:
         raise errors.invalid("page_token", "is not a token this service issued") from None
 
 
+def event_token(after_sequence: int) -> str:
+    return base64.urlsafe_b64encode(f"events|{after_sequence}".encode()).decode()
+
+
+def parse_event_token(token: str) -> int:
+    try:
+        tag, after = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+        if tag != "events" or not after.isdigit():
+            raise ValueError(token)
+        return int(after)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.invalid("page_token", "is not a token this service issued") from None
+
+
 def report_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:
     """[start, end) in UTC of the inclusive day range start_date..end_date (1 to MAX_REPORT_DAYS days)."""
     first, last = date.fromisoformat(start_date), date.fromisoformat(end_date)  # kind: date, validated
@@ -122,6 +143,26 @@ def parse_traffic_page_token(token: str) -> tuple[date, str] | None:
         raise errors.invalid("page_token", "is not a token this service issued") from None
 
 
+def transaction_message(v: TransactionView) -> pb.Transaction:
+    tx = pb.Transaction(transaction_id=v.transaction_id,
+                        kind=KINDS[v.kind], member_id=v.member_id, points=v.points, receipt_ref=v.receipt_ref,
+                        store_id=v.store_id, terminal_id=v.terminal_id, request_id=v.request_id,
+                        related_id=v.related_id, created_at=timestamp(v.created_at))
+    if v.amount_minor is not None:
+        tx.purchase.CopyFrom(pb.Money(amount_minor=v.amount_minor, currency=v.currency or ""))
+    return tx
+
+
+def event_message(event: outbox.StoredEvent) -> pb.Event:
+    message = pb.Event(partner_id=event.partner_id, sequence=event.seq, type=event.type,
+                       occurred_at=timestamp(event.occurred_at), subject=event.subject)
+    if event.transaction is not None:
+        message.transaction.CopyFrom(transaction_message(event.transaction))
+    if event.detail:
+        message.detail_json = json.dumps(event.detail, sort_keys=True, separators=(",", ":"))
+    return message
+
+
 def earn_response(result: EarnResult) -> pb.EarnResponse:
     return pb.EarnResponse(transaction_id=result.transaction_id, points=result.points, state=LOT_STATES[result.state],
                            available_at=timestamp(result.available_at), expires_at=timestamp(result.expires_at))
@@ -143,9 +184,16 @@ def run_mutation(engine: Engine, method: str, request: Message,
 class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     def __init__(self, engine: Engine, ledger: Ledger, network_keys: Callable[[], list[pb.NetworkKey]],
                  *, earned: Callable[[int], None] | None = None,
-                 group_linger_seconds: float = 0.002, commit_timeout_seconds: float = 30.0):
-        """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics)."""
+                 group_linger_seconds: float = 0.002, commit_timeout_seconds: float = 30.0,
+                 signer: NetworkSigner, wakeups: EventWakeups | None = None,
+                 event_poll_seconds: float = 5.0, event_heartbeat_seconds: float = 15.0):
+        """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics). `signer` signs
+        events (ListEvents, WatchEvents); `wakeups` wakes WatchEvents streams (without: they poll)."""
         self._engine = engine
+        self._signer = signer
+        self._wakeups = wakeups
+        self._event_poll_seconds = event_poll_seconds
+        self._event_heartbeat_seconds = event_heartbeat_seconds
         self._ledger = ledger
         self._network_keys = network_keys
         self._commit_timeout_seconds = commit_timeout_seconds
@@ -318,13 +366,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         def history(conn: Connection, partner_id: str) -> pb.ListTransactionsResponse:
             views = self._ledger.list_transactions(conn, partner_id, request.member_id, size + 1, after)
             response = pb.ListTransactionsResponse()
-            for v in views[:size]:
-                tx = response.transactions.add(
-                    transaction_id=v.transaction_id, kind=KINDS[v.kind], member_id=v.member_id, points=v.points,
-                    receipt_ref=v.receipt_ref, store_id=v.store_id, terminal_id=v.terminal_id, request_id=v.request_id,
-                    related_id=v.related_id, created_at=timestamp(v.created_at))
-                if v.amount_minor is not None:
-                    tx.purchase.CopyFrom(pb.Money(amount_minor=v.amount_minor, currency=v.currency or ""))
+            response.transactions.extend(transaction_message(v) for v in views[:size])
             if len(views) > size:
                 response.next_page_token = page_token(views[size - 1])
             return response
@@ -356,3 +398,66 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     def GetNetworkKeys(self, request: pb.GetNetworkKeysRequest, context) -> pb.GetNetworkKeysResponse:
         validation.validate(request)
         return pb.GetNetworkKeysResponse(keys=self._network_keys())
+
+    # --- events ----------------------------------------------------------------------------------------------
+
+    def _signed(self, event: outbox.StoredEvent) -> pb.SignedEvent:
+        body = event_message(event).SerializeToString()
+        return pb.SignedEvent(event=body, signature=self._signer.event_signature(body),
+                              network_key_id=self._signer.key_id)
+
+    def _events_page(self, caller: Caller, after: int, size: int) -> tuple[list[pb.SignedEvent], int]:
+        """Up to `size` of the caller's events after `after`, signed, and its high-water sequence: one snapshot.
+        A key revoked or a partner suspended since the call began is refused here (a stream lives long)."""
+        with self._engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            refusal = key_status_refusal(caller, *outbox.key_and_partner_status(conn, caller.key_id))
+            if refusal is not None:
+                raise refusal
+            found = outbox.read_events(conn, caller.partner_id, after, size)
+            high = outbox.high_water(conn, caller.partner_id)
+        return [self._signed(e) for e in found], high
+
+    def ListEvents(self, request: pb.ListEventsRequest, context) -> pb.ListEventsResponse:
+        validation.validate(request)
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        after = parse_event_token(request.page_token) if request.page_token else request.after_sequence
+        signed, high = self._events_page(current_caller(), after, size)
+        response = pb.ListEventsResponse(events=signed, high_water_sequence=high)
+        if signed and len(signed) == size:
+            response.next_page_token = event_token(after + len(signed))
+        return response
+
+    async def WatchEvents(self, request: pb.WatchEventsRequest, context):
+        """Every event after the cursor, then each one as it commits; a heartbeat after a quiet spell.
+
+        Pages of MAX_PAGE_SIZE are read in the thread pool; each is written to the stream before the next is
+        read, so a slow reader holds the server back by one page (gRPC's flow control does the rest)."""
+        validation.validate(request)
+        after = request.after_sequence
+        caller = current_caller()
+        loop = asyncio.get_running_loop()
+        wakeups = self._wakeups.subscribe(caller.partner_id) if self._wakeups else contextlib.nullcontext(asyncio.Event())
+        with wakeups as woken:
+            quiet_since = loop.time()
+            while True:
+                woken.clear()  # before reading: a commit after the read wakes the wait below
+                signed, high = await loop.run_in_executor(None, self._events_page, caller, after, MAX_PAGE_SIZE)
+                for item in signed:
+                    yield pb.WatchEventsResponse(event=item)
+                if signed:
+                    after += len(signed)
+                    quiet_since = loop.time()
+                    if len(signed) == MAX_PAGE_SIZE:
+                        continue
+                quiet = loop.time() - quiet_since
+                if quiet >= self._event_heartbeat_seconds:
+                    yield pb.WatchEventsResponse(heartbeat=pb.Heartbeat(high_water_sequence=high,
+                                                                        sent_at=timestamp(datetime.now(timezone.utc))))
+                    quiet_since = loop.time()
+                    continue
+                wait = min(self._event_poll_seconds, self._event_heartbeat_seconds - quiet)
+                try:
+                    await asyncio.wait_for(woken.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass

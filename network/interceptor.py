@@ -147,7 +147,10 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         return body
 
     def _refusal(self, method: str, exc: BaseException) -> tuple[str, DomainError | None]:
-        """(outcome for metrics, the status to end the call with; None: let the exception through as INTERNAL)."""
+        """(outcome for metrics, the status to end the call with; None: let the exception through as INTERNAL,
+        or, for a stream the caller closed, as it is)."""
+        if isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
+            return "CANCELLED", None
         failure = database_failure(exc)
         if failure is not None:
             error = database_error(failure)
@@ -176,8 +179,12 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
     def _wrap(self, method: str, handler):
-        if handler.unary_unary is None or not method.startswith(self._protected):
+        if not method.startswith(self._protected):
             return handler
+        if handler.unary_stream is not None:
+            return self._wrap_stream(method, handler)
+        if handler.unary_unary is None:
+            raise ValueError(f"{method}: only unary and server-streaming methods can be signed")
         deserialize = handler.request_deserializer
         serialize = handler.response_serializer
         behavior = handler.unary_unary
@@ -229,6 +236,40 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         if inspect.iscoroutinefunction(behavior):
             return grpc.unary_unary_rpc_method_handler(verified_async)
         return grpc.unary_unary_rpc_method_handler(verified)
+
+    def _wrap_stream(self, method: str, handler):
+        """A server-streaming method (an async generator on the event loop): the single request is verified over
+        its exact bytes like a unary one, before anything is sent; a refusal, then or mid-stream, ends the call
+        with its rich status. Streams are never mutating: they carry no receipt (each event is signed itself)."""
+        deserialize = handler.request_deserializer
+        serialize = handler.response_serializer
+        behavior = handler.unary_stream
+        if not inspect.isasyncgenfunction(behavior):
+            raise ValueError(f"{method}: a server-streaming method must be an async generator")
+        authenticate = method not in self._public
+
+        async def stream(raw: bytes, context):
+            with logs.log_context(request_id="", partner_id="", method=method):
+                with _Observed(self, method) as call:
+                    self._check_size(raw)
+                    caller = None
+                    if authenticate:
+                        metadata = context.invocation_metadata()
+                        try:
+                            caller = self._authenticate(method, metadata, raw, cache_only=True)
+                        except NotCached:
+                            caller = await asyncio.get_running_loop().run_in_executor(
+                                None, self._authenticate, method, metadata, raw)
+                        logs.set_partner(caller.partner_id)
+                        self._check_certificate(method, caller, context)
+                    request = self._request(deserialize, raw)
+                    with _acting_as(caller):
+                        async for item in behavior(request, context):
+                            yield serialize(item)
+            if call.error is not None:
+                await abort_async(context, call.error)
+
+        return grpc.unary_stream_rpc_method_handler(stream)
 
 
 __all__ = ["CALLER", "Observer", "RefusalObserver", "SigningInterceptor", "current_caller"]

@@ -240,3 +240,26 @@ class OperatorAction(Base):
     subject: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = _now_column()
+
+
+class PartnerEventHead(Base):
+    """A partner's last event sequence number: moved once per transaction that writes its events."""
+
+    __tablename__ = "partner_event_heads"
+    partner_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class PartnerEvent(Base):
+    """The outbox: one row per event concerning a partner, numbered 1, 2, ... per partner without gaps, written
+    in the transaction of the change it reports. A ledger event names its journal row (tx_id)."""
+
+    __tablename__ = "partner_events"
+    partner_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = _now_column()
+    tx_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    subject: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    __table_args__ = (CheckConstraint("seq > 0", name="partner_event_seq"),)

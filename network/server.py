@@ -22,6 +22,7 @@ from network import metrics
 from network.database import ping, require_migrated
 from network.grpc_service import MUTATING, PUBLIC, RECHECKED, SERVICE, NetworkServicer
 from network.interceptor import Observer, RefusalObserver, SigningInterceptor
+from network.event_feed import EventWakeups
 from network.keys import KeyDirectory
 from network.outage import WATCH_SECONDS, DatabaseOutage
 from network.registration import ServiceRegistration
@@ -168,6 +169,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     names = (*SERVICE_NAMES, *(s.name for s in extra_services))
     health_servicer = health.HealthServicer()
     outage = DatabaseOutage(_health_follows(engine, health_servicer, names), on_broken_connection=engine.dispose)
+    wakeups = EventWakeups(engine)
     interceptor = SigningInterceptor(
         keys, signer, protected_prefixes=(SERVICE, *(f"/{s.name}/" for s in extra_services)),
         public_methods=PUBLIC, mutating_methods=MUTATING.union(*(s.mutating_methods for s in extra_services)),
@@ -177,7 +179,9 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     servicer = NetworkServicer(engine, ledger, network_keys(engine),
                                earned=lambda n: metrics.count_ledger_transactions("earn", n),
                                group_linger_seconds=settings.earn_group_linger_ms / 1000,
-                               commit_timeout_seconds=settings.earn_commit_timeout_seconds)
+                               commit_timeout_seconds=settings.earn_commit_timeout_seconds,
+                               signer=signer, wakeups=wakeups, event_poll_seconds=settings.event_poll_seconds,
+                               event_heartbeat_seconds=settings.event_heartbeat_seconds)
     bind = address or settings.grpc_address
     credentials = server_credentials(settings)  # None: plaintext
 
@@ -212,6 +216,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         servicer.close()
         keys.close()
         ledger.contracts.close()
+        wakeups.close()
         raise
     stop = threading.Event()
     threading.Thread(target=_watch_database, args=(engine, outage, stop), daemon=True,
@@ -220,7 +225,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
              "plaintext" if credentials is None else
              "mutual TLS" if settings.tls_client_ca_file is not None else "TLS", signer.key_id)
     return RunningServer(server, port, health_servicer, stop, loop, loop_thread, (servicer.close, keys.close,
-                                                                                    ledger.contracts.close))
+                                                                                    ledger.contracts.close, wakeups.close))
 
 
 def serve_forever(running: RunningServer) -> None:

@@ -37,6 +37,10 @@ class NetworkSettings(BaseSettings):
     contract_cache_seconds: float = 2.0
     # No longer read (the credit-limit check reads inside the earn transaction); accepted for old configurations.
     exposure_cache_seconds: float = 2.0
+    # WatchEvents: a stream reads the outbox at least this often (NOTIFY wakes it sooner), and sends a heartbeat
+    # after this long without an event.
+    event_poll_seconds: float = 5.0
+    event_heartbeat_seconds: float = 15.0
     # The largest request (and response) a call may carry; a larger request is refused with INVALID_ARGUMENT /
     # MESSAGE_TOO_LARGE (never retried).
     grpc_max_message_bytes: int = 4 * 1024 * 1024

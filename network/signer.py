@@ -45,3 +45,7 @@ class NetworkSigner:
 
     def sign(self, message: bytes) -> bytes:
         return self.private_key.sign(message)
+
+    def event_signature(self, event_body: bytes) -> bytes:
+        """coalition-sig-v1-event over a serialized Event's exact bytes."""
+        return signing.sign_event(self.private_key, self.key_id, event_body)

@@ -18,7 +18,7 @@ from network.core.fields import FieldKind, parse_kind
 from network.core.rules import MAX_HOLD_TTL, MIN_HOLD_TTL
 
 MAX_BATCH = 1000  # earns in one BatchEarn
-MAX_PAGE_SIZE = 500  # ListTransactions
+MAX_PAGE_SIZE = 500  # ListTransactions, GetTrafficReport, ListEvents
 MAX_STATEMENT_PAGE_SIZE = 200  # ListStatements
 MAX_DISPUTED_LINES = 1000
 _REFERENCES = {"receipt_ref": "reference", "store_id": "reference", "terminal_id": "reference"}
@@ -47,6 +47,9 @@ FIELD_KINDS: dict[str, dict[str, str]] = {
     "coalition.v1.GetTrafficReportRequest": {"start_date": "date", "end_date": "date",
                                              "page_size": f"page_size 1..{MAX_PAGE_SIZE}", "page_token": "page_token"},
     "coalition.v1.GetPartnerPositionRequest": {},
+    "coalition.v1.ListEventsRequest": {"after_sequence": "sequence", "page_size": f"page_size 1..{MAX_PAGE_SIZE}",
+                                       "page_token": "page_token"},
+    "coalition.v1.WatchEventsRequest": {"after_sequence": "sequence"},
     "coalition.v1.ListStatementsRequest": {"page_size": f"page_size 1..{MAX_STATEMENT_PAGE_SIZE}", "page_token": "page_token",
                                            "cycle_id": "id, optional"},
     "coalition.v1.GetStatementRequest": {"statement_id": "id 1..100"},

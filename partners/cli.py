@@ -8,6 +8,7 @@
     coalition-partner position                                 # liability, headroom, accrued obligations, terms
     coalition-partner report --from 2026-11-01 --to 2026-11-30  # traffic per day and store
     coalition-partner balance MEMBER_ID --ca-file ca.pem --cert-file acme.pem --cert-key-file acme-key.pem  # mTLS
+    coalition-partner events --after 41 --follow
 
 The target is --target, else the key file's "target", else COALITION_TARGET, else localhost:50051.
 A refused call prints its code, reason, message and field violations and exits with status 2.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -541,6 +543,48 @@ def report(
                           str(row.redeemed_value_minor), str(row.basket_amount_minor), str(row.reversal_count),
                           str(row.reversed_points))
     console.print(table)
+
+
+def _event_line(event: network_pb2.Event) -> str:
+    """One event as a line of JSON (sequence, type, when, and the transaction or the subject and details)."""
+    line: dict = {"sequence": event.sequence, "type": event.type,
+                  "occurred_at": event.occurred_at.ToDatetime(tzinfo=dt.timezone.utc).isoformat()}
+    if event.HasField("transaction"):
+        tx = event.transaction
+        line |= {"transaction_id": tx.transaction_id, "member_id": tx.member_id, "points": tx.points}
+        if tx.related_id:
+            line["related_id"] = tx.related_id
+    else:
+        line |= {"subject": event.subject, "detail": json.loads(event.detail_json or "{}")}
+    return json.dumps(line, sort_keys=False)
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    after: int = typer.Option(0, "--after", min=0, help="Only events after this sequence number."),
+    follow: bool = typer.Option(False, "--follow", "-f",
+                                help="Keep the stream open (WatchEvents) and print each event as it happens."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Stop after this many events (0: no limit)."),
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
+) -> None:
+    """Your events after a sequence number, oldest first, one JSON object a line, each signature checked.
+    Resume with --after set to the last sequence you processed."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        stream = client.watch_events(after) if follow else client.list_events(after)
+        try:
+            for count, event in enumerate(stream, 1):
+                typer.echo(_event_line(event))
+                if limit and count >= limit:
+                    break
+        finally:
+            stream.close()
 
 
 # --- statements (settlement) ---------------------------------------------------------------------

@@ -61,7 +61,9 @@ METHODS = (
     "ListTransactions",
     "GetNetworkKeys",
     "GetTrafficReport",
+    "ListEvents",
 )
+STREAMING_METHODS = ("WatchEvents",)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # the network's limit on a request or response (network.proto)
 # A request over MAX_MESSAGE_BYTES is still sent, for the network to refuse with INVALID_ARGUMENT /
 # MESSAGE_TOO_LARGE (not retried); past MAX_SEND_BYTES the channel refuses it itself (RESOURCE_EXHAUSTED "Sent
@@ -226,6 +228,10 @@ class PartnerClient:
         self._callables = {
             name: self._channel.unary_unary(full_method(name), request_serializer=None, response_deserializer=None)
             for name in (*METHODS, *SETTLEMENT_METHODS)
+        }
+        self._streams = {
+            name: self._channel.unary_stream(full_method(name), request_serializer=None, response_deserializer=None)
+            for name in STREAMING_METHODS
         }
         self._keys_lock = threading.Lock()
         self._keys_pinned = network_keys is not None
@@ -478,6 +484,84 @@ class PartnerClient:
                                                          statement_id=statement_id, line_numbers=list(line_numbers),
                                                          amount_minor=amount_minor, reason=reason)
         return self._call("DisputeStatement", request, settlement_pb2.DisputeStatementResponse, mutating=True)
+
+    # --- events -------------------------------------------------------------------------------------------
+
+    def verified_event(self, signed: network_pb2.SignedEvent) -> network_pb2.Event:
+        """The Event inside `signed`, once the network's signature over its exact bytes holds (SignatureError
+        EVENT_SIGNATURE_INVALID when it does not, or when the bytes are not an Event)."""
+        key = self._network_key(signed.network_key_id)
+        signing.verify_event(signed.event, signed.signature, signed.network_key_id, lambda _: key)
+        try:
+            return network_pb2.Event.FromString(signed.event)
+        except DecodeError as exc:
+            raise signing.SignatureError("EVENT_SIGNATURE_INVALID", "the signed event does not parse") from exc
+
+    def list_event_pages(self, after_sequence: int = 0,
+                         page_size: int = 100) -> Iterator[network_pb2.ListEventsResponse]:
+        """Every page of the partner's events after `after_sequence`, oldest first (signatures not checked here:
+        list_events checks them)."""
+        token = ""
+        while True:
+            request = network_pb2.ListEventsRequest(after_sequence=after_sequence, page_size=page_size,
+                                                    page_token=token)
+            page = self._call("ListEvents", request, network_pb2.ListEventsResponse, mutating=False)
+            yield page
+            if not page.next_page_token:
+                return
+            if page.next_page_token == token:
+                raise Internal(grpc.StatusCode.INTERNAL, "the network returned a page token twice",
+                               reason="PAGE_TOKEN_REPEATED")
+            token = page.next_page_token
+
+    def list_events(self, after_sequence: int = 0, page_size: int = 100) -> Iterator[network_pb2.Event]:
+        """The partner's events after `after_sequence` up to the latest, oldest first, each signature checked."""
+        for page in self.list_event_pages(after_sequence, page_size):
+            for signed in page.events:
+                yield self.verified_event(signed)
+
+    def watch_events(self, after_sequence: int = 0, *, heartbeats: bool = False,
+                     reconnect: bool = True) -> Iterator[network_pb2.Event | network_pb2.Heartbeat]:
+        """The partner's events after `after_sequence`, then each one as the network commits it, for as long as
+        the caller iterates (close the iterator to stop). Each event's signature is checked, and its sequence:
+        an event at or before the last one yielded (a redelivery) is skipped, a gap raises. With `reconnect`, a
+        broken stream (UNAVAILABLE: the network restarting, a network fault) is opened again after the last
+        event yielded, with backoff, up to max_attempts times in a row. With `heartbeats`, heartbeats are
+        yielded too. Keep the last sequence you processed durably: pass it back to resume after a restart."""
+        method = full_method("WatchEvents")
+        last = after_sequence
+        failures = 0
+        while True:
+            body = network_pb2.WatchEventsRequest(after_sequence=last).SerializeToString()
+            metadata = signing.sign_request(self._private_key, self.key_id, method, body).metadata()
+            stream = self._streams["WatchEvents"](body, metadata=metadata)
+            try:
+                for raw in stream:
+                    item = network_pb2.WatchEventsResponse.FromString(raw)
+                    failures = 0
+                    if item.HasField("heartbeat"):
+                        if heartbeats:
+                            yield item.heartbeat
+                        continue
+                    event = self.verified_event(item.event)
+                    if event.sequence <= last:
+                        continue
+                    if event.sequence != last + 1:
+                        raise Internal(grpc.StatusCode.INTERNAL, f"event {last + 1} missing: got {event.sequence}",
+                                       reason="EVENT_SEQUENCE_GAP")
+                    last = event.sequence
+                    yield event
+            except grpc.RpcError as exc:
+                error = error_from_rpc(exc)
+                failures += 1
+                if not (reconnect and error.retryable) or failures >= self._max_attempts:
+                    raise error from exc
+                time.sleep(self._backoff_seconds(failures, error))
+            else:
+                if not reconnect:
+                    return
+            finally:
+                stream.cancel()
 
     def get_network_keys(self) -> network_pb2.GetNetworkKeysResponse:
         return self._call("GetNetworkKeys", network_pb2.GetNetworkKeysRequest(),

@@ -157,6 +157,11 @@ REASONS: tuple[Reason, ...] = (
     Reason("PAGE_TOKEN_REPEATED", "INTERNAL", "The network returned a page token twice while listing.", source=SDK),
     Reason("STATEMENT_SIGNATURE_INVALID", "UNKNOWN",
            "A statement's network signature does not verify (partners.signing.SignatureError).", source=SDK),
+    Reason("EVENT_SEQUENCE_GAP", "INTERNAL",
+           "WatchEvents skipped a sequence number: stop, and read the missing events with ListEvents.", source=SDK),
+    Reason("EVENT_SIGNATURE_INVALID", "UNKNOWN",
+           "An event's network signature does not verify, or its signed bytes do not parse as an Event: do not act "
+           "on it; read it again with ListEvents (partners.signing.SignatureError).", source=SDK),
 )
 
 BY_NAME: Mapping[str, Reason] = {reason.name: reason for reason in REASONS}

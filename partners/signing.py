@@ -28,6 +28,12 @@ two entries over
     <the status code's name, e.g. FAILED_PRECONDITION>
     <the ErrorInfo reason, e.g. INSUFFICIENT_POINTS>
 
+Event (WatchEvents, ListEvents): the network signs the exact bytes of each serialized Event it sends, over
+
+    coalition-sig-v1-event
+    <network key id>
+    <hex SHA-256 of the Event bytes>
+
 The algorithm is fixed to Ed25519 and never read from a request. protos/SIGNING.md documents this for
 partners who write their own client, with a test vector.
 """
@@ -50,6 +56,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 PROFILE = "coalition-sig-v1"
 RESPONSE_PROFILE = "coalition-sig-v1-response"
 REFUSAL_PROFILE = "coalition-sig-v1-refusal"
+EVENT_PROFILE = "coalition-sig-v1-event"
 KEY_ID_HEADER = "x-coalition-key-id"
 TIMESTAMP_HEADER = "x-coalition-timestamp"
 NONCE_HEADER = "x-coalition-nonce"
@@ -106,6 +113,11 @@ def refusal_message(method: str, network_key_id: str, request_body: bytes, code_
     """The exact bytes a refusal receipt's signature covers."""
     lines = (REFUSAL_PROFILE, method, network_key_id, sha256_hex(request_body), code_name, reason)
     return "\n".join(lines).encode("utf-8")
+
+
+def event_message(network_key_id: str, event_body: bytes) -> bytes:
+    """The exact bytes an event signature covers."""
+    return "\n".join((EVENT_PROFILE, network_key_id, sha256_hex(event_body))).encode("utf-8")
 
 
 def new_nonce() -> str:
@@ -249,6 +261,19 @@ def verify_refusal_receipt(
     except InvalidSignature:
         raise SignatureError("RECEIPT_INVALID", "refusal receipt signature does not match") from None
     return key_id
+
+
+def sign_event(private_key: Ed25519PrivateKey, network_key_id: str, event_body: bytes) -> bytes:
+    return private_key.sign(event_message(network_key_id, event_body))
+
+
+def verify_event(event_body: bytes, signature: bytes, network_key_id: str,
+                 network_key_for: Callable[[str], Ed25519PublicKey]) -> None:
+    """Check an event's network signature over its exact bytes (raises SignatureError)."""
+    try:
+        network_key_for(network_key_id).verify(signature, event_message(network_key_id, event_body))
+    except InvalidSignature:
+        raise SignatureError("EVENT_SIGNATURE_INVALID", "event signature does not match") from None
 
 
 # --- keys -------------------------------------------------------------------------------------------

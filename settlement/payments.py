@@ -85,10 +85,9 @@ def submit_payments(engine: Engine, rail: PaymentRail, cycle_id: str) -> SubmitO
                             sum(s.status == "duplicate" for s in submissions),
                             tuple(f"{i.partner_id}: {why}" for i, why in refused))
     with engine.begin() as conn:
-        for s in submissions:
-            store.payments.mark_submitted(conn, s.instruction_id, s.reference)
-        for instruction, why in refused:
-            store.payments.mark_failed(conn, instruction.instruction_id, why)
+        store.payments.write_payment_events(conn, [
+            *(store.payments.mark_submitted(conn, s.instruction_id, s.reference) for s in submissions),
+            *(store.payments.mark_failed(conn, instruction.instruction_id, why) for instruction, why in refused)])
         if store.cycles.lock(conn, cycle_id).state == "payments_planned":
             store.cycles.move(conn, cycle_id, "payments_submitted", {"submitted": outcome.submitted,
                                                                      "duplicates": outcome.duplicates,
@@ -109,7 +108,8 @@ def record_confirmations(engine: Engine, rail: PaymentRail, cycle_id: str) -> Co
                                          (row.amount_minor, row.currency))
         updates.append((c.instruction_id, state, failure, c.booked_at))
     with engine.begin() as conn:
-        for instruction_id, state, failure, booked_at in updates:
+        store.payments.write_payment_events(conn, [
             store.payments.record_confirmation(conn, instruction_id, state, failure, booked_at)
+            for instruction_id, state, failure, booked_at in updates])
         store.positions.follow_instructions(conn, cycle_id)
         return tally(store.payments.instruction_states(conn, cycle_id))

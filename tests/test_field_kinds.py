@@ -66,7 +66,7 @@ REQUESTS = sorted(name for name in PROTO if name.endswith("Request"))
 
 
 def test_every_request_field_names_its_kind_and_the_server_applies_that_kind():
-    assert len(REQUESTS) == 18
+    assert len(REQUESTS) == 20
     for message in [*REQUESTS, "coalition.v1.Money"]:
         tagged = {}
         for name, (type_name, tags) in PROTO[message].items():
@@ -135,6 +135,8 @@ def base_request(message: str, member_id: str):
         "GetNetworkKeysRequest": lambda: npb.GetNetworkKeysRequest(),
         "GetTrafficReportRequest": lambda: npb.GetTrafficReportRequest(start_date="2026-11-01", end_date="2026-11-30"),
         "GetPartnerPositionRequest": lambda: spb.GetPartnerPositionRequest(),
+        "ListEventsRequest": lambda: npb.ListEventsRequest(),
+        "WatchEventsRequest": lambda: npb.WatchEventsRequest(),
         "ListStatementsRequest": lambda: spb.ListStatementsRequest(),
         "GetStatementRequest": lambda: spb.GetStatementRequest(statement_id="st-unknown"),
         "AcknowledgeStatementRequest": lambda: spb.AcknowledgeStatementRequest(request_id=rid(),
@@ -182,6 +184,9 @@ def fits(descriptor, value) -> bool:
     return descriptor.cpp_type != descriptor.CPPTYPE_INT32 or _INT32[0] <= value <= _INT32[1]
 
 
+STREAMS = {"coalition.v1.WatchEventsRequest"}  # server-streaming: refused before the first item, or answered
+
+
 def call(shop, message: str, request) -> bytes:
     """Send `request` signed, as its bytes; the response bytes, or the refusal raised (partners.errors)."""
     service = SERVICES.get(message, "NetworkService")
@@ -190,6 +195,12 @@ def call(shop, message: str, request) -> bytes:
     headers = signing.sign_request(shop.private_key, shop.key_id, method, body)
     with grpc.insecure_channel(shop.target) as channel:
         try:
+            if message in STREAMS:  # answered: its first item; a refusal ends the stream before any
+                responses = channel.unary_stream(method)(body, metadata=headers.metadata(), timeout=30)
+                try:
+                    return next(responses)
+                finally:
+                    responses.cancel()
             return channel.unary_unary(method)(body, metadata=headers.metadata(), timeout=30)
         except grpc.RpcError as exc:
             raise errors.error_from_rpc(exc) from exc

@@ -450,3 +450,20 @@ def test_receipt_unknown_network_key(network_key):
     trailing = _receipt(network_key)
     trailing[signing.KEY_ID_HEADER] = ["net-9"]
     assert _receipt_reason(trailing, network_key) == "RECEIPT_INVALID"
+
+
+def test_event_vector(receipt_vector):
+    """SIGNING.md 7.2: the event bytes are the documented Event, signed by section 7's network key."""
+    section = _section("7.2 Test vector")
+    v = _values(section)
+    key = signing.private_key_from_raw(bytes.fromhex(receipt_vector["network_private_key_seed_hex"]))
+    body = bytes.fromhex(v["event_hex"])
+    assert network_pb2.Event.FromString(body) == text_format.Parse(_blocks(section, "textproto")[0], network_pb2.Event())
+    assert signing.sha256_hex(body) == v["event_sha256_hex"]
+    assert signing.event_message(v["network_key_id"], body) == _unescape_newlines(v["message_to_sign"])
+    signature = base64.b64decode(v["signature_base64"])
+    assert signing.sign_event(key, v["network_key_id"], body) == signature  # Ed25519 is deterministic
+    signing.verify_event(body, signature, v["network_key_id"], lambda _: key.public_key())
+    with pytest.raises(signing.SignatureError) as refused:
+        signing.verify_event(body + b"\x00", signature, v["network_key_id"], lambda _: key.public_key())
+    assert refused.value.reason == "EVENT_SIGNATURE_INVALID"

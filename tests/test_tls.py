@@ -98,6 +98,10 @@ def test_mutual_tls_accepts_the_partner_s_own_certificate(engine, make_partner, 
         assert client.enroll_member(customer_ref="c-mtls-1").created
         assert client.get_partner_position().partner_id == partner.partner_id
         assert list(client.list_statements()) == []
+        events = client.watch_events(0)  # WatchEvents (server-streaming) behind the same check: served
+        first = next(events)
+        events.close()
+        assert (first.partner_id, first.sequence) == (partner.partner_id, 1)
     assert _enrolled(engine, partner.partner_id, "c-mtls-1") == 1
 
 
@@ -114,6 +118,9 @@ def test_a_certificate_of_another_partner_is_refused_and_nothing_is_written(engi
         with pytest.raises(PermissionDenied) as refused_settlement:
             client.get_partner_position()  # SettlementService behind the same check
         assert refused_settlement.value.reason == "CERTIFICATE_PARTNER_MISMATCH"
+        with pytest.raises(PermissionDenied) as refused_watch:  # WatchEvents: refused before any event is sent
+            next(client.watch_events(0))
+        assert refused_watch.value.reason == "CERTIFICATE_PARTNER_MISMATCH"
         assert client.get_network_keys().keys  # public (unsigned) calls name no partner: served
     assert _enrolled(engine, signer.partner_id, "c-mismatch") == 0
     assert _enrolled(engine, other.partner_id, "c-mismatch") == 0

@@ -23,6 +23,7 @@ in every method of NetworkService and SettlementService, before anything is read
   page_token   "" or the next_page_token of an earlier page: 1..256 characters of [A-Za-z0-9_=-]
   count        how many items a repeated field holds, min..max
   date         a calendar day written YYYY-MM-DD in ASCII digits (a day that exists: not 2026-02-30)
+  sequence     a partner event's sequence number, 0..2^63-1 (0: before the first event)
 
 The signature timestamp (x-coalition-timestamp) is not a message field: its rule (integer Unix seconds, within
 +-300 s of the network's clock) is partners.signing's.
@@ -141,7 +142,8 @@ def _date(kind: FieldKind, value: str) -> str | None:
 
 _PROBLEMS = {"id": _token, "reference": _token, "uuid": _uuid, "card_number": _card_number, "text": _text,
              "points": _integer, "amount": _integer, "seconds": _integer, "page_size": _integer,
-             "currency": _currency, "page_token": _page_token, "count": _count, "date": _date}
+             "currency": _currency, "page_token": _page_token, "count": _count, "date": _date,
+             "sequence": _integer}
 
 
 def _token_examples(kind: FieldKind) -> tuple[list, list]:
@@ -203,7 +205,7 @@ _EXAMPLES = {"id": _token_examples, "reference": _token_examples, "uuid": _uuid_
              "card_number": _card_examples, "text": _text_examples, "points": _integer_examples,
              "amount": _integer_examples, "seconds": _integer_examples, "page_size": _integer_examples,
              "currency": _currency_examples, "page_token": _page_token_examples, "count": _count_examples,
-             "date": _date_examples}
+             "date": _date_examples, "sequence": _integer_examples}
 
 # Each kind with its default bounds.
 KINDS = {kind.name: kind for kind in (
@@ -220,6 +222,7 @@ KINDS = {kind.name: kind for kind in (
     FieldKind("page_token", optional=True),
     FieldKind("count", 1, 1000),
     FieldKind("date"),
+    FieldKind("sequence", 0, _INT64_MAX),
 )}
 
 _TAG = re.compile(r"kind: (?P<name>[a-z_]+)(?: (?P<low>-?\d+)\.\.(?P<high>\d+))?(?P<optional>, optional)?")

@@ -7,7 +7,8 @@
    with network.core.rules) and builds every response.
 2. Every insert that does not depend on the hash chain (lots, postings, enrollments, idempotency keys with
    their responses), then the touched shards' chain heads locked in shard order.
-3. The journal rows chained onto those heads, the heads moved, COMMIT.
+3. The journal rows chained onto those heads, the heads moved, one outbox event per earn (network.store.events:
+   one statement for the whole group), COMMIT.
 The chain heads are the only rows that concurrent writers share, so they are held for step 3 only: a big
 BatchEarn does not keep every shard locked while Python works. The unary group commit's small groups take the
 heads in step 1 instead and send steps 2 and 3 together: two round trips. The statements run on a raw DBAPI connection in
@@ -34,6 +35,7 @@ from network.keys import Caller, key_status_refusal
 from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
 from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, Prepared, ShardHead,
                                    WriteBatch, chain_writes, posting_writes, shard_heads)
+from network.store.events import APPEND_EVENTS, event_writes, transaction_events
 from network.store.ledger import Ledger
 from network.store.ledger_time import SHARE_LEDGER_TIME
 from network.store.lots import OUTSTANDING_LOTS
@@ -162,7 +164,7 @@ _PREPARED_KEY = "coalition_earn_statements"
 PREPARED = {sql: Prepared(f"coalition_earn_{name}", sql) for name, sql in (
     ("read", _READ), ("read_lock", _READ_AND_LOCK), ("keys", _INSERT_KEYS), ("lots", INSERT_LOTS),
     ("enrollments", INSERT_ENROLLMENTS), ("postings", INSERT_POSTINGS), ("journal", INSERT_JOURNAL),
-    ("heads", UPDATE_HEADS), ("lock_heads", LOCK_HEADS))}
+    ("heads", UPDATE_HEADS), ("lock_heads", LOCK_HEADS), ("events", APPEND_EVENTS))}
 
 
 def _prepare(connection) -> None:
@@ -302,7 +304,7 @@ class EarnCommitter:
                     cursor.execute(*writes.statement())
                     heads = shard_heads(cursor.fetchall())
                     writes = WriteBatch(PREPARED)
-                for sql, values in chain_writes(decided.txs, heads):
+                for sql, values in (*chain_writes(decided.txs, heads), *event_writes(transaction_events(decided.txs))):
                     writes.add(sql, values)
                 statement, params = writes.statement()
             cursor.execute(statement + ";\nCOMMIT", params)

@@ -33,6 +33,7 @@ from network.store.contracts import ContractBook
 from network.store.earn_plan import (MEMBERS_OF_ITEMS, EarnDecision, EarnPlan, MemberFacts, member_lookup_params,
                                       plan_earns)
 from network.store import ledger_time
+from network.store.events import EventRow, append_events, transaction_events
 from network.store.journal import PendingTransaction, apply_lot_deltas, ensure_shard_heads, write_transactions
 
 Clock = Callable[[], datetime]
@@ -181,7 +182,7 @@ class Ledger:
         plan = plan_earns(self.contracts, now, self.point_value_minor, items,
                           MemberFacts.of(conn.exec_driver_sql(MEMBERS_OF_ITEMS, member_lookup_params(items))),
                           outstanding_points)
-        write_transactions(conn, plan.txs)
+        self._write(conn, plan.txs)
         for sql, params in plan.writes():
             conn.exec_driver_sql(sql, params)
         return plan.results
@@ -205,7 +206,8 @@ class Ledger:
             raise errors.insufficient_points(str(member_id), exc.requested, exc.available) from None
 
     def _spend_prelude(self, conn: Connection, partner_id: str, member: str, points: int,
-                       refs: SpendRefs) -> tuple[uuid.UUID, int, datetime]:
+                       refs: SpendRefs) -> tuple[uuid.UUID, int, datetime, list[EventRow]]:
+        """The member locked and its lapsed holds released first; their events are written with the spend's."""
         member_id = parse_uuid(member, "member_id")
         now = self.ledger_time(conn)
         terms = self.contracts.terms(partner_id, now)
@@ -213,18 +215,18 @@ class Ledger:
             _refuse(rules.currency_refusal(terms, refs.basket_currency, "basket.currency"))
         _refuse(rules.basket_cap_refusal(terms, points, refs.basket_minor, self.point_value_minor))
         shard = self._lock_member(conn, member_id)
-        self.expire_holds(conn, member_id=member_id)  # the member's lapsed holds give their points back first
-        return member_id, shard, now
+        lapsed = self._lapse_holds(conn, member_id=member_id, now=now)  # lapsed holds give their points back first
+        return member_id, shard, now, lapsed
 
     def redeem(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
                request_id: str | None) -> SpendResult:
-        member_id, shard, now = self._spend_prelude(conn, partner_id, member, points, refs)
+        member_id, shard, now, lapsed = self._spend_prelude(conn, partner_id, member, points, refs)
         allocations = self._allocate(conn, member_id, points, now)
         postings = ledger.spend_postings(str(member_id), partner_id, allocations)
         tx_id = uuid7()
-        write_transactions(conn, [PendingTransaction(tx_id, "redeem", partner_id, member_id, shard, -points, postings,
-                                                   now, refs.basket_minor, refs.basket_currency, refs.receipt_ref,
-                                                   refs.store_id, refs.terminal_id, request_id)])
+        self._write(conn, [PendingTransaction(tx_id, "redeem", partner_id, member_id, shard, -points, postings,
+                                              now, refs.basket_minor, refs.basket_currency, refs.receipt_ref,
+                                              refs.store_id, refs.terminal_id, request_id)], lapsed)
         apply_lot_deltas(conn, postings)
         self._ensure_enrolled(conn, partner_id, member_id, now)
         return SpendResult(str(tx_id), points, 0, ledger.money_for_points(points, self.point_value_minor),
@@ -236,15 +238,15 @@ class Ledger:
 
     def authorize(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
                   ttl_seconds: int, request_id: str | None) -> HoldResult:
-        member_id, shard, now = self._spend_prelude(conn, partner_id, member, points, refs)
+        member_id, shard, now, lapsed = self._spend_prelude(conn, partner_id, member, points, refs)
         allocations = self._allocate(conn, member_id, points, now)
         postings = ledger.hold_postings(str(member_id), allocations)
         hold_id = uuid7()
         expires_at = rules.hold_expires_at(now, ttl_seconds)
-        write_transactions(conn, [PendingTransaction(
+        self._write(conn, [PendingTransaction(
             hold_id, "hold", partner_id, member_id, shard, -points, postings, now, refs.basket_minor,
             refs.basket_currency, refs.receipt_ref, refs.store_id, refs.terminal_id, request_id,
-            hold=ledger.HoldTerms(str(hold_id), str(member_id), partner_id, points, expires_at, now))])
+            hold=ledger.HoldTerms(str(hold_id), str(member_id), partner_id, points, expires_at, now))], lapsed)
         apply_lot_deltas(conn, postings)
         conn.execute(text("INSERT INTO holds (hold_id, member_id, partner_id, points, state, expires_at, created_at) "
                           "VALUES (:h, :m, :p, :n, 'open', :e, :t)"),
@@ -279,7 +281,7 @@ class Ledger:
         plan = _refuse(rules.plan_capture(hold, row.points, row.expires_at, allocations, points, now))
         postings = ledger.capture_postings(str(row.member_id), partner_id, plan.captured, plan.released)
         tx_id = uuid7()
-        write_transactions(conn, [PendingTransaction(tx_id, "capture", partner_id, row.member_id, shard,
+        self._write(conn, [PendingTransaction(tx_id, "capture", partner_id, row.member_id, shard,
                                                      plan.released_points, postings, now, request_id=request_id,
                                                      related_id=row.hold_id)])
         apply_lot_deltas(conn, postings)
@@ -287,17 +289,30 @@ class Ledger:
         return SpendResult(str(tx_id), plan.points, plan.released_points,
                            ledger.money_for_points(plan.points, self.point_value_minor), self.network_currency)
 
-    def void(self, conn: Connection, partner_id: str | None, hold: str, request_id: str | None,
-             final_state: str = "voided") -> SpendResult:
+    def void(self, conn: Connection, partner_id: str | None, hold: str, request_id: str | None) -> SpendResult:
         now = self.ledger_time(conn)
+        result, tx = self._release_hold(conn, partner_id, hold, request_id, "voided", now)
+        append_events(conn, transaction_events([tx]))
+        return result
+
+    def _release_hold(self, conn: Connection, partner_id: str | None, hold: str, request_id: str | None,
+                      final_state: str, now: datetime) -> tuple[SpendResult, PendingTransaction]:
+        """Void a hold (final_state 'voided') or let it lapse ('expired'), dated `now` (this transaction's
+        ledger time); the caller writes its event."""
         row, shard, allocations = self._open_hold(conn, partner_id, hold)
         postings = ledger.release_postings(str(row.member_id), allocations)
-        tx_id = uuid7()
-        write_transactions(conn, [PendingTransaction(tx_id, "void", row.partner_id, row.member_id, shard, row.points,
-                                                   postings, now, request_id=request_id, related_id=row.hold_id)])
+        tx = PendingTransaction(uuid7(), "void", row.partner_id, row.member_id, shard, row.points, postings, now,
+                                request_id=request_id, related_id=row.hold_id)
+        write_transactions(conn, [tx])
         apply_lot_deltas(conn, postings)
         conn.execute(text("UPDATE holds SET state = :s WHERE hold_id = :h"), {"h": row.hold_id, "s": final_state})
-        return SpendResult(str(tx_id), 0, row.points, 0, self.network_currency)
+        return SpendResult(str(tx.tx_id), 0, row.points, 0, self.network_currency), tx
+
+    def _write(self, conn: Connection, txs: Sequence[PendingTransaction], earlier: Sequence[EventRow] = ()) -> None:
+        """Write `txs` to the journal and their events (after `earlier` events of this transaction) to the outbox,
+        in one statement: every partner's sequence head is moved once, after the shard heads are locked."""
+        write_transactions(conn, txs)
+        append_events(conn, [*earlier, *transaction_events(txs)])
 
     # --- reversals ---------------------------------------------------------------------------------------
 
@@ -338,7 +353,7 @@ class Ledger:
             postings = ledger.reverse_redemption_postings(member, partner_id, redemption_reversal.shares)
             tx_points = amount
         tx_id = uuid7()
-        write_transactions(conn, [PendingTransaction(tx_id, "reverse", partner_id, original.member_id, shard, tx_points,
+        self._write(conn, [PendingTransaction(tx_id, "reverse", partner_id, original.member_id, shard, tx_points,
                                                    postings, now, receipt_ref=reason[:64], request_id=request_id,
                                                    related_id=original_id)])
         apply_lot_deltas(conn, postings)
@@ -372,7 +387,7 @@ class Ledger:
             postings += lot_postings
             txs.append(PendingTransaction(uuid7(), "expire", r.issuer_id, r.member_id, r.shard, -r.remaining, lot_postings, now,
                                   related_id=r.lot_id))
-        write_transactions(conn, txs)
+        self._write(conn, txs)
         apply_lot_deltas(conn, postings)
         if rows:
             conn.execute(text("UPDATE lots SET state = 'expired' WHERE lot_id IN :ids")
@@ -381,13 +396,21 @@ class Ledger:
 
     def expire_holds(self, conn: Connection, limit: int = 1000, member_id: uuid.UUID | None = None) -> int:
         """Release uncaptured holds past their expiry (all of them, or one member's)."""
+        lapsed = self._lapse_holds(conn, limit, member_id)
+        append_events(conn, lapsed)
+        return len(lapsed)
+
+    def _lapse_holds(self, conn: Connection, limit: int = 1000, member_id: uuid.UUID | None = None,
+                     now: datetime | None = None) -> list[EventRow]:
+        """Release uncaptured holds past their expiry; return their hold.lapsed events, for the caller to write.
+        `now`: the caller's ledger time, when it took it already (else it is taken here)."""
+        ledger_now = now if now is not None else self.ledger_time(conn)
         where = "AND member_id = :m " if member_id else ""
         rows = conn.execute(text(f"SELECT hold_id FROM holds WHERE state = 'open' AND expires_at <= :now {where}"
                                  "ORDER BY expires_at LIMIT :limit"),
                             {"now": self.clock(), "limit": limit, "m": member_id}).all()
-        for r in rows:
-            self.void(conn, None, str(r.hold_id), None, final_state="expired")
-        return len(rows)
+        txs = [self._release_hold(conn, None, str(r.hold_id), None, "expired", ledger_now)[1] for r in rows]
+        return transaction_events(txs, lapsed=True)
 
     # --- reads -------------------------------------------------------------------------------------------
 

@@ -268,9 +268,29 @@ def check_hold_allocations_rebuild(conn: Connection) -> Check:
         "every allocation is its hold's posting")
 
 
+def check_events(conn: Connection) -> Check:
+    """The outbox against the journal: one event per journal row, for its partner, and each partner's events
+    numbered 1..n with its sequence head at n."""
+    return _count_check(conn, "partner events: one per journal row, numbered without gaps",
+                        "SELECT count(*) FROM journal",
+                        "SELECT 'journal row without its event', j.tx_id::text FROM journal j WHERE NOT EXISTS "
+                        "(SELECT 1 FROM partner_events e WHERE e.tx_id = j.tx_id AND e.partner_id = j.partner_id) "
+                        "UNION ALL SELECT 'event of no journal row', e.tx_id::text FROM partner_events e "
+                        "WHERE e.tx_id IS NOT NULL AND NOT EXISTS "
+                        "(SELECT 1 FROM journal j WHERE j.tx_id = e.tx_id AND j.partner_id = e.partner_id) "
+                        "UNION ALL SELECT 'transaction reported twice', tx_id::text FROM partner_events "
+                        "WHERE tx_id IS NOT NULL GROUP BY tx_id HAVING count(*) > 1 "
+                        "UNION ALL SELECT 'sequence with a gap', partner_id FROM partner_events GROUP BY partner_id "
+                        "HAVING max(seq) <> count(*) "
+                        "UNION ALL SELECT 'sequence head not at the last event', h.partner_id FROM partner_event_heads h "
+                        "FULL JOIN (SELECT partner_id, max(seq) AS last FROM partner_events GROUP BY partner_id) e "
+                        "USING (partner_id) WHERE h.seq IS DISTINCT FROM e.last",
+                        "every ledger change is its partner's event")
+
+
 CHECKS = (check_postings_balance, check_transactions_have_postings, check_lot_state, check_balances,
           check_hold_allocations, check_provenance, check_liabilities, check_lot_terms, check_hold_terms,
-          check_lot_states, check_hold_states, check_hold_allocations_rebuild)
+          check_lot_states, check_hold_states, check_hold_allocations_rebuild, check_events)
 
 
 def verify_ledger(conn: Connection, *, hash_chain: bool = True,

@@ -3,6 +3,7 @@ confirms them."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable
@@ -10,6 +11,8 @@ from typing import Iterable
 from sqlalchemy import Connection, text
 
 from network.admin import SepaMandate
+from network.core import events
+from network.store.events import EventRow, append_events
 from settlement.domain.payment_plan import InstructionState, PlannedInstruction
 
 
@@ -52,15 +55,42 @@ def unsubmitted(conn: Connection, cycle_id: str) -> list[UnsubmittedInstruction]
         "WHERE i.cycle_id = :c AND i.state = 'created' ORDER BY i.instruction_id"), {"c": cycle_id})]
 
 
-def mark_submitted(conn: Connection, instruction_id: str, rail_reference: str) -> None:
-    conn.execute(text("UPDATE payment_instructions SET state = 'submitted', rail_reference = :r, "
-                      "submitted_at = now() WHERE instruction_id = :i AND state = 'created'"),
-                 {"r": rail_reference, "i": instruction_id})
+# The partner's event (network.store.events) when its instruction enters a state.
+PAYMENT_EVENTS = {"submitted": events.PAYMENT_SUBMITTED, "settled": events.PAYMENT_CONFIRMED,
+                  "rejected": events.PAYMENT_FAILED, "failed": events.PAYMENT_FAILED}
+# An UPDATE of one instruction that returns it only when its state changed, with what the event says.
+_CHANGED = ("RETURNING i.partner_id, i.direction, i.amount_minor, i.currency, i.state, i.rail_reference, i.failure")
 
 
-def mark_failed(conn: Connection, instruction_id: str, why: str) -> None:
-    conn.execute(text("UPDATE payment_instructions SET state = 'failed', failure = :f WHERE instruction_id = :i"),
-                 {"f": why[:2000], "i": instruction_id})
+def _payment_event(instruction_id: str, row) -> EventRow | None:
+    """The partner's payment event for an instruction whose state just changed (row: _CHANGED's columns)."""
+    if row is None:
+        return None
+    return EventRow(row.partner_id, PAYMENT_EVENTS[row.state], None, instruction_id, json.dumps(
+        {"direction": row.direction, "amount_minor": int(row.amount_minor), "currency": row.currency,
+         "state": row.state, "rail_reference": row.rail_reference or "", "failure": row.failure or ""},
+        sort_keys=True))
+
+
+def write_payment_events(conn: Connection, changed: Iterable[EventRow | None]) -> None:
+    """The events of the instructions changed in this transaction (what mark_* and record_confirmation returned),
+    written together: every partner's event head is moved once, in partner order."""
+    append_events(conn, [e for e in changed if e is not None])
+
+
+def mark_submitted(conn: Connection, instruction_id: str, rail_reference: str) -> EventRow | None:
+    row = conn.execute(text("UPDATE payment_instructions i SET state = 'submitted', rail_reference = :r, "
+                            "submitted_at = now() WHERE instruction_id = :i AND state = 'created' " + _CHANGED),
+                       {"r": rail_reference, "i": instruction_id}).first()
+    return _payment_event(instruction_id, row)
+
+
+def mark_failed(conn: Connection, instruction_id: str, why: str) -> EventRow | None:
+    was = conn.execute(text("SELECT state FROM payment_instructions WHERE instruction_id = :i FOR UPDATE"),
+                       {"i": instruction_id}).scalar()
+    row = conn.execute(text("UPDATE payment_instructions i SET state = 'failed', failure = :f "
+                            "WHERE instruction_id = :i " + _CHANGED), {"f": why[:2000], "i": instruction_id}).first()
+    return _payment_event(instruction_id, row if was != "failed" else None)  # a failure noted again: no event
 
 
 @dataclass(frozen=True)
@@ -80,10 +110,12 @@ def instructed(conn: Connection, cycle_id: str) -> dict[str, InstructedPayment]:
         "WHERE cycle_id = :c"), {"c": cycle_id})}
 
 
-def record_confirmation(conn: Connection, instruction_id: str, state: str, failure: str, confirmed_at: datetime) -> None:
-    conn.execute(text("UPDATE payment_instructions SET state = :s, failure = nullif(:f, ''), confirmed_at = :t "
-                      "WHERE instruction_id = :i AND state <> :s"),
-                 {"s": state, "f": failure, "t": confirmed_at, "i": instruction_id})
+def record_confirmation(conn: Connection, instruction_id: str, state: str, failure: str,
+                        confirmed_at: datetime) -> EventRow | None:
+    row = conn.execute(text("UPDATE payment_instructions i SET state = :s, failure = nullif(:f, ''), confirmed_at = :t "
+                            "WHERE instruction_id = :i AND state <> :s " + _CHANGED),
+                       {"s": state, "f": failure, "t": confirmed_at, "i": instruction_id}).first()
+    return _payment_event(instruction_id, row)
 
 
 def instruction_states(conn: Connection, cycle_id: str) -> list[InstructionState]:

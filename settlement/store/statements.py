@@ -10,6 +10,8 @@ from typing import Iterable, Sequence
 
 from sqlalchemy import Connection, insert, text
 
+from network.core import events
+from network.store.events import EventRow, append_event, append_events
 from settlement.domain.statements import StatementBody, StatementLine
 from settlement.models import Statement as StatementRow
 
@@ -23,6 +25,8 @@ class SignedStatement:
 
 
 def write_statements(conn: Connection, statements: Iterable[SignedStatement]) -> int:
+    """Insert the statements, and each partner's statement.issued event."""
+    statements = list(statements)
     rows = [{"statement_id": s.body.statement_id, "cycle_id": s.body.cycle_id, "partner_id": s.body.partner_id,
              "currency": s.body.currency, "lines": [line.as_dict() for line in s.body.lines],
              "receivable_minor": s.body.receivable_minor, "payable_minor": s.body.payable_minor,
@@ -32,6 +36,14 @@ def write_statements(conn: Connection, statements: Iterable[SignedStatement]) ->
             for s in statements]
     if rows:
         conn.execute(insert(StatementRow.__table__), rows)
+        append_events(conn, [EventRow(s.body.partner_id, events.STATEMENT_ISSUED, None, s.body.statement_id,
+                                      json.dumps({"cycle_id": s.body.cycle_id, "currency": s.body.currency,
+                                                  "net_minor": s.body.net_minor,
+                                                  "receivable_minor": s.body.receivable_minor,
+                                                  "payable_minor": s.body.payable_minor,
+                                                  "dispute_deadline": s.body.dispute_deadline.isoformat()},
+                                                 sort_keys=True))
+                             for s in statements])
     return len(rows)
 
 
@@ -138,6 +150,9 @@ def resolve_dispute(conn: Connection, dispute_id: str, outcome: str, operator: s
     if row is None:
         return None
     conn.execute(text("UPDATE statements SET state = 'resolved' WHERE statement_id = :s"), {"s": row.statement_id})
+    append_event(conn, row.partner_id, events.DISPUTE_RESOLVED, dispute_id,
+                 {"statement_id": row.statement_id, "cycle_id": row.cycle_id, "outcome": outcome,
+                  "amount_minor": int(row.amount_minor)})
     return ResolvedDispute(row.cycle_id, row.statement_id, row.partner_id, int(row.amount_minor))
 
 

@@ -184,6 +184,15 @@ def test_two_cycles_with_a_dispute_carried_over(engine, ledger, make_partner, se
     with engine.connect() as conn:
         failed = [ch for ch in verify_ledger(conn, hash_chain=False, extra=(check_cycle_conservation,)) if not ch.ok]
     assert not failed, failed
+    # b's event feed tells it each step of both cycles, in order, once (its ledger transactions in between)
+    b_events = [e for e in client_b.list_events() if not e.HasField("transaction")]
+    instructions_b = [e.subject for e in b_events if e.type.startswith("payment.")]
+    assert [(e.type, e.subject) for e in b_events] == [
+        ("key.registered", b.key_id), ("statement.issued", statement_b.summary.statement_id),
+        ("payment.submitted", instructions_b[0]), ("payment.confirmed", instructions_b[0]),
+        ("dispute.resolved", disputed.dispute_id), ("statement.issued", statement_b2.summary.statement_id),
+        ("payment.submitted", instructions_b[2]), ("payment.confirmed", instructions_b[2])]
+    assert json.loads(b_events[4].detail_json)["outcome"] == "statement_stands"
 
 
 def record_and_replay(temporal, handle) -> None:

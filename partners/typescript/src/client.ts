@@ -21,7 +21,7 @@
  * Failures are thrown as errors.ts types.
  */
 import { randomUUID, type KeyObject } from "node:crypto";
-import { create, toBinary, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import {
   AuthorizeRedemptionRequestSchema,
   BatchEarnRequestSchema,
@@ -31,8 +31,11 @@ import {
   FindMemberRequestSchema,
   GetBalanceRequestSchema,
   GetNetworkKeysRequestSchema,
+  EventSchema,
+  ListEventsRequestSchema,
   ListTransactionsRequestSchema,
   NetworkService,
+  WatchEventsRequestSchema,
   RedeemRequestSchema,
   ReverseRequestSchema,
   VoidRedemptionRequestSchema,
@@ -41,6 +44,9 @@ import {
   type CaptureRedemptionResponse,
   type EarnResponse,
   type EnrollMemberResponse,
+  type Event,
+  type Heartbeat,
+  type SignedEvent,
   type FindMemberResponse,
   type GetBalanceResponse,
   type GetNetworkKeysResponse,
@@ -54,8 +60,8 @@ import {
   Code, CoalitionError, GRPC_CODE_NAMES, ReceiptInvalid, errorFromConnect, type Receipt, type RefusalReceipt,
 } from "./errors.js";
 import {
-  KEY_ID_HEADER, SIGNATURE_HEADER, SignatureError, publicKeyFromRaw, signRequest, signedHeaderEntries, verifyReceipt,
-  verifyRefusalReceipt,
+  KEY_ID_HEADER, SIGNATURE_HEADER, SignatureError, publicKeyFromRaw, signRequest, signedHeaderEntries, verifyEvent,
+  verifyReceipt, verifyRefusalReceipt,
 } from "./signing.js";
 import { baseUrlFor, createExactTransport, type ExactTransport, type TlsOptions } from "./wire.js";
 
@@ -221,6 +227,81 @@ export class PartnerClient {
       if (seen.has(pageToken)) throw new CoalitionError(Code.Internal, "the network returned a page token twice", "PAGE_TOKEN_REPEATED");
       seen.add(pageToken);
     } while (pageToken);
+  }
+
+  // --- events (SIGNING.md 3.2) -----------------------------------------------------------------------
+
+  /** The Event inside `signed`, once the network's signature over its exact bytes holds (SignatureError
+   * EVENT_SIGNATURE_INVALID when it does not). */
+  async verifiedEvent(signed: SignedEvent): Promise<Event> {
+    verifyEvent(signed.event, signed.signature, signed.networkKeyId, await this.networkKey(signed.networkKeyId));
+    return fromBinary(EventSchema, signed.event);
+  }
+
+  /** The partner's events after `afterSequence` up to the latest, oldest first, each signature checked. */
+  async *listEvents(afterSequence = 0n, pageSize = 100): AsyncGenerator<Event> {
+    let pageToken = "";
+    do {
+      const page = await this.call(NetworkService.method.listEvents, ListEventsRequestSchema,
+        { afterSequence, pageSize, pageToken }, false);
+      for (const signed of page.events) yield await this.verifiedEvent(signed);
+      if (page.nextPageToken && page.nextPageToken === pageToken) {
+        throw new CoalitionError(Code.Internal, "the network returned a page token twice", "PAGE_TOKEN_REPEATED");
+      }
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  /**
+   * The partner's events after `afterSequence`, then each one as the network commits it, until `signal` aborts
+   * (or the caller stops iterating). Each signature is checked; an event at or before the last one yielded is
+   * skipped (delivery is at least once), a gap throws EVENT_SEQUENCE_GAP. A broken stream (UNAVAILABLE: the
+   * network restarting) is reopened after the last event yielded, with backoff, up to `maxAttempts` times in a
+   * row. With `heartbeats`, heartbeats are yielded too. Keep the last sequence processed to resume later.
+   */
+  async *watchEvents(afterSequence = 0n, options: { heartbeats?: boolean; signal?: AbortSignal } = {}):
+    AsyncGenerator<Event | Heartbeat> {
+    const method = NetworkService.method.watchEvents;
+    const fullMethod = `/${method.parent.typeName}/${method.name}`;
+    const local = new AbortController();
+    const stop = () => local.abort();
+    options.signal?.addEventListener("abort", stop);
+    let last = afterSequence;
+    let failures = 0;
+    try {
+      while (!local.signal.aborted) {
+        const message = create(WatchEventsRequestSchema, { afterSequence: last });
+        const body = toBinary(WatchEventsRequestSchema, message);
+        const header = new Headers(signedHeaderEntries(signRequest(this.privateKey, this.keyId, fullMethod, body)));
+        try {
+          const stream = await this.transport.serverStreamExact(method, message, body, header, local.signal);
+          for await (const item of stream) {
+            failures = 0;
+            if (item.item.case === "heartbeat") {
+              if (options.heartbeats) yield item.item.value;
+              continue;
+            }
+            if (item.item.case !== "event") continue;
+            const event = await this.verifiedEvent(item.item.value);
+            if (event.sequence <= last) continue;
+            if (event.sequence !== last + 1n) {
+              throw new CoalitionError(Code.Internal, `event ${last + 1n} missing: got ${event.sequence}`, "EVENT_SEQUENCE_GAP");
+            }
+            last = event.sequence;
+            yield event;
+          }
+        } catch (thrown) {
+          if (local.signal.aborted) return; // the caller's signal ended the stream
+          if (thrown instanceof CoalitionError || thrown instanceof SignatureError) throw thrown;
+          const error = errorFromConnect(thrown);
+          if (!error.retryable || ++failures >= this.options.maxAttempts) throw error;
+          await sleep(this.backoffMs(failures, error));
+        }
+      }
+    } finally {
+      options.signal?.removeEventListener("abort", stop);
+      local.abort();
+    }
   }
 
   /** Not signed, not authenticated: fetch it over TLS, or pin the keys (`networkKeys`). */

@@ -7,6 +7,7 @@ import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verif
 export const PROFILE = "coalition-sig-v1";
 export const RESPONSE_PROFILE = "coalition-sig-v1-response";
 export const REFUSAL_PROFILE = "coalition-sig-v1-refusal";
+export const EVENT_PROFILE = "coalition-sig-v1-event";
 export const KEY_ID_HEADER = "x-coalition-key-id";
 export const TIMESTAMP_HEADER = "x-coalition-timestamp";
 export const NONCE_HEADER = "x-coalition-nonce";
@@ -45,6 +46,18 @@ export function responseMessage(method: string, networkKeyId: string, requestBod
 export function refusalMessage(method: string, networkKeyId: string, requestBody: Uint8Array, codeName: string,
   reason: string): Buffer {
   return Buffer.from([REFUSAL_PROFILE, method, networkKeyId, sha256Hex(requestBody), codeName, reason].join("\n"), "utf8");
+}
+
+/** The exact bytes an event signature covers (SIGNING.md 3.2): over the serialized Event as received. */
+export function eventMessage(networkKeyId: string, eventBody: Uint8Array): Buffer {
+  return Buffer.from([EVENT_PROFILE, networkKeyId, sha256Hex(eventBody)].join("\n"), "utf8");
+}
+
+/** Check an event's network signature over its exact bytes; throws SignatureError EVENT_SIGNATURE_INVALID. */
+export function verifyEvent(eventBody: Uint8Array, signature: Uint8Array, networkKeyId: string, key: KeyObject): void {
+  if (signature.length !== 64 || !verify(null, eventMessage(networkKeyId, eventBody), key, signature)) {
+    throw new SignatureError("EVENT_SIGNATURE_INVALID", "event signature does not match");
+  }
 }
 
 /** 32 characters of [A-Za-z0-9_-]: 24 random bytes as unpadded base64url. */

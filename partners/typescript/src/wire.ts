@@ -18,7 +18,7 @@
  * `unaryExact` call that started it, so concurrent calls on one transport never mix their bytes.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { DescMessage, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethodServerStreaming, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import type { UniversalClientFn, UniversalClientRequest } from "@connectrpc/connect/protocol";
@@ -31,7 +31,7 @@ export const MAX_SEND_BYTES = 16 * 1024 * 1024;
 
 interface CallBytes {
   request: Uint8Array;
-  responseFrames: Uint8Array[];
+  responseFrames: Uint8Array[] | undefined; // undefined: a stream, whose messages are not kept
 }
 
 const currentCall = new AsyncLocalStorage<CallBytes>();
@@ -52,6 +52,16 @@ export interface ExactTransport {
     header: Headers,
     timeoutMs: number,
   ): Promise<ExactResponse<O>>;
+  /** One server-streaming call: `body` (the single request) is sent as is; the responses are parsed as they
+   * arrive. No deadline unless `timeoutMs` is given; `signal` ends the call. */
+  serverStreamExact<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodServerStreaming<I, O>,
+    message: MessageShape<I>,
+    body: Uint8Array,
+    header: Headers,
+    signal: AbortSignal | undefined,
+    timeoutMs?: number,
+  ): Promise<AsyncIterable<MessageShape<O>>>;
   close(): void;
 }
 
@@ -88,7 +98,7 @@ function exactBytesClient(inner: UniversalClientFn): UniversalClientFn {
       ...response,
       body: (async function* () {
         for await (const chunk of received) {
-          call.responseFrames.push(chunk);
+          call.responseFrames?.push(chunk);
           yield chunk;
         }
       })(),
@@ -138,16 +148,25 @@ export function createExactTransport(baseUrl: string, options: { nodeOptions?: o
       if (body.length > MAX_SEND_BYTES) {
         throw new ConnectError(`request of ${body.length} bytes exceeds ${MAX_SEND_BYTES}`, Code.InvalidArgument);
       }
-      const call: CallBytes = { request: body, responseFrames: [] };
-      const response = await currentCall.run(call, () =>
+      const frames: Uint8Array[] = [];
+      const response = await currentCall.run({ request: body, responseFrames: frames }, () =>
         transport.unary(method, undefined, timeoutMs, header, message),
       );
       return {
         message: response.message,
-        responseBytes: unframe(call.responseFrames),
+        responseBytes: unframe(frames),
         header: response.header,
         trailer: response.trailer,
       };
+    },
+    async serverStreamExact(method, message, body, header, signal, timeoutMs) {
+      const call: CallBytes = { request: body, responseFrames: undefined };
+      const response = await currentCall.run(call, () =>
+        transport.stream(method, signal, timeoutMs, header, (async function* () {
+          yield message;
+        })()),
+      );
+      return response.message;
     },
     close() {
       sessions.abort();

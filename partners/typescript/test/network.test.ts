@@ -216,3 +216,23 @@ test("holds, batch earns and the transaction history", async () => {
   assert.ok(history.length >= 3, `expected the earns and the capture in the history, got ${history.length}`);
   assert.ok(history.some((t) => t.transactionId === captured.transactionId));
 });
+
+test("events: listEvents catches up and watchEvents delivers each new one, signed, in order", async () => {
+  const before = [];
+  for await (const event of network.listEvents()) before.push(event);
+  const last = before.length ? before[before.length - 1].sequence : 0n;
+  assert.deepEqual(before.map((e) => e.sequence), before.map((_, i) => BigInt(i + 1)), "numbered 1..n without gaps");
+  const memberId = (await network.enrollMember()).member!.memberId;
+  const controller = new AbortController();
+  const watched = network.watchEvents(last, { signal: controller.signal });
+  const earned = await network.earn(memberId, { points: 7n });
+  const first = await watched.next();
+  controller.abort();
+  assert.equal(first.done, false);
+  const event = first.value as Awaited<ReturnType<typeof network.verifiedEvent>>;
+  assert.equal(event.sequence, last + 1n);
+  assert.equal(event.type, "points.earned");
+  assert.equal(event.transaction?.transactionId, earned.transactionId);
+  assert.equal(event.transaction?.points, 7n);
+  assert.equal((await watched.next()).done, true, "the stream ends when its signal aborts");
+});

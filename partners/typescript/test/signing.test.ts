@@ -1,12 +1,15 @@
-// SIGNING.md's test vectors (sections 6, 7 and 7.1), read out of the document, reproduced byte for byte.
+// SIGNING.md's test vectors (sections 6, 7, 7.1 and 7.2), read out of the document, reproduced byte for byte.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { EarnRequestSchema, EarnResponseSchema, LotState } from "../src/gen/coalition/v1/network_pb.js";
+import { fromBinary } from "@bufbuild/protobuf";
+import {
+  EarnRequestSchema, EarnResponseSchema, EventSchema, LotState, TransactionKind,
+} from "../src/gen/coalition/v1/network_pb.js";
 import {
   SIGNATURE_HEADER, KEY_ID_HEADER, SignatureError, privateKeyFromSeed, publicKeyFromRaw, rawPublicKey, requestMessage,
-  refusalMessage, responseMessage, sha256Hex, signRequest, signedHeaderEntries, verifyReceipt, verifyRefusalReceipt,
+  eventMessage, refusalMessage, responseMessage, sha256Hex, verifyEvent, signRequest, signedHeaderEntries, verifyReceipt, verifyRefusalReceipt,
 } from "../src/signing.js";
 
 const SIGNING_MD = readFileSync(new URL("../../../protos/SIGNING.md", import.meta.url), "utf8");
@@ -97,4 +100,22 @@ test("the refusal receipt: message and the network's signature over code and rea
     () => networkKey), (e: unknown) => e instanceof SignatureError && e.reason === "RECEIPT_INVALID");
   await assert.rejects(verifyRefusalReceipt(trailer, refusal.method, requestBytes, refusal.code, "INSUFFICIENT_POINTS",
     () => networkKey), SignatureError);
+});
+
+test("the event: bytes, message and the network's signature over them verify; one flipped bit does not", () => {
+  const event = vector("7.2 Test vector");
+  const body = Buffer.from(event.event_hex, "hex");
+  const parsed = fromBinary(EventSchema, body);
+  assert.equal(parsed.sequence, 7n);
+  assert.equal(parsed.type, "points.earned");
+  assert.equal(parsed.transaction?.kind, TransactionKind.EARN);
+  assert.equal(sha256Hex(body), event.event_sha256_hex);
+  assert.deepEqual(eventMessage(event.network_key_id, body), unescape(event.message_to_sign));
+  const key = publicKeyFromRaw(Buffer.from(receipt.network_public_key_hex, "hex"));
+  const signature = Buffer.from(event.signature_base64, "base64");
+  verifyEvent(body, signature, event.network_key_id, key);
+  const tampered = Buffer.from(body);
+  tampered[tampered.length - 1] ^= 1;
+  assert.throws(() => verifyEvent(tampered, signature, event.network_key_id, key),
+    (e: unknown) => e instanceof SignatureError && e.reason === "EVENT_SIGNATURE_INVALID");
 });

@@ -412,3 +412,73 @@ class GetTrafficReportResponse(_message.Message):
     currency: str
     next_page_token: str
     def __init__(self, rows: _Optional[_Iterable[_Union[TrafficReportRow, _Mapping]]] = ..., currency: _Optional[str] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("partner_id", "sequence", "type", "occurred_at", "transaction", "subject", "detail_json")
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_JSON_FIELD_NUMBER: _ClassVar[int]
+    partner_id: str
+    sequence: int
+    type: str
+    occurred_at: _timestamp_pb2.Timestamp
+    transaction: Transaction
+    subject: str
+    detail_json: str
+    def __init__(self, partner_id: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., subject: _Optional[str] = ..., detail_json: _Optional[str] = ...) -> None: ...
+
+class SignedEvent(_message.Message):
+    __slots__ = ("event", "signature", "network_key_id")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    event: bytes
+    signature: bytes
+    network_key_id: str
+    def __init__(self, event: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., network_key_id: _Optional[str] = ...) -> None: ...
+
+class ListEventsRequest(_message.Message):
+    __slots__ = ("after_sequence", "page_size", "page_token")
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    after_sequence: int
+    page_size: int
+    page_token: str
+    def __init__(self, after_sequence: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token", "high_water_sequence")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    HIGH_WATER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[SignedEvent]
+    next_page_token: str
+    high_water_sequence: int
+    def __init__(self, events: _Optional[_Iterable[_Union[SignedEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., high_water_sequence: _Optional[int] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("after_sequence",)
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    after_sequence: int
+    def __init__(self, after_sequence: _Optional[int] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("high_water_sequence", "sent_at")
+    HIGH_WATER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    high_water_sequence: int
+    sent_at: _timestamp_pb2.Timestamp
+    def __init__(self, high_water_sequence: _Optional[int] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WatchEventsResponse(_message.Message):
+    __slots__ = ("event", "heartbeat")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    event: SignedEvent
+    heartbeat: Heartbeat
+    def __init__(self, event: _Optional[_Union[SignedEvent, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...

@@ -99,6 +99,16 @@ class NetworkServiceStub:
                 request_serializer=coalition_dot_v1_dot_network__pb2.GetTrafficReportRequest.SerializeToString,
                 response_deserializer=coalition_dot_v1_dot_network__pb2.GetTrafficReportResponse.FromString,
                 _registered_method=True)
+        self.ListEvents = channel.unary_unary(
+                '/coalition.v1.NetworkService/ListEvents',
+                request_serializer=coalition_dot_v1_dot_network__pb2.ListEventsRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.ListEventsResponse.FromString,
+                _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/coalition.v1.NetworkService/WatchEvents',
+                request_serializer=coalition_dot_v1_dot_network__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.WatchEventsResponse.FromString,
+                _registered_method=True)
 
 
 class NetworkServiceServicer:
@@ -197,6 +207,22 @@ class NetworkServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEvents(self, request, context):
+        """The calling partner's events after a sequence number, oldest first, a page at a time (catch-up).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchEvents(self, request, context):
+        """The calling partner's events after `after_sequence` as they are committed, for as long as the stream stays
+        open, with a heartbeat when nothing happened for a while. At least once and in order: resume with the last
+        sequence seen (also after the server restarted: events are read from the database).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NetworkServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -264,6 +290,16 @@ def add_NetworkServiceServicer_to_server(servicer, server):
                     servicer.GetTrafficReport,
                     request_deserializer=coalition_dot_v1_dot_network__pb2.GetTrafficReportRequest.FromString,
                     response_serializer=coalition_dot_v1_dot_network__pb2.GetTrafficReportResponse.SerializeToString,
+            ),
+            'ListEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvents,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.ListEventsRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.ListEventsResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.WatchEventsRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.WatchEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -617,6 +653,60 @@ class NetworkService:
             '/coalition.v1.NetworkService/GetTrafficReport',
             coalition_dot_v1_dot_network__pb2.GetTrafficReportRequest.SerializeToString,
             coalition_dot_v1_dot_network__pb2.GetTrafficReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/ListEvents',
+            coalition_dot_v1_dot_network__pb2.ListEventsRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.ListEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/coalition.v1.NetworkService/WatchEvents',
+            coalition_dot_v1_dot_network__pb2.WatchEventsRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.WatchEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
