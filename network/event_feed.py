@@ -9,18 +9,14 @@ every poll interval, so a lost notification (listener reconnecting, another proc
 from __future__ import annotations
 
 import asyncio
-import logging
-import select
 import threading
 from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import Engine
 
-from network.outage import database_failure, describe
 from network.store.events import EVENTS_CHANNEL
-
-log = logging.getLogger(__name__)
+from network.store.notify import ChannelListener
 
 
 class EventWakeups:
@@ -31,13 +27,15 @@ class EventWakeups:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self.listening = threading.Event()
-        if listen:
-            threading.Thread(target=self._listen, daemon=True, name="event-listener").start()
+        # connecting or losing the connection wakes every stream: anything committed meanwhile is read now (while
+        # the listener is down, the streams poll)
+        self._listener = ChannelListener(engine, EVENTS_CHANNEL, lambda: self._wake_threadsafe(None),
+                                         notified=self._notified, name="event-listener",
+                                         what_meanwhile="WatchEvents streams poll") if listen else None
 
     def close(self) -> None:
-        self._stop.set()
+        if self._listener is not None:
+            self._listener.close()
 
     @contextmanager
     def subscribe(self, partner_id: str) -> Iterator[asyncio.Event]:
@@ -68,44 +66,9 @@ class EventWakeups:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake, partner_ids)
 
-    def _listen(self) -> None:
-        lost = False  # said once per lost connection, not once per reconnection attempt (a database outage)
-        while not self._stop.is_set():
-            raw = None
-            try:
-                raw = self._engine.raw_connection()
-                driver = raw.driver_connection
-                driver.set_session(autocommit=True)
-                with driver.cursor() as cursor:
-                    cursor.execute(f"LISTEN {EVENTS_CHANNEL}")
-                self.listening.set()
-                if lost:
-                    log.info("event listener listening again")
-                    lost = False
-                self._wake_threadsafe(None)  # anything committed while not listening is read now
-                while not self._stop.is_set():
-                    if select.select([driver], [], [], 1.0)[0]:
-                        driver.poll()
-                        if driver.notifies:
-                            payloads = [n.payload for n in driver.notifies]
-                            driver.notifies.clear()
-                            # "p1,p2,...": those partners; an empty payload (too many to name): everyone
-                            self._wake_threadsafe(None if "" in payloads else
-                                                  {p for payload in payloads for p in payload.split(",")})
-            except Exception as exc:  # noqa: BLE001 - a lost listener means: the streams poll until it is back
-                if not lost:  # a database error in one line (network.outage.describe); anything else with its trace
-                    failure = database_failure(exc)
-                    log.warning("event listener lost its connection (%s); WatchEvents streams poll meanwhile",
-                                describe(failure or exc), exc_info=failure is None)
-                    lost = True
-            finally:
-                self.listening.clear()
-                if raw is not None:
-                    try:
-                        raw.invalidate()
-                    except Exception:  # noqa: BLE001 - the connection is being thrown away anyway
-                        pass
-            self._stop.wait(1.0)
+    def _notified(self, payloads: list[str]) -> None:
+        # "p1,p2,...": those partners; an empty payload (too many to name): everyone
+        self._wake_threadsafe(None if "" in payloads else {p for payload in payloads for p in payload.split(",")})
 
 
 __all__ = ["EventWakeups"]

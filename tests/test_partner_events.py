@@ -550,7 +550,7 @@ def test_the_event_listener_logs_a_lost_database_once_as_one_line_without_a_trac
             attempts.append(1)
             raise psycopg2.OperationalError("server closed the connection unexpectedly\nmore")
 
-    caplog.set_level(logging.INFO, logger="network.event_feed")
+    caplog.set_level(logging.INFO, logger="network.store.notify")
     wakeups = EventWakeups(Down())  # type: ignore[arg-type]
     try:
         deadline = time.monotonic() + 30
@@ -559,7 +559,38 @@ def test_the_event_listener_logs_a_lost_database_once_as_one_line_without_a_trac
     finally:
         wakeups.close()
     assert len(attempts) >= 3
-    lost = [r for r in caplog.records if r.name == "network.event_feed"]
+    lost = [r for r in caplog.records if r.name == "network.store.notify"]
     assert [(r.levelname, r.getMessage(), bool(r.exc_info)) for r in lost] == [
-        ("WARNING", "event listener lost its connection (OperationalError: server closed the connection "
-                    "unexpectedly); WatchEvents streams poll meanwhile", False)]
+        ("WARNING", "listener on coalition_events lost its connection (OperationalError: server closed the "
+                    "connection unexpectedly); WatchEvents streams poll until it is back", False)]
+
+
+def test_the_sdk_refuses_a_gap_in_the_event_stream(make_partner):
+    """EVENT_SEQUENCE_GAP (SDK side): a stream that skips a sequence number is not followed silently; the events up
+    to the gap are yielded, then the watch stops with the missing sequence named."""
+    shop = make_partner("gap")
+    with shop.client() as network:
+        member = network.enroll_member().member.member_id
+        for points in (10, 20, 30):
+            network.earn(member, points=points)
+        real = network._streams["WatchEvents"]
+
+        class SkippingTwo:  # the network's own stream, with event 2 dropped on the way
+            def __init__(self, body, metadata):
+                self._stream = real(body, metadata=metadata, timeout=10)
+
+            def __iter__(self):
+                for raw in self._stream:
+                    item = network_pb2.WatchEventsResponse.FromString(raw)
+                    if not (item.HasField("event") and network.verified_event(item.event).sequence == 2):
+                        yield raw
+
+            def cancel(self):
+                self._stream.cancel()
+
+        network._streams["WatchEvents"] = SkippingTwo
+        watched = network.watch_events(0, reconnect=False)
+        assert next(watched).sequence == 1
+        with pytest.raises(errors.Internal) as gap:
+            next(watched)
+        assert (gap.value.reason, gap.value.message) == ("EVENT_SEQUENCE_GAP", "event 2 missing: got 3")

@@ -19,10 +19,15 @@ class ChannelListener:
     """Calls `changed()` on every NOTIFY on `channel`, and when the listener connects or loses its connection.
     `connected` is set while it listens: until then a cache must not trust what it holds."""
 
-    def __init__(self, engine: Engine, channel: str, changed: Callable[[], None], *, name: str = "listener"):
+    def __init__(self, engine: Engine, channel: str, changed: Callable[[], None], *, name: str = "listener",
+                 notified: Callable[[list[str]], None] | None = None, what_meanwhile: str = "bypassing the cache"):
+        """`notified(payloads)`, when given, is called for notifications instead of `changed()` (which is still
+        called on connecting and on losing the connection)."""
         self._engine = engine
         self._channel = channel
         self._changed = changed
+        self._notified = notified
+        self._meanwhile = what_meanwhile
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=name)
@@ -50,13 +55,17 @@ class ChannelListener:
                     if select.select([driver], [], [], 1.0)[0]:
                         driver.poll()
                         if driver.notifies:
+                            payloads = [n.payload for n in driver.notifies]
                             driver.notifies.clear()
-                            self._changed()
+                            if self._notified is not None:
+                                self._notified(payloads)
+                            else:
+                                self._changed()
             except Exception as exc:  # noqa: BLE001 - a lost listener means: the cache is bypassed until it is back
                 if not lost:
                     failure = database_failure(exc)
-                    log.warning("listener on %s lost its connection (%s); bypassing the cache until it is back",
-                                self._channel, describe(failure or exc), exc_info=failure is None)
+                    log.warning("listener on %s lost its connection (%s); %s until it is back",
+                                self._channel, describe(failure or exc), self._meanwhile, exc_info=failure is None)
                     lost = True
             finally:
                 self.connected.clear()
