@@ -230,16 +230,8 @@ def verify_receipt(
     network_key_for: Callable[[str], Ed25519PublicKey],
 ) -> str:
     """Check a response receipt; return the network key id that signed it."""
-    key_id = _single(trailing, KEY_ID_HEADER)
-    try:
-        signature = base64.b64decode(_single(trailing, SIGNATURE_HEADER), validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureError("RECEIPT_INVALID", "receipt signature is not standard base64") from None
-    try:
-        network_key_for(key_id).verify(signature, response_message(method, key_id, request_body, response_body))
-    except InvalidSignature:
-        raise SignatureError("RECEIPT_INVALID", "receipt signature does not match") from None
-    return key_id
+    return _verify_network_signature(trailing, "receipt", network_key_for,
+                                     lambda key_id: response_message(method, key_id, request_body, response_body))
 
 
 def verify_refusal_receipt(
@@ -251,15 +243,23 @@ def verify_refusal_receipt(
     network_key_for: Callable[[str], Ed25519PublicKey],
 ) -> str:
     """Check a refusal receipt (the status code name and ErrorInfo reason received); return the signing key id."""
+    return _verify_network_signature(trailing, "refusal receipt", network_key_for,
+                                     lambda key_id: refusal_message(method, key_id, request_body, code_name, reason))
+
+
+def _verify_network_signature(trailing: Mapping[str, list[str]], label: str,
+                              network_key_for: Callable[[str], Ed25519PublicKey],
+                              message_for: Callable[[str], bytes]) -> str:
+    """The network's signature in trailing metadata over message_for(its key id); returns that key id."""
     key_id = _single(trailing, KEY_ID_HEADER)
     try:
         signature = base64.b64decode(_single(trailing, SIGNATURE_HEADER), validate=True)
     except (binascii.Error, ValueError):
-        raise SignatureError("RECEIPT_INVALID", "refusal receipt signature is not standard base64") from None
+        raise SignatureError("RECEIPT_INVALID", f"{label} signature is not standard base64") from None
     try:
-        network_key_for(key_id).verify(signature, refusal_message(method, key_id, request_body, code_name, reason))
+        network_key_for(key_id).verify(signature, message_for(key_id))
     except InvalidSignature:
-        raise SignatureError("RECEIPT_INVALID", "refusal receipt signature does not match") from None
+        raise SignatureError("RECEIPT_INVALID", f"{label} signature does not match") from None
     return key_id
 
 
