@@ -34,6 +34,7 @@ from network.interceptor import current_caller
 from network.keys import Caller, key_status_refusal
 from network.signer import NetworkSigner
 from network.store import events as outbox
+from network.store.activation import created_card, issue_activation_code
 from network.store.earn import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection
 from network.store.idempotency import claim, store, stored_body_hash
 from network.store.ledger import Ledger
@@ -186,7 +187,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                  *, earned: Callable[[int], None] | None = None,
                  group_linger_seconds: float = 0.002, commit_timeout_seconds: float = 30.0,
                  signer: NetworkSigner, wakeups: EventWakeups | None = None,
-                 event_poll_seconds: float = 5.0, event_heartbeat_seconds: float = 15.0):
+                 event_poll_seconds: float = 5.0, event_heartbeat_seconds: float = 15.0,
+                 activation_code_ttl: timedelta = timedelta(days=30)):
         """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics). `signer` signs
         events (ListEvents, WatchEvents); `wakeups` wakes WatchEvents streams (without: they poll)."""
         self._engine = engine
@@ -194,6 +196,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         self._wakeups = wakeups
         self._event_poll_seconds = event_poll_seconds
         self._event_heartbeat_seconds = event_heartbeat_seconds
+        self._activation_code_ttl = activation_code_ttl
         self._ledger = ledger
         self._network_keys = network_keys
         self._commit_timeout_seconds = commit_timeout_seconds
@@ -220,7 +223,12 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
 
         def enroll(conn: Connection, partner_id: str) -> pb.EnrollMemberResponse:
             view, created = self._ledger.enroll_member(conn, partner_id, request.customer_ref, request.card_number)
-            return pb.EnrollMemberResponse(member=self._member(view), created=created)
+            # only the partner that created the card gets its activation code: another brand that the card joins
+            # (or anyone who knows the number) must not be able to link it to an account of their own
+            member_id = uuid.UUID(view.member_id)
+            code = (issue_activation_code(conn, member_id, self._ledger.clock(), self._activation_code_ttl)
+                    if created and created_card(conn, member_id, partner_id) else "")
+            return pb.EnrollMemberResponse(member=self._member(view), created=created, activation_code=code)
         return self._mutate("EnrollMember", request, enroll)
 
     @staticmethod

@@ -263,3 +263,86 @@ class PartnerEvent(Base):
     subject: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     __table_args__ = (CheckConstraint("seq > 0", name="partner_event_seq"),)
+
+
+class MemberAccount(Base):
+    """A member's account (a person, linked to one or more cards): personal data encrypted with the account's own
+    key (member_keys), found by the keyed hash of the e-mail address. Erased: key deleted, ciphertext unreadable."""
+
+    __tablename__ = "member_accounts"
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    email_hash: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True)
+    personal_data: Mapped[bytes | None] = mapped_column(LargeBinary)  # AES-GCM nonce || ciphertext of a JSON object
+    consent_marketing: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_data_sharing: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = _now_column()
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("state in ('active','erased')", name="member_account_state"),
+                      CheckConstraint("(state = 'active') = (email_hash IS NOT NULL)", name="member_account_email"))
+
+
+class MemberKey(Base):
+    """An account's data key, wrapped (AES-GCM) by the network's master key; deleting the row shreds the data."""
+
+    __tablename__ = "member_keys"
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("member_accounts.account_id"), primary_key=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class AccountCard(Base):
+    """Which account a card (member) belongs to: at most one."""
+
+    __tablename__ = "account_cards"
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.member_id"), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("member_accounts.account_id"), index=True)
+    linked_at: Mapped[datetime] = _now_column()
+
+
+class ActivationCode(Base):
+    """The one-time code that links a card to an account (EnrollMember returns it); only its hash is kept."""
+
+    __tablename__ = "activation_codes"
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.member_id"), primary_key=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginCode(Base):
+    """A six-digit login code e-mailed to a member (hash only): single use, expires, a few tries."""
+
+    __tablename__ = "login_codes"
+    code_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("member_accounts.account_id"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginEvent(Base):
+    """Code requests and code tries, by address hash and account: what the login rate limits count."""
+
+    __tablename__ = "login_events"
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    email_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    account_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("kind in ('request','attempt')", name="login_event_kind"),
+                      Index("ix_login_events_email", "email_hash", "kind", "at"),
+                      Index("ix_login_events_account", "account_id", "kind", "at"))
+
+
+class MemberSession(Base):
+    """A portal session: the token's hash, its account, when it ends."""
+
+    __tablename__ = "member_sessions"
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("member_accounts.account_id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from datetime import timedelta
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -181,7 +182,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
                                group_linger_seconds=settings.earn_group_linger_ms / 1000,
                                commit_timeout_seconds=settings.earn_commit_timeout_seconds,
                                signer=signer, wakeups=wakeups, event_poll_seconds=settings.event_poll_seconds,
-                               event_heartbeat_seconds=settings.event_heartbeat_seconds)
+                               event_heartbeat_seconds=settings.event_heartbeat_seconds,
+                               activation_code_ttl=timedelta(seconds=settings.member_activation_code_ttl_seconds))
     bind = address or settings.grpc_address
     credentials = server_credentials(settings)  # None: plaintext
 

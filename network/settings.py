@@ -69,6 +69,32 @@ class NetworkSettings(BaseSettings):
     # Idempotency keys (and their stored responses) are kept this long, then purged by housekeeping: a request
     # resent after this window is executed as a new one (protos/SIGNING.md section 4). Never under 24 hours.
     idempotency_retention_seconds: int = IDEMPOTENCY_RETENTION_DEFAULT_SECONDS
+    # Member accounts (network.store.accounts). Personal data is encrypted with a key per member, each wrapped by
+    # this master key (32 random bytes, base64 in the file); unset: <data_dir>/member-master-key, generated on
+    # first use (readable by its owner only). The e-mail lookup hash's key is derived from it.
+    member_master_key_file: Path | None = None
+    # The activation code EnrollMember returns (printed on the receipt): single use, valid this long.
+    member_activation_code_ttl_seconds: int = 30 * 86400
+    # Login codes e-mailed to members: valid this long, this many wrong tries.
+    member_login_code_ttl_seconds: int = 600
+    member_login_code_max_attempts: int = 5
+    # Rate limits per e-mail address and per member account, over a sliding window: code requests, code tries.
+    member_login_window_seconds: int = 3600
+    member_login_requests_per_address: int = 5
+    member_login_requests_per_member: int = 5
+    member_login_attempts_per_address: int = 10
+    member_login_attempts_per_member: int = 10
+    # A member's portal session ends this long after login (or at logout).
+    member_session_seconds: int = 8 * 3600
+    # Outgoing mail (login codes, notices). No SMTP host: messages are written as .eml files to the outbox
+    # directory (unset: <data_dir>/outbox), which `coalition up` names and the console shows.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "Coalition <no-reply@coalition.local>"
+    mail_outbox_dir: Path | None = None
 
     @field_validator("idempotency_retention_seconds")
     @classmethod
@@ -87,6 +113,12 @@ class NetworkSettings(BaseSettings):
 
     def resolved_network_key_file(self) -> Path:
         return self.network_key_file or (self.data_dir / "network-key.pem")
+
+    def resolved_member_master_key_file(self) -> Path:
+        return self.member_master_key_file or (self.data_dir / "member-master-key")
+
+    def resolved_mail_outbox_dir(self) -> Path:
+        return self.mail_outbox_dir or (self.data_dir / "outbox")
 
 
 Settings = NetworkSettings  # the name network's modules annotate with

@@ -394,6 +394,35 @@ class Ledger:
                          .bindparams(bindparam("ids", expanding=True)), {"ids": [r.lot_id for r in rows]})
         return len(rows)
 
+    def write_off_member(self, conn: Connection, member_id: uuid.UUID) -> dict[str, int]:
+        """Breakage of everything a member holds (an erased account): open holds released, then every lot's
+        remaining points expired now, each lot by an expire transaction against its issuer exactly as expiry
+        writes it (settlement sees breakage). Returns the points written off per issuer. A lot without an expiry
+        date keeps its state with nothing left in it (state 'expired' is only for lots that carry a date)."""
+        now = self.ledger_time(conn)
+        shard = self._lock_member(conn, member_id)
+        holds = conn.execute(text("SELECT hold_id FROM holds WHERE member_id = :m AND state = 'open' ORDER BY hold_id"),
+                             {"m": member_id}).all()
+        released = [self._release_hold(conn, None, str(r.hold_id), None, "expired", now)[1] for r in holds]
+        lapsed = transaction_events(released, lapsed=True)
+        rows = conn.execute(text(
+            "SELECT lot_id, issuer_id, remaining, expires_at FROM lots WHERE member_id = :m "
+            "AND state IN ('active','pending') AND remaining > 0 ORDER BY lot_id"), {"m": member_id}).all()
+        txs, postings, breakage = [], [], {}
+        for r in rows:
+            lot_postings = ledger.expire_postings(str(member_id), r.issuer_id, str(r.lot_id), r.remaining)
+            postings += lot_postings
+            txs.append(PendingTransaction(uuid7(), "expire", r.issuer_id, member_id, shard, -r.remaining, lot_postings,
+                                          now, related_id=r.lot_id))
+            breakage[r.issuer_id] = breakage.get(r.issuer_id, 0) + int(r.remaining)
+        self._write(conn, txs, lapsed)
+        apply_lot_deltas(conn, postings)
+        dated = [r.lot_id for r in rows if r.expires_at is not None]
+        if dated:
+            conn.execute(text("UPDATE lots SET state = 'expired' WHERE lot_id IN :ids")
+                         .bindparams(bindparam("ids", expanding=True)), {"ids": dated})
+        return breakage
+
     def expire_holds(self, conn: Connection, limit: int = 1000, member_id: uuid.UUID | None = None) -> int:
         """Release uncaptured holds past their expiry (all of them, or one member's)."""
         lapsed = self._lapse_holds(conn, limit, member_id)

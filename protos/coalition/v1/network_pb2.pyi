@@ -78,12 +78,14 @@ class EnrollMemberRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., customer_ref: _Optional[str] = ..., card_number: _Optional[str] = ...) -> None: ...
 
 class EnrollMemberResponse(_message.Message):
-    __slots__ = ("member", "created")
+    __slots__ = ("member", "created", "activation_code")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_CODE_FIELD_NUMBER: _ClassVar[int]
     member: Member
     created: bool
-    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+    activation_code: str
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., created: _Optional[bool] = ..., activation_code: _Optional[str] = ...) -> None: ...
 
 class FindMemberRequest(_message.Message):
     __slots__ = ("member_id", "card_number", "customer_ref")
