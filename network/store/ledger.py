@@ -98,24 +98,40 @@ class Ledger:
         if card_number:
             if not valid_card_number(card_number):
                 raise errors.invalid("card_number", "must be 12 to 19 digits with a valid Luhn check digit")
-            row = conn.execute(text("SELECT member_id FROM members WHERE card_number = :c"), {"c": card_number}).first()
-            if row:  # a coalition member from another brand joins this partner
+            row = self._card_member(conn, card_number, missing_ok=True)
+            if row:  # a coalition member from another brand joins this partner, card presented at its till
                 member_id = row.member_id
                 inserted = conn.execute(text(
-                    "INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at) "
-                    "VALUES (:p, :m, :r, :t) ON CONFLICT (partner_id, member_id) DO NOTHING RETURNING enrolled_at"),
+                    "INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at, method) "
+                    "VALUES (:p, :m, :r, :t, 'till') ON CONFLICT (partner_id, member_id) DO UPDATE "
+                    "SET method = 'till', customer_ref = coalesce(enrollments.customer_ref, EXCLUDED.customer_ref) "
+                    "RETURNING (xmax = 0) AS inserted"),
                     {"p": partner_id, "m": member_id, "r": customer_ref or None, "t": now}).first()
                 view = self._member_view(conn, partner_id, member_id)
-                return view, inserted is not None
+                return view, bool(inserted.inserted)
         member_id = uuid7()
         card = card_number or new_card_number()
         conn.execute(text("INSERT INTO members (member_id, card_number, shard, enrolled_by, created_at) "
                           "VALUES (:m, :c, :s, :p, :t)"),
                      {"m": member_id, "c": card, "s": shard_of(member_id, self.shards), "p": partner_id, "t": now})
-        conn.execute(text("INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at) "
-                          "VALUES (:p, :m, :r, :t)"),
+        conn.execute(text("INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at, method) "
+                          "VALUES (:p, :m, :r, :t, 'till')"),
                      {"p": partner_id, "m": member_id, "r": customer_ref or None, "t": now})
         return MemberView(str(member_id), card, customer_ref, now), True
+
+    @staticmethod
+    def _card_member(conn: Connection, card_number: str, missing_ok: bool = False) -> Row | None:
+        """The member an active card belongs to; a frozen or replaced card is refused (CARD_FROZEN), read in the
+        caller's transaction (a freeze committed on any server counts at once)."""
+        row = conn.execute(text("SELECT member_id, status FROM cards WHERE card_number = :c"), {"c": card_number}).first()
+        if row is None:
+            if missing_ok:
+                return None
+            raise errors.not_found("card_number", card_number, "MEMBER_NOT_FOUND")
+        if row.status != "active":
+            raise errors.precondition("CARD_FROZEN", f"card {card_number} is {row.status}", card_number=card_number,
+                                      card_status=row.status)
+        return row
 
     def _member_view(self, conn: Connection, partner_id: str, member_id: uuid.UUID) -> MemberView:
         row = conn.execute(text(
@@ -131,10 +147,7 @@ class Ledger:
         if member_id:
             return self._member_view(conn, partner_id, parse_uuid(member_id, "member_id"))
         if card_number:
-            row = conn.execute(text("SELECT member_id FROM members WHERE card_number = :c"), {"c": card_number}).first()
-            if row is None:
-                raise errors.not_found("card_number", card_number, "MEMBER_NOT_FOUND")
-            return self._member_view(conn, partner_id, row.member_id)
+            return self._member_view(conn, partner_id, self._card_member(conn, card_number).member_id)
         row = conn.execute(text("SELECT member_id FROM enrollments WHERE partner_id = :p AND customer_ref = :r"),
                            {"p": partner_id, "r": customer_ref}).first()
         if row is None:
@@ -233,8 +246,11 @@ class Ledger:
                            self.network_currency)
 
     def _ensure_enrolled(self, conn: Connection, partner_id: str, member_id: uuid.UUID, now: datetime) -> None:
-        conn.execute(text("INSERT INTO enrollments (partner_id, member_id, enrolled_at) VALUES (:p, :m, :t) "
-                          "ON CONFLICT DO NOTHING"), {"p": partner_id, "m": member_id, "t": now})
+        """A spend enrols the member with the partner as 'spend' (never 'till': only EnrollMember at the partner's
+        own till lets it spend without a verification); an existing enrolment stays as it is."""
+        conn.execute(text("INSERT INTO enrollments (partner_id, member_id, enrolled_at, method) "
+                          "VALUES (:p, :m, :t, 'spend') ON CONFLICT DO NOTHING"),
+                     {"p": partner_id, "m": member_id, "t": now})
 
     def authorize(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
                   ttl_seconds: int, request_id: str | None) -> HoldResult:
