@@ -25,6 +25,7 @@ from network import errors
 from network.core import ledger, rules
 from network.core.ledger import Allocation, LotBalance
 from network.core.members import luhn_check_digit, shard_of, valid_card_number
+from network.core.terms import ContractTerms
 from network.core.results import (Balance, EarnItem, HoldResult, MemberView, ReverseResult, SpendRefs, SpendResult,
                                   TransactionView)
 from network.models import HoldAllocation
@@ -37,6 +38,9 @@ from network.store.events import EventRow, append_events, transaction_events
 from network.store.journal import PendingTransaction, apply_lot_deltas, ensure_shard_heads, write_transactions
 
 Clock = Callable[[], datetime]
+# A check of a spend inside its transaction under the member's lock: (conn, member id, points, ledger time, the
+# contract terms in force); it raises to refuse (network.store.consent.SpendGuard).
+SpendCheck = Callable[[Connection, uuid.UUID, int, datetime, ContractTerms], None]
 T = TypeVar("T")
 
 
@@ -218,9 +222,10 @@ class Ledger:
         except ledger.NotEnoughPoints as exc:
             raise errors.insufficient_points(str(member_id), exc.requested, exc.available) from None
 
-    def _spend_prelude(self, conn: Connection, partner_id: str, member: str, points: int,
-                       refs: SpendRefs) -> tuple[uuid.UUID, int, datetime, list[EventRow]]:
-        """The member locked and its lapsed holds released first; their events are written with the spend's."""
+    def _spend_prelude(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
+                       guard: SpendCheck | None = None) -> tuple[uuid.UUID, int, datetime, list[EventRow]]:
+        """The member locked, the `guard` (the wire's consent check, network.store.consent.SpendGuard) run under the
+        lock, and its lapsed holds released first; their events are written with the spend's."""
         member_id = parse_uuid(member, "member_id")
         now = self.ledger_time(conn)
         terms = self.contracts.terms(partner_id, now)
@@ -228,12 +233,14 @@ class Ledger:
             _refuse(rules.currency_refusal(terms, refs.basket_currency, "basket.currency"))
         _refuse(rules.basket_cap_refusal(terms, points, refs.basket_minor, self.point_value_minor))
         shard = self._lock_member(conn, member_id)
+        if guard is not None:
+            guard(conn, member_id, points, now, terms)
         lapsed = self._lapse_holds(conn, member_id=member_id, now=now)  # lapsed holds give their points back first
         return member_id, shard, now, lapsed
 
     def redeem(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
-               request_id: str | None) -> SpendResult:
-        member_id, shard, now, lapsed = self._spend_prelude(conn, partner_id, member, points, refs)
+               request_id: str | None, guard: SpendCheck | None = None) -> SpendResult:
+        member_id, shard, now, lapsed = self._spend_prelude(conn, partner_id, member, points, refs, guard)
         allocations = self._allocate(conn, member_id, points, now)
         postings = ledger.spend_postings(str(member_id), partner_id, allocations)
         tx_id = uuid7()
@@ -253,8 +260,8 @@ class Ledger:
                      {"p": partner_id, "m": member_id, "t": now})
 
     def authorize(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
-                  ttl_seconds: int, request_id: str | None) -> HoldResult:
-        member_id, shard, now, lapsed = self._spend_prelude(conn, partner_id, member, points, refs)
+                  ttl_seconds: int, request_id: str | None, guard: SpendCheck | None = None) -> HoldResult:
+        member_id, shard, now, lapsed = self._spend_prelude(conn, partner_id, member, points, refs, guard)
         allocations = self._allocate(conn, member_id, points, now)
         postings = ledger.hold_postings(str(member_id), allocations)
         hold_id = uuid7()
