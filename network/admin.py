@@ -125,6 +125,12 @@ class ContractDraft:
     max_basket_share_bps: int = BASIS_POINTS
     credit_limit_minor: int | None = None
     collateral_minor: int = 0
+    # The most points one spend may take without the member's PIN or code, for members enrolled at the partner's
+    # own till; 0 (the default): every spend needs one.
+    unverified_spend_limit_points: int = 0
+
+
+MAX_UNVERIFIED_SPEND_LIMIT = 100_000
 
 
 def _check_draft(d: ContractDraft) -> None:
@@ -148,6 +154,8 @@ def _check_draft(d: ContractDraft) -> None:
         raise errors.invalid("credit_limit_minor", "must be between 0 and 10^15")
     if not 0 <= d.collateral_minor <= 10**15:
         raise errors.invalid("collateral_minor", "must be between 0 and 10^15")
+    if not 0 <= d.unverified_spend_limit_points <= MAX_UNVERIFIED_SPEND_LIMIT:
+        raise errors.invalid("unverified_spend_limit_points", f"must be between 0 and {MAX_UNVERIFIED_SPEND_LIMIT}")
 
 
 def _require_partner(conn: Connection, partner_id: str) -> str:

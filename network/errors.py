@@ -37,6 +37,10 @@ class DomainError(Exception):
         return f"{self.reason}: {self.message}"
 
 
+class InvalidPin(ValueError):
+    """A PIN the network does not accept (network.core.consent.pin_problem says why); nothing was written."""
+
+
 def invalid(field_name: str, description: str, reason: str = "INVALID_ARGUMENT") -> DomainError:
     return DomainError(grpc.StatusCode.INVALID_ARGUMENT, reason, f"{field_name}: {description}",
                        [(field_name, description)])

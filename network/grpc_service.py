@@ -37,7 +37,9 @@ from network.store import events as outbox
 from network.store.activation import created_card, issue_activation_code
 from network.store.earn import BatchClaim, EarnCall, EarnCommitter, Outcome, autocommit_connection
 from network.store.idempotency import claim, store, stored_body_hash
-from network.store.ledger import Ledger
+from network.store import consent
+from network.store.consent import ConsentPolicy, SpendGuard, Verification
+from network.store.ledger import Ledger, parse_uuid
 from network.store.traffic import TrafficRow, traffic
 from protos.coalition.v1 import network_pb2 as pb
 from protos.coalition.v1 import network_pb2_grpc
@@ -45,6 +47,8 @@ from protos.coalition.v1 import network_pb2_grpc
 SERVICE = "/coalition.v1.NetworkService/"
 MUTATING = frozenset(SERVICE + m for m in ("EnrollMember", "Earn", "BatchEarn", "Redeem", "AuthorizeRedemption",
                                           "CaptureRedemption", "VoidRedemption", "Reverse"))
+SPEND_REFUSALS = frozenset({"MEMBER_VERIFICATION_REQUIRED", "MEMBER_VERIFICATION_FAILED", "MEMBER_LOCKED",
+                            "CARD_FROZEN", "MEMBER_FROZEN", "VELOCITY_LIMIT"})
 PUBLIC = frozenset({SERVICE + "GetNetworkKeys"})
 # calls that check key and partner status again inside their write transaction (so may use the key cache)
 RECHECKED = frozenset({SERVICE + "Earn", SERVICE + "BatchEarn"})
@@ -188,7 +192,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                  group_linger_seconds: float = 0.002, commit_timeout_seconds: float = 30.0,
                  signer: NetworkSigner, wakeups: EventWakeups | None = None,
                  event_poll_seconds: float = 5.0, event_heartbeat_seconds: float = 15.0,
-                 activation_code_ttl: timedelta = timedelta(days=30)):
+                 activation_code_ttl: timedelta = timedelta(days=30),
+                 consent_policy: ConsentPolicy | None = None, spend_refused: Callable[[str], None] | None = None):
         """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics). `signer` signs
         events (ListEvents, WatchEvents); `wakeups` wakes WatchEvents streams (without: they poll)."""
         self._engine = engine
@@ -198,6 +203,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         self._event_heartbeat_seconds = event_heartbeat_seconds
         self._activation_code_ttl = activation_code_ttl
         self._ledger = ledger
+        self._consent_policy = consent_policy or ConsentPolicy()
+        self._spend_refused = spend_refused  # told the reason of each consent, freeze or velocity refusal (metrics)
         self._network_keys = network_keys
         self._commit_timeout_seconds = commit_timeout_seconds
         self._earns = EarnCommitter(
@@ -305,26 +312,44 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
 
     # --- spending ------------------------------------------------------------------------------------------
 
+    def _spend(self, method: str, request, operation: Callable[[Connection, str, SpendGuard], Message]) -> bytes:
+        """A spend with the member's consent (network.store.consent): the PIN or code is verified before the
+        transaction (a failure is recorded on its own and refused), the guard runs inside it under the member's
+        lock. A request already answered is replayed without verifying again. Consent refusals are counted."""
+        try:
+            partner_id = current_caller().partner_id
+            verification = Verification(request.verification.pin, request.verification.code)
+            if verification.given and stored_body_hash(self._engine, partner_id, request.request_id) != body_hash(request):
+                consent.verify(self._engine, parse_uuid(request.member_id, "member_id"), verification, request.points,
+                               self._ledger.clock(), self._consent_policy)
+            guard = SpendGuard(partner_id, verification, self._consent_policy)
+            return self._mutate(method, request, lambda conn, caller: operation(conn, caller, guard))
+        except DomainError as exc:
+            if exc.reason in SPEND_REFUSALS and self._spend_refused is not None:
+                self._spend_refused(exc.reason)
+            raise
+
     def Redeem(self, request: pb.RedeemRequest, context) -> bytes:
         validation.validate(request)
         refs = spend_refs(request)
 
-        def redeem(conn: Connection, partner_id: str) -> pb.RedeemResponse:
-            result = self._ledger.redeem(conn, partner_id, request.member_id, request.points, refs, request.request_id)
+        def redeem(conn: Connection, partner_id: str, guard: SpendGuard) -> pb.RedeemResponse:
+            result = self._ledger.redeem(conn, partner_id, request.member_id, request.points, refs, request.request_id,
+                                         guard)
             return pb.RedeemResponse(transaction_id=result.transaction_id, points=result.points,
                                      value=pb.Money(amount_minor=result.value_minor, currency=result.currency))
-        return self._mutate("Redeem", request, redeem)
+        return self._spend("Redeem", request, redeem)
 
     def AuthorizeRedemption(self, request: pb.AuthorizeRedemptionRequest, context) -> bytes:
         validation.validate(request)
         refs = spend_refs(request)
 
-        def authorize(conn: Connection, partner_id: str) -> pb.AuthorizeRedemptionResponse:
+        def authorize(conn: Connection, partner_id: str, guard: SpendGuard) -> pb.AuthorizeRedemptionResponse:
             result = self._ledger.authorize(conn, partner_id, request.member_id, request.points, refs,
-                                            request.hold_ttl_seconds, request.request_id)
+                                            request.hold_ttl_seconds, request.request_id, guard)
             return pb.AuthorizeRedemptionResponse(hold_id=result.hold_id, points=result.points,
                                                   expires_at=timestamp(result.expires_at))
-        return self._mutate("AuthorizeRedemption", request, authorize)
+        return self._spend("AuthorizeRedemption", request, authorize)
 
     def CaptureRedemption(self, request: pb.CaptureRedemptionRequest, context) -> bytes:
         validation.validate(request)

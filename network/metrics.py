@@ -4,6 +4,9 @@
   signed call, fed by the signing interceptor's `observe(method, outcome, seconds)` hook (`observe_call`).
 - `coalition_signatures_refused_total{reason}`: requests refused by authentication (coalition-sig-v1 reasons,
   KEY_UNKNOWN, KEY_REVOKED, PARTNER_SUSPENDED), fed by the interceptor's `refused(method, reason)` hook.
+- `coalition_spends_refused_total{reason}`: spends (Redeem, AuthorizeRedemption) refused for the member's consent
+  (MEMBER_VERIFICATION_REQUIRED, MEMBER_VERIFICATION_FAILED, MEMBER_LOCKED), a freeze (CARD_FROZEN, MEMBER_FROZEN)
+  or a velocity limit (VELOCITY_LIMIT), fed by the servicer (`refused_spend`).
 - `coalition_ledger_transactions_total{kind}`: ledger transactions committed by this process, counted from
   the journal rows each database transaction inserts, added when it commits (`instrument_engine`).
 - `coalition_settlement_cycle_duration_seconds{outcome}`: observed by the settlement worker when a cycle ends
@@ -39,6 +42,9 @@ GRPC_LATENCY = Histogram("coalition_grpc_request_duration_seconds",
 SIGNATURES_REFUSED = Counter("coalition_signatures_refused",
                              "Requests refused by authentication (signature, key or partner status), by reason.",
                              ["reason"])
+SPENDS_REFUSED = Counter("coalition_spends_refused",
+                         "Redeem and AuthorizeRedemption calls refused for consent, card or member freeze, or velocity, "
+                         "by reason.", ["reason"])
 LEDGER_TRANSACTIONS = Counter("coalition_ledger_transactions", "Ledger transactions committed, by kind.", ["kind"])
 SETTLEMENT_CYCLE_SECONDS = Histogram("coalition_settlement_cycle_duration_seconds",
                                      "Wall time of a settlement cycle from its start to its end, by outcome.",
@@ -66,6 +72,10 @@ def observe_call(method: str, outcome: str, seconds: float) -> None:
 
 def refused_signature(method: str, reason: str) -> None:
     SIGNATURES_REFUSED.labels(reason or "UNKNOWN").inc()
+
+
+def refused_spend(reason: str) -> None:
+    SPENDS_REFUSED.labels(reason).inc()
 
 
 def count_ledger_transactions(kind: str, count: int = 1) -> None:

@@ -58,9 +58,13 @@ class Contract(Base):
     max_basket_share_bps: Mapped[int] = mapped_column(Integer, default=BASIS_POINTS)
     credit_limit_minor: Mapped[int | None] = mapped_column(BigInteger)
     collateral_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The most points one spend may take without a member verification, for members enrolled at this partner's
+    # own till (enrollments.method 'till'); 0: every spend needs one.
+    unverified_spend_limit_points: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = _now_column()
     __table_args__ = (
         UniqueConstraint("partner_id", "version"),
+        CheckConstraint("unverified_spend_limit_points >= 0", name="contract_unverified_limit"),
         Index("ix_contracts_partner_effective", "partner_id", "effective_from"),
         CheckConstraint("settlement_model in ('issuer_pays','prefunded')", name="contract_model"),
         CheckConstraint(f"max_basket_share_bps between 0 and {BASIS_POINTS}", name="contract_basket_share"),
@@ -97,6 +101,52 @@ class Member(Base):
     shard: Mapped[int] = mapped_column(SmallInteger)
     enrolled_by: Mapped[str] = mapped_column(ForeignKey("partners.partner_id"))
     created_at: Mapped[datetime] = _now_column()
+    # An operator's freeze of the whole member: no spend while set (network.store.credentials.freeze_member).
+    frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    frozen_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class Card(Base):
+    """Every card a member owns. members.card_number is the member's current card; a trigger (migration 0008) adds
+    the cards row of every member inserted. Only an active card finds its member."""
+
+    __tablename__ = "cards"
+    card_number: Mapped[str] = mapped_column(String(19), primary_key=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.member_id"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
+    created_at: Mapped[datetime] = _now_column()
+    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_cards_member", "member_id"),
+                      CheckConstraint("status in ('active','frozen','replaced')", name="card_status"))
+
+
+class MemberCredential(Base):
+    """A member's spending PIN (scrypt, salt per member, the cost parameters it was hashed with) and the failed
+    verification tries that lock spending by PIN or code for a while (network.store.credentials)."""
+
+    __tablename__ = "member_credentials"
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.member_id"), primary_key=True)
+    pin_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pin_salt: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pin_params: Mapped[str | None] = mapped_column(String(64))
+    pin_set_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_tries: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RedemptionCode(Base):
+    """A one-time redemption code: only its hash is kept, with the points ceiling, the expiry and its use."""
+
+    __tablename__ = "redemption_codes"
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.member_id"))
+    max_points: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    used_by: Mapped[str | None] = mapped_column(String(32))
+    __table_args__ = (Index("ix_redemption_codes_member", "member_id"),
+                      CheckConstraint("max_points > 0", name="redemption_code_ceiling"))
 
 
 class Enrollment(Base):
@@ -105,7 +155,11 @@ class Enrollment(Base):
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.member_id"), primary_key=True)
     customer_ref: Mapped[str | None] = mapped_column(String(64))
     enrolled_at: Mapped[datetime] = _now_column()
-    __table_args__ = (UniqueConstraint("partner_id", "customer_ref"), Index("ix_enrollments_member", "member_id"))
+    # How: 'till' (EnrollMember by this partner: the card presented at its till; the only enrolment that lets it
+    # spend without a member verification), 'earn' (an earn found the member), 'spend' (a verified spend).
+    method: Mapped[str] = mapped_column(String(8), server_default=text("'earn'"))
+    __table_args__ = (UniqueConstraint("partner_id", "customer_ref"), Index("ix_enrollments_member", "member_id"),
+                      CheckConstraint("method in ('till','earn','spend')", name="enrollment_method"))
 
 
 class ShardHead(Base):

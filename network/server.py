@@ -29,6 +29,7 @@ from network.outage import WATCH_SECONDS, DatabaseOutage
 from network.registration import ServiceRegistration
 from network.signer import NetworkSigner
 from network.settings import Settings
+from network.store.consent import ConsentPolicy
 from network.store.ledger import build_ledger
 from network.tls import server_credentials
 from protos.coalition.v1 import network_pb2, network_pb2_grpc
@@ -183,7 +184,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
                                commit_timeout_seconds=settings.earn_commit_timeout_seconds,
                                signer=signer, wakeups=wakeups, event_poll_seconds=settings.event_poll_seconds,
                                event_heartbeat_seconds=settings.event_heartbeat_seconds,
-                               activation_code_ttl=timedelta(seconds=settings.member_activation_code_ttl_seconds))
+                               activation_code_ttl=timedelta(seconds=settings.member_activation_code_ttl_seconds),
+                               consent_policy=ConsentPolicy.of(settings), spend_refused=metrics.refused_spend)
     bind = address or settings.grpc_address
     credentials = server_credentials(settings)  # None: plaintext
 

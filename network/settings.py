@@ -95,6 +95,22 @@ class NetworkSettings(BaseSettings):
     smtp_password: str = ""
     smtp_from: str = "Coalition <no-reply@coalition.local>"
     mail_outbox_dir: Path | None = None
+    # Spending PINs: scrypt (hashlib, OpenSSL) with these cost parameters, a 16-byte salt per member. Each PIN keeps
+    # the parameters it was hashed with, so changing them affects new PINs only. N=2^14, r=8, p=1 takes about
+    # 16 MiB and some tens of milliseconds per verification: slow for a guesser, quick enough for a till.
+    pin_scrypt_n: int = 2**14
+    pin_scrypt_r: int = 8
+    pin_scrypt_p: int = 1
+    # This many wrong PINs or codes in a row lock the member's verified spending this long, at every partner.
+    pin_max_failures: int = 5
+    pin_lock_seconds: int = 15 * 60
+    # A one-time redemption code (member portal) is valid this long.
+    redemption_code_seconds: int = 5 * 60
+    # Velocity limits on spends (Redeem and AuthorizeRedemption): per member per rolling hour and day, per partner
+    # per rolling minute. 0: no limit.
+    member_spends_per_hour: int = 30
+    member_spends_per_day: int = 100
+    partner_redemptions_per_minute: int = 6000
 
     @field_validator("idempotency_retention_seconds")
     @classmethod

@@ -27,6 +27,7 @@ _REFERENCES = {"receipt_ref": "reference", "store_id": "reference", "terminal_id
 # their own fields are checked; a repeated field's kind bounds its number of items.
 FIELD_KINDS: dict[str, dict[str, str]] = {
     "coalition.v1.Money": {"amount_minor": "amount", "currency": "currency"},
+    "coalition.v1.MemberVerification": {"pin": "digits 4..8", "code": "digits 10..10"},
     "coalition.v1.EnrollMemberRequest": {"request_id": "id", "customer_ref": "reference",
                                          "card_number": "card_number, optional"},
     "coalition.v1.FindMemberRequest": {"member_id": "uuid", "card_number": "card_number",

@@ -138,11 +138,18 @@ def _money(amount_minor: int, currency: str) -> network_pb2.Money:
 
 
 def _spend_request(message_type: type[ResponseT], member_id: str, points: int, basket_minor: int | None,
-                   currency: str, **fields: Any) -> ResponseT:
-    """A RedeemRequest or AuthorizeRedemptionRequest (same spending fields; the basket only when given)."""
+                   currency: str, pin: str | None = None, code: str | None = None, **fields: Any) -> ResponseT:
+    """A RedeemRequest or AuthorizeRedemptionRequest (same spending fields; the basket only when given; the
+    member's PIN or one-time code, signed with the rest, when given: one of them, never both)."""
+    if pin and code:
+        raise ValueError("give the member's PIN or a one-time code, not both")
     request = message_type(member_id=member_id, points=points, **fields)
     if basket_minor is not None:
         request.basket.CopyFrom(_money(basket_minor, currency))
+    if pin:
+        request.verification.pin = pin
+    elif code:
+        request.verification.code = code
     return request
 
 
@@ -337,8 +344,13 @@ class PartnerClient:
         store_id: str = "",
         terminal_id: str = "",
         request_id: str | None = None,
+        pin: str | None = None,
+        code: str | None = None,
     ) -> network_pb2.RedeemResponse:
-        request = _spend_request(network_pb2.RedeemRequest, member_id, points, basket_minor, currency,
+        """Spend the member's points. `pin` (the member's PIN) or `code` (a one-time redemption code from the member
+        portal) is the member's consent; without one only small spends for members enrolled at your own till pass
+        (MEMBER_VERIFICATION_REQUIRED otherwise)."""
+        request = _spend_request(network_pb2.RedeemRequest, member_id, points, basket_minor, currency, pin, code,
                                  receipt_ref=receipt_ref, store_id=store_id, terminal_id=terminal_id,
                                  request_id=request_id or new_request_id())
         return self._call("Redeem", request, network_pb2.RedeemResponse, mutating=True)
@@ -355,9 +367,12 @@ class PartnerClient:
         terminal_id: str = "",
         hold_ttl_seconds: int = 0,
         request_id: str | None = None,
+        pin: str | None = None,
+        code: str | None = None,
     ) -> network_pb2.AuthorizeRedemptionResponse:
+        """Hold the member's points; `pin` or `code` as in redeem."""
         request = _spend_request(network_pb2.AuthorizeRedemptionRequest, member_id, points, basket_minor, currency,
-                                 receipt_ref=receipt_ref, store_id=store_id, terminal_id=terminal_id,
+                                 pin, code, receipt_ref=receipt_ref, store_id=store_id, terminal_id=terminal_id,
                                  hold_ttl_seconds=hold_ttl_seconds, request_id=request_id or new_request_id())
         return self._call("AuthorizeRedemption", request, network_pb2.AuthorizeRedemptionResponse, mutating=True)
 

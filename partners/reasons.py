@@ -78,6 +78,15 @@ REASONS: tuple[Reason, ...] = (
     Reason("MEMBER_NOT_ENROLLED", "PERMISSION_DENIED",
            "The member exists but is not enrolled with the calling partner: enroll them first (EnrollMember with "
            "their card_number).", ("member_id",)),
+    Reason("MEMBER_VERIFICATION_REQUIRED", "PERMISSION_DENIED",
+           "This spend needs the member's consent: send `verification` with the member's PIN or a one-time "
+           "redemption code from the member portal. Without one a partner may spend only up to its contract's "
+           "unverified_spend_limit_points, and only for members it enrolled at its own till (EnrollMember). Ask the "
+           "member, then send a new request (nothing was written; the request_id is not used up).", ("member_id",)),
+    Reason("MEMBER_VERIFICATION_FAILED", "PERMISSION_DENIED",
+           "The PIN is wrong (or none is set), or the redemption code is unknown, used, expired or below the points "
+           "asked. Each failure counts: the fifth in a row locks the member's verified spending everywhere "
+           "(MEMBER_LOCKED). Ask the member again; resending the same bytes is refused again.", ("member_id",)),
     Reason("NOT_YOUR_HOLD", "PERMISSION_DENIED", "The hold belongs to another partner.", ("hold_id",)),
     Reason("NOT_YOUR_TRANSACTION", "PERMISSION_DENIED", "The transaction belongs to another partner.",
            ("transaction_id",)),
@@ -87,6 +96,8 @@ REASONS: tuple[Reason, ...] = (
            "No member with that id (`member_id`), card number (`card_number`) or customer_ref (`customer_ref`): "
            "the key named is the one looked up (by id, the legacy `member` too).", (), ("member",),
            optional=("member_id", "card_number", "customer_ref")),
+    Reason("CARD_NOT_FOUND", "NOT_FOUND", "No card with that number (of that member).", ("card_number",),
+           source=OPERATOR),
     Reason("HOLD_NOT_FOUND", "NOT_FOUND", "No hold with that id.", ("hold_id",), ("hold",)),
     Reason("TRANSACTION_NOT_FOUND", "NOT_FOUND", "No transaction with that id.", ("transaction_id",),
            ("transaction",)),
@@ -110,6 +121,22 @@ REASONS: tuple[Reason, ...] = (
            "The earn would take the issuing partner's exposure past its contract's credit limit.", ("partner_id",)),
     Reason("BASKET_CAP_EXCEEDED", "FAILED_PRECONDITION",
            "The points' value exceeds the share of the basket the contract lets members pay with points."),
+    Reason("MEMBER_LOCKED", "FAILED_PRECONDITION",
+           "Too many wrong PINs or codes in a row: the member's verified spending is locked at every partner until "
+           "`locked_until` (RFC 3339, 15 minutes after the last failure). Do not retry before then; the member may "
+           "reset their PIN in the portal.", ("member_id", "locked_until")),
+    Reason("CARD_FROZEN", "FAILED_PRECONDITION",
+           "The card is frozen or replaced (`card_status`), or the member has no active card: it finds no member and "
+           "the member's points cannot be spent until the member (portal) or the operator unfreezes it; a replaced "
+           "card never works again (ask for the new card).", (), optional=("card_number", "card_status", "member_id")),
+    Reason("MEMBER_FROZEN", "FAILED_PRECONDITION",
+           "The operator froze this member: no spending until unfrozen (earning goes on).", ("member_id",)),
+    Reason("VELOCITY_LIMIT", "FAILED_PRECONDITION",
+           "Too many spends: the member's in the last hour or day, or the partner's in the last minute, reached the "
+           "network's limit (`limit` spends per `window`). Try again once the window has moved on; the same bytes "
+           "are refused until then.", ("limit", "window"), optional=("member_id", "partner_id")),
+    Reason("CARD_REPLACED", "FAILED_PRECONDITION", "The card was replaced: it can be neither frozen nor replaced "
+           "again.", ("card_number",), source=OPERATOR),
     Reason("HOLD_NOT_OPEN", "FAILED_PRECONDITION", "The hold was already captured, voided or lapsed.", ("hold_id",)),
     Reason("HOLD_EXPIRED", "FAILED_PRECONDITION", "The hold's lifetime ended before the capture.", ("hold_id",)),
     Reason("CAPTURE_EXCEEDS_HOLD", "FAILED_PRECONDITION", "The capture asks for more points than the hold holds.",

@@ -24,6 +24,7 @@ in every method of NetworkService and SettlementService, before anything is read
   count        how many items a repeated field holds, min..max
   date         a calendar day written YYYY-MM-DD in ASCII digits (a day that exists: not 2026-02-30)
   sequence     a partner event's sequence number, 0..2^63-1 (0: before the first event)
+  digits       min..max ASCII digits 0-9 (a member's PIN 4..8, a one-time redemption code 10..10)
 
 The signature timestamp (x-coalition-timestamp) is not a message field: its rule (integer Unix seconds, within
 +-300 s of the network's clock) is partners.signing's.
@@ -45,6 +46,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _PAGE_TOKEN = re.compile(r"[A-Za-z0-9_=-]{1,256}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DIGITS = re.compile(r"[0-9]*")
 _INT64_MAX = 2**63 - 1
 
 
@@ -140,10 +142,16 @@ def _date(kind: FieldKind, value: str) -> str | None:
     return "must be a date YYYY-MM-DD"
 
 
+def _digits(kind: FieldKind, value: str) -> str | None:
+    if not kind.low <= len(value) <= kind.high or not _DIGITS.fullmatch(value):
+        return f"must be {kind.low} to {kind.high} digits 0-9"
+    return None
+
+
 _PROBLEMS = {"id": _token, "reference": _token, "uuid": _uuid, "card_number": _card_number, "text": _text,
              "points": _integer, "amount": _integer, "seconds": _integer, "page_size": _integer,
              "currency": _currency, "page_token": _page_token, "count": _count, "date": _date,
-             "sequence": _integer}
+             "sequence": _integer, "digits": _digits}
 
 
 def _token_examples(kind: FieldKind) -> tuple[list, list]:
@@ -197,6 +205,15 @@ def _date_examples(kind: FieldKind) -> tuple[list, list]:
                                           "\u0662\u0660\u0662\u0666-11-01", " 2026-11-01"]
 
 
+def _digits_examples(kind: FieldKind) -> tuple[list, list]:
+    arabic_indic = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+    refused = ["7" * (kind.high + 1), ("12a4567890" * 2)[:kind.high], ("2580" * 5)[:kind.high].translate(arabic_indic),
+               " " + "5" * (kind.high - 1)]
+    if kind.low > 0:
+        refused += ["", "7" * (kind.low - 1)]
+    return ["0" * kind.low, "9" * kind.high, ("2580" * 5)[:kind.high]], list(dict.fromkeys(refused))
+
+
 def _count_examples(kind: FieldKind) -> tuple[list, list]:
     return [kind.low, kind.high], [kind.low - 1, kind.high + 1] if kind.low > 0 else [kind.high + 1]
 
@@ -205,7 +222,7 @@ _EXAMPLES = {"id": _token_examples, "reference": _token_examples, "uuid": _uuid_
              "card_number": _card_examples, "text": _text_examples, "points": _integer_examples,
              "amount": _integer_examples, "seconds": _integer_examples, "page_size": _integer_examples,
              "currency": _currency_examples, "page_token": _page_token_examples, "count": _count_examples,
-             "date": _date_examples, "sequence": _integer_examples}
+             "date": _date_examples, "sequence": _integer_examples, "digits": _digits_examples}
 
 # Each kind with its default bounds.
 KINDS = {kind.name: kind for kind in (
@@ -223,6 +240,7 @@ KINDS = {kind.name: kind for kind in (
     FieldKind("count", 1, 1000),
     FieldKind("date"),
     FieldKind("sequence", 0, _INT64_MAX),
+    FieldKind("digits", 1, 64),
 )}
 
 _TAG = re.compile(r"kind: (?P<name>[a-z_]+)(?: (?P<low>-?\d+)\.\.(?P<high>\d+))?(?P<optional>, optional)?")

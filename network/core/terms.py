@@ -37,6 +37,9 @@ class ContractTerms:
     # The partner's currency (ISO 4217), fixed when the partner is registered: the contract's rates are in it, and a
     # purchase or basket in another currency is refused (network.core.rules.currency_refusal).
     currency: str
+    # The most points one spend may take without a member verification, and only for members enrolled at this
+    # partner's own till (network.core.consent); 0: every spend needs one.
+    unverified_spend_limit_points: int = 0
 
 
 def in_force(history: Sequence[ContractTerms], at: datetime) -> ContractTerms | None:

@@ -25,6 +25,7 @@ from network import errors
 from network.core import ledger, rules
 from network.core.ledger import Allocation, LotBalance
 from network.core.members import luhn_check_digit, shard_of, valid_card_number
+from network.core.terms import ContractTerms
 from network.core.results import (Balance, EarnItem, HoldResult, MemberView, ReverseResult, SpendRefs, SpendResult,
                                   TransactionView)
 from network.models import HoldAllocation
@@ -37,6 +38,9 @@ from network.store.events import EventRow, append_events, transaction_events
 from network.store.journal import PendingTransaction, apply_lot_deltas, ensure_shard_heads, write_transactions
 
 Clock = Callable[[], datetime]
+# A check of a spend inside its transaction under the member's lock: (conn, member id, points, ledger time, the
+# contract terms in force); it raises to refuse (network.store.consent.SpendGuard).
+SpendCheck = Callable[[Connection, uuid.UUID, int, datetime, ContractTerms], None]
 T = TypeVar("T")
 
 
@@ -98,24 +102,40 @@ class Ledger:
         if card_number:
             if not valid_card_number(card_number):
                 raise errors.invalid("card_number", "must be 12 to 19 digits with a valid Luhn check digit")
-            row = conn.execute(text("SELECT member_id FROM members WHERE card_number = :c"), {"c": card_number}).first()
-            if row:  # a coalition member from another brand joins this partner
+            row = self._card_member(conn, card_number, missing_ok=True)
+            if row:  # a coalition member from another brand joins this partner, card presented at its till
                 member_id = row.member_id
                 inserted = conn.execute(text(
-                    "INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at) "
-                    "VALUES (:p, :m, :r, :t) ON CONFLICT (partner_id, member_id) DO NOTHING RETURNING enrolled_at"),
+                    "INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at, method) "
+                    "VALUES (:p, :m, :r, :t, 'till') ON CONFLICT (partner_id, member_id) DO UPDATE "
+                    "SET method = 'till', customer_ref = coalesce(enrollments.customer_ref, EXCLUDED.customer_ref) "
+                    "RETURNING (xmax = 0) AS inserted"),
                     {"p": partner_id, "m": member_id, "r": customer_ref or None, "t": now}).first()
                 view = self._member_view(conn, partner_id, member_id)
-                return view, inserted is not None
+                return view, bool(inserted.inserted)
         member_id = uuid7()
         card = card_number or new_card_number()
         conn.execute(text("INSERT INTO members (member_id, card_number, shard, enrolled_by, created_at) "
                           "VALUES (:m, :c, :s, :p, :t)"),
                      {"m": member_id, "c": card, "s": shard_of(member_id, self.shards), "p": partner_id, "t": now})
-        conn.execute(text("INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at) "
-                          "VALUES (:p, :m, :r, :t)"),
+        conn.execute(text("INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at, method) "
+                          "VALUES (:p, :m, :r, :t, 'till')"),
                      {"p": partner_id, "m": member_id, "r": customer_ref or None, "t": now})
         return MemberView(str(member_id), card, customer_ref, now), True
+
+    @staticmethod
+    def _card_member(conn: Connection, card_number: str, missing_ok: bool = False) -> Row | None:
+        """The member an active card belongs to; a frozen or replaced card is refused (CARD_FROZEN), read in the
+        caller's transaction (a freeze committed on any server counts at once)."""
+        row = conn.execute(text("SELECT member_id, status FROM cards WHERE card_number = :c"), {"c": card_number}).first()
+        if row is None:
+            if missing_ok:
+                return None
+            raise errors.not_found("card_number", card_number, "MEMBER_NOT_FOUND")
+        if row.status != "active":
+            raise errors.precondition("CARD_FROZEN", f"card {card_number} is {row.status}", card_number=card_number,
+                                      card_status=row.status)
+        return row
 
     def _member_view(self, conn: Connection, partner_id: str, member_id: uuid.UUID) -> MemberView:
         row = conn.execute(text(
@@ -131,10 +151,7 @@ class Ledger:
         if member_id:
             return self._member_view(conn, partner_id, parse_uuid(member_id, "member_id"))
         if card_number:
-            row = conn.execute(text("SELECT member_id FROM members WHERE card_number = :c"), {"c": card_number}).first()
-            if row is None:
-                raise errors.not_found("card_number", card_number, "MEMBER_NOT_FOUND")
-            return self._member_view(conn, partner_id, row.member_id)
+            return self._member_view(conn, partner_id, self._card_member(conn, card_number).member_id)
         row = conn.execute(text("SELECT member_id FROM enrollments WHERE partner_id = :p AND customer_ref = :r"),
                            {"p": partner_id, "r": customer_ref}).first()
         if row is None:
@@ -205,9 +222,10 @@ class Ledger:
         except ledger.NotEnoughPoints as exc:
             raise errors.insufficient_points(str(member_id), exc.requested, exc.available) from None
 
-    def _spend_prelude(self, conn: Connection, partner_id: str, member: str, points: int,
-                       refs: SpendRefs) -> tuple[uuid.UUID, int, datetime, list[EventRow]]:
-        """The member locked and its lapsed holds released first; their events are written with the spend's."""
+    def _spend_prelude(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
+                       guard: SpendCheck | None = None) -> tuple[uuid.UUID, int, datetime, list[EventRow]]:
+        """The member locked, the `guard` (the wire's consent check, network.store.consent.SpendGuard) run under the
+        lock, and its lapsed holds released first; their events are written with the spend's."""
         member_id = parse_uuid(member, "member_id")
         now = self.ledger_time(conn)
         terms = self.contracts.terms(partner_id, now)
@@ -215,12 +233,14 @@ class Ledger:
             _refuse(rules.currency_refusal(terms, refs.basket_currency, "basket.currency"))
         _refuse(rules.basket_cap_refusal(terms, points, refs.basket_minor, self.point_value_minor))
         shard = self._lock_member(conn, member_id)
+        if guard is not None:
+            guard(conn, member_id, points, now, terms)
         lapsed = self._lapse_holds(conn, member_id=member_id, now=now)  # lapsed holds give their points back first
         return member_id, shard, now, lapsed
 
     def redeem(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
-               request_id: str | None) -> SpendResult:
-        member_id, shard, now, lapsed = self._spend_prelude(conn, partner_id, member, points, refs)
+               request_id: str | None, guard: SpendCheck | None = None) -> SpendResult:
+        member_id, shard, now, lapsed = self._spend_prelude(conn, partner_id, member, points, refs, guard)
         allocations = self._allocate(conn, member_id, points, now)
         postings = ledger.spend_postings(str(member_id), partner_id, allocations)
         tx_id = uuid7()
@@ -233,12 +253,15 @@ class Ledger:
                            self.network_currency)
 
     def _ensure_enrolled(self, conn: Connection, partner_id: str, member_id: uuid.UUID, now: datetime) -> None:
-        conn.execute(text("INSERT INTO enrollments (partner_id, member_id, enrolled_at) VALUES (:p, :m, :t) "
-                          "ON CONFLICT DO NOTHING"), {"p": partner_id, "m": member_id, "t": now})
+        """A spend enrols the member with the partner as 'spend' (never 'till': only EnrollMember at the partner's
+        own till lets it spend without a verification); an existing enrolment stays as it is."""
+        conn.execute(text("INSERT INTO enrollments (partner_id, member_id, enrolled_at, method) "
+                          "VALUES (:p, :m, :t, 'spend') ON CONFLICT DO NOTHING"),
+                     {"p": partner_id, "m": member_id, "t": now})
 
     def authorize(self, conn: Connection, partner_id: str, member: str, points: int, refs: SpendRefs,
-                  ttl_seconds: int, request_id: str | None) -> HoldResult:
-        member_id, shard, now, lapsed = self._spend_prelude(conn, partner_id, member, points, refs)
+                  ttl_seconds: int, request_id: str | None, guard: SpendCheck | None = None) -> HoldResult:
+        member_id, shard, now, lapsed = self._spend_prelude(conn, partner_id, member, points, refs, guard)
         allocations = self._allocate(conn, member_id, points, now)
         postings = ledger.hold_postings(str(member_id), allocations)
         hold_id = uuid7()

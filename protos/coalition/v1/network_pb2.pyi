@@ -164,7 +164,7 @@ class BatchEarnResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[BatchEarnResult, _Mapping]]] = ..., earned_count: _Optional[int] = ..., refused_count: _Optional[int] = ...) -> None: ...
 
 class RedeemRequest(_message.Message):
-    __slots__ = ("request_id", "member_id", "points", "basket", "receipt_ref", "store_id", "terminal_id")
+    __slots__ = ("request_id", "member_id", "points", "basket", "receipt_ref", "store_id", "terminal_id", "verification")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +172,7 @@ class RedeemRequest(_message.Message):
     RECEIPT_REF_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     member_id: str
     points: int
@@ -179,7 +180,16 @@ class RedeemRequest(_message.Message):
     receipt_ref: str
     store_id: str
     terminal_id: str
-    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., basket: _Optional[_Union[Money, _Mapping]] = ..., receipt_ref: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ...) -> None: ...
+    verification: MemberVerification
+    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., basket: _Optional[_Union[Money, _Mapping]] = ..., receipt_ref: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., verification: _Optional[_Union[MemberVerification, _Mapping]] = ...) -> None: ...
+
+class MemberVerification(_message.Message):
+    __slots__ = ("pin", "code")
+    PIN_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    pin: str
+    code: str
+    def __init__(self, pin: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
 
 class RedeemResponse(_message.Message):
     __slots__ = ("transaction_id", "points", "value")
@@ -192,7 +202,7 @@ class RedeemResponse(_message.Message):
     def __init__(self, transaction_id: _Optional[str] = ..., points: _Optional[int] = ..., value: _Optional[_Union[Money, _Mapping]] = ...) -> None: ...
 
 class AuthorizeRedemptionRequest(_message.Message):
-    __slots__ = ("request_id", "member_id", "points", "basket", "receipt_ref", "store_id", "terminal_id", "hold_ttl_seconds")
+    __slots__ = ("request_id", "member_id", "points", "basket", "receipt_ref", "store_id", "terminal_id", "hold_ttl_seconds", "verification")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
@@ -201,6 +211,7 @@ class AuthorizeRedemptionRequest(_message.Message):
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
     HOLD_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     member_id: str
     points: int
@@ -209,7 +220,8 @@ class AuthorizeRedemptionRequest(_message.Message):
     store_id: str
     terminal_id: str
     hold_ttl_seconds: int
-    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., basket: _Optional[_Union[Money, _Mapping]] = ..., receipt_ref: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., hold_ttl_seconds: _Optional[int] = ...) -> None: ...
+    verification: MemberVerification
+    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., basket: _Optional[_Union[Money, _Mapping]] = ..., receipt_ref: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., hold_ttl_seconds: _Optional[int] = ..., verification: _Optional[_Union[MemberVerification, _Mapping]] = ...) -> None: ...
 
 class AuthorizeRedemptionResponse(_message.Message):
     __slots__ = ("hold_id", "points", "expires_at")

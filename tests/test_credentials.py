@@ -1,0 +1,120 @@
+"""The store API of member credentials and card safety (network.store.credentials): PIN rules, one-time codes,
+freezing and replacing cards, freezing members, member_security."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from network import errors
+from network.core.consent import pin_problem
+from network.errors import DomainError, InvalidPin
+from network.store import credentials
+from network.store.contracts import ContractBook
+from network.store.ledger import Ledger
+
+FAST = credentials.ScryptParams(2**10, 8, 1)  # a cheap hash for tests of the rules, not of the cost
+NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def member(engine, make_partner):
+    shop = make_partner("cred")
+    ledger = Ledger(engine, ContractBook(engine), point_value_minor=1, network_currency="EUR", shards=16)
+    with engine.begin() as conn:
+        view = ledger.enroll_member(conn, shop.partner_id, "", "")[0]
+    return view
+
+
+@pytest.mark.parametrize("pin", ["123", "123456789", "1111", "00000000", "1234", "4321", "0123", "7890", "98765",
+                                 "12a4", "", "\u0661\u0662\u0663\u0665", " 2580"])
+def test_pin_rule_refuses(pin):
+    assert pin_problem(pin) is not None
+
+
+@pytest.mark.parametrize("pin", ["2580", "1235", "11112", "13579", "90817263", "1243"])
+def test_pin_rule_accepts(pin):
+    assert pin_problem(pin) is None
+
+
+def test_bad_pin_is_a_value_error_and_writes_nothing(engine, member):
+    with pytest.raises(InvalidPin) as caught, engine.begin() as conn:
+        credentials.set_pin(conn, member.member_id, "1234", params=FAST)
+    assert isinstance(caught.value, ValueError) and "sequence" in str(caught.value)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM member_credentials WHERE member_id = :m"),
+                            {"m": member.member_id}).scalar_one() == 0
+
+
+def test_set_pin_stores_a_salted_scrypt_hash_and_the_parameters(engine, member):
+    with engine.begin() as conn:
+        credentials.set_pin(conn, member.member_id, "2580", params=FAST)
+        row = conn.execute(text("SELECT pin_hash, pin_salt, pin_params FROM member_credentials WHERE member_id = :m"),
+                           {"m": member.member_id}).one()
+    assert row.pin_params == "scrypt$1024$8$1" and len(row.pin_salt) == credentials.SALT_BYTES
+    assert b"2580" not in bytes(row.pin_hash)
+    assert credentials.pin_matches("2580", bytes(row.pin_hash), bytes(row.pin_salt), row.pin_params)
+    assert not credentials.pin_matches("2581", bytes(row.pin_hash), bytes(row.pin_salt), row.pin_params)
+    with engine.connect() as conn:
+        assert credentials.member_security(conn, member.member_id).pin_set
+
+
+def test_unknown_member_is_refused(engine):
+    with pytest.raises(DomainError) as caught, engine.begin() as conn:
+        credentials.set_pin(conn, "0192f5b8-5c4e-7cc1-9e5f-2a1d3c4b5a69", "2580", params=FAST)
+    assert caught.value.reason == "MEMBER_NOT_FOUND"
+
+
+def test_redemption_code_is_stored_as_a_hash_with_ceiling_and_five_minutes(engine, member):
+    with engine.begin() as conn:
+        code = credentials.issue_redemption_code(conn, member.member_id, 300, now=NOW)
+        row = conn.execute(text("SELECT code_hash, max_points, expires_at FROM redemption_codes WHERE member_id = :m"),
+                           {"m": member.member_id}).one()
+    assert len(code) == credentials.CODE_DIGITS and code.isdigit()
+    assert code.encode() not in bytes(row.code_hash)
+    assert row.max_points == 300 and row.expires_at == NOW + timedelta(minutes=5)
+    with pytest.raises(DomainError) as caught, engine.begin() as conn:
+        credentials.issue_redemption_code(conn, member.member_id, 0)
+    assert caught.value.reason == "INVALID_ARGUMENT"
+
+
+def test_freeze_unfreeze_replace_card_and_member(engine, member):
+    old = member.card_number
+    with engine.begin() as conn:
+        credentials.freeze_card(conn, old, "ops@test", "lost")
+        assert [c.status for c in credentials.member_security(conn, member.member_id).cards] == ["frozen"]
+        credentials.unfreeze_card(conn, old, "ops@test")
+        new = credentials.replace_card(conn, member.member_id, old, "ops@test")
+        security = credentials.member_security(conn, member.member_id)
+        assert {c.card_number: c.status for c in security.cards} == {old: "replaced", new: "active"}
+        assert conn.execute(text("SELECT card_number FROM members WHERE member_id = :m"),
+                            {"m": member.member_id}).scalar_one() == new
+        credentials.freeze_member(conn, member.member_id, "ops@test", "fraud check")
+        assert credentials.member_security(conn, member.member_id).frozen
+        actions = [r.action for r in conn.execute(text(
+            "SELECT action FROM operator_actions WHERE operator = 'ops@test' AND (subject = :c OR subject = :m) "
+            "ORDER BY action_id"), {"c": old, "m": member.member_id})]
+    assert actions == ["card.freeze", "card.unfreeze", "card.replace", "member.freeze"]
+    assert new != old and len(new) == 16
+    for action in (lambda c: credentials.freeze_card(c, old, "ops@test", "again"),
+                   lambda c: credentials.replace_card(c, member.member_id, old, "ops@test")):
+        with pytest.raises(DomainError) as caught, engine.begin() as conn:
+            action(conn)
+        assert caught.value.reason == "CARD_REPLACED"
+    with pytest.raises(DomainError) as caught, engine.begin() as conn:
+        credentials.freeze_card(conn, "4000000000000002", "ops@test", "?")
+    assert caught.value.reason == "CARD_NOT_FOUND"
+    with engine.begin() as conn:
+        credentials.unfreeze_member(conn, member.member_id, "ops@test")
+        assert not credentials.member_security(conn, member.member_id).frozen
+
+
+def test_actor_is_required(engine, member):
+    with pytest.raises(DomainError), engine.begin() as conn:
+        credentials.freeze_member(conn, member.member_id, " ", "no one")
+
+
+def test_errors_module_names_the_pin_error():
+    assert issubclass(errors.InvalidPin, ValueError)
