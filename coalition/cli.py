@@ -211,6 +211,15 @@ def _set_status(partner_id: str, status: str, operator: str) -> None:
     console.print(f"partner {partner_id} is {status}")
 
 
+@partner_app.command("set-charity")
+def partner_set_charity(partner_id: str, off: bool = typer.Option(False, "--off", help="Take the flag away."),
+                        operator: str = OPERATOR) -> None:
+    """Flag a partner as a charity: members may donate points to it (a redemption there, settled as any)."""
+    with operator_transaction() as conn:
+        admin.set_charity(conn, operator, partner_id, not off)
+    console.print(f"partner {partner_id} {'is no longer' if off else 'is'} a charity")
+
+
 @partner_app.command("list")
 def partner_list() -> None:
     with database() as engine, engine.connect() as conn:

@@ -227,3 +227,10 @@ def set_partner_status(conn: Connection, operator: str, partner_id: str, status:
     conn.execute(text("UPDATE partners SET status = :s WHERE partner_id = :p"), {"s": status, "p": partner_id})
     record(conn, operator, "partner.suspend" if status == "suspended" else "partner.resume", partner_id)
     notify_key_change(conn)
+
+
+def set_charity(conn: Connection, operator: str, partner_id: str, charity: bool = True) -> None:
+    """Flag a partner as a charity members may donate points to (or take the flag away)."""
+    _require_partner(conn, partner_id)
+    conn.execute(text("UPDATE partners SET charity = :c WHERE partner_id = :p"), {"c": charity, "p": partner_id})
+    record(conn, operator, "partner.charity" if charity else "partner.not_charity", partner_id, {"charity": charity})

@@ -33,6 +33,8 @@ class Partner(Base):
     # The SEPA direct debit mandate the partner signed (collections are made under it); NULL: none on record.
     sepa_mandate_id: Mapped[str | None] = mapped_column(String(35))
     sepa_mandate_signed_on: Mapped[date | None] = mapped_column(Date)
+    # A charity: members may donate points to it (a redemption at it that the member starts); set by the operator.
+    charity: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = _now_column()
     __table_args__ = (CheckConstraint("status in ('active','suspended')", name="partner_status"),
                       CheckConstraint("(sepa_mandate_id IS NULL) = (sepa_mandate_signed_on IS NULL)",
@@ -238,7 +240,12 @@ class Lot(Base):
     state: Mapped[str] = mapped_column(String(16))
     available_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the lot's points were issued: its earn's time, or for a lot a transfer created, its source lot's
+    # created_at (clearing prices a lot's points by the issuer's contract at this instant).
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A lot a transfer created (earn_tx_id: the transfer's receiving transaction): the sender's lot its points came
+    # from (same issuer, availability, expiry, created_at). NULL: an earn's lot.
+    source_lot_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     __table_args__ = (
         Index("ix_lots_member_state", "member_id", "state"),
         Index("ix_lots_issuer_state", "issuer_id", "state"),
@@ -262,6 +269,46 @@ class Hold(Base):
         Index("ix_holds_open_expiry", "expires_at", postgresql_where=text("state = 'open'")),
         CheckConstraint("state in ('open','captured','voided','expired')", name="hold_state"),
     )
+
+
+class MemberTransfer(Base):
+    """A member's transfer to another member, or donation to a charity partner: the request (its idempotency key,
+    per member) and the journal rows that carried it out (a transfer: its sending and receiving transactions, both
+    related to transfer_id; a donation: its redemption)."""
+
+    __tablename__ = "member_transfers"
+    transfer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    recipient_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    charity_id: Mapped[str | None] = mapped_column(String(32))
+    points: Mapped[int] = mapped_column(BigInteger)
+    sent_tx_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    received_tx_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("member_id", "idempotency_key"),
+        Index("ix_member_transfers_member_created", "member_id", "created_at"),
+        CheckConstraint("kind in ('transfer','donation')", name="member_transfer_kind"),
+        CheckConstraint("points > 0", name="member_transfer_points"),
+        CheckConstraint("(kind = 'transfer') = (recipient_id IS NOT NULL AND received_tx_id IS NOT NULL "
+                        "AND charity_id IS NULL)", name="member_transfer_parties"),
+    )
+
+
+class MemberNotification(Base):
+    """The member outbox: what the member portal shows (a transfer sent or received, a donation made), numbered
+    1, 2, ... per member, written in the transaction of the change under the member's lock."""
+
+    __tablename__ = "member_notifications"
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    transfer_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    detail: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    __table_args__ = (CheckConstraint("seq > 0", name="member_notification_seq"),)
 
 
 class HoldAllocation(Base):

@@ -111,6 +111,13 @@ class NetworkSettings(BaseSettings):
     member_spends_per_hour: int = 30
     member_spends_per_day: int = 100
     partner_redemptions_per_minute: int = 6000
+    # Member-to-member transfers (network.core.transfers): the smallest transfer in points, the points a member may
+    # send per UTC day and per UTC month, and the transfers a member may send per UTC day (velocity); 0: no limit
+    # (except the minimum, always at least 1).
+    transfer_min_points: int = Field(default=100, ge=1)
+    transfer_max_points_per_day: int = Field(default=50_000, ge=0)
+    transfer_max_points_per_month: int = Field(default=200_000, ge=0)
+    transfer_max_per_day: int = Field(default=10, ge=0)
 
     @field_validator("idempotency_retention_seconds")
     @classmethod

@@ -27,6 +27,7 @@ DOMAIN = "coalition.network"
 RETRYABLE_CODE_NAMES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "RESOURCE_EXHAUSTED"})
 
 NETWORK, OPERATOR, SDK = "network", "operator", "sdk"  # who raises it: partner API, operator API, the client
+MEMBER = "member"  # raised to members (the member portal) by the network's store: transfers and donations
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,21 @@ REASONS: tuple[Reason, ...] = (
     Reason("TOO_MANY_KEYS", "FAILED_PRECONDITION", "The partner already has two active keys: revoke one first.",
            source=OPERATOR),
     Reason("DISPUTE_RESOLVED", "FAILED_PRECONDITION", "The dispute was already resolved.", source=OPERATOR),
+    # --- members' transfers and donations (network.store.transfers; shown by the member portal) ----------------
+    Reason("RECIPIENT_UNKNOWN", "NOT_FOUND", "No member with that card number or member id to transfer to.",
+           ("recipient",), source=MEMBER),
+    Reason("TRANSFER_TO_SELF", "FAILED_PRECONDITION", "A member cannot transfer points to themselves.",
+           ("member_id",), source=MEMBER),
+    Reason("TRANSFER_BELOW_MINIMUM", "FAILED_PRECONDITION",
+           "The transfer is smaller than the network's minimum transfer (`minimum` points).", ("minimum",),
+           source=MEMBER),
+    Reason("TRANSFER_LIMIT_EXCEEDED", "FAILED_PRECONDITION",
+           "The transfer would pass one of the member's transfer limits: `limit` names it (transfers_per_day, "
+           "points_per_day, points_per_month; days and months in UTC) and `allowed` is its value.",
+           ("limit", "allowed"), source=MEMBER),
+    Reason("NOT_A_CHARITY", "FAILED_PRECONDITION",
+           "The partner named does not accept donations: no such partner, not flagged as a charity by the operator, "
+           "or suspended.", ("partner_id",), source=MEMBER),
     # --- ALREADY_EXISTS ------------------------------------------------------------------------------------------
     Reason("IDEMPOTENCY_KEY_REUSED", "ALREADY_EXISTS",
            "The request_id was already used by this partner for a different request (another method or other "
@@ -221,6 +237,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 _SOURCE_TITLES = {
     NETWORK: "Sent by the network to partners (NetworkService, SettlementService)",
     OPERATOR: "Sent by the network to the operator (AdminService, console)",
+    MEMBER: "Raised to members (the member portal's transfers and donations) as network.errors.DomainError",
     SDK: "Raised by the partner SDKs (Python partners/, TypeScript partners/typescript/), never sent on the wire",
 }
 
@@ -244,7 +261,7 @@ def render() -> str:
         "and will be dropped in a future version of the API; read `<thing>_id`.",
         "",
     ]
-    for source in (NETWORK, OPERATOR, SDK):
+    for source in (NETWORK, OPERATOR, MEMBER, SDK):
         lines += [f"## {_SOURCE_TITLES[source]}", "",
                   "| reason | code | retry | metadata keys | meaning |", "|---|---|---|---|---|"]
         for r in REASONS:

@@ -4,6 +4,7 @@ erasure (crypto-shredding, breakage per issuer, `ledger verify` green)."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import uuid
@@ -18,6 +19,7 @@ from sqlalchemy import text
 from network.core import accounts as rules
 from network.core.accounts import AccountRuleError, Consents, PersonalData
 from network.mail import OutboxMailer, SmtpMailer, read_outbox
+from network.store import credentials
 from network.store.accounts import AccountError, AccountPolicy, Accounts, KeyRing, load_master_key
 from network.store.ledger import build_ledger
 
@@ -331,11 +333,13 @@ def test_export_and_erasure(make_partner, engine, settings, accounts, verified_l
     coffee, train = make_partner(expiry_days=365), make_partner()
     email, name = new_email(), f"Erased Person {uuid.uuid4().hex[:6]}"
     member_id, card, code = enrolled_card(coffee, points=300)
+    with engine.begin() as conn:
+        credentials.set_pin(conn, member_id, "2580")
     with train.client() as client:
         client.enroll_member(card_number=card)
         client.earn(member_id, points=120)
-        client.redeem(member_id, 50)  # the coffee lot goes first (it expires; the train lot does not)
-        hold = client.authorize_redemption(member_id, 30)
+        client.redeem(member_id, 50, pin="2580")  # the coffee lot goes first (it expires; the train lot does not)
+        hold = client.authorize_redemption(member_id, 30, pin="2580")
     account_id = accounts.sign_up(card, code, PersonalData(email, name, "+49 30 5550 1234"))
     ledger = build_ledger(engine, settings)
     exported = accounts.export(account_id, ledger)
@@ -344,7 +348,9 @@ def test_export_and_erasure(make_partner, engine, settings, accounts, verified_l
     assert exported_card["card_number"] == card and exported_card["balance"]["available"] == 340
     assert exported_card["balance"]["held"] == 30
     assert sorted(row["kind"] for row in exported_card["history"]) == ["earn", "earn", "hold", "redeem"]
-    assert len(exported_card["lots"]) == 2
+    assert len(exported_card["lots"]) == 2 and exported_card["notifications"] == []
+    assert exported_card["security"]["pin_set"] is True and exported_card["security"]["cards"][0]["status"] == "active"
+    assert json.loads(json.dumps(exported)) == exported  # all of it JSON as it is
 
     erased = accounts.erase(account_id, ledger, "operator-1", "member asked")  # 340 available + 30 held
     assert erased.breakage_by_issuer == {coffee.partner_id: 250, train.partner_id: 120}

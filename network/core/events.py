@@ -1,7 +1,10 @@
 """Partner events: what the outbox says happened to a partner, and which change of the ledger each one reports.
 
 Every ledger transaction is one event for the partner it belongs to (the journal row's partner: the earner, the
-redeemer, the issuer whose points expired), named after what happened; a hold the network released because it
+redeemer, the issuer whose points expired), named after what happened, except the transactions between members
+(MEMBER_ONLY_KINDS: a transfer's two rows), which concern no partner: the lots keep their issuer, so no partner's
+liability, statement or settlement changes, and telling the issuer which members move points would tell it about
+members it may not know; a hold the network released because it
 lapsed is `hold.lapsed`, not a void. The network's own acts that concern a partner (a key registered or revoked, a
 statement issued, a dispute resolved, a payment submitted, confirmed or failed) are events too, with a subject (the
 key, statement, dispute or payment id) and details. Events are numbered 1, 2, ... per partner without gaps.
@@ -20,6 +23,8 @@ TRANSACTION_EVENTS = {
     "adjust": "points.adjusted",
     "transfer": "points.transferred",
 }
+# Ledger transactions between members that are no partner's event (journal partner network.core.ledger.NO_PARTNER).
+MEMBER_ONLY_KINDS = frozenset({"transfer"})
 HOLD_LAPSED = "hold.lapsed"
 KEY_REGISTERED = "key.registered"
 KEY_REVOKED = "key.revoked"

@@ -6,6 +6,9 @@ Accounts (every posting names one, with the lot it concerns, so derived state ca
   issuer   (owner = partner id) the issuer's side of every point it issued (negative while outstanding)
   redeemer (owner = partner id) points spent at that partner (its claim, cleared in settlement)
   breakage (owner = partner id) points of that issuer that expired
+  transfer (owner = issuer id)  points of that issuer on their way from one member to another: a transfer's
+                                sending transaction puts them in, its receiving transaction takes them out (per
+                                lot: zero once both are written, in one database transaction)
 
 Per lot:  remaining = sum of its member postings,  held = sum of its hold postings.
 A partner's liability (points) = sum over its lots of remaining + held.
@@ -28,7 +31,11 @@ MAX_POINTS_PER_CALL = 1_000_000_000
 MAX_AMOUNT_MINOR = 10**12
 
 MEMBER, HOLD, ISSUER, REDEEMER, BREAKAGE = "member", "hold", "issuer", "redeemer", "breakage"
-ACCOUNTS = (MEMBER, HOLD, ISSUER, REDEEMER, BREAKAGE)
+TRANSFER = "transfer"
+ACCOUNTS = (MEMBER, HOLD, ISSUER, REDEEMER, BREAKAGE, TRANSFER)
+# The journal partner of a transaction between members (a transfer's two rows): no partner's. Such rows are no
+# partner's event and no partner's transaction (network.core.events.MEMBER_ONLY_KINDS).
+NO_PARTNER = ""
 
 # ISO 4217 minor-unit exponents of the currencies the network accepts.
 CURRENCY_EXPONENT = {"EUR": 2, "GBP": 2, "USD": 2, "CHF": 2, "SEK": 2, "DKK": 2, "NOK": 2, "PLN": 2, "CZK": 2}
@@ -180,6 +187,26 @@ def reverse_redemption_postings(member_id: str, redeemer_id: str, shares: Iterab
 
 def expire_postings(member_id: str, issuer_id: str, lot_id: str, points: int) -> list[Posting]:
     return [Posting(MEMBER, member_id, lot_id, -points), Posting(BREAKAGE, issuer_id, lot_id, points)]
+
+
+def transfer_out_postings(member_id: str, taken: Iterable[Allocation]) -> list[Posting]:
+    """A transfer's sending side (the sender's shard): each source lot gives its points to the transfer account of
+    its issuer."""
+    out: list[Posting] = []
+    for a in taken:
+        out += [Posting(MEMBER, member_id, a.lot_id, -a.points), Posting(TRANSFER, a.issuer_id, a.lot_id, a.points)]
+    return out
+
+
+def transfer_in_postings(member_id: str, taken: Sequence[Allocation], new_lot_ids: Sequence[str]) -> list[Posting]:
+    """A transfer's receiving side (the recipient's shard): for each source lot (line 2k) the transfer account gives
+    its points back, into the recipient's new lot (line 2k+1), which keeps the source lot's issuer."""
+    if len(taken) != len(new_lot_ids):
+        raise ValueError("one new lot per source lot")
+    out: list[Posting] = []
+    for a, new_lot_id in zip(taken, new_lot_ids):
+        out += [Posting(TRANSFER, a.issuer_id, a.lot_id, -a.points), Posting(MEMBER, member_id, new_lot_id, a.points)]
+    return out
 
 
 def lot_deltas(postings: Iterable[Posting]) -> dict[str, tuple[int, int]]:

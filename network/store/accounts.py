@@ -32,7 +32,7 @@ from network.core import accounts as rules
 from network.core.accounts import AccountRuleError, Consents, PersonalData
 from network.mail import Mailer
 from network.settings import Settings
-from network.store import read_models
+from network.store import credentials, read_models, transfers
 from network.store.activation import card_has_account, issue_activation_code
 from network.store.ledger import Ledger
 
@@ -375,7 +375,9 @@ class Accounts:
                                           "held": balance.held, "expiring_30d": balance.expiring_30d},
                               "lots": _records(read_models.member_lots(conn, card.member_id)),
                               "history": _records(read_models.member_history(conn, card.member_id,
-                                                                             read_models.MAX_ROWS))})
+                                                                             read_models.MAX_ROWS)),
+                              "security": _security(credentials.member_security(conn, card.member_id)),
+                              "notifications": [_notification(n) for n in _all_notifications(conn, card.member_id)]})
         return {"account_id": view.account_id, "created_at": view.created_at.isoformat(),
                 "personal_data": view.personal.as_json(),
                 "consents": {"marketing": view.consents.marketing, "data_sharing": view.consents.data_sharing},
@@ -411,6 +413,26 @@ class Accounts:
                          {"o": actor, "s": f"account {account_id}", "d": json.dumps(
                              {"reason": reason, "members": [str(m) for m in member_ids], "breakage": breakage})})
         return Erasure(account_id, tuple(str(m) for m in member_ids), breakage)
+
+
+def _security(security: credentials.MemberSecurity) -> dict:
+    return {"pin_set": security.pin_set, "failed_tries": security.failed_tries, "frozen": security.frozen,
+            "locked_until": security.locked_until.isoformat() if security.locked_until else None,
+            "cards": [{"card_number": c.card_number, "status": c.status, "created_at": c.created_at.isoformat()}
+                      for c in security.cards]}
+
+
+def _all_notifications(conn: Connection, member_id: str) -> list[transfers.Notification]:
+    found, after = [], 0
+    while page := transfers.member_notifications(conn, member_id, after=after, limit=200):
+        found += page
+        after = page[-1].seq
+    return found
+
+
+def _notification(notice: transfers.Notification) -> dict:
+    return {"seq": notice.seq, "type": notice.type, "created_at": notice.created_at.isoformat(),
+            "transfer_id": notice.transfer_id, "detail": notice.detail}
 
 
 def _records(frame) -> list[dict]:

@@ -69,9 +69,10 @@ APPEND_EVENTS = (
 
 
 def transaction_events(txs: Sequence[PendingTransaction], *, lapsed: bool = False) -> list[EventRow]:
-    """One event per ledger transaction, for the partner its journal row belongs to."""
+    """One event per ledger transaction, for the partner its journal row belongs to (none for a transaction
+    between members: network.core.events.MEMBER_ONLY_KINDS)."""
     return [EventRow(tx.partner_id, events.transaction_event_type(tx.kind, lapsed=lapsed), str(tx.tx_id), None, None)
-            for tx in txs]
+            for tx in txs if tx.kind not in events.MEMBER_ONLY_KINDS]
 
 
 def event_writes(rows: Sequence[EventRow]) -> list[Write]:

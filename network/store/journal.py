@@ -157,6 +157,7 @@ class PendingTransaction:
     request_id: str | None = None
     related_id: uuid.UUID | None = None
     lot: LotTerms | None = None  # an earn: the lot it creates (its fixed columns are hashed with the transaction)
+    created_lots: tuple[LotTerms, ...] = ()  # a transfer's receiving transaction: the lots it creates (likewise)
     hold: HoldTerms | None = None  # a hold: the hold it places (likewise)
 
 
@@ -183,7 +184,7 @@ def chain_writes(txs: Sequence[PendingTransaction], heads: dict[int, ShardHead])
                              tx.currency, related, tx.request_id, tx.created_at, receipt_ref, store_id, terminal_id,
                              ledger.HASH_VERSION)
         digest = ledger.chain_hash(prev_hash, ledger.entry_digest(entry, tx.postings,
-                                                                  [tx.lot] if tx.lot else (),
+                                                                  [tx.lot] if tx.lot else tx.created_lots,
                                                                   [tx.hold] if tx.hold else ()))
         seqs[tx.shard], hashes[tx.shard] = seq, digest
         touched.add(tx.shard)

@@ -337,6 +337,14 @@ class Ledger:
         write_transactions(conn, txs)
         append_events(conn, [*earlier, *transaction_events(txs)])
 
+    def take_spendable(self, conn: Connection, member_id: uuid.UUID, points: int,
+                       now: datetime) -> tuple[list[Allocation], list[EventRow]]:
+        """`points` of the member's spendable lots, taken as a redemption takes them (lapsed holds released first),
+        for a transfer (network.store.transfers). The caller holds the member's lock and writes the lapsed holds'
+        events. INSUFFICIENT_POINTS when they do not cover `points`."""
+        lapsed = self._lapse_holds(conn, member_id=member_id, now=now)
+        return self._allocate(conn, member_id, points, now), lapsed
+
     # --- reversals ---------------------------------------------------------------------------------------
 
     def reverse(self, conn: Connection, partner_id: str, transaction: str, points: int, reason: str,

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 from network.store.lots import OUTSTANDING_BY_ISSUER
 
 from network.core import ledger
+from network.core.events import MEMBER_ONLY_KINDS
 from network.core.ledger import JournalEntry, Posting
 
 
@@ -191,18 +192,47 @@ def check_hash_chain(conn: Connection, progress: Callable[[int], None] | None = 
 
 
 def check_lot_terms(conn: Connection) -> Check:
-    """Each lot's fixed columns equal the earn that created it (its journal row and member posting)."""
+    """Each lot's fixed columns equal the transaction that created it: an earn's lot its earn (journal row and member
+    posting); a lot a transfer created (source_lot_id set) its receiving transaction's member posting, the transfer
+    posting on the line before it (from the source lot, owned by the issuer), and the source lot's issuer,
+    availability, expiry and issue instant."""
     return _named_check(
-        conn, "every lot's fixed columns match the earn that created it",
+        conn, "every lot's fixed columns match the earn or transfer that created it",
         "SELECT count(*) FROM lots",
         "SELECT 'lot ' || l.lot_id, '" + LINKED + " column(s) (lot_id, member_id, issuer_id, earn_tx_id, points, "
-        "created_at) differ from earn ' || l.earn_tx_id FROM lots l "
+        "created_at, source_lot_id) differ from earn ' || l.earn_tx_id FROM lots l "
         "LEFT JOIN journal j ON j.tx_id = l.earn_tx_id AND j.kind = 'earn' "
         "LEFT JOIN postings p ON p.tx_id = l.earn_tx_id AND p.account = 'member' "
-        "WHERE j.tx_id IS NULL OR p.lot_id IS DISTINCT FROM l.lot_id OR j.member_id <> l.member_id "
-        "OR j.partner_id <> l.issuer_id OR j.points <> l.points OR j.created_at <> l.created_at "
-        "OR p.owner <> l.member_id::text OR p.points <> l.points ORDER BY l.lot_id",
-        "every lot is its earn's")
+        "WHERE l.source_lot_id IS NULL AND (j.tx_id IS NULL OR p.lot_id IS DISTINCT FROM l.lot_id "
+        "OR j.member_id <> l.member_id OR j.partner_id <> l.issuer_id OR j.points <> l.points "
+        "OR j.created_at <> l.created_at OR p.owner <> l.member_id::text OR p.points <> l.points) "
+        "UNION ALL "
+        "SELECT 'lot ' || l.lot_id, '" + LINKED + " column(s) (lot_id, member_id, issuer_id, earn_tx_id, points, "
+        "available_at, expires_at, created_at, source_lot_id) differ from transfer ' || l.earn_tx_id "
+        "|| ' or its source lot' FROM lots l "
+        "LEFT JOIN journal j ON j.tx_id = l.earn_tx_id AND j.kind = 'transfer' "
+        "LEFT JOIN postings p ON p.tx_id = l.earn_tx_id AND p.account = 'member' AND p.lot_id = l.lot_id "
+        "LEFT JOIN postings t ON t.tx_id = l.earn_tx_id AND t.account = 'transfer' AND t.line = p.line - 1 "
+        "LEFT JOIN lots s ON s.lot_id = l.source_lot_id "
+        "WHERE l.source_lot_id IS NOT NULL AND (j.tx_id IS NULL OR p.tx_id IS NULL OR t.tx_id IS NULL "
+        "OR s.lot_id IS NULL OR j.member_id <> l.member_id OR p.owner <> l.member_id::text OR p.points <> l.points "
+        "OR t.lot_id <> s.lot_id OR t.owner <> l.issuer_id OR t.points <> -l.points OR s.issuer_id <> l.issuer_id "
+        "OR s.available_at <> l.available_at OR s.expires_at IS DISTINCT FROM l.expires_at "
+        "OR s.created_at <> l.created_at) ORDER BY 1",
+        "every lot is its earn's or its transfer's")
+
+
+def check_transfers_arrive(conn: Connection) -> Check:
+    """Every point a transfer sent arrived: per lot, the transfer account's postings (in on the sending row, out on
+    the receiving row) sum to zero, and are owned by the lot's issuer."""
+    return _named_check(
+        conn, "every transferred point arrived (transfer account zero per lot, owned by its issuer)",
+        "SELECT count(*) FROM postings WHERE account = 'transfer'",
+        "SELECT 'lot ' || p.lot_id, 'transfer postings sum to ' || sum(p.points) || ', owners ' "
+        "|| string_agg(DISTINCT p.owner, ',') || ', issuer ' || coalesce(min(l.issuer_id), 'none') "
+        "FROM postings p LEFT JOIN lots l USING (lot_id) WHERE p.account = 'transfer' GROUP BY p.lot_id "
+        "HAVING sum(p.points) <> 0 OR bool_or(p.owner IS DISTINCT FROM l.issuer_id) ORDER BY 1",
+        "every transfer's points left one lot and arrived in another of the same issuer")
 
 
 def check_hold_terms(conn: Connection) -> Check:
@@ -219,7 +249,7 @@ def check_hold_terms(conn: Connection) -> Check:
 
 def check_lot_states(conn: Connection) -> Check:
     """A lot's state agrees with its postings and times: reversed exactly when every issued point went back to the
-    issuer; expired only with nothing left in it; pending only when created with a return window. (When a pending
+    issuer (a lot a transfer created issued nothing itself: never reversed); expired only with nothing left in it; pending only when created with a return window. (When a pending
     lot became active is not recorded: activation is housekeeping, not a transaction. Spending goes by available_at,
     which is hashed, for pending lots; a lot marked active early is the one state edit verify cannot date.)"""
     return _named_check(
@@ -229,7 +259,7 @@ def check_lot_states(conn: Connection) -> Check:
         "|| ', held ' || l.held || ', issuer postings ' || coalesce(i.issued, 0) || ')' FROM lots l "
         "LEFT JOIN (SELECT lot_id, sum(points) AS issued FROM postings WHERE account = 'issuer' GROUP BY lot_id) i "
         "USING (lot_id) "
-        "WHERE (l.state = 'reversed') <> (coalesce(i.issued, 0) = 0) "
+        "WHERE (l.state = 'reversed') <> (l.source_lot_id IS NULL AND coalesce(i.issued, 0) = 0) "
         "OR (l.state = 'expired' AND (l.remaining <> 0 OR l.held <> 0 OR l.expires_at IS NULL)) "
         "OR (l.state = 'pending' AND l.available_at <= l.created_at) ORDER BY l.lot_id",
         "every lot's state follows from its postings")
@@ -269,11 +299,14 @@ def check_hold_allocations_rebuild(conn: Connection) -> Check:
 
 
 def check_events(conn: Connection) -> Check:
-    """The outbox against the journal: one event per journal row, for its partner, and each partner's events
-    numbered 1..n with its sequence head at n."""
+    """The outbox against the journal: one event per journal row, for its partner (none for a transaction between
+    members, network.core.events.MEMBER_ONLY_KINDS), and each partner's events numbered 1..n with its sequence head
+    at n."""
+    member_only = ", ".join(f"'{kind}'" for kind in sorted(MEMBER_ONLY_KINDS))
     return _count_check(conn, "partner events: one per journal row, numbered without gaps",
                         "SELECT count(*) FROM journal",
-                        "SELECT 'journal row without its event', j.tx_id::text FROM journal j WHERE NOT EXISTS "
+                        "SELECT 'journal row without its event', j.tx_id::text FROM journal j "
+                        f"WHERE j.kind NOT IN ({member_only}) AND NOT EXISTS "
                         "(SELECT 1 FROM partner_events e WHERE e.tx_id = j.tx_id AND e.partner_id = j.partner_id) "
                         "UNION ALL SELECT 'event of no journal row', e.tx_id::text FROM partner_events e "
                         "WHERE e.tx_id IS NOT NULL AND NOT EXISTS "
@@ -290,7 +323,7 @@ def check_events(conn: Connection) -> Check:
 
 CHECKS = (check_postings_balance, check_transactions_have_postings, check_lot_state, check_balances,
           check_hold_allocations, check_provenance, check_liabilities, check_lot_terms, check_hold_terms,
-          check_lot_states, check_hold_states, check_hold_allocations_rebuild, check_events)
+          check_lot_states, check_hold_states, check_hold_allocations_rebuild, check_events, check_transfers_arrive)
 
 
 def verify_ledger(conn: Connection, *, hash_chain: bool = True,

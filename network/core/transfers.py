@@ -1,0 +1,117 @@
+"""Transfers between members and donations to charity partners: the rules, as pure functions.
+
+  who           a member transfers to another member: never to themselves, never to an unknown member (the store
+                resolves the recipient; a frozen card or member, once cards have a status, is refused there too).
+  how much      at least `min_points`; the points a member has sent today (UTC calendar day) plus these at most
+                `max_points_per_day`, this month (UTC calendar month) at most `max_points_per_month`; at most
+                `max_transfers_per_day` transfers a day (velocity). A limit of 0 is no limit, except the minimum
+                (at least 1 point, always). Donations are not transfers: they count against none of these.
+  which points  the sender's spendable lots in the order a redemption consumes them (network.core.ledger.allocate:
+                earliest expiry first), the last one split; each moves to a new lot of the recipient with the same
+                issuer, availability, expiry and issue instant (the lot's created_at, which clearing prices by), so
+                provenance, and with it settlement, never changes hands (network.core.ledger.transfer_out_postings,
+                transfer_in_postings).
+  donation      a redemption at a partner flagged as a charity, started by the member (at least 1 point).
+
+Anomaly flags for the console (computed by SQL in network.store.transfers, thresholds here):
+  spend spree     redemptions at `spree_partners` or more distinct partners within `spree_window`
+  transfer burst  `burst_transfers` or more transfers sent within `burst_window`
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from network.core.ledger import MAX_POINTS_PER_CALL
+from network.core.rules import INVALID, PRECONDITION, Refusal
+
+TRANSFER, DONATION = "transfer", "donation"
+
+# Member notifications (the member outbox), one type per side of a transfer and for a donation.
+TRANSFER_SENT, TRANSFER_RECEIVED, DONATION_MADE = "transfer.sent", "transfer.received", "donation.made"
+NOTIFICATION_TYPES = (TRANSFER_SENT, TRANSFER_RECEIVED, DONATION_MADE)
+MAX_NOTIFICATIONS_PAGE = 200
+
+MAX_IDEMPOTENCY_KEY = 64  # characters
+
+
+@dataclass(frozen=True)
+class TransferLimits:
+    min_points: int
+    max_points_per_day: int  # 0: no limit
+    max_points_per_month: int  # 0: no limit
+    max_transfers_per_day: int  # velocity; 0: no limit
+
+
+@dataclass(frozen=True)
+class SentSoFar:
+    """What the sender has transferred in the current windows (before this transfer)."""
+
+    points_today: int
+    points_this_month: int
+    transfers_today: int
+
+
+def day_start(now: datetime) -> datetime:
+    """The start of `now`'s UTC calendar day (the per-day limits' window: [day_start, now])."""
+    utc = now.astimezone(timezone.utc)
+    return utc.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def month_start(now: datetime) -> datetime:
+    """The start of `now`'s UTC calendar month (the per-month limit's window)."""
+    return day_start(now).replace(day=1)
+
+
+def _limit(limit: str, message: str, **metadata: str) -> Refusal:
+    return Refusal(PRECONDITION, "TRANSFER_LIMIT_EXCEEDED", message, metadata=(("limit", limit), *metadata.items()))
+
+
+def points_refusal(points: int) -> Refusal | None:
+    """Any transfer or donation moves 1..MAX_POINTS_PER_CALL points."""
+    if not 1 <= points <= MAX_POINTS_PER_CALL:
+        return Refusal(INVALID, "INVALID_ARGUMENT", f"must be between 1 and {MAX_POINTS_PER_CALL}", "points")
+    return None
+
+
+def idempotency_key_refusal(key: str) -> Refusal | None:
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        return Refusal(INVALID, "INVALID_ARGUMENT", f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+                       "idempotency_key")
+    return None
+
+
+def transfer_refusal(sender_id: str, recipient_id: str, points: int, limits: TransferLimits,
+                     sent: SentSoFar) -> Refusal | None:
+    """Whether a transfer of `points` from sender to recipient is refused (the balance is checked when the lots
+    are taken: INSUFFICIENT_POINTS)."""
+    refusal = points_refusal(points)
+    if refusal is not None:
+        return refusal
+    if sender_id == recipient_id:
+        return Refusal(PRECONDITION, "TRANSFER_TO_SELF", "a member cannot transfer points to themselves",
+                       metadata=(("member_id", sender_id),))
+    if points < max(limits.min_points, 1):
+        return Refusal(PRECONDITION, "TRANSFER_BELOW_MINIMUM",
+                       f"{points} points is below the minimum transfer of {limits.min_points}",
+                       metadata=(("minimum", str(limits.min_points)),))
+    if limits.max_transfers_per_day and sent.transfers_today + 1 > limits.max_transfers_per_day:
+        return _limit("transfers_per_day", f"{sent.transfers_today} transfers sent today, at most "
+                      f"{limits.max_transfers_per_day} a day", allowed=str(limits.max_transfers_per_day))
+    if limits.max_points_per_day and sent.points_today + points > limits.max_points_per_day:
+        return _limit("points_per_day", f"{sent.points_today} points sent today, {points} more would pass the "
+                      f"daily limit of {limits.max_points_per_day}", allowed=str(limits.max_points_per_day))
+    if limits.max_points_per_month and sent.points_this_month + points > limits.max_points_per_month:
+        return _limit("points_per_month", f"{sent.points_this_month} points sent this month, {points} more would "
+                      f"pass the monthly limit of {limits.max_points_per_month}",
+                      allowed=str(limits.max_points_per_month))
+    return None
+
+
+@dataclass(frozen=True)
+class AnomalyThresholds:
+    spree_partners: int = 3
+    spree_window: timedelta = timedelta(minutes=10)
+    burst_transfers: int = 5
+    burst_window: timedelta = timedelta(hours=1)
