@@ -25,6 +25,6 @@ RUN pip install -c constraints.txt . \
 
 USER coalition
 VOLUME ["/var/lib/coalition"]
-# gRPC (network), Prometheus /metrics, the console
-EXPOSE 50051 9464 8501
+# gRPC (network), Prometheus /metrics, the console, the member portal
+EXPOSE 50051 9464 8501 8502
 CMD ["coalition", "--help"]

@@ -26,6 +26,10 @@ from coalition.soak import soak_command
 from coalition.up import up_command
 from console.bench import run_console_benchmark
 from console.cli import console_app
+from console.portal.cli import members_app
+from network.mail import mailer_from_settings
+from network.store.accounts import AccountError, build_accounts
+from network.store.ledger import build_ledger
 from network import admin
 from network.database import schema_revision
 from network.outage import wait_for_database
@@ -54,6 +58,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(settle_app, name="settle")
 app.add_typer(worker_app, name="settlement")
 app.add_typer(console_app, name="console")
+app.add_typer(members_app, name="members")
 demo_app = typer.Typer(help="The demo coalition: seed it, send it traffic.", no_args_is_help=True)
 demo_app.command("seed")(demo_seed)
 demo_app.command("traffic")(demo_traffic)
@@ -101,6 +106,32 @@ def _serve_processes(settings, address: str | None, migrate: bool, processes: in
                                   metrics_port=settings.metrics_port, metrics_address=settings.metrics_address)
         finally:
             reserved.close()
+
+
+@members_app.command("erase")
+def members_erase(member: str = typer.Argument(..., help="A member id or card number of the account to erase."),
+                  reason: str = typer.Option(..., "--reason", help="Why (recorded with the action)."),
+                  operator: str = OPERATOR) -> None:
+    """Erase a member's account (a data-erasure request): its personal data is crypto-shredded (the data key
+    deleted), its cards' remaining points go to breakage per issuer, the ledger stays whole; recorded."""
+    settings = get_settings()
+    with database(settings) as engine:
+        accounts = build_accounts(engine, settings, mailer_from_settings(settings))
+        with engine.connect() as conn:
+            found = conn.execute(text("SELECT member_id::text FROM members WHERE member_id::text = :v OR card_number = :v"),
+                                 {"v": member.strip()}).scalar()
+        account_id = accounts.account_of_member(found) if found else None
+        if account_id is None:
+            console.print(f"[red]no member account for {member}[/red]")
+            raise typer.Exit(1)
+        try:
+            erased = accounts.erase(account_id, build_ledger(engine, settings), operator, reason)
+        except AccountError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None
+    written_off = ", ".join(f"{issuer} {points:,}" for issuer, points in sorted(erased.breakage_by_issuer.items()))
+    console.print(f"account {erased.account_id} erased ({len(erased.member_ids)} card(s)); points to breakage: "
+                  f"{written_off or 'none'}")
 
 
 @db_app.command("migrate")

@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Optional
@@ -30,7 +30,11 @@ from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: 
 
 from network import admin
 from network.runtime import configure_logging, database
+from network.core.accounts import PersonalData
 from network.core.members import shard_of
+from network.mail import mailer_from_settings
+from network.store.accounts import AccountError, build_accounts
+from network.store.activation import issue_activation_code
 from network.core.results import EarnItem
 from network.store.ledger import build_ledger, new_card_number
 from coalition.settings import CoalitionSettings, get_settings
@@ -40,6 +44,8 @@ from partners.simulator import PosSimulator, SimMember, StoreProfile
 log = logging.getLogger(__name__)
 OPERATOR = "demo-seed"
 CUSTOMER_REF_PREFIX = "demo-"
+DEMO_ACCOUNTS = 3  # the first demo members get member accounts (portal logins)
+DEMO_ACCOUNT_EMAIL = "demo-member-{i}@example.com"
 SEED = 20250101  # members' brands and welcome points are the same on every run
 
 
@@ -107,6 +113,13 @@ class DemoPartner:
         return load_key_file(self.key_file)
 
 
+@dataclass(frozen=True)
+class DemoLogin:
+    """A demo member with an account: sign in to the member portal with this address."""
+    email: str
+    card_number: str
+
+
 @dataclass
 class DemoCoalition:
     partners: list[DemoPartner]
@@ -114,6 +127,7 @@ class DemoCoalition:
     created_partners: int = 0
     created_members: int = 0
     registered_keys: list[str] = field(default_factory=list)
+    member_logins: list[DemoLogin] = field(default_factory=list)
 
     @property
     def member_count(self) -> int:
@@ -156,7 +170,34 @@ def seed_demo(engine: Engine, settings: CoalitionSettings, data_dir: Path, *, ta
                                               spec.profile))
     coalition.created_members = _ensure_members(engine, settings, members or settings.demo_members)
     coalition.members_by_partner = load_members(engine)
+    coalition.member_logins = _ensure_member_accounts(engine, settings, DEMO_ACCOUNTS)
     return coalition
+
+
+def _ensure_member_accounts(engine: Engine, settings: CoalitionSettings, count: int) -> list[DemoLogin]:
+    """Accounts for the first `count` demo members (demo-member-0@example.com, ...), made the way a member makes
+    one: an activation code for the card, then sign-up with it. Kept when they exist."""
+    accounts = build_accounts(engine, settings, mailer_from_settings(settings))
+    logins = []
+    for i in range(count):
+        email = DEMO_ACCOUNT_EMAIL.format(i=i)
+        with engine.begin() as conn:
+            row = conn.execute(text("SELECT m.member_id, m.card_number, c.account_id FROM enrollments e "
+                                    "JOIN members m USING (member_id) LEFT JOIN account_cards c USING (member_id) "
+                                    "WHERE e.customer_ref = :r AND e.partner_id = m.enrolled_by"),
+                               {"r": f"{CUSTOMER_REF_PREFIX}{i:05d}"}).first()
+            if row is None:
+                break
+            code = None if row.account_id else issue_activation_code(conn, row.member_id, datetime.now(timezone.utc),
+                                                                      timedelta(minutes=5))
+        if code is not None:
+            try:
+                accounts.sign_up(row.card_number, code, PersonalData(email, f"Demo Member {i}"))
+            except AccountError as exc:  # the address has an account already (a re-seeded database): keep it
+                log.warning("demo account %s: %s", email, exc)
+                continue
+        logins.append(DemoLogin(email, row.card_number))
+    return logins
 
 
 def _ensure_partner(conn: Connection, spec: DemoPartnerSpec) -> bool:
@@ -307,5 +348,5 @@ def demo_traffic(target: Optional[str] = typer.Option(None, help="host:port of t
         console.print(f"  {kind}: " + ", ".join(f"{outcome} {count}" for outcome, count in outcomes.items()))
 
 
-__all__ = ["DEMO_PARTNERS", "DemoCoalition", "DemoPartner", "connect_target", "demo_seed", "demo_traffic",
+__all__ = ["DEMO_PARTNERS", "DemoCoalition", "DemoLogin", "DemoPartner", "connect_target", "demo_seed", "demo_traffic",
            "load_members", "seed_demo"]

@@ -376,6 +376,8 @@ class Endpoints:
     partner_key: str = ""
     partner_command: str = ""
     tls_note: str = ""
+    outbox: str = ""
+    member_login: str = ""
 
     def add(self, part: str, where: str, note: str = "") -> None:
         self.rows.append((part, where, note))
@@ -537,6 +539,17 @@ def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Super
         login = f"login {settings.console_admin_user} / {EMBEDDED_DEFAULT_PASSWORD}"
     endpoints.add("console", console_url, login)
 
+    with _step(console, "member portal"):
+        portal_url = f"http://{_connect_host(settings.portal_address)}:{settings.portal_port}"
+        child = supervisor.spawn("portal", [*CLI, "members", "serve"], env)
+        _wait("the member portal", lambda: _http_ok(f"{portal_url}/_stcore/health"), stop, child)
+    endpoints.add("member portal", portal_url, "members sign in with a code sent by e-mail")
+    if settings.smtp_host:
+        endpoints.add("mail", f"SMTP {settings.smtp_host}:{settings.smtp_port}")
+    else:
+        endpoints.outbox = str(settings.resolved_mail_outbox_dir())
+        endpoints.add("mail outbox", endpoints.outbox, "no SMTP host: members' mail is written here (console: Mail outbox)")
+
     if demo_coalition is not None:
         options = {}
         if client_tls is not None:
@@ -557,6 +570,12 @@ def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Super
         if client_tls is not None:
             endpoints.partner_command += " " + client_tls.options(key.partner_id)
         endpoints.partner_key = f"{key.name}'s key ({key.partner_id}): {key.key_file}"
+        if demo_coalition.member_logins:
+            login = demo_coalition.member_logins[0]
+            where = (f"the mail outbox {endpoints.outbox} (console: Mail outbox)" if endpoints.outbox
+                     else f"that mailbox (SMTP {settings.smtp_host})")
+            endpoints.member_login = (f"A member login: {login.email} (card {login.card_number}) at {portal_url}: "
+                                      f"ask for a code, it appears in {where}.")
     return endpoints
 
 
@@ -577,6 +596,8 @@ def _show(console: Console, endpoints: Endpoints) -> None:
         console.print(f"A partner key: {endpoints.partner_key}", soft_wrap=True, highlight=False)
         console.print("Send a signed call by hand:")
         console.print(f"  {endpoints.partner_command}", soft_wrap=True, highlight=False)
+    if endpoints.member_login:
+        console.print(endpoints.member_login, soft_wrap=True, highlight=False)
     if endpoints.tls_note:
         console.print(endpoints.tls_note, soft_wrap=True, highlight=False)
     console.print("Ctrl-C stops everything.")

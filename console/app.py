@@ -41,6 +41,7 @@ else:
         "Control": [
             st.Page(PAGES / "ledger_health.py", title="Ledger health", icon=":material/verified:"),
             st.Page(PAGES / "audit.py", title="Audit", icon=":material/history:"),
+            st.Page(PAGES / "mail_outbox.py", title="Mail outbox", icon=":material/outbox:"),
         ],
     })
 navigation.run()

@@ -17,8 +17,8 @@ console_app = typer.Typer(help="The operator console (Streamlit).", no_args_is_h
 APP = Path(__file__).resolve().parent / "app.py"
 
 
-def streamlit_command(address: str, port: int, secrets_file: Path | None = None) -> list[str]:
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless=true",
+def streamlit_command(address: str, port: int, secrets_file: Path | None = None, app: Path = APP) -> list[str]:
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
                f"--server.address={address}", f"--server.port={port}", "--browser.gatherUsageStats=false",
                "--server.fileWatcherType=none", "--client.toolbarMode=minimal"]
     if secrets_file is not None:

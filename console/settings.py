@@ -29,6 +29,9 @@ class ConsoleSettings(SettlementSettings):
     console_temporal_ui_url: str = "http://127.0.0.1:8233"
     console_cache_ttl_seconds: int = 10
     console_refresh_seconds: int = 30
+    # The member portal (`coalition members serve`, console/portal/): where it listens.
+    portal_port: int = 8502
+    portal_address: str = "127.0.0.1"
 
 
 def get_settings() -> ConsoleSettings:

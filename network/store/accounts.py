@@ -353,6 +353,15 @@ class Accounts:
                               "WHERE account_id = :a AND state = 'active'"),
                          {"a": uuid.UUID(account_id), "m": consents.marketing, "d": consents.data_sharing})
 
+    def member_for_email(self, email: str) -> str | None:
+        """The member id of the first card of the open account with this address (a transfer's recipient)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT c.member_id FROM member_accounts a JOIN account_cards c USING (account_id) "
+                "WHERE a.email_hash = :h AND a.state = 'active' ORDER BY c.linked_at, c.member_id LIMIT 1"),
+                {"h": self.keys.email_hash(email)}).first()
+        return str(row.member_id) if row else None
+
     def account_of_member(self, member_id: str) -> str | None:
         with self.engine.connect() as conn:
             row = conn.execute(text("SELECT account_id FROM account_cards WHERE member_id = :m"),

@@ -238,6 +238,33 @@ def member_history(conn: Connection, member_id: str, limit: int = 100) -> pd.Dat
                   {"m": uuid.UUID(member_id), "n": min(limit, MAX_ROWS)})
 
 
+def member_statement(conn: Connection, member_ids: list[str], limit: int = 100) -> pd.DataFrame:
+    """The transactions of a member's cards across every brand, newest first, with the partner's name and the
+    store (the member portal's history)."""
+    return frame(conn, "SELECT j.created_at AS date, m.card_number AS card, p.name AS partner, "
+                        "coalesce(j.store_id, '') AS store, j.kind, j.points FROM journal j "
+                        "JOIN members m ON m.member_id = j.member_id "
+                        "LEFT JOIN partners p ON p.partner_id = j.partner_id WHERE j.member_id = ANY(:m) "
+                        "ORDER BY j.created_at DESC, j.tx_id DESC LIMIT :n",
+                  {"m": [uuid.UUID(m) for m in member_ids], "n": min(limit, MAX_ROWS)})
+
+
+def redemption_partners(conn: Connection, at: datetime) -> pd.DataFrame:
+    """Where points can be spent: active partners whose contract in force at `at` lets points pay part of a basket
+    (max_basket_share_bps > 0), with the share."""
+    return frame(conn, f"WITH versions AS ({CONTRACT_VERSIONS}) "
+                        "SELECT p.name AS partner, round(v.max_basket_share_bps / 100.0) || '%' AS \"up to\" "
+                        "FROM partners p JOIN versions v ON v.partner_id = p.partner_id "
+                        "AND :t >= v.effective_from AND :t < v.effective_to "
+                        "WHERE p.status = 'active' AND v.max_basket_share_bps > 0 ORDER BY p.name", {"t": at})
+
+
+def charity_partners(conn: Connection) -> list[tuple[str, str]]:
+    """(partner id, name) of the active charity partners (members may donate points to them)."""
+    return [(r.partner_id, r.name) for r in conn.execute(text(
+        "SELECT partner_id, name FROM partners WHERE charity AND status = 'active' ORDER BY name"))]
+
+
 def operator_actions(conn: Connection, limit: int = 200, operator: str = "", action: str = "") -> pd.DataFrame:
     """Who did what, when (newest first)."""
     clauses, params = ["TRUE"], {"n": min(limit, MAX_ROWS)}
