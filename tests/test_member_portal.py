@@ -201,7 +201,8 @@ def test_transfer_donate_and_notifications(portal_env, members, engine, make_par
     bob_at = signed_in(portal_env, bob.email)
     assert metric(bob_at, "Available") == format_points(300)
     page(bob_at, "history")
-    assert list(next(d.value for d in bob_at.dataframe)["kind"]) == ["transfer"]
+    bob_history = next(d.value for d in bob_at.dataframe)
+    assert list(bob_history["kind"]) == ["transfer"] and list(bob_history["partner"]) == ["another member"]
 
 
 def test_my_data_export_consents_and_closing(portal_env, members, engine):

@@ -96,13 +96,13 @@ def gone(processes: list[psutil.Process]) -> list[psutil.Process]:
 
 @pytest.fixture
 def up_env(tmp_path):
-    grpc_port, console_port, temporal_port, ui_port, metrics_port = free_ports(5)
+    grpc_port, console_port, temporal_port, ui_port, metrics_port, portal_port = free_ports(6)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")
            and not k.startswith("COALITION_")}
     env.update({
         "COALITION_GRPC_ADDRESS": f"127.0.0.1:{grpc_port}", "COALITION_CONSOLE_PORT": str(console_port),
         "COALITION_TEMPORAL_PORT": str(temporal_port), "COALITION_TEMPORAL_UI_PORT": str(ui_port),
-        "COALITION_METRICS_PORT": str(metrics_port),
+        "COALITION_METRICS_PORT": str(metrics_port), "COALITION_PORTAL_PORT": str(portal_port),
         "COALITION_SETTLEMENT_PERIOD_SECONDS": "15", "COALITION_DISPUTE_WINDOW_SECONDS": "5",
         "COALITION_DEMO_MEMBERS": "600", "COALITION_DEMO_RATE_PER_SECOND": "10",
     })
@@ -134,6 +134,10 @@ def test_up_demo_runs_stops_cleanly_and_keeps_its_data(up_env, tmp_path):
         wait_until("the console line", lambda: "Ctrl-C stops everything" in log.read_text(), 60, up, log)
         text_out = log.read_text()
         assert "login operator / coalition" in text_out and "coalition-partner balance" in text_out
+        outbox = data_dir / "outbox"  # the demo's member login, and where its code appears
+        assert "A member login: demo-member-0@example.com" in text_out and str(outbox) in text_out
+        portal = f"http://127.0.0.1:{env['COALITION_PORTAL_PORT']}/_stcore/health"
+        assert urllib.request.urlopen(portal, timeout=5).status == 200
 
         second = subprocess.run([str(COALITION), "up", "--data-dir", str(data_dir)], env=env, capture_output=True,
                                 text=True, timeout=60)

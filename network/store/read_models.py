@@ -241,7 +241,9 @@ def member_history(conn: Connection, member_id: str, limit: int = 100) -> pd.Dat
 def member_statement(conn: Connection, member_ids: list[str], limit: int = 100) -> pd.DataFrame:
     """The transactions of a member's cards across every brand, newest first, with the partner's name and the
     store (the member portal's history)."""
-    return frame(conn, "SELECT j.created_at AS date, m.card_number AS card, p.name AS partner, "
+    return frame(conn, "SELECT j.created_at AS date, m.card_number AS card, "
+                        "coalesce(p.name, CASE WHEN j.kind = 'transfer' THEN 'another member' ELSE j.partner_id END) "
+                        "AS partner, "
                         "coalesce(j.store_id, '') AS store, j.kind, j.points FROM journal j "
                         "JOIN members m ON m.member_id = j.member_id "
                         "LEFT JOIN partners p ON p.partner_id = j.partner_id WHERE j.member_id = ANY(:m) "
