@@ -375,3 +375,41 @@ def test_export_and_erasure(make_partner, engine, settings, accounts, verified_l
         accounts.erase(account_id, ledger, "operator-1", "again")
     assert refused.value.reason == "ACCOUNT_ERASED"
     assert accounts.request_login_code(email) is False  # the address no longer finds anything
+
+
+def test_operator_erasure_from_the_cli_is_audited_and_verify_stays_green(make_partner, engine, database_url,
+                                                                         tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from coalition.cli import app
+    from coalition.settings import CoalitionSettings
+    from network.mail import mailer_from_settings
+    from network.settings import from_environment
+    from network.store.accounts import build_accounts
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("COALITION_DATA_DIR", str(tmp_path))
+    from_environment.cache_clear()
+    settings = CoalitionSettings()
+    accounts = build_accounts(engine, settings, mailer_from_settings(settings))
+    partner = make_partner()
+    member_id, card, code = enrolled_card(partner, points=75)
+    email = new_email()
+    account_id = accounts.sign_up(card, code, PersonalData(email, "Dora"))
+    runner = CliRunner()
+    try:
+        refused = runner.invoke(app, ["members", "erase", "7000000000000000", "--reason", "request 42"])
+        assert refused.exit_code == 1 and "no member account" in refused.output
+        erased = runner.invoke(app, ["members", "erase", card, "--reason", "request 42", "--operator", "dpo"])
+        assert erased.exit_code == 0, erased.output
+        assert f"account {account_id} erased" in erased.output and f"{partner.partner_id} 75" in erased.output
+        verified = runner.invoke(app, ["ledger", "verify"])
+        assert verified.exit_code == 0, verified.output
+    finally:
+        from_environment.cache_clear()
+    with engine.connect() as conn:
+        audit = conn.execute(text("SELECT operator, detail FROM operator_actions WHERE subject = :s"),
+                             {"s": f"account {account_id}"}).one()
+    assert audit.operator == "dpo" and audit.detail["reason"] == "request 42"
+    assert audit.detail["breakage"] == {partner.partner_id: 75}
+    assert not database_text_contains(engine, [email])
