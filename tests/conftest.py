@@ -181,6 +181,20 @@ def make_partner(engine: Engine, target: str) -> Callable[..., PartnerHandle]:
     return make
 
 
+@pytest.fixture
+def member_pin(engine: Engine) -> Callable[[str], str]:
+    """Give a member a spending PIN and return it, for tests of other rules that spend at a partner the member did
+    not enrol with at its till (a cheap scrypt: the server verifies with the parameters stored with the PIN)."""
+    from network.store import credentials
+
+    def give(member_id: str, pin: str = "2580") -> str:
+        with engine.begin() as conn:
+            credentials.set_pin(conn, member_id, pin, params=credentials.ScryptParams(2**10, 8, 1))
+        return pin
+
+    return give
+
+
 def assert_ledger_verifies(engine: Engine) -> None:
     from settlement.verify import CHECKS as SETTLEMENT_CHECKS
 

@@ -7,6 +7,7 @@ not yet swept points spendable, the credit limit `>` turned `>=`, a partial reve
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -17,7 +18,7 @@ from sqlalchemy import text
 
 from partners import errors, signing
 from protos.coalition.v1 import network_pb2 as pb
-from test_network_refusals import EARN, earn_bytes, raw_call, snapshot, writes_nothing  # noqa: F401 - a fixture
+from test_network_refusals import TILL, EARN, earn_bytes, raw_call, snapshot, writes_nothing  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
 
@@ -29,15 +30,16 @@ def balance(client, member_id: str) -> tuple[int, int, int]:
 
 # --- spend eligibility -----------------------------------------------------------------------------------
 
-def test_pending_points_are_never_spendable(make_partner, writes_nothing):
-    instant = make_partner("instant")                              # return window 0: active at once
+def test_pending_points_are_never_spendable(make_partner, writes_nothing, member_pin):
+    instant = make_partner("instant", **TILL)                      # return window 0: active at once
     returns = make_partner("returns", return_window_seconds=3600)  # pending for an hour
     with instant.client() as a, returns.client() as b:
         member = a.enroll_member().member.member_id
         a.earn(member, points=40)
         assert b.earn(member, points=60).state == pb.LOT_STATE_PENDING
         assert balance(a, member) == (40, 60, 0)
-        for spend in (a.redeem, a.authorize_redemption, b.redeem):
+        pin = member_pin(member)  # b did not enrol the member at its till: its spends need the member's PIN
+        for spend in (a.redeem, a.authorize_redemption, functools.partial(b.redeem, pin=pin)):
             refused = writes_nothing(lambda: spend(member, 41), errors.InsufficientPoints, "INSUFFICIENT_POINTS")
             assert refused.code.name == "FAILED_PRECONDITION" and refused.metadata["available"] == "40"
         assert a.redeem(member, 40).points == 40
@@ -45,8 +47,8 @@ def test_pending_points_are_never_spendable(make_partner, writes_nothing):
         assert balance(a, member) == (0, 60, 0)
 
 
-def test_expired_points_are_not_spendable_before_the_sweep(engine, make_partner, writes_nothing):
-    expiring = make_partner("expiring", expiry_days=30)
+def test_expired_points_are_not_spendable_before_the_sweep(engine, make_partner, writes_nothing, member_pin):
+    expiring = make_partner("expiring", expiry_days=30, **TILL)
     lasting = make_partner("lasting")
     with expiring.client() as a, lasting.client() as b:
         member = a.enroll_member().member.member_id
@@ -63,7 +65,8 @@ def test_expired_points_are_not_spendable_before_the_sweep(engine, make_partner,
                 refused = writes_nothing(lambda: spend(member, 21), errors.InsufficientPoints, "INSUFFICIENT_POINTS")
                 assert refused.metadata["available"] == "20"
             assert a.redeem(member, 20).points == 20
-            writes_nothing(lambda: b.redeem(member, 1), errors.InsufficientPoints, "INSUFFICIENT_POINTS")
+            writes_nothing(lambda: b.redeem(member, 1, pin=member_pin(member)), errors.InsufficientPoints,
+                           "INSUFFICIENT_POINTS")
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT state, remaining FROM lots WHERE lot_id = :l"),
                                     {"l": original.lot_id}).one() == ("active", 30)  # not swept, not touched
@@ -108,7 +111,7 @@ def proportional(parts: list[int], total: int) -> list[int]:
 ])
 def test_partial_reversal_of_a_redemption_is_proportional(engine, make_partner, earned, reversals):
     issuers = [make_partner(f"iss{i}") for i in range(len(earned))]
-    shop = make_partner("redeemer")
+    shop = make_partner("redeemer", **TILL)
     clients = [p.client() for p in issuers]
     try:
         with shop.client() as network:
@@ -141,7 +144,7 @@ def test_reference_split_matches_the_documented_examples():
 # --- limits exactly at and one past ----------------------------------------------------------------------
 
 def test_basket_cap_exactly_at_and_one_point_past(make_partner, writes_nothing):
-    capped = make_partner("cap", max_basket_share_bps=2500)  # a quarter of the basket, point value 1 minor unit
+    capped = make_partner("cap", max_basket_share_bps=2500, **TILL)  # a quarter of the basket, point value 1 minor unit
     with capped.client() as network:
         member = network.enroll_member().member.member_id
         network.earn(member, points=1000)
@@ -154,7 +157,7 @@ def test_basket_cap_exactly_at_and_one_point_past(make_partner, writes_nothing):
 
 
 def test_hold_lifetime_bounds(make_partner, writes_nothing):
-    shop = make_partner("ttl")
+    shop = make_partner("ttl", **TILL)
     with shop.client() as network:
         member = network.enroll_member().member.member_id
         network.earn(member, points=100)
