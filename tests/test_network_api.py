@@ -15,19 +15,16 @@ from partners.errors import FailedPrecondition
 from protos.coalition.v1 import network_pb2 as pb
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
-# Members enrolled at these partners' tills spend there without a PIN or code up to this (the contract term): these
-# tests are about the ledger; consent itself is tests/test_consent.py's.
-TILL = {"unverified_spend_limit_points": 100_000}
 
 
 @pytest.fixture
 def coffee(make_partner):
-    return make_partner("coffee", earn_points_per_major=2, **TILL)
+    return make_partner("coffee", earn_points_per_major=2)
 
 
 @pytest.fixture
 def airline(make_partner):
-    return make_partner("air", **TILL)
+    return make_partner("air")
 
 
 def test_enroll_find_and_reenroll(coffee):
@@ -115,8 +112,8 @@ def test_two_phase_redemption(coffee):
 
 
 def test_redemption_consumes_earliest_expiry_first(make_partner):
-    short = make_partner("short", expiry_days=30, **TILL)
-    long = make_partner("long", expiry_days=700, **TILL)
+    short = make_partner("short", expiry_days=30)
+    long = make_partner("long", expiry_days=700)
     with short.client() as s, long.client() as lg:
         member = lg.enroll_member().member
         lg.earn(member.member_id, points=100)

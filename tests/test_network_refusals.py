@@ -22,9 +22,6 @@ pytestmark = pytest.mark.usefixtures("verified_ledger")
 TABLES = ("journal", "postings", "lots", "holds", "hold_allocations", "members", "enrollments", "idempotency_keys",
           "shard_heads")
 EARN = "/coalition.v1.NetworkService/Earn"
-# Members enrolled at these partners' tills spend there without a PIN or code up to this (the contract term); the
-# consent refusals are tests/test_consent.py's.
-TILL = {"unverified_spend_limit_points": 100_000}
 
 
 def snapshot(engine) -> dict:
@@ -54,7 +51,7 @@ def writes_nothing(engine):
 
 @pytest.fixture
 def shop(make_partner):
-    return make_partner("shop", **TILL)
+    return make_partner("shop")
 
 
 @pytest.fixture
@@ -280,7 +277,7 @@ def test_idempotency_key_reused_with_another_body(shop, member, writes_nothing):
 
 
 def test_basket_cap(make_partner, writes_nothing):
-    capped = make_partner("capped", max_basket_share_bps=5000, **TILL)
+    capped = make_partner("capped", max_basket_share_bps=5000)
     with capped.client() as network:
         m = network.enroll_member().member
         network.earn(m.member_id, points=1000)

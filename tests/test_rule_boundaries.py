@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from partners import errors, signing
 from protos.coalition.v1 import network_pb2 as pb
-from test_network_refusals import TILL, EARN, earn_bytes, raw_call, snapshot, writes_nothing  # noqa: F401 - a fixture
+from test_network_refusals import EARN, earn_bytes, raw_call, snapshot, writes_nothing  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
 
@@ -31,7 +31,7 @@ def balance(client, member_id: str) -> tuple[int, int, int]:
 # --- spend eligibility -----------------------------------------------------------------------------------
 
 def test_pending_points_are_never_spendable(make_partner, writes_nothing, member_pin):
-    instant = make_partner("instant", **TILL)                      # return window 0: active at once
+    instant = make_partner("instant")                      # return window 0: active at once
     returns = make_partner("returns", return_window_seconds=3600)  # pending for an hour
     with instant.client() as a, returns.client() as b:
         member = a.enroll_member().member.member_id
@@ -48,7 +48,7 @@ def test_pending_points_are_never_spendable(make_partner, writes_nothing, member
 
 
 def test_expired_points_are_not_spendable_before_the_sweep(engine, make_partner, writes_nothing, member_pin):
-    expiring = make_partner("expiring", expiry_days=30, **TILL)
+    expiring = make_partner("expiring", expiry_days=30)
     lasting = make_partner("lasting")
     with expiring.client() as a, lasting.client() as b:
         member = a.enroll_member().member.member_id
@@ -111,7 +111,7 @@ def proportional(parts: list[int], total: int) -> list[int]:
 ])
 def test_partial_reversal_of_a_redemption_is_proportional(engine, make_partner, earned, reversals):
     issuers = [make_partner(f"iss{i}") for i in range(len(earned))]
-    shop = make_partner("redeemer", **TILL)
+    shop = make_partner("redeemer")
     clients = [p.client() for p in issuers]
     try:
         with shop.client() as network:
@@ -144,7 +144,7 @@ def test_reference_split_matches_the_documented_examples():
 # --- limits exactly at and one past ----------------------------------------------------------------------
 
 def test_basket_cap_exactly_at_and_one_point_past(make_partner, writes_nothing):
-    capped = make_partner("cap", max_basket_share_bps=2500, **TILL)  # a quarter of the basket, point value 1 minor unit
+    capped = make_partner("cap", max_basket_share_bps=2500)  # a quarter of the basket, point value 1 minor unit
     with capped.client() as network:
         member = network.enroll_member().member.member_id
         network.earn(member, points=1000)
@@ -157,7 +157,7 @@ def test_basket_cap_exactly_at_and_one_point_past(make_partner, writes_nothing):
 
 
 def test_hold_lifetime_bounds(make_partner, writes_nothing):
-    shop = make_partner("ttl", **TILL)
+    shop = make_partner("ttl")
     with shop.client() as network:
         member = network.enroll_member().member.member_id
         network.earn(member, points=100)
