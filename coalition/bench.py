@@ -11,6 +11,10 @@ each `seconds` long:
   watched     unary-1 again, with a WatchEvents stream of that partner open in this process: event latency is from
               the event's transaction (its occurred_at) to the event received here, p50 and p99
   batch       BatchEarn calls of 500 items
+  redeem      signed unary Redeems of 1 point by the members' own tills, without a member verification (the
+              contract's unverified limit), over PIN_PARTNERS partners
+  redeem-pin  the same Redeems carrying the member's PIN: one scrypt verification each, at the settings' cost
+              (the figures name N, r, p and one hash's time here); the server runs with velocity limits off
 The server's resident memory is sampled throughout; the peak is reported. Every earn writes its event to the
 outbox in its commit: every figure includes it (the watched phase also the signing and streaming of each event).
 
@@ -40,6 +44,9 @@ import psutil
 
 from network import admin
 from network.database import EmbeddedPostgres, make_engine, migrate
+from network.core.results import EarnItem
+from network.store import credentials as credentials_store
+from network.store.credentials import ScryptParams, pin_hash
 from network.store.ledger import build_ledger
 from network.settings import Settings
 from partners import signing
@@ -50,6 +57,11 @@ from protos.coalition.v1 import network_pb2
 
 CLIENT_PROCESSES = 2
 BATCH_SIZE = 500
+PIN_PARTNERS = 4  # partners whose members get a PIN (scrypt at the settings' cost each) and points to redeem
+BENCH_PIN = "2580"
+# The bench server's settings: no velocity limit (every caller redeems for the same members, many times a minute).
+VELOCITY_OFF = {"COALITION_MEMBER_SPENDS_PER_HOUR": "0", "COALITION_MEMBER_SPENDS_PER_DAY": "0",
+                "COALITION_PARTNER_REDEMPTIONS_PER_MINUTE": "0"}
 
 
 def _free_port() -> int:
@@ -107,7 +119,10 @@ def _load(args: tuple) -> tuple[int, list[float], float, float]:
             client = PartnerClient(target, key_id, private_key_from_raw(raw), timeout=10,
                                    channel_options=(*DEFAULT_CHANNEL_OPTIONS, *CHANNEL_OPTIONS))
             my_members = members[partner_id]
-            if mode == "batch":
+            if mode in ("redeem", "redeem-pin"):
+                pin = BENCH_PIN if mode == "redeem-pin" else None
+                call = lambda n: (client.redeem(my_members[(n + index) % len(my_members)], 1, pin=pin), 1)[1]
+            elif mode == "batch":
                 call = lambda n: (client.batch_earn([{"member_id": my_members[(n + i) % len(my_members)], "points": 1}
                                                      for i in range(BATCH_SIZE)]), BATCH_SIZE)[1]
             else:
@@ -252,13 +267,19 @@ def _seed(url: str, partners: int, members_per_partner: int) -> tuple[list, dict
         for i in range(partners):
             partner_id = f"bench{i:02d}"
             admin.create_partner(conn, "bench", partner_id, f"Bench partner {i}")
-            admin.set_contract(conn, "bench", partner_id, admin.ContractDraft(earn_points_per_major=1))
+            admin.set_contract(conn, "bench", partner_id, admin.ContractDraft(earn_points_per_major=1,
+                                                                              unverified_spend_limit_points=10))
             key = signing.generate_private_key()
             admin.register_key(conn, "bench", partner_id, f"{partner_id}-k1",
                                base64.b64encode(signing.raw_public(key)).decode())
             credentials.append((partner_id, f"{partner_id}-k1", signing.raw_private(key)))
             members[partner_id] = [ledger.enroll_member(conn, partner_id, "", "")[0].member_id
                                    for _ in range(members_per_partner)]
+    with engine.begin() as conn:  # the redeem phases' members: points, and a PIN at the settings' scrypt cost
+        spenders = [(c[0], m) for c in credentials[:PIN_PARTNERS] for m in members[c[0]]]
+        ledger.earn_batch(conn, [(p, EarnItem(f"seed-{m}", m, None, None, 10_000_000)) for p, m in spenders])
+        for _, member in spenders:
+            credentials_store.set_pin(conn, member, BENCH_PIN)
     engine.dispose()
     return credentials, members
 
@@ -281,7 +302,8 @@ def _servers(workdir: Path, url: str, processes: int) -> Iterator[tuple[int, int
     """The network server (`network serve --processes N`) and the bare echo server, N SO_REUSEPORT processes
     each: (port, echo port, server process)."""
     port, echo_port = _free_port(), _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "COALITION_DATA_DIR": str(workdir), "COALITION_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DATABASE_URL": url, "COALITION_DATA_DIR": str(workdir), "COALITION_LOG_LEVEL": "WARNING",
+           **VELOCITY_OFF}
     server = subprocess.Popen([sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", str(processes),
                                "--address", f"127.0.0.1:{port}"], env=env)
     ctx = mp.get_context("spawn")
@@ -335,7 +357,12 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
             with _EventLatency(target, credentials[0]) as event_latency:
                 watched_one = _phase(pool, manager, "unary", target, credentials[:1], members, concurrency, seconds)
             batch = _phase(pool, manager, "batch", target, credentials, members, batch_callers, seconds, watched)
+            spenders = credentials[:PIN_PARTNERS]
+            unverified = _phase(pool, manager, "redeem", target, spenders, members, concurrency, seconds, watched)
+            verified = _phase(pool, manager, "redeem-pin", target, spenders, members, concurrency, seconds, watched)
         sampling.set()
+    params = ScryptParams.of(Settings())
+    hash_ms = _pin_hash_ms(params)
     return {
         "unary_earns_per_s_50_partners": round(fifty["per_second"], 1),
         "unary_p50_ms": round(fifty["p50_ms"], 2),
@@ -352,6 +379,14 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
         "echo_calls_per_s": round(ceiling["per_second"], 1),
         "echo_p99_ms": round(ceiling["p99_ms"], 2),
         "ratio_to_echo": round(fifty["per_second"] / ceiling["per_second"], 3),
+        "redeems_per_s_unverified": round(unverified["per_second"], 1),
+        "redeem_unverified_p99_ms": round(unverified["p99_ms"], 2),
+        "redeems_per_s_pin_verified": round(verified["per_second"], 1),
+        "redeem_pin_verified_p99_ms": round(verified["p99_ms"], 2),
+        "pin_hash": params.describe(),
+        "pin_hash_ms": round(hash_ms, 2),
+        **{f"redeem_unverified_{k}": v for k, v in unverified.items() if k.endswith("_cpu_ms_per_item")},
+        **{f"redeem_pin_{k}": v for k, v in verified.items() if k.endswith("_cpu_ms_per_item")},
         "server_peak_rss_mb": round(peak_rss / 2**20, 1),
         **{f"unary_{k}": v for k, v in fifty.items() if k.endswith("_cpu_ms_per_item")},
         **{f"batch_{k}": v for k, v in batch.items() if k.endswith("_cpu_ms_per_item")},
@@ -365,6 +400,16 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
         "load_average_at_start": load_average(),
         "run_id": uuid.uuid4().hex[:8],
     }
+
+
+def _pin_hash_ms(params: ScryptParams, rounds: int = 10) -> float:
+    """One scrypt PIN hash at `params` on this machine, in milliseconds (the median of `rounds`)."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        pin_hash(BENCH_PIN, b"0123456789abcdef", params)
+        times.append(time.perf_counter() - started)
+    return sorted(times)[rounds // 2] * 1000
 
 
 def load_average() -> str:

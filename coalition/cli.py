@@ -49,16 +49,17 @@ network_app = typer.Typer(help="The points network server.", no_args_is_help=Tru
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The ledger.", no_args_is_help=True)
 partner_app = typer.Typer(help="Partners, contracts and keys (operator actions, recorded).", no_args_is_help=True)
+# members_app (console.portal.cli): `members serve` there, the operator actions on members and cards here
 bench_app = typer.Typer(help="Benchmarks: print figures and write them to a JSON file.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(partner_app, name="partner")
+app.add_typer(members_app, name="members")
 app.add_typer(bench_app, name="bench")
 app.add_typer(settle_app, name="settle")
 app.add_typer(worker_app, name="settlement")
 app.add_typer(console_app, name="console")
-app.add_typer(members_app, name="members")
 demo_app = typer.Typer(help="The demo coalition: seed it, send it traffic.", no_args_is_help=True)
 demo_app.command("seed")(demo_seed)
 demo_app.command("traffic")(demo_traffic)
@@ -198,13 +199,17 @@ def partner_contract(
     redemption_rate_minor_per_point: Decimal = Decimal(0), breakage_share_bps: int = 0,
     return_window_seconds: int = 0, expiry_days: int = 0, max_basket_share_bps: int = BASIS_POINTS,
     credit_limit_minor: Optional[int] = None, collateral_minor: int = 0,
+    unverified_spend_limit_points: int = typer.Option(
+        0, help="Points one spend may take without the member's PIN or code, for members enrolled at the partner's "
+                "own till (0: every spend needs one)."),
     effective_from: Optional[datetime] = typer.Option(None, help="ISO time (UTC); default now"),
     operator: str = OPERATOR,
 ) -> None:
     """Add the partner's next contract version."""
     draft = admin.ContractDraft(earn_points_per_major, settlement_model, clearing_fee_bps, issue_price_minor_per_point,
                                 redemption_rate_minor_per_point, breakage_share_bps, return_window_seconds, expiry_days,
-                                max_basket_share_bps, credit_limit_minor, collateral_minor)
+                                max_basket_share_bps, credit_limit_minor, collateral_minor,
+                                unverified_spend_limit_points)
     with operator_transaction() as conn:
         terms = admin.set_contract(conn, operator, partner_id, draft,
                                    effective_from.astimezone() if effective_from else None)
@@ -249,6 +254,45 @@ def partner_set_charity(partner_id: str, off: bool = typer.Option(False, "--off"
     with operator_transaction() as conn:
         admin.set_charity(conn, operator, partner_id, not off)
     console.print(f"partner {partner_id} {'is no longer' if off else 'is'} a charity")
+
+
+@members_app.command("freeze")
+def members_freeze(member_id: Optional[str] = typer.Argument(None, help="The member (all spending stops)."),
+                   card: Optional[str] = typer.Option(None, "--card", help="Freeze this card only, not the member."),
+                   reason: str = typer.Option(..., help="Why (recorded)."), operator: str = OPERATOR) -> None:
+    """Freeze a member or one card: every server refuses the next spend (read in the spend's transaction)."""
+    with operator_transaction() as conn:
+        if card:
+            admin.freeze_card(conn, operator, card, reason)
+        elif member_id:
+            admin.freeze_member(conn, operator, member_id, reason)
+        else:
+            raise typer.BadParameter("give a member id or --card")
+    console.print(f"{'card ' + card if card else 'member ' + str(member_id)} frozen")
+
+
+@members_app.command("unfreeze")
+def members_unfreeze(member_id: Optional[str] = typer.Argument(None),
+                     card: Optional[str] = typer.Option(None, "--card", help="Unfreeze this card."),
+                     reason: str = typer.Option("", help="Why (recorded)."), operator: str = OPERATOR) -> None:
+    """Lift a member's or a card's freeze."""
+    with operator_transaction() as conn:
+        if card:
+            admin.unfreeze_card(conn, operator, card, reason)
+        elif member_id:
+            admin.unfreeze_member(conn, operator, member_id, reason)
+        else:
+            raise typer.BadParameter("give a member id or --card")
+    console.print(f"{'card ' + card if card else 'member ' + str(member_id)} unfrozen")
+
+
+@members_app.command("replace-card")
+def members_replace_card(member_id: str, card: str = typer.Argument(..., help="The lost card's number."),
+                         operator: str = OPERATOR) -> None:
+    """Replace a lost card: the old number stops working at once, the balance stays with the member."""
+    with operator_transaction() as conn:
+        new_card = admin.replace_card(conn, operator, member_id, card)
+    console.print(f"card {card} replaced by {new_card}")
 
 
 @partner_app.command("list")

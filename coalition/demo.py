@@ -60,8 +60,13 @@ class DemoPartnerSpec:
     welcome_points: tuple[int, int]  # range of the points each new member starts with
 
 
+# Demo members were enrolled at the tills of the brands they joined: up to this many points per spend need no PIN
+# there (the contract term; larger spends and spends elsewhere are refused MEMBER_VERIFICATION_REQUIRED).
+DEMO_UNVERIFIED_SPEND_LIMIT = 2500
+
+
 def _draft(**terms) -> admin.ContractDraft:
-    return admin.ContractDraft(**terms)
+    return admin.ContractDraft(**{"unverified_spend_limit_points": DEMO_UNVERIFIED_SPEND_LIMIT, **terms})
 
 
 DEMO_PARTNERS: tuple[DemoPartnerSpec, ...] = (
@@ -277,8 +282,8 @@ def _ensure_members(engine: Engine, settings: CoalitionSettings, count: int) -> 
             "CAST(:p AS text[])) AS x(m, c, s, p)"),
             {"t": now, **dict(zip("mcsp", map(list, zip(*member_rows))))})
         conn.execute(text(
-            "INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at) "
-            "SELECT p, m, r, :t FROM unnest(CAST(:p AS text[]), CAST(:m AS uuid[]), CAST(:r AS text[])) AS x(p, m, r)"),
+            "INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at, method) "
+            "SELECT p, m, r, :t, 'till' FROM unnest(CAST(:p AS text[]), CAST(:m AS uuid[]), CAST(:r AS text[])) AS x(p, m, r)"),
             {"t": now, **dict(zip("pmr", map(list, zip(*enrollment_rows))))})
         items = [(plan[i][0], EarnItem(f"demo-welcome-{i:05d}", str(member_ids[i]), None, None, plan[i][2],
                                        receipt_ref="welcome bonus")) for i in missing if plan[i][2] > 0]

@@ -19,6 +19,7 @@ from network import errors
 from network.core import events
 from network.core.ledger import CURRENCY_EXPONENT
 from network.core.terms import BASIS_POINTS, SETTLEMENT_MODELS, ContractTerms
+from network.store import credentials
 from network.store.contracts import load_contracts, notify_contract_change
 from network.store.events import append_event
 from partners import signing
@@ -234,3 +235,27 @@ def set_charity(conn: Connection, operator: str, partner_id: str, charity: bool 
     _require_partner(conn, partner_id)
     conn.execute(text("UPDATE partners SET charity = :c WHERE partner_id = :p"), {"c": charity, "p": partner_id})
     record(conn, operator, "partner.charity" if charity else "partner.not_charity", partner_id, {"charity": charity})
+
+
+# --- members and cards (network.store.credentials records each in operator_actions) ---------------------------------
+
+def freeze_member(conn: Connection, operator: str, member_id: str, reason: str) -> None:
+    """No spend for the member at any partner until unfrozen; read by every server's next spend (no cache)."""
+    credentials.freeze_member(conn, member_id, operator, reason)
+
+
+def unfreeze_member(conn: Connection, operator: str, member_id: str, reason: str = "") -> None:
+    credentials.unfreeze_member(conn, member_id, operator, reason)
+
+
+def freeze_card(conn: Connection, operator: str, card_number: str, reason: str) -> None:
+    credentials.freeze_card(conn, card_number, operator, reason)
+
+
+def unfreeze_card(conn: Connection, operator: str, card_number: str, reason: str = "") -> None:
+    credentials.unfreeze_card(conn, card_number, operator, reason)
+
+
+def replace_card(conn: Connection, operator: str, member_id: str, card_number: str) -> str:
+    """A new card number for the member (the old card stops working at once); the balance stays the member's."""
+    return credentials.replace_card(conn, member_id, card_number, operator)

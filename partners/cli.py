@@ -288,6 +288,15 @@ def earn(
         _show("earned", response, client, mutating=True)
 
 
+PinOption = typer.Option(None, "--pin", help="The member's spending PIN (4 to 8 digits), their consent to this spend.")
+CodeOption = typer.Option(None, "--code", help="A one-time redemption code from the member portal (10 digits).")
+
+
+def _one_verification(pin: str | None, code: str | None) -> None:
+    if pin and code:
+        raise typer.BadParameter("give --pin or --code, not both")
+
+
 @app.command()
 def redeem(
     ctx: typer.Context,
@@ -298,6 +307,8 @@ def redeem(
     receipt_ref: str = typer.Option("", "--receipt-ref"),
     store_id: str = typer.Option("", "--store-id"),
     terminal_id: str = typer.Option("", "--terminal-id"),
+    pin: Optional[str] = PinOption,
+    code: Optional[str] = CodeOption,
     request_id: Optional[str] = RequestIdOption,
     key_file: Path = KeyFileOption,
     target: Optional[str] = TargetOption,
@@ -307,11 +318,12 @@ def redeem(
     cert_file: Optional[Path] = CertFileOption,
     cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
-    """Spend a member's points at once."""
+    """Spend a member's points at once (with the member's --pin or one-time --code)."""
+    _one_verification(pin, code)
     with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         response = client.redeem(
             member_id, points, basket_minor=basket_minor, currency=currency, receipt_ref=receipt_ref,
-            store_id=store_id, terminal_id=terminal_id, request_id=request_id,
+            store_id=store_id, terminal_id=terminal_id, request_id=request_id, pin=pin, code=code,
         )
         _show("redeemed", response, client, mutating=True)
 
@@ -327,6 +339,8 @@ def authorize(
     store_id: str = typer.Option("", "--store-id"),
     terminal_id: str = typer.Option("", "--terminal-id"),
     hold_ttl_seconds: int = typer.Option(0, "--hold-ttl-seconds", min=0, help="0 means the network default."),
+    pin: Optional[str] = PinOption,
+    code: Optional[str] = CodeOption,
     request_id: Optional[str] = RequestIdOption,
     key_file: Path = KeyFileOption,
     target: Optional[str] = TargetOption,
@@ -336,11 +350,13 @@ def authorize(
     cert_file: Optional[Path] = CertFileOption,
     cert_key_file: Optional[Path] = CertKeyFileOption,
 ) -> None:
-    """Place a hold on a member's points (capture or void it later)."""
+    """Place a hold on a member's points (capture or void it later), with the member's --pin or one-time --code."""
+    _one_verification(pin, code)
     with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
         response = client.authorize_redemption(
             member_id, points, basket_minor=basket_minor, currency=currency, receipt_ref=receipt_ref,
             store_id=store_id, terminal_id=terminal_id, hold_ttl_seconds=hold_ttl_seconds, request_id=request_id,
+            pin=pin, code=code,
         )
         _show("hold placed", response, client, mutating=True)
 

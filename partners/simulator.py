@@ -56,6 +56,9 @@ class Credentials(Protocol):
 class SimMember:
     member_id: str
     card_number: str
+    # The member's spending PIN, as they type it at the till; "" when the till spends without one (the network allows
+    # that only up to the contract's limit, for members enrolled at the partner's own till).
+    pin: str = ""
 
 
 @dataclass(frozen=True)
@@ -286,12 +289,13 @@ class PosSimulator:
             "basket_minor": basket, "currency": profile.currency}
         if not two_phase:
             response = self._call("redeem", lambda: client.redeem(member.member_id, points, **basket_arg,
-                                                                  **self._till(partner_id)))
+                                                                  **self._till(partner_id), pin=member.pin or None))
             if response is not None:
                 self._redemptions.append(_Recent(partner_id, member.member_id, response.transaction_id, points))
             return
         hold = self._call("authorize", lambda: client.authorize_redemption(
-            member.member_id, points, hold_ttl_seconds=300, **basket_arg, **self._till(partner_id)))
+            member.member_id, points, hold_ttl_seconds=300, **basket_arg, **self._till(partner_id),
+            pin=member.pin or None))
         if hold is None:
             return
         if self._rng.random() < 0.25:  # the customer changed their mind
@@ -383,7 +387,7 @@ class PosSimulator:
         basket = int(Decimal(points) * self._point_value * 10000 / share) + 100  # within the basket cap
         self._call("redeem", lambda: self._clients[partner_id].redeem(
             member.member_id, points, basket_minor=basket, currency=self._profile(partner_id).currency,
-            **self._till(partner_id)))
+            **self._till(partner_id), pin=member.pin or None))
 
     def _op_refused_reused_key(self) -> None:
         """A buggy till reuses a request_id for another purchase: refused with IDEMPOTENCY_KEY_REUSED."""

@@ -36,6 +36,10 @@ from network.store.verify import verify_ledger
 from partners import signing
 
 _counter = itertools.count(1)
+# Test partners let members they enrolled at their own till spend there without a PIN or code up to this many points
+# (the contract term), so that tests of other rules need no member verification; spends elsewhere do need one
+# (member_pin). The real default, 0, and the consent rules are tests/test_consent.py's.
+TEST_CONTRACT = {"unverified_spend_limit_points": 100_000}
 
 # A refusal the reason catalogue (partners/reasons.py) does not list, or lists with another code or other
 # metadata keys, raises where it is built: the test that triggers it fails.
@@ -174,11 +178,25 @@ def make_partner(engine: Engine, target: str) -> Callable[..., PartnerHandle]:
         with engine.begin() as conn:
             admin.create_partner(conn, "test", partner_id, name or partner_id.title(), iban=iban,
                                  mandate=admin.SepaMandate(f"M-{partner_id}", date(2026, 1, 5)))
-            admin.set_contract(conn, "test", partner_id, admin.ContractDraft(**contract))
+            admin.set_contract(conn, "test", partner_id, admin.ContractDraft(**{**TEST_CONTRACT, **contract}))
             admin.register_key(conn, "test", partner_id, key_id, base64.b64encode(signing.raw_public(key)).decode())
         return PartnerHandle(partner_id, key_id, key, target)
 
     return make
+
+
+@pytest.fixture
+def member_pin(engine: Engine) -> Callable[[str], str]:
+    """Give a member a spending PIN and return it, for tests of other rules that spend at a partner the member did
+    not enrol with at its till (a cheap scrypt: the server verifies with the parameters stored with the PIN)."""
+    from network.store import credentials
+
+    def give(member_id: str, pin: str = "2580") -> str:
+        with engine.begin() as conn:
+            credentials.set_pin(conn, member_id, pin, params=credentials.ScryptParams(2**10, 8, 1))
+        return pin
+
+    return give
 
 
 def assert_ledger_verifies(engine: Engine) -> None:

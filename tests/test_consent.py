@@ -107,7 +107,7 @@ def test_own_till_exception_up_to_the_contract_limit(engine, coalition):
 
 
 def test_a_contract_without_the_exception_always_needs_verification(engine, make_partner):
-    shop = make_partner("strict").client(max_attempts=1)  # the default limit: 0
+    shop = make_partner("strict", unverified_spend_limit_points=0).client(max_attempts=1)  # the default
     member = shop.enroll_member().member
     shop.earn(member.member_id, points=100)
     nothing_written(engine, lambda: shop.redeem(member.member_id, 1), "MEMBER_VERIFICATION_REQUIRED")
@@ -314,3 +314,11 @@ def test_velocity_limits_at_their_boundaries(engine, make_partner):
         ledger.redeem(conn, shop.partner_id, member, 1, SpendRefs(), None, partner_guard)
     assert caught.value.reason == "VELOCITY_LIMIT" and caught.value.metadata == {
         "limit": "2", "window": "minute", "partner_id": shop.partner_id}
+
+
+def test_the_contract_default_is_no_unverified_spending():
+    from network import admin
+    from network.core.terms import ContractTerms
+
+    assert admin.ContractDraft().unverified_spend_limit_points == 0
+    assert ContractTerms.__dataclass_fields__["unverified_spend_limit_points"].default == 0

@@ -62,16 +62,19 @@ def proto_fields() -> dict[str, dict[str, tuple[str, list[str]]]]:
 
 
 PROTO = proto_fields()
+# Message-typed request fields: their kinds are on their own fields (Money: a valid one is the start of each case;
+# MemberVerification: an empty one, its oneof then set to the value).
+NESTED = {"Money": npb.Money, "MemberVerification": npb.MemberVerification}
 REQUESTS = sorted(name for name in PROTO if name.endswith("Request"))
 
 
 def test_every_request_field_names_its_kind_and_the_server_applies_that_kind():
     assert len(REQUESTS) == 20
-    for message in [*REQUESTS, "coalition.v1.Money"]:
+    for message in [*REQUESTS, *(f"coalition.v1.{m}" for m in NESTED)]:
         tagged = {}
         for name, (type_name, tags) in PROTO[message].items():
-            if type_name == "Money":
-                assert tags == [], f"{message}.{name}: a Money field's kinds are on Money's fields"
+            if type_name in NESTED:
+                assert tags == [], f"{message}.{name}: a {type_name} field's kinds are on {type_name}'s fields"
                 continue
             assert len(tags) == 1, f"{message}.{name} must name exactly one kind, has {tags}"
             fields.parse_kind(f"kind: {tags[0]}")  # a kind that exists, in the documented form
@@ -151,8 +154,9 @@ def field_paths(message: str) -> list[tuple[str, str, str]]:
     """(path from the request, the field's message, the field's name) for every kind-bearing field."""
     paths = []
     for name, (type_name, _) in PROTO[message].items():
-        if type_name == "Money":
-            paths += [(f"{name}.{inner}", "coalition.v1.Money", inner) for inner in PROTO["coalition.v1.Money"]]
+        if type_name in NESTED:
+            paths += [(f"{name}.{inner}", f"coalition.v1.{type_name}", inner)
+                      for inner in PROTO[f"coalition.v1.{type_name}"]]
         else:
             paths.append((name, message, name))
     return paths
@@ -163,8 +167,9 @@ def with_value(request, path: str, value, member_id: str):
     changed.CopyFrom(request)
     *outer, last = path.split(".")
     target = changed
-    for name in outer:  # a Money field: start from a valid one
-        getattr(target, name).CopyFrom(npb.Money(amount_minor=1000, currency="EUR"))
+    for name in outer:  # a Money field: start from a valid one; a MemberVerification: from an empty one
+        if getattr(target, name).DESCRIPTOR.name == "Money":
+            getattr(target, name).CopyFrom(npb.Money(amount_minor=1000, currency="EUR"))
         target = getattr(target, name)
     descriptor = target.DESCRIPTOR.fields_by_name[last]
     if descriptor.is_repeated:  # a count: that many valid items
@@ -242,7 +247,8 @@ def test_each_field_refuses_and_accepts_its_kinds_examples_over_grpc(engine, mak
         network.earn(member_id, points=1000)
     for path, owner, name in field_paths(message):
         kind = validation.kind_of(owner, name)
-        descriptor = (npb.Money.DESCRIPTOR if owner == "coalition.v1.Money"
+        nested = NESTED.get(owner.removeprefix("coalition.v1."))
+        descriptor = (nested.DESCRIPTOR if nested is not None
                       else base_request(message, member_id).DESCRIPTOR).fields_by_name[name]
         accepted, refused = kind.examples()
         own_problems = {kind.problem(v) for v in refused}

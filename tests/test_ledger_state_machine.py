@@ -23,6 +23,7 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, inva
                                  run_state_machine_as_test)
 from sqlalchemy import text
 
+from network.store import credentials
 from partners import errors, signing
 from partners.client import full_method
 from test_network_refusals import snapshot
@@ -31,6 +32,7 @@ from test_rule_boundaries import proportional
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("verified_ledger")]
 
 NEVER = {"INTERNAL", "UNKNOWN"}
+PIN = "2580"  # every member's spending PIN: the machine spends at any partner (consent is tests/test_consent.py's)
 
 
 @dataclass
@@ -164,6 +166,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def enroll(self, partner):
         response = self.call(partner, "EnrollMember", lambda c: c.enroll_member(), None)
         member = Member(response.member.member_id, partner)
+        with self.world.engine.begin() as conn:  # spends at every partner carry the member's PIN (consent)
+            credentials.set_pin(conn, member.member_id, PIN, params=credentials.ScryptParams(2**10, 8, 1))
         self.all_members.append(member)
         return member
 
@@ -191,7 +195,7 @@ class LedgerMachine(RuleBasedStateMachine):
         points = self.spend_points(data, member)
         plan = self.allocate(member, points)
         expected = plan if isinstance(plan, Refused) else None
-        response = self.call(partner, "Redeem", lambda c: c.redeem(member.member_id, points), expected)
+        response = self.call(partner, "Redeem", lambda c: c.redeem(member.member_id, points, pin=PIN), expected)
         if response is None:
             return multiple()
         assert response.points == points
@@ -206,7 +210,7 @@ class LedgerMachine(RuleBasedStateMachine):
         plan = self.allocate(member, points)
         expected = plan if isinstance(plan, Refused) else None
         response = self.call(partner, "AuthorizeRedemption",
-                             lambda c: c.authorize_redemption(member.member_id, points), expected)
+                             lambda c: c.authorize_redemption(member.member_id, points, pin=PIN), expected)
         if response is None:
             return multiple()
         for lot, take in plan:

@@ -7,6 +7,7 @@ not yet swept points spendable, the credit limit `>` turned `>=`, a partial reve
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -29,15 +30,16 @@ def balance(client, member_id: str) -> tuple[int, int, int]:
 
 # --- spend eligibility -----------------------------------------------------------------------------------
 
-def test_pending_points_are_never_spendable(make_partner, writes_nothing):
-    instant = make_partner("instant")                              # return window 0: active at once
+def test_pending_points_are_never_spendable(make_partner, writes_nothing, member_pin):
+    instant = make_partner("instant")                      # return window 0: active at once
     returns = make_partner("returns", return_window_seconds=3600)  # pending for an hour
     with instant.client() as a, returns.client() as b:
         member = a.enroll_member().member.member_id
         a.earn(member, points=40)
         assert b.earn(member, points=60).state == pb.LOT_STATE_PENDING
         assert balance(a, member) == (40, 60, 0)
-        for spend in (a.redeem, a.authorize_redemption, b.redeem):
+        pin = member_pin(member)  # b did not enrol the member at its till: its spends need the member's PIN
+        for spend in (a.redeem, a.authorize_redemption, functools.partial(b.redeem, pin=pin)):
             refused = writes_nothing(lambda: spend(member, 41), errors.InsufficientPoints, "INSUFFICIENT_POINTS")
             assert refused.code.name == "FAILED_PRECONDITION" and refused.metadata["available"] == "40"
         assert a.redeem(member, 40).points == 40
@@ -45,7 +47,7 @@ def test_pending_points_are_never_spendable(make_partner, writes_nothing):
         assert balance(a, member) == (0, 60, 0)
 
 
-def test_expired_points_are_not_spendable_before_the_sweep(engine, make_partner, writes_nothing):
+def test_expired_points_are_not_spendable_before_the_sweep(engine, make_partner, writes_nothing, member_pin):
     expiring = make_partner("expiring", expiry_days=30)
     lasting = make_partner("lasting")
     with expiring.client() as a, lasting.client() as b:
@@ -63,7 +65,8 @@ def test_expired_points_are_not_spendable_before_the_sweep(engine, make_partner,
                 refused = writes_nothing(lambda: spend(member, 21), errors.InsufficientPoints, "INSUFFICIENT_POINTS")
                 assert refused.metadata["available"] == "20"
             assert a.redeem(member, 20).points == 20
-            writes_nothing(lambda: b.redeem(member, 1), errors.InsufficientPoints, "INSUFFICIENT_POINTS")
+            writes_nothing(lambda: b.redeem(member, 1, pin=member_pin(member)), errors.InsufficientPoints,
+                           "INSUFFICIENT_POINTS")
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT state, remaining FROM lots WHERE lot_id = :l"),
                                     {"l": original.lot_id}).one() == ("active", 30)  # not swept, not touched

@@ -22,7 +22,7 @@ def _key_file(handle) -> KeyFile:
     return KeyFile(handle.partner_id, handle.key_id, pem, handle.target)
 
 
-def test_simulator_sends_every_kind_of_traffic_and_counts_refusals(make_partner, engine, target):
+def test_simulator_sends_every_kind_of_traffic_and_counts_refusals(make_partner, engine, target, member_pin):
     coffee = make_partner("coffee", return_window_seconds=0, clearing_fee_bps=100)
     grocer = make_partner("grocer", return_window_seconds=0, max_basket_share_bps=5000, settlement_model="prefunded",
                           issue_price_minor_per_point=Decimal(1),
@@ -34,7 +34,8 @@ def test_simulator_sends_every_kind_of_traffic_and_counts_refusals(make_partner,
             for i in range(6):
                 member = client.enroll_member(customer_ref=f"c-{i}").member
                 client.earn(member.member_id, points=3000)
-                members[handle.partner_id].append(SimMember(member.member_id, member.card_number))
+                pin = member_pin(member.member_id) if i % 2 else ""  # the others pay unverified at their own till
+                members[handle.partner_id].append(SimMember(member.member_id, member.card_number, pin))
     profiles = {grocer.partner_id: StoreProfile(max_basket_share_bps=5000),
                 charity.partner_id: StoreProfile(issues_points=False)}
     simulator = PosSimulator(target, [_key_file(h) for h in (coffee, grocer, charity)], members,

@@ -12,7 +12,8 @@ from console.cli import streamlit_command
 from console.settings import get_settings
 from network.runtime import database
 
-members_app = typer.Typer(help="Members: their portal, their accounts' data rights.", no_args_is_help=True)
+members_app = typer.Typer(help="Members: their portal; their cards (freeze, unfreeze, replace) and accounts (erase): "
+                                "operator actions, recorded.", no_args_is_help=True)
 APP = Path(__file__).resolve().parent / "app.py"
 
 
