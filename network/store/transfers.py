@@ -41,7 +41,6 @@ from network.core import rules, transfers
 from network.core.ledger import Allocation, LotTerms
 from network.core.results import SpendRefs
 from network.settings import NetworkSettings, get_settings
-from network.store import ledger_time
 from network.store.contracts import ContractBook
 from network.store.events import append_events
 from network.store.journal import PendingTransaction, apply_lot_deltas, write_transactions
