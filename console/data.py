@@ -128,6 +128,15 @@ def member_history(member_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def member_notifications(member_id: str) -> pd.DataFrame:
+    """The member's outbox (transfers sent and received, donations), newest first."""
+    with engine().connect() as conn:
+        notes = transfer_reads.member_notifications(conn, member_id, limit=transfer_reads.MAX_NOTIFICATIONS_PAGE)
+    return pd.DataFrame([(n.seq, n.created_at, n.type, n.detail.get("points"), n.transfer_id) for n in reversed(notes)],
+                        columns=["seq", "created_at", "type", "points", "transfer_id"])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def anomaly_flags() -> pd.DataFrame:
     """Members flagged within the lookback (network.store.transfers.anomaly_flags), most recent first."""
     since = now() - transfer_reads.ANOMALY_THRESHOLDS.lookback

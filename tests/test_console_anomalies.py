@@ -1,6 +1,7 @@
 """The console's Members page shows the anomaly flags (issue 11, part 5) under AppTest against the real database: a
 member who redeemed at 3 partners within minutes (a spend spree) and one who sent 5 transfers within the hour (a
-transfer burst) are flagged; members one short of either threshold are not. Flags for failed PINs come with the PIN
+transfer burst) are flagged; members one short of either threshold, or spread wider than its window, are not; a
+member's notifications are shown with the member. Flags for failed PINs come with the PIN
 tries of the consent work."""
 
 from __future__ import annotations
@@ -53,3 +54,7 @@ def test_members_page_flags_spend_sprees_and_transfer_bursts(console_env, engine
     shown = {(row["member_id"], row["flag"]): row["count"] for _, row in table(at, "flag").iterrows()}
     assert shown[(spree, "spend spree")] == 3 and shown[(burst, "transfer burst")] == 5
     assert not {key for key in shown if key[0] in (calm, steady, friend, slow)}
+    at.text_input(key="member_query").input(burst).run()
+    assert not at.exception
+    notes = table(at, "transfer_id")
+    assert notes[["seq", "type", "points"]].values.tolist() == [[5 - i, "transfer.sent", 10] for i in range(5)]

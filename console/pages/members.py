@@ -1,5 +1,5 @@
 """Members: anomaly flags (spend sprees, transfer bursts); find one by member id or card number; balance, lots with
-issuer and expiry, history across brands."""
+issuer and expiry, history across brands, the member's notifications (transfers and donations)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,6 @@ st.dataframe(data.member_lots(member.member_id), hide_index=True, width="stretch
 st.subheader("History across brands")
 history, money = major_unit_columns(data.member_history(member.member_id), data.settings().network_currency)
 st.dataframe(history, hide_index=True, width="stretch", key="member_history", column_config=money)
+st.subheader("Notifications (transfers and donations)")
+st.dataframe(data.member_notifications(member.member_id), hide_index=True, width="stretch",
+             key="member_notifications")

@@ -84,6 +84,7 @@ class AnomalyFlag(NamedTuple):
     last_at: datetime
 
 
+MAX_NOTIFICATIONS_PAGE = transfers.MAX_NOTIFICATIONS_PAGE
 SPEND_SPREE, TRANSFER_BURST = "spend spree", "transfer burst"
 ANOMALY_THRESHOLDS = transfers.AnomalyThresholds()
 
