@@ -16,11 +16,13 @@ from sqlalchemy import Engine
 from network.store import read_models as network_reads
 from network.database import make_engine, require_migrated, resolve_database_url
 from network.store.ledger import build_ledger
+from network.store import transfers as transfer_reads
 from network.core.results import Balance
 from console.settings import ConsoleSettings, get_settings
 from settlement import read_models as settlement_reads
 
 TTL = get_settings().console_cache_ttl_seconds
+ANOMALY_THRESHOLDS = transfer_reads.ANOMALY_THRESHOLDS
 
 
 def settings() -> ConsoleSettings:
@@ -123,6 +125,24 @@ def member_lots(member_id: str) -> pd.DataFrame:
 def member_history(member_id: str) -> pd.DataFrame:
     with engine().connect() as conn:
         return network_reads.member_history(conn, member_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def member_notifications(member_id: str) -> pd.DataFrame:
+    """The member's outbox (transfers sent and received, donations), newest first."""
+    with engine().connect() as conn:
+        notes = transfer_reads.member_notifications(conn, member_id, limit=transfer_reads.MAX_NOTIFICATIONS_PAGE)
+    return pd.DataFrame([(n.seq, n.created_at, n.type, n.detail.get("points"), n.transfer_id) for n in reversed(notes)],
+                        columns=["seq", "created_at", "type", "points", "transfer_id"])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def anomaly_flags() -> pd.DataFrame:
+    """Members flagged within the lookback (network.store.transfers.anomaly_flags), most recent first."""
+    since = now() - transfer_reads.ANOMALY_THRESHOLDS.lookback
+    with engine().connect() as conn:
+        flags = transfer_reads.anomaly_flags(conn, since)
+    return pd.DataFrame([tuple(f) for f in flags], columns=list(transfer_reads.AnomalyFlag._fields))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -31,7 +31,7 @@ def test_verify_detects_edits(engine, make_partner):
         conn.execute(text("UPDATE journal SET points = 51 WHERE tx_id = :t"), {"t": earned.transaction_id})
     # the journal row is hashed; the lot's points are a copy of the earn's, checked against it
     assert failing(engine) == {"journal hash chain is intact (tamper evidence)",
-                               "every lot's fixed columns match the earn that created it"}
+                               "every lot's fixed columns match the earn or transfer that created it"}
     with engine.begin() as conn:
         conn.execute(text("UPDATE journal SET points = 50 WHERE tx_id = :t"), {"t": earned.transaction_id})
     assert failing(engine) == set()

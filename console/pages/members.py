@@ -1,4 +1,5 @@
-"""Members: find one by member id or card number; balance, lots with issuer and expiry, history across brands."""
+"""Members: anomaly flags (spend sprees, transfer bursts); find one by member id or card number; balance, lots with
+issuer and expiry, history across brands, the member's notifications (transfers and donations)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,17 @@ from console.money import format_points, major_unit_columns
 
 session.require_operator()
 st.title("Members")
+st.subheader("Anomaly flags")
+limits = data.ANOMALY_THRESHOLDS
+st.caption(f"Last {limits.lookback.days} days. Spend spree: redemptions at {limits.spree_partners} or more partners "
+           f"within {int(limits.spree_window.total_seconds() // 60)} minutes. Transfer burst: "
+           f"{limits.burst_transfers} or more transfers sent within {int(limits.burst_window.total_seconds() // 60)} "
+           "minutes.")
+flags = data.anomaly_flags()
+if flags.empty:
+    st.info("No member flagged.")
+else:
+    st.dataframe(flags, hide_index=True, width="stretch", key="member_flags")
 query = st.text_input("Member id or card number", key="member_query", placeholder="7123 4567 8901 2345")
 if not query.strip():
     st.stop()
@@ -29,3 +41,6 @@ st.dataframe(data.member_lots(member.member_id), hide_index=True, width="stretch
 st.subheader("History across brands")
 history, money = major_unit_columns(data.member_history(member.member_id), data.settings().network_currency)
 st.dataframe(history, hide_index=True, width="stretch", key="member_history", column_config=money)
+st.subheader("Notifications (transfers and donations)")
+st.dataframe(data.member_notifications(member.member_id), hide_index=True, width="stretch",
+             key="member_notifications")

@@ -115,3 +115,4 @@ class AnomalyThresholds:
     spree_window: timedelta = timedelta(minutes=10)
     burst_transfers: int = 5
     burst_window: timedelta = timedelta(hours=1)
+    lookback: timedelta = timedelta(days=7)  # how far back the console looks for flags

@@ -41,7 +41,6 @@ from network.core import rules, transfers
 from network.core.ledger import Allocation, LotTerms
 from network.core.results import SpendRefs
 from network.settings import NetworkSettings, get_settings
-from network.store import ledger_time
 from network.store.contracts import ContractBook
 from network.store.events import append_events
 from network.store.journal import PendingTransaction, apply_lot_deltas, write_transactions
@@ -85,7 +84,9 @@ class AnomalyFlag(NamedTuple):
     last_at: datetime
 
 
+MAX_NOTIFICATIONS_PAGE = transfers.MAX_NOTIFICATIONS_PAGE
 SPEND_SPREE, TRANSFER_BURST = "spend spree", "transfer burst"
+ANOMALY_THRESHOLDS = transfers.AnomalyThresholds()
 
 
 def transfer_limits(settings: NetworkSettings) -> transfers.TransferLimits:
@@ -352,7 +353,7 @@ GROUP BY t.member_id HAVING max(w.transfers) >= :threshold
 
 
 def anomaly_flags(conn: Connection, since: datetime,
-                  thresholds: transfers.AnomalyThresholds = transfers.AnomalyThresholds()) -> list[AnomalyFlag]:
+                  thresholds: transfers.AnomalyThresholds = ANOMALY_THRESHOLDS) -> list[AnomalyFlag]:
     """Members flagged since `since` (network.core.transfers: spend spree, transfer burst), most recent first.
     Flags for failed PINs come with the consent work's PIN tries (not computed here)."""
     flags = [AnomalyFlag(r.member_id, SPEND_SPREE, int(r.count), r.last_at) for r in conn.execute(

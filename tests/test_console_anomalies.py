@@ -1,0 +1,60 @@
+"""The console's Members page shows the anomaly flags (issue 11, part 5) under AppTest against the real database: a
+member who redeemed at 3 partners within minutes (a spend spree) and one who sent 5 transfers within the hour (a
+transfer burst) are flagged; members one short of either threshold, or spread wider than its window, are not; a
+member's notifications are shown with the member. Flags for failed PINs come with the PIN
+tries of the consent work."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from network.core.results import EarnItem, SpendRefs
+from network.store.contracts import ContractBook
+from network.store.ledger import Ledger, build_ledger
+from network.store.transfers import ANOMALY_THRESHOLDS, transfer_points
+from test_console_pages import VIEWER, VIEWER_PASSWORD, console_env, logged_in, page, password_hashes, table  # noqa: F401
+
+
+def test_members_page_flags_spend_sprees_and_transfer_bursts(console_env, engine, settings, make_partner):
+    assert (ANOMALY_THRESHOLDS.spree_partners, ANOMALY_THRESHOLDS.burst_transfers) == (3, 5)
+    shops = [make_partner("spree") for _ in range(3)]
+    ledger = build_ledger(engine, settings)
+    unlimited = settings.model_copy(update={"transfer_min_points": 1, "transfer_max_per_day": 0})
+    with engine.begin() as conn:
+        spree, calm, burst, steady, friend = (ledger.enroll_member(conn, shops[0].partner_id, "", "")[0].member_id
+                                              for _ in range(5))
+        ledger.earn_batch(conn, [(shops[0].partner_id, EarnItem(uuid.uuid4().hex, m, None, None, 1000))
+                                 for m in (spree, calm, burst, steady)])
+        for shop in shops:
+            ledger.redeem(conn, shop.partner_id, spree, 10, SpendRefs(), None)
+        for shop in shops[:2]:
+            ledger.redeem(conn, shop.partner_id, calm, 10, SpendRefs(), None)
+    for i in range(5):
+        transfer_points(engine, burst, friend, 10, f"burst-{i}", settings=unlimited)
+    for i in range(4):
+        transfer_points(engine, steady, friend, 10, f"steady-{i}", settings=unlimited)
+    # the same counts spread wider than the windows: 3 partners 6 minutes apart (12 > 10), 5 transfers 20 apart
+    start = datetime.now(timezone.utc) + timedelta(hours=1)
+    moment = [start]
+    slow_ledger = Ledger(engine, ContractBook(engine), point_value_minor=Decimal(1), network_currency="EUR",
+                         shards=settings.ledger_shards, clock=lambda: moment[0])
+    with engine.begin() as conn:
+        slow = ledger.enroll_member(conn, shops[0].partner_id, "", "")[0].member_id
+        ledger.earn_batch(conn, [(shops[0].partner_id, EarnItem(uuid.uuid4().hex, slow, None, None, 1000))])
+    for i, shop in enumerate(shops):
+        moment[0] = start + timedelta(minutes=6 * i)
+        with engine.begin() as conn:
+            slow_ledger.redeem(conn, shop.partner_id, slow, 10, SpendRefs(), None)
+    for i in range(5):
+        transfer_points(engine, slow, friend, 10, f"slow-{i}", start + timedelta(minutes=20 * i), settings=unlimited)
+
+    at = page(logged_in(VIEWER, VIEWER_PASSWORD), "members")
+    shown = {(row["member_id"], row["flag"]): row["count"] for _, row in table(at, "flag").iterrows()}
+    assert shown[(spree, "spend spree")] == 3 and shown[(burst, "transfer burst")] == 5
+    assert not {key for key in shown if key[0] in (calm, steady, friend, slow)}
+    at.text_input(key="member_query").input(burst).run()
+    assert not at.exception
+    notes = table(at, "transfer_id")
+    assert notes[["seq", "type", "points"]].values.tolist() == [[5 - i, "transfer.sent", 10] for i in range(5)]
