@@ -309,6 +309,21 @@ def test_wrong_codes_exhaust_the_code_then_the_attempt_limits(accounts, clock, s
     assert accounts.session_account(accounts.log_in(email, last_code(outbox, email)))
 
 
+def test_code_tries_are_limited_per_address_at_the_boundary(accounts, clock):
+    unknown = new_email()  # no account: every try fails, and the address's own limit still counts them
+    for _ in range(POLICY.attempts_per_address):
+        with pytest.raises(AccountError) as refused:
+            accounts.log_in(unknown, "123456")
+        assert refused.value.reason == "CODE_NOT_ISSUED"
+    with pytest.raises(AccountError) as refused:
+        accounts.log_in(unknown, "123456")
+    assert refused.value.reason == "RATE_LIMITED"
+    clock.now = T0 + timedelta(seconds=POLICY.window_seconds, microseconds=1)
+    with pytest.raises(AccountError) as refused:
+        accounts.log_in(unknown, "123456")
+    assert refused.value.reason == "CODE_NOT_ISSUED"
+
+
 def test_login_code_and_session_expire_at_their_boundaries(accounts, clock, signed_up, outbox):
     account_id, email = signed_up
     accounts.request_login_code(email)
