@@ -24,6 +24,7 @@ from network.settings import get_settings
 from coalition.demo import demo_seed, demo_traffic
 from coalition.soak import soak_command
 from coalition.up import up_command
+from coalition.webhooks import webhooks_app
 from console.bench import run_console_benchmark
 from console.cli import console_app
 from network import admin
@@ -54,6 +55,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(settle_app, name="settle")
 app.add_typer(worker_app, name="settlement")
 app.add_typer(console_app, name="console")
+app.add_typer(webhooks_app, name="webhooks")
 demo_app = typer.Typer(help="The demo coalition: seed it, send it traffic.", no_args_is_help=True)
 demo_app.command("seed")(demo_seed)
 demo_app.command("traffic")(demo_traffic)

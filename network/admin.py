@@ -20,6 +20,8 @@ from network.core import events
 from network.core.ledger import CURRENCY_EXPONENT
 from network.core.terms import BASIS_POINTS, SETTLEMENT_MODELS, ContractTerms
 from network.store.contracts import load_contracts, notify_contract_change
+from network import webhooks
+from network.store import webhooks as webhook_store
 from network.store.events import append_event
 from partners import signing
 
@@ -219,3 +221,23 @@ def set_partner_status(conn: Connection, operator: str, partner_id: str, status:
     conn.execute(text("UPDATE partners SET status = :s WHERE partner_id = :p"), {"s": status, "p": partner_id})
     record(conn, operator, "partner.suspend" if status == "suspended" else "partner.resume", partner_id)
     notify_key_change(conn)
+
+
+# --- webhooks ------------------------------------------------------------------------------------------------
+
+def set_webhook_endpoint_state(conn: Connection, operator: str, endpoint_id: str, enabled: bool,
+                               reason: str = "") -> webhook_store.Endpoint:
+    """Enable an endpoint (clearing its reason and alert: delivery resumes where it stopped) or disable it."""
+    endpoint = webhooks.update(conn, None, endpoint_id, state=webhooks.ENABLED if enabled else webhooks.DISABLED,
+                               allow_http_localhost=True, reason=f"disabled by operator {operator}: {reason}".strip())
+    record(conn, operator, "webhook.enable" if enabled else "webhook.disable", endpoint_id,
+           {"partner_id": endpoint.partner_id, "reason": reason})
+    return endpoint
+
+
+def replay_webhook_events(conn: Connection, operator: str, endpoint_id: str, first: int, last: int = 0) -> str:
+    """Deliver an endpoint's events [first, last] again (the dispatcher starts it); the replay id."""
+    replay_id, first, last = webhooks.replay(conn, None, endpoint_id, first, last, f"operator:{operator}")
+    record(conn, operator, "webhook.replay", endpoint_id, {"first_sequence": first, "last_sequence": last,
+                                                           "replay_id": replay_id})
+    return replay_id

@@ -181,7 +181,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
                                group_linger_seconds=settings.earn_group_linger_ms / 1000,
                                commit_timeout_seconds=settings.earn_commit_timeout_seconds,
                                signer=signer, wakeups=wakeups, event_poll_seconds=settings.event_poll_seconds,
-                               event_heartbeat_seconds=settings.event_heartbeat_seconds)
+                               event_heartbeat_seconds=settings.event_heartbeat_seconds,
+                               webhook_allow_http_localhost=settings.webhook_allow_http_localhost)
     bind = address or settings.grpc_address
     credentials = server_credentials(settings)  # None: plaintext
 
