@@ -27,12 +27,19 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
+from typer.testing import CliRunner
+
+from coalition.cli import app as operator_app
 
 from network import admin
 from network.core import webhooks as rules
 from network.server import start_server
+from network.settings import from_environment
 from network.store import webhooks as store
+from partners import cli as partner_cli
+from partners import signing
 from partners.errors import CoalitionError
+from partners.keyfile import KeyFile, save_key_file
 from settlement.temporal_runtime import start_dev_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -417,3 +424,52 @@ def test_replay_of_a_range_redelivers_those_ids(shop, receiver, webhook_worker, 
                               {"s": endpoint_id}).one()
     assert sorted(d.seq for d in log if d.replay) == [first_seq, first_seq + 1, first_seq + 2]
     assert (action.operator, action.action, action.detail["replay_id"]) == ("ops-test", "webhook.replay", replay_id)
+
+
+# --- the partner's and the operator's commands ----------------------------------------------------------------------
+
+def test_partner_and_operator_commands(shop, engine, database_url, tmp_path, monkeypatch):
+    key_file = save_key_file(tmp_path / "key.json", KeyFile(
+        partner_id=shop.partner_id, key_id=shop.key_id,
+        private_key_pem=signing.private_key_to_pem(shop.private_key).decode("ascii"), target=shop.target))
+    monkeypatch.setenv("COLUMNS", "250")
+    partner = lambda *args: CliRunner().invoke(partner_cli.app, [*args, "--key-file", str(key_file)])  # noqa: E731
+    added = partner("webhooks", "add", "https://example.com/cli", "--event", "points.earned")
+    assert added.exit_code == 0 and "whsec_" in added.output, added.output
+    refused = partner("webhooks", "add", "https://example.com/x", "--event", "points.eaten")
+    assert refused.exit_code != 0 and "WEBHOOK_EVENT_TYPE_UNKNOWN" in refused.output
+    with engine.connect() as conn:
+        [endpoint] = store.endpoints(conn, shop.partner_id)
+    listed = partner("webhooks", "list")
+    assert endpoint.endpoint_id in listed.output and "points.earned" in listed.output
+    disabled = partner("webhooks", "enable", endpoint.endpoint_id, "--disable")
+    assert disabled.exit_code == 0 and "disabled: disabled by the partner" in disabled.output
+    with shop.client() as network:
+        network.earn(member_of(network), points=4)
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    from_environment.cache_clear()
+    try:
+        operator = lambda *args: CliRunner().invoke(operator_app, list(args))  # noqa: E731
+        shown = operator("webhooks", "list", "--partner", shop.partner_id)
+        assert endpoint.endpoint_id in shown.output and "disabled" in shown.output
+        refused = operator("webhooks", "replay", endpoint.endpoint_id, "--from", "1")
+        assert refused.exit_code == 2 and "WEBHOOK_ENDPOINT_DISABLED" in refused.output
+        enabled = operator("webhooks", "enable", endpoint.endpoint_id, "--operator", "ops-cli")
+        assert enabled.exit_code == 0, enabled.output
+        replayed = operator("webhooks", "replay", endpoint.endpoint_id, "--from", "1", "--operator", "ops-cli")
+        assert replayed.exit_code == 0 and "requested" in replayed.output
+        assert operator("webhooks", "deliveries", "--endpoint", endpoint.endpoint_id).exit_code == 0
+    finally:
+        from_environment.cache_clear()
+    with engine.connect() as conn:
+        actions = conn.execute(text("SELECT action FROM operator_actions WHERE subject = :s AND operator = 'ops-cli' "
+                                    "ORDER BY action_id"), {"s": endpoint.endpoint_id}).scalars().all()
+        assert store.endpoint(conn, endpoint.endpoint_id).enabled
+    assert actions == ["webhook.enable", "webhook.replay"]
+    assert partner("webhooks", "deliveries", "--endpoint", endpoint.endpoint_id).exit_code == 0
+    replay = partner("webhooks", "replay", endpoint.endpoint_id, "--from", "1")
+    assert replay.exit_code == 0 and "replay_id" in replay.output, replay.output
+    assert partner("webhooks", "remove", endpoint.endpoint_id).exit_code == 0
+    with engine.connect() as conn:
+        assert store.endpoints(conn, shop.partner_id) == []
