@@ -205,7 +205,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                  group_linger_seconds: float = 0.002, commit_timeout_seconds: float = 30.0,
                  signer: NetworkSigner, wakeups: EventWakeups | None = None,
                  event_poll_seconds: float = 5.0, event_heartbeat_seconds: float = 15.0,
-                 webhook_allow_http_localhost: bool = False):
+                 webhook_allow_http_localhost: bool = False, outbox_enabled: bool = True):
         """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics). `signer` signs
         events (ListEvents, WatchEvents); `wakeups` wakes WatchEvents streams (without: they poll)."""
         self._engine = engine
@@ -218,7 +218,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         self._network_keys = network_keys
         self._commit_timeout_seconds = commit_timeout_seconds
         self._earns = EarnCommitter(
-            ledger, lambda result: earn_response(result).SerializeToString(), committed=earned)
+            ledger, lambda result: earn_response(result).SerializeToString(), committed=earned, outbox=outbox_enabled)
         self._group_commit = GroupCommit(
             engine, lambda connection, calls: self._earns.post(connection, calls, lock_early=True)[0],
             linger_seconds=group_linger_seconds)

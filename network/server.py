@@ -182,7 +182,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
                                commit_timeout_seconds=settings.earn_commit_timeout_seconds,
                                signer=signer, wakeups=wakeups, event_poll_seconds=settings.event_poll_seconds,
                                event_heartbeat_seconds=settings.event_heartbeat_seconds,
-                               webhook_allow_http_localhost=settings.webhook_allow_http_localhost)
+                               webhook_allow_http_localhost=settings.webhook_allow_http_localhost,
+                               outbox_enabled=settings.outbox_enabled)
     bind = address or settings.grpc_address
     credentials = server_credentials(settings)  # None: plaintext
 

@@ -1,5 +1,5 @@
 """Webhook rules: which URLs and event filters an endpoint may have, which events it receives, the retry schedule,
-what is signed, and when a partner's credit use is announced.
+what is signed.
 
 Delivery follows the Standard Webhooks specification (https://www.standardwebhooks.com): each POST carries
 `webhook-id` (the event's id, the same on every attempt, so a receiver dedupes on it), `webhook-timestamp` (integer
@@ -113,22 +113,3 @@ def schedule_problem(schedule: RetrySchedule) -> str | None:
     if schedule.horizon_seconds < 0:
         return "the horizon must not be negative"
     return None
-
-
-# --- credit use ------------------------------------------------------------------------------------------------
-
-CREDIT_LEVELS = (80, 100)  # per cent of the credit limit whose upward crossing is announced
-
-
-def credit_level(outstanding_points: int, credit_limit_points: int | None) -> int:
-    """The highest CREDIT_LEVELS level that outstanding points reach (0: below the first, or no limit)."""
-    if not credit_limit_points or credit_limit_points <= 0:
-        return 0
-    reached = [level for level in CREDIT_LEVELS if outstanding_points * 100 >= level * credit_limit_points]
-    return max(reached, default=0)
-
-
-def credit_crossing(previous_level: int, level: int) -> int | None:
-    """The level to announce when use moved from `previous_level` to `level` (None: no upward crossing). A fall
-    back below a level is not announced, but lowers the stored level so that the next crossing is."""
-    return level if level > previous_level else None
