@@ -230,13 +230,16 @@ def partner_list() -> None:
 @bench_app.command("earn")
 def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary phase."),
                concurrency: int = 32, batch_callers: int = typer.Option(4, help="Concurrent BatchEarn callers."),
+               latency_events: int = typer.Option(300, min=10, help="Earns timed from commit to WatchEvents and to "
+                                                                    "the webhook receiver."),
                processes: Optional[str] = typer.Option(
                    None, help="Comma-separated server process counts (1,2,4): print the scaling table instead, "
                               "written to bench-results/earn-scaling.json unless --out is given."),
                out: Optional[Path] = typer.Option(None, help="Default bench-results/earn.json.")) -> None:
     """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
     if processes is None:
-        _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers),
+        _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers,
+                                   latency_events=latency_events),
                 out or Path("bench-results/earn.json"))
         return
     try:

@@ -1,7 +1,8 @@
 """Webhook delivery activities: thin shells over network.store.webhooks, one dataclass in and one out.
 
-`deliver` POSTs one event to one endpoint, following the Standard Webhooks specification (network.core.webhooks),
-and logs the attempt (Temporal's attempt number, the HTTP status or the error, the latency). A 2xx answer moves
+`deliver` POSTs a page of events to one endpoint in order, one at a time (one activity per page, not per event:
+an endpoint keeps up with a busy partner), following the Standard Webhooks specification (network.core.webhooks),
+and logs each attempt (Temporal's attempt number, the HTTP status or the error, the latency). A 2xx answer moves
 the endpoint's delivered_through in the same transaction as its log row; anything else is logged, then raised, so
 that Temporal retries it with the workflow's backoff. The activities are synchronous (SQLAlchemy, httpx) and run
 on the worker's thread pool.
@@ -50,14 +51,16 @@ class NextEvents:
 @dataclass
 class DeliverInput:
     endpoint_id: str
-    sequence: int
+    sequences: list[int]  # in order
     replay: bool = False
+    tried: int = 0  # attempts the first event already had (in an earlier activity)
 
 
 @dataclass
 class DeliverOutcome:
-    delivered: bool  # False: the endpoint is gone or disabled; nothing was sent
-    status_code: int = 0
+    enabled: bool  # False: the endpoint is gone or disabled; nothing was sent
+    delivered: int = 0
+    failed_sequence: int = 0  # an event after the first failed its first attempt (logged): retry it from there
 
 
 @dataclass
@@ -116,36 +119,56 @@ class WebhookActivities:
 
     @activity.defn
     def deliver(self, job: DeliverInput) -> DeliverOutcome:
+        """POST the events in order, one at a time, each moving delivered_through when answered 2xx (a replay moves
+        nothing); stop at the first that fails, raised for Temporal to retry. A retry starts at the first event not
+        yet delivered (delivered_through), so the attempt number logged is that event's."""
         attempt_number = activity.info().attempt
         with self._engine.connect() as conn:
             endpoint = store.endpoint(conn, job.endpoint_id)
-            event = None if endpoint is None else store.event(conn, endpoint.partner_id, job.sequence)
-        if endpoint is None or not endpoint.enabled or event is None:
+            found = [] if endpoint is None else [store.event(conn, endpoint.partner_id, seq) for seq in job.sequences
+                                                 if job.replay or seq > endpoint.delivered_through]
+        if endpoint is None or not endpoint.enabled:
             return DeliverOutcome(False)
+        delivered, attempt_number = 0, job.tried + attempt_number
+        with httpx.Client(timeout=self._timeout_seconds, follow_redirects=False) as client:
+            for event in found:
+                if event is None:  # not in the outbox: nothing to send (cannot happen for a sequence read from it)
+                    continue
+                if not self._post(client, endpoint, event, attempt_number, job.replay):
+                    if delivered == 0:  # the first event: Temporal retries this activity with the backoff
+                        raise ApplicationError(f"{rules.webhook_id(endpoint.partner_id, event.seq)} to "
+                                               f"{endpoint.url} not delivered (attempt {attempt_number})", event.seq,
+                                               type=DELIVERY_FAILED)
+                    return DeliverOutcome(True, delivered, event.seq)  # a later one: its own schedule from attempt 1
+                attempt_number = 1  # the events after the first are tried for the first time
+                delivered += 1
+        return DeliverOutcome(True, delivered)
+
+    def _post(self, client: httpx.Client, endpoint: store.Endpoint, event: StoredEvent, attempt_number: int,
+              replay: bool) -> bool:
+        """POST one event and log the attempt; whether it was answered 2xx."""
         body = event_body(event)
         message_id = rules.webhook_id(endpoint.partner_id, event.seq)
         headers = signed_headers(message_id, int(time.time()), body, endpoint.secret, self._signer)
         started = time.monotonic()
         status_code, error = None, None
         try:
-            with httpx.Client(timeout=self._timeout_seconds, follow_redirects=False) as client:
-                status_code = client.post(endpoint.url, content=body, headers=headers).status_code
+            status_code = client.post(endpoint.url, content=body, headers=headers).status_code
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         latency_ms = round((time.monotonic() - started) * 1000)
-        delivered = status_code is not None and 200 <= status_code < 300
-        if not delivered and error is None:
+        ok = status_code is not None and 200 <= status_code < 300
+        if not ok and error is None:
             error = f"HTTP {status_code}"
-        attempt = store.Attempt(status_code, error, latency_ms, delivered)
+        attempt = store.Attempt(status_code, error, latency_ms, ok)
         with self._engine.begin() as conn:
-            store.log_attempt(conn, endpoint, event.seq, attempt_number, job.replay, attempt)
-            if delivered and not job.replay:
+            store.log_attempt(conn, endpoint, event.seq, attempt_number, replay, attempt)
+            if ok and not replay:
                 store.advance(conn, endpoint.endpoint_id, event.seq)
-        if not delivered:
+        if not ok:
             log.info("webhook %s to endpoint %s attempt %d failed: %s", message_id, endpoint.endpoint_id,
                      attempt_number, attempt.error)
-            raise ApplicationError(f"{message_id} to {endpoint.url}: {attempt.error}", type=DELIVERY_FAILED)
-        return DeliverOutcome(True, status_code)
+        return ok
 
     @activity.defn
     def advance(self, job: AdvanceInput) -> None:

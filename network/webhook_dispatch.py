@@ -5,8 +5,10 @@ each endpoint's delivered_through (both in PostgreSQL), and each endpoint's work
 (`webhook-endpoint-<endpoint id>`), started with signal-with-start, so a dispatcher that runs twice, or again after
 being killed, wakes the one workflow instead of starting a second. A sweep (every endpoint enabled and behind its
 partner's last event) runs when the dispatcher starts, whenever a transaction NOTIFYs the outbox's channel, and
-at least every poll interval; an endpoint is signalled again only when its partner's last event (or the endpoint
-itself: re-enabled, changed) moved since it was last signalled, so a long retry is not flooded with signals.
+at least every poll interval. An endpoint is signalled again only when its delivery moved (delivered_through) or
+the endpoint changed (re-enabled, edited) since it was last signalled, or a minute after that: a running workflow
+reads the outbox again after each batch anyway, so a signal only matters to one about to end (or gone); a
+workflow retrying one event for three days is not flooded with a signal per new event (its history stays short).
 
 Replays asked for (webhook_replays, by a partner's ReplayWebhookEvents, `coalition webhooks replay` or the console)
 are started by the same sweep, as workflow `webhook-replay-<replay id>`, then marked started: a dispatcher killed
@@ -41,13 +43,14 @@ async def wake_endpoint(client: Client, endpoint_id: str, schedule: DeliverySche
 
 class WebhookDispatcher:
     def __init__(self, client: Client, engine: Engine, schedule: DeliverySchedule, task_queue: str, *,
-                 poll_seconds: float = 10.0):
+                 poll_seconds: float = 10.0, resignal_seconds: float = 60.0):
         self._client = client
         self._engine = engine
         self._schedule = schedule
         self._task_queue = task_queue
         self._poll_seconds = poll_seconds
-        self._signalled: dict[str, tuple[int, datetime]] = {}
+        self._resignal_seconds = resignal_seconds
+        self._signalled: dict[str, tuple[tuple[int, datetime], float]] = {}  # endpoint -> (mark, when signalled)
 
     def _read(self) -> tuple[list[store.Behind], list[store.Replay]]:
         with self._engine.connect() as conn:
@@ -63,12 +66,14 @@ class WebhookDispatcher:
         loop = asyncio.get_running_loop()
         behind, replays = await loop.run_in_executor(None, self._read)
         woken = 0
+        now = loop.time()
         for row in behind:
-            mark = (row.head, row.updated_at)
-            if self._signalled.get(row.endpoint_id) == mark:
+            mark = (row.delivered_through, row.updated_at)
+            last = self._signalled.get(row.endpoint_id)
+            if last is not None and last[0] == mark and now - last[1] < self._resignal_seconds:
                 continue
             await wake_endpoint(self._client, row.endpoint_id, self._schedule, self._task_queue)
-            self._signalled[row.endpoint_id] = mark
+            self._signalled[row.endpoint_id] = (mark, now)
             woken += 1
         for replay in replays:
             try:  # the replay's id is its workflow's: started at most once, even by two dispatchers

@@ -1,8 +1,8 @@
 """Webhook delivery workflows (deterministic: no I/O; the activities in network.webhook_activities do it).
 
 One workflow per endpoint, id `webhook-endpoint-<endpoint id>` (WebhookEndpointWorkflow): it reads the endpoint's
-next events from the outbox (after its delivered_through, in the partner's sequence order) and delivers them one
-at a time, each with the retry schedule (exponential backoff for up to 3 days by default). One workflow per
+next events from the outbox (after its delivered_through, in the partner's sequence order, a page at a time) and
+has one activity deliver the page one event at a time, the first that fails with the retry schedule (exponential backoff for up to 3 days by default). One workflow per
 endpoint, not per event, keeps the partner's order (event n+1 is not sent before event n was accepted) and keeps a
 receiver that is down from being hit by one retry loop per pending event. When a delivery's retries run out, the
 endpoint is disabled with an operator alert and the workflow ends: nothing more is sent to it until it is enabled.
@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from network.core.webhooks import RetrySchedule
@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
                                             WebhookActivities)
 
 DELIVERIES_PER_RUN = 500  # then continue-as-new: a bounded history however many events an endpoint receives
+MAX_HISTORY = 10_000  # history events (signals included): continue-as-new past this too
 STEP = timedelta(seconds=60)
 # A worker killed during a POST is noticed after this long without its heartbeat (the worker's ActivityGuard
 # heartbeats while an activity runs), and the attempt is made again: the same webhook-id, receivers dedupe.
@@ -48,11 +49,13 @@ class DeliverySchedule:
     def rules(self) -> RetrySchedule:
         return RetrySchedule(self.initial_seconds, self.coefficient, self.max_interval_seconds, self.horizon_seconds)
 
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(initial_interval=timedelta(seconds=self.initial_seconds),
+    def retry_policy(self, tried: int = 0) -> RetryPolicy:
+        """The rest of the schedule after `tried` attempts (0 or 1) were made elsewhere."""
+        return RetryPolicy(initial_interval=timedelta(seconds=min(self.initial_seconds * self.coefficient ** tried,
+                                                                  self.max_interval_seconds)),
                            backoff_coefficient=self.coefficient,
                            maximum_interval=timedelta(seconds=self.max_interval_seconds),
-                           maximum_attempts=self.rules().attempts())
+                           maximum_attempts=self.rules().attempts() - tried)
 
 
 @dataclass
@@ -72,16 +75,20 @@ def endpoint_workflow_id(endpoint_id: str) -> str:
     return f"webhook-endpoint-{endpoint_id}"
 
 
-async def _deliver(job_endpoint: str, sequence: int, schedule: DeliverySchedule, replay: bool):
+async def _deliver(endpoint_id: str, sequences: list[int], schedule: DeliverySchedule, replay: bool,
+                   tried: int = 0):
     return await workflow.execute_activity_method(
-        WebhookActivities.deliver, DeliverInput(job_endpoint, sequence, replay),
-        start_to_close_timeout=timedelta(seconds=schedule.timeout_seconds + 5), heartbeat_timeout=HEARTBEAT_TIMEOUT,
-        retry_policy=schedule.retry_policy())
+        WebhookActivities.deliver, DeliverInput(endpoint_id, sequences, replay, tried),
+        start_to_close_timeout=timedelta(seconds=(schedule.timeout_seconds + 5) * len(sequences)),
+        heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=schedule.retry_policy(tried))
 
 
-def _cause(exc: ActivityError) -> str:
-    cause = exc.cause
-    return str(cause) if cause is not None else str(exc)
+def _failure(exc: ActivityError | ApplicationError) -> tuple[int, str]:
+    """(the event that was not delivered, the last error) from a delivery whose retries ran out."""
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    if isinstance(cause, ApplicationError) and cause.details:
+        return int(cause.details[0]), str(cause)
+    return 0, str(cause if cause is not None else exc)
 
 
 @workflow.defn
@@ -96,7 +103,7 @@ class WebhookEndpointWorkflow:
 
     @workflow.run
     async def run(self, job: EndpointJob) -> str:
-        delivered = 0
+        delivered, tried = 0, 0
         while True:
             self._woken = False
             batch = await workflow.execute_activity_method(
@@ -104,23 +111,31 @@ class WebhookEndpointWorkflow:
                 retry_policy=STEP_RETRY)
             if not batch.enabled:
                 return "disabled"
-            for sequence in batch.sequences:
+            if batch.sequences:
                 try:
-                    outcome = await _deliver(job.endpoint_id, sequence, job.schedule, False)
-                except ActivityError as exc:
+                    if tried >= job.schedule.rules().attempts():
+                        raise ApplicationError("no attempt left", batch.sequences[0])
+                    outcome = await _deliver(job.endpoint_id, batch.sequences, job.schedule, False, tried)
+                except (ActivityError, ApplicationError) as exc:
+                    sequence, last_error = _failure(exc)
                     await workflow.execute_activity_method(
                         WebhookActivities.disable_endpoint,
-                        DisableInput(job.endpoint_id, sequence, job.schedule.rules().attempts(), _cause(exc)),
+                        DisableInput(job.endpoint_id, sequence, job.schedule.rules().attempts(), last_error),
                         start_to_close_timeout=STEP, retry_policy=STEP_RETRY)
                     return "disabled"
-                if not outcome.delivered:
+                if not outcome.enabled:
                     return "disabled"
-                delivered += 1
+                delivered += outcome.delivered
+                tried = 0
+                if outcome.failed_sequence:  # a later event failed its first attempt: the first wait, then again
+                    await workflow.sleep(timedelta(seconds=job.schedule.initial_seconds))
+                    tried = 1
+                    continue  # not advancing past it
             if batch.read_through > batch.through_before:
                 await workflow.execute_activity_method(
                     WebhookActivities.advance, AdvanceInput(job.endpoint_id, batch.read_through),
                     start_to_close_timeout=STEP, retry_policy=STEP_RETRY)
-                if delivered >= DELIVERIES_PER_RUN:
+                if delivered >= DELIVERIES_PER_RUN or workflow.info().get_current_history_length() > MAX_HISTORY:
                     workflow.continue_as_new(job)
                 continue
             if not self._woken:
@@ -133,12 +148,12 @@ class WebhookReplayWorkflow:
     async def run(self, job: ReplayJob) -> int:
         """Deliver the events again in order; stop at the first whose retries run out. Returns how many arrived."""
         delivered = 0
-        for sequence in job.sequences:
+        for sequence in job.sequences:  # one activity per event: a retry must not send the ones before it again
             try:
-                outcome = await _deliver(job.endpoint_id, sequence, job.schedule, True)
+                outcome = await _deliver(job.endpoint_id, [sequence], job.schedule, True)
             except ActivityError:
                 break
-            if not outcome.delivered:
+            if not outcome.enabled:
                 break
             delivered += 1
         return delivered

@@ -62,6 +62,7 @@ class Receiver:
     port: int = 0
     received: list[Received] = field(default_factory=list)
     fail_first: int = 0
+    fail_at: set[int] = field(default_factory=set)  # POSTs (0, 1, ... in arrival order) answered 503
     delay: float = 0.0
     got_request: threading.Event = field(default_factory=threading.Event)
     server: ThreadingHTTPServer | None = None
@@ -79,9 +80,10 @@ class Receiver:
                 receiver.got_request.set()
                 if receiver.delay:
                     time.sleep(receiver.delay)
+                index = len(receiver.received)
                 receiver.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
-                failing = receiver.fail_first > 0
-                receiver.fail_first -= 1 if failing else 0
+                failing = receiver.fail_first > 0 or index in receiver.fail_at
+                receiver.fail_first -= 1 if receiver.fail_first > 0 else 0
                 self.send_response(503 if failing else 200)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -116,6 +118,15 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0):
             return found
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def logged(engine, endpoint_id: str, count: int) -> list[store.Delivery]:
+    """The endpoint's delivery log once it has `count` attempts (an attempt is logged just after its POST)."""
+    def read():
+        with engine.connect() as conn:
+            found = store.deliveries(conn, endpoint_id=endpoint_id, limit=1000)
+        return sorted(found, key=lambda d: d.delivery_id) if len(found) >= count else None
+    return wait_for(read, f"{count} logged attempts")
 
 
 # --- Temporal, the webhook worker process, a server that allows http to localhost -----------------------------
@@ -277,7 +288,7 @@ def test_endpoint_refusals_write_nothing(shop, make_partner, target, engine):
 
 # --- delivery ----------------------------------------------------------------------------------------------------
 
-def test_events_are_delivered_signed_in_order_and_filtered(shop, receiver, webhook_worker, network_signer):
+def test_events_are_delivered_signed_in_order_and_filtered(shop, receiver, webhook_worker, network_signer, engine):
     with shop.client() as network:
         everything = network.create_webhook_endpoint(receiver.url)
         redeemed_only = network.create_webhook_endpoint(receiver.url.replace("/hooks", "/redeemed"),
@@ -304,6 +315,7 @@ def test_events_are_delivered_signed_in_order_and_filtered(shop, receiver, webho
     sequences = [int(p["data"]["sequence"]) for p in by_path["all"]]
     assert sequences == sorted(sequences)
     assert [p["type"] for p in by_path["redeemed"]] == ["points.redeemed"]
+    logged(engine, everything.endpoint.endpoint_id, 3)
     with shop.client() as network:
         log = network.list_webhook_deliveries(everything.endpoint.endpoint_id)
         assert {(d.attempt, d.status_code, d.delivered) for d in log} == {(1, 200, True)} and len(log) == 3
@@ -337,11 +349,30 @@ def test_receiver_down_then_up_gets_every_event_in_order_once_per_id(shop, recei
     sequences = [int(i.rsplit("_", 1)[1]) for i in ids]
     assert len(ids) == 3 and sequences == sorted(sequences)
     assert [json.loads(r.body)["data"]["transaction"]["points"] for r in receiver.received[4:7]] == ["1", "2", "3"]
-    with engine.connect() as conn:
-        log = store.deliveries(conn, endpoint_id=created.endpoint.endpoint_id)
+    log = logged(engine, created.endpoint.endpoint_id, 7)
     failed = [d for d in log if not d.delivered]
     assert len(failed) == 4 and {d.status_code for d in failed} == {503} and {d.error for d in failed} == {"HTTP 503"}
     assert max(d.attempt for d in log) == 5  # the first event: four refusals, then the fifth attempt
+
+
+def test_a_later_event_of_a_page_that_fails_gets_its_own_schedule(shop, receiver, webhook_worker, engine):
+    """Events delivered a page per activity: the second of three fails its first POST; it is retried (attempt 2)
+    after the first wait, never skipped, and the third follows it."""
+    receiver.fail_at = {1}
+    with shop.client() as network:
+        created = network.create_webhook_endpoint(receiver.url)
+        endpoint_id = created.endpoint.endpoint_id
+        network.update_webhook_endpoint(endpoint_id, state="disabled")  # the three events wait: one page
+        member_id = member_of(network)
+        for points in (1, 2, 3):
+            network.earn(member_id, points=points)
+        network.update_webhook_endpoint(endpoint_id, state="enabled")
+    wait_for(lambda: len(receiver.received) == 4, "three events, one of them twice")
+    assert [json.loads(r.body)["data"]["transaction"]["points"] for r in receiver.received] == ["1", "2", "2", "3"]
+    log = logged(engine, endpoint_id, 4)
+    first = log[0].seq
+    assert [(d.seq - first, d.attempt, d.status_code) for d in log] == [(0, 1, 200), (1, 1, 503), (1, 2, 200),
+                                                                        (2, 1, 200)]
 
 
 def test_retries_run_out_the_endpoint_is_disabled_with_an_alert_and_gets_nothing_more(shop, webhook_worker, engine):
@@ -418,8 +449,8 @@ def test_replay_of_a_range_redelivers_those_ids(shop, receiver, webhook_worker, 
         replay_id = admin.replay_webhook_events(conn, "ops-test", endpoint_id, first_seq + 2)
     wait_for(lambda: len(receiver.received) == 6, "the operator's replay")
     assert receiver.received[5].headers["webhook-id"] == first_ids[2]
+    log = logged(engine, endpoint_id, 6)
     with engine.connect() as conn:
-        log = store.deliveries(conn, endpoint_id=endpoint_id)
         action = conn.execute(text("SELECT operator, action, detail FROM operator_actions WHERE subject = :s"),
                               {"s": endpoint_id}).one()
     assert sorted(d.seq for d in log if d.replay) == [first_seq, first_seq + 1, first_seq + 2]

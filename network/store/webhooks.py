@@ -210,13 +210,14 @@ def mark_replay_started(conn: Connection, replay_id: str) -> None:
 class Behind(NamedTuple):
     endpoint_id: str
     head: int  # the partner's last event
+    delivered_through: int
     updated_at: datetime
 
 
 def behind(conn: Connection) -> list[Behind]:
     """Enabled endpoints with events after their delivered_through (the dispatcher's sweep)."""
-    return [Behind(str(r.endpoint_id), r.head, r.updated_at) for r in conn.execute(text(
-        "SELECT w.endpoint_id, h.seq AS head, w.updated_at FROM webhook_endpoints w "
+    return [Behind(str(r.endpoint_id), r.head, r.delivered_through, r.updated_at) for r in conn.execute(text(
+        "SELECT w.endpoint_id, h.seq AS head, w.delivered_through, w.updated_at FROM webhook_endpoints w "
         "JOIN partner_event_heads h USING (partner_id) "
         "WHERE w.enabled AND h.seq > w.delivered_through ORDER BY w.endpoint_id"))]
 
