@@ -103,13 +103,3 @@ class RetrySchedule:
     def attempts(self) -> int:
         """How many attempts in all, the first included."""
         return 1 + len(self.waits())
-
-
-def schedule_problem(schedule: RetrySchedule) -> str | None:
-    if schedule.initial_seconds <= 0 or schedule.max_interval_seconds < schedule.initial_seconds:
-        return "the first wait must be positive and no longer than the longest wait"
-    if schedule.coefficient < 1:
-        return "the backoff coefficient must be at least 1"
-    if schedule.horizon_seconds < 0:
-        return "the horizon must not be negative"
-    return None
