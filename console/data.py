@@ -14,6 +14,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from network.store import read_models as network_reads
+from network.store import webhooks as webhook_store
 from network.database import make_engine, require_migrated, resolve_database_url
 from network.store.ledger import build_ledger
 from network.store import transfers as transfer_reads
@@ -194,3 +195,31 @@ def open_disputes() -> pd.DataFrame:
 def cycle_matrix(cycle_id: str) -> list[settlement_reads.ClearedCell]:
     with engine().connect() as conn:
         return settlement_reads.clearing_matrix(conn, cycle_id)
+
+
+# --- webhooks -----------------------------------------------------------------------------------------------------
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def webhook_endpoints() -> pd.DataFrame:
+    """Every partner's webhook endpoints (the secret left out)."""
+    with engine().connect() as conn:
+        found = webhook_store.endpoints(conn)
+    return pd.DataFrame([{
+        "endpoint": e.endpoint_id, "partner": e.partner_id, "url": e.url, "events": ", ".join(e.event_types) or "all",
+        "enabled": e.enabled, "delivered through": e.delivered_through, "alert": e.alert or "",
+        "disabled reason": e.disabled_reason or "", "updated": e.updated_at} for e in found],
+        columns=["endpoint", "partner", "url", "events", "enabled", "delivered through", "alert", "disabled reason",
+                 "updated"])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def webhook_deliveries(endpoint_id: str, limit: int) -> pd.DataFrame:
+    """The delivery log (one endpoint's, or all: endpoint_id empty), newest attempt first."""
+    with engine().connect() as conn:
+        found = webhook_store.deliveries(conn, endpoint_id=endpoint_id or None, limit=limit)
+    return pd.DataFrame([{
+        "at": d.attempted_at, "endpoint": d.endpoint_id, "partner": d.partner_id, "event": d.seq,
+        "attempt": d.attempt, "replay": d.replay, "delivered": d.delivered, "status": d.status_code,
+        "error": d.error or "", "latency ms": d.latency_ms} for d in found],
+        columns=["at", "endpoint", "partner", "event", "attempt", "replay", "delivered", "status", "error",
+                 "latency ms"])

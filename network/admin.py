@@ -21,6 +21,7 @@ from network.core.ledger import CURRENCY_EXPONENT
 from network.core.terms import BASIS_POINTS, SETTLEMENT_MODELS, ContractTerms
 from network.store import credentials
 from network.store.contracts import load_contracts, notify_contract_change
+from network.store import webhooks as webhook_store
 from network.store.events import append_event
 from partners import signing
 
@@ -259,3 +260,23 @@ def unfreeze_card(conn: Connection, operator: str, card_number: str, reason: str
 def replace_card(conn: Connection, operator: str, member_id: str, card_number: str) -> str:
     """A new card number for the member (the old card stops working at once); the balance stays the member's."""
     return credentials.replace_card(conn, member_id, card_number, operator)
+
+
+# --- webhooks ------------------------------------------------------------------------------------------------
+
+def set_webhook_endpoint_state(conn: Connection, operator: str, endpoint_id: str, enabled: bool,
+                               reason: str = "") -> webhook_store.Endpoint:
+    """Enable an endpoint (clearing its reason and alert: delivery resumes where it stopped) or disable it."""
+    endpoint = webhooks.update(conn, None, endpoint_id, state=webhooks.ENABLED if enabled else webhooks.DISABLED,
+                               allow_http_localhost=True, reason=f"disabled by operator {operator}: {reason}".strip())
+    record(conn, operator, "webhook.enable" if enabled else "webhook.disable", endpoint_id,
+           {"partner_id": endpoint.partner_id, "reason": reason})
+    return endpoint
+
+
+def replay_webhook_events(conn: Connection, operator: str, endpoint_id: str, first: int, last: int = 0) -> str:
+    """Deliver an endpoint's events [first, last] again (the dispatcher starts it); the replay id."""
+    replay_id, first, last = webhooks.replay(conn, None, endpoint_id, first, last, f"operator:{operator}")
+    record(conn, operator, "webhook.replay", endpoint_id, {"first_sequence": first, "last_sequence": last,
+                                                           "replay_id": replay_id})
+    return replay_id

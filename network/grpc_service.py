@@ -23,7 +23,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Connection, Engine
 
-from network import errors, validation
+from network import errors, validation, webhooks
+from network.core import webhooks as webhook_rules
 from network.core.ledger import money_for_points
 from network.core.results import EarnItem, EarnResult, SpendRefs, TransactionView
 from network.error_status import status_for
@@ -40,13 +41,15 @@ from network.store.idempotency import claim, store, stored_body_hash
 from network.store import consent
 from network.store.consent import ConsentPolicy, SpendGuard, Verification
 from network.store.ledger import Ledger, parse_uuid
+from network.store import webhooks as webhook_store
 from network.store.traffic import TrafficRow, traffic
 from protos.coalition.v1 import network_pb2 as pb
 from protos.coalition.v1 import network_pb2_grpc
 
 SERVICE = "/coalition.v1.NetworkService/"
 MUTATING = frozenset(SERVICE + m for m in ("EnrollMember", "Earn", "BatchEarn", "Redeem", "AuthorizeRedemption",
-                                          "CaptureRedemption", "VoidRedemption", "Reverse"))
+                                          "CaptureRedemption", "VoidRedemption", "Reverse", "CreateWebhookEndpoint",
+                                          "UpdateWebhookEndpoint", "DeleteWebhookEndpoint", "ReplayWebhookEvents"))
 SPEND_REFUSALS = frozenset({"MEMBER_VERIFICATION_REQUIRED", "MEMBER_VERIFICATION_FAILED", "MEMBER_LOCKED",
                             "CARD_FROZEN", "MEMBER_FROZEN", "VELOCITY_LIMIT"})
 PUBLIC = frozenset({SERVICE + "GetNetworkKeys"})
@@ -168,6 +171,21 @@ def event_message(event: outbox.StoredEvent) -> pb.Event:
     return message
 
 
+def webhook_endpoint_message(endpoint: webhook_store.Endpoint) -> pb.WebhookEndpoint:
+    return pb.WebhookEndpoint(endpoint_id=endpoint.endpoint_id, url=endpoint.url, event_types=endpoint.event_types,
+                              enabled=endpoint.enabled, disabled_reason=endpoint.disabled_reason or "",
+                              delivered_through_sequence=endpoint.delivered_through,
+                              created_at=timestamp(endpoint.created_at), updated_at=timestamp(endpoint.updated_at))
+
+
+def webhook_delivery_message(delivery: webhook_store.Delivery) -> pb.WebhookDelivery:
+    return pb.WebhookDelivery(endpoint_id=delivery.endpoint_id, sequence=delivery.seq,
+                              webhook_id=webhook_rules.webhook_id(delivery.partner_id, delivery.seq),
+                              attempt=delivery.attempt, replay=delivery.replay, delivered=delivery.delivered,
+                              status_code=delivery.status_code or 0, error=delivery.error or "",
+                              latency_ms=delivery.latency_ms, attempted_at=timestamp(delivery.attempted_at))
+
+
 def earn_response(result: EarnResult) -> pb.EarnResponse:
     return pb.EarnResponse(transaction_id=result.transaction_id, points=result.points, state=LOT_STATES[result.state],
                            available_at=timestamp(result.available_at), expires_at=timestamp(result.expires_at))
@@ -193,7 +211,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                  signer: NetworkSigner, wakeups: EventWakeups | None = None,
                  event_poll_seconds: float = 5.0, event_heartbeat_seconds: float = 15.0,
                  activation_code_ttl: timedelta = timedelta(days=30),
-                 consent_policy: ConsentPolicy | None = None, spend_refused: Callable[[str], None] | None = None):
+                 consent_policy: ConsentPolicy | None = None, spend_refused: Callable[[str], None] | None = None,
+                 webhook_allow_http_localhost: bool = False, outbox_enabled: bool = True):
         """`earned(n)` is told how many earn transactions each earn commit wrote (for metrics). `signer` signs
         events (ListEvents, WatchEvents); `wakeups` wakes WatchEvents streams (without: they poll)."""
         self._engine = engine
@@ -202,13 +221,14 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         self._event_poll_seconds = event_poll_seconds
         self._event_heartbeat_seconds = event_heartbeat_seconds
         self._activation_code_ttl = activation_code_ttl
+        self._webhook_allow_http_localhost = webhook_allow_http_localhost
         self._ledger = ledger
         self._consent_policy = consent_policy or ConsentPolicy()
         self._spend_refused = spend_refused  # told the reason of each consent, freeze or velocity refusal (metrics)
         self._network_keys = network_keys
         self._commit_timeout_seconds = commit_timeout_seconds
         self._earns = EarnCommitter(
-            ledger, lambda result: earn_response(result).SerializeToString(), committed=earned)
+            ledger, lambda result: earn_response(result).SerializeToString(), committed=earned, outbox=outbox_enabled)
         self._group_commit = GroupCommit(
             engine, lambda connection, calls: self._earns.post(connection, calls, lock_early=True)[0],
             linger_seconds=group_linger_seconds)
@@ -427,6 +447,61 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                 response.next_page_token = traffic_page_token(rows[size - 1])
             return response
         return self._read(report)
+
+    # --- webhooks --------------------------------------------------------------------------------------------
+
+    def CreateWebhookEndpoint(self, request: pb.CreateWebhookEndpointRequest, context) -> bytes:
+        validation.validate(request)
+
+        def create(conn: Connection, partner_id: str) -> pb.CreateWebhookEndpointResponse:
+            endpoint = webhooks.create(conn, partner_id, request.url, list(request.event_types),
+                                       allow_http_localhost=self._webhook_allow_http_localhost)
+            return pb.CreateWebhookEndpointResponse(endpoint=webhook_endpoint_message(endpoint), secret=endpoint.secret)
+        return self._mutate("CreateWebhookEndpoint", request, create)
+
+    def ListWebhookEndpoints(self, request: pb.ListWebhookEndpointsRequest, context) -> pb.ListWebhookEndpointsResponse:
+        validation.validate(request)
+        return self._read(lambda conn, partner_id: pb.ListWebhookEndpointsResponse(
+            endpoints=[webhook_endpoint_message(e) for e in webhook_store.endpoints(conn, partner_id)]))
+
+    def UpdateWebhookEndpoint(self, request: pb.UpdateWebhookEndpointRequest, context) -> bytes:
+        validation.validate(request)
+
+        def update(conn: Connection, partner_id: str) -> pb.UpdateWebhookEndpointResponse:
+            endpoint = webhooks.update(conn, partner_id, request.endpoint_id, url=request.url,
+                                       event_types=list(request.event_types), state=request.state,
+                                       allow_http_localhost=self._webhook_allow_http_localhost)
+            return pb.UpdateWebhookEndpointResponse(endpoint=webhook_endpoint_message(endpoint))
+        return self._mutate("UpdateWebhookEndpoint", request, update)
+
+    def DeleteWebhookEndpoint(self, request: pb.DeleteWebhookEndpointRequest, context) -> bytes:
+        validation.validate(request)
+
+        def delete(conn: Connection, partner_id: str) -> pb.DeleteWebhookEndpointResponse:
+            webhooks.delete(conn, partner_id, request.endpoint_id)
+            return pb.DeleteWebhookEndpointResponse()
+        return self._mutate("DeleteWebhookEndpoint", request, delete)
+
+    def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest,
+                              context) -> pb.ListWebhookDeliveriesResponse:
+        validation.validate(request)
+
+        def log(conn: Connection, partner_id: str) -> pb.ListWebhookDeliveriesResponse:
+            if request.endpoint_id:
+                webhooks.owned(conn, partner_id, request.endpoint_id)
+            found = webhook_store.deliveries(conn, partner_id=partner_id, endpoint_id=request.endpoint_id or None,
+                                             limit=request.page_size or DEFAULT_PAGE_SIZE)
+            return pb.ListWebhookDeliveriesResponse(deliveries=[webhook_delivery_message(d) for d in found])
+        return self._read(log)
+
+    def ReplayWebhookEvents(self, request: pb.ReplayWebhookEventsRequest, context) -> bytes:
+        validation.validate(request)
+
+        def replay(conn: Connection, partner_id: str) -> pb.ReplayWebhookEventsResponse:
+            replay_id, first, last = webhooks.replay(conn, partner_id, request.endpoint_id, request.first_sequence,
+                                                     request.last_sequence, f"partner:{partner_id}")
+            return pb.ReplayWebhookEventsResponse(replay_id=replay_id, first_sequence=first, last_sequence=last)
+        return self._mutate("ReplayWebhookEvents", request, replay)
 
     def GetNetworkKeys(self, request: pb.GetNetworkKeysRequest, context) -> pb.GetNetworkKeysResponse:
         validation.validate(request)

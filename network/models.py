@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         Numeric, SmallInteger, String, UniqueConstraint, text)
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from network.core.terms import BASIS_POINTS
@@ -447,3 +447,61 @@ class MemberSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+class WebhookEndpoint(Base):
+    """A partner's webhook endpoint: where its events are POSTed (Standard Webhooks), which types (empty: all),
+    and how far they have been delivered (a partner event sequence number)."""
+
+    __tablename__ = "webhook_endpoints"
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.partner_id"))
+    url: Mapped[str] = mapped_column(String(2048))
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(40)), server_default=text("'{}'"))
+    secret: Mapped[str] = mapped_column(String(100))  # whsec_<base64>: the v1 HMAC key
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    alert: Mapped[str | None] = mapped_column(String(500))  # set when the network disabled it (retries exhausted)
+    delivered_through: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+    __table_args__ = (Index("ix_webhook_endpoints_partner", "partner_id"),
+                      CheckConstraint("enabled OR disabled_reason IS NOT NULL", name="webhook_disabled_reason"))
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver one event to one endpoint: its HTTP status or error, and how long it took."""
+
+    __tablename__ = "webhook_deliveries"
+    delivery_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_endpoints.endpoint_id", ondelete="CASCADE"))
+    partner_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    attempt: Mapped[int] = mapped_column(Integer)
+    replay: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    attempted_at: Mapped[datetime] = _now_column()
+    __table_args__ = (Index("ix_webhook_deliveries_endpoint", "endpoint_id", "delivery_id"),)
+
+
+class WebhookReplay(Base):
+    """A replay of an endpoint's events [first_seq, last_seq] asked for; the dispatcher starts it (started_at)."""
+
+    __tablename__ = "webhook_replays"
+    replay_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_endpoints.endpoint_id", ondelete="CASCADE"))
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[datetime] = _now_column()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("first_seq > 0 AND last_seq >= first_seq", name="webhook_replay_range"),)
+
+
+class PartnerCreditLevel(Base):
+    """The last credit-use level (0, 80 or 100 per cent of the credit limit) the partner was sent an event for."""
+
+    __tablename__ = "partner_credit_levels"
+    partner_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger)

@@ -185,7 +185,9 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
                                signer=signer, wakeups=wakeups, event_poll_seconds=settings.event_poll_seconds,
                                event_heartbeat_seconds=settings.event_heartbeat_seconds,
                                activation_code_ttl=timedelta(seconds=settings.member_activation_code_ttl_seconds),
-                               consent_policy=ConsentPolicy.of(settings), spend_refused=metrics.refused_spend)
+                               consent_policy=ConsentPolicy.of(settings), spend_refused=metrics.refused_spend,
+                               webhook_allow_http_localhost=settings.webhook_allow_http_localhost,
+                               outbox_enabled=settings.outbox_enabled)
     bind = address or settings.grpc_address
     credentials = server_credentials(settings)  # None: plaintext
 

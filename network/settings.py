@@ -118,6 +118,24 @@ class NetworkSettings(BaseSettings):
     transfer_max_points_per_day: int = Field(default=50_000, ge=0)
     transfer_max_points_per_month: int = Field(default=200_000, ge=0)
     transfer_max_per_day: int = Field(default=10, ge=0)
+    # Webhooks (Standard Webhooks over Temporal: `coalition webhooks worker`). Plain http endpoints are refused
+    # unless this is on, and then only to localhost / 127.0.0.1 / ::1 (tests and development).
+    webhook_allow_http_localhost: bool = False
+    webhook_task_queue: str = "coalition-webhooks"
+    # The retry schedule of one event: the first retry after webhook_retry_initial_seconds, each wait
+    # webhook_retry_backoff times the one before, at most webhook_retry_max_interval_seconds, no attempt starting
+    # later than webhook_retry_horizon_seconds after the first (3 days); then the endpoint is disabled with an
+    # operator alert.
+    webhook_retry_initial_seconds: float = 5.0
+    webhook_retry_backoff: float = 2.0
+    webhook_retry_max_interval_seconds: float = 6 * 3600.0
+    webhook_retry_horizon_seconds: float = 3 * 86400.0
+    webhook_timeout_seconds: float = 10.0  # one POST, connecting included
+    # The dispatcher looks for endpoints with undelivered events at least this often (NOTIFY wakes it sooner).
+    webhook_dispatch_poll_seconds: float = 10.0
+    # Bench knob only: off, the ledger writes no partner events (the outbox statement is left out) so that
+    # `coalition bench earn` can compare the earn rate with and without it. Never turn it off in production.
+    outbox_enabled: bool = True
 
     @field_validator("idempotency_retention_seconds")
     @classmethod

@@ -712,3 +712,142 @@ def statements_dispute(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+webhooks_app = typer.Typer(help="Your webhook endpoints: add, list, remove, enable, deliveries, replay.",
+                           no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+def _endpoint_state(endpoint: network_pb2.WebhookEndpoint) -> str:
+    return "enabled" if endpoint.enabled else f"disabled: {endpoint.disabled_reason}"
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    ctx: typer.Context,
+    url: str = typer.Argument(..., help="https://... (Standard Webhooks POSTs)."),
+    event_types: list[str] = typer.Option([], "--event", help="An event type to receive (repeat; none: all)."),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
+) -> None:
+    """Register an endpoint; prints its v1 secret (shown once: keep it to verify signatures)."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        _show("webhook endpoint added", client.create_webhook_endpoint(url, event_types, request_id=request_id),
+              client, mutating=True)
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    ctx: typer.Context,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
+) -> None:
+    """Your endpoints, their filters and state."""
+    table = Table(title="webhook endpoints", title_justify="left")
+    for column in ("endpoint id", "url", "events", "state", "delivered through"):
+        table.add_column(column, overflow="fold")
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        for endpoint in client.list_webhook_endpoints():
+            table.add_row(endpoint.endpoint_id, endpoint.url, ", ".join(endpoint.event_types) or "all",
+                          _endpoint_state(endpoint), str(endpoint.delivered_through_sequence))
+    console.print(table)
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(
+    ctx: typer.Context,
+    endpoint_id: str = typer.Argument(...),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
+) -> None:
+    """Remove an endpoint and its delivery log."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        client.delete_webhook_endpoint(endpoint_id, request_id=request_id)
+    console.print(f"endpoint {endpoint_id} removed")
+
+
+@webhooks_app.command("enable")
+def webhooks_enable(
+    ctx: typer.Context,
+    endpoint_id: str = typer.Argument(...),
+    disable: bool = typer.Option(False, "--disable", help="Disable it instead."),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
+) -> None:
+    """Enable an endpoint (one the network disabled after failures: delivery resumes where it stopped)."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        endpoint = client.update_webhook_endpoint(endpoint_id, state="disabled" if disable else "enabled",
+                                                  request_id=request_id)
+    console.print(f"endpoint {endpoint.endpoint_id} {_endpoint_state(endpoint)}")
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(
+    ctx: typer.Context,
+    endpoint_id: str = typer.Option("", "--endpoint", help="One endpoint's (default: all yours)."),
+    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
+) -> None:
+    """The delivery log, newest attempt first: status code or error, latency."""
+    table = Table(title="webhook deliveries", title_justify="left")
+    for column in ("at", "endpoint id", "webhook-id", "attempt", "replay", "status", "error", "ms"):
+        table.add_column(column, overflow="fold")
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        for d in client.list_webhook_deliveries(endpoint_id, page_size=limit):
+            table.add_row(d.attempted_at.ToDatetime(tzinfo=dt.timezone.utc).isoformat(), d.endpoint_id, d.webhook_id,
+                          str(d.attempt), "yes" if d.replay else "", str(d.status_code or ""), d.error,
+                          str(d.latency_ms))
+    console.print(table)
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    ctx: typer.Context,
+    endpoint_id: str = typer.Argument(...),
+    first: int = typer.Option(..., "--from", min=1, help="The first event sequence to deliver again."),
+    last: int = typer.Option(0, "--to", min=0, help="The last (default: --from only)."),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
+) -> None:
+    """Deliver one event or a range again, with the webhook-ids of the first time (dedupe on them)."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        _show("replay requested", client.replay_webhook_events(endpoint_id, first, last, request_id=request_id),
+              client, mutating=True)

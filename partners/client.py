@@ -62,6 +62,12 @@ METHODS = (
     "GetNetworkKeys",
     "GetTrafficReport",
     "ListEvents",
+    "CreateWebhookEndpoint",
+    "ListWebhookEndpoints",
+    "UpdateWebhookEndpoint",
+    "DeleteWebhookEndpoint",
+    "ListWebhookDeliveries",
+    "ReplayWebhookEvents",
 )
 STREAMING_METHODS = ("WatchEvents",)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # the network's limit on a request or response (network.proto)
@@ -577,6 +583,46 @@ class PartnerClient:
                     return
             finally:
                 stream.cancel()
+
+    # --- webhooks ------------------------------------------------------------------------------------
+
+    def create_webhook_endpoint(self, url: str, event_types: Iterable[str] = (),
+                                request_id: str | None = None) -> network_pb2.CreateWebhookEndpointResponse:
+        """Register an endpoint (https); the response holds its v1 secret, shown only here."""
+        request = network_pb2.CreateWebhookEndpointRequest(request_id=request_id or new_request_id(), url=url,
+                                                           event_types=list(event_types))
+        return self._call("CreateWebhookEndpoint", request, network_pb2.CreateWebhookEndpointResponse, mutating=True)
+
+    def list_webhook_endpoints(self) -> list[network_pb2.WebhookEndpoint]:
+        return list(self._call("ListWebhookEndpoints", network_pb2.ListWebhookEndpointsRequest(),
+                               network_pb2.ListWebhookEndpointsResponse, mutating=False).endpoints)
+
+    def update_webhook_endpoint(self, endpoint_id: str, *, url: str = "", event_types: Iterable[str] = (),
+                                state: str = "", request_id: str | None = None) -> network_pb2.WebhookEndpoint:
+        """Change the URL, the filter, or the state ("enabled" / "disabled"); what is left empty is unchanged."""
+        request = network_pb2.UpdateWebhookEndpointRequest(
+            request_id=request_id or new_request_id(), endpoint_id=endpoint_id, url=url,
+            event_types=list(event_types), state=state)
+        return self._call("UpdateWebhookEndpoint", request, network_pb2.UpdateWebhookEndpointResponse,
+                          mutating=True).endpoint
+
+    def delete_webhook_endpoint(self, endpoint_id: str, request_id: str | None = None) -> None:
+        request = network_pb2.DeleteWebhookEndpointRequest(request_id=request_id or new_request_id(),
+                                                           endpoint_id=endpoint_id)
+        self._call("DeleteWebhookEndpoint", request, network_pb2.DeleteWebhookEndpointResponse, mutating=True)
+
+    def list_webhook_deliveries(self, endpoint_id: str = "", page_size: int = 50) -> list[network_pb2.WebhookDelivery]:
+        request = network_pb2.ListWebhookDeliveriesRequest(endpoint_id=endpoint_id, page_size=page_size)
+        return list(self._call("ListWebhookDeliveries", request, network_pb2.ListWebhookDeliveriesResponse,
+                               mutating=False).deliveries)
+
+    def replay_webhook_events(self, endpoint_id: str, first_sequence: int, last_sequence: int = 0,
+                              request_id: str | None = None) -> network_pb2.ReplayWebhookEventsResponse:
+        """Deliver events [first, last] (last 0: first only) to the endpoint again, with their webhook-ids."""
+        request = network_pb2.ReplayWebhookEventsRequest(
+            request_id=request_id or new_request_id(), endpoint_id=endpoint_id, first_sequence=first_sequence,
+            last_sequence=last_sequence)
+        return self._call("ReplayWebhookEvents", request, network_pb2.ReplayWebhookEventsResponse, mutating=True)
 
     def get_network_keys(self) -> network_pb2.GetNetworkKeysResponse:
         return self._call("GetNetworkKeys", network_pb2.GetNetworkKeysRequest(),

@@ -55,6 +55,11 @@ REASONS: tuple[Reason, ...] = (
     Reason("INVALID_ARGUMENT", "INVALID_ARGUMENT",
            "A field breaks a documented limit or rule; BadRequest.field_violations names each field and why."),
     Reason("MALFORMED_REQUEST", "INVALID_ARGUMENT", "The request bytes are not a valid serialized message."),
+    Reason("WEBHOOK_URL_REFUSED", "INVALID_ARGUMENT",
+           "A webhook endpoint's URL must be https with a host, without user name, password or fragment (plain "
+           "http only to localhost, and only where the network allows it); the field violation says what is wrong."),
+    Reason("WEBHOOK_EVENT_TYPE_UNKNOWN", "INVALID_ARGUMENT",
+           "A webhook event filter names a type that is not an Event.type, or names one twice."),
     Reason("MESSAGE_TOO_LARGE", "INVALID_ARGUMENT",
            "The request message is larger than the network accepts (`limit_bytes`, in bytes); split it (e.g. a "
            "smaller BatchEarn). Sending the same bytes again is refused again.", optional=("limit_bytes",)),
@@ -106,6 +111,8 @@ REASONS: tuple[Reason, ...] = (
     Reason("PARTNER_NOT_FOUND", "NOT_FOUND", "No partner with that id.", ("partner_id",), ("partner",), OPERATOR),
     Reason("KEY_NOT_FOUND", "NOT_FOUND", "No partner key with that id.", ("key_id",), ("key",), OPERATOR),
     Reason("CYCLE_NOT_FOUND", "NOT_FOUND", "No settlement cycle with that id.", ("cycle_id",), ("cycle",), OPERATOR),
+    Reason("WEBHOOK_ENDPOINT_NOT_FOUND", "NOT_FOUND", "No webhook endpoint of the calling partner with that id.",
+           ("endpoint_id",)),
     Reason("DISPUTE_NOT_FOUND", "NOT_FOUND", "No dispute with that id.", ("dispute_id",), ("dispute",), OPERATOR),
     # --- FAILED_PRECONDITION: the state does not allow it --------------------------------------------------------
     Reason("NO_CONTRACT", "FAILED_PRECONDITION",
@@ -179,6 +186,11 @@ REASONS: tuple[Reason, ...] = (
            "The partner named does not accept donations: no such partner, not flagged as a charity by the operator, "
            "or suspended.", ("partner_id",), source=MEMBER),
     # --- ALREADY_EXISTS ------------------------------------------------------------------------------------------
+    Reason("TOO_MANY_WEBHOOK_ENDPOINTS", "FAILED_PRECONDITION",
+           "The partner already has the most webhook endpoints allowed (`limit`): delete one first.", ("limit",)),
+    Reason("WEBHOOK_ENDPOINT_DISABLED", "FAILED_PRECONDITION",
+           "The webhook endpoint is disabled (by the partner, an operator, or the network after its retries ran "
+           "out): enable it before replaying events to it.", ("endpoint_id",)),
     Reason("IDEMPOTENCY_KEY_REUSED", "ALREADY_EXISTS",
            "The request_id was already used by this partner for a different request (another method or other "
            "bytes); nothing was written.", ("request_id",)),

@@ -45,9 +45,9 @@ def resolve(args: list[str]):
 
 
 def test_every_part_of_the_system_is_a_service():
-    assert {"postgresql", "temporal", "temporal-ui", "network", "worker", "console", "portal",
+    assert {"postgresql", "temporal", "temporal-ui", "network", "worker", "webhooks", "console", "portal",
             "demo-traffic"} <= set(SERVICES)
-    assert set(PROJECT_SERVICES) == {"network", "worker", "console", "portal", "demo-traffic"}
+    assert set(PROJECT_SERVICES) == {"network", "worker", "webhooks", "console", "portal", "demo-traffic"}
     assert SERVICES["demo-traffic"]["profiles"] == ["demo"]
     assert all("profiles" not in s for name, s in SERVICES.items() if name != "demo-traffic")
     temporal = SERVICES["temporal"]

@@ -69,7 +69,7 @@ REQUESTS = sorted(name for name in PROTO if name.endswith("Request"))
 
 
 def test_every_request_field_names_its_kind_and_the_server_applies_that_kind():
-    assert len(REQUESTS) == 20
+    assert len(REQUESTS) == 26
     for message in [*REQUESTS, *(f"coalition.v1.{m}" for m in NESTED)]:
         tagged = {}
         for name, (type_name, tags) in PROTO[message].items():
@@ -140,6 +140,14 @@ def base_request(message: str, member_id: str):
         "GetPartnerPositionRequest": lambda: spb.GetPartnerPositionRequest(),
         "ListEventsRequest": lambda: npb.ListEventsRequest(),
         "WatchEventsRequest": lambda: npb.WatchEventsRequest(),
+        "CreateWebhookEndpointRequest": lambda: npb.CreateWebhookEndpointRequest(request_id=rid(),
+                                                                                 url="https://example.com/hooks"),
+        "ListWebhookEndpointsRequest": lambda: npb.ListWebhookEndpointsRequest(),
+        "UpdateWebhookEndpointRequest": lambda: npb.UpdateWebhookEndpointRequest(request_id=rid(), endpoint_id=UNKNOWN),
+        "DeleteWebhookEndpointRequest": lambda: npb.DeleteWebhookEndpointRequest(request_id=rid(), endpoint_id=UNKNOWN),
+        "ListWebhookDeliveriesRequest": lambda: npb.ListWebhookDeliveriesRequest(),
+        "ReplayWebhookEventsRequest": lambda: npb.ReplayWebhookEventsRequest(request_id=rid(), endpoint_id=UNKNOWN,
+                                                                             first_sequence=1),
         "ListStatementsRequest": lambda: spb.ListStatementsRequest(),
         "GetStatementRequest": lambda: spb.GetStatementRequest(statement_id="st-unknown"),
         "AcknowledgeStatementRequest": lambda: spb.AcknowledgeStatementRequest(request_id=rid(),
@@ -176,6 +184,8 @@ def with_value(request, path: str, value, member_id: str):
         del getattr(target, last)[:]
         if descriptor.message_type is not None:
             getattr(target, last).extend(base_request("coalition.v1.EarnRequest", member_id) for _ in range(value))
+        elif descriptor.type == descriptor.TYPE_STRING:  # names (a webhook's event types): distinct ones
+            getattr(target, last).extend(f"type.{i}" for i in range(value))
         else:
             getattr(target, last).extend(range(1, value + 1))
     else:

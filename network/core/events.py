@@ -8,6 +8,12 @@ members it may not know; a hold the network released because it
 lapsed is `hold.lapsed`, not a void. The network's own acts that concern a partner (a key registered or revoked, a
 statement issued, a dispute resolved, a payment submitted, confirmed or failed) are events too, with a subject (the
 key, statement, dispute or payment id) and details. Events are numbered 1, 2, ... per partner without gaps.
+
+Credit use: a partner with a credit limit is told when its use (its exposure, the money value of its outstanding
+points less its collateral, as a share of the limit: the same exposure the limit is checked on, so 100 % is the
+most an earn may reach) crosses 80 % and 100 % upward, by the earn that crosses it (`credit.threshold_crossed`,
+detail `threshold_percent`). Each crossing is announced once; after use falls back below a threshold, crossing it
+again is announced again.
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ DISPUTE_RESOLVED = "dispute.resolved"
 PAYMENT_SUBMITTED = "payment.submitted"
 PAYMENT_CONFIRMED = "payment.confirmed"
 PAYMENT_FAILED = "payment.failed"
+CREDIT_THRESHOLD_CROSSED = "credit.threshold_crossed"
 EVENT_TYPES = frozenset({*TRANSACTION_EVENTS.values(), HOLD_LAPSED, KEY_REGISTERED, KEY_REVOKED, STATEMENT_ISSUED,
-                         DISPUTE_RESOLVED, PAYMENT_SUBMITTED, PAYMENT_CONFIRMED, PAYMENT_FAILED})
+                         DISPUTE_RESOLVED, PAYMENT_SUBMITTED, PAYMENT_CONFIRMED, PAYMENT_FAILED,
+                         CREDIT_THRESHOLD_CROSSED})
 
 MAX_EVENTS_PAGE = 500  # events read (ListEvents page, WatchEvents read) at most at once
 
@@ -44,3 +52,23 @@ def transaction_event_type(kind: str, *, lapsed: bool = False) -> str:
     if lapsed and kind == "void":
         return HOLD_LAPSED
     return TRANSACTION_EVENTS[kind]
+
+
+# --- credit use ------------------------------------------------------------------------------------------------
+
+CREDIT_THRESHOLDS = (80, 100)  # per cent of the credit limit whose upward crossing is announced
+
+
+def credit_level(exposure_minor: int, credit_limit_minor: int | None) -> int:
+    """The highest threshold (per cent) exposure has reached; 0 below the first, or without a (positive) limit."""
+    if credit_limit_minor is None or credit_limit_minor <= 0:
+        return 0
+    return max((t for t in CREDIT_THRESHOLDS if exposure_minor * 100 >= t * credit_limit_minor), default=0)
+
+
+def credit_crossings(announced_level: int, level_before: int, level_after: int) -> list[int]:
+    """The thresholds to announce for an earn that moved use from `level_before` to `level_after`, given the level
+    last announced. Use that fell meanwhile (redemptions, expiry, a higher limit) counts: a threshold is announced
+    again when it is crossed again from below."""
+    floor = min(announced_level, level_before)
+    return [t for t in CREDIT_THRESHOLDS if floor < t <= level_after]

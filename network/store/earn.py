@@ -19,6 +19,7 @@ surfaces as SQLAlchemy's DBAPIError, like everywhere else.
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,14 +29,14 @@ import psycopg2
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from network.core import rules
+from network.core import events, rules
 from network.core.results import EarnItem, EarnResult
 from network.errors import DomainError, key_reused
 from network.keys import Caller, key_status_refusal
 from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
 from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, Prepared, ShardHead,
                                    WriteBatch, chain_writes, posting_writes, shard_heads)
-from network.store.events import APPEND_EVENTS, event_writes, transaction_events
+from network.store.events import APPEND_EVENTS, EventRow, event_writes, transaction_events
 from network.store.ledger import Ledger
 from network.store.ledger_time import SHARE_LEDGER_TIME
 from network.store.lots import OUTSTANDING_LOTS
@@ -214,22 +215,37 @@ class BatchClaim:
 # outstanding lots (index ix_lots_issuer_state).
 _CREDIT_LOCK = ("SELECT pg_advisory_xact_lock(hashtextextended('coalition-credit:' || p, 0)) "
                 "FROM unnest(CAST(%(credit_partners)s AS text[])) AS p")
-_OUTSTANDING = f"SELECT coalesce(sum(remaining + held), 0) FROM lots WHERE {OUTSTANDING_LOTS} AND issuer_id = %(p)s"
+# With the outstanding points, the credit-use level last announced to the partner (partner_credit_levels), read
+# under the same lock: the earn that crosses 80 % or 100 % of the limit writes the event and the new level.
+_OUTSTANDING = (f"SELECT coalesce(sum(remaining + held), 0), (SELECT level FROM partner_credit_levels "
+                f"WHERE partner_id = %(p)s) FROM lots WHERE {OUTSTANDING_LOTS} AND issuer_id = %(p)s")
+_SET_CREDIT_LEVELS = ("INSERT INTO partner_credit_levels AS c (partner_id, level) "
+                      "SELECT * FROM unnest(CAST(%(partner_id)s AS text[]), CAST(%(level)s AS smallint[])) "
+                      "ON CONFLICT (partner_id) DO UPDATE SET level = excluded.level")
+
+
+class CreditLevelRow(NamedTuple):
+    partner_id: str
+    level: int
 
 
 class _LockedOutstanding:
-    """Outstanding points of credit-limited partners, read on the earn transaction's cursor under their lock."""
+    """Outstanding points of credit-limited partners, read on the earn transaction's cursor under their lock, with
+    the credit-use level last announced to each (`read`)."""
 
     def __init__(self, cursor, locked: Sequence[str]):
         self._cursor = cursor
         self._locked = set(locked)
+        self.read: dict[str, tuple[int, int]] = {}  # partner -> (outstanding points, level announced)
 
     def __call__(self, partner_id: str) -> int:
         if partner_id not in self._locked:  # a limit newer than the contract cache said before round trip 1
             self._cursor.execute(_CREDIT_LOCK, {"credit_partners": literal([partner_id])})
             self._locked.add(partner_id)
         self._cursor.execute(_OUTSTANDING, {"p": partner_id})
-        return int(self._cursor.fetchone()[0])
+        outstanding, level = self._cursor.fetchone()
+        self.read[partner_id] = (int(outstanding), int(level or 0))
+        return int(outstanding)
 
 
 class EarnCommitter:
@@ -237,10 +253,12 @@ class EarnCommitter:
     _CREDIT_LOCK. Correct across threads, server processes and servers without any in-process snapshot."""
 
     def __init__(self, ledger: Ledger, respond: Callable[[EarnResult], bytes], *,
-                 committed: Callable[[int], None] | None = None):
+                 committed: Callable[[int], None] | None = None, outbox: bool = True):
+        """`outbox` False leaves the partner events out (NetworkSettings.outbox_enabled: a bench knob only)."""
         self._ledger = ledger
         self._respond = respond
         self._committed = committed
+        self._outbox = outbox
 
     def _credit_limited(self, calls: Sequence[EarnCall]) -> list[str]:
         """The callers' partners whose contract in force (from the contract cache) has a credit limit, sorted."""
@@ -291,7 +309,9 @@ class EarnCommitter:
         try:
             cursor.execute(statement, params)
             rows = cursor.fetchall()
-            decided = self._decide(calls, claim, rows, _LockedOutstanding(cursor, limited))
+            locked = _LockedOutstanding(cursor, limited)
+            decided = self._decide(calls, claim, rows, locked)
+            self._credit_use(decided, locked.read)
             statement, params = decided.writes.statement()
             if not statement:  # a replayed batch, or nothing to write
                 statement, params = "ROLLBACK", None
@@ -304,7 +324,8 @@ class EarnCommitter:
                     cursor.execute(*writes.statement())
                     heads = shard_heads(cursor.fetchall())
                     writes = WriteBatch(PREPARED)
-                for sql, values in (*chain_writes(decided.txs, heads), *event_writes(transaction_events(decided.txs))):
+                outbox = event_writes([*transaction_events(decided.txs), *decided.events]) if self._outbox else []
+                for sql, values in (*chain_writes(decided.txs, heads), *outbox):
                     writes.add(sql, values)
                 statement, params = writes.statement()
             cursor.execute(statement + ";\nCOMMIT", params)
@@ -320,6 +341,32 @@ class EarnCommitter:
         if self._committed and decided.earned:
             self._committed(decided.earned)
         return decided.outcomes, decided.batch_response
+
+    def _credit_use(self, decided: "_Decided", read: dict[str, tuple[int, int]]) -> None:
+        """The credit-use thresholds the accepted earns cross (events after theirs) and each partner's new level."""
+        issued: dict[str, int] = {}
+        for tx in decided.txs:
+            if tx.partner_id in read:
+                issued[tx.partner_id] = issued.get(tx.partner_id, 0) + tx.points
+        levels = []
+        for partner_id in sorted(issued):
+            outstanding, announced = read[partner_id]
+            terms = self._ledger.contracts.terms(partner_id, decided.txs[0].created_at)
+            value = self._ledger.point_value_minor
+
+            def level(points: int) -> int:
+                return events.credit_level(rules.exposure_minor(points, value, terms.collateral_minor),
+                                           terms.credit_limit_minor)
+            before, after = level(outstanding), level(outstanding + issued[partner_id])
+            for threshold in events.credit_crossings(announced, before, after):
+                decided.events.append(EventRow(partner_id, events.CREDIT_THRESHOLD_CROSSED, None, partner_id, json.dumps(
+                    {"threshold_percent": threshold, "credit_limit_minor": terms.credit_limit_minor,
+                     "exposure_minor": rules.exposure_minor(outstanding + issued[partner_id], value,
+                                                            terms.collateral_minor)}, sort_keys=True)))
+            if after != announced:
+                levels.append(CreditLevelRow(partner_id, after))
+        if levels:
+            decided.writes.add(_SET_CREDIT_LEVELS, columns(CreditLevelRow, levels))
 
     @staticmethod
     def _read_params(calls: Sequence[EarnCall], claim: BatchClaim | None) -> dict:
@@ -387,6 +434,7 @@ class _Decided:
     writes: WriteBatch = field(default_factory=lambda: WriteBatch(PREPARED))  # everything else to insert
     earned: int = 0  # earn transactions written
     heads: dict[int, ShardHead] | None = None  # by shard, when locked in round trip 1
+    events: list[EventRow] = field(default_factory=list)  # partner events besides the earns' own (credit use)
 
     @property
     def shards(self) -> list[int]:

@@ -109,6 +109,36 @@ class NetworkServiceStub:
                 request_serializer=coalition_dot_v1_dot_network__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=coalition_dot_v1_dot_network__pb2.WatchEventsResponse.FromString,
                 _registered_method=True)
+        self.CreateWebhookEndpoint = channel.unary_unary(
+                '/coalition.v1.NetworkService/CreateWebhookEndpoint',
+                request_serializer=coalition_dot_v1_dot_network__pb2.CreateWebhookEndpointRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.CreateWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookEndpoints = channel.unary_unary(
+                '/coalition.v1.NetworkService/ListWebhookEndpoints',
+                request_serializer=coalition_dot_v1_dot_network__pb2.ListWebhookEndpointsRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.ListWebhookEndpointsResponse.FromString,
+                _registered_method=True)
+        self.UpdateWebhookEndpoint = channel.unary_unary(
+                '/coalition.v1.NetworkService/UpdateWebhookEndpoint',
+                request_serializer=coalition_dot_v1_dot_network__pb2.UpdateWebhookEndpointRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.UpdateWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhookEndpoint = channel.unary_unary(
+                '/coalition.v1.NetworkService/DeleteWebhookEndpoint',
+                request_serializer=coalition_dot_v1_dot_network__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.DeleteWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/coalition.v1.NetworkService/ListWebhookDeliveries',
+                request_serializer=coalition_dot_v1_dot_network__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.ReplayWebhookEvents = channel.unary_unary(
+                '/coalition.v1.NetworkService/ReplayWebhookEvents',
+                request_serializer=coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsResponse.FromString,
+                _registered_method=True)
 
 
 class NetworkServiceServicer:
@@ -223,6 +253,50 @@ class NetworkServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebhookEndpoint(self, request, context):
+        """Register an endpoint the calling partner's events are POSTed to (Standard Webhooks: webhook-id,
+        webhook-timestamp, webhook-signature with v1 HMAC and v1a Ed25519; docs/partner-guide.md). It receives the
+        events after the partner's last one when it is created. The response carries the endpoint's v1 secret, once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookEndpoints(self, request, context):
+        """The calling partner's endpoints.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWebhookEndpoint(self, request, context):
+        """Change an endpoint's URL, event filter, or state (enable one the network disabled after failures).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhookEndpoint(self, request, context):
+        """Remove an endpoint and its delivery log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """The delivery log of the calling partner's endpoints, newest attempt first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayWebhookEvents(self, request, context):
+        """Deliver one event or a range of events to an endpoint again (same webhook-id as the first time).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NetworkServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -300,6 +374,36 @@ def add_NetworkServiceServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=coalition_dot_v1_dot_network__pb2.WatchEventsRequest.FromString,
                     response_serializer=coalition_dot_v1_dot_network__pb2.WatchEventsResponse.SerializeToString,
+            ),
+            'CreateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhookEndpoint,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.CreateWebhookEndpointRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.CreateWebhookEndpointResponse.SerializeToString,
+            ),
+            'ListWebhookEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookEndpoints,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.ListWebhookEndpointsRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.ListWebhookEndpointsResponse.SerializeToString,
+            ),
+            'UpdateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWebhookEndpoint,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.UpdateWebhookEndpointRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.UpdateWebhookEndpointResponse.SerializeToString,
+            ),
+            'DeleteWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhookEndpoint,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.DeleteWebhookEndpointRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.DeleteWebhookEndpointResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'ReplayWebhookEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayWebhookEvents,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -707,6 +811,168 @@ class NetworkService:
             '/coalition.v1.NetworkService/WatchEvents',
             coalition_dot_v1_dot_network__pb2.WatchEventsRequest.SerializeToString,
             coalition_dot_v1_dot_network__pb2.WatchEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/CreateWebhookEndpoint',
+            coalition_dot_v1_dot_network__pb2.CreateWebhookEndpointRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.CreateWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/ListWebhookEndpoints',
+            coalition_dot_v1_dot_network__pb2.ListWebhookEndpointsRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.ListWebhookEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/UpdateWebhookEndpoint',
+            coalition_dot_v1_dot_network__pb2.UpdateWebhookEndpointRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.UpdateWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/DeleteWebhookEndpoint',
+            coalition_dot_v1_dot_network__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.DeleteWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/ListWebhookDeliveries',
+            coalition_dot_v1_dot_network__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayWebhookEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/ReplayWebhookEvents',
+            coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
