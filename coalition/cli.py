@@ -167,13 +167,18 @@ def partner_contract(
     redemption_rate_minor_per_point: Decimal = Decimal(0), breakage_share_bps: int = 0,
     return_window_seconds: int = 0, expiry_days: int = 0, max_basket_share_bps: int = BASIS_POINTS,
     credit_limit_minor: Optional[int] = None, collateral_minor: int = 0,
+    expiry_policy: str = typer.Option("fixed", help="fixed (expiry_days or expiry_months after the earn), calendar "
+                                      "(end of the earn's year + expiry_months) or inactivity (expiry_months after "
+                                      "the member's last earn or spend anywhere)"),
+    expiry_months: int = 0,
     effective_from: Optional[datetime] = typer.Option(None, help="ISO time (UTC); default now"),
     operator: str = OPERATOR,
 ) -> None:
     """Add the partner's next contract version."""
     draft = admin.ContractDraft(earn_points_per_major, settlement_model, clearing_fee_bps, issue_price_minor_per_point,
                                 redemption_rate_minor_per_point, breakage_share_bps, return_window_seconds, expiry_days,
-                                max_basket_share_bps, credit_limit_minor, collateral_minor)
+                                max_basket_share_bps, credit_limit_minor, collateral_minor, expiry_policy,
+                                expiry_months)
     with operator_transaction() as conn:
         terms = admin.set_contract(conn, operator, partner_id, draft,
                                    effective_from.astimezone() if effective_from else None)

@@ -16,7 +16,7 @@ from schwifty.exceptions import SchwiftyException
 from sqlalchemy import Connection, text
 
 from network import errors
-from network.core import events
+from network.core import events, expiry
 from network.core.ledger import CURRENCY_EXPONENT
 from network.core.terms import BASIS_POINTS, SETTLEMENT_MODELS, ContractTerms
 from network.store.contracts import load_contracts, notify_contract_change
@@ -125,6 +125,8 @@ class ContractDraft:
     max_basket_share_bps: int = BASIS_POINTS
     credit_limit_minor: int | None = None
     collateral_minor: int = 0
+    expiry_policy: str = expiry.FIXED  # network.core.expiry: fixed, calendar or inactivity
+    expiry_months: int = 0
 
 
 def _check_draft(d: ContractDraft) -> None:
@@ -142,8 +144,9 @@ def _check_draft(d: ContractDraft) -> None:
         raise errors.invalid("settlement_model", "a prefunded contract needs an issue price and a redemption rate")
     if not 0 <= d.return_window_seconds <= 365 * 86400:
         raise errors.invalid("return_window_seconds", "must be between 0 and one year")
-    if not 0 <= d.expiry_days <= 3650:
-        raise errors.invalid("expiry_days", "must be between 0 (never) and 3650")
+    problem = expiry.policy_problem(expiry.ExpiryPolicy(d.expiry_policy, d.expiry_days, d.expiry_months))
+    if problem is not None:
+        raise errors.invalid(*problem)
     if d.credit_limit_minor is not None and not 0 <= d.credit_limit_minor <= 10**15:
         raise errors.invalid("credit_limit_minor", "must be between 0 and 10^15")
     if not 0 <= d.collateral_minor <= 10**15:

@@ -69,6 +69,8 @@ class NetworkSettings(BaseSettings):
     # Idempotency keys (and their stored responses) are kept this long, then purged by housekeeping: a request
     # resent after this window is executed as a new one (protos/SIGNING.md section 4). Never under 24 hours.
     idempotency_retention_seconds: int = IDEMPOTENCY_RETENTION_DEFAULT_SECONDS
+    # Members' points are announced to their issuer (points.expiring events) this many days before they expire.
+    expiry_warning_days: int = Field(default=30, ge=1, le=365)
 
     @field_validator("idempotency_retention_seconds")
     @classmethod

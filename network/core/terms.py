@@ -13,6 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Sequence
 
+from network.core.expiry import ExpiryPolicy
+
 SETTLEMENT_MODELS = ("issuer_pays", "prefunded")
 BASIS_POINTS = 10_000  # a rate in basis points is rate / BASIS_POINTS; BASIS_POINTS bps = 100%
 
@@ -37,6 +39,15 @@ class ContractTerms:
     # The partner's currency (ISO 4217), fixed when the partner is registered: the contract's rates are in it, and a
     # purchase or basket in another currency is refused (network.core.rules.currency_refusal).
     currency: str
+    # How the issuer's points expire (network.core.expiry): 'fixed' (expiry_days or expiry_months after the earn),
+    # 'calendar' (the end of the earn's calendar year plus expiry_months) or 'inactivity' (expiry_months after the
+    # member's last earn or spend anywhere in the network).
+    expiry_policy: str = "fixed"
+    expiry_months: int = 0
+
+    @property
+    def expiry(self) -> ExpiryPolicy:
+        return ExpiryPolicy(self.expiry_policy, self.expiry_days, self.expiry_months)
 
 
 def in_force(history: Sequence[ContractTerms], at: datetime) -> ContractTerms | None:
