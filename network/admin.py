@@ -161,11 +161,14 @@ def _require_partner(conn: Connection, partner_id: str) -> str:
 
 
 def set_contract(conn: Connection, operator: str, partner_id: str, draft: ContractDraft,
-                 effective_from: datetime | None = None) -> ContractTerms:
-    """Add the next contract version, effective from `effective_from` (now by default; never in the past)."""
+                 effective_from: datetime | None = None, *, now: datetime | None = None) -> ContractTerms:
+    """Add the next contract version, effective from `effective_from` (now by default; never in the past).
+
+    now: the clock, injected (the demo's back-dated history signs its contracts at the start of that history,
+    coalition.history); the current time by default."""
     _require_partner(conn, partner_id)
     _check_draft(draft)
-    now = datetime.now(timezone.utc)
+    now = now or datetime.now(timezone.utc)
     effective = effective_from or now
     if effective < now.replace(microsecond=0) and effective_from is not None:
         raise errors.invalid("effective_from", "a contract cannot take effect in the past")
