@@ -19,9 +19,11 @@ database); the store calls them inside its transaction and turns a Refusal into 
                   at most the hold's points, in allocation order, and releases the rest.
   reversals       an earn's reversal takes back at most its reversible points, and only points still unspent;
                   a redemption's reversal splits over the lots it consumed in proportion (largest remainder).
-  expiry          a lot past its expires_at with no open hold on it expires: its remaining points move to the
+  expiry          a lot past its expiry with no open hold on it expires: its remaining points move to the
                   issuer's breakage account (network.core.ledger.expire_postings); the sweep selecting such lots
-                  is set-based SQL (network.store.ledger.Ledger.expire_lots: expires_at <= now, as is_expired).
+                  is set-based SQL (network.store.ledger.Ledger.expire_lots: expiry <= now, as is_expired). Its
+                  expiry is its expires_at, or for a lot earned under an inactivity policy months after the
+                  member's last activity (network.core.expiry.effective_expiry; SQL: network.store.expiry).
   idempotency     a stored answer for the same method and body hash is replayed; any other use of the key is
                   refused; no stored answer: a new request.
 """
