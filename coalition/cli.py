@@ -21,7 +21,7 @@ from network.runtime import configure_logging, database, operator_transaction
 from network import admin
 from network.core.terms import BASIS_POINTS
 from network.settings import get_settings
-from coalition.demo import demo_seed, demo_traffic
+from coalition.demo import demo_seed, demo_traffic, run_history_benchmark
 from coalition.soak import soak_command
 from coalition.up import up_command
 from console.bench import run_console_benchmark
@@ -278,6 +278,13 @@ def bench_settle(redemptions: int = 1_000_000, partners: int = 100,
                  out: Path = typer.Option(Path("bench-results/settle.json"))) -> None:
     """Clearing + netting of `redemptions` redemptions across `partners` partners, with peak memory."""
     _report(run_settle_benchmark(redemptions=redemptions, partners=partners), out)
+
+
+@bench_app.command("history")
+def bench_history(days: int = 90, members: int = 3000,
+                  out: Path = typer.Option(Path("bench-results/history.json"))) -> None:
+    """The demo's back-dated history on a fresh database: seconds to write it, what it holds, and ledger verify."""
+    _report(run_history_benchmark(days=days, members=members), out)
 
 
 @bench_app.command("console")

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import random
 import signal
+import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -26,17 +29,21 @@ import typer
 from rich.console import Console
 from schwifty import IBAN
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import make_url
 from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: never runs ahead of the clock
 
 from network import admin
 from network.runtime import configure_logging, database
 from network.core.members import shard_of
 from network.core.results import EarnItem
+from network.database import make_engine, migrate
+from network.store.verify import verify_ledger
 from network.store.ledger import build_ledger, new_card_number
 from coalition import history
 from coalition.settings import CoalitionSettings, get_settings
 from partners.keyfile import KeyFile, KeyFileError, load_key_file, save_key_file
 from partners.simulator import PosSimulator, SimMember, StoreProfile
+from settlement.verify import CHECKS as SETTLEMENT_CHECKS
 
 log = logging.getLogger(__name__)
 OPERATOR = "demo-seed"
@@ -339,5 +346,44 @@ def demo_traffic(target: Optional[str] = typer.Option(None, help="host:port of t
         console.print(f"  {kind}: " + ", ".join(f"{outcome} {count}" for outcome, count in outcomes.items()))
 
 
+def run_history_benchmark(days: int = 90, members: int = 3000, settings: CoalitionSettings | None = None) -> dict:
+    """Seed the demo with `days` of back-dated history into a fresh database (dropped after), time it, and verify
+    the ledger and settlement afterwards (`coalition bench history`)."""
+    settings = settings or get_settings()
+    name = f"coalition_bench_history_{uuid.uuid4().hex[:8]}"
+    with database(settings) as main_engine, tempfile.TemporaryDirectory() as scratch:
+        with main_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        url = make_url(main_engine.url).set(database=name).render_as_string(hide_password=False)
+        local = settings.model_copy(update={"data_dir": Path(scratch), "network_key_file": None})
+        try:
+            migrate(url)
+            engine = make_engine(url, 4)
+            try:
+                started = time.perf_counter()
+                coalition = seed_demo(engine, local, Path(scratch), members=members, history_days=days,
+                                      progress=Console().print)
+                seed_seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                with engine.connect() as conn:
+                    checks = verify_ledger(conn, extra=SETTLEMENT_CHECKS)
+                verify_seconds = time.perf_counter() - started
+            finally:
+                engine.dispose()
+        finally:
+            with main_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    h = coalition.history
+    if h is None:
+        raise RuntimeError("no history was written: the fresh database was not fresh")
+    return {"days": days, "members": members, "seed_seconds": round(seed_seconds, 2),
+            "history_seconds": round(h.seconds, 2), "earns": h.earns, "redemptions": h.redemptions,
+            "returns_and_refunds": h.reversals, "lots_expired": h.expired_lots, "expiry_warnings": h.warnings,
+            "refused_attempts": h.refused, "cycles_closed": len(h.cycles), "dispute": h.dispute_id,
+            "earns_per_second": round(h.earns / h.seconds, 1) if h.seconds else None,
+            "verify_seconds": round(verify_seconds, 2), "ledger_verifies": all(c.ok for c in checks),
+            "failed_checks": [c.name for c in checks if not c.ok], "cpu_count": os.cpu_count()}
+
+
 __all__ = ["DEMO_PARTNERS", "DemoCoalition", "DemoPartner", "connect_target", "demo_seed", "demo_traffic",
-           "load_members", "seed_demo"]
+           "load_members", "run_history_benchmark", "seed_demo"]
