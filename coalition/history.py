@@ -32,12 +32,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Sequence
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from network.core.results import EarnItem, SpendRefs
 from network.errors import DomainError
 from network.signer import NetworkSigner
-from network.store.ledger import Ledger, build_ledger
+from network.store.contracts import ContractBook
+from network.store.ledger import Ledger
 from network.store.lots import outstanding_points
 from settlement import cycles, payments, responses
 from settlement.domain.cycles import cycle_id_for
@@ -125,15 +126,17 @@ class HistoryWriter:
         self.earns_per_day = earns_per_day
         self.progress = progress or (lambda line: None)
         self.clock = HistoryClock(datetime.now(timezone.utc))
-        self.ledger: Ledger = build_ledger(engine, settings)
-        self.ledger.clock = self.clock
-        self.ledger.contracts._ttl = float("inf")  # contracts do not change while the history is written
+        # the contracts do not change while the history is written: no reload every few seconds
+        self.ledger = Ledger(engine, ContractBook(engine, ttl_seconds=3600), point_value_minor=settings.point_value_minor,
+                             network_currency=settings.network_currency, shards=settings.ledger_shards,
+                             clock=self.clock)
         self.signer = NetworkSigner.from_file(settings.resolved_network_key_file())  # the server's and worker's key
         self.signer.register(engine)  # as the server does: statements are verified against network_keys
         self.bank = SimulatedBank(Path(data_dir) / "bank", clock=self.clock)
         self.lead = timedelta(days=settings.expiry_warning_days)
-        self.recent_earns: list[tuple[str, str]] = []  # (partner, transaction) of the last two days
-        self.recent_redemptions: list[tuple[str, str]] = []
+        # (partner, transaction) of yesterday and of today: what a return or a refund takes back
+        self.earn_pool: list[list[tuple[str, str]]] = [[], []]
+        self.redemption_pool: list[list[tuple[str, str]]] = [[], []]
         self.limited = self._credit_limited()
 
     def _credit_limited(self) -> set[str]:
@@ -182,25 +185,27 @@ class HistoryWriter:
         if rng.random() < 0.6:
             events.append((day + timedelta(hours=9, seconds=rng.randrange(12 * 3600)), "refund", None))
         events.append((day + timedelta(hours=23, minutes=30), "housekeeping", None))
-        yesterday_earns, self.recent_earns = self.recent_earns, []
-        yesterday_redemptions, self.recent_redemptions = self.recent_redemptions, []
-        pool_earns, pool_redemptions = yesterday_earns, yesterday_redemptions
-        for at, kind, arg in sorted(events, key=lambda e: (e[0], e[1])):
-            if at >= end:
-                continue
-            self.clock.now = at
-            if kind == "earn":
-                self._earn_slot(int(arg), day, summary)  # type: ignore[arg-type]
-            elif kind == "redeem":
-                self._redeem(summary)
-            elif kind == "return":
-                self._reverse(pool_earns + self.recent_earns, summary, "customer return")
-            elif kind == "refund":
-                self._reverse(pool_redemptions + self.recent_redemptions, summary, "order cancelled")
-            else:
-                self._housekeeping(summary)
+        self.earn_pool = [self.earn_pool[-1], []]  # yesterday's, today's
+        self.redemption_pool = [self.redemption_pool[-1], []]
+        # One transaction for the day, each operation under a savepoint: a refused one (not enough points, already
+        # spent) is rolled back alone, as it would have been refused alone.
+        with self.engine.begin() as conn:
+            for at, kind, arg in sorted(events, key=lambda e: (e[0], e[1])):
+                if at >= end:
+                    continue
+                self.clock.now = at
+                if kind == "earn":
+                    self._earn_slot(conn, int(arg), summary)  # type: ignore[arg-type]
+                elif kind == "redeem":
+                    self._redeem(conn, summary)
+                elif kind == "return":
+                    self._reverse(conn, self.earn_pool, summary, "customer return")
+                elif kind == "refund":
+                    self._reverse(conn, self.redemption_pool, summary, "order cancelled")
+                else:
+                    self._housekeeping(conn, summary)
 
-    def _earn_slot(self, count: int, day: datetime, summary: HistorySummary) -> None:
+    def _earn_slot(self, conn: Connection, count: int, summary: HistorySummary) -> None:
         issuers = [p for p in self.partners if p.issues_points and p.partner_id in self.members_by_partner]
         items = []
         for _ in range(count):
@@ -212,57 +217,56 @@ class HistoryWriter:
                                                        amount, "EUR", None, receipt_ref=f"R{self.rng.randrange(10**8)}",
                                                        store_id=f"{partner.partner_id}-{store:02d}",
                                                        terminal_id=f"T{self.rng.randrange(1, 9)}")))
-        with self.engine.begin() as conn:
-            outstanding = (lambda p: outstanding_points(conn, p)) if self.limited else None
-            results = self.ledger.earn_batch(conn, items, outstanding)
+        outstanding = (lambda p: outstanding_points(conn, p)) if self.limited else None
+        results = self.ledger.earn_batch(conn, items, outstanding)  # a refused item writes nothing
         for (partner_id, _), result in zip(items, results):
             if isinstance(result, DomainError):
                 summary.refused += 1
                 continue
             summary.earns += 1
-            self.recent_earns.append((partner_id, result.transaction_id))
+            self.earn_pool[-1].append((partner_id, result.transaction_id))
 
-    def _redeem(self, summary: HistorySummary) -> None:
+    def _redeem(self, conn: Connection, summary: HistorySummary) -> None:
         partner = self.rng.choices(self.partners, [p.weight for p in self.partners])[0]
         pool = self.members_by_partner.get(partner.partner_id) or next(iter(self.members_by_partner.values()))
         member = self.rng.choice(pool)
         points = self.rng.choice((100, 150, 200, 250, 300, 500, 750, 1000))
         basket = max(points * 4, self.rng.randint(*partner.basket_minor))
+        refs = SpendRefs(f"R{self.rng.randrange(10**8)}", f"{partner.partner_id}-01", "T1", basket, "EUR")
         try:
-            with self.engine.begin() as conn:
-                result = self.ledger.redeem(conn, partner.partner_id, member, points,
-                                            SpendRefs(f"R{self.rng.randrange(10**8)}", f"{partner.partner_id}-01", "T1",
-                                                      basket, "EUR"), None)
+            with conn.begin_nested():
+                result = self.ledger.redeem(conn, partner.partner_id, member, points, refs, None)
         except DomainError:  # not enough points, or a basket cap: the member pays in money instead
             summary.refused += 1
             return
         summary.redemptions += 1
-        self.recent_redemptions.append((partner.partner_id, result.transaction_id))
+        self.redemption_pool[-1].append((partner.partner_id, result.transaction_id))
 
-    def _reverse(self, pool: list[tuple[str, str]], summary: HistorySummary, reason: str) -> None:
-        if not pool:
+    def _reverse(self, conn: Connection, pools: list[list[tuple[str, str]]], summary: HistorySummary,
+                 reason: str) -> None:
+        """Take back a whole earn (a return) or redemption (a refund) of yesterday or today, at most once."""
+        index = self.rng.randrange(sum(map(len, pools))) if any(pools) else None
+        if index is None:
             return
-        partner_id, transaction_id = pool.pop(self.rng.randrange(len(pool)))
+        pool = pools[0] if index < len(pools[0]) else pools[1]
+        partner_id, transaction_id = pool.pop(index if pool is pools[0] else index - len(pools[0]))
         try:
-            with self.engine.begin() as conn:
+            with conn.begin_nested():
                 self.ledger.reverse(conn, partner_id, transaction_id, 0, reason, None)
-        except DomainError:  # already spent, or given back before
+        except DomainError:  # its points were spent meanwhile
             summary.refused += 1
             return
         summary.reversals += 1
 
-    def _housekeeping(self, summary: HistorySummary) -> None:
+    def _housekeeping(self, conn: Connection, summary: HistorySummary) -> None:
         """What the housekeeping schedules do, once at the end of the day."""
-        with self.engine.begin() as conn:
-            self.ledger.activate_due_lots(conn)
+        self.ledger.activate_due_lots(conn)
         while True:
-            with self.engine.begin() as conn:
-                expired = self.ledger.expire_lots(conn)
+            expired = self.ledger.expire_lots(conn)
             summary.expired_lots += expired
             if expired == 0:
                 break
-        with self.engine.begin() as conn:
-            summary.warnings += self.ledger.warn_expiring(conn, self.lead)
+        summary.warnings += self.ledger.warn_expiring(conn, self.lead)
 
     # --- one settlement cycle -----------------------------------------------------------------------------
 
