@@ -3,11 +3,13 @@ daily chart data, closed cycles with statements and payments, one dispute, expir
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from coalition.demo import DEMO_PARTNERS, seed_demo
@@ -19,18 +21,33 @@ from settlement.verify import check_cycle_conservation, check_cycles_complete
 from tests.conftest import assert_ledger_verifies
 
 
-@pytest.fixture
-def fresh_engine(engine, database_url):
+@contextlib.contextmanager
+def _fresh_database(engine, database_url) -> Iterator[Engine]:
+    """A new, migrated database on the session's PostgreSQL (the shared one has a cut-off and cycles already)."""
     name = f"coalition_history_{uuid.uuid4().hex[:8]}"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
     url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
     migrate(url)
     fresh = make_engine(url, pool_size=4)
-    yield fresh
-    fresh.dispose()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    try:
+        yield fresh
+    finally:
+        fresh.dispose()
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def fresh_engine(engine, database_url):
+    with _fresh_database(engine, database_url) as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def second_fresh_engine(engine, database_url):
+    with _fresh_database(engine, database_url) as fresh:
+        yield fresh
 
 
 def test_cycle_bounds_cover_the_history_without_gaps():
@@ -88,3 +105,24 @@ def test_history_is_written_through_the_domain_and_everything_verifies(fresh_eng
     again = seed_demo(fresh_engine, settings, tmp_path, members=120, history_days=35)
     assert again.history is None and again.created_members == 0
     assert [p.partner_id for p in again.partners] == [s.partner_id for s in DEMO_PARTNERS]
+
+
+def _shape(engine, before: datetime) -> list[tuple]:
+    """What the history wrote, without the ids that differ from run to run (uuid7 members and transactions)."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT j.created_at, j.kind, j.partner_id, j.points, j.amount_minor, j.receipt_ref, j.store_id "
+            "FROM journal j WHERE j.created_at < :b ORDER BY 1, 2, 3, 4, 5, 6, 7"), {"b": before})]
+
+
+def test_the_history_is_the_same_on_every_run(fresh_engine, second_fresh_engine, tmp_path):
+    """Seeded randomness: two fresh ledgers get the same history (up to today's midnight; today's part depends on
+    the time of the run)."""
+    shapes = []
+    for engine, folder in ((fresh_engine, tmp_path / "a"), (second_fresh_engine, tmp_path / "b")):
+        settings = CoalitionSettings(data_dir=folder, grpc_address="127.0.0.1:0", ledger_shards=16)
+        coalition = seed_demo(engine, settings, folder, members=40, history_days=9, history_cycle_days=7,
+                              history_earns_per_day=12)
+        assert coalition.history is not None and len(coalition.history.cycles) == 2
+        shapes.append(_shape(engine, midnight(datetime.now(timezone.utc))))
+    assert len(shapes[0]) > 9 * 12 and shapes[0] == shapes[1]

@@ -215,23 +215,27 @@ def _lot_state(conn, member: str, issuer: str) -> str:
 def test_fixed_months_and_calendar_expire_the_day_of_not_the_day_before(engine, make_partner, clocked):
     ledger, clock = clocked
     monthly = make_partner("fixm", expiry_months=1)
+    daily = make_partner("fixd", expiry_days=28)
     yearly = make_partner("cal", expiry_policy="calendar", expiry_months=2)
     clock.now = utc(2031, 1, 31, 10)
     with engine.begin() as conn:
         member = _member(ledger, conn, monthly.partner_id)
         _earn(ledger, conn, monthly.partner_id, member, 40)
         _earn(ledger, conn, yearly.partner_id, member, 60)
-        assert _available(ledger, conn, member) == 100
-    clock.now = utc(2031, 2, 27, 10)  # the day before the monthly lot's expiry (28 February 10:00)
+        _earn(ledger, conn, daily.partner_id, member, 7)
+        assert _available(ledger, conn, member) == 107
+    clock.now = utc(2031, 2, 27, 10)  # the day before the monthly and daily lots' expiry (28 February 10:00)
     with engine.begin() as conn:
         ledger.expire_lots(conn)
-        assert _lot_state(conn, member, monthly.partner_id) == "active" and _available(ledger, conn, member) == 100
+        assert _lot_state(conn, member, monthly.partner_id) == "active" and _available(ledger, conn, member) == 107
     clock.now = utc(2031, 2, 28, 10)  # the day of
     with engine.begin() as conn:
-        assert _available(ledger, conn, member) == 60  # past its expiry: no longer spendable, even unswept
+        assert _available(ledger, conn, member) == 60  # past their expiry: no longer spendable, even unswept
         ledger.expire_lots(conn)
         assert _lot_state(conn, member, monthly.partner_id) == "expired"
-        assert _breakage(conn, monthly.partner_id) == 40 and _breakage(conn, yearly.partner_id) == 0
+        assert _lot_state(conn, member, daily.partner_id) == "expired"
+        assert (_breakage(conn, monthly.partner_id), _breakage(conn, daily.partner_id),
+                _breakage(conn, yearly.partner_id)) == (40, 7, 0)
     clock.now = utc(2032, 2, 29, 23, 59)  # earned in 2031, calendar + 2 months: spendable to the end of February 2032
     with engine.begin() as conn:
         ledger.expire_lots(conn)
@@ -282,6 +286,37 @@ def test_inactivity_expiry_is_reset_by_an_earn_or_a_spend_anywhere(engine, make_
         assert [_lot_state(conn, m, airline.partner_id) for m in (earner, spender)] == ["expired"] * 2
         assert _breakage(conn, airline.partner_id) == 100 + 100 + 90  # the airline's breakage, not the grocer's
         assert _available(ledger, conn, earner) == 5  # the grocer's points do not expire
+
+
+@pytest.mark.usefixtures("verified_ledger")
+def test_last_activity_never_moves_back_and_holds_and_returns_are_not_activity(engine, make_partner, clocked):
+    ledger, clock = clocked
+    shop = make_partner("act", expiry_policy="inactivity", expiry_months=6)
+    clock.now = utc(2034, 5, 1, 12)
+    with engine.begin() as conn:
+        member = _member(ledger, conn, shop.partner_id)
+        assert store_expiry.last_activity(conn, member) is None  # enrolling is not activity
+        _earn(ledger, conn, shop.partner_id, member, 100)
+    clock.now = utc(2034, 5, 3, 12)
+    with engine.begin() as conn:
+        hold = ledger.authorize(conn, shop.partner_id, member, 10, SpendRefs(), 600, None)  # a hold is not a spend
+        ledger.void(conn, shop.partner_id, hold.hold_id, "void-1")
+        assert store_expiry.last_activity(conn, member) == utc(2034, 5, 1, 12)
+        hold = ledger.authorize(conn, shop.partner_id, member, 10, SpendRefs(), 600, None)
+        ledger.capture(conn, shop.partner_id, hold.hold_id, 10, None)  # a capture is
+        assert store_expiry.last_activity(conn, member) == utc(2034, 5, 3, 12)
+    clock.now = utc(2034, 5, 2, 12)  # another process whose clock is behind: the activity stays at the latest
+    with engine.begin() as conn:
+        _earn(ledger, conn, shop.partner_id, member, 5)
+        assert store_expiry.last_activity(conn, member) == utc(2034, 5, 3, 12)
+    clock.now = utc(2034, 5, 4, 12)
+    with engine.begin() as conn:
+        tx = conn.execute(text("SELECT tx_id FROM journal WHERE member_id = :m AND kind = 'earn' ORDER BY created_at "
+                               "DESC LIMIT 1"), {"m": uuid.UUID(member)}).scalar_one()
+        ledger.reverse(conn, shop.partner_id, str(tx), 0, "return", None)  # a return is not activity
+        assert store_expiry.last_activity(conn, member) == utc(2034, 5, 3, 12)
+        assert store_expiry.expiring_points(conn, member, 200, clock.now) == [
+            store_expiry.ExpiringPoints(shop.partner_id, 90, utc(2034, 11, 3, 12))]
 
 
 # --- warnings ahead of expiry -------------------------------------------------------------------------------
