@@ -51,7 +51,8 @@ class ExpiringLot(NamedTuple):
     expires_at: datetime
 
 
-# Lots with points left whose expiry falls in (:now, :until] and that were not yet warned about for that expiry.
+# Lots with points left whose expiry falls in (:now, :until] (network.core.expiry.warning_due, with until = now + lead)
+# and that were not yet warned about for that expiry.
 _WARN = text(f"""WITH due AS (
     SELECT l.lot_id, l.member_id, l.issuer_id, l.remaining AS points, {LOT_EXPIRY} AS expires_at
       FROM lots l {LOT_EXPIRY_JOINS}
