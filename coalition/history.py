@@ -47,6 +47,7 @@ from settlement.rails import SimulatedBank
 from settlement.settings import SettlementSettings
 
 OPERATOR = "demo-history"
+HISTORY_WORKFLOW_PREFIX = "demo-history-"  # the workflow id recorded for a history cycle (none ran in Temporal)
 SEED = 20250901
 DAY = timedelta(days=1)
 
@@ -278,7 +279,8 @@ class HistoryWriter:
         currency = self.settings.network_currency
         self.clock.now = end
         with self.engine.begin() as conn:
-            cycles.open_cycle(conn, cycle_id, start, end, cycle_id, currency)
+            # no Temporal workflow ran it: its workflow id says so (live cycles' workflow id is their cycle id)
+            cycles.open_cycle(conn, cycle_id, start, end, f"{HISTORY_WORKFLOW_PREFIX}{cycle_id}", currency)
             cycles.cut_off(conn, cycle_id)
         with self.engine.begin() as conn:
             cycles.clear(conn, cycle_id, self.settings.point_value_minor)
@@ -338,5 +340,5 @@ def history_partners(specs) -> list[HistoryPartner]:
             for s in specs]
 
 
-__all__ = ["HistoryClock", "HistoryPartner", "HistorySummary", "HistoryWriter", "cycle_bounds", "history_partners",
+__all__ = ["HISTORY_WORKFLOW_PREFIX", "HistoryClock", "HistoryPartner", "HistorySummary", "HistoryWriter", "cycle_bounds", "history_partners",
            "history_start", "ledger_is_fresh", "midnight"]

@@ -84,6 +84,8 @@ def test_history_is_written_through_the_domain_and_everything_verifies(fresh_eng
             "(SELECT count(*) FROM payment_instructions p WHERE p.cycle_id = c.cycle_id AND p.state = 'settled') "
             "AS settled FROM cycles c WHERE c.state = 'closed' ORDER BY c.period_start")).all()
         assert [c.cycle_id for c in closed] == history.cycles
+        assert conn.execute(text("SELECT count(*) FROM cycles WHERE workflow_id <> 'demo-history-' || cycle_id")
+                            ).scalar_one() == 0  # no Temporal workflow ran them, and their workflow id says so
         assert len([c for c in closed if c.statements > 0 and c.settled > 0]) >= 3
         disputes = conn.execute(text("SELECT dispute_id, outcome FROM disputes")).all()
         assert [(d.dispute_id, d.outcome) for d in disputes] == [(history.dispute_id, "statement_stands")]
