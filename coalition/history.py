@@ -106,6 +106,8 @@ def ledger_is_fresh(engine: Engine) -> bool:
 
 def cycle_bounds(start: datetime, end: datetime, cycle_days: int) -> list[tuple[datetime, datetime]]:
     """The history's settlement periods: cycle_days long from `start`, the last one ending at `end`."""
+    if cycle_days < 1:
+        raise ValueError(f"a settlement cycle lasts at least a day, not {cycle_days}")
     bounds, at = [], start
     while at < end:
         bounds.append((at, min(at + cycle_days * DAY, end)))

@@ -57,6 +57,9 @@ def test_cycle_bounds_cover_the_history_without_gaps():
                       (start + timedelta(days=14), start + timedelta(days=17))]
     assert history_start(datetime(2026, 11, 30, 15, 5, tzinfo=timezone.utc), 90) == datetime(
         2026, 9, 1, tzinfo=timezone.utc)
+    assert cycle_bounds(start, start, 7) == []
+    with pytest.raises(ValueError, match="at least a day"):
+        cycle_bounds(start, start + timedelta(days=3), 0)
 
 
 def test_history_is_written_through_the_domain_and_everything_verifies(fresh_engine, tmp_path):
