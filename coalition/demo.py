@@ -162,6 +162,8 @@ def seed_demo(engine: Engine, settings: CoalitionSettings, data_dir: Path, *, ta
     target = target or connect_target(settings.grpc_address)
     now = datetime.now(timezone.utc)
     since = history.history_start(now, history_days) if history_days > 0 and history.ledger_is_fresh(engine) else None
+    if history_days > 0 and since is None and progress is not None:
+        progress("history: none written (the ledger has transactions or settlement cycles already)")
     coalition = DemoCoalition([], {})
     for spec in DEMO_PARTNERS:
         with engine.begin() as conn:
