@@ -21,7 +21,7 @@ from network.runtime import configure_logging, database, operator_transaction
 from network import admin
 from network.core.terms import BASIS_POINTS
 from network.settings import get_settings
-from coalition.demo import demo_seed, demo_traffic
+from coalition.demo import demo_seed, demo_traffic, run_history_benchmark
 from coalition.soak import soak_command
 from coalition.up import up_command
 from coalition.webhooks import webhooks_app
@@ -204,6 +204,10 @@ def partner_contract(
     unverified_spend_limit_points: int = typer.Option(
         0, help="Points one spend may take without the member's PIN or code, for members enrolled at the partner's "
                 "own till (0: every spend needs one)."),
+    expiry_policy: str = typer.Option("fixed", help="fixed (expiry_days or expiry_months after the earn), calendar "
+                                      "(end of the earn's year + expiry_months) or inactivity (expiry_months after "
+                                      "the member's last earn or spend anywhere)"),
+    expiry_months: int = 0,
     effective_from: Optional[datetime] = typer.Option(None, help="ISO time (UTC); default now"),
     operator: str = OPERATOR,
 ) -> None:
@@ -211,7 +215,7 @@ def partner_contract(
     draft = admin.ContractDraft(earn_points_per_major, settlement_model, clearing_fee_bps, issue_price_minor_per_point,
                                 redemption_rate_minor_per_point, breakage_share_bps, return_window_seconds, expiry_days,
                                 max_basket_share_bps, credit_limit_minor, collateral_minor,
-                                unverified_spend_limit_points)
+                                unverified_spend_limit_points, expiry_policy, expiry_months)
     with operator_transaction() as conn:
         terms = admin.set_contract(conn, operator, partner_id, draft,
                                    effective_from.astimezone() if effective_from else None)
@@ -362,6 +366,13 @@ def bench_settle(redemptions: int = 1_000_000, partners: int = 100,
                  out: Path = typer.Option(Path("bench-results/settle.json"))) -> None:
     """Clearing + netting of `redemptions` redemptions across `partners` partners, with peak memory."""
     _report(run_settle_benchmark(redemptions=redemptions, partners=partners), out)
+
+
+@bench_app.command("history")
+def bench_history(days: int = 90, members: int = 3000,
+                  out: Path = typer.Option(Path("bench-results/history.json"))) -> None:
+    """The demo's back-dated history on a fresh database: seconds to write it, what it holds, and ledger verify."""
+    _report(run_history_benchmark(days=days, members=members), out)
 
 
 @bench_app.command("console")

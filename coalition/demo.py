@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import random
 import signal
+import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from rich.console import Console
 from schwifty import IBAN
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import make_url
 from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: never runs ahead of the clock
 
 from network import admin
@@ -36,10 +40,14 @@ from network.mail import mailer_from_settings
 from network.store.accounts import AccountError, build_accounts
 from network.store.activation import issue_activation_code
 from network.core.results import EarnItem
+from network.database import make_engine, migrate
+from network.store.verify import verify_ledger
 from network.store.ledger import build_ledger, new_card_number
+from coalition import history
 from coalition.settings import CoalitionSettings, get_settings
 from partners.keyfile import KeyFile, KeyFileError, load_key_file, save_key_file
 from partners.simulator import PosSimulator, SimMember, StoreProfile
+from settlement.verify import CHECKS as SETTLEMENT_CHECKS
 
 log = logging.getLogger(__name__)
 OPERATOR = "demo-seed"
@@ -73,7 +81,7 @@ DEMO_PARTNERS: tuple[DemoPartnerSpec, ...] = (
     DemoPartnerSpec(
         "brewhouse", "Brewhouse Coffee", ("DE", "37040044", "0532013000"),
         _draft(earn_points_per_major=Decimal(5), settlement_model="issuer_pays", clearing_fee_bps=150,
-               return_window_seconds=60, expiry_days=365, breakage_share_bps=1000),
+               return_window_seconds=60, expiry_policy="inactivity", expiry_months=2, breakage_share_bps=1000),
         StoreProfile(basket_min_minor=280, basket_max_minor=1450, stores=6), 0.30, (100, 1500)),
     DemoPartnerSpec(
         "freshmart", "FreshMart Grocers", ("NL", "ABNA", "0417164300"),
@@ -91,14 +99,15 @@ DEMO_PARTNERS: tuple[DemoPartnerSpec, ...] = (
     DemoPartnerSpec(
         "fuelstop", "FuelStop Stations", ("DE", "50010517", "0648489890"),
         _draft(earn_points_per_major=Decimal(2), settlement_model="issuer_pays", clearing_fee_bps=200,
-               return_window_seconds=45, expiry_days=365, max_basket_share_bps=3000,
+               return_window_seconds=45, expiry_days=30, max_basket_share_bps=3000,
                credit_limit_minor=1_500_000, collateral_minor=250_000),
         StoreProfile(basket_min_minor=2000, basket_max_minor=9500, max_basket_share_bps=3000, stores=5), 0.15,
         (200, 1200)),
     DemoPartnerSpec(
         "pageturner", "PageTurner Books", ("NL", "RABO", "0300065264"),
         _draft(earn_points_per_major=Decimal(3), settlement_model="prefunded", issue_price_minor_per_point=Decimal("1.0"),
-               redemption_rate_minor_per_point=Decimal("0.95"), return_window_seconds=60, expiry_days=365),
+               redemption_rate_minor_per_point=Decimal("0.95"), return_window_seconds=60, expiry_policy="calendar",
+               expiry_months=12),
         StoreProfile(basket_min_minor=899, basket_max_minor=6500, stores=3), 0.13, (150, 1000)),
     DemoPartnerSpec(
         "goodcause", "Good Cause Foundation", ("BE", "539", "0075470"),
@@ -133,6 +142,7 @@ class DemoCoalition:
     created_members: int = 0
     registered_keys: list[str] = field(default_factory=list)
     member_logins: list[DemoLogin] = field(default_factory=list)
+    history: "history.HistorySummary | None" = None  # the back-dated history written this time, if any
 
     @property
     def member_count(self) -> int:
@@ -157,25 +167,42 @@ def connect_target(grpc_address: str) -> str:
 
 
 def seed_demo(engine: Engine, settings: CoalitionSettings, data_dir: Path, *, target: str | None = None,
-              members: int | None = None) -> DemoCoalition:
-    """Create what is missing of the demo coalition; return it with its key files and members."""
+              members: int | None = None, history_days: int = 0, history_cycle_days: int = 7,
+              history_earns_per_day: int | None = None,
+              progress: Callable[[str], None] | None = None) -> DemoCoalition:
+    """Create what is missing of the demo coalition; return it with its key files and members.
+
+    history_days > 0, on a ledger with no journal and no cycle yet: the contracts and members date from that many
+    days ago, and the days since are written as back-dated history with settlement cycles of history_cycle_days,
+    closed up to today's midnight (coalition.history). On a ledger that has any, no history is written."""
     keys_dir = Path(data_dir) / "keys"
     keys_dir.mkdir(parents=True, exist_ok=True)
     keys_dir.chmod(0o700)
     target = target or connect_target(settings.grpc_address)
+    now = datetime.now(timezone.utc)
+    since = history.history_start(now, history_days) if history_days > 0 and history.ledger_is_fresh(engine) else None
+    if history_days > 0 and since is None and progress is not None:
+        progress("history: none written (the ledger has transactions or settlement cycles already)")
     coalition = DemoCoalition([], {})
     for spec in DEMO_PARTNERS:
         with engine.begin() as conn:
-            if _ensure_partner(conn, spec):
+            if _ensure_partner(conn, spec, since):
                 coalition.created_partners += 1
             key_id = _ensure_key(conn, spec.partner_id, keys_dir / f"{spec.partner_id}.json", target)
             if key_id:
                 coalition.registered_keys.append(key_id)
         coalition.partners.append(DemoPartner(spec.partner_id, spec.name, keys_dir / f"{spec.partner_id}.json",
                                               spec.profile))
-    coalition.created_members = _ensure_members(engine, settings, members or settings.demo_members)
+    count = members or settings.demo_members
+    coalition.created_members = _ensure_members(engine, settings, count, since)
     coalition.members_by_partner = load_members(engine)
     coalition.member_logins = _ensure_member_accounts(engine, settings, DEMO_ACCOUNTS)
+    if since is not None:
+        writer = history.HistoryWriter(
+            engine, settings, data_dir, history.history_partners(DEMO_PARTNERS),
+            {p: [m.member_id for m in found] for p, found in coalition.members_by_partner.items()},
+            earns_per_day=history_earns_per_day or max(20, count // 20), progress=progress)
+        coalition.history = writer.write(since, datetime.now(timezone.utc), history_cycle_days)
     return coalition
 
 
@@ -205,7 +232,8 @@ def _ensure_member_accounts(engine: Engine, settings: CoalitionSettings, count: 
     return logins
 
 
-def _ensure_partner(conn: Connection, spec: DemoPartnerSpec) -> bool:
+def _ensure_partner(conn: Connection, spec: DemoPartnerSpec, since: datetime | None = None) -> bool:
+    """The partner, and its first contract (effective from `since`, the history's start, when there is one)."""
     exists = conn.execute(text("SELECT 1 FROM partners WHERE partner_id = :p"), {"p": spec.partner_id}).first()
     if not exists:
         country, bank, account = spec.iban_parts
@@ -213,7 +241,7 @@ def _ensure_partner(conn: Connection, spec: DemoPartnerSpec) -> bool:
         admin.create_partner(conn, OPERATOR, spec.partner_id, spec.name, "EUR", iban.compact,
                              mandate=admin.SepaMandate(f"COAL-{spec.partner_id}", datetime.now(timezone.utc).date()))
     if not conn.execute(text("SELECT 1 FROM contracts WHERE partner_id = :p"), {"p": spec.partner_id}).first():
-        admin.set_contract(conn, OPERATOR, spec.partner_id, spec.contract)
+        admin.set_contract(conn, OPERATOR, spec.partner_id, spec.contract, since, now=since)
     return not exists
 
 
@@ -257,8 +285,9 @@ def _plan_members(count: int) -> list[tuple[str, list[str], int]]:
     return plan
 
 
-def _ensure_members(engine: Engine, settings: CoalitionSettings, count: int) -> int:
-    """Members demo-00000.. at their home brand (set-based), their other brands, and welcome points."""
+def _ensure_members(engine: Engine, settings: CoalitionSettings, count: int, since: datetime | None = None) -> int:
+    """Members demo-00000.. at their home brand (set-based), their other brands, and welcome points (all dated
+    `since`, the history's start, when there is one)."""
     plan = _plan_members(count)
     refs = [f"{CUSTOMER_REF_PREFIX}{i:05d}" for i in range(count)]
     with engine.connect() as conn:
@@ -269,7 +298,8 @@ def _ensure_members(engine: Engine, settings: CoalitionSettings, count: int) -> 
         return 0
     ledger = build_ledger(engine, settings)
     ledger.ensure_shard_heads()
-    now = datetime.now(timezone.utc)
+    now = since or datetime.now(timezone.utc)
+    ledger.clock = lambda: now
     member_ids = {i: uuid7() for i in missing}
     member_rows = [(member_ids[i], new_card_number(), shard_of(member_ids[i], settings.ledger_shards), plan[i][0])
                    for i in missing]
@@ -310,14 +340,25 @@ def load_members(engine: Engine) -> dict[str, list[SimMember]]:
 # --- commands (registered in coalition.cli as `coalition demo seed` and `coalition demo traffic`) ----------
 
 def demo_seed(members: Optional[int] = typer.Option(None, help="Members to seed (default COALITION_DEMO_MEMBERS)."),
-              migrate: bool = typer.Option(False, help="Apply migrations first.")) -> None:
-    """Seed the demo coalition (idempotent): six partners, their contracts, keys and IBANs, and members."""
+              migrate: bool = typer.Option(False, help="Apply migrations first."),
+              history_days: Optional[int] = typer.Option(
+                  None, help="Days of back-dated history on a fresh ledger (default COALITION_DEMO_HISTORY_DAYS; "
+                             "0: none).")) -> None:
+    """Seed the demo coalition (idempotent): six partners, their contracts, keys and IBANs, and members; on a fresh
+    ledger, back-dated history with closed settlement cycles."""
     settings = get_settings()
     configure_logging(settings)
     started = time.monotonic()
+    console = Console()
     with database(settings, run_migrations=migrate) as engine:
-        coalition = seed_demo(engine, settings, settings.data_dir, members=members)
-    Console().print(f"demo coalition: {len(coalition.partners)} partners ({coalition.created_partners} new), "
+        coalition = seed_demo(engine, settings, settings.data_dir, members=members,
+                              history_days=settings.demo_history_days if history_days is None else history_days,
+                              progress=console.print)
+    if coalition.history is not None:
+        h = coalition.history
+        console.print(f"history: {h.days} days, {h.earns:,} earns, {h.redemptions:,} redemptions, {h.reversals:,} "
+                      f"returns, {h.expired_lots:,} lots expired, {len(h.cycles)} cycles closed ({h.seconds:.1f} s)")
+    console.print(f"demo coalition: {len(coalition.partners)} partners ({coalition.created_partners} new), "
                     f"{coalition.member_count:,} members ({coalition.created_members:,} new), key files in "
                     f"{settings.data_dir / 'keys'} ({time.monotonic() - started:.1f} s)")
 
@@ -353,5 +394,44 @@ def demo_traffic(target: Optional[str] = typer.Option(None, help="host:port of t
         console.print(f"  {kind}: " + ", ".join(f"{outcome} {count}" for outcome, count in outcomes.items()))
 
 
+def run_history_benchmark(days: int = 90, members: int = 3000, settings: CoalitionSettings | None = None) -> dict:
+    """Seed the demo with `days` of back-dated history into a fresh database (dropped after), time it, and verify
+    the ledger and settlement afterwards (`coalition bench history`)."""
+    settings = settings or get_settings()
+    name = f"coalition_bench_history_{uuid.uuid4().hex[:8]}"
+    with database(settings) as main_engine, tempfile.TemporaryDirectory() as scratch:
+        with main_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        url = make_url(main_engine.url).set(database=name).render_as_string(hide_password=False)
+        local = settings.model_copy(update={"data_dir": Path(scratch), "network_key_file": None})
+        try:
+            migrate(url)
+            engine = make_engine(url, 4)
+            try:
+                started = time.perf_counter()
+                coalition = seed_demo(engine, local, Path(scratch), members=members, history_days=days,
+                                      progress=Console().print)
+                seed_seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                with engine.connect() as conn:
+                    checks = verify_ledger(conn, extra=SETTLEMENT_CHECKS)
+                verify_seconds = time.perf_counter() - started
+            finally:
+                engine.dispose()
+        finally:
+            with main_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    h = coalition.history
+    if h is None:
+        raise RuntimeError("no history was written: the fresh database was not fresh")
+    return {"days": days, "members": members, "seed_seconds": round(seed_seconds, 2),
+            "history_seconds": round(h.seconds, 2), "earns": h.earns, "redemptions": h.redemptions,
+            "returns_and_refunds": h.reversals, "lots_expired": h.expired_lots, "expiry_warnings": h.warnings,
+            "refused_attempts": h.refused, "cycles_closed": len(h.cycles), "dispute": h.dispute_id,
+            "earns_per_second": round(h.earns / h.seconds, 1) if h.seconds else None,
+            "verify_seconds": round(verify_seconds, 2), "ledger_verifies": all(c.ok for c in checks),
+            "failed_checks": [c.name for c in checks if not c.ok], "cpu_count": os.cpu_count()}
+
+
 __all__ = ["DEMO_PARTNERS", "DemoCoalition", "DemoLogin", "DemoPartner", "connect_target", "demo_seed", "demo_traffic",
-           "load_members", "seed_demo"]
+           "load_members", "run_history_benchmark", "seed_demo"]

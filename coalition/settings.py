@@ -15,6 +15,9 @@ class CoalitionSettings(ConsoleSettings):
     # The demo (`coalition up --demo`, `coalition demo traffic`): members seeded, simulated POS calls per second.
     demo_members: int = 3000
     demo_rate_per_second: float = 8.0
+    # Days of back-dated history `coalition up --demo` writes on a fresh ledger (earns, redemptions, returns,
+    # expiries, closed weekly settlement cycles: coalition.history); 0: none.
+    demo_history_days: int = 90
 
 
 def get_settings() -> CoalitionSettings:

@@ -477,8 +477,9 @@ def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Super
 
     demo_coalition = None
     if demo:
-        with _step(console, f"demo coalition (seeding up to {settings.demo_members:,} members)"):
-            demo_coalition = _seed(settings, database_url)
+        with _step(console, f"demo coalition (seeding up to {settings.demo_members:,} members, "
+                            f"{settings.demo_history_days} days of history on a fresh ledger)"):
+            demo_coalition = _seed(settings, database_url, console.print)
 
     temporal_address = settings.temporal_address
     if temporal_address:
@@ -596,10 +597,11 @@ def _start_everything(settings: CoalitionSettings, demo: bool, supervisor: Super
     return endpoints
 
 
-def _seed(settings: CoalitionSettings, database_url: str):
+def _seed(settings: CoalitionSettings, database_url: str, progress=None):
     engine = make_engine(database_url, pool_size=2)
     try:
-        return seed_demo(engine, settings, settings.data_dir, target=connect_target(settings.grpc_address))
+        return seed_demo(engine, settings, settings.data_dir, target=connect_target(settings.grpc_address),
+                         history_days=settings.demo_history_days, progress=progress)
     finally:
         engine.dispose()
 

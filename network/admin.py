@@ -16,7 +16,7 @@ from schwifty.exceptions import SchwiftyException
 from sqlalchemy import Connection, text
 
 from network import errors
-from network.core import events
+from network.core import events, expiry
 from network.core.ledger import CURRENCY_EXPONENT
 from network.core.terms import BASIS_POINTS, SETTLEMENT_MODELS, ContractTerms
 from network.store import credentials
@@ -130,6 +130,8 @@ class ContractDraft:
     # The most points one spend may take without the member's PIN or code, for members enrolled at the partner's
     # own till; 0 (the default): every spend needs one.
     unverified_spend_limit_points: int = 0
+    expiry_policy: str = expiry.FIXED  # network.core.expiry: fixed, calendar or inactivity
+    expiry_months: int = 0
 
 
 MAX_UNVERIFIED_SPEND_LIMIT = 100_000
@@ -150,8 +152,9 @@ def _check_draft(d: ContractDraft) -> None:
         raise errors.invalid("settlement_model", "a prefunded contract needs an issue price and a redemption rate")
     if not 0 <= d.return_window_seconds <= 365 * 86400:
         raise errors.invalid("return_window_seconds", "must be between 0 and one year")
-    if not 0 <= d.expiry_days <= 3650:
-        raise errors.invalid("expiry_days", "must be between 0 (never) and 3650")
+    problem = expiry.policy_problem(expiry.ExpiryPolicy(d.expiry_policy, d.expiry_days, d.expiry_months))
+    if problem is not None:
+        raise errors.invalid(*problem)
     if d.credit_limit_minor is not None and not 0 <= d.credit_limit_minor <= 10**15:
         raise errors.invalid("credit_limit_minor", "must be between 0 and 10^15")
     if not 0 <= d.collateral_minor <= 10**15:
@@ -168,11 +171,14 @@ def _require_partner(conn: Connection, partner_id: str) -> str:
 
 
 def set_contract(conn: Connection, operator: str, partner_id: str, draft: ContractDraft,
-                 effective_from: datetime | None = None) -> ContractTerms:
-    """Add the next contract version, effective from `effective_from` (now by default; never in the past)."""
+                 effective_from: datetime | None = None, *, now: datetime | None = None) -> ContractTerms:
+    """Add the next contract version, effective from `effective_from` (now by default; never in the past).
+
+    now: the clock, injected (the demo's back-dated history signs its contracts at the start of that history,
+    coalition.history); the current time by default."""
     _require_partner(conn, partner_id)
     _check_draft(draft)
-    now = datetime.now(timezone.utc)
+    now = now or datetime.now(timezone.utc)
     effective = effective_from or now
     if effective < now.replace(microsecond=0) and effective_from is not None:
         raise errors.invalid("effective_from", "a contract cannot take effect in the past")

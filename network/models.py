@@ -57,6 +57,9 @@ class Contract(Base):
     breakage_share_bps: Mapped[int] = mapped_column(Integer, default=0)
     return_window_seconds: Mapped[int] = mapped_column(Integer, default=0)
     expiry_days: Mapped[int] = mapped_column(Integer, default=0)
+    # network.core.expiry: 'fixed' (expiry_days or expiry_months after the earn), 'calendar', 'inactivity'
+    expiry_policy: Mapped[str] = mapped_column(String(16), server_default=text("'fixed'"), nullable=False)
+    expiry_months: Mapped[int] = mapped_column(Integer, server_default=text("0"), nullable=False)
     max_basket_share_bps: Mapped[int] = mapped_column(Integer, default=BASIS_POINTS)
     credit_limit_minor: Mapped[int | None] = mapped_column(BigInteger)
     collateral_minor: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -72,6 +75,7 @@ class Contract(Base):
         CheckConstraint(f"max_basket_share_bps between 0 and {BASIS_POINTS}", name="contract_basket_share"),
         CheckConstraint(f"clearing_fee_bps between 0 and {BASIS_POINTS}", name="contract_fee"),
         CheckConstraint(f"breakage_share_bps between 0 and {BASIS_POINTS}", name="contract_breakage_share"),
+        CheckConstraint("expiry_policy in ('fixed','calendar','inactivity')", name="contract_expiry_policy"),
     )
 
 
@@ -149,6 +153,26 @@ class RedemptionCode(Base):
     used_by: Mapped[str | None] = mapped_column(String(32))
     __table_args__ = (Index("ix_redemption_codes_member", "member_id"),
                       CheckConstraint("max_points > 0", name="redemption_code_ceiling"))
+
+
+class MemberActivity(Base):
+    """A member's last earn or spend anywhere in the network (the clock of inactivity expiry, network.core.expiry):
+    moved forward in the transaction of every earn, redemption and capture, after the member's chain head is
+    locked (network.store.journal.chain_writes), so its writers never wait for each other."""
+
+    __tablename__ = "member_activity"
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.member_id"), primary_key=True)
+    last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExpiryWarning(Base):
+    """A lot warned about ahead of an expiry (the points.expiring event): once per lot and expiry instant, so a
+    re-run warns nobody twice and an inactivity lot whose expiry moved is warned again ahead of its new one."""
+
+    __tablename__ = "expiry_warnings"
+    lot_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    warned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Enrollment(Base):

@@ -136,6 +136,8 @@ class NetworkSettings(BaseSettings):
     # Bench knob only: off, the ledger writes no partner events (the outbox statement is left out) so that
     # `coalition bench earn` can compare the earn rate with and without it. Never turn it off in production.
     outbox_enabled: bool = True
+    # Members' points are announced to their issuer (points.expiring events) this many days before they expire.
+    expiry_warning_days: int = Field(default=30, ge=1, le=365)
 
     @field_validator("idempotency_retention_seconds")
     @classmethod

@@ -10,7 +10,7 @@ They are synchronous (SQLAlchemy, the rails' file locks) and run on the worker's
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -55,7 +55,7 @@ class SettlementActivities:
         return [self.open_cycle, self.cut_off, self.clear_cycle, self.net_cycle, self.issue_statements,
                 self.statement_responses, self.resolve_dispute, self.close_dispute_window, self.plan_payments,
                 self.submit_payments, self.record_confirmations, self.record_cycle_state, self.close_cycle,
-                self.plan_next_cycle, self.activate_due_lots, self.expire_lots, self.expire_holds,
+                self.plan_next_cycle, self.activate_due_lots, self.expire_lots, self.warn_expiring_points, self.expire_holds,
                 self.purge_idempotency_keys]
 
     # --- the cycle -------------------------------------------------------------------------------------------
@@ -169,6 +169,13 @@ class SettlementActivities:
     def expire_lots(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
         with self._engine.begin() as conn:
             return m.HousekeepingResult(job.task, self._ledger.expire_lots(conn))
+
+    @activity.defn
+    def warn_expiring_points(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
+        """points.expiring events to the issuers, expiry_warning_days ahead, once per lot and expiry."""
+        with self._engine.begin() as conn:
+            return m.HousekeepingResult(job.task, self._ledger.warn_expiring(
+                conn, timedelta(days=self._settings.expiry_warning_days)))
 
     @activity.defn
     def expire_holds(self, job: m.HousekeepingInput) -> m.HousekeepingResult:

@@ -98,8 +98,10 @@ def net_cycle(conn: Connection, cycle_id: str) -> netting.NettingSummary:
     return store.cycles.netting_summary(conn, cycle_id)
 
 
-def issue_statements(conn: Connection, cycle_id: str, dispute_deadline: datetime, signer: NetworkSigner) -> list[str]:
-    """One signed statement per position of the cycle; returns the partners whose response is awaited."""
+def issue_statements(conn: Connection, cycle_id: str, dispute_deadline: datetime, signer: NetworkSigner,
+                     issued_at: datetime | None = None) -> list[str]:
+    """One signed statement per position of the cycle; returns the partners whose response is awaited.
+    issued_at: the statements' date (now by default; the demo's back-dated history injects its clock)."""
     cycle = store.cycles.lock(conn, cycle_id)
     if cycle.state == "netted":
         by_party: dict[str, list[obligations.Obligation]] = {}
@@ -107,7 +109,7 @@ def issue_statements(conn: Connection, cycle_id: str, dispute_deadline: datetime
             by_party.setdefault(o.payer, []).append(o)
             by_party.setdefault(o.payee, []).append(o)
         carried = store.positions.carried_into(conn, cycle_id)
-        issued_at = datetime.now(timezone.utc)
+        issued_at = issued_at or datetime.now(timezone.utc)
         signed = []
         for p in store.positions.positions(conn, cycle_id):
             own = [o for o in by_party.get(p.partner_id, []) if o.currency == p.currency]

@@ -53,3 +53,15 @@ def test_refused_command_exits_2_and_writes_nothing(cli, engine):
     assert bad.exit_code == 2 and "clearing_fee_bps" in bad.output
     assert count(engine, "SELECT count(*) FROM operator_actions") == actions
     assert count(engine, "SELECT count(*) FROM contracts WHERE partner_id = :p", p=partner) == 0
+
+
+def test_a_contract_with_an_expiry_policy_from_the_cli(cli, engine):
+    partner = f"cli-{uuid.uuid4().hex[:6]}"
+    assert cli("partner", "create", partner, "Policies").exit_code == 0
+    bad = cli("partner", "contract", partner, "--expiry-policy", "inactivity")  # no months
+    assert bad.exit_code == 2 and "expiry_months" in bad.output
+    assert count(engine, "SELECT count(*) FROM contracts WHERE partner_id = :p", p=partner) == 0
+    good = cli("partner", "contract", partner, "--expiry-policy", "inactivity", "--expiry-months", "18")
+    assert good.exit_code == 0 and "contract v1" in good.output
+    assert count(engine, "SELECT count(*) FROM contracts WHERE partner_id = :p AND expiry_policy = 'inactivity' "
+                         "AND expiry_months = 18", p=partner) == 1

@@ -542,15 +542,25 @@ class FixedClock:
 
 @contextlib.contextmanager
 def _events_disabled():
-    """The ledger as it was before the outbox (the partner_events table does not exist yet)."""
+    """The ledger as it was before the outbox (the partner_events table does not exist yet), and before expiry
+    policies (revision 0012: no contracts.expiry_policy, no member_activity)."""
+    import types
+
+    import network.store.contracts as contracts_module
+    import network.store.journal as journal_module
     import network.store.ledger as ledger_module
 
-    saved = ledger_module.append_events
+    saved = (ledger_module.append_events, ledger_module.expiry, journal_module.activity_writes,
+             contracts_module._COLUMNS)
     ledger_module.append_events = lambda conn, rows: None
+    ledger_module.expiry = types.SimpleNamespace(LOT_EXPIRY="l.expires_at", LOT_EXPIRY_JOINS="")
+    journal_module.activity_writes = lambda txs: []
+    contracts_module._COLUMNS = saved[3].replace(", c.expiry_policy, c.expiry_months", "")
     try:
         yield
     finally:
-        ledger_module.append_events = saved
+        (ledger_module.append_events, ledger_module.expiry, journal_module.activity_writes,
+         contracts_module._COLUMNS) = saved
 
 
 def test_the_event_listener_logs_a_lost_database_once_as_one_line_without_a_traceback(caplog):

@@ -105,6 +105,7 @@ def up_env(tmp_path):
         "COALITION_METRICS_PORT": str(metrics_port), "COALITION_PORTAL_PORT": str(portal_port),
         "COALITION_SETTLEMENT_PERIOD_SECONDS": "15", "COALITION_DISPUTE_WINDOW_SECONDS": "5",
         "COALITION_DEMO_MEMBERS": "600", "COALITION_DEMO_RATE_PER_SECOND": "10",
+        "COALITION_DEMO_HISTORY_DAYS": "14",  # two weeks of back-dated history, two closed weekly cycles
     })
     return env, f"127.0.0.1:{grpc_port}", metrics_port, tmp_path / "coalition"
 
@@ -157,12 +158,16 @@ def test_up_demo_runs_stops_cleanly_and_keeps_its_data(up_env, tmp_path):
 
         engine = create_engine(database_url(data_dir))
         try:
-            def closed_cycle():
+            def closed_cycle():  # one the worker's schedule ran (the history's were closed before it started)
                 with engine.connect() as conn:
                     return conn.execute(text("SELECT cycle_id FROM cycles WHERE state = 'closed' "
-                                             "ORDER BY period_end LIMIT 1")).scalar()
+                                             "AND workflow_id = cycle_id ORDER BY period_end LIMIT 1")).scalar()
             cycle_id = wait_until("a settlement cycle to close", closed_cycle, 240, up, log)
             with engine.connect() as conn:
+                history_cycles = conn.execute(text(
+                    "SELECT count(*) FROM cycles WHERE state = 'closed' AND workflow_id LIKE 'demo-history-%' "
+                    "AND EXISTS (SELECT 1 FROM statements s WHERE s.cycle_id = cycles.cycle_id)")).scalar_one()
+                assert history_cycles == 2 and "cycle 2/2 closed" in log.read_text()
                 members = conn.execute(text("SELECT count(*) FROM members")).scalar_one()
                 simulated = conn.execute(text("SELECT count(*) FROM journal WHERE request_id NOT LIKE 'demo-welcome-%'"
                                               )).scalar_one()

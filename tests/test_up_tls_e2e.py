@@ -31,6 +31,7 @@ def test_up_tls_serves_mutual_tls_to_the_simulator_and_partners(tmp_path: Path):
         "COALITION_GRPC_ADDRESS": f"127.0.0.1:{grpc_port}", "COALITION_CONSOLE_PORT": str(console_port),
         "COALITION_TEMPORAL_PORT": str(temporal_port), "COALITION_TEMPORAL_UI_PORT": str(ui_port),
         "COALITION_DEMO_MEMBERS": "200", "COALITION_DEMO_RATE_PER_SECOND": "10",
+        "COALITION_DEMO_HISTORY_DAYS": "0",  # the back-dated history is test_up_e2e's
         "COALITION_TLS_CLIENT_CA_FILE": str(tls_dir / "ca.pem"),  # made by `up --tls` before the server starts
     })
     target = f"127.0.0.1:{grpc_port}"

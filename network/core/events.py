@@ -4,8 +4,9 @@ Every ledger transaction is one event for the partner it belongs to (the journal
 redeemer, the issuer whose points expired), named after what happened, except the transactions between members
 (MEMBER_ONLY_KINDS: a transfer's two rows), which concern no partner: the lots keep their issuer, so no partner's
 liability, statement or settlement changes, and telling the issuer which members move points would tell it about
-members it may not know; a hold the network released because it
-lapsed is `hold.lapsed`, not a void. The network's own acts that concern a partner (a key registered or revoked, a
+members it may not know; a hold the network released because it lapsed is `hold.lapsed`, not a void; points about
+to expire are `points.expiring` (a warning to their issuer). The network's own acts that concern a partner (a key
+registered or revoked, a
 statement issued, a dispute resolved, a payment submitted, confirmed or failed) are events too, with a subject (the
 key, statement, dispute or payment id) and details. Events are numbered 1, 2, ... per partner without gaps.
 
@@ -32,6 +33,9 @@ TRANSACTION_EVENTS = {
 # Ledger transactions between members that are no partner's event (journal partner network.core.ledger.NO_PARTNER).
 MEMBER_ONLY_KINDS = frozenset({"transfer"})
 HOLD_LAPSED = "hold.lapsed"
+# Sent to the issuer ahead of its points' expiry (once per lot and expiry instant): subject the lot, details the
+# member, the points and the expiry (network.store.expiry.warn_expiring).
+POINTS_EXPIRING = "points.expiring"
 KEY_REGISTERED = "key.registered"
 KEY_REVOKED = "key.revoked"
 STATEMENT_ISSUED = "statement.issued"
@@ -40,8 +44,8 @@ PAYMENT_SUBMITTED = "payment.submitted"
 PAYMENT_CONFIRMED = "payment.confirmed"
 PAYMENT_FAILED = "payment.failed"
 CREDIT_THRESHOLD_CROSSED = "credit.threshold_crossed"
-EVENT_TYPES = frozenset({*TRANSACTION_EVENTS.values(), HOLD_LAPSED, KEY_REGISTERED, KEY_REVOKED, STATEMENT_ISSUED,
-                         DISPUTE_RESOLVED, PAYMENT_SUBMITTED, PAYMENT_CONFIRMED, PAYMENT_FAILED,
+EVENT_TYPES = frozenset({*TRANSACTION_EVENTS.values(), HOLD_LAPSED, POINTS_EXPIRING, KEY_REGISTERED, KEY_REVOKED,
+                         STATEMENT_ISSUED, DISPUTE_RESOLVED, PAYMENT_SUBMITTED, PAYMENT_CONFIRMED, PAYMENT_FAILED,
                          CREDIT_THRESHOLD_CROSSED})
 
 MAX_EVENTS_PAGE = 500  # events read (ListEvents page, WatchEvents read) at most at once

@@ -6,8 +6,9 @@ database); the store calls them inside its transaction and turns a Refusal into 
 
   earn            points = floor(amount_minor x earn_points_per_major / 10^exponent), or the points given;
                   1..MAX_POINTS_PER_CALL whatever their source; a purchase in the contract's currency only;
-                  the lot is pending for the contract's return window, then active; it expires expiry_days
-                  after the earn (0: never).
+                  the lot is pending for the contract's return window, then active; it expires under the
+                  contract's expiry policy (network.core.expiry: fixed days or months after the earn, the end of
+                  the earn's calendar year plus months, or months after the member's last activity).
   credit limit    exposure = money_for_points(outstanding + points) - collateral; refused when exposure > limit
                   (a contract without a limit has none).
   basket cap      money_for_points(points) <= basket_minor x max_basket_share_bps / BASIS_POINTS, floored;
@@ -18,9 +19,11 @@ database); the store calls them inside its transaction and turns a Refusal into 
                   at most the hold's points, in allocation order, and releases the rest.
   reversals       an earn's reversal takes back at most its reversible points, and only points still unspent;
                   a redemption's reversal splits over the lots it consumed in proportion (largest remainder).
-  expiry          a lot past its expires_at with no open hold on it expires: its remaining points move to the
+  expiry          a lot past its expiry with no open hold on it expires: its remaining points move to the
                   issuer's breakage account (network.core.ledger.expire_postings); the sweep selecting such lots
-                  is set-based SQL (network.store.ledger.Ledger.expire_lots: expires_at <= now, as is_expired).
+                  is set-based SQL (network.store.ledger.Ledger.expire_lots: expiry <= now, as is_expired). Its
+                  expiry is its expires_at, or for a lot earned under an inactivity policy months after the
+                  member's last activity (network.core.expiry.effective_expiry; SQL: network.store.expiry).
   idempotency     a stored answer for the same method and body hash is replayed; any other use of the key is
                   refused; no stored answer: a new request.
 """
@@ -32,6 +35,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable, Sequence
 
+from network.core import expiry
 from network.core.ledger import (CURRENCY_EXPONENT, MAX_POINTS_PER_CALL, Allocation, LotBalance,
                                  earn_points_for_purchase, money_for_points, split_proportionally, take_in_order)
 from network.core.terms import BASIS_POINTS, ContractTerms
@@ -112,7 +116,7 @@ class NewLot:
 
 def new_lot(terms: ContractTerms, now: datetime) -> NewLot:
     available_at = now + timedelta(seconds=terms.return_window_seconds)
-    expires_at = now + timedelta(days=terms.expiry_days) if terms.expiry_days else None
+    expires_at = expiry.lot_expires_at(terms.expiry, now)
     return NewLot("pending" if terms.return_window_seconds > 0 else "active", available_at, expires_at)
 
 

@@ -13,6 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Sequence
 
+from network.core.expiry import ExpiryPolicy
+
 SETTLEMENT_MODELS = ("issuer_pays", "prefunded")
 BASIS_POINTS = 10_000  # a rate in basis points is rate / BASIS_POINTS; BASIS_POINTS bps = 100%
 
@@ -40,6 +42,15 @@ class ContractTerms:
     # The most points one spend may take without a member verification, and only for members enrolled at this
     # partner's own till (network.core.consent); 0: every spend needs one.
     unverified_spend_limit_points: int = 0
+    # How the issuer's points expire (network.core.expiry): 'fixed' (expiry_days or expiry_months after the earn),
+    # 'calendar' (the end of the earn's calendar year plus expiry_months) or 'inactivity' (expiry_months after the
+    # member's last earn or spend anywhere in the network).
+    expiry_policy: str = "fixed"
+    expiry_months: int = 0
+
+    @property
+    def expiry(self) -> ExpiryPolicy:
+        return ExpiryPolicy(self.expiry_policy, self.expiry_days, self.expiry_months)
 
 
 def in_force(history: Sequence[ContractTerms], at: datetime) -> ContractTerms | None:

@@ -34,8 +34,8 @@ from network.core.results import EarnItem, EarnResult
 from network.errors import DomainError, key_reused
 from network.keys import Caller, key_status_refusal
 from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
-from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, Prepared, ShardHead,
-                                   WriteBatch, chain_writes, posting_writes, shard_heads)
+from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, UPSERT_ACTIVITY,
+                                   Prepared, ShardHead, WriteBatch, chain_writes, posting_writes, shard_heads)
 from network.store.events import APPEND_EVENTS, EventRow, event_writes, transaction_events
 from network.store.ledger import Ledger
 from network.store.ledger_time import SHARE_LEDGER_TIME
@@ -165,7 +165,7 @@ _PREPARED_KEY = "coalition_earn_statements"
 PREPARED = {sql: Prepared(f"coalition_earn_{name}", sql) for name, sql in (
     ("read", _READ), ("read_lock", _READ_AND_LOCK), ("keys", _INSERT_KEYS), ("lots", INSERT_LOTS),
     ("enrollments", INSERT_ENROLLMENTS), ("postings", INSERT_POSTINGS), ("journal", INSERT_JOURNAL),
-    ("heads", UPDATE_HEADS), ("lock_heads", LOCK_HEADS), ("events", APPEND_EVENTS))}
+    ("heads", UPDATE_HEADS), ("activity", UPSERT_ACTIVITY), ("lock_heads", LOCK_HEADS), ("events", APPEND_EVENTS))}
 
 
 def _prepare(connection) -> None:

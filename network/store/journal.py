@@ -133,6 +133,21 @@ INSERT_POSTINGS = _unnest_insert("postings", PostingRow, _POSTING_TYPES)
 UPDATE_HEADS = ("UPDATE shard_heads h SET seq = v.seq, last_hash = v.last_hash FROM unnest("
                 "CAST(%(shards)s AS smallint[]), CAST(%(seqs)s AS bigint[]), CAST(%(hashes)s AS bytea[])) "
                 "AS v(shard, seq, last_hash) WHERE h.shard = v.shard")
+# A member's last earn or spend in the network (network.core.expiry's inactivity clock), moved forward, never back.
+# Written with the journal rows, after the chain heads are locked: every writer of a member's transactions holds its
+# shard's head first, so the member_activity row never makes anyone wait (and never deadlocks with the heads).
+ACTIVITY_KINDS = frozenset({"earn", "redeem", "capture"})
+UPSERT_ACTIVITY = ("INSERT INTO member_activity AS a (member_id, last_activity_at) SELECT * FROM unnest("
+                   "CAST(%(activity_member)s AS uuid[]), CAST(%(activity_at)s AS timestamptz[])) "
+                   "ON CONFLICT (member_id) DO UPDATE SET last_activity_at = "
+                   "greatest(a.last_activity_at, excluded.last_activity_at)")
+
+
+class ActivityRow(NamedTuple):
+    activity_member: str
+    activity_at: datetime
+
+
 LOCK_HEADS = "SELECT shard, seq, last_hash FROM shard_heads WHERE shard = ANY(CAST(%(shards)s AS smallint[])) " \
              "ORDER BY shard FOR UPDATE"
 
@@ -195,7 +210,21 @@ def chain_writes(txs: Sequence[PendingTransaction], heads: dict[int, ShardHead])
         return []
     return [(INSERT_JOURNAL, pgarray.columns(JournalRow, journal_rows)),
             (UPDATE_HEADS, pgarray.columns(HeadMove, [HeadMove(shard, seqs[shard], hashes[shard])
-                                                      for shard in sorted(touched)]))]
+                                                      for shard in sorted(touched)])),
+            *activity_writes(txs)]
+
+
+def activity_writes(txs: Sequence[PendingTransaction]) -> list[Write]:
+    """The statement moving the members' last activity to their latest earn, redemption or capture in `txs`."""
+    latest: dict[str, datetime] = {}
+    for tx in txs:
+        if tx.kind in ACTIVITY_KINDS:
+            member = str(tx.member_id)
+            if member not in latest or tx.created_at > latest[member]:
+                latest[member] = tx.created_at
+    if not latest:
+        return []
+    return [(UPSERT_ACTIVITY, pgarray.columns(ActivityRow, [ActivityRow(m, at) for m, at in sorted(latest.items())]))]
 
 
 def shard_heads(rows: Iterable[tuple]) -> dict[int, ShardHead]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Callable, Sequence, TypeVar
 
@@ -33,7 +33,7 @@ from network.settings import Settings
 from network.store.contracts import ContractBook
 from network.store.earn_plan import (MEMBERS_OF_ITEMS, EarnDecision, EarnPlan, MemberFacts, member_lookup_params,
                                       plan_earns)
-from network.store import ledger_time
+from network.store import expiry, ledger_time
 from network.store.events import EventRow, append_events, transaction_events
 from network.store.journal import PendingTransaction, apply_lot_deltas, ensure_shard_heads, write_transactions
 
@@ -210,9 +210,10 @@ class Ledger:
         """The member's lots with points left, activated when due; which are spendable is rules.spendable_lots'."""
         conn.execute(text("UPDATE lots SET state = 'active' WHERE member_id = :m AND state = 'pending' "
                           "AND available_at <= :now"), {"m": member_id, "now": now})
-        rows = conn.execute(text(
-            "SELECT lot_id, issuer_id, state, remaining, available_at, expires_at, created_at FROM lots "
-            "WHERE member_id = :m AND state IN ('pending', 'active') AND remaining > 0"), {"m": member_id})
+        rows = conn.execute(text(  # expires_at: the lot's expiry under its policy (network.store.expiry)
+            f"SELECT l.lot_id, l.issuer_id, l.state, l.remaining, l.available_at, {expiry.LOT_EXPIRY} AS expires_at, "
+            f"l.created_at FROM lots l {expiry.LOT_EXPIRY_JOINS} "
+            "WHERE l.member_id = :m AND l.state IN ('pending', 'active') AND l.remaining > 0"), {"m": member_id})
         return rules.spendable_lots((rules.Lot(str(r.lot_id), r.issuer_id, r.state, r.remaining, r.available_at,
                                                r.expires_at, r.created_at) for r in rows), now)
 
@@ -404,12 +405,11 @@ class Ledger:
                             {"now": self.clock()}).rowcount
 
     def expire_lots(self, conn: Connection, limit: int = 5000) -> int:
-        """Expire up to `limit` lots past their expiry (lots with open holds wait until the hold resolves)."""
+        """Expire up to `limit` lots past their expiry under their issuer's policy (network.store.expiry: a fixed or
+        calendar lot's expires_at, an inactivity lot's months after the member's last activity); lots with open
+        holds wait until the hold resolves. The remaining points go to each issuer's breakage."""
         now = self.ledger_time(conn)
-        rows = conn.execute(text(
-            "SELECT l.lot_id, l.member_id, l.issuer_id, l.remaining, m.shard FROM lots l JOIN members m USING (member_id) "
-            "WHERE l.state IN ('active','pending') AND l.expires_at <= :now AND l.held = 0 "
-            "ORDER BY l.member_id LIMIT :limit FOR UPDATE OF l SKIP LOCKED"), {"now": now, "limit": limit}).all()
+        rows = conn.execute(expiry.EXPIRED_LOTS, {"now": now, "limit": limit}).all()
         txs, postings = [], []
         for r in rows:
             if r.remaining == 0:
@@ -454,6 +454,11 @@ class Ledger:
                          .bindparams(bindparam("ids", expanding=True)), {"ids": dated})
         return breakage
 
+    def warn_expiring(self, conn: Connection, lead: timedelta, limit: int = 5000) -> int:
+        """Warn issuers of their members' points expiring within `lead` (network.store.expiry.warn_expiring: a
+        points.expiring event per lot, once per lot and expiry); return how many lots were warned about."""
+        return len(expiry.warn_expiring(conn, self.clock(), lead, limit))
+
     def expire_holds(self, conn: Connection, limit: int = 1000, member_id: uuid.UUID | None = None) -> int:
         """Release uncaptured holds past their expiry (all of them, or one member's)."""
         lapsed = self._lapse_holds(conn, limit, member_id)
@@ -487,9 +492,11 @@ class Ledger:
             " coalesce(sum(remaining) FILTER (WHERE state = 'pending' AND available_at > :now), 0) AS pending,"
             " coalesce(sum(held), 0) AS held,"
             " coalesce(sum(remaining) FILTER (WHERE spendable AND expires_at <= :soon), 0) AS expiring "
-            "FROM (SELECT *, (state = 'active' OR (state = 'pending' AND available_at <= :now)) "
-            "        AND (expires_at IS NULL OR expires_at > :now) AS spendable "
-            "      FROM lots WHERE member_id = :m) l"), {"m": member_id, "now": now, "soon": now + rules.EXPIRING_WINDOW}).one()
+            f"FROM (SELECT l.state, l.remaining, l.held, l.available_at, {expiry.LOT_EXPIRY} AS expires_at, "
+            "        (l.state = 'active' OR (l.state = 'pending' AND l.available_at <= :now)) "
+            f"        AND ({expiry.LOT_EXPIRY} IS NULL OR {expiry.LOT_EXPIRY} > :now) AS spendable "
+            f"      FROM lots l {expiry.LOT_EXPIRY_JOINS} WHERE l.member_id = :m) l"),
+            {"m": member_id, "now": now, "soon": now + rules.EXPIRING_WINDOW}).one()
         return Balance(str(member_id), int(row.available), int(row.pending), int(row.held), int(row.expiring), now)
 
     def list_transactions(self, conn: Connection, partner_id: str, member: str, page_size: int,

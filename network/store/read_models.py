@@ -164,8 +164,8 @@ def partner(conn: Connection, partner_id: str) -> PartnerView | None:
 def contract_history(conn: Connection, partner_id: str) -> pd.DataFrame:
     return frame(conn, "SELECT version, effective_from, settlement_model, earn_points_per_major, clearing_fee_bps, "
                         "issue_price_minor_per_point, redemption_rate_minor_per_point, breakage_share_bps, "
-                        "return_window_seconds, expiry_days, max_basket_share_bps, credit_limit_minor, collateral_minor, "
-                        "created_at FROM contracts WHERE partner_id = :p ORDER BY version DESC", {"p": partner_id})
+                        "return_window_seconds, expiry_policy, expiry_days, expiry_months, max_basket_share_bps, "
+                        "credit_limit_minor, collateral_minor, created_at FROM contracts WHERE partner_id = :p ORDER BY version DESC", {"p": partner_id})
 
 
 def partner_keys(conn: Connection, partner_id: str) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from typing import Callable
 
 from sqlalchemy import Connection, text
 
+from network.store.contracts import CONTRACT_VERSIONS
 from network.store.lots import OUTSTANDING_BY_ISSUER
 
 from network.core import ledger
@@ -249,7 +250,9 @@ def check_hold_terms(conn: Connection) -> Check:
 
 def check_lot_states(conn: Connection) -> Check:
     """A lot's state agrees with its postings and times: reversed exactly when every issued point went back to the
-    issuer (a lot a transfer created issued nothing itself: never reversed); expired only with nothing left in it; pending only when created with a return window. (When a pending
+    issuer (a lot a transfer created issued nothing itself: never reversed); expired only with nothing left in it,
+    and only a lot with an expiry (its own expires_at, or earned under an inactivity contract: network.store.expiry);
+    pending only when created with a return window. (When a pending
     lot became active is not recorded: activation is housekeeping, not a transaction. Spending goes by available_at,
     which is hashed, for pending lots; a lot marked active early is the one state edit verify cannot date.)"""
     return _named_check(
@@ -260,7 +263,9 @@ def check_lot_states(conn: Connection) -> Check:
         "LEFT JOIN (SELECT lot_id, sum(points) AS issued FROM postings WHERE account = 'issuer' GROUP BY lot_id) i "
         "USING (lot_id) "
         "WHERE (l.state = 'reversed') <> (l.source_lot_id IS NULL AND coalesce(i.issued, 0) = 0) "
-        "OR (l.state = 'expired' AND (l.remaining <> 0 OR l.held <> 0 OR l.expires_at IS NULL)) "
+        "OR (l.state = 'expired' AND (l.remaining <> 0 OR l.held <> 0 OR (l.expires_at IS NULL AND NOT EXISTS ("
+        f"SELECT 1 FROM ({CONTRACT_VERSIONS}) v WHERE v.partner_id = l.issuer_id AND v.expiry_policy = 'inactivity' "
+        "AND l.created_at >= v.effective_from AND l.created_at < v.effective_to)))) "
         "OR (l.state = 'pending' AND l.available_at <= l.created_at) ORDER BY l.lot_id",
         "every lot's state follows from its postings")
 
