@@ -35,6 +35,7 @@ from network.keys import Caller, key_status_refusal
 from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
 from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, Prepared, ShardHead,
                                    WriteBatch, chain_writes, posting_writes, shard_heads)
+from network.store.campaigns import CAMPAIGN_LOCK, Claims, Programme, lock_candidates
 from network.store.events import APPEND_EVENTS, event_writes, transaction_events
 from network.store.ledger import Ledger
 from network.store.ledger_time import SHARE_LEDGER_TIME
@@ -77,23 +78,24 @@ class IdempotencyKeyRow(NamedTuple):
 # One result set, four kinds of row: LookupRow names its columns and what each kind puts in them; Lookups.of reads
 # each kind into its named row.
 _LOOKUPS = """SELECT 'k' AS tag, k.key_id AS id, k.status AS ref, p.status AS status, NULL::bytea AS hash,
-       NULL::bytea AS response, NULL::bigint AS shard, NULL::bigint AS seq, NULL::timestamptz AS at
+       NULL::bytea AS response, NULL::bigint AS shard, NULL::bigint AS seq, NULL::timestamptz AS at,
+       NULL::timestamptz AS since
   FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = ANY(CAST(%(keys)s AS text[]))
 UNION ALL
-SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL, NULL
+SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL, NULL, NULL
   FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
     SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r LIMIT 1) k
 UNION ALL
-SELECT 'm', member_id, partner_id, NULL, NULL, NULL, shard, NULL, NULL FROM found
+SELECT 'm', member_id, partner_id, tier, NULL, NULL, shard, qualifying, joined_at, last_earn_at FROM found
 UNION ALL
-SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, closed_before FROM ledger_cutoff"""
+SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, closed_before, NULL FROM ledger_cutoff"""
 _READ = "WITH found AS (" + MEMBERS_OF_ITEMS + ")\n" + _LOOKUPS
 # The same, also locking the members' shard heads (in shard order) in this first round trip: two round trips in
 # all, for the small groups of the unary group commit, whose single writer contends with nobody for long.
 _READ_AND_LOCK = ("WITH found AS (" + MEMBERS_OF_ITEMS + "),\nheads AS (SELECT shard, seq, last_hash "
                   "FROM shard_heads WHERE shard IN (SELECT shard FROM found WHERE partner_id IS NULL) "
                   "ORDER BY shard FOR UPDATE)\n" + _LOOKUPS +
-                  "\nUNION ALL\nSELECT 'h', NULL, NULL, NULL, last_hash, NULL, shard, seq, NULL FROM heads")
+                  "\nUNION ALL\nSELECT 'h', NULL, NULL, NULL, last_hash, NULL, shard, seq, NULL, NULL FROM heads")
 _INSERT_KEYS = ("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
                 "SELECT p, r, m, h, b FROM unnest(CAST(%(partner_id)s AS text[]), CAST(%(request_id)s AS text[]), "
                 "CAST(%(method)s AS text[]), CAST(%(body_hash)s AS bytea[]), CAST(%(response)s AS bytea[])) "
@@ -105,7 +107,8 @@ class LookupRow(NamedTuple):
 
     'k' a caller's key:             id = key id,     ref = key status,  status = partner status
     'i' a stored idempotency key:   id = partner id, ref = request id,  status = method, hash = body hash, response
-    'm' a member (ref NULL) or one of its enrollments: id = member id, ref = partner id, shard (the member's)
+    'm' a member (ref NULL) or one of its enrollments: id = member id, ref = partner id, shard (the member's);
+        a member also: status = tier held, seq = qualifying points (12 months), at = joined, since = last earn
     'h' a chain head locked here:   hash = last hash, shard, seq
     'w' the cut-off watermark:      at = ledger_cutoff.closed_before (network.store.ledger_time)
     """
@@ -119,6 +122,7 @@ class LookupRow(NamedTuple):
     shard: int | None
     seq: int | None
     at: datetime | None
+    since: datetime | None
 
 
 class KeyStatus(NamedTuple):
@@ -145,7 +149,7 @@ class Lookups:
         members = found.members
         for row in map(LookupRow._make, rows):
             if row.tag == "m":
-                members.add(member_id=row.id, shard=row.shard, partner_id=row.ref)
+                members.add(row.id, row.shard, row.ref, row.status, row.at, row.since, row.seq)
             elif row.tag == "k":
                 found.keys[row.id] = KeyStatus(row.ref, row.status)
             elif row.tag == "w":
@@ -283,15 +287,21 @@ class EarnCommitter:
         # statement) read the cut-off watermark under it; then the credit-limited partners' locks in partner order
         # (none for partners without a credit limit); the chain heads last (in the lookups, or round trip 2).
         limited = self._credit_limited(calls)
+        now = self._ledger.clock()
+        programme = self._ledger.programme.current() if self._ledger.programme is not None else None
+        campaigns = lock_candidates(programme, {c.caller.partner_id for c in calls}, now) if programme else []
         statement = "BEGIN;\n" + SHARE_LEDGER_TIME + ";\n" + (_CREDIT_LOCK + ";\n" if limited else "") + \
-            PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
-        params = self._read_params(calls, claim)
+            (CAMPAIGN_LOCK + ";\n" if campaigns else "") + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
+        params = self._read_params(calls, claim, now)
         if limited:
             params["credit_partners"] = literal(limited)
+        if campaigns:
+            params["claim_campaigns"] = literal(campaigns)
         try:
             cursor.execute(statement, params)
             rows = cursor.fetchall()
-            decided = self._decide(calls, claim, rows, _LockedOutstanding(cursor, limited))
+            decided = self._decide(calls, claim, rows, _LockedOutstanding(cursor, limited),
+                                   Claims(_cursor_rows(cursor), campaigns), programme)
             statement, params = decided.writes.statement()
             if not statement:  # a replayed batch, or nothing to write
                 statement, params = "ROLLBACK", None
@@ -304,7 +314,8 @@ class EarnCommitter:
                     cursor.execute(*writes.statement())
                     heads = shard_heads(cursor.fetchall())
                     writes = WriteBatch(PREPARED)
-                for sql, values in (*chain_writes(decided.txs, heads), *event_writes(transaction_events(decided.txs))):
+                for sql, values in (*chain_writes(decided.txs, heads), *decided.standing,
+                                    *event_writes(transaction_events(decided.txs))):
                     writes.add(sql, values)
                 statement, params = writes.statement()
             cursor.execute(statement + ";\nCOMMIT", params)
@@ -322,7 +333,7 @@ class EarnCommitter:
         return decided.outcomes, decided.batch_response
 
     @staticmethod
-    def _read_params(calls: Sequence[EarnCall], claim: BatchClaim | None) -> dict:
+    def _read_params(calls: Sequence[EarnCall], claim: BatchClaim | None, now: datetime) -> dict:
         partner_ids = [c.caller.partner_id for c in calls]  # the IdempotencyLookup columns, built column-wise
         request_ids = [c.item.request_id for c in calls]
         if claim:
@@ -330,10 +341,11 @@ class EarnCommitter:
             request_ids.append(claim.request_id)
         return {"keys": literal(sorted({c.caller.key_id for c in calls})),
                 "idem_partner_id": literal(partner_ids), "idem_request_id": literal(request_ids),
-                **member_lookup_params([(c.caller.partner_id, c.item) for c in calls])}
+                **member_lookup_params([(c.caller.partner_id, c.item) for c in calls], now)}
 
     def _decide(self, calls: Sequence[EarnCall], claim: BatchClaim | None, rows,
-                outstanding: Callable[[str], int]) -> "_Decided":
+                outstanding: Callable[[str], int], claims: Claims | None = None,
+                programme: Programme | None = None) -> "_Decided":
         found = Lookups.of(rows)
         if claim:
             previous = found.stored.get(IdempotencyLookup(claim.partner_id, claim.request_id))
@@ -355,8 +367,10 @@ class EarnCommitter:
                 outcomes[i] = replayed(call.item.request_id, "Earn", call.digest, previous)
         fresh = [i for i in range(len(calls)) if outcomes[i] is None]
         plan = self._ledger.plan_earns([(calls[i].caller.partner_id, calls[i].item) for i in fresh], found.members,
-                                       outstanding, closed_before=found.closed_before)
-        decided = _Decided(outcomes, b"", txs=plan.txs, heads=found.heads)  # type: ignore[arg-type]
+                                       outstanding, closed_before=found.closed_before, claims=claims,
+                                       programme=programme)
+        decided = _Decided(outcomes, b"", txs=plan.txs, heads=found.heads,  # type: ignore[arg-type]
+                           standing=plan.standing_writes())
         keys_written: list[IdempotencyKeyRow] = []
         for i, result in zip(fresh, plan.results):
             if isinstance(result, DomainError):
@@ -387,10 +401,19 @@ class _Decided:
     writes: WriteBatch = field(default_factory=lambda: WriteBatch(PREPARED))  # everything else to insert
     earned: int = 0  # earn transactions written
     heads: dict[int, ShardHead] | None = None  # by shard, when locked in round trip 1
+    standing: list = field(default_factory=list)  # the members' tier and qualifying points, after the heads
 
     @property
     def shards(self) -> list[int]:
         return sorted({tx.shard for tx in self.txs})
+
+
+def _cursor_rows(cursor) -> Callable[[str, dict], list]:
+    """A statement run on the earn transaction's cursor, its rows back (for network.store.campaigns.Claims)."""
+    def execute(sql: str, params: dict) -> list:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+    return execute
 
 
 def _rollback(dbapi) -> None:
