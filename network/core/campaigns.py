@@ -299,11 +299,13 @@ def components(campaign: Campaign, granted: int) -> list[Component]:
 
 # --- tiers -----------------------------------------------------------------------------------------------------
 
+# The ladder migration 0011 installs: earn multipliers x1 (so that migrating changes no earn; the operator raises
+# them with `coalition tier set`), campaign caps raised by a quarter, a half and double.
 DEFAULT_LADDER = (
     Tier("Member", 0, 0),
-    Tier("Silver", 1, 5_000, 11_000, 12_500),
-    Tier("Gold", 2, 20_000, 12_500, 15_000),
-    Tier("Platinum", 3, 50_000, 15_000, 20_000),
+    Tier("Silver", 1, 5_000, BASIS_POINTS, 12_500),
+    Tier("Gold", 2, 20_000, BASIS_POINTS, 15_000),
+    Tier("Platinum", 3, 50_000, BASIS_POINTS, 20_000),
 )
 
 

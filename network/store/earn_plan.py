@@ -74,14 +74,7 @@ class ComponentRow(NamedTuple):
 class StatusRow(NamedTuple):
     member_id: str
     tier: str
-    upgraded: bool
     last_earn_at: datetime
-
-
-class QualifyingRow(NamedTuple):
-    member_id: str
-    month: datetime
-    points: int
 
 
 INSERT_COMPONENTS = ("INSERT INTO earn_components (tx_id, line, kind, campaign_id, funder_id, lot_id, member_id, "
@@ -93,8 +86,8 @@ INSERT_COMPONENTS = ("INSERT INTO earn_components (tx_id, line, kind, campaign_i
 # after the member's shard head is locked, so two groups earning for one member take these rows in head order.
 UPSERT_STATUS = ("INSERT INTO member_status AS s (member_id, tier, tier_since, last_earn_at) "
                  "SELECT m, t, CAST(%(now)s AS timestamptz), CAST(%(now)s AS timestamptz) FROM unnest("
-                 "CAST(%(member_id)s AS uuid[]), CAST(%(tier)s AS text[]), CAST(%(upgraded)s AS boolean[]), "
-                 "CAST(%(last_earn_at)s AS timestamptz[])) AS x(m, t, u, e) "
+                 "CAST(%(member_id)s AS uuid[]), CAST(%(tier)s AS text[]), "
+                 "CAST(%(last_earn_at)s AS timestamptz[])) AS x(m, t, e) "
                  "ON CONFLICT (member_id) DO UPDATE SET last_earn_at = excluded.last_earn_at, "
                  "tier = CASE WHEN (SELECT rank FROM tiers WHERE name = excluded.tier) > "
                  "coalesce((SELECT rank FROM tiers WHERE name = s.tier), -1) THEN excluded.tier ELSE s.tier END, "
@@ -399,7 +392,7 @@ def _standing(plan: EarnPlan, programme: Programme, members: MemberFacts, member
     now_tier = programme_rules.progress(programme.ladder, qualifying, held_name).tier
     if not now_tier:
         return ""
-    plan.status[member] = StatusRow(member, now_tier, now_tier != (standing.tier or ""), plan.now)
+    plan.status[member] = StatusRow(member, now_tier, plan.now)
     return now_tier
 
 

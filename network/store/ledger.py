@@ -23,14 +23,15 @@ from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: 
 
 from network import errors
 from network.core import ledger, rules
-from network.core.campaigns import bonus_reversal
+from network.core import campaigns as campaign_rules
+from network.core.campaigns import Progress, bonus_reversal
 from network.core.ledger import Allocation, LotBalance
 from network.core.members import luhn_check_digit, shard_of, valid_card_number
-from network.core.results import (Balance, EarnItem, HoldResult, MemberView, ReverseResult, SpendRefs, SpendResult,
+from network.core.results import (Balance, EarnItem, EarnResult, HoldResult, MemberView, ReverseResult, SpendRefs, SpendResult,
                                   TransactionView)
 from network.models import HoldAllocation
 from network.settings import Settings
-from network.store.campaigns import Claims, Programme, ProgrammeBook
+from network.store.campaigns import Claims, Programme, ProgrammeBook, qualifying_from
 from network.store.contracts import ContractBook
 from network.store.earn_plan import (MEMBERS_OF_ITEMS, EarnDecision, EarnPlan, MemberFacts, member_lookup_params,
                                       plan_earns)
@@ -199,6 +200,33 @@ class Ledger:
             conn.exec_driver_sql(sql, params)
         return plan.results
 
+    def preview_earn(self, conn: Connection, partner_id: str, item: EarnItem) -> EarnResult:
+        """What `item` would earn now: the earn path's own plan (contract, tier, campaigns, budgets and caps as they
+        stand), nothing written or claimed. Raises the refusal an Earn would get."""
+        now = self.clock()
+        programme = self.programme.current() if self.programme is not None else None
+
+        def execute(sql: str, params: dict) -> list:
+            return list(conn.exec_driver_sql(sql, params))
+        [result] = plan_earns(self.contracts, now, self.point_value_minor, [(partner_id, item)],
+                              MemberFacts.of(conn.exec_driver_sql(MEMBERS_OF_ITEMS,
+                                                                  member_lookup_params([(partner_id, item)], now))),
+                              programme=programme, claims=Claims(execute, writes=False)).results
+        if isinstance(result, errors.DomainError):
+            raise result
+        return result
+
+    def tier_progress(self, conn: Connection, member_id: str) -> Progress:
+        """The member's tier (held, or reached by its qualifying points of the rolling 12 months) and what the next
+        tier needs."""
+        now = self.clock()
+        row = conn.execute(text(
+            "SELECT s.tier, (SELECT coalesce(sum(q.points), 0) FROM member_qualifying q WHERE q.member_id = m.member_id "
+            "AND q.month >= :since) AS qualifying FROM members m LEFT JOIN member_status s USING (member_id) "
+            "WHERE m.member_id = :m"), {"m": parse_uuid(member_id, "member_id"), "since": qualifying_from(now)}).first()
+        ladder = self.programme.current().ladder if self.programme is not None else ()
+        return campaign_rules.progress(ladder, int(row.qualifying) if row else 0, (row.tier or "") if row else "")
+
     # --- spending ----------------------------------------------------------------------------------------
 
     def _spendable_lots(self, conn: Connection, member_id: uuid.UUID, now: datetime) -> list[LotBalance]:
@@ -332,8 +360,8 @@ class Ledger:
                 request_id: str | None) -> ReverseResult:
         original_id = parse_uuid(transaction, "transaction_id")
         now = self.ledger_time(conn)
-        original = conn.execute(text("SELECT tx_id, kind, partner_id, member_id, related_id FROM journal "
-                                     "WHERE tx_id = :t"), {"t": original_id}).first()
+        original = conn.execute(text("SELECT tx_id, kind, partner_id, member_id, related_id, amount_minor, created_at "
+                                     "FROM journal WHERE tx_id = :t"), {"t": original_id}).first()
         if original is None:
             raise errors.not_found("transaction", transaction, "TRANSACTION_NOT_FOUND")
         if original.partner_id != partner_id:
@@ -385,6 +413,13 @@ class Ledger:
         apply_lot_deltas(conn, postings)
         if original.kind == "earn" and left == 0:
             conn.execute(text("UPDATE lots SET state = 'reversed' WHERE lot_id = :l"), {"l": lot.lot_id})
+        if original.kind == "earn" and original.amount_minor is not None:
+            # a purchase returned no longer qualifies: its month's qualifying points go down (no instant downgrade:
+            # requalification is a schedule's job)
+            conn.execute(text("INSERT INTO member_qualifying AS q (member_id, month, points) VALUES (:m, :d, :p) "
+                              "ON CONFLICT (member_id, month) DO UPDATE SET points = q.points + excluded.points"),
+                         {"m": original.member_id, "d": original.created_at.astimezone(timezone.utc).date().replace(day=1),
+                          "p": -amount})
         if original.kind == "earn" and bonus_reversed:
             conn.execute(text("UPDATE lots SET state = 'reversed' WHERE lot_id IN :ids")
                          .bindparams(bindparam("ids", expanding=True)), {"ids": bonus_reversed})

@@ -3,7 +3,9 @@ awards and referrals
 
 A bonus is an earn transaction of its own whose partner is its funder (the lot's issuer), related to the earn it
 rewards; earn_components lists what each earn gave (base, tier, campaign per funder) with the lot of each line.
-The default tier ladder (Member / Silver / Gold / Platinum) is inserted here.
+The default tier ladder (Member / Silver / Gold / Platinum, network.core.campaigns.DEFAULT_LADDER) is inserted
+here with an earn multiplier of x1 on every tier (raising it is the operator's decision: `coalition tier set`, so
+that migrating changes no earn) and higher campaign caps for the higher tiers.
 
 Revision ID: 0011
 Revises: 0006
@@ -81,8 +83,8 @@ def upgrade() -> None:
                            name='tier_values'),
     )
     op.execute("INSERT INTO tiers (name, rank, threshold_points, multiplier_bps, cap_multiplier_bps) VALUES "
-               "('Member', 0, 0, 10000, 10000), ('Silver', 1, 5000, 11000, 12500), "
-               "('Gold', 2, 20000, 12500, 15000), ('Platinum', 3, 50000, 15000, 20000)")
+               "('Member', 0, 0, 10000, 10000), ('Silver', 1, 5000, 10000, 12500), "
+               "('Gold', 2, 20000, 10000, 15000), ('Platinum', 3, 50000, 10000, 20000)")
     op.create_table(
         'member_status',
         sa.Column('member_id', postgresql.UUID(as_uuid=True), nullable=False),
