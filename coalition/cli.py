@@ -22,6 +22,7 @@ from network import admin
 from network.core.terms import BASIS_POINTS
 from network.settings import get_settings
 from coalition.demo import demo_seed, demo_traffic
+from coalition.programme_cli import campaign_app, tier_app
 from coalition.soak import soak_command
 from coalition.up import up_command
 from console.bench import run_console_benchmark
@@ -54,6 +55,8 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(settle_app, name="settle")
 app.add_typer(worker_app, name="settlement")
 app.add_typer(console_app, name="console")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(tier_app, name="tier")
 demo_app = typer.Typer(help="The demo coalition: seed it, send it traffic.", no_args_is_help=True)
 demo_app.command("seed")(demo_seed)
 demo_app.command("traffic")(demo_traffic)
