@@ -253,7 +253,9 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
 
         def enroll(conn: Connection, partner_id: str) -> pb.EnrollMemberResponse:
             view, created = self._ledger.enroll_member(conn, partner_id, request.customer_ref, request.card_number)
-            return pb.EnrollMemberResponse(member=self._member(view), created=created)
+            bonuses = self._ledger.welcome(conn, partner_id, view.member_id, request.referrer_card) if created else []
+            return pb.EnrollMemberResponse(member=self._member(view), created=created,
+                                           bonuses=components_message(bonuses))
         return self._mutate("EnrollMember", request, enroll)
 
     @staticmethod

@@ -29,7 +29,8 @@ _REFERENCES = {"receipt_ref": "reference", "store_id": "reference", "terminal_id
 FIELD_KINDS: dict[str, dict[str, str]] = {
     "coalition.v1.Money": {"amount_minor": "amount", "currency": "currency"},
     "coalition.v1.EnrollMemberRequest": {"request_id": "id", "customer_ref": "reference",
-                                         "card_number": "card_number, optional"},
+                                         "card_number": "card_number, optional",
+                                         "referrer_card": "card_number, optional"},
     "coalition.v1.FindMemberRequest": {"member_id": "uuid", "card_number": "card_number",
                                        "customer_ref": "reference 1..64"},
     "coalition.v1.EarnRequest": {"request_id": "id", "member_id": "uuid", "points": "points", **_REFERENCES,

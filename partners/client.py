@@ -266,10 +266,13 @@ class PartnerClient:
     # --- members -----------------------------------------------------------------------------------
 
     def enroll_member(
-        self, *, customer_ref: str = "", card_number: str = "", request_id: str | None = None
+        self, *, customer_ref: str = "", card_number: str = "", request_id: str | None = None,
+        referrer_card: str = "",
     ) -> network_pb2.EnrollMemberResponse:
+        """Enrol a member; `referrer_card`: the card of the member who referred a new member (referral bonus)."""
         request = network_pb2.EnrollMemberRequest(
-            request_id=request_id or new_request_id(), customer_ref=customer_ref, card_number=card_number
+            request_id=request_id or new_request_id(), customer_ref=customer_ref, card_number=card_number,
+            referrer_card=referrer_card,
         )
         return self._call("EnrollMember", request, network_pb2.EnrollMemberResponse, mutating=True)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # What the housekeeping schedules start: each is the name of a SettlementActivities method (and of its activity).
-HOUSEKEEPING_TASKS = ("activate_due_lots", "expire_lots", "expire_holds", "purge_idempotency_keys")
+HOUSEKEEPING_TASKS = ("activate_due_lots", "expire_lots", "expire_holds", "purge_idempotency_keys",
+                      "award_lifecycle_bonuses")
 
 
 @dataclass

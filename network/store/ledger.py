@@ -24,7 +24,7 @@ from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: 
 from network import errors
 from network.core import ledger, rules
 from network.core import campaigns as campaign_rules
-from network.core.campaigns import Progress, bonus_reversal
+from network.core.campaigns import Component, Progress, bonus_reversal
 from network.core.ledger import Allocation, LotBalance
 from network.core.members import luhn_check_digit, shard_of, valid_card_number
 from network.core.results import (Balance, EarnItem, EarnResult, HoldResult, MemberView, ReverseResult, SpendRefs, SpendResult,
@@ -35,7 +35,7 @@ from network.store.campaigns import Claims, Programme, ProgrammeBook, qualifying
 from network.store.contracts import ContractBook
 from network.store.earn_plan import (MEMBERS_OF_ITEMS, EarnDecision, EarnPlan, MemberFacts, member_lookup_params,
                                       plan_earns)
-from network.store import ledger_time
+from network.store import ledger_time, lifecycle
 from network.store.events import EventRow, append_events, transaction_events
 from network.store.journal import PendingTransaction, apply_lot_deltas, ensure_shard_heads, write_transactions
 
@@ -121,6 +121,32 @@ class Ledger:
                           "VALUES (:p, :m, :r, :t)"),
                      {"p": partner_id, "m": member_id, "r": customer_ref or None, "t": now})
         return MemberView(str(member_id), card, customer_ref, now), True
+
+    def welcome(self, conn: Connection, partner_id: str, member_id: str, referrer_card: str = "") -> list[Component]:
+        """After an enrolment that created this partner's enrollment: when it is the member's first enrolment in
+        the network, record who referred it and give the sign-up bonuses (network.store.lifecycle); the lines given."""
+        first = conn.execute(text("SELECT count(*) FROM enrollments WHERE member_id = :m"),
+                             {"m": parse_uuid(member_id, "member_id")}).scalar_one() == 1
+        if not first or self.programme is None:
+            return []
+        now = self.ledger_time(conn)
+        if referrer_card:
+            lifecycle.record_referral(conn, uuid.UUID(member_id), referrer_card, now)
+        shard = conn.execute(text("SELECT shard FROM members WHERE member_id = :m"), {"m": member_id}).scalar_one()
+        context = campaign_rules.EarnContext(partner_id, "", now, 0, None)
+        given: list[Component] = []
+        for campaign in self.programme.current().lifecycle("signup"):
+            if campaign_rules.matches(campaign, context):
+                given += lifecycle.award(conn, self.contracts, self._write, campaign, member_id, shard,
+                                         lifecycle.SIGNUP, now)
+        return given
+
+    def award_lifecycle_bonuses(self, conn: Connection, limit: int = 500) -> int:
+        """The referral bonuses due (referees who have purchased), once each: the housekeeping task."""
+        if self.programme is None:
+            return 0
+        return lifecycle.award_referrals(conn, self.contracts, self._write, self.programme.current().lifecycle(
+            "referral"), self.ledger_time(conn), limit)
 
     def _member_view(self, conn: Connection, partner_id: str, member_id: uuid.UUID) -> MemberView:
         row = conn.execute(text(

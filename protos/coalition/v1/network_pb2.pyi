@@ -68,22 +68,26 @@ class Member(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., card_number: _Optional[str] = ..., customer_ref: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EnrollMemberRequest(_message.Message):
-    __slots__ = ("request_id", "customer_ref", "card_number")
+    __slots__ = ("request_id", "customer_ref", "card_number", "referrer_card")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_REF_FIELD_NUMBER: _ClassVar[int]
     CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_CARD_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     customer_ref: str
     card_number: str
-    def __init__(self, request_id: _Optional[str] = ..., customer_ref: _Optional[str] = ..., card_number: _Optional[str] = ...) -> None: ...
+    referrer_card: str
+    def __init__(self, request_id: _Optional[str] = ..., customer_ref: _Optional[str] = ..., card_number: _Optional[str] = ..., referrer_card: _Optional[str] = ...) -> None: ...
 
 class EnrollMemberResponse(_message.Message):
-    __slots__ = ("member", "created")
+    __slots__ = ("member", "created", "bonuses")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    BONUSES_FIELD_NUMBER: _ClassVar[int]
     member: Member
     created: bool
-    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+    bonuses: _containers.RepeatedCompositeFieldContainer[EarnComponent]
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., created: _Optional[bool] = ..., bonuses: _Optional[_Iterable[_Union[EarnComponent, _Mapping]]] = ...) -> None: ...
 
 class FindMemberRequest(_message.Message):
     __slots__ = ("member_id", "card_number", "customer_ref")
