@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from coalition.bench import run_earn_benchmark, run_earn_scaling, run_verify_benchmark
+from coalition.bench import run_campaign_benchmark, run_earn_benchmark, run_earn_scaling, run_verify_benchmark
 from network.runtime import configure_logging, database, operator_transaction
 from network import admin
 from network.core.terms import BASIS_POINTS
@@ -234,8 +234,15 @@ def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary 
                processes: Optional[str] = typer.Option(
                    None, help="Comma-separated server process counts (1,2,4): print the scaling table instead, "
                               "written to bench-results/earn-scaling.json unless --out is given."),
+               campaigns: Optional[int] = typer.Option(
+                   None, min=1, help="Signed unary earns/s with this many active campaigns and a tier ladder next to "
+                                     "none, in the same run (bench-results/earn-campaigns.json unless --out)."),
                out: Optional[Path] = typer.Option(None, help="Default bench-results/earn.json.")) -> None:
     """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
+    if campaigns is not None:
+        figures = run_campaign_benchmark(campaigns=campaigns, seconds=seconds, concurrency=concurrency)
+        _report(figures, out or Path("bench-results/earn-campaigns.json"))
+        return
     if processes is None:
         _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers),
                 out or Path("bench-results/earn.json"))
