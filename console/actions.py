@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from console.auth import Operator, require_admin
 from network import admin
+from network.store import campaigns
 from console.settings import ConsoleSettings
 from settlement import control
 
@@ -82,3 +83,10 @@ def resolve_dispute(engine: Engine, settings: ConsoleSettings, operator: Operato
         return await control.resolve_dispute(client, engine, dispute_id, outcome, operator.name, note)
 
     return asyncio.run(run())
+
+
+def set_campaign_status(engine: Engine, operator: Operator, campaign_id: str, action: str) -> None:
+    """pause, resume or end a campaign (network.store.campaigns: audited)."""
+    require_admin(operator)
+    with engine.begin() as conn:
+        campaigns.set_campaign_status(conn, campaign_id, action, operator.name)

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from network.store import programme_reads
 from network.store import read_models as network_reads
 from network.database import make_engine, require_migrated, resolve_database_url
 from network.store.ledger import build_ledger
@@ -174,3 +175,29 @@ def open_disputes() -> pd.DataFrame:
 def cycle_matrix(cycle_id: str) -> list[settlement_reads.ClearedCell]:
     with engine().connect() as conn:
         return settlement_reads.clearing_matrix(conn, cycle_id)
+
+
+# --- the loyalty programme ---------------------------------------------------------------------------------------
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def tier_ladder() -> pd.DataFrame:
+    with engine().connect() as conn:
+        return programme_reads.tier_counts(conn)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def campaigns() -> pd.DataFrame:
+    with engine().connect() as conn:
+        return programme_reads.campaign_burn(conn)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def bonus_by_day(since: datetime) -> pd.DataFrame:
+    with engine().connect() as conn:
+        return programme_reads.bonus_by_day(conn, since)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def bonus_cost_by_funder() -> pd.DataFrame:
+    with engine().connect() as conn:
+        return programme_reads.bonus_cost_by_funder(conn, settings().point_value_minor)

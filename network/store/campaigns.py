@@ -362,3 +362,4 @@ def qualifying_from(now: datetime) -> date:
     """The first month of the rolling 12 months ending with `now`'s month (qualifying points are kept per month)."""
     month = now.year * 12 + now.month - 1 - 11
     return date(month // 12, month % 12 + 1, 1)
+
