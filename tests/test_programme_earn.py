@@ -16,6 +16,7 @@ from network.database import make_engine
 from network.store.ledger import build_ledger
 from network.core.campaigns import NETWORK_ISSUER, Campaign, Conditions, Effects, Funder
 from network.store.campaigns import create_campaign, set_campaign_status
+from partners.errors import InvalidArgument
 from protos.coalition.v1 import network_pb2 as pb
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
@@ -146,3 +147,27 @@ def test_concurrent_transactions_racing_for_a_budget_never_overspend(engine, dat
     finally:
         racing.dispose()
         end(engine, budgeted)
+
+
+def test_batch_earn_items_get_campaigns_and_a_bad_basket_line_is_refused_by_its_path(engine, make_partner):
+    shop = make_partner("bat", earn_points_per_major=1)
+    gift = campaign(engine, f"batch-{uuid.uuid4().hex[:8]}", [(shop.partner_id, 10_000)],
+                    Conditions(partners=(shop.partner_id,), skus=("sku-9",)), Effects(fixed_points=3))
+    try:
+        with shop.client() as network:
+            member = network.enroll_member().member.member_id
+            line = {"sku": "sku-9", "category": "c", "amount_minor": 500}
+            batch = network.batch_earn([{"member_id": member, "amount_minor": 500, "basket": [line]},
+                                        {"member_id": member, "amount_minor": 500}])
+            with_line, without = (r.earned for r in batch.results)
+            assert lines(with_line) == [("base", "", shop.partner_id, 5), ("campaign", gift, shop.partner_id, 3)]
+            assert lines(without) == [("base", "", shop.partner_id, 5)]
+            with pytest.raises(InvalidArgument) as refused:
+                network.earn(member, amount_minor=500, basket=[{**line, "sku": "two words"}])
+            assert [path for path, _ in refused.value.field_violations] == ["basket[0].sku"]
+            with pytest.raises(InvalidArgument) as refused:
+                network.preview_earn(member, amount_minor=500, basket=[{**line, "amount_minor": -1}])
+            assert [path for path, _ in refused.value.field_violations] == ["basket[0].amount_minor"]
+            assert network.get_balance(member).available_points == 13
+    finally:
+        end(engine, gift)

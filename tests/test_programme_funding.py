@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
-from network.core.campaigns import NETWORK_ISSUER, Campaign, Conditions, Effects, Funder
+from network.core.campaigns import NETWORK_ISSUER, Campaign, Conditions, Effects, Funder, Tier
 from network.core.results import EarnItem, SpendRefs
 from network.store.campaigns import Programme, ensure_network_issuer
 from network.store.contracts import ContractBook
@@ -121,5 +121,34 @@ def test_bonuses_of_every_funding_kind_settle_and_conserve_money(engine, setting
                 "SELECT partner_id, net_minor FROM net_positions WHERE cycle_id = :c"), {"c": cycle_id})}
             assert (net[p.partner_id], net[q.partner_id], net[r.partner_id]) == (-2033, 2033 + 40 + 67, -(107 - 54))
             assert NETWORK_ISSUER not in net  # the network's own issue is paid out of its revenue
+        finally:
+            transaction.rollback()
+
+
+def test_the_tier_multiplier_is_a_network_funded_lot_and_the_crossing_earn_is_priced_at_the_tier_held(
+        engine, settings, make_partner):
+    shop = make_partner("ft", earn_points_per_major=1)
+    ladder = (Tier("Member", 0, 0), Tier("Silver", 1, 1_000, 15_000))
+    ledger = Ledger(engine, ContractBook(engine), point_value_minor=Decimal(1), network_currency="EUR",
+                    shards=settings.ledger_shards, clock=Clock(datetime.now(timezone.utc)),
+                    programme=FixedProgramme(Programme((), ladder)))
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            ensure_network_issuer(conn, "EUR")
+            member, _ = ledger.enroll_member(conn, shop.partner_id, "m-" + uuid.uuid4().hex[:8], "")
+
+            def earn(amount_minor: int):
+                [result] = ledger.earn_batch(conn, [(shop.partner_id, EarnItem(uuid.uuid4().hex, member.member_id,
+                                                                               amount_minor, "EUR", None))])
+                return result
+            crossing = earn(100_000)  # 1000 points: reaches Silver, priced as Member (x1)
+            assert (crossing.tier, crossing.total_points) == ("Silver", 1000)
+            silver = earn(10_100)  # 101 points x 1.5: floor(50.5) = 50 more, funded by the network
+            assert [(c.kind, c.funder, c.points) for c in silver.components] == [
+                ("base", shop.partner_id, 101), ("tier", NETWORK_ISSUER, 50)]
+            issuer = conn.execute(text("SELECT l.issuer_id FROM lots l JOIN journal j ON j.tx_id = l.earn_tx_id "
+                                       "WHERE j.related_id = :t"), {"t": silver.transaction_id}).scalar_one()
+            assert issuer == NETWORK_ISSUER
         finally:
             transaction.rollback()

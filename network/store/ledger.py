@@ -125,9 +125,14 @@ class Ledger:
     def welcome(self, conn: Connection, partner_id: str, member_id: str, referrer_card: str = "") -> list[Component]:
         """After an enrolment that created this partner's enrollment: when it is the member's first enrolment in
         the network, record who referred it and give the sign-up bonuses (network.store.lifecycle); the lines given."""
+        if self.programme is None:
+            return []
+        signups = self.programme.current().lifecycle("signup")
+        if not signups and not referrer_card:
+            return []
         first = conn.execute(text("SELECT count(*) FROM enrollments WHERE member_id = :m"),
                              {"m": parse_uuid(member_id, "member_id")}).scalar_one() == 1
-        if not first or self.programme is None:
+        if not first:
             return []
         now = self.ledger_time(conn)
         if referrer_card:
@@ -135,7 +140,7 @@ class Ledger:
         shard = conn.execute(text("SELECT shard FROM members WHERE member_id = :m"), {"m": member_id}).scalar_one()
         context = campaign_rules.EarnContext(partner_id, "", now, 0, None)
         given: list[Component] = []
-        for campaign in self.programme.current().lifecycle("signup"):
+        for campaign in signups:
             if campaign_rules.matches(campaign, context):
                 given += lifecycle.award(conn, self.contracts, self._write, campaign, member_id, shard,
                                          lifecycle.SIGNUP, now)
