@@ -113,6 +113,16 @@ SELECT q.m::text, NULL, e.partner_id, NULL, NULL, NULL, NULL FROM unnest(CAST(%(
   CROSS JOIN LATERAL (SELECT partner_id FROM enrollments e WHERE e.partner_id = q.p AND e.member_id = q.m LIMIT 1) e"""
 
 
+# The same rows without the programme's tables (standing columns NULL): for a ledger without campaigns and tiers
+# (operator tools and tests built on a schema of their own).
+MEMBERS_OF_ITEMS_WITHOUT_STANDING = """SELECT member_id::text AS member_id, shard, NULL::text AS partner_id,
+       NULL::text AS tier, created_at AS joined_at, NULL::timestamptz AS last_earn_at, NULL::bigint AS qualifying
+  FROM members WHERE member_id = ANY(CAST(%(members)s AS uuid[]))
+UNION ALL
+SELECT q.m::text, NULL, e.partner_id, NULL, NULL, NULL, NULL FROM unnest(CAST(%(pair_partner_id)s AS text[]), CAST(%(pair_member_id)s AS uuid[])) AS q(p, m)
+  CROSS JOIN LATERAL (SELECT partner_id FROM enrollments e WHERE e.partner_id = q.p AND e.member_id = q.m LIMIT 1) e"""
+
+
 class MemberRow(NamedTuple):
     """A row of MEMBERS_OF_ITEMS: a member found (shard set, partner_id None) or one of its enrollments."""
 
@@ -294,11 +304,13 @@ def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decima
     if outstanding_points is not None:
         _apply_credit_limits(items, terms_of, points_of, results, outstanding_points, point_value_minor)
     plan = EarnPlan(results, now)  # type: ignore[arg-type]
-    programme = programme or Programme()
-    evaluated = evaluate_items(programme, now, items, member_ids, points_of, members)
-    granted, grants = _grant(evaluated, member_ids, claims)
-    if claims is not None and claims.writes:
-        plan.claims = claim_writes(grants)
+    evaluated: dict[int, _Evaluated] = {}
+    granted: dict[int, list[int]] = {}
+    if programme is not None:
+        evaluated = evaluate_items(programme, now, items, member_ids, points_of, members)
+        granted, grants = _grant(evaluated, member_ids, claims)
+        if claims is not None and claims.writes:
+            plan.claims = claim_writes(grants)
     lot_of: dict[str, rules.NewLot] = {}  # the same terms and instant for every item of a partner
     for i, points in points_of.items():
         partner_id, item = items[i]
@@ -319,6 +331,10 @@ def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decima
         plan.lots.append(LotRow(lot_id, member, partner_id, tx_id, points, lot.state, lot.available_at, lot.expires_at))
         if (partner_id, member) not in members.enrolled:  # earning at a partner enrolls the member there
             plan.enrollments.add(EnrollmentRow(partner_id, member))
+        if programme is None:  # no programme: the base points only, nothing of the programme's tables written
+            results[i] = EarnResult(tx_id, points, lot.state, lot.available_at, lot.expires_at,
+                                    (Component("base", partner_id, points),))
+            continue
         parts = [Component("base", partner_id, points)]
         evaluation = evaluated[i]
         if evaluation.tier_points:

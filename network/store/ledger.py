@@ -33,8 +33,8 @@ from network.models import HoldAllocation
 from network.settings import Settings
 from network.store.campaigns import Claims, Programme, ProgrammeBook, qualifying_from
 from network.store.contracts import ContractBook
-from network.store.earn_plan import (MEMBERS_OF_ITEMS, EarnDecision, EarnPlan, MemberFacts, member_lookup_params,
-                                      plan_earns)
+from network.store.earn_plan import (MEMBERS_OF_ITEMS, MEMBERS_OF_ITEMS_WITHOUT_STANDING, EarnDecision, EarnPlan,
+                                     MemberFacts, member_lookup_params, plan_earns)
 from network.store import ledger_time, lifecycle
 from network.store.events import EventRow, append_events, transaction_events
 from network.store.journal import PendingTransaction, apply_lot_deltas, ensure_shard_heads, write_transactions
@@ -223,8 +223,9 @@ class Ledger:
         def execute(sql: str, params: dict) -> list:
             result = conn.exec_driver_sql(sql, params)
             return list(result) if result.returns_rows else []
+        members = MEMBERS_OF_ITEMS if programme is not None else MEMBERS_OF_ITEMS_WITHOUT_STANDING
         plan = plan_earns(self.contracts, now, self.point_value_minor, items,
-                          MemberFacts.of(conn.exec_driver_sql(MEMBERS_OF_ITEMS, member_lookup_params(items, now))),
+                          MemberFacts.of(conn.exec_driver_sql(members, member_lookup_params(items, now))),
                           outstanding_points, programme=programme, claims=Claims(execute))
         self._write(conn, plan.txs)
         for sql, params in (*plan.writes(), *plan.standing_writes()):
@@ -239,8 +240,9 @@ class Ledger:
 
         def execute(sql: str, params: dict) -> list:
             return list(conn.exec_driver_sql(sql, params))
+        members = MEMBERS_OF_ITEMS if programme is not None else MEMBERS_OF_ITEMS_WITHOUT_STANDING
         [result] = plan_earns(self.contracts, now, self.point_value_minor, [(partner_id, item)],
-                              MemberFacts.of(conn.exec_driver_sql(MEMBERS_OF_ITEMS,
+                              MemberFacts.of(conn.exec_driver_sql(members,
                                                                   member_lookup_params([(partner_id, item)], now))),
                               programme=programme, claims=Claims(execute, writes=False)).results
         if isinstance(result, errors.DomainError):
@@ -250,6 +252,8 @@ class Ledger:
     def tier_progress(self, conn: Connection, member_id: str) -> Progress:
         """The member's tier (held, or reached by its qualifying points of the rolling 12 months) and what the next
         tier needs."""
+        if self.programme is None:
+            return Progress("", 0)
         now = self.clock()
         row = conn.execute(text(
             "SELECT s.tier, (SELECT coalesce(sum(q.points), 0) FROM member_qualifying q WHERE q.member_id = m.member_id "
@@ -444,7 +448,7 @@ class Ledger:
         apply_lot_deltas(conn, postings)
         if original.kind == "earn" and left == 0:
             conn.execute(text("UPDATE lots SET state = 'reversed' WHERE lot_id = :l"), {"l": lot.lot_id})
-        if original.kind == "earn" and original.amount_minor is not None:
+        if original.kind == "earn" and original.amount_minor is not None and self.programme is not None:
             # a purchase returned no longer qualifies: its month's qualifying points go down (no instant downgrade:
             # requalification is a schedule's job)
             conn.execute(text("INSERT INTO member_qualifying AS q (member_id, month, points) VALUES (:m, :d, :p) "
