@@ -188,9 +188,17 @@ class Claims:
         self._execute = execute
         self._locked = set(locked)
         self.writes = writes
+        self._prefetched: core.ClaimState | None = None
+
+    def prefetched(self, state: core.ClaimState) -> None:
+        """The budgets and cap totals of the campaigns locked before, read in the same round trip as the members
+        (network.store.earn): claims of those campaigns need no statement of their own."""
+        self._prefetched = state
 
     def read(self, requests: Sequence[core.ClaimRequest]) -> core.ClaimState:
         wanted = sorted({r.campaign_id for r in requests})
+        if self._prefetched is not None and self.writes and set(wanted) <= self._locked:
+            return self._prefetched
         late = [c for c in wanted if c not in self._locked]
         if late and self.writes:  # matched without having been locked before the heads (the index changed meanwhile)
             self._execute(CAMPAIGN_LOCK, {"claim_campaigns": pgarray.literal(late)})

@@ -35,6 +35,7 @@ from network.keys import Caller, key_status_refusal
 from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
 from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, Prepared, ShardHead,
                                    WriteBatch, chain_writes, posting_writes, shard_heads)
+from network.core.campaigns import ClaimState
 from network.store.campaigns import CAMPAIGN_LOCK, Claims, Programme, lock_candidates
 from network.store.events import APPEND_EVENTS, event_writes, transaction_events
 from network.store.ledger import Ledger
@@ -88,7 +89,14 @@ SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL,
 UNION ALL
 SELECT 'm', member_id, partner_id, tier, NULL, NULL, shard, qualifying, joined_at, last_earn_at FROM found
 UNION ALL
-SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, closed_before, NULL FROM ledger_cutoff"""
+SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, closed_before, NULL FROM ledger_cutoff
+UNION ALL
+SELECT 'b', campaign_id, NULL, NULL, NULL, NULL, NULL, budget_left, NULL, NULL FROM campaigns
+  WHERE campaign_id = ANY(CAST(%(claim_campaigns)s AS text[])) AND budget_left IS NOT NULL
+UNION ALL
+SELECT 'c', t.campaign_id, t.member_id::text, t.period, NULL, NULL, NULL, t.points, NULL, NULL
+  FROM campaign_member_totals t WHERE t.campaign_id = ANY(CAST(%(claim_campaigns)s AS text[]))
+  AND t.member_id = ANY(CAST(%(members)s AS uuid[]))"""
 _READ = "WITH found AS (" + MEMBERS_OF_ITEMS + ")\n" + _LOOKUPS
 # The same, also locking the members' shard heads (in shard order) in this first round trip: two round trips in
 # all, for the small groups of the unary group commit, whose single writer contends with nobody for long.
@@ -111,6 +119,8 @@ class LookupRow(NamedTuple):
         a member also: status = tier held, seq = qualifying points (12 months), at = joined, since = last earn
     'h' a chain head locked here:   hash = last hash, shard, seq
     'w' the cut-off watermark:      at = ledger_cutoff.closed_before (network.store.ledger_time)
+    'b' a campaign's budget left:   id = campaign id, seq = points left (campaigns locked in this round trip)
+    'c' a member's cap total:       id = campaign id, ref = member id, status = period, seq = points given
     """
 
     tag: str
@@ -142,6 +152,9 @@ class Lookups:
     members: MemberFacts = field(default_factory=MemberFacts)
     heads: dict[int, ShardHead] | None = None  # when locked in this round trip
     closed_before: datetime | None = None  # the cut-off watermark, read under the ledger-time lock
+    # budgets and cap totals of the campaigns locked in round trip 1 (read under their locks: network.store.campaigns)
+    budgets: dict[str, int] = field(default_factory=dict)
+    cap_used: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rows: Iterable[tuple]) -> "Lookups":
@@ -154,6 +167,10 @@ class Lookups:
                 found.keys[row.id] = KeyStatus(row.ref, row.status)
             elif row.tag == "w":
                 found.closed_before = row.at
+            elif row.tag == "b":
+                found.budgets[row.id] = int(row.seq)
+            elif row.tag == "c":
+                found.cap_used[row.id, row.ref, row.status] = int(row.seq)
             elif row.tag == "i":
                 found.stored[IdempotencyLookup(row.id, row.ref)] = rules.StoredAnswer(
                     row.status, bytes(row.hash), None if row.response is None else bytes(row.response))
@@ -295,8 +312,7 @@ class EarnCommitter:
         params = self._read_params(calls, claim, now)
         if limited:
             params["credit_partners"] = literal(limited)
-        if campaigns:
-            params["claim_campaigns"] = literal(campaigns)
+        params["claim_campaigns"] = literal(campaigns)  # their budgets and cap totals come back in the lookups
         try:
             cursor.execute(statement, params)
             rows = cursor.fetchall()
@@ -347,6 +363,8 @@ class EarnCommitter:
                 outstanding: Callable[[str], int], claims: Claims | None = None,
                 programme: Programme | None = None) -> "_Decided":
         found = Lookups.of(rows)
+        if claims is not None:  # what the lookups read under the campaigns' locks: no round trip to claim them
+            claims.prefetched(ClaimState(found.budgets, found.cap_used))
         if claim:
             previous = found.stored.get(IdempotencyLookup(claim.partner_id, claim.request_id))
             if previous is not None:
