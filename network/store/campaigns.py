@@ -18,6 +18,7 @@ import json
 import threading
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from datetime import date, datetime, timezone
 from typing import Callable, Iterable, Sequence
 
@@ -83,9 +84,23 @@ class Programme:
     def lowest_tier(self) -> Tier | None:
         return min(self.ladder, key=lambda t: t.rank) if self.ladder else None
 
-    @property
+    @cached_property
     def earn_campaigns(self) -> tuple[Campaign, ...]:
         return tuple(c for c in self.campaigns if c.kind == "earn")
+
+    @cached_property
+    def _by_partner(self) -> dict[str, tuple[Campaign, ...]]:
+        named = {p for c in self.earn_campaigns for p in c.conditions.partners}
+        return {p: tuple(c for c in self.earn_campaigns if not c.conditions.partners or p in c.conditions.partners)
+                for p in named}
+
+    def earn_campaigns_at(self, partner_id: str) -> tuple[Campaign, ...]:
+        """The earn campaigns an earn at this partner may match (those naming it, and those naming no partner):
+        evaluated once per index, not per earn."""
+        found = self._by_partner.get(partner_id)
+        if found is None:
+            return tuple(c for c in self.earn_campaigns if not c.conditions.partners)
+        return found
 
     def lifecycle(self, kind: str) -> list[Campaign]:
         return sorted((c for c in self.campaigns if c.kind == kind), key=lambda c: (-c.priority, c.campaign_id))

@@ -262,7 +262,7 @@ def evaluate_items(programme: Programme, now: datetime, items: Sequence[tuple[st
             partner_id, item.store_id, now, points, item.amount_minor, item.lines,
             programme_rules.MemberFacts(tier.name if tier else "", standing.joined_at, standing.last_earn_at))
         out[i] = _Evaluated(tier, programme_rules.tier_bonus(points, tier),
-                            tuple(programme_rules.wants(programme.earn_campaigns, context, tier)))
+                            tuple(programme_rules.wants(programme.earn_campaigns_at(partner_id), context, tier)))
     return out
 
 
