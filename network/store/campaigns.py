@@ -4,9 +4,9 @@ and the operator's management (create, pause, resume, end, tier set), audited in
 
 Budgets and caps, never overspent: before its chain heads, an earn group takes a transaction-scoped advisory lock
 per campaign with a budget or cap that may match one of its items (campaign id order; the same global order as
-the credit locks: after the ledger-time lock, before any chain head), then reads the budget left and the members'
-period totals FOR UPDATE, grants in item order (network.core.campaigns.grant_claims) and writes the new budget and
-totals with its other inserts. Every writer of a campaign's budget holds its lock until it commits, so two earns
+the credit locks: after the ledger-time lock, before any chain head), reads the budget left and the members'
+period totals under those locks (in the same round trip as the members: network.store.earn), grants in item order
+(network.core.campaigns.grant_claims) and writes the new budget and totals with its other inserts. Every writer of a campaign's budget holds its lock until it commits, so two earns
 never both spend the last points. A campaign that matched without having been locked first (the index changed
 meanwhile) is locked when it is claimed, after the heads: should that ever deadlock, PostgreSQL aborts one
 transaction and its calls fail (retryable); nothing is overspent.
