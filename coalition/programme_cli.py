@@ -56,7 +56,8 @@ def _utc(value: Optional[datetime]) -> datetime | None:
 def campaign_create(
     campaign_id: str,
     name: str = typer.Option("", help="Shown on the console (default: the id)."),
-    kind: str = typer.Option("earn", help="earn, signup (a member's first enrolment) or referral."),
+    kind: str = typer.Option("earn", help="earn, signup (a member's first enrolment), referral or anniversary "
+                                          "(each year on the day the member joined)."),
     funder: List[str] = typer.Option(..., help="PARTNER[:BASIS_POINTS], repeated for a co-funded campaign; "
                                                "'network' is the network itself as an issuer."),
     partner: List[str] = typer.Option([], help="Earns at these partners only (repeat)."),

@@ -97,6 +97,7 @@ class Member(Base):
     shard: Mapped[int] = mapped_column(SmallInteger)
     enrolled_by: Mapped[str] = mapped_column(ForeignKey("partners.partner_id"))
     created_at: Mapped[datetime] = _now_column()
+    __table_args__ = (Index("ix_members_created", "created_at"),)  # the members joining on a day (anniversaries)
 
 
 class Enrollment(Base):
@@ -285,7 +286,7 @@ class Campaign(Base):
     updated_at: Mapped[datetime] = _now_column()
     __table_args__ = (
         CheckConstraint("status in ('active','paused','ended')", name="campaign_status"),
-        CheckConstraint("kind in ('earn','signup','referral')", name="campaign_kind"),
+        CheckConstraint("kind in ('earn','signup','referral','anniversary')", name="campaign_kind"),
         CheckConstraint("budget_left >= 0 AND budget_left <= budget_points", name="campaign_budget"),
         CheckConstraint("(budget_points IS NULL) = (budget_left IS NULL)", name="campaign_budget_set"),
     )
@@ -318,7 +319,8 @@ class EarnComponent(Base):
     __table_args__ = (
         Index("ix_earn_components_campaign", "campaign_id", "created_at"),
         Index("ix_earn_components_funder", "funder_id", "created_at"),
-        CheckConstraint("kind in ('base','tier','campaign','signup','referral')", name="earn_component_kind"),
+        CheckConstraint("kind in ('base','tier','campaign','signup','referral','anniversary')",
+                        name="earn_component_kind"),
     )
 
 

@@ -144,7 +144,7 @@ REASONS: tuple[Reason, ...] = (
     Reason("KEY_EXISTS", "ALREADY_EXISTS", "The key id is taken.", source=OPERATOR),
     # --- the loyalty programme: campaign and tier definitions (operator: CLI and console) ---------------------------
     Reason("CAMPAIGN_ID_INVALID", "INVALID_ARGUMENT", "A campaign id is 1 to 64 characters.", source=OPERATOR),
-    Reason("CAMPAIGN_KIND_INVALID", "INVALID_ARGUMENT", "A campaign's kind is earn, signup or referral.",
+    Reason("CAMPAIGN_KIND_INVALID", "INVALID_ARGUMENT", "A campaign's kind is earn, signup, referral or anniversary.",
            source=OPERATOR),
     Reason("CAMPAIGN_FUNDING_INVALID", "INVALID_ARGUMENT",
            "A campaign names its funders once each, with positive shares summing to 10000 basis points, each a "

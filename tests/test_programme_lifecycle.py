@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +14,8 @@ from sqlalchemy import text
 from network.core.campaigns import NETWORK_ISSUER, Campaign, Conditions, Effects, Funder
 from network.store import lifecycle
 from network.store.campaigns import create_campaign, set_campaign_status
-from network.store.ledger import build_ledger
+from network.store.contracts import ContractBook
+from network.store.ledger import Ledger, build_ledger
 from partners.errors import InvalidArgument
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
@@ -100,3 +103,34 @@ def test_referral_rewards_both_once_after_the_referees_first_purchase(engine, se
     finally:
         end(engine, referral)
 
+
+
+def test_anniversary_bonus_once_a_year_on_the_day_the_member_joined(engine, settings, make_partner):
+    shop = make_partner("an")
+    yearly = lifecycle_campaign(engine, "anniversary", NETWORK_ISSUER, 25)
+    now = datetime.now(timezone.utc)
+    joined = Ledger(engine, ContractBook(engine), point_value_minor=Decimal(1), network_currency="EUR",
+                    shards=settings.ledger_shards, clock=lambda: now.replace(year=now.year - 1))
+    newcomer = Ledger(engine, ContractBook(engine), point_value_minor=Decimal(1), network_currency="EUR",
+                      shards=settings.ledger_shards, clock=lambda: now - timedelta(days=1))
+    ledger = build_ledger(engine, settings)
+    try:
+        with engine.begin() as conn:
+            veteran = joined.enroll_member(conn, shop.partner_id, "", "")[0].member_id
+            recent = newcomer.enroll_member(conn, shop.partner_id, "", "")[0].member_id
+        for _ in range(2):  # the task runs every minute: once a year all the same
+            with engine.begin() as conn:
+                ledger.award_lifecycle_bonuses(conn)
+        with engine.connect() as conn:
+            given = {r.member_id: (r.occasion, r.points) for r in conn.execute(text(
+                "SELECT a.member_id::text AS member_id, a.occasion, l.points FROM lifecycle_awards a "
+                "JOIN lots l ON l.earn_tx_id = a.tx_id WHERE a.campaign_id = :c"), {"c": yearly})}
+        assert given == {veteran: (f"anniversary:{now.year}", 25)} and recent not in given
+    finally:
+        end(engine, yearly)
+
+
+def test_the_anniversary_of_29_february_is_28_february_in_a_common_year():
+    days = [start.date() for start, _ in lifecycle.anniversary_days(date(2027, 2, 28), 2023)]
+    assert days == [date(2023, 2, 28), date(2024, 2, 28), date(2024, 2, 29), date(2025, 2, 28), date(2026, 2, 28)]
+    assert [start.date() for start, _ in lifecycle.anniversary_days(date(2028, 2, 29), 2024)] == [date(2024, 2, 29)]

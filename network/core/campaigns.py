@@ -37,7 +37,7 @@ from network.core.terms import BASIS_POINTS
 NETWORK_ISSUER = "network"  # the partner row that stands for the network as an issuer (funder of its bonuses)
 CAP_PERIODS = ("campaign", "day", "month")
 SEGMENTS = ("", "new", "lapsed")
-KINDS = ("earn", "signup", "referral")  # an earn campaign; lifecycle kinds are awarded on their occasion
+KINDS = ("earn", "signup", "referral", "anniversary")  # an earn campaign; lifecycle kinds: on their occasion
 MAX_BONUS_POINTS = 1_000_000_000
 
 

@@ -147,11 +147,15 @@ class Ledger:
         return given
 
     def award_lifecycle_bonuses(self, conn: Connection, limit: int = 500) -> int:
-        """The referral bonuses due (referees who have purchased), once each: the housekeeping task."""
+        """The referral bonuses due (referees who have purchased) and today's anniversaries, once each: the
+        housekeeping task."""
         if self.programme is None:
             return 0
-        return lifecycle.award_referrals(conn, self.contracts, self._write, self.programme.current().lifecycle(
-            "referral"), self.ledger_time(conn), limit)
+        programme, now = self.programme.current(), self.ledger_time(conn)
+        return (lifecycle.award_referrals(conn, self.contracts, self._write, programme.lifecycle("referral"), now,
+                                          limit) +
+                lifecycle.award_anniversaries(conn, self.contracts, self._write, programme.lifecycle("anniversary"),
+                                              now, limit))
 
     def _member_view(self, conn: Connection, partner_id: str, member_id: uuid.UUID) -> MemberView:
         row = conn.execute(text(

@@ -1,6 +1,8 @@
 """Lifecycle bonuses as campaign kinds (network.core.campaigns.KINDS): sign-up (a member's first enrolment in the
-network, awarded in the enrolment's transaction) and referral (referrer and referee, once the referee has made a
-first purchase: awarded by the `award_lifecycle_bonuses` housekeeping task, every minute).
+network, awarded in the enrolment's transaction), referral (referrer and referee, once the referee has made a
+first purchase) and anniversary (each year on the UTC day the member joined; a member who joined on 29 February is
+rewarded on 28 February in a common year): the last two by the `award_lifecycle_bonuses` housekeeping task, every
+minute.
 
 Each award is once per campaign, member and occasion whatever the retries or restarts: the lifecycle_awards row
 (primary key campaign, member, occasion) is inserted first, ON CONFLICT DO NOTHING, and only the transaction that
@@ -10,8 +12,9 @@ bonuses; a campaign's budget is claimed as on the earn path (network.store.campa
 
 from __future__ import annotations
 
+import calendar
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Sequence
 
 import uuid_utils
@@ -26,7 +29,7 @@ from network.store.campaigns import Claims, claim_writes
 from network.store.earn_plan import INSERT_COMPONENTS, INSERT_LOTS, ComponentRow, LotRow
 from network.store.journal import PendingTransaction
 
-SIGNUP, REFEREE, REFERRER = "signup", "referee", "referrer"
+SIGNUP, REFEREE, REFERRER, ANNIVERSARY = "signup", "referee", "referrer", "anniversary"
 
 
 def _execute(conn: Connection) -> Callable[[str, dict], list]:
@@ -77,7 +80,7 @@ def award(conn: Connection, contracts, write: Callable[[Connection, Sequence[Pen
                            lot.expires_at))
     write(conn, txs)
     conn.exec_driver_sql(INSERT_LOTS, {**pgarray.columns(LotRow, lots), "now": now})
-    kind = SIGNUP if campaign.kind == "signup" else "referral"
+    kind = campaign.kind
     conn.exec_driver_sql(INSERT_COMPONENTS, {**pgarray.columns(ComponentRow, [
         ComponentRow(tx_id, line, kind, campaign.campaign_id, part.funder, lot.lot_id, member_id, part.points)
         for line, (part, lot) in enumerate(zip(parts, lots))]), "now": now})
@@ -118,4 +121,43 @@ def award_referrals(conn: Connection, contracts, write, campaigns: Sequence[Camp
             awarded += bool(award(conn, contracts, write, campaign, r.referee_id, r.referee_shard, REFEREE, now))
             awarded += bool(award(conn, contracts, write, campaign, r.referrer_id, r.referrer_shard,
                                   f"{REFERRER}:{r.referee_id}", now))
+    return awarded
+
+
+def anniversary_days(today: date, first_year: int) -> list[tuple[datetime, datetime]]:
+    """The UTC days [start, end) of earlier years whose joiners have their anniversary `today` (29 February's
+    joiners on 28 February of a common year)."""
+    days = []
+    for year in range(first_year, today.year):
+        try:
+            day = date(year, today.month, today.day)
+        except ValueError:  # 29 February of a common year: nobody joined then
+            continue
+        days.append(day)
+        if (today.month, today.day) == (2, 28) and calendar.isleap(year) and not calendar.isleap(today.year):
+            days.append(date(year, 2, 29))
+    return [(datetime(d.year, d.month, d.day, tzinfo=timezone.utc),
+             datetime(d.year, d.month, d.day, tzinfo=timezone.utc) + timedelta(days=1)) for d in days]
+
+
+def award_anniversaries(conn: Connection, contracts, write, campaigns: Sequence[Campaign], now: datetime,
+                        limit: int = 500) -> int:
+    """Reward the members whose joining day it is (an earlier year), once per campaign and year; the awards made."""
+    if not campaigns:
+        return 0
+    first = conn.execute(text("SELECT min(created_at) FROM members")).scalar_one()
+    if first is None:
+        return 0
+    occasion = f"{ANNIVERSARY}:{now.year}"
+    awarded = 0
+    for start, end in anniversary_days(now.astimezone(timezone.utc).date(), first.astimezone(timezone.utc).year):
+        rows = conn.execute(text(
+            "SELECT m.member_id::text AS member_id, m.shard FROM members m WHERE m.created_at >= :s AND m.created_at < :e "
+            "AND (SELECT count(*) FROM lifecycle_awards a WHERE a.member_id = m.member_id AND a.occasion = :o "
+            "AND a.campaign_id = ANY(:c)) < :n ORDER BY m.created_at LIMIT :limit"),
+            {"s": start, "e": end, "o": occasion, "c": [c.campaign_id for c in campaigns], "n": len(campaigns),
+             "limit": limit}).all()
+        for r in rows:
+            for campaign in campaigns:
+                awarded += bool(award(conn, contracts, write, campaign, r.member_id, r.shard, occasion, now))
     return awarded

@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
         sa.PrimaryKeyConstraint('campaign_id'),
         sa.CheckConstraint("status in ('active','paused','ended')", name='campaign_status'),
-        sa.CheckConstraint("kind in ('earn','signup','referral')", name='campaign_kind'),
+        sa.CheckConstraint("kind in ('earn','signup','referral','anniversary')", name='campaign_kind'),
         sa.CheckConstraint('budget_left >= 0 AND budget_left <= budget_points', name='campaign_budget'),
         sa.CheckConstraint('(budget_points IS NULL) = (budget_left IS NULL)', name='campaign_budget_set'),
     )
@@ -66,7 +66,8 @@ def upgrade() -> None:
         sa.Column('points', sa.BigInteger(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('tx_id', 'line'),
-        sa.CheckConstraint("kind in ('base','tier','campaign','signup','referral')", name='earn_component_kind'),
+        sa.CheckConstraint("kind in ('base','tier','campaign','signup','referral','anniversary')",
+                           name='earn_component_kind'),
     )
     op.create_index('ix_earn_components_campaign', 'earn_components', ['campaign_id', 'created_at'])
     op.create_index('ix_earn_components_funder', 'earn_components', ['funder_id', 'created_at'])
@@ -109,6 +110,7 @@ def upgrade() -> None:
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('campaign_id', 'member_id', 'occasion'),
     )
+    op.create_index('ix_members_created', 'members', ['created_at'])
     op.create_table(
         'referrals',
         sa.Column('referee_id', postgresql.UUID(as_uuid=True), nullable=False),
@@ -119,6 +121,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_members_created', table_name='members')
     for table in ('referrals', 'lifecycle_awards', 'member_qualifying', 'member_status', 'tiers',
                   'earn_components', 'campaign_member_totals', 'campaigns'):
         op.drop_table(table)
