@@ -16,7 +16,9 @@ from network.database import make_engine
 from network.store.ledger import build_ledger
 from network.core.campaigns import NETWORK_ISSUER, Campaign, Conditions, Effects, Funder
 from network.store.campaigns import create_campaign, set_campaign_status
+from partners import signing
 from partners.errors import InvalidArgument
+from partners.signing import public_key_from_raw
 from protos.coalition.v1 import network_pb2 as pb
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
@@ -39,7 +41,8 @@ def lines(response) -> list[tuple]:
     return [(c.kind, c.campaign_id, c.funder_id, c.points) for c in response.components]
 
 
-def test_preview_equals_the_earn_that_follows_and_the_earn_lists_every_component(engine, make_partner):
+def test_preview_equals_the_earn_that_follows_and_the_earn_lists_every_component(engine, make_partner,
+                                                                                 network_signer):
     shop = make_partner("pv", earn_points_per_major=1)
     uid = uuid.uuid4().hex[:8]
     at_shop = Conditions(partners=(shop.partner_id,))
@@ -62,6 +65,16 @@ def test_preview_equals_the_earn_that_follows_and_the_earn_lists_every_component
             assert lines(preview) == expected and preview.total_points == 46 and preview.points == 20
             assert network.get_balance(member.member_id).available_points == 0  # a preview writes nothing
             earned = network.earn(member.member_id, amount_minor=2000, basket=basket)
+            receipt = network.last_receipt  # the network signed the response bytes: every component is covered
+            keys = {receipt.key_id: public_key_from_raw(network_signer.public_raw)}
+            assert pb.EarnResponse.FromString(receipt.response_bytes) == earned
+            assert signing.verify_receipt(receipt.trailing_metadata(), receipt.method, receipt.request_bytes,
+                                          receipt.response_bytes, keys.__getitem__)
+            forged = pb.EarnResponse.FromString(receipt.response_bytes)
+            forged.components[2].points += 1  # a bigger gift than the network gave
+            with pytest.raises(signing.SignatureError):
+                signing.verify_receipt(receipt.trailing_metadata(), receipt.method, receipt.request_bytes,
+                                       forged.SerializeToString(), keys.__getitem__)
             assert lines(earned) == lines(preview)
             assert (earned.points, earned.total_points, earned.tier) == (preview.points, preview.total_points,
                                                                          preview.tier)
