@@ -510,7 +510,8 @@ def run_campaign_benchmark(campaigns: int = 50, seconds: float = 10.0, concurren
         engine = make_engine(url)
         try:
             with engine.connect() as conn:
-                bonus_lines = conn.execute(text("SELECT count(*) FROM earn_components WHERE kind <> 'base'")).scalar_one()
+                bonus_lines = conn.execute(text(
+                    "SELECT count(*) FROM earn_components WHERE kind <> 'base'")).scalar_one()
         finally:
             engine.dispose()
     return {

@@ -336,7 +336,8 @@ def progress(ladder: Sequence[Tier], qualifying_points: int, held: str = "") -> 
     above = sorted((t for t in ladder if t.rank > current.rank), key=lambda t: t.rank)
     if not above:
         return Progress(current.name, qualifying_points)
-    return Progress(current.name, qualifying_points, above[0].name, max(0, above[0].threshold_points - qualifying_points))
+    return Progress(current.name, qualifying_points, above[0].name,
+                    max(0, above[0].threshold_points - qualifying_points))
 
 
 @dataclass(frozen=True)
