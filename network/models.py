@@ -304,7 +304,8 @@ class CampaignMemberTotal(Base):
 
 
 class EarnComponent(Base):
-    """What an earn gave, line by line (base, tier, each campaign with its funder): the lot each line created."""
+    """What an earn with a bonus gave, line by line (base, tier, each campaign with its funder): the lot each line
+    created. An earn of its base points alone has no rows here (its journal row says it all)."""
 
     __tablename__ = "earn_components"
     tx_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)  # the earn the bonus is for

@@ -342,9 +342,11 @@ def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decima
         for want, points_granted in zip(evaluation.wants, granted[i]):
             parts.extend(programme_rules.components(want.campaign, points_granted))
         lots_by_funder = _bonus_lots(plan, parts[1:], item, member, shard, tx_id, lot, now)
-        plan.components.extend(ComponentRow(tx_id, line, part.kind, part.campaign_id or None, part.funder,
-                                            lot_id if line == 0 else lots_by_funder[part.funder], member, part.points)
-                               for line, part in enumerate(parts))
+        if len(parts) > 1:  # an earn of its base points alone is its journal row: no component rows for it
+            plan.components.extend(ComponentRow(tx_id, line, part.kind, part.campaign_id or None, part.funder,
+                                                lot_id if line == 0 else lots_by_funder[part.funder], member,
+                                                part.points)
+                                   for line, part in enumerate(parts))
         tier_name = _standing(plan, programme, members, member, item, points, evaluation.tier)
         results[i] = EarnResult(tx_id, points, lot.state, lot.available_at, lot.expires_at, tuple(parts), tier_name)
     return plan
