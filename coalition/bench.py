@@ -47,18 +47,21 @@ import time
 import uuid
 from concurrent import futures
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import grpc
 import psutil
+from sqlalchemy import text
 
 from network import admin, webhooks
+from network.core.campaigns import NETWORK_ISSUER, Campaign, Conditions, Effects, Funder, Tier
 from network.database import EmbeddedPostgres, make_engine, migrate
 from network.core.results import EarnItem
 from network.store import credentials as credentials_store
+from network.store.campaigns import create_campaign, set_tier
 from network.store.credentials import ScryptParams, pin_hash
 from network.store.ledger import build_ledger
 from network.settings import Settings
@@ -635,3 +638,71 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "not installed"
+
+
+def _seed_programme(url: str, campaigns: int, partners: Sequence[str]) -> None:
+    """`campaigns` active campaigns over the bench partners (a mix: multipliers on a partner, fixed points on
+    baskets above a minimum, network-funded and co-funded ones, some outside their hours or weekdays today, a
+    tenth with a budget) and a tier ladder whose higher tiers multiply earns."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            for name, rank, threshold, multiplier in (("Silver", 1, 5_000, 11_000), ("Gold", 2, 20_000, 12_500),
+                                                      ("Platinum", 3, 50_000, 15_000)):
+                set_tier(conn, Tier(name, rank, threshold, multiplier, 15_000), "bench")
+            today = datetime.now(timezone.utc).weekday()
+            for i in range(campaigns):
+                partner = partners[i % len(partners)]
+                other = partners[(i + 1) % len(partners)]
+                funders = ((Funder(partner, 10_000),), (Funder(NETWORK_ISSUER, 10_000),),
+                           (Funder(partner, 5_000), Funder(other, 5_000)))[i % 3]
+                conditions = Conditions(partners=(partner,), min_basket_minor=100 * (i % 4),
+                                        weekdays=() if i % 5 else ((today + 1) % 7,))
+                effects = Effects(multiplier_bps=2_500 * (1 + i % 4)) if i % 2 else Effects(fixed_points=5 + i)
+                create_campaign(conn, Campaign(f"bench-{i:02d}", f"Bench campaign {i}", funders, conditions, effects,
+                                               priority=i % 7, budget_points=10**12 if i % 10 == 0 else None),
+                                "bench", "EUR")
+    finally:
+        engine.dispose()
+
+
+def run_campaign_benchmark(campaigns: int = 50, seconds: float = 10.0, concurrency: int = 32) -> dict:
+    """Signed unary earns/s at 50 partners without any campaign (the default ladder, x1), then with `campaigns`
+    active campaigns and a tier ladder with multipliers, on the same server and database in the same run."""
+    with _database() as (workdir, url, credentials, members), _servers(workdir, url, 1) as (port, _, server):
+        target = f"127.0.0.1:{port}"
+        pool, manager = _client_pool()
+        with pool, manager:
+            watched = {"server": lambda: _with_children(server.pid),
+                       "postgres": lambda: _postgres_processes(workdir / "postgres")}
+            _phase(pool, manager, "unary", target, credentials, members, concurrency, min(3.0, seconds))  # warm-up
+            plain = _phase(pool, manager, "unary", target, credentials, members, concurrency, seconds, watched)
+            _seed_programme(url, campaigns, [c[0] for c in credentials])
+            time.sleep(1.0)  # the server's index follows by NOTIFY; a moment for it to reload
+            _phase(pool, manager, "unary", target, credentials, members, concurrency, min(3.0, seconds))  # warm-up
+            with_campaigns = _phase(pool, manager, "unary", target, credentials, members, concurrency, seconds,
+                                    watched)
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                bonus_lines = conn.execute(text(
+                    "SELECT count(*) FROM earn_components WHERE kind <> 'base'")).scalar_one()
+        finally:
+            engine.dispose()
+    return {
+        "unary_earns_per_s_plain": round(plain["per_second"], 1),
+        "unary_earns_per_s_with_campaigns": round(with_campaigns["per_second"], 1),
+        "ratio": round(with_campaigns["per_second"] / plain["per_second"], 3),
+        "target_ratio": 0.9,
+        "plain_p99_ms": round(plain["p99_ms"], 2),
+        "with_campaigns_p99_ms": round(with_campaigns["p99_ms"], 2),
+        **{f"plain_{k}": v for k, v in plain.items() if k.endswith("_cpu_ms_per_item")},
+        **{f"with_campaigns_{k}": v for k, v in with_campaigns.items() if k.endswith("_cpu_ms_per_item")},
+        "campaigns": campaigns,
+        "bonus_lines_written": bonus_lines,
+        "concurrency": concurrency,
+        "seconds_per_phase": seconds,
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": load_average(),
+        "run_id": uuid.uuid4().hex[:8],
+    }

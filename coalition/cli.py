@@ -16,12 +16,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from coalition.bench import run_earn_benchmark, run_earn_scaling, run_verify_benchmark
+from coalition.bench import run_campaign_benchmark, run_earn_benchmark, run_earn_scaling, run_verify_benchmark
 from network.runtime import configure_logging, database, operator_transaction
 from network import admin
 from network.core.terms import BASIS_POINTS
 from network.settings import get_settings
 from coalition.demo import demo_seed, demo_traffic, run_history_benchmark
+from coalition.programme_cli import campaign_app, tier_app
 from coalition.soak import soak_command
 from coalition.up import up_command
 from coalition.webhooks import webhooks_app
@@ -62,6 +63,8 @@ app.add_typer(settle_app, name="settle")
 app.add_typer(worker_app, name="settlement")
 app.add_typer(console_app, name="console")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(tier_app, name="tier")
 demo_app = typer.Typer(help="The demo coalition: seed it, send it traffic.", no_args_is_help=True)
 demo_app.command("seed")(demo_seed)
 demo_app.command("traffic")(demo_traffic)
@@ -323,8 +326,15 @@ def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary 
                processes: Optional[str] = typer.Option(
                    None, help="Comma-separated server process counts (1,2,4): print the scaling table instead, "
                               "written to bench-results/earn-scaling.json unless --out is given."),
+               campaigns: Optional[int] = typer.Option(
+                   None, min=1, help="Signed unary earns/s with this many active campaigns and a tier ladder next to "
+                                     "none, in the same run (bench-results/earn-campaigns.json unless --out)."),
                out: Optional[Path] = typer.Option(None, help="Default bench-results/earn.json.")) -> None:
     """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
+    if campaigns is not None:
+        figures = run_campaign_benchmark(campaigns=campaigns, seconds=seconds, concurrency=concurrency)
+        _report(figures, out or Path("bench-results/earn-campaigns.json"))
+        return
     if processes is None:
         _report(run_earn_benchmark(seconds=seconds, concurrency=concurrency, batch_callers=batch_callers,
                                    latency_events=latency_events),

@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from console.auth import Operator, require_admin
 from network import admin
+from network.store import campaigns
 from console.settings import ConsoleSettings
 from settlement import control
 
@@ -94,3 +95,9 @@ def replay_webhook_events(engine: Engine, operator: Operator, endpoint_id: str, 
     require_admin(operator)
     with engine.begin() as conn:
         return admin.replay_webhook_events(conn, operator.name, endpoint_id, first, last)
+
+def set_campaign_status(engine: Engine, operator: Operator, campaign_id: str, action: str) -> None:
+    """pause, resume or end a campaign (network.store.campaigns: audited)."""
+    require_admin(operator)
+    with engine.begin() as conn:
+        campaigns.set_campaign_status(conn, campaign_id, action, operator.name)

@@ -34,6 +34,7 @@ else:
             st.Page(PAGES / "partners.py", title="Partners", icon=":material/storefront:"),
             st.Page(PAGES / "members.py", title="Members", icon=":material/person_search:"),
             st.Page(PAGES / "webhooks.py", title="Webhooks", icon=":material/webhook:"),
+            st.Page(PAGES / "programme.py", title="Programme", icon=":material/loyalty:"),
         ],
         "Settlement": [
             st.Page(PAGES / "clearing.py", title="Clearing", icon=":material/grid_on:"),

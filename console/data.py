@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from network.store import programme_reads
 from network.store import read_models as network_reads
 from network.store import webhooks as webhook_store
 from network.database import make_engine, require_migrated, resolve_database_url
@@ -223,3 +224,28 @@ def webhook_deliveries(endpoint_id: str, limit: int) -> pd.DataFrame:
         "error": d.error or "", "latency ms": d.latency_ms} for d in found],
         columns=["at", "endpoint", "partner", "event", "attempt", "replay", "delivered", "status", "error",
                  "latency ms"])
+
+# --- the loyalty programme ---------------------------------------------------------------------------------------
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def tier_ladder() -> pd.DataFrame:
+    with engine().connect() as conn:
+        return programme_reads.tier_counts(conn)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def campaigns() -> pd.DataFrame:
+    with engine().connect() as conn:
+        return programme_reads.campaign_burn(conn)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def bonus_by_day(since: datetime) -> pd.DataFrame:
+    with engine().connect() as conn:
+        return programme_reads.bonus_by_day(conn, since)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def bonus_cost_by_funder() -> pd.DataFrame:
+    with engine().connect() as conn:
+        return programme_reads.bonus_cost_by_funder(conn, settings().point_value_minor)

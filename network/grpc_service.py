@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 
 from network import errors, validation, webhooks
 from network.core import webhooks as webhook_rules
+from network.core.campaigns import BasketLine
 from network.core.ledger import money_for_points
 from network.core.results import EarnItem, EarnResult, SpendRefs, TransactionView
 from network.error_status import status_for
@@ -68,16 +69,46 @@ KINDS = {"earn": pb.TRANSACTION_KIND_EARN, "redeem": pb.TRANSACTION_KIND_REDEEM,
 
 # --- edge validation: network.validation checks every field against its kind ---------------------------------
 
+def basket_lines(req, prefix: str = "") -> tuple[BasketLine, ...]:
+    """The basket's lines, each field checked against BasketLine's kinds (path basket[i].field)."""
+    for i, line in enumerate(req.basket):
+        validation.validate(line, f"{prefix}basket[{i}].")
+    return tuple(BasketLine(line.sku, line.category, line.amount_minor) for line in req.basket)
+
+
 def validate_earn(req: pb.EarnRequest, prefix: str = "") -> EarnItem:
     validation.validate(req, prefix)
     basis = req.WhichOneof("basis")
     if basis is None:
         raise errors.invalid(prefix + "basis", "give either purchase or points")
+    lines = basket_lines(req, prefix)
     if basis == "points":
         return EarnItem(req.request_id, req.member_id, None, None, req.points, req.receipt_ref, req.store_id,
-                        req.terminal_id)
+                        req.terminal_id, lines)
     return EarnItem(req.request_id, req.member_id, req.purchase.amount_minor, req.purchase.currency, None,
-                    req.receipt_ref, req.store_id, req.terminal_id)
+                    req.receipt_ref, req.store_id, req.terminal_id, lines)
+
+
+def validate_preview(req: pb.PreviewEarnRequest) -> EarnItem:
+    validation.validate(req)
+    basis = req.WhichOneof("basis")
+    if basis is None:
+        raise errors.invalid("basis", "give either purchase or points")
+    lines = basket_lines(req)
+    if basis == "points":
+        return EarnItem("", req.member_id, None, None, req.points, store_id=req.store_id, lines=lines)
+    return EarnItem("", req.member_id, req.purchase.amount_minor, req.purchase.currency, None,
+                    store_id=req.store_id, lines=lines)
+
+
+def components_message(parts) -> list[pb.EarnComponent]:
+    return [pb.EarnComponent(kind=c.kind, campaign_id=c.campaign_id, funder_id=c.funder, points=c.points)
+            for c in parts]
+
+
+def tier_message(progress) -> pb.TierProgress:
+    return pb.TierProgress(tier=progress.tier, qualifying_points=progress.qualifying_points,
+                           next_tier=progress.next_tier, points_to_next_tier=progress.points_to_next)
 
 
 def spend_refs(req) -> SpendRefs:
@@ -188,7 +219,9 @@ def webhook_delivery_message(delivery: webhook_store.Delivery) -> pb.WebhookDeli
 
 def earn_response(result: EarnResult) -> pb.EarnResponse:
     return pb.EarnResponse(transaction_id=result.transaction_id, points=result.points, state=LOT_STATES[result.state],
-                           available_at=timestamp(result.available_at), expires_at=timestamp(result.expires_at))
+                           available_at=timestamp(result.available_at), expires_at=timestamp(result.expires_at),
+                           components=components_message(result.components), total_points=result.total_points,
+                           tier=result.tier)
 
 
 def run_mutation(engine: Engine, method: str, request: Message,
@@ -255,7 +288,9 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             member_id = uuid.UUID(view.member_id)
             code = (issue_activation_code(conn, member_id, self._ledger.clock(), self._activation_code_ttl)
                     if created and created_card(conn, member_id, partner_id) else "")
-            return pb.EnrollMemberResponse(member=self._member(view), created=created, activation_code=code)
+            bonuses = self._ledger.welcome(conn, partner_id, view.member_id, request.referrer_card) if created else []
+            return pb.EnrollMemberResponse(member=self._member(view), created=created, activation_code=code,
+                                           bonuses=components_message(bonuses))
         return self._mutate("EnrollMember", request, enroll)
 
     @staticmethod
@@ -268,8 +303,11 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         if lookup is None:
             raise errors.invalid("lookup", "give member_id, card_number or customer_ref")
         validation.validate(request)
-        return self._read(lambda conn, partner_id: pb.FindMemberResponse(member=self._member(
-            self._ledger.find_member(conn, partner_id, **{lookup: getattr(request, lookup)}))))
+        def find(conn: Connection, partner_id: str) -> pb.FindMemberResponse:
+            view = self._ledger.find_member(conn, partner_id, **{lookup: getattr(request, lookup)})
+            return pb.FindMemberResponse(member=self._member(view),
+                                         tier=tier_message(self._ledger.tier_progress(conn, view.member_id)))
+        return self._read(find)
 
     # --- earn ----------------------------------------------------------------------------------------------
 
@@ -329,6 +367,16 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         with autocommit_connection(self._engine) as dbapi:
             _, response = self._earns.post(dbapi, calls, claim)
         return response
+
+    def PreviewEarn(self, request: pb.PreviewEarnRequest, context) -> pb.PreviewEarnResponse:
+        """Earn's evaluation (network.store.earn_plan.plan_earns) for the caller, nothing written or claimed."""
+        item = validate_preview(request)
+
+        def preview(conn: Connection, partner_id: str) -> pb.PreviewEarnResponse:
+            result = self._ledger.preview_earn(conn, partner_id, item)
+            return pb.PreviewEarnResponse(points=result.points, components=components_message(result.components),
+                                          total_points=result.total_points, tier=result.tier)
+        return self._read(preview)
 
     # --- spending ------------------------------------------------------------------------------------------
 
@@ -408,7 +456,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         def balance(conn: Connection, partner_id: str) -> pb.GetBalanceResponse:
             b = self._ledger.balance(conn, partner_id, request.member_id)
             return pb.GetBalanceResponse(member_id=b.member_id, available_points=b.available, pending_points=b.pending,
-                                         held_points=b.held, expiring_30d_points=b.expiring_30d, as_of=timestamp(b.as_of))
+                                         held_points=b.held, expiring_30d_points=b.expiring_30d, as_of=timestamp(b.as_of),
+                                         tier=tier_message(self._ledger.tier_progress(conn, b.member_id)))
         return self._read(balance)
 
     def ListTransactions(self, request: pb.ListTransactionsRequest, context) -> pb.ListTransactionsResponse:

@@ -110,6 +110,7 @@ class Member(Base):
     # An operator's freeze of the whole member: no spend while set (network.store.credentials.freeze_member).
     frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     frozen_reason: Mapped[str | None] = mapped_column(String(200))
+    __table_args__ = (Index("ix_members_created", "created_at"),)  # the members joining on a day (anniversaries)
 
 
 class Card(Base):
@@ -471,6 +472,8 @@ class MemberSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class WebhookEndpoint(Base):
     """A partner's webhook endpoint: where its events are POSTed (Standard Webhooks), which types (empty: all),
     and how far they have been delivered (a partner event sequence number)."""
@@ -529,3 +532,114 @@ class PartnerCreditLevel(Base):
     __tablename__ = "partner_credit_levels"
     partner_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     level: Mapped[int] = mapped_column(SmallInteger)
+
+
+# --- the loyalty programme: campaigns, tiers, lifecycle bonuses (network.core.campaigns) ---------------------
+
+class Campaign(Base):
+    """A campaign as data: its conditions, effects and funders (definition), and its budget left (claimed with a
+    conditional UPDATE inside the earn transaction: never overspent)."""
+
+    __tablename__ = "campaigns"
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer)
+    exclusive: Mapped[bool] = mapped_column(Boolean)
+    definition: Mapped[dict] = mapped_column(JSONB)
+    budget_points: Mapped[int | None] = mapped_column(BigInteger)
+    budget_left: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+    __table_args__ = (
+        CheckConstraint("status in ('active','paused','ended')", name="campaign_status"),
+        CheckConstraint("kind in ('earn','signup','referral','anniversary')", name="campaign_kind"),
+        CheckConstraint("budget_left >= 0 AND budget_left <= budget_points", name="campaign_budget"),
+        CheckConstraint("(budget_points IS NULL) = (budget_left IS NULL)", name="campaign_budget_set"),
+    )
+
+
+class CampaignMemberTotal(Base):
+    """Points a campaign gave a member in a cap period (claimed under the row lock: a cap is never exceeded)."""
+
+    __tablename__ = "campaign_member_totals"
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    last_grant: Mapped[int] = mapped_column(BigInteger)
+
+
+class EarnComponent(Base):
+    """What an earn with a bonus gave, line by line (base, tier, each campaign with its funder): the lot each line
+    created. An earn of its base points alone has no rows here (its journal row says it all)."""
+
+    __tablename__ = "earn_components"
+    tx_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)  # the earn the bonus is for
+    line: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    campaign_id: Mapped[str | None] = mapped_column(String(64))
+    funder_id: Mapped[str] = mapped_column(String(32))
+    lot_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    points: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("ix_earn_components_campaign", "campaign_id", "created_at"),
+        Index("ix_earn_components_funder", "funder_id", "created_at"),
+        CheckConstraint("kind in ('base','tier','campaign','signup','referral','anniversary')",
+                        name="earn_component_kind"),
+    )
+
+
+class TierRow(Base):
+    """The network-wide tier ladder."""
+
+    __tablename__ = "tiers"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rank: Mapped[int] = mapped_column(SmallInteger, unique=True)
+    threshold_points: Mapped[int] = mapped_column(BigInteger)
+    multiplier_bps: Mapped[int] = mapped_column(Integer)
+    cap_multiplier_bps: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("threshold_points >= 0 AND multiplier_bps >= 0 AND cap_multiplier_bps >= 0",
+                                      name="tier_values"),)
+
+
+class MemberStatus(Base):
+    """A member's tier held (upgraded inside the earn that crosses a threshold) and last earn."""
+
+    __tablename__ = "member_status"
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(32))
+    tier_since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_earn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MemberQualifying(Base):
+    """Qualifying points (purchases only) per member and month: a tier counts the last 12 months."""
+
+    __tablename__ = "member_qualifying"
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+
+
+class LifecycleAward(Base):
+    """A lifecycle bonus given: once per campaign, member and occasion, whatever the retries."""
+
+    __tablename__ = "lifecycle_awards"
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    occasion: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tx_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Referral(Base):
+    """Who referred a member (recorded at enrolment)."""
+
+    __tablename__ = "referrals"
+    referee_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    referrer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -164,6 +164,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     ledger = build_ledger(engine, settings)
     ledger.ensure_shard_heads()
     ledger.contracts.follow_changes()  # contract changes committed anywhere empty this process's cache at once
+    if ledger.programme is not None:
+        ledger.programme.follow_changes()  # so do campaign and tier changes
     metrics.instrument_engine(engine)
     metrics.serve_http(settings.metrics_port, settings.metrics_address)
     limit = settings.grpc_max_message_bytes
@@ -222,6 +224,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
         servicer.close()
         keys.close()
         ledger.contracts.close()
+        if ledger.programme is not None:
+            ledger.programme.close()
         wakeups.close()
         raise
     stop = threading.Event()
@@ -231,7 +235,8 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
              "plaintext" if credentials is None else
              "mutual TLS" if settings.tls_client_ca_file is not None else "TLS", signer.key_id)
     return RunningServer(server, port, health_servicer, stop, loop, loop_thread, (servicer.close, keys.close,
-                                                                                    ledger.contracts.close, wakeups.close))
+                                                                                    ledger.contracts.close, wakeups.close,
+                                                                                    *((ledger.programme.close,) if ledger.programme else ())))
 
 
 def serve_forever(running: RunningServer) -> None:

@@ -21,6 +21,7 @@ MAX_BATCH = 1000  # earns in one BatchEarn
 MAX_PAGE_SIZE = 500  # ListTransactions, GetTrafficReport, ListEvents
 MAX_STATEMENT_PAGE_SIZE = 200  # ListStatements
 MAX_DISPUTED_LINES = 1000
+MAX_BASKET_LINES = 100  # lines of an earn's basket
 _REFERENCES = {"receipt_ref": "reference", "store_id": "reference", "terminal_id": "reference"}
 
 # message full name -> field -> kind, as the .proto comments write it. Fields of message type (Money) have none:
@@ -29,10 +30,15 @@ FIELD_KINDS: dict[str, dict[str, str]] = {
     "coalition.v1.Money": {"amount_minor": "amount", "currency": "currency"},
     "coalition.v1.MemberVerification": {"pin": "digits 4..8", "code": "digits 10..10"},
     "coalition.v1.EnrollMemberRequest": {"request_id": "id", "customer_ref": "reference",
-                                         "card_number": "card_number, optional"},
+                                         "card_number": "card_number, optional",
+                                         "referrer_card": "card_number, optional"},
     "coalition.v1.FindMemberRequest": {"member_id": "uuid", "card_number": "card_number",
                                        "customer_ref": "reference 1..64"},
-    "coalition.v1.EarnRequest": {"request_id": "id", "member_id": "uuid", "points": "points", **_REFERENCES},
+    "coalition.v1.EarnRequest": {"request_id": "id", "member_id": "uuid", "points": "points", **_REFERENCES,
+                                 "basket": f"count 0..{MAX_BASKET_LINES}"},
+    "coalition.v1.BasketLine": {"sku": "reference", "category": "reference", "amount_minor": "amount"},
+    "coalition.v1.PreviewEarnRequest": {"member_id": "uuid", "points": "points", "store_id": "reference",
+                                        "basket": f"count 0..{MAX_BASKET_LINES}"},
     "coalition.v1.BatchEarnRequest": {"request_id": "id", "earns": f"count 1..{MAX_BATCH}"},
     "coalition.v1.RedeemRequest": {"request_id": "id", "member_id": "uuid", "points": "points", **_REFERENCES},
     "coalition.v1.AuthorizeRedemptionRequest": {"request_id": "id", "member_id": "uuid", "points": "points",

@@ -60,6 +60,7 @@ METHODS = (
     "GetBalance",
     "ListTransactions",
     "GetNetworkKeys",
+    "PreviewEarn",
     "GetTrafficReport",
     "ListEvents",
     "CreateWebhookEndpoint",
@@ -169,8 +170,10 @@ def earn_request(
     store_id: str = "",
     terminal_id: str = "",
     request_id: str | None = None,
+    basket: Iterable[Mapping[str, Any]] = (),
 ) -> network_pb2.EarnRequest:
-    """An EarnRequest for a purchase (amount_minor) or a fixed number of points: exactly one of the two."""
+    """An EarnRequest for a purchase (amount_minor) or a fixed number of points: exactly one of the two. `basket`:
+    the purchase's lines as dicts of sku, category and amount_minor (for campaigns on categories or SKUs)."""
     if (amount_minor is None) == (points is None):
         raise ValueError("give exactly one of amount_minor (a purchase) or points (a fixed award)")
     request = network_pb2.EarnRequest(
@@ -179,6 +182,7 @@ def earn_request(
         receipt_ref=receipt_ref,
         store_id=store_id,
         terminal_id=terminal_id,
+        basket=[network_pb2.BasketLine(**line) for line in basket],
     )
     if amount_minor is not None:
         request.purchase.CopyFrom(_money(amount_minor, currency))
@@ -275,10 +279,13 @@ class PartnerClient:
     # --- members -----------------------------------------------------------------------------------
 
     def enroll_member(
-        self, *, customer_ref: str = "", card_number: str = "", request_id: str | None = None
+        self, *, customer_ref: str = "", card_number: str = "", request_id: str | None = None,
+        referrer_card: str = "",
     ) -> network_pb2.EnrollMemberResponse:
+        """Enrol a member; `referrer_card`: the card of the member who referred a new member (referral bonus)."""
         request = network_pb2.EnrollMemberRequest(
-            request_id=request_id or new_request_id(), customer_ref=customer_ref, card_number=card_number
+            request_id=request_id or new_request_id(), customer_ref=customer_ref, card_number=card_number,
+            referrer_card=referrer_card,
         )
         return self._call("EnrollMember", request, network_pb2.EnrollMemberResponse, mutating=True)
 
@@ -305,6 +312,7 @@ class PartnerClient:
         store_id: str = "",
         terminal_id: str = "",
         request_id: str | None = None,
+        basket: Iterable[Mapping[str, Any]] = (),
     ) -> network_pb2.EarnResponse:
         request = earn_request(
             member_id,
@@ -315,8 +323,29 @@ class PartnerClient:
             store_id=store_id,
             terminal_id=terminal_id,
             request_id=request_id,
+            basket=basket,
         )
         return self._call("Earn", request, network_pb2.EarnResponse, mutating=True)
+
+    def preview_earn(
+        self,
+        member_id: str,
+        *,
+        amount_minor: int | None = None,
+        currency: str = "EUR",
+        points: int | None = None,
+        store_id: str = "",
+        basket: Iterable[Mapping[str, Any]] = (),
+    ) -> network_pb2.PreviewEarnResponse:
+        """What an earn would give now (base, tier, each campaign with its funder); nothing is written."""
+        earn = earn_request(member_id, amount_minor=amount_minor, currency=currency, points=points,
+                            store_id=store_id, basket=basket)
+        request = network_pb2.PreviewEarnRequest(member_id=member_id, store_id=store_id, basket=earn.basket)
+        if amount_minor is not None:
+            request.purchase.CopyFrom(earn.purchase)
+        else:
+            request.points = earn.points
+        return self._call("PreviewEarn", request, network_pb2.PreviewEarnResponse, mutating=False)
 
     def batch_earn(
         self, items: Iterable[network_pb2.EarnRequest | Mapping[str, Any]], request_id: str | None = None

@@ -55,8 +55,8 @@ class SettlementActivities:
         return [self.open_cycle, self.cut_off, self.clear_cycle, self.net_cycle, self.issue_statements,
                 self.statement_responses, self.resolve_dispute, self.close_dispute_window, self.plan_payments,
                 self.submit_payments, self.record_confirmations, self.record_cycle_state, self.close_cycle,
-                self.plan_next_cycle, self.activate_due_lots, self.expire_lots, self.warn_expiring_points, self.expire_holds,
-                self.purge_idempotency_keys]
+                self.plan_next_cycle, self.activate_due_lots, self.expire_lots, self.warn_expiring_points,
+                self.expire_holds, self.award_lifecycle_bonuses, self.purge_idempotency_keys]
 
     # --- the cycle -------------------------------------------------------------------------------------------
 
@@ -181,6 +181,12 @@ class SettlementActivities:
     def expire_holds(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
         with self._engine.begin() as conn:
             return m.HousekeepingResult(job.task, self._ledger.expire_holds(conn))
+
+    @activity.defn
+    def award_lifecycle_bonuses(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
+        """Referral bonuses due (network.store.lifecycle), once per member and occasion whatever the reruns."""
+        with self._engine.begin() as conn:
+            return m.HousekeepingResult(job.task, self._ledger.award_lifecycle_bonuses(conn))
 
     @activity.defn
     def purge_idempotency_keys(self, job: m.HousekeepingInput) -> m.HousekeepingResult:

@@ -69,8 +69,8 @@ REQUESTS = sorted(name for name in PROTO if name.endswith("Request"))
 
 
 def test_every_request_field_names_its_kind_and_the_server_applies_that_kind():
-    assert len(REQUESTS) == 26
-    for message in [*REQUESTS, *(f"coalition.v1.{m}" for m in NESTED)]:
+    assert len(REQUESTS) == 27
+    for message in [*REQUESTS, *(f"coalition.v1.{m}" for m in NESTED), "coalition.v1.BasketLine"]:
         tagged = {}
         for name, (type_name, tags) in PROTO[message].items():
             if type_name in NESTED:
@@ -125,6 +125,7 @@ def base_request(message: str, member_id: str):
     builders = {
         "EnrollMemberRequest": lambda: npb.EnrollMemberRequest(request_id=rid()),
         "FindMemberRequest": lambda: npb.FindMemberRequest(member_id=member_id),
+        "PreviewEarnRequest": lambda: npb.PreviewEarnRequest(member_id=member_id, points=1),
         "BatchEarnRequest": lambda: npb.BatchEarnRequest(request_id=rid(), earns=[base_request(
             "coalition.v1.EarnRequest", member_id)]),
         "RedeemRequest": lambda: npb.RedeemRequest(request_id=rid(), member_id=member_id, points=1),
@@ -182,7 +183,10 @@ def with_value(request, path: str, value, member_id: str):
     descriptor = target.DESCRIPTOR.fields_by_name[last]
     if descriptor.is_repeated:  # a count: that many valid items
         del getattr(target, last)[:]
-        if descriptor.message_type is not None:
+        if descriptor.message_type is npb.BasketLine.DESCRIPTOR:  # a basket: that many valid lines
+            getattr(target, last).extend(npb.BasketLine(sku="s-1", category="c", amount_minor=100)
+                                         for _ in range(value))
+        elif descriptor.message_type is not None:
             getattr(target, last).extend(base_request("coalition.v1.EarnRequest", member_id) for _ in range(value))
         elif descriptor.type == descriptor.TYPE_STRING:  # names (a webhook's event types): distinct ones
             getattr(target, last).extend(f"type.{i}" for i in range(value))

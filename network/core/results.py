@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from network.core.campaigns import BasketLine, Component
+
 
 @dataclass(frozen=True)
 class MemberView:
@@ -24,15 +26,22 @@ class EarnItem:
     receipt_ref: str = ""
     store_id: str = ""
     terminal_id: str = ""
+    lines: tuple[BasketLine, ...] = ()  # the basket's lines, for campaigns on categories or SKUs
 
 
 @dataclass(frozen=True)
 class EarnResult:
     transaction_id: str
-    points: int
+    points: int  # the base points (the earn's own lot, what a Reverse of it takes back)
     state: str
     available_at: datetime
     expires_at: datetime | None
+    components: tuple[Component, ...] = ()  # base, tier and campaign lines, each with its funder
+    tier: str = ""  # the member's tier after the earn
+
+    @property
+    def total_points(self) -> int:
+        return sum(c.points for c in self.components) if self.components else self.points
 
 
 @dataclass(frozen=True)

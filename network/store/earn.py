@@ -36,6 +36,8 @@ from network.keys import Caller, key_status_refusal
 from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
 from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, UPSERT_ACTIVITY,
                                    Prepared, ShardHead, WriteBatch, chain_writes, posting_writes, shard_heads)
+from network.core.campaigns import ClaimState
+from network.store.campaigns import CAMPAIGN_LOCK, Claims, Programme, lock_candidates
 from network.store.events import APPEND_EVENTS, EventRow, event_writes, transaction_events
 from network.store.ledger import Ledger
 from network.store.ledger_time import SHARE_LEDGER_TIME
@@ -78,23 +80,31 @@ class IdempotencyKeyRow(NamedTuple):
 # One result set, four kinds of row: LookupRow names its columns and what each kind puts in them; Lookups.of reads
 # each kind into its named row.
 _LOOKUPS = """SELECT 'k' AS tag, k.key_id AS id, k.status AS ref, p.status AS status, NULL::bytea AS hash,
-       NULL::bytea AS response, NULL::bigint AS shard, NULL::bigint AS seq, NULL::timestamptz AS at
+       NULL::bytea AS response, NULL::bigint AS shard, NULL::bigint AS seq, NULL::timestamptz AS at,
+       NULL::timestamptz AS since
   FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = ANY(CAST(%(keys)s AS text[]))
 UNION ALL
-SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL, NULL
+SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL, NULL, NULL
   FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
     SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r LIMIT 1) k
 UNION ALL
-SELECT 'm', member_id, partner_id, NULL, NULL, NULL, shard, NULL, NULL FROM found
+SELECT 'm', member_id, partner_id, tier, NULL, NULL, shard, qualifying, joined_at, last_earn_at FROM found
 UNION ALL
-SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, closed_before FROM ledger_cutoff"""
+SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, closed_before, NULL FROM ledger_cutoff
+UNION ALL
+SELECT 'b', campaign_id, NULL, NULL, NULL, NULL, NULL, budget_left, NULL, NULL FROM campaigns
+  WHERE campaign_id = ANY(CAST(%(claim_campaigns)s AS text[])) AND budget_left IS NOT NULL
+UNION ALL
+SELECT 'c', t.campaign_id, t.member_id::text, t.period, NULL, NULL, NULL, t.points, NULL, NULL
+  FROM campaign_member_totals t WHERE t.campaign_id = ANY(CAST(%(claim_campaigns)s AS text[]))
+  AND t.member_id = ANY(CAST(%(members)s AS uuid[]))"""
 _READ = "WITH found AS (" + MEMBERS_OF_ITEMS + ")\n" + _LOOKUPS
 # The same, also locking the members' shard heads (in shard order) in this first round trip: two round trips in
 # all, for the small groups of the unary group commit, whose single writer contends with nobody for long.
 _READ_AND_LOCK = ("WITH found AS (" + MEMBERS_OF_ITEMS + "),\nheads AS (SELECT shard, seq, last_hash "
                   "FROM shard_heads WHERE shard IN (SELECT shard FROM found WHERE partner_id IS NULL) "
                   "ORDER BY shard FOR UPDATE)\n" + _LOOKUPS +
-                  "\nUNION ALL\nSELECT 'h', NULL, NULL, NULL, last_hash, NULL, shard, seq, NULL FROM heads")
+                  "\nUNION ALL\nSELECT 'h', NULL, NULL, NULL, last_hash, NULL, shard, seq, NULL, NULL FROM heads")
 _INSERT_KEYS = ("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
                 "SELECT p, r, m, h, b FROM unnest(CAST(%(partner_id)s AS text[]), CAST(%(request_id)s AS text[]), "
                 "CAST(%(method)s AS text[]), CAST(%(body_hash)s AS bytea[]), CAST(%(response)s AS bytea[])) "
@@ -106,9 +116,12 @@ class LookupRow(NamedTuple):
 
     'k' a caller's key:             id = key id,     ref = key status,  status = partner status
     'i' a stored idempotency key:   id = partner id, ref = request id,  status = method, hash = body hash, response
-    'm' a member (ref NULL) or one of its enrollments: id = member id, ref = partner id, shard (the member's)
+    'm' a member (ref NULL) or one of its enrollments: id = member id, ref = partner id, shard (the member's);
+        a member also: status = tier held, seq = qualifying points (12 months), at = joined, since = last earn
     'h' a chain head locked here:   hash = last hash, shard, seq
     'w' the cut-off watermark:      at = ledger_cutoff.closed_before (network.store.ledger_time)
+    'b' a campaign's budget left:   id = campaign id, seq = points left (campaigns locked in this round trip)
+    'c' a member's cap total:       id = campaign id, ref = member id, status = period, seq = points given
     """
 
     tag: str
@@ -120,6 +133,7 @@ class LookupRow(NamedTuple):
     shard: int | None
     seq: int | None
     at: datetime | None
+    since: datetime | None
 
 
 class KeyStatus(NamedTuple):
@@ -139,6 +153,9 @@ class Lookups:
     members: MemberFacts = field(default_factory=MemberFacts)
     heads: dict[int, ShardHead] | None = None  # when locked in this round trip
     closed_before: datetime | None = None  # the cut-off watermark, read under the ledger-time lock
+    # budgets and cap totals of the campaigns locked in round trip 1 (read under their locks: network.store.campaigns)
+    budgets: dict[str, int] = field(default_factory=dict)
+    cap_used: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rows: Iterable[tuple]) -> "Lookups":
@@ -146,11 +163,15 @@ class Lookups:
         members = found.members
         for row in map(LookupRow._make, rows):
             if row.tag == "m":
-                members.add(member_id=row.id, shard=row.shard, partner_id=row.ref)
+                members.add(row.id, row.shard, row.ref, row.status, row.at, row.since, row.seq)
             elif row.tag == "k":
                 found.keys[row.id] = KeyStatus(row.ref, row.status)
             elif row.tag == "w":
                 found.closed_before = row.at
+            elif row.tag == "b":
+                found.budgets[row.id] = int(row.seq)
+            elif row.tag == "c":
+                found.cap_used[row.id, row.ref, row.status] = int(row.seq)
             elif row.tag == "i":
                 found.stored[IdempotencyLookup(row.id, row.ref)] = rules.StoredAnswer(
                     row.status, bytes(row.hash), None if row.response is None else bytes(row.response))
@@ -301,16 +322,20 @@ class EarnCommitter:
         # statement) read the cut-off watermark under it; then the credit-limited partners' locks in partner order
         # (none for partners without a credit limit); the chain heads last (in the lookups, or round trip 2).
         limited = self._credit_limited(calls)
+        now = self._ledger.clock()
+        programme = self._ledger.programme.current() if self._ledger.programme is not None else None
+        campaigns = lock_candidates(programme, {c.caller.partner_id for c in calls}, now) if programme else []
         statement = "BEGIN;\n" + SHARE_LEDGER_TIME + ";\n" + (_CREDIT_LOCK + ";\n" if limited else "") + \
-            PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
-        params = self._read_params(calls, claim)
+            (CAMPAIGN_LOCK + ";\n" if campaigns else "") + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
+        params = self._read_params(calls, claim, now)
         if limited:
             params["credit_partners"] = literal(limited)
+        params["claim_campaigns"] = literal(campaigns)  # their budgets and cap totals come back in the lookups
         try:
             cursor.execute(statement, params)
             rows = cursor.fetchall()
             locked = _LockedOutstanding(cursor, limited)
-            decided = self._decide(calls, claim, rows, locked)
+            decided = self._decide(calls, claim, rows, locked, Claims(_cursor_rows(cursor), campaigns), programme)
             self._credit_use(decided, locked.read)
             statement, params = decided.writes.statement()
             if not statement:  # a replayed batch, or nothing to write
@@ -325,7 +350,7 @@ class EarnCommitter:
                     heads = shard_heads(cursor.fetchall())
                     writes = WriteBatch(PREPARED)
                 outbox = event_writes([*transaction_events(decided.txs), *decided.events]) if self._outbox else []
-                for sql, values in (*chain_writes(decided.txs, heads), *outbox):
+                for sql, values in (*chain_writes(decided.txs, heads), *decided.standing, *outbox):
                     writes.add(sql, values)
                 statement, params = writes.statement()
             cursor.execute(statement + ";\nCOMMIT", params)
@@ -369,7 +394,7 @@ class EarnCommitter:
             decided.writes.add(_SET_CREDIT_LEVELS, columns(CreditLevelRow, levels))
 
     @staticmethod
-    def _read_params(calls: Sequence[EarnCall], claim: BatchClaim | None) -> dict:
+    def _read_params(calls: Sequence[EarnCall], claim: BatchClaim | None, now: datetime) -> dict:
         partner_ids = [c.caller.partner_id for c in calls]  # the IdempotencyLookup columns, built column-wise
         request_ids = [c.item.request_id for c in calls]
         if claim:
@@ -377,11 +402,14 @@ class EarnCommitter:
             request_ids.append(claim.request_id)
         return {"keys": literal(sorted({c.caller.key_id for c in calls})),
                 "idem_partner_id": literal(partner_ids), "idem_request_id": literal(request_ids),
-                **member_lookup_params([(c.caller.partner_id, c.item) for c in calls])}
+                **member_lookup_params([(c.caller.partner_id, c.item) for c in calls], now)}
 
     def _decide(self, calls: Sequence[EarnCall], claim: BatchClaim | None, rows,
-                outstanding: Callable[[str], int]) -> "_Decided":
+                outstanding: Callable[[str], int], claims: Claims | None = None,
+                programme: Programme | None = None) -> "_Decided":
         found = Lookups.of(rows)
+        if claims is not None:  # what the lookups read under the campaigns' locks: no round trip to claim them
+            claims.prefetched(ClaimState(found.budgets, found.cap_used))
         if claim:
             previous = found.stored.get(IdempotencyLookup(claim.partner_id, claim.request_id))
             if previous is not None:
@@ -402,8 +430,10 @@ class EarnCommitter:
                 outcomes[i] = replayed(call.item.request_id, "Earn", call.digest, previous)
         fresh = [i for i in range(len(calls)) if outcomes[i] is None]
         plan = self._ledger.plan_earns([(calls[i].caller.partner_id, calls[i].item) for i in fresh], found.members,
-                                       outstanding, closed_before=found.closed_before)
-        decided = _Decided(outcomes, b"", txs=plan.txs, heads=found.heads)  # type: ignore[arg-type]
+                                       outstanding, closed_before=found.closed_before, claims=claims,
+                                       programme=programme)
+        decided = _Decided(outcomes, b"", txs=plan.txs, heads=found.heads,  # type: ignore[arg-type]
+                           standing=plan.standing_writes())
         keys_written: list[IdempotencyKeyRow] = []
         for i, result in zip(fresh, plan.results):
             if isinstance(result, DomainError):
@@ -435,10 +465,19 @@ class _Decided:
     earned: int = 0  # earn transactions written
     heads: dict[int, ShardHead] | None = None  # by shard, when locked in round trip 1
     events: list[EventRow] = field(default_factory=list)  # partner events besides the earns' own (credit use)
+    standing: list = field(default_factory=list)  # the members' tier and qualifying points, after the heads
 
     @property
     def shards(self) -> list[int]:
         return sorted({tx.shard for tx in self.txs})
+
+
+def _cursor_rows(cursor) -> Callable[[str, dict], list]:
+    """A statement run on the earn transaction's cursor, its rows back (for network.store.campaigns.Claims)."""
+    def execute(sql: str, params: dict) -> list:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+    return execute
 
 
 def _rollback(dbapi) -> None:

@@ -14,10 +14,13 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 import uuid_utils
 
 from network import errors
+from network.core import campaigns as programme_rules
 from network.core import ledger, rules
+from network.core.campaigns import NETWORK_ISSUER, Component
 from network.core.results import EarnItem, EarnResult
 from network.core.terms import ContractTerms
 from network.store import pgarray
+from network.store.campaigns import Claims, Programme, claim_writes, qualifying_from
 from network.store.contracts import ContractBook
 from network.store.journal import PendingTransaction, Write
 
@@ -57,13 +60,66 @@ INSERT_ENROLLMENTS = ("INSERT INTO enrollments (partner_id, member_id, enrolled_
                       "FROM unnest(CAST(%(partner_id)s AS text[]), CAST(%(member_id)s AS uuid[])) AS x(p, m) "
                       "ON CONFLICT DO NOTHING")
 
-# The items' members that exist (member id, shard, NULL) and their enrollments with the items' partners (member
+class ComponentRow(NamedTuple):
+    tx_id: str
+    line: int
+    kind: str
+    campaign_id: str | None
+    funder_id: str
+    lot_id: str
+    member_id: str
+    points: int
+
+
+class StatusRow(NamedTuple):
+    member_id: str
+    tier: str
+    last_earn_at: datetime
+
+
+INSERT_COMPONENTS = ("INSERT INTO earn_components (tx_id, line, kind, campaign_id, funder_id, lot_id, member_id, "
+                     "points, created_at) SELECT t, l, k, c, f, o, m, p, CAST(%(now)s AS timestamptz) FROM unnest("
+                     "CAST(%(tx_id)s AS uuid[]), CAST(%(line)s AS smallint[]), CAST(%(kind)s AS text[]), "
+                     "CAST(%(campaign_id)s AS text[]), CAST(%(funder_id)s AS text[]), CAST(%(lot_id)s AS uuid[]), "
+                     "CAST(%(member_id)s AS uuid[]), CAST(%(points)s AS bigint[])) AS x(t, l, k, c, f, o, m, p)")
+# A member's tier only ever goes up here (requalification is a schedule's job); its last earn moves on. Written
+# after the member's shard head is locked, so two groups earning for one member take these rows in head order.
+UPSERT_STATUS = ("INSERT INTO member_status AS s (member_id, tier, tier_since, last_earn_at) "
+                 "SELECT m, t, CAST(%(now)s AS timestamptz), CAST(%(now)s AS timestamptz) FROM unnest("
+                 "CAST(%(member_id)s AS uuid[]), CAST(%(tier)s AS text[]), "
+                 "CAST(%(last_earn_at)s AS timestamptz[])) AS x(m, t, e) "
+                 "ON CONFLICT (member_id) DO UPDATE SET last_earn_at = excluded.last_earn_at, "
+                 "tier = CASE WHEN (SELECT rank FROM tiers WHERE name = excluded.tier) > "
+                 "coalesce((SELECT rank FROM tiers WHERE name = s.tier), -1) THEN excluded.tier ELSE s.tier END, "
+                 "tier_since = CASE WHEN (SELECT rank FROM tiers WHERE name = excluded.tier) > "
+                 "coalesce((SELECT rank FROM tiers WHERE name = s.tier), -1) THEN excluded.tier_since "
+                 "ELSE s.tier_since END")
+ADD_QUALIFYING = ("INSERT INTO member_qualifying AS q (member_id, month, points) SELECT m, d, p FROM unnest("
+                  "CAST(%(member_id)s AS uuid[]), CAST(%(month)s AS date[]), CAST(%(points)s AS bigint[])) AS x(m, d, p) "
+                  "ON CONFLICT (member_id, month) DO UPDATE SET points = q.points + excluded.points")
+
+# The items' members that exist (member id, shard, NULL, then what campaigns and tiers need: tier held, joined,
+# last earn, qualifying points of the rolling 12 months) and their enrollments with the items' partners (member
 # id, NULL, partner id). Every lookup is by primary key, row by row: LATERAL ... LIMIT 1 keeps the planner from
 # scanning a big partner's enrollments when its statistics are stale; the cost grows with the items only.
-MEMBERS_OF_ITEMS = """SELECT member_id::text AS member_id, shard, NULL::text AS partner_id FROM members
-  WHERE member_id = ANY(CAST(%(members)s AS uuid[]))
+MEMBERS_OF_ITEMS = """SELECT m.member_id::text AS member_id, m.shard, NULL::text AS partner_id, s.tier,
+       m.created_at AS joined_at, s.last_earn_at,
+       (SELECT coalesce(sum(q.points), 0) FROM member_qualifying q WHERE q.member_id = m.member_id
+          AND q.month >= CAST(%(qualifying_from)s AS date))::bigint AS qualifying
+  FROM members m LEFT JOIN member_status s ON s.member_id = m.member_id
+  WHERE m.member_id = ANY(CAST(%(members)s AS uuid[]))
 UNION ALL
-SELECT q.m::text, NULL, e.partner_id FROM unnest(CAST(%(pair_partner_id)s AS text[]), CAST(%(pair_member_id)s AS uuid[])) AS q(p, m)
+SELECT q.m::text, NULL, e.partner_id, NULL, NULL, NULL, NULL FROM unnest(CAST(%(pair_partner_id)s AS text[]), CAST(%(pair_member_id)s AS uuid[])) AS q(p, m)
+  CROSS JOIN LATERAL (SELECT partner_id FROM enrollments e WHERE e.partner_id = q.p AND e.member_id = q.m LIMIT 1) e"""
+
+
+# The same rows without the programme's tables (standing columns NULL): for a ledger without campaigns and tiers
+# (operator tools and tests built on a schema of their own).
+MEMBERS_OF_ITEMS_WITHOUT_STANDING = """SELECT member_id::text AS member_id, shard, NULL::text AS partner_id,
+       NULL::text AS tier, created_at AS joined_at, NULL::timestamptz AS last_earn_at, NULL::bigint AS qualifying
+  FROM members WHERE member_id = ANY(CAST(%(members)s AS uuid[]))
+UNION ALL
+SELECT q.m::text, NULL, e.partner_id, NULL, NULL, NULL, NULL FROM unnest(CAST(%(pair_partner_id)s AS text[]), CAST(%(pair_member_id)s AS uuid[])) AS q(p, m)
   CROSS JOIN LATERAL (SELECT partner_id FROM enrollments e WHERE e.partner_id = q.p AND e.member_id = q.m LIMIT 1) e"""
 
 
@@ -73,6 +129,10 @@ class MemberRow(NamedTuple):
     member_id: str
     shard: int | None
     partner_id: str | None
+    tier: str | None
+    joined_at: datetime | None
+    last_earn_at: datetime | None
+    qualifying: int | None
 
 
 def earn_member_ids(items: Sequence[tuple[str, EarnItem]], results: list | None = None) -> dict[int, uuid.UUID]:
@@ -87,33 +147,48 @@ def earn_member_ids(items: Sequence[tuple[str, EarnItem]], results: list | None 
     return ids
 
 
-def member_lookup_params(items: Sequence[tuple[str, EarnItem]]) -> dict[str, str]:
-    """MEMBERS_OF_ITEMS' parameters for `items` (items whose member id is not a UUID are left out)."""
+def member_lookup_params(items: Sequence[tuple[str, EarnItem]], now: datetime) -> dict[str, str]:
+    """MEMBERS_OF_ITEMS' parameters for `items` (items whose member id is not a UUID are left out) at `now`."""
     ids = earn_member_ids(items)
     pairs = sorted({MemberPair(items[i][0], str(member_id)) for i, member_id in ids.items()})
     return {"members": pgarray.literal(sorted({pair.member_id for pair in pairs})),
+            "qualifying_from": qualifying_from(now).isoformat(),
             **pgarray.columns(MemberPair, pairs, prefix="pair_")}
+
+
+@dataclass(frozen=True)
+class MemberStanding:
+    """A member's standing in the programme as MEMBERS_OF_ITEMS found it."""
+
+    tier: str = ""
+    joined_at: datetime | None = None
+    last_earn_at: datetime | None = None
+    qualifying: int = 0
 
 
 @dataclass
 class MemberFacts:
-    """What MEMBERS_OF_ITEMS found: the shard of each existing member, and who is enrolled where."""
+    """What MEMBERS_OF_ITEMS found: the shard of each existing member, its standing, and who is enrolled where."""
 
     shards: dict[str, int] = field(default_factory=dict)
     enrolled: set[EnrollmentRow] = field(default_factory=set)
+    standing: dict[str, MemberStanding] = field(default_factory=dict)
 
-    def add(self, member_id: str, shard: int | None, partner_id: str | None) -> None:
-        """One MemberRow: a member found (its shard) or one of its enrollments (partner_id set)."""
+    def add(self, member_id: str, shard: int | None, partner_id: str | None, tier: str | None = None,
+            joined_at: datetime | None = None, last_earn_at: datetime | None = None,
+            qualifying: int | None = None) -> None:
+        """One MemberRow: a member found (its shard and standing) or one of its enrollments (partner_id set)."""
         if partner_id is not None:
             self.enrolled.add(EnrollmentRow(partner_id, member_id))
         else:
             self.shards[member_id] = shard  # type: ignore[assignment]
+            self.standing[member_id] = MemberStanding(tier or "", joined_at, last_earn_at, int(qualifying or 0))
 
     @classmethod
     def of(cls, rows: Iterable[tuple]) -> "MemberFacts":
         facts = cls()
         for row in map(MemberRow._make, rows):
-            facts.add(row.member_id, row.shard, row.partner_id)
+            facts.add(*row)
         return facts
 
 
@@ -129,25 +204,79 @@ class EarnPlan:
     txs: list[PendingTransaction] = field(default_factory=list)
     lots: list[LotRow] = field(default_factory=list)
     enrollments: set[EnrollmentRow] = field(default_factory=set)
+    components: list[ComponentRow] = field(default_factory=list)
+    claims: list[Write] = field(default_factory=list)  # budgets spent, members' cap totals raised
+    status: dict[str, StatusRow] = field(default_factory=dict)  # by member
+    qualifying: dict[str, int] = field(default_factory=dict)  # by member: qualifying points added this month
 
     def writes(self) -> list[Write]:
-        """The lot and enrollment inserts (the journal rows are chained separately, see chain_writes)."""
+        """The inserts that do not need the chain heads: lots, enrollments, components, budget and cap claims (the
+        journal rows are chained separately, see chain_writes; the members' standing after the heads,
+        see standing_writes)."""
         out: list[Write] = []
         if self.lots:
             out.append((INSERT_LOTS, {**pgarray.columns(LotRow, self.lots), "now": self.now}))
         if self.enrollments:
             out.append((INSERT_ENROLLMENTS, {**pgarray.columns(EnrollmentRow, sorted(self.enrollments)),
                                              "t": self.now}))
+        if self.components:
+            out.append((INSERT_COMPONENTS, {**pgarray.columns(ComponentRow, self.components), "now": self.now}))
+        out.extend(self.claims)
         return out
+
+    def standing_writes(self) -> list[Write]:
+        """The members' tier and last earn, and their qualifying points: written once the members' shard heads
+        are locked (two groups earning for one member then take these rows one after the other)."""
+        out: list[Write] = []
+        if self.status:
+            rows = [self.status[m] for m in sorted(self.status)]
+            out.append((UPSERT_STATUS, {**pgarray.columns(StatusRow, rows), "now": self.now}))
+        if self.qualifying:
+            month = datetime(self.now.year, self.now.month, 1).date().isoformat()
+            members = sorted(self.qualifying)
+            out.append((ADD_QUALIFYING, {"member_id": pgarray.literal(members),
+                                         "month": pgarray.literal([month] * len(members)),
+                                         "points": pgarray.literal([self.qualifying[m] for m in members])}))
+        return out
+
+
+@dataclass(frozen=True)
+class _Evaluated:
+    """One accepted item's standing and what the programme wants to give it before budgets and caps."""
+
+    tier: programme_rules.Tier | None
+    tier_points: int
+    wants: tuple[programme_rules.Want, ...]
+
+
+def evaluate_items(programme: Programme, now: datetime, items: Sequence[tuple[str, EarnItem]],
+                   member_ids: dict[int, uuid.UUID], points_of: dict[int, int],
+                   members: MemberFacts) -> dict[int, _Evaluated]:
+    """The tier held and the campaigns' wanted bonuses of every accepted item (network.core.campaigns)."""
+    out = {}
+    for i, points in points_of.items():
+        partner_id, item = items[i]
+        standing = members.standing.get(str(member_ids[i]), MemberStanding())
+        tier = programme.tier(standing.tier) or programme.lowest_tier()
+        context = programme_rules.EarnContext(
+            partner_id, item.store_id, now, points, item.amount_minor, item.lines,
+            programme_rules.MemberFacts(tier.name if tier else "", standing.joined_at, standing.last_earn_at))
+        out[i] = _Evaluated(tier, programme_rules.tier_bonus(points, tier),
+                            tuple(programme_rules.wants(programme.earn_campaigns_at(partner_id), context, tier)))
+    return out
 
 
 def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decimal,
                items: Sequence[tuple[str, EarnItem]], members: MemberFacts,
-               outstanding_points: Callable[[str], int] | None = None) -> EarnPlan:
-    """Decide every (partner, item): its points, lot and journal transaction, or why it is refused.
+               outstanding_points: Callable[[str], int] | None = None, *,
+               programme: Programme | None = None, claims: Claims | None = None) -> EarnPlan:
+    """Decide every (partner, item): its points, lots and journal transactions, or why it is refused.
 
-    `members`: what MEMBERS_OF_ITEMS found for these items. Nothing is read or written here; the caller
-    writes `txs` (chain_writes) and `writes()`. Without `outstanding_points` no credit limit is checked.
+    `members`: what MEMBERS_OF_ITEMS found for these items. Nothing is written here; the caller writes `txs`
+    (chain_writes), `writes()` and `standing_writes()`. Without `outstanding_points` no credit limit is checked.
+    With a `programme`, each accepted earn also gets its tier bonus and campaign bonuses: one bonus transaction
+    (kind earn, related to the earn) and lot per funder, whose issuer is that funder; budgets and caps are
+    claimed through `claims` (without one, a campaign with a budget or cap grants nothing).
     """
     results: list[EarnDecision | None] = [None] * len(items)
     member_ids = earn_member_ids(items, results)
@@ -175,6 +304,13 @@ def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decima
     if outstanding_points is not None:
         _apply_credit_limits(items, terms_of, points_of, results, outstanding_points, point_value_minor)
     plan = EarnPlan(results, now)  # type: ignore[arg-type]
+    evaluated: dict[int, _Evaluated] = {}
+    granted: dict[int, list[int]] = {}
+    if programme is not None:
+        evaluated = evaluate_items(programme, now, items, member_ids, points_of, members)
+        granted, grants = _grant(evaluated, member_ids, claims)
+        if claims is not None and claims.writes:
+            plan.claims = claim_writes(grants)
     lot_of: dict[str, rules.NewLot] = {}  # the same terms and instant for every item of a partner
     for i, points in points_of.items():
         partner_id, item = items[i]
@@ -195,8 +331,87 @@ def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decima
         plan.lots.append(LotRow(lot_id, member, partner_id, tx_id, points, lot.state, lot.available_at, lot.expires_at))
         if (partner_id, member) not in members.enrolled:  # earning at a partner enrolls the member there
             plan.enrollments.add(EnrollmentRow(partner_id, member))
-        results[i] = EarnResult(tx_id, points, lot.state, lot.available_at, lot.expires_at)
+        if programme is None:  # no programme: the base points only, nothing of the programme's tables written
+            results[i] = EarnResult(tx_id, points, lot.state, lot.available_at, lot.expires_at,
+                                    (Component("base", partner_id, points),))
+            continue
+        parts = [Component("base", partner_id, points)]
+        evaluation = evaluated[i]
+        if evaluation.tier_points:
+            parts.append(Component("tier", NETWORK_ISSUER, evaluation.tier_points))
+        for want, points_granted in zip(evaluation.wants, granted[i]):
+            parts.extend(programme_rules.components(want.campaign, points_granted))
+        lots_by_funder = _bonus_lots(plan, parts[1:], item, member, shard, tx_id, lot, now)
+        if len(parts) > 1:  # an earn of its base points alone is its journal row: no component rows for it
+            plan.components.extend(ComponentRow(tx_id, line, part.kind, part.campaign_id or None, part.funder,
+                                                lot_id if line == 0 else lots_by_funder[part.funder], member,
+                                                part.points)
+                                   for line, part in enumerate(parts))
+        tier_name = _standing(plan, programme, members, member, item, points, evaluation.tier)
+        results[i] = EarnResult(tx_id, points, lot.state, lot.available_at, lot.expires_at, tuple(parts), tier_name)
     return plan
+
+
+def _grant(evaluated: dict[int, _Evaluated], member_ids: dict[int, uuid.UUID],
+           claims: Claims | None) -> tuple[dict[int, list[int]], list[programme_rules.Grant]]:
+    """Per item, the points granted to each of its wanted bonuses: budgets and caps claimed in item order."""
+    requests: list[programme_rules.ClaimRequest] = []
+    where: list[tuple[int, int]] = []
+    granted: dict[int, list[int]] = {}
+    for i in sorted(evaluated):
+        granted[i] = [w.points for w in evaluated[i].wants]
+        for k, want in enumerate(evaluated[i].wants):
+            if want.campaign.claims:
+                requests.append(programme_rules.ClaimRequest(
+                    want.campaign.campaign_id, str(member_ids[i]), want.period, want.points,
+                    want.campaign.budget_points is not None, want.cap))
+                where.append((i, k))
+    if requests:
+        state = claims.read(requests) if claims is not None else programme_rules.ClaimState({}, {})
+        grants = programme_rules.grant_claims(requests, state)
+        for (i, k), grant in zip(where, grants):
+            granted[i][k] = grant.points
+        return granted, grants
+    return granted, []
+
+
+def _bonus_lots(plan: EarnPlan, bonuses: Sequence[Component], item: EarnItem, member: str, shard: int, tx_id: str,
+                lot: rules.NewLot, now: datetime) -> dict[str, str]:
+    """One bonus transaction and lot per funder (its issuer) for an earn's bonus components; lot id by funder.
+    A bonus lot has the dates of the earn's own lot: pending for its return window, reversed with it."""
+    by_funder: dict[str, int] = {}
+    for part in bonuses:
+        if part.points > 0:
+            by_funder[part.funder] = by_funder.get(part.funder, 0) + part.points
+    lots = {}
+    for funder, points in by_funder.items():
+        bonus_tx, lot_id = str(uuid_utils.uuid7()), str(uuid_utils.uuid7())
+        plan.txs.append(PendingTransaction(bonus_tx, "earn", funder, member, shard, points,
+                                           ledger.earn_postings(member, funder, lot_id, points), now,
+                                           receipt_ref=item.receipt_ref, store_id=item.store_id,
+                                           terminal_id=item.terminal_id, related_id=tx_id,  # type: ignore[arg-type]
+                                           lot=ledger.LotTerms(lot_id, member, funder, points, lot.available_at,
+                                                               lot.expires_at, now)))
+        plan.lots.append(LotRow(lot_id, member, funder, bonus_tx, points, lot.state, lot.available_at, lot.expires_at))
+        lots[funder] = lot_id
+    return lots
+
+
+def _standing(plan: EarnPlan, programme: Programme, members: MemberFacts, member: str, item: EarnItem,
+              points: int, held: programme_rules.Tier | None) -> str:
+    """Count a purchase's points as qualifying, upgrade the member the moment a threshold is crossed, move its
+    last earn; the member's tier after this earn."""
+    standing = members.standing.get(member, MemberStanding())
+    if item.amount_minor is not None:  # qualifying points come from purchases only
+        plan.qualifying[member] = plan.qualifying.get(member, 0) + points
+    qualifying = standing.qualifying + plan.qualifying.get(member, 0)
+    before = plan.status.get(member)
+    held_name = before.tier if before else (held.name if held else "")
+    now_tier = programme_rules.progress(programme.ladder, qualifying, held_name).tier
+    if not now_tier:
+        return ""
+    plan.status[member] = StatusRow(member, now_tier, plan.now)
+    return now_tier
 
 
 def _apply_credit_limits(items: Sequence[tuple[str, EarnItem]], terms_of: dict, points_of: dict[int, int],

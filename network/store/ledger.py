@@ -23,17 +23,20 @@ from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: 
 
 from network import errors
 from network.core import ledger, rules
+from network.core import campaigns as campaign_rules
+from network.core.campaigns import Component, Progress, bonus_reversal
 from network.core.ledger import Allocation, LotBalance
 from network.core.members import luhn_check_digit, shard_of, valid_card_number
 from network.core.terms import ContractTerms
-from network.core.results import (Balance, EarnItem, HoldResult, MemberView, ReverseResult, SpendRefs, SpendResult,
+from network.core.results import (Balance, EarnItem, EarnResult, HoldResult, MemberView, ReverseResult, SpendRefs, SpendResult,
                                   TransactionView)
 from network.models import HoldAllocation
 from network.settings import Settings
+from network.store.campaigns import Claims, Programme, ProgrammeBook, qualifying_from
 from network.store.contracts import ContractBook
-from network.store.earn_plan import (MEMBERS_OF_ITEMS, EarnDecision, EarnPlan, MemberFacts, member_lookup_params,
-                                      plan_earns)
-from network.store import expiry, ledger_time
+from network.store.earn_plan import (MEMBERS_OF_ITEMS, MEMBERS_OF_ITEMS_WITHOUT_STANDING, EarnDecision, EarnPlan,
+                                     MemberFacts, member_lookup_params, plan_earns)
+from network.store import expiry, ledger_time, lifecycle
 from network.store.events import EventRow, append_events, transaction_events
 from network.store.journal import PendingTransaction, apply_lot_deltas, ensure_shard_heads, write_transactions
 
@@ -72,13 +75,15 @@ _INSERT_HOLD_ALLOCATIONS = insert(HoldAllocation.__table__)
 
 class Ledger:
     def __init__(self, engine: Engine, contracts: ContractBook, *, point_value_minor: Decimal,
-                 network_currency: str, shards: int, clock: Clock = utcnow):
+                 network_currency: str, shards: int, clock: Clock = utcnow,
+                 programme: ProgrammeBook | None = None):
         self.engine = engine
         self.contracts = contracts
         self.point_value_minor = point_value_minor
         self.network_currency = network_currency
         self.shards = shards
         self.clock = clock
+        self.programme = programme  # campaigns and the tier ladder (None: earns get their base points only)
 
     def ensure_shard_heads(self) -> None:
         with self.engine.begin() as conn:
@@ -137,6 +142,41 @@ class Ledger:
                                       card_status=row.status)
         return row
 
+    def welcome(self, conn: Connection, partner_id: str, member_id: str, referrer_card: str = "") -> list[Component]:
+        """After an enrolment that created this partner's enrollment: when it is the member's first enrolment in
+        the network, record who referred it and give the sign-up bonuses (network.store.lifecycle); the lines given."""
+        if self.programme is None:
+            return []
+        signups = self.programme.current().lifecycle("signup")
+        if not signups and not referrer_card:
+            return []
+        first = conn.execute(text("SELECT count(*) FROM enrollments WHERE member_id = :m"),
+                             {"m": parse_uuid(member_id, "member_id")}).scalar_one() == 1
+        if not first:
+            return []
+        now = self.ledger_time(conn)
+        if referrer_card:
+            lifecycle.record_referral(conn, uuid.UUID(member_id), referrer_card, now)
+        shard = conn.execute(text("SELECT shard FROM members WHERE member_id = :m"), {"m": member_id}).scalar_one()
+        context = campaign_rules.EarnContext(partner_id, "", now, 0, None)
+        given: list[Component] = []
+        for campaign in signups:
+            if campaign_rules.matches(campaign, context):
+                given += lifecycle.award(conn, self.contracts, self._write, campaign, member_id, shard,
+                                         lifecycle.SIGNUP, now)
+        return given
+
+    def award_lifecycle_bonuses(self, conn: Connection, limit: int = 500) -> int:
+        """The referral bonuses due (referees who have purchased) and today's anniversaries, once each: the
+        housekeeping task."""
+        if self.programme is None:
+            return 0
+        programme, now = self.programme.current(), self.ledger_time(conn)
+        return (lifecycle.award_referrals(conn, self.contracts, self._write, programme.lifecycle("referral"), now,
+                                          limit) +
+                lifecycle.award_anniversaries(conn, self.contracts, self._write, programme.lifecycle("anniversary"),
+                                              now, limit))
+
     def _member_view(self, conn: Connection, partner_id: str, member_id: uuid.UUID) -> MemberView:
         row = conn.execute(text(
             "SELECT m.member_id, m.card_number, e.customer_ref, e.enrolled_at FROM members m "
@@ -177,13 +217,16 @@ class Ledger:
 
     def plan_earns(self, items: Sequence[tuple[str, EarnItem]], members: MemberFacts,
                    outstanding_points: Callable[[str], int] | None = None, *,
-                   closed_before: datetime | None = None) -> EarnPlan:
+                   closed_before: datetime | None = None, claims: Claims | None = None,
+                   programme: Programme | None = None) -> EarnPlan:
         """Decide every (partner, item) now under this ledger's contracts (network.store.earn_plan).
 
         closed_before: the cut-off watermark the caller read under the ledger-time lock (network.store.ledger_time):
         the earns are dated no earlier."""
+        if programme is None and self.programme is not None:
+            programme = self.programme.current()
         return plan_earns(self.contracts, ledger_time.dated(self.clock(), closed_before), self.point_value_minor,
-                          items, members, outstanding_points)
+                          items, members, outstanding_points, programme=programme, claims=claims)
 
     def ledger_time(self, conn: Connection) -> datetime:
         """This transaction's ledger time, under the ledger-time lock (network.store.ledger_time): call it once,
@@ -196,13 +239,49 @@ class Ledger:
         earn next to other ledger operations (no idempotency keys, no partner key re-check: the wire's Earn and
         BatchEarn go through network.store.earn). Refused items get their error and write nothing."""
         now = self.ledger_time(conn)
+        programme = self.programme.current() if self.programme is not None else None
+
+        def execute(sql: str, params: dict) -> list:
+            result = conn.exec_driver_sql(sql, params)
+            return list(result) if result.returns_rows else []
+        members = MEMBERS_OF_ITEMS if programme is not None else MEMBERS_OF_ITEMS_WITHOUT_STANDING
         plan = plan_earns(self.contracts, now, self.point_value_minor, items,
-                          MemberFacts.of(conn.exec_driver_sql(MEMBERS_OF_ITEMS, member_lookup_params(items))),
-                          outstanding_points)
+                          MemberFacts.of(conn.exec_driver_sql(members, member_lookup_params(items, now))),
+                          outstanding_points, programme=programme, claims=Claims(execute))
         self._write(conn, plan.txs)
-        for sql, params in plan.writes():
+        for sql, params in (*plan.writes(), *plan.standing_writes()):
             conn.exec_driver_sql(sql, params)
         return plan.results
+
+    def preview_earn(self, conn: Connection, partner_id: str, item: EarnItem) -> EarnResult:
+        """What `item` would earn now: the earn path's own plan (contract, tier, campaigns, budgets and caps as they
+        stand), nothing written or claimed. Raises the refusal an Earn would get."""
+        now = self.clock()
+        programme = self.programme.current() if self.programme is not None else None
+
+        def execute(sql: str, params: dict) -> list:
+            return list(conn.exec_driver_sql(sql, params))
+        members = MEMBERS_OF_ITEMS if programme is not None else MEMBERS_OF_ITEMS_WITHOUT_STANDING
+        [result] = plan_earns(self.contracts, now, self.point_value_minor, [(partner_id, item)],
+                              MemberFacts.of(conn.exec_driver_sql(members,
+                                                                  member_lookup_params([(partner_id, item)], now))),
+                              programme=programme, claims=Claims(execute, writes=False)).results
+        if isinstance(result, errors.DomainError):
+            raise result
+        return result
+
+    def tier_progress(self, conn: Connection, member_id: str) -> Progress:
+        """The member's tier (held, or reached by its qualifying points of the rolling 12 months) and what the next
+        tier needs."""
+        if self.programme is None:
+            return Progress("", 0)
+        now = self.clock()
+        row = conn.execute(text(
+            "SELECT s.tier, (SELECT coalesce(sum(q.points), 0) FROM member_qualifying q WHERE q.member_id = m.member_id "
+            "AND q.month >= :since) AS qualifying FROM members m LEFT JOIN member_status s USING (member_id) "
+            "WHERE m.member_id = :m"), {"m": parse_uuid(member_id, "member_id"), "since": qualifying_from(now)}).first()
+        ladder = self.programme.current().ladder if self.programme is not None else ()
+        return campaign_rules.progress(ladder, int(row.qualifying) if row else 0, (row.tier or "") if row else "")
 
     # --- spending ----------------------------------------------------------------------------------------
 
@@ -352,14 +431,16 @@ class Ledger:
                 request_id: str | None) -> ReverseResult:
         original_id = parse_uuid(transaction, "transaction_id")
         now = self.ledger_time(conn)
-        original = conn.execute(text("SELECT tx_id, kind, partner_id, member_id FROM journal WHERE tx_id = :t"),
-                                {"t": original_id}).first()
+        original = conn.execute(text("SELECT tx_id, kind, partner_id, member_id, related_id, amount_minor, created_at "
+                                     "FROM journal WHERE tx_id = :t"), {"t": original_id}).first()
         if original is None:
             raise errors.not_found("transaction", transaction, "TRANSACTION_NOT_FOUND")
         if original.partner_id != partner_id:
             raise errors.denied("NOT_YOUR_TRANSACTION", f"transaction {transaction} belongs to another partner",
                                 transaction_id=transaction)
-        _refuse(rules.not_reversible(original.kind, transaction))
+        # a bonus (an earn related to the earn it rewards) is taken back with that earn, never on its own
+        _refuse(rules.not_reversible("bonus" if original.kind == "earn" and original.related_id else original.kind,
+                                     transaction))
         shard = self._lock_member(conn, original.member_id)
         member = str(original.member_id)
         if original.kind == "earn":
@@ -372,7 +453,19 @@ class Ledger:
             earn_reversal = _refuse(rules.plan_earn_reversal(transaction, reversible, lot.remaining, points))
             amount, left, reversible_now = earn_reversal.points, earn_reversal.left, earn_reversal.reversible_now
             postings = ledger.reverse_earn_postings(member, partner_id, str(lot.lot_id), amount)
-            tx_points = -amount
+            bonus_reversed = []
+            for bonus in conn.execute(text(
+                    "SELECT l.lot_id, l.issuer_id, l.points, l.remaining, -(SELECT coalesce(sum(p.points), 0) "
+                    "FROM postings p WHERE p.lot_id = l.lot_id AND p.account = 'issuer') AS reversible FROM journal j "
+                    "JOIN lots l ON l.earn_tx_id = j.tx_id WHERE j.related_id = :t AND j.kind = 'earn' "
+                    "ORDER BY l.lot_id"), {"t": original_id}):
+                take = bonus_reversal(int(lot.points), left, int(bonus.points), int(bonus.reversible),
+                                      int(bonus.remaining))
+                if take:
+                    postings += ledger.reverse_earn_postings(member, bonus.issuer_id, str(bonus.lot_id), take)
+                    if take == int(bonus.reversible):
+                        bonus_reversed.append(bonus.lot_id)
+            tx_points = -sum(p.points for p in postings if p.account == ledger.ISSUER)
         else:
             consumed = [Allocation(str(r.lot_id), r.issuer_id, int(r.points)) for r in conn.execute(text(
                 "SELECT p.lot_id, l.issuer_id, sum(p.points) AS points FROM postings p JOIN lots l USING (lot_id) "
@@ -391,6 +484,16 @@ class Ledger:
         apply_lot_deltas(conn, postings)
         if original.kind == "earn" and left == 0:
             conn.execute(text("UPDATE lots SET state = 'reversed' WHERE lot_id = :l"), {"l": lot.lot_id})
+        if original.kind == "earn" and original.amount_minor is not None and self.programme is not None:
+            # a purchase returned no longer qualifies: its month's qualifying points go down (no instant downgrade:
+            # requalification is a schedule's job)
+            conn.execute(text("INSERT INTO member_qualifying AS q (member_id, month, points) VALUES (:m, :d, :p) "
+                              "ON CONFLICT (member_id, month) DO UPDATE SET points = q.points + excluded.points"),
+                         {"m": original.member_id, "d": original.created_at.astimezone(timezone.utc).date().replace(day=1),
+                          "p": -amount})
+        if original.kind == "earn" and bonus_reversed:
+            conn.execute(text("UPDATE lots SET state = 'reversed' WHERE lot_id IN :ids")
+                         .bindparams(bindparam("ids", expanding=True)), {"ids": bonus_reversed})
         elif original.kind != "earn":
             # points returned into lots that expired meanwhile come back spendable only until the lot's expiry
             conn.execute(text("UPDATE lots SET state = 'active' WHERE lot_id IN :ids AND state = 'expired'")
@@ -522,4 +625,5 @@ def build_ledger(engine: Engine, settings: Settings) -> Ledger:
     """The ledger as the server, the settlement worker and the console use it."""
     return Ledger(engine, ContractBook(engine, ttl_seconds=settings.contract_cache_seconds),
                   point_value_minor=settings.point_value_minor,
-                  network_currency=settings.network_currency, shards=settings.ledger_shards)
+                  network_currency=settings.network_currency, shards=settings.ledger_shards,
+                  programme=ProgrammeBook(engine, ttl_seconds=settings.contract_cache_seconds))

@@ -34,6 +34,8 @@ import {
   EventSchema,
   ListEventsRequestSchema,
   ListTransactionsRequestSchema,
+  PreviewEarnRequestSchema,
+  type PreviewEarnResponse,
   NetworkService,
   WatchEventsRequestSchema,
   RedeemRequestSchema,
@@ -96,6 +98,8 @@ export interface EarnFields {
   storeId?: string;
   terminalId?: string;
   requestId?: string;
+  /** The basket's lines, for campaigns on categories or SKUs. */
+  basket?: { sku: string; category: string; amountMinor: bigint }[];
 }
 
 /** An EarnRequest for a purchase (amountMinor) or a fixed award (points): exactly one of the two. */
@@ -144,7 +148,9 @@ export class PartnerClient {
 
   // --- members ---------------------------------------------------------------------------------------
 
-  enrollMember(fields: { customerRef?: string; cardNumber?: string; requestId?: string } = {}): Promise<EnrollMemberResponse> {
+  /** `referrerCard`: the card of the member who referred a new member (referral bonus). The sign-up bonus lines,
+   * if any, are in the response's `bonuses`. */
+  enrollMember(fields: { customerRef?: string; cardNumber?: string; referrerCard?: string; requestId?: string } = {}): Promise<EnrollMemberResponse> {
     const { requestId, ...rest } = fields;
     return this.call(NetworkService.method.enrollMember, EnrollMemberRequestSchema,
       { requestId: requestId ?? newRequestId(), ...rest }, true);
@@ -161,6 +167,13 @@ export class PartnerClient {
   /** Points for a purchase (`amountMinor`, `currency`, default EUR) or a fixed award (`points`): one of the two. */
   earn(memberId: string, fields: EarnFields): Promise<EarnResponse> {
     return this.call(NetworkService.method.earn, EarnRequestSchema, earnRequest(memberId, fields), true);
+  }
+
+  /** What an earn would give now (base, tier bonus, each campaign with its funder), writing nothing. */
+  previewEarn(memberId: string, fields: Omit<EarnFields, "receiptRef" | "terminalId" | "requestId">): Promise<PreviewEarnResponse> {
+    const { basis, storeId, basket } = earnRequest(memberId, fields);
+    return this.call(NetworkService.method.previewEarn, PreviewEarnRequestSchema,
+      { memberId, basis: basis as MessageInitShape<typeof PreviewEarnRequestSchema>["basis"], storeId, basket }, false);
   }
 
   /** Up to 1,000 earns; each item keeps its own requestId (a fresh one when not given) and gets its own

@@ -68,24 +68,28 @@ class Member(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., card_number: _Optional[str] = ..., customer_ref: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EnrollMemberRequest(_message.Message):
-    __slots__ = ("request_id", "customer_ref", "card_number")
+    __slots__ = ("request_id", "customer_ref", "card_number", "referrer_card")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_REF_FIELD_NUMBER: _ClassVar[int]
     CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_CARD_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     customer_ref: str
     card_number: str
-    def __init__(self, request_id: _Optional[str] = ..., customer_ref: _Optional[str] = ..., card_number: _Optional[str] = ...) -> None: ...
+    referrer_card: str
+    def __init__(self, request_id: _Optional[str] = ..., customer_ref: _Optional[str] = ..., card_number: _Optional[str] = ..., referrer_card: _Optional[str] = ...) -> None: ...
 
 class EnrollMemberResponse(_message.Message):
-    __slots__ = ("member", "created", "activation_code")
+    __slots__ = ("member", "created", "activation_code", "bonuses")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_CODE_FIELD_NUMBER: _ClassVar[int]
+    BONUSES_FIELD_NUMBER: _ClassVar[int]
     member: Member
     created: bool
     activation_code: str
-    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., created: _Optional[bool] = ..., activation_code: _Optional[str] = ...) -> None: ...
+    bonuses: _containers.RepeatedCompositeFieldContainer[EarnComponent]
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., created: _Optional[bool] = ..., activation_code: _Optional[str] = ..., bonuses: _Optional[_Iterable[_Union[EarnComponent, _Mapping]]] = ...) -> None: ...
 
 class FindMemberRequest(_message.Message):
     __slots__ = ("member_id", "card_number", "customer_ref")
@@ -98,13 +102,15 @@ class FindMemberRequest(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., card_number: _Optional[str] = ..., customer_ref: _Optional[str] = ...) -> None: ...
 
 class FindMemberResponse(_message.Message):
-    __slots__ = ("member",)
+    __slots__ = ("member", "tier")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
     member: Member
-    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ...) -> None: ...
+    tier: TierProgress
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., tier: _Optional[_Union[TierProgress, _Mapping]] = ...) -> None: ...
 
 class EarnRequest(_message.Message):
-    __slots__ = ("request_id", "member_id", "purchase", "points", "receipt_ref", "store_id", "terminal_id")
+    __slots__ = ("request_id", "member_id", "purchase", "points", "receipt_ref", "store_id", "terminal_id", "basket")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +118,7 @@ class EarnRequest(_message.Message):
     RECEIPT_REF_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    BASKET_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     member_id: str
     purchase: Money
@@ -119,21 +126,88 @@ class EarnRequest(_message.Message):
     receipt_ref: str
     store_id: str
     terminal_id: str
-    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., purchase: _Optional[_Union[Money, _Mapping]] = ..., points: _Optional[int] = ..., receipt_ref: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ...) -> None: ...
+    basket: _containers.RepeatedCompositeFieldContainer[BasketLine]
+    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., purchase: _Optional[_Union[Money, _Mapping]] = ..., points: _Optional[int] = ..., receipt_ref: _Optional[str] = ..., store_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., basket: _Optional[_Iterable[_Union[BasketLine, _Mapping]]] = ...) -> None: ...
+
+class BasketLine(_message.Message):
+    __slots__ = ("sku", "category", "amount_minor")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    category: str
+    amount_minor: int
+    def __init__(self, sku: _Optional[str] = ..., category: _Optional[str] = ..., amount_minor: _Optional[int] = ...) -> None: ...
+
+class EarnComponent(_message.Message):
+    __slots__ = ("kind", "campaign_id", "funder_id", "points")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNDER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    campaign_id: str
+    funder_id: str
+    points: int
+    def __init__(self, kind: _Optional[str] = ..., campaign_id: _Optional[str] = ..., funder_id: _Optional[str] = ..., points: _Optional[int] = ...) -> None: ...
 
 class EarnResponse(_message.Message):
-    __slots__ = ("transaction_id", "points", "state", "available_at", "expires_at")
+    __slots__ = ("transaction_id", "points", "state", "available_at", "expires_at", "components", "total_points", "tier")
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_AT_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPONENTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     points: int
     state: LotState
     available_at: _timestamp_pb2.Timestamp
     expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, transaction_id: _Optional[str] = ..., points: _Optional[int] = ..., state: _Optional[_Union[LotState, str]] = ..., available_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    components: _containers.RepeatedCompositeFieldContainer[EarnComponent]
+    total_points: int
+    tier: str
+    def __init__(self, transaction_id: _Optional[str] = ..., points: _Optional[int] = ..., state: _Optional[_Union[LotState, str]] = ..., available_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., components: _Optional[_Iterable[_Union[EarnComponent, _Mapping]]] = ..., total_points: _Optional[int] = ..., tier: _Optional[str] = ...) -> None: ...
+
+class PreviewEarnRequest(_message.Message):
+    __slots__ = ("member_id", "purchase", "points", "store_id", "basket")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    BASKET_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    purchase: Money
+    points: int
+    store_id: str
+    basket: _containers.RepeatedCompositeFieldContainer[BasketLine]
+    def __init__(self, member_id: _Optional[str] = ..., purchase: _Optional[_Union[Money, _Mapping]] = ..., points: _Optional[int] = ..., store_id: _Optional[str] = ..., basket: _Optional[_Iterable[_Union[BasketLine, _Mapping]]] = ...) -> None: ...
+
+class PreviewEarnResponse(_message.Message):
+    __slots__ = ("points", "components", "total_points", "tier")
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    COMPONENTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    points: int
+    components: _containers.RepeatedCompositeFieldContainer[EarnComponent]
+    total_points: int
+    tier: str
+    def __init__(self, points: _Optional[int] = ..., components: _Optional[_Iterable[_Union[EarnComponent, _Mapping]]] = ..., total_points: _Optional[int] = ..., tier: _Optional[str] = ...) -> None: ...
+
+class TierProgress(_message.Message):
+    __slots__ = ("tier", "qualifying_points", "next_tier", "points_to_next_tier")
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    QUALIFYING_POINTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_TIER_FIELD_NUMBER: _ClassVar[int]
+    POINTS_TO_NEXT_TIER_FIELD_NUMBER: _ClassVar[int]
+    tier: str
+    qualifying_points: int
+    next_tier: str
+    points_to_next_tier: int
+    def __init__(self, tier: _Optional[str] = ..., qualifying_points: _Optional[int] = ..., next_tier: _Optional[str] = ..., points_to_next_tier: _Optional[int] = ...) -> None: ...
 
 class BatchEarnRequest(_message.Message):
     __slots__ = ("request_id", "earns")
@@ -300,20 +374,22 @@ class GetBalanceRequest(_message.Message):
     def __init__(self, member_id: _Optional[str] = ...) -> None: ...
 
 class GetBalanceResponse(_message.Message):
-    __slots__ = ("member_id", "available_points", "pending_points", "held_points", "expiring_30d_points", "as_of")
+    __slots__ = ("member_id", "available_points", "pending_points", "held_points", "expiring_30d_points", "as_of", "tier")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
     PENDING_POINTS_FIELD_NUMBER: _ClassVar[int]
     HELD_POINTS_FIELD_NUMBER: _ClassVar[int]
     EXPIRING_30D_POINTS_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     available_points: int
     pending_points: int
     held_points: int
     expiring_30d_points: int
     as_of: _timestamp_pb2.Timestamp
-    def __init__(self, member_id: _Optional[str] = ..., available_points: _Optional[int] = ..., pending_points: _Optional[int] = ..., held_points: _Optional[int] = ..., expiring_30d_points: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    tier: TierProgress
+    def __init__(self, member_id: _Optional[str] = ..., available_points: _Optional[int] = ..., pending_points: _Optional[int] = ..., held_points: _Optional[int] = ..., expiring_30d_points: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tier: _Optional[_Union[TierProgress, _Mapping]] = ...) -> None: ...
 
 class Transaction(_message.Message):
     __slots__ = ("transaction_id", "kind", "member_id", "points", "purchase", "receipt_ref", "store_id", "terminal_id", "request_id", "related_id", "created_at")

@@ -54,6 +54,11 @@ class NetworkServiceStub:
                 request_serializer=coalition_dot_v1_dot_network__pb2.BatchEarnRequest.SerializeToString,
                 response_deserializer=coalition_dot_v1_dot_network__pb2.BatchEarnResponse.FromString,
                 _registered_method=True)
+        self.PreviewEarn = channel.unary_unary(
+                '/coalition.v1.NetworkService/PreviewEarn',
+                request_serializer=coalition_dot_v1_dot_network__pb2.PreviewEarnRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.PreviewEarnResponse.FromString,
+                _registered_method=True)
         self.Redeem = channel.unary_unary(
                 '/coalition.v1.NetworkService/Redeem',
                 request_serializer=coalition_dot_v1_dot_network__pb2.RedeemRequest.SerializeToString,
@@ -167,7 +172,16 @@ class NetworkServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BatchEarn(self, request, context):
-        """Up to 1,000 earns in one call; each item keeps its own request_id and gets its own result.
+        """Up to 1,000 earns in one call; each item keeps its own request_id and gets its own result. Campaigns and
+        tiers apply to each item as to a unary Earn.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewEarn(self, request, context):
+        """What an earn would give now (base, tier bonus, each campaign with its funder), for a till to print: the
+        same evaluation as Earn's, writing nothing (budgets and caps as they stand, not claimed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -319,6 +333,11 @@ def add_NetworkServiceServicer_to_server(servicer, server):
                     servicer.BatchEarn,
                     request_deserializer=coalition_dot_v1_dot_network__pb2.BatchEarnRequest.FromString,
                     response_serializer=coalition_dot_v1_dot_network__pb2.BatchEarnResponse.SerializeToString,
+            ),
+            'PreviewEarn': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewEarn,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.PreviewEarnRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.PreviewEarnResponse.SerializeToString,
             ),
             'Redeem': grpc.unary_unary_rpc_method_handler(
                     servicer.Redeem,
@@ -514,6 +533,33 @@ class NetworkService:
             '/coalition.v1.NetworkService/BatchEarn',
             coalition_dot_v1_dot_network__pb2.BatchEarnRequest.SerializeToString,
             coalition_dot_v1_dot_network__pb2.BatchEarnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewEarn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/PreviewEarn',
+            coalition_dot_v1_dot_network__pb2.PreviewEarnRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.PreviewEarnResponse.FromString,
             options,
             channel_credentials,
             insecure,
