@@ -82,3 +82,33 @@ def resolve_dispute(engine: Engine, settings: ConsoleSettings, operator: Operato
         return await control.resolve_dispute(client, engine, dispute_id, outcome, operator.name, note)
 
     return asyncio.run(run())
+
+
+def freeze_member(engine: Engine, operator: Operator, member_id: str, reason: str) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.freeze_member(conn, operator.name, member_id, reason)
+
+
+def unfreeze_member(engine: Engine, operator: Operator, member_id: str) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.unfreeze_member(conn, operator.name, member_id)
+
+
+def freeze_card(engine: Engine, operator: Operator, card_number: str, reason: str) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.freeze_card(conn, operator.name, card_number, reason)
+
+
+def unfreeze_card(engine: Engine, operator: Operator, card_number: str) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.unfreeze_card(conn, operator.name, card_number)
+
+
+def replace_card(engine: Engine, operator: Operator, member_id: str, card_number: str) -> str:
+    require_admin(operator)
+    with engine.begin() as conn:
+        return admin.replace_card(conn, operator.name, member_id, card_number)
