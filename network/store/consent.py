@@ -93,16 +93,17 @@ def verify(engine: Engine, member_id: uuid.UUID, verification: Verification, poi
             raise errors.not_found("member", str(member_id), "MEMBER_NOT_FOUND")
         if consent.is_locked(row.locked_until, now):
             raise _locked(member_id, row.locked_until)
-        if verification.code:
-            code = conn.execute(text("SELECT expires_at, used_at, max_points FROM redemption_codes "
-                                     "WHERE code_hash = :h AND member_id = :m"),
-                                {"h": code_hash(member_id, verification.code), "m": member_id}).first()
-            ok = code is not None and consent.code_usable(code.expires_at, code.used_at, code.max_points, points, now)
-            what = "the redemption code is unknown, used, expired or below the points asked"
-        else:
-            ok = row.pin_hash is not None and pin_matches(verification.pin, bytes(row.pin_hash), bytes(row.pin_salt),
-                                                          row.pin_params)
-            what = "the PIN is wrong" if row.pin_hash is not None else "the member has no PIN"
+        code = None if not verification.code else conn.execute(text(
+            "SELECT expires_at, used_at, max_points FROM redemption_codes WHERE code_hash = :h AND member_id = :m"),
+            {"h": code_hash(member_id, verification.code), "m": member_id}).first()
+    # the slow hash runs after the connection went back to the pool
+    if verification.code:
+        ok = code is not None and consent.code_usable(code.expires_at, code.used_at, code.max_points, points, now)
+        what = "the redemption code is unknown, used, expired or below the points asked"
+    else:
+        ok = row.pin_hash is not None and pin_matches(verification.pin, bytes(row.pin_hash), bytes(row.pin_salt),
+                                                      row.pin_params)
+        what = "the PIN is wrong" if row.pin_hash is not None else "the member has no PIN"
     if not ok:
         record_failure(engine, member_id, now, policy)
         raise _failed(member_id, what)
