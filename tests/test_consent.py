@@ -322,3 +322,23 @@ def test_the_contract_default_is_no_unverified_spending():
 
     assert admin.ContractDraft().unverified_spend_limit_points == 0
     assert ContractTerms.__dataclass_fields__["unverified_spend_limit_points"].default == 0
+
+
+def test_a_verified_spend_replays_without_verifying_again(engine, coalition):
+    _, other, member = coalition
+    set_pin(engine, member.member_id)
+    first = other.redeem(member.member_id, 10, request_id="replay-1", pin=PIN)
+    with engine.begin() as conn:  # even after the PIN changed, the answered request is its stored answer
+        credentials.set_pin(conn, member.member_id, "1357", params=FAST)
+    assert other.redeem(member.member_id, 10, request_id="replay-1", pin=PIN).transaction_id == first.transaction_id
+    assert failed_tries(engine, member.member_id) == 0
+
+
+def test_the_guard_never_takes_a_pin_on_trust(engine, coalition):
+    """A PIN the servicer did not verify (pin_verified False) counts for nothing inside the transaction."""
+    _, other, member = coalition
+    ledger = Ledger(engine, ContractBook(engine), point_value_minor=1, network_currency="EUR", shards=16)
+    guard = SpendGuard(other.partner_id, Verification(pin=WRONG), ConsentPolicy())
+    with pytest.raises(DomainError) as caught, engine.begin() as conn:
+        ledger.redeem(conn, other.partner_id, member.member_id, 10, SpendRefs(), None, guard)
+    assert caught.value.reason == "MEMBER_VERIFICATION_REQUIRED"

@@ -124,6 +124,7 @@ class SpendGuard:
     partner_id: str
     verification: Verification
     policy: ConsentPolicy
+    pin_verified: bool = False  # verify() accepted the PIN for this request (never assumed from the PIN's presence)
 
     def __call__(self, conn: Connection, member_id: uuid.UUID, points: int, now: datetime,
                  terms: ContractTerms) -> None:
@@ -138,7 +139,7 @@ class SpendGuard:
         if not row.has_active_card:
             raise errors.precondition("CARD_FROZEN", f"member {member_id} has no active card",
                                       member_id=str(member_id))
-        verified = bool(self.verification.pin)  # checked before this transaction (verify)
+        verified = self.pin_verified  # checked before this transaction (verify)
         if self.verification.code:
             if conn.execute(text(
                     "UPDATE redemption_codes SET used_at = :now, used_by = :p WHERE code_hash = :h AND member_id = :m "
