@@ -155,16 +155,18 @@ class SpendGuard:
         self._velocity(conn, member_id, now)
 
     def _velocity(self, conn: Connection, member_id: uuid.UUID, now: datetime) -> None:
+        """The velocity limits, each counted only when set (0: no limit, no query)."""
         policy = self.policy
-        counts = conn.execute(text(
-            "SELECT count(*) FILTER (WHERE created_at > :hour) AS hour, count(*) AS day FROM journal "
-            "WHERE member_id = :m AND kind IN ('redeem', 'hold') AND created_at > :day"),
-            {"m": member_id, "hour": now - timedelta(hours=1), "day": now - timedelta(days=1)}).one()
-        for count, limit, window in ((counts.hour, policy.member_spends_per_hour, "hour"),
-                                     (counts.day, policy.member_spends_per_day, "day")):
-            if consent.velocity_breach(count, limit):
-                raise errors.precondition("VELOCITY_LIMIT", f"member {member_id} spent {count} times in the last "
-                                          f"{window}", limit=str(limit), window=window, member_id=str(member_id))
+        if policy.member_spends_per_hour > 0 or policy.member_spends_per_day > 0:
+            counts = conn.execute(text(
+                "SELECT count(*) FILTER (WHERE created_at > :hour) AS hour, count(*) AS day FROM journal "
+                "WHERE member_id = :m AND kind IN ('redeem', 'hold') AND created_at > :day"),
+                {"m": member_id, "hour": now - timedelta(hours=1), "day": now - timedelta(days=1)}).one()
+            for count, limit, window in ((counts.hour, policy.member_spends_per_hour, "hour"),
+                                         (counts.day, policy.member_spends_per_day, "day")):
+                if consent.velocity_breach(count, limit):
+                    raise errors.precondition("VELOCITY_LIMIT", f"member {member_id} spent {count} times in the last "
+                                              f"{window}", limit=str(limit), window=window, member_id=str(member_id))
         if policy.partner_redemptions_per_minute > 0:
             minute = conn.execute(text(
                 "SELECT count(*) FROM journal WHERE partner_id = :p AND kind IN ('redeem', 'hold') "
