@@ -342,3 +342,25 @@ def test_the_guard_never_takes_a_pin_on_trust(engine, coalition):
     with pytest.raises(DomainError) as caught, engine.begin() as conn:
         ledger.redeem(conn, other.partner_id, member.member_id, 10, SpendRefs(), None, guard)
     assert caught.value.reason == "MEMBER_VERIFICATION_REQUIRED"
+
+
+def test_concurrent_wrong_pins_count_one_by_one_and_lock_once(engine, coalition):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, _, member = coalition
+    set_pin(engine, member.member_id)
+    member_id, now, policy = uuid.UUID(member.member_id), datetime.now(timezone.utc), ConsentPolicy()
+
+    def wrong(_: int) -> str:
+        try:
+            consent.verify(engine, member_id, Verification(pin=WRONG), 1, now, policy)
+        except DomainError as exc:
+            return exc.reason
+        return "accepted"
+
+    with ThreadPoolExecutor(8) as pool:
+        reasons = list(pool.map(wrong, range(8)))
+    assert set(reasons) <= {"MEMBER_VERIFICATION_FAILED", "MEMBER_LOCKED"} and "accepted" not in reasons
+    with engine.connect() as conn:
+        security = credentials.member_security(conn, member_id, now=now)
+    assert security.locked_until == now + timedelta(minutes=15) and security.failed_tries == 0
