@@ -439,6 +439,10 @@ def test_admin_freezes_a_member_and_a_card_from_the_members_page(console_env, kn
     assert table(at, "status").set_index("card_number").loc[known.card_number, "status"] == "frozen"
     at.button(key="unfreeze_card").click().run()
     assert not at.exception
+    at.button(key="replace_card").click().run()  # the lost card still finds the member, marked replaced
+    at.text_input(key="member_query").input(known.card_number).run()
+    cards = table(at, "status").set_index("card_number")["status"].to_dict()
+    assert cards[known.card_number] == "replaced" and sorted(cards.values()) == ["active", "replaced"]
     with engine.connect() as conn:
         recorded = [tuple(r) for r in conn.execute(text(
             "SELECT operator, action FROM operator_actions WHERE subject IN (:m, :c) ORDER BY action_id"),
@@ -446,7 +450,7 @@ def test_admin_freezes_a_member_and_a_card_from_the_members_page(console_env, kn
         frozen = conn.execute(text("SELECT frozen_at FROM members WHERE member_id = :m"),
                               {"m": known.member_id}).scalar_one()
     assert recorded == [(ADMIN, "member.freeze"), (ADMIN, "member.unfreeze"), (ADMIN, "card.freeze"),
-                        (ADMIN, "card.unfreeze")]
+                        (ADMIN, "card.unfreeze"), (ADMIN, "card.replace")]
     assert frozen is None
 
 
