@@ -100,6 +100,10 @@ def test_spending_for_a_member_enrolled_elsewhere_needs_verification_and_writes_
 
 def test_own_till_exception_up_to_the_contract_limit(engine, coalition):
     home, _, member = coalition
+    from settlement.grpc_service import terms_message  # GetPartnerPosition's terms: the partner sees its limit
+
+    terms = ContractBook(engine).terms(home.partner_id, datetime.now(timezone.utc))
+    assert terms_message(terms).unverified_spend_limit_points == 50
     assert home.redeem(member.member_id, 50).points == 50  # the limit itself
     nothing_written(engine, lambda: home.redeem(member.member_id, 51), "MEMBER_VERIFICATION_REQUIRED")
     nothing_written(engine, lambda: home.authorize_redemption(member.member_id, 51), "MEMBER_VERIFICATION_REQUIRED")
