@@ -75,14 +75,20 @@ FORBIDDEN_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
 FAULT_SECONDS = 12.0  # about the longest a fault takes, from injection until the part is back
 CALL_GIVE_UP_SECONDS = 180.0  # a call neither acknowledged nor refused after this long is "unresolved"
 READY_TIMEOUT_SECONDS = 120.0
+# Every partner enrols the soak's members at its till (by card), and spends at most 60 points: unverified spends
+# up to this pass (the contract term; consent itself is tested elsewhere). Velocity refusals are final refusals.
+SOAK_TILL = 100
 SOAK_CONTRACTS = (  # (settlement model, contract terms): issuer-pays and prefunded partners, cross redemptions
-    admin.ContractDraft(earn_points_per_major=Decimal(5), settlement_model="issuer_pays", clearing_fee_bps=150),
+    admin.ContractDraft(earn_points_per_major=Decimal(5), settlement_model="issuer_pays", clearing_fee_bps=150,
+                        unverified_spend_limit_points=SOAK_TILL),
     admin.ContractDraft(earn_points_per_major=Decimal(2), settlement_model="prefunded",
-                        issue_price_minor_per_point=Decimal("1.0"), redemption_rate_minor_per_point=Decimal("0.9")),
+                        issue_price_minor_per_point=Decimal("1.0"), redemption_rate_minor_per_point=Decimal("0.9"),
+                        unverified_spend_limit_points=SOAK_TILL),
     admin.ContractDraft(earn_points_per_major=Decimal(8), settlement_model="issuer_pays", clearing_fee_bps=100,
-                        breakage_share_bps=2000),
+                        breakage_share_bps=2000, unverified_spend_limit_points=SOAK_TILL),
     admin.ContractDraft(earn_points_per_major=Decimal(3), settlement_model="prefunded",
-                        issue_price_minor_per_point=Decimal("1.0"), redemption_rate_minor_per_point=Decimal("0.95")),
+                        issue_price_minor_per_point=Decimal("1.0"), redemption_rate_minor_per_point=Decimal("0.95"),
+                        unverified_spend_limit_points=SOAK_TILL),
 )
 
 

@@ -96,8 +96,38 @@ def replay_webhook_events(engine: Engine, operator: Operator, endpoint_id: str, 
     with engine.begin() as conn:
         return admin.replay_webhook_events(conn, operator.name, endpoint_id, first, last)
 
+
 def set_campaign_status(engine: Engine, operator: Operator, campaign_id: str, action: str) -> None:
     """pause, resume or end a campaign (network.store.campaigns: audited)."""
     require_admin(operator)
     with engine.begin() as conn:
         campaigns.set_campaign_status(conn, campaign_id, action, operator.name)
+
+def freeze_member(engine: Engine, operator: Operator, member_id: str, reason: str) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.freeze_member(conn, operator.name, member_id, reason)
+
+
+def unfreeze_member(engine: Engine, operator: Operator, member_id: str) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.unfreeze_member(conn, operator.name, member_id)
+
+
+def freeze_card(engine: Engine, operator: Operator, card_number: str, reason: str) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.freeze_card(conn, operator.name, card_number, reason)
+
+
+def unfreeze_card(engine: Engine, operator: Operator, card_number: str) -> None:
+    require_admin(operator)
+    with engine.begin() as conn:
+        admin.unfreeze_card(conn, operator.name, card_number)
+
+
+def replace_card(engine: Engine, operator: Operator, member_id: str, card_number: str) -> str:
+    require_admin(operator)
+    with engine.begin() as conn:
+        return admin.replace_card(conn, operator.name, member_id, card_number)

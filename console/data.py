@@ -14,6 +14,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from network.store import programme_reads
+from network.store import credentials
 from network.store import read_models as network_reads
 from network.store import webhooks as webhook_store
 from network.database import make_engine, require_migrated, resolve_database_url
@@ -109,6 +110,12 @@ def ledger_matrix(start: datetime, end: datetime) -> list[network_reads.MatrixCe
 def find_member(query: str) -> network_reads.MemberView | None:
     with engine().connect() as conn:
         return network_reads.find_member(conn, query)
+
+
+def member_security(member_id: str) -> credentials.MemberSecurity:
+    """Not cached: a freeze shows at once (the spend path reads it from the database too)."""
+    with engine().connect() as conn:
+        return credentials.member_security(conn, member_id)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -387,10 +387,13 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         try:
             partner_id = current_caller().partner_id
             verification = Verification(request.verification.pin, request.verification.code)
+            checked = False  # a request already answered is replayed by the claim; otherwise the guard refuses it
             if verification.given and stored_body_hash(self._engine, partner_id, request.request_id) != body_hash(request):
                 consent.verify(self._engine, parse_uuid(request.member_id, "member_id"), verification, request.points,
                                self._ledger.clock(), self._consent_policy)
-            guard = SpendGuard(partner_id, verification, self._consent_policy)
+                checked = True
+            guard = SpendGuard(partner_id, verification, self._consent_policy,
+                               pin_verified=checked and bool(verification.pin))
             return self._mutate(method, request, lambda conn, caller: operation(conn, caller, guard))
         except DomainError as exc:
             if exc.reason in SPEND_REFUSALS and self._spend_refused is not None:

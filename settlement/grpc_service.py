@@ -87,7 +87,7 @@ def terms_message(terms: ContractTerms) -> pb.ContractTerms:
         redemption_rate_minor_per_point=str(terms.redemption_rate_minor_per_point),
         breakage_share_bps=terms.breakage_share_bps, return_window_seconds=terms.return_window_seconds,
         expiry_days=terms.expiry_days, max_basket_share_bps=terms.max_basket_share_bps,
-        collateral_minor=terms.collateral_minor)
+        collateral_minor=terms.collateral_minor, unverified_spend_limit_points=terms.unverified_spend_limit_points)
     if terms.credit_limit_minor is not None:
         message.credit_limit_minor = terms.credit_limit_minor
     return message

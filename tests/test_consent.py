@@ -100,6 +100,10 @@ def test_spending_for_a_member_enrolled_elsewhere_needs_verification_and_writes_
 
 def test_own_till_exception_up_to_the_contract_limit(engine, coalition):
     home, _, member = coalition
+    from settlement.grpc_service import terms_message  # GetPartnerPosition's terms: the partner sees its limit
+
+    terms = ContractBook(engine).terms(home.partner_id, datetime.now(timezone.utc))
+    assert terms_message(terms).unverified_spend_limit_points == 50
     assert home.redeem(member.member_id, 50).points == 50  # the limit itself
     nothing_written(engine, lambda: home.redeem(member.member_id, 51), "MEMBER_VERIFICATION_REQUIRED")
     nothing_written(engine, lambda: home.authorize_redemption(member.member_id, 51), "MEMBER_VERIFICATION_REQUIRED")
@@ -322,3 +326,45 @@ def test_the_contract_default_is_no_unverified_spending():
 
     assert admin.ContractDraft().unverified_spend_limit_points == 0
     assert ContractTerms.__dataclass_fields__["unverified_spend_limit_points"].default == 0
+
+
+def test_a_verified_spend_replays_without_verifying_again(engine, coalition):
+    _, other, member = coalition
+    set_pin(engine, member.member_id)
+    first = other.redeem(member.member_id, 10, request_id="replay-1", pin=PIN)
+    with engine.begin() as conn:  # even after the PIN changed, the answered request is its stored answer
+        credentials.set_pin(conn, member.member_id, "1357", params=FAST)
+    assert other.redeem(member.member_id, 10, request_id="replay-1", pin=PIN).transaction_id == first.transaction_id
+    assert failed_tries(engine, member.member_id) == 0
+
+
+def test_the_guard_never_takes_a_pin_on_trust(engine, coalition):
+    """A PIN the servicer did not verify (pin_verified False) counts for nothing inside the transaction."""
+    _, other, member = coalition
+    ledger = Ledger(engine, ContractBook(engine), point_value_minor=1, network_currency="EUR", shards=16)
+    guard = SpendGuard(other.partner_id, Verification(pin=WRONG), ConsentPolicy())
+    with pytest.raises(DomainError) as caught, engine.begin() as conn:
+        ledger.redeem(conn, other.partner_id, member.member_id, 10, SpendRefs(), None, guard)
+    assert caught.value.reason == "MEMBER_VERIFICATION_REQUIRED"
+
+
+def test_concurrent_wrong_pins_count_one_by_one_and_lock_once(engine, coalition):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, _, member = coalition
+    set_pin(engine, member.member_id)
+    member_id, now, policy = uuid.UUID(member.member_id), datetime.now(timezone.utc), ConsentPolicy()
+
+    def wrong(_: int) -> str:
+        try:
+            consent.verify(engine, member_id, Verification(pin=WRONG), 1, now, policy)
+        except DomainError as exc:
+            return exc.reason
+        return "accepted"
+
+    with ThreadPoolExecutor(8) as pool:
+        reasons = list(pool.map(wrong, range(8)))
+    assert set(reasons) <= {"MEMBER_VERIFICATION_FAILED", "MEMBER_LOCKED"} and "accepted" not in reasons
+    with engine.connect() as conn:
+        security = credentials.member_security(conn, member_id, now=now)
+    assert security.locked_until == now + timedelta(minutes=15) and security.failed_tries == 0

@@ -424,3 +424,38 @@ def test_without_database_url_the_console_attaches_the_embedded_postgres(monkeyp
         st.cache_data.clear()
         st.cache_resource.clear()  # the console's engine on this server
         embedded.stop()
+
+
+def test_admin_freezes_a_member_and_a_card_from_the_members_page(console_env, known, engine):
+    at = page(logged_in(ADMIN, ADMIN_PASSWORD), "members")
+    at.text_input(key="member_query").input(known.member_id).run()
+    assert not at.exception and metric(at, "Spending") == "allowed"
+    at.text_input(key="freeze_reason").input("chargeback").run()
+    at.button(key="freeze_member").click().run()
+    assert not at.exception and metric(at, "Spending") == "frozen"
+    at.button(key="unfreeze_member").click().run()
+    at.selectbox(key="member_card").set_value(known.card_number).run()
+    at.button(key="freeze_card").click().run()
+    assert table(at, "status").set_index("card_number").loc[known.card_number, "status"] == "frozen"
+    at.button(key="unfreeze_card").click().run()
+    assert not at.exception
+    at.button(key="replace_card").click().run()  # the lost card still finds the member, marked replaced
+    at.text_input(key="member_query").input(known.card_number).run()
+    cards = table(at, "status").set_index("card_number")["status"].to_dict()
+    assert cards[known.card_number] == "replaced" and sorted(cards.values()) == ["active", "replaced"]
+    with engine.connect() as conn:
+        recorded = [tuple(r) for r in conn.execute(text(
+            "SELECT operator, action FROM operator_actions WHERE subject IN (:m, :c) ORDER BY action_id"),
+            {"m": known.member_id, "c": known.card_number})]
+        frozen = conn.execute(text("SELECT frozen_at FROM members WHERE member_id = :m"),
+                              {"m": known.member_id}).scalar_one()
+    assert recorded == [(ADMIN, "member.freeze"), (ADMIN, "member.unfreeze"), (ADMIN, "card.freeze"),
+                        (ADMIN, "card.unfreeze"), (ADMIN, "card.replace")]
+    assert frozen is None
+
+
+def test_a_viewer_sees_the_members_security_but_no_freeze_buttons(console_env, known):
+    at = page(logged_in(VIEWER, VIEWER_PASSWORD), "members")
+    at.text_input(key="member_query").input(known.member_id).run()
+    assert not at.exception and metric(at, "PIN") in ("set", "none")
+    assert not [b for b in at.button if b.key in ("freeze_member", "freeze_card", "replace_card")]

@@ -3,13 +3,16 @@ issuer and expiry, history across brands, the member's notifications (transfers 
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from console import data, session
+from console import actions, data, session
 from console.money import format_points, major_unit_columns
+from network.errors import DomainError
 
-session.require_operator()
+operator = session.require_operator()
 st.title("Members")
+session.show_flash()
 st.subheader("Anomaly flags")
 limits = data.ANOMALY_THRESHOLDS
 st.caption(f"Last {limits.lookback.days} days. Spend spree: redemptions at {limits.spree_partners} or more partners "
@@ -44,3 +47,46 @@ st.dataframe(history, hide_index=True, width="stretch", key="member_history", co
 st.subheader("Notifications (transfers and donations)")
 st.dataframe(data.member_notifications(member.member_id), hide_index=True, width="stretch",
              key="member_notifications")
+
+st.subheader("Security")
+security = data.member_security(member.member_id)
+c = st.columns(3)
+c[0].metric("Spending", "frozen" if security.frozen else "allowed")
+c[1].metric("PIN", "set" if security.pin_set else "none")
+c[2].metric("PIN lock", f"until {security.locked_until:%H:%M:%S}" if security.locked_until else "none")
+if security.frozen_reason:
+    st.caption(f"Frozen: {security.frozen_reason}")
+st.dataframe(pd.DataFrame([c._asdict() for c in security.cards]), hide_index=True, width="stretch",
+             key="member_cards")
+
+
+def act(description: str, action, *args) -> None:
+    try:
+        action(data.engine(), operator, *args)
+    except DomainError as exc:
+        st.error(f"{exc.code.name} {exc.reason}: {exc.message}")
+        return
+    data.forget()
+    session.flash(description)
+    st.rerun()
+
+
+if operator.can_act:  # every action is recorded in operator_actions and refused by the next spend on every server
+    reason = st.text_input("Reason (recorded)", key="freeze_reason")
+    if security.frozen:
+        if st.button("Unfreeze member", icon=":material/lock_open:", key="unfreeze_member"):
+            act(f"member {member.member_id} unfrozen", actions.unfreeze_member, member.member_id)
+    elif st.button("Freeze member", icon=":material/lock:", key="freeze_member", type="primary"):
+        act(f"member {member.member_id} frozen", actions.freeze_member, member.member_id, reason)
+    live = [c.card_number for c in security.cards if c.status != "replaced"]
+    if live:
+        card = st.selectbox("Card", live, key="member_card")
+        status = next(c.status for c in security.cards if c.card_number == card)
+        columns = st.columns(2)
+        if status == "frozen":
+            if columns[0].button("Unfreeze card", icon=":material/credit_card:", key="unfreeze_card"):
+                act(f"card {card} unfrozen", actions.unfreeze_card, card)
+        elif columns[0].button("Freeze card", icon=":material/credit_card_off:", key="freeze_card"):
+            act(f"card {card} frozen", actions.freeze_card, card, reason)
+        if columns[1].button("Replace card", icon=":material/autorenew:", key="replace_card"):
+            act(f"card {card} replaced", actions.replace_card, member.member_id, card)

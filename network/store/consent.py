@@ -93,16 +93,17 @@ def verify(engine: Engine, member_id: uuid.UUID, verification: Verification, poi
             raise errors.not_found("member", str(member_id), "MEMBER_NOT_FOUND")
         if consent.is_locked(row.locked_until, now):
             raise _locked(member_id, row.locked_until)
-        if verification.code:
-            code = conn.execute(text("SELECT expires_at, used_at, max_points FROM redemption_codes "
-                                     "WHERE code_hash = :h AND member_id = :m"),
-                                {"h": code_hash(member_id, verification.code), "m": member_id}).first()
-            ok = code is not None and consent.code_usable(code.expires_at, code.used_at, code.max_points, points, now)
-            what = "the redemption code is unknown, used, expired or below the points asked"
-        else:
-            ok = row.pin_hash is not None and pin_matches(verification.pin, bytes(row.pin_hash), bytes(row.pin_salt),
-                                                          row.pin_params)
-            what = "the PIN is wrong" if row.pin_hash is not None else "the member has no PIN"
+        code = None if not verification.code else conn.execute(text(
+            "SELECT expires_at, used_at, max_points FROM redemption_codes WHERE code_hash = :h AND member_id = :m"),
+            {"h": code_hash(member_id, verification.code), "m": member_id}).first()
+    # the slow hash runs after the connection went back to the pool
+    if verification.code:
+        ok = code is not None and consent.code_usable(code.expires_at, code.used_at, code.max_points, points, now)
+        what = "the redemption code is unknown, used, expired or below the points asked"
+    else:
+        ok = row.pin_hash is not None and pin_matches(verification.pin, bytes(row.pin_hash), bytes(row.pin_salt),
+                                                      row.pin_params)
+        what = "the PIN is wrong" if row.pin_hash is not None else "the member has no PIN"
     if not ok:
         record_failure(engine, member_id, now, policy)
         raise _failed(member_id, what)
@@ -123,6 +124,7 @@ class SpendGuard:
     partner_id: str
     verification: Verification
     policy: ConsentPolicy
+    pin_verified: bool = False  # verify() accepted the PIN for this request (never assumed from the PIN's presence)
 
     def __call__(self, conn: Connection, member_id: uuid.UUID, points: int, now: datetime,
                  terms: ContractTerms) -> None:
@@ -137,7 +139,7 @@ class SpendGuard:
         if not row.has_active_card:
             raise errors.precondition("CARD_FROZEN", f"member {member_id} has no active card",
                                       member_id=str(member_id))
-        verified = bool(self.verification.pin)  # checked before this transaction (verify)
+        verified = self.pin_verified  # checked before this transaction (verify)
         if self.verification.code:
             if conn.execute(text(
                     "UPDATE redemption_codes SET used_at = :now, used_by = :p WHERE code_hash = :h AND member_id = :m "
@@ -153,16 +155,18 @@ class SpendGuard:
         self._velocity(conn, member_id, now)
 
     def _velocity(self, conn: Connection, member_id: uuid.UUID, now: datetime) -> None:
+        """The velocity limits, each counted only when set (0: no limit, no query)."""
         policy = self.policy
-        counts = conn.execute(text(
-            "SELECT count(*) FILTER (WHERE created_at > :hour) AS hour, count(*) AS day FROM journal "
-            "WHERE member_id = :m AND kind IN ('redeem', 'hold') AND created_at > :day"),
-            {"m": member_id, "hour": now - timedelta(hours=1), "day": now - timedelta(days=1)}).one()
-        for count, limit, window in ((counts.hour, policy.member_spends_per_hour, "hour"),
-                                     (counts.day, policy.member_spends_per_day, "day")):
-            if consent.velocity_breach(count, limit):
-                raise errors.precondition("VELOCITY_LIMIT", f"member {member_id} spent {count} times in the last "
-                                          f"{window}", limit=str(limit), window=window, member_id=str(member_id))
+        if policy.member_spends_per_hour > 0 or policy.member_spends_per_day > 0:
+            counts = conn.execute(text(
+                "SELECT count(*) FILTER (WHERE created_at > :hour) AS hour, count(*) AS day FROM journal "
+                "WHERE member_id = :m AND kind IN ('redeem', 'hold') AND created_at > :day"),
+                {"m": member_id, "hour": now - timedelta(hours=1), "day": now - timedelta(days=1)}).one()
+            for count, limit, window in ((counts.hour, policy.member_spends_per_hour, "hour"),
+                                         (counts.day, policy.member_spends_per_day, "day")):
+                if consent.velocity_breach(count, limit):
+                    raise errors.precondition("VELOCITY_LIMIT", f"member {member_id} spent {count} times in the last "
+                                              f"{window}", limit=str(limit), window=window, member_id=str(member_id))
         if policy.partner_redemptions_per_minute > 0:
             minute = conn.execute(text(
                 "SELECT count(*) FROM journal WHERE partner_id = :p AND kind IN ('redeem', 'hold') "

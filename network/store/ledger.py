@@ -113,8 +113,7 @@ class Ledger:
                 inserted = conn.execute(text(
                     "INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at, method) "
                     "VALUES (:p, :m, :r, :t, 'till') ON CONFLICT (partner_id, member_id) DO UPDATE "
-                    "SET method = 'till', customer_ref = coalesce(enrollments.customer_ref, EXCLUDED.customer_ref) "
-                    "RETURNING (xmax = 0) AS inserted"),
+                    "SET method = 'till' RETURNING (xmax = 0) AS inserted"),
                     {"p": partner_id, "m": member_id, "r": customer_ref or None, "t": now}).first()
                 view = self._member_view(conn, partner_id, member_id)
                 return view, bool(inserted.inserted)

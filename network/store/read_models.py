@@ -209,12 +209,13 @@ class MemberView:
 
 
 def find_member(conn: Connection, query: str) -> MemberView | None:
-    """A member by member id (UUID) or card number."""
+    """A member by member id (UUID) or the number of any card they own or owned (a frozen or replaced card too:
+    the operator looks a member up by the card they reported lost)."""
     query = query.strip()
     try:
         clause, value = "m.member_id = :v", uuid.UUID(query)
     except ValueError:
-        clause, value = "m.card_number = :v", query.replace(" ", "")
+        clause, value = "m.member_id = (SELECT c.member_id FROM cards c WHERE c.card_number = :v)", query.replace(" ", "")
     row = conn.execute(text(
         "SELECT m.member_id::text, m.card_number, m.enrolled_by, m.created_at, "
         "array(SELECT e.partner_id FROM enrollments e WHERE e.member_id = m.member_id ORDER BY e.partner_id) AS brands "

@@ -118,6 +118,14 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** The member's consent to a spend: their PIN or a one-time code (never both), or none. */
+function verification(pin?: string, code?: string) {
+  if (pin && code) throw new Error("give the member's PIN or a one-time code, not both");
+  if (pin) return { method: { case: "pin" as const, value: pin } };
+  if (code) return { method: { case: "code" as const, value: code } };
+  return undefined;
+}
+
 export class PartnerClient {
   /** The receipt of the last successful mutating call (undefined before the first). */
   lastReceipt: Receipt | undefined;
@@ -184,25 +192,30 @@ export class PartnerClient {
       { requestId: requestId ?? newRequestId(), earns }, true);
   }
 
+  /** Spend the member's points. `pin` (the member's PIN) or `code` (a one-time redemption code from the member
+   * portal) is the member's consent, signed with the request; without one only small spends for members enrolled
+   * at your own till pass (MEMBER_VERIFICATION_REQUIRED otherwise). */
   redeem(memberId: string, points: bigint, fields: {
     basketMinor?: bigint; currency?: string; receiptRef?: string; storeId?: string; terminalId?: string;
-    requestId?: string;
+    requestId?: string; pin?: string; code?: string;
   } = {}): Promise<RedeemResponse> {
-    const { basketMinor, currency, requestId, ...refs } = fields;
+    const { basketMinor, currency, requestId, pin, code, ...refs } = fields;
     const basket = basketMinor === undefined ? undefined : { amountMinor: basketMinor, currency: currency ?? "EUR" };
     return this.call(NetworkService.method.redeem, RedeemRequestSchema,
-      { requestId: requestId ?? newRequestId(), memberId, points, basket, ...refs }, true);
+      { requestId: requestId ?? newRequestId(), memberId, points, basket, verification: verification(pin, code),
+        ...refs }, true);
   }
 
-  /** Place a hold: the points become unavailable but are not spent yet. */
+  /** Place a hold: the points become unavailable but are not spent yet (`pin` or `code` as in redeem). */
   authorizeRedemption(memberId: string, points: bigint, fields: {
     basketMinor?: bigint; currency?: string; receiptRef?: string; storeId?: string; terminalId?: string;
-    holdTtlSeconds?: number; requestId?: string;
+    holdTtlSeconds?: number; requestId?: string; pin?: string; code?: string;
   } = {}): Promise<AuthorizeRedemptionResponse> {
-    const { basketMinor, currency, requestId, ...rest } = fields;
+    const { basketMinor, currency, requestId, pin, code, ...rest } = fields;
     const basket = basketMinor === undefined ? undefined : { amountMinor: basketMinor, currency: currency ?? "EUR" };
     return this.call(NetworkService.method.authorizeRedemption, AuthorizeRedemptionRequestSchema,
-      { requestId: requestId ?? newRequestId(), memberId, points, basket, ...rest }, true);
+      { requestId: requestId ?? newRequestId(), memberId, points, basket, verification: verification(pin, code),
+        ...rest }, true);
   }
 
   /** Spend at most the held points (0: all of them); the rest of the hold is released. */

@@ -103,6 +103,22 @@ test("a refusal is a typed error read from google.rpc.Status, and writes nothing
   });
 });
 
+test("a spend carries the member's PIN inside the signed request: a wrong one is refused", async () => {
+  const memberId = (await network.enrollMember()).member!.memberId;
+  await network.earn(memberId, { points: 10n });
+  await assert.rejects(network.redeem(memberId, 5n, { pin: "2580" }), (error: unknown) => {
+    assert.ok(error instanceof CoalitionError, String(error));
+    assert.equal(error.code, Code.PermissionDenied);
+    assert.equal(error.reason, "MEMBER_VERIFICATION_FAILED"); // this member has no PIN: any PIN is wrong, and counts
+    assert.equal(error.retryable, false);
+    return true;
+  });
+  assert.equal((await network.getBalance(memberId)).availablePoints, 10n, "the refused spend wrote nothing");
+  const held = await network.authorizeRedemption(memberId, 5n); // at its own till, under the contract's limit
+  assert.equal(held.points, 5n);
+  await network.voidRedemption(held.holdId);
+});
+
 test("an oversized request is refused by the network as MESSAGE_TOO_LARGE, and sent once", async () => {
   const memberId = (await network.enrollMember()).member!.memberId;
   let attempts = 0;

@@ -168,7 +168,7 @@ class GetPartnerPositionRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ContractTerms(_message.Message):
-    __slots__ = ("version", "effective_from", "settlement_model", "earn_points_per_major", "clearing_fee_bps", "issue_price_minor_per_point", "redemption_rate_minor_per_point", "breakage_share_bps", "return_window_seconds", "expiry_days", "max_basket_share_bps", "credit_limit_minor", "collateral_minor")
+    __slots__ = ("version", "effective_from", "settlement_model", "earn_points_per_major", "clearing_fee_bps", "issue_price_minor_per_point", "redemption_rate_minor_per_point", "breakage_share_bps", "return_window_seconds", "expiry_days", "max_basket_share_bps", "credit_limit_minor", "collateral_minor", "unverified_spend_limit_points")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_FROM_FIELD_NUMBER: _ClassVar[int]
     SETTLEMENT_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +182,7 @@ class ContractTerms(_message.Message):
     MAX_BASKET_SHARE_BPS_FIELD_NUMBER: _ClassVar[int]
     CREDIT_LIMIT_MINOR_FIELD_NUMBER: _ClassVar[int]
     COLLATERAL_MINOR_FIELD_NUMBER: _ClassVar[int]
+    UNVERIFIED_SPEND_LIMIT_POINTS_FIELD_NUMBER: _ClassVar[int]
     version: int
     effective_from: _timestamp_pb2.Timestamp
     settlement_model: str
@@ -195,7 +196,8 @@ class ContractTerms(_message.Message):
     max_basket_share_bps: int
     credit_limit_minor: int
     collateral_minor: int
-    def __init__(self, version: _Optional[int] = ..., effective_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., settlement_model: _Optional[str] = ..., earn_points_per_major: _Optional[str] = ..., clearing_fee_bps: _Optional[int] = ..., issue_price_minor_per_point: _Optional[str] = ..., redemption_rate_minor_per_point: _Optional[str] = ..., breakage_share_bps: _Optional[int] = ..., return_window_seconds: _Optional[int] = ..., expiry_days: _Optional[int] = ..., max_basket_share_bps: _Optional[int] = ..., credit_limit_minor: _Optional[int] = ..., collateral_minor: _Optional[int] = ...) -> None: ...
+    unverified_spend_limit_points: int
+    def __init__(self, version: _Optional[int] = ..., effective_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., settlement_model: _Optional[str] = ..., earn_points_per_major: _Optional[str] = ..., clearing_fee_bps: _Optional[int] = ..., issue_price_minor_per_point: _Optional[str] = ..., redemption_rate_minor_per_point: _Optional[str] = ..., breakage_share_bps: _Optional[int] = ..., return_window_seconds: _Optional[int] = ..., expiry_days: _Optional[int] = ..., max_basket_share_bps: _Optional[int] = ..., credit_limit_minor: _Optional[int] = ..., collateral_minor: _Optional[int] = ..., unverified_spend_limit_points: _Optional[int] = ...) -> None: ...
 
 class AccruedObligations(_message.Message):
     __slots__ = ("period_start", "period_end", "lines", "receivable_minor", "payable_minor", "net_minor")
