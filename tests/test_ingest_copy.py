@@ -140,3 +140,27 @@ def test_copy_text_escapes_what_copy_reads_as_syntax():
         copyrows.text([(True,)])  # a bool is not written as 1
     with pytest.raises(ValueError):
         copyrows.text([(datetime(2026, 1, 1),)])  # naive
+
+
+def test_a_copied_group_whose_items_are_all_refused_stores_only_its_batch_key(twin_databases):
+    (_, copy_url), _ = twin_databases
+    engine = make_engine(copy_url)
+    try:
+        committer = EarnCommitter(build_ledger(engine, Settings(ledger_shards=4)), lambda result: b"", copy_from=1)
+        calls = [EarnCall(Caller("cpa", "cpa-k1"), EarnItem(f"gone-{i}", str(uuid.UUID(int=100 + i)), None, None, 1),
+                          bytes(32)) for i in range(3)]
+        claim = BatchClaim("cpa", "batch-refused", b"\x02" * 32, lambda outcomes: b"all refused")
+        with engine.connect() as conn:
+            journal_before = conn.execute(text("SELECT count(*) FROM journal")).scalar()
+        with autocommit_connection(engine) as connection:
+            outcomes, response = committer.post(connection, calls, claim)
+            assert [o.refusal.reason for o in outcomes] == ["MEMBER_NOT_FOUND"] * 3 and response == b"all refused"
+            replay, again = committer.post(connection, calls, claim)  # the batch key was committed: a replay
+        assert replay == [] and again == b"all refused"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM journal")).scalar() == journal_before
+            keys = conn.execute(text("SELECT request_id, response FROM idempotency_keys WHERE partner_id = 'cpa' "
+                                     "AND request_id LIKE '%refused%' OR request_id LIKE 'gone-%'")).all()
+        assert [(k.request_id, bytes(k.response)) for k in keys] == [("batch-refused", b"all refused")]
+    finally:
+        engine.dispose()
