@@ -9,7 +9,7 @@ refused examples through the real gRPC API.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 from google.protobuf.message import Message
 
@@ -91,21 +91,49 @@ def check(kind: FieldKind, value: Any, field_name: str) -> None:
         raise errors.invalid(field_name, problem)
 
 
+class _Step(NamedTuple):
+    """One field of a message as `validate` walks it (compiled once per message type, in the .proto's order)."""
+
+    name: str
+    oneof: str | None  # the oneof it belongs to: checked only when it is the one chosen
+    shape: str  # "scalar": its value; "repeated": its number of items; "message": its own fields, when set
+    problem: Callable[[Any], str | None] | None  # the kind's rule (None for a message field)
+
+
+_STEPS: dict[str, tuple[_Step, ...]] = {}
+
+
+def _steps(descriptor) -> tuple[_Step, ...]:
+    steps = _STEPS.get(descriptor.full_name)
+    if steps is None:
+        kinds = _PARSED[descriptor.full_name]
+        steps = _STEPS[descriptor.full_name] = tuple(
+            _Step(field.name, field.containing_oneof.name if field.containing_oneof is not None else None,
+                  "repeated" if field.is_repeated else "message" if field.message_type is not None else "scalar",
+                  None if field.message_type is not None and not field.is_repeated else kinds[field.name].problem)
+            for field in descriptor.fields)
+    return steps
+
+
 def validate(request: Message, prefix: str = "") -> None:
     """Check every field of `request` that is set (of a oneof, only the one chosen) against its kind, in the
     order of the .proto; the first refused field is reported. Items of a repeated message field are left to the
-    method (BatchEarn refuses each item on its own)."""
-    kinds = _PARSED[request.DESCRIPTOR.full_name]
-    for field in request.DESCRIPTOR.fields:
-        oneof = field.containing_oneof
-        if oneof is not None and request.WhichOneof(oneof.name) != field.name:
-            continue
-        path = prefix + field.name
-        value = getattr(request, field.name)
-        if field.is_repeated:
-            check(kinds[field.name], len(value), path)
-        elif field.message_type is not None:
-            if request.HasField(field.name):
-                validate(value, path + ".")
+    method (BatchEarn refuses each item on its own). The walk over a message type's fields is compiled once."""
+    chosen: dict[str, str | None] = {}
+    for step in _steps(request.DESCRIPTOR):
+        if step.oneof is not None:
+            if step.oneof not in chosen:
+                chosen[step.oneof] = request.WhichOneof(step.oneof)
+            if chosen[step.oneof] != step.name:
+                continue
+        value = getattr(request, step.name)
+        if step.shape == "scalar":
+            problem = step.problem(value)
+        elif step.shape == "repeated":
+            problem = step.problem(len(value))
         else:
-            check(kinds[field.name], value, path)
+            if request.HasField(step.name):
+                validate(value, prefix + step.name + ".")
+            continue
+        if problem is not None:
+            raise errors.invalid(prefix + step.name, problem)

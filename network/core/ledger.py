@@ -20,6 +20,7 @@ Rounding rules (the only places money is rounded):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -299,6 +300,7 @@ class HoldTerms:
 _UTC_OFFSET = timedelta(0)
 
 
+@functools.lru_cache(maxsize=1024)  # a group's rows share a few instants (now, a lot's availability and expiry)
 def _instant(value: datetime | None) -> str | None:
     """ISO 8601 in UTC (an aware datetime of any zone gives the same text for the same instant)."""
     if value is None:
@@ -312,6 +314,10 @@ def _digest_v1(entry: JournalEntry, postings: Iterable[Posting]) -> bytes:
         entry.amount_minor, entry.currency, entry.related_id, entry.request_id, entry.created_at.isoformat()))
     lines = sorted(f"{p.account}:{p.owner}:{p.lot_id}:{p.points}" for p in postings)
     return hashlib.sha256("\n".join([head, *lines]).encode("utf-8")).digest()
+
+
+# json.dumps(document, separators=(",", ":"), ensure_ascii=False), without building an encoder per row
+_CANONICAL_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _digest_v2(entry: JournalEntry, postings: list[list], lots: Iterable[LotTerms],
@@ -328,7 +334,7 @@ def _digest_v2(entry: JournalEntry, postings: list[list], lots: Iterable[LotTerm
         sorted([t.hold_id, t.member_id, t.partner_id, t.points, _instant(t.expires_at), _instant(t.created_at)]
                for t in holds),
     ]
-    return hashlib.sha256(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).digest()
+    return hashlib.sha256(_CANONICAL_JSON.encode(document).encode("utf-8")).digest()
 
 
 def entry_digest(entry: JournalEntry, postings: Iterable[Posting] | Iterable[NumberedPosting],

@@ -9,6 +9,8 @@
    their responses), then the touched shards' chain heads locked in shard order.
 3. The journal rows chained onto those heads, the heads moved, one outbox event per earn (network.store.events:
    one statement for the whole group), COMMIT.
+A group of at least COPY_FROM earns (a BatchEarn's) sends its lots, postings and idempotency keys in step 2 and its
+journal rows in step 3 with COPY (network.store.copyrows), one round trip per table, instead of INSERTs.
 The chain heads are the only rows that concurrent writers share, so they are held for step 3 only: a big
 BatchEarn does not keep every shard locked while Python works. The unary group commit's small groups take the
 heads in step 1 instead and send steps 2 and 3 together: two round trips. The statements run on a raw DBAPI connection in
@@ -34,8 +36,10 @@ from network.core.results import EarnItem, EarnResult
 from network.errors import DomainError, key_reused
 from network.keys import Caller, key_status_refusal
 from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
-from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, UPSERT_ACTIVITY,
-                                   Prepared, ShardHead, WriteBatch, chain_writes, posting_writes, shard_heads)
+from network.store.copyrows import copy_rows
+from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, UPSERT_ACTIVITY, HeadMove,
+                                   JournalRow, PostingRow, Prepared, ShardHead, WriteBatch, activity_writes, chain_rows,
+                                   chain_writes, posting_rows, posting_writes, shard_heads)
 from network.core.campaigns import ClaimState
 from network.store.campaigns import CAMPAIGN_LOCK, Claims, Programme, lock_candidates
 from network.store.events import APPEND_EVENTS, EventRow, event_writes, transaction_events
@@ -73,6 +77,20 @@ class IdempotencyKeyRow(NamedTuple):
     method: str
     body_hash: bytes
     response: bytes
+
+
+# A group of at least COPY_FROM earns (a BatchEarn's) writes its lots, postings, idempotency keys and journal rows
+# with COPY (network.store.copyrows): one round trip per table, but less PostgreSQL work per row than the
+# set-based INSERTs, which the small groups of the unary group commit keep (fewer round trips).
+COPY_FROM = 100
+LOT_COLUMNS = ("lot_id", "member_id", "issuer_id", "earn_tx_id", "points", "remaining", "held", "state",
+               "available_at", "expires_at", "created_at")
+
+
+class _Copy(NamedTuple):
+    table: str
+    columns: Sequence[str]
+    rows: list
 
 
 # Every lookup is by primary key, row by row (LATERAL ... LIMIT 1 keeps the planner from hashing a whole table when
@@ -274,8 +292,10 @@ class EarnCommitter:
     _CREDIT_LOCK. Correct across threads, server processes and servers without any in-process snapshot."""
 
     def __init__(self, ledger: Ledger, respond: Callable[[EarnResult], bytes], *,
-                 committed: Callable[[int], None] | None = None, outbox: bool = True):
-        """`outbox` False leaves the partner events out (NetworkSettings.outbox_enabled: a bench knob only)."""
+                 committed: Callable[[int], None] | None = None, outbox: bool = True, copy_from: int | None = None):
+        """`outbox` False leaves the partner events out (NetworkSettings.outbox_enabled: a bench knob only).
+        copy_from: groups of at least this many earns are written with COPY (default COPY_FROM)."""
+        self._copy_from = COPY_FROM if copy_from is None else copy_from
         self._ledger = ledger
         self._respond = respond
         self._committed = committed
@@ -334,26 +354,40 @@ class EarnCommitter:
         try:
             cursor.execute(statement, params)
             rows = cursor.fetchall()
+            copy = len(calls) >= self._copy_from
             locked = _LockedOutstanding(cursor, limited)
-            decided = self._decide(calls, claim, rows, locked, Claims(_cursor_rows(cursor), campaigns), programme)
+            decided = self._decide(calls, claim, rows, locked, Claims(_cursor_rows(cursor), campaigns), programme,
+                                   copy)
             self._credit_use(decided, locked.read)
             statement, params = decided.writes.statement()
-            if not statement:  # a replayed batch, or nothing to write
+            if not statement and not decided.copies:  # a replayed batch, or nothing to write
                 statement, params = "ROLLBACK", None
                 cursor.execute(statement)
                 return decided.outcomes, decided.batch_response
+            for table, names, values in decided.copies:  # COPY: the rows that do not depend on the hash chain
+                statement, params = f"COPY {table}", None
+                copy_rows(cursor, table, names, values)
+            statement, params = decided.writes.statement()
             if decided.txs:
                 writes, heads = decided.writes, decided.heads
                 if heads is None:  # lock the heads now, after the inserts that do not need them
                     writes.add(LOCK_HEADS, {"shards": literal(decided.shards)})
-                    cursor.execute(*writes.statement())
+                    statement, params = writes.statement()
+                    cursor.execute(statement, params)
                     heads = shard_heads(cursor.fetchall())
                     writes = WriteBatch(PREPARED)
+                if copy:
+                    journal, moves = chain_rows(decided.txs, heads)
+                    statement, params = "COPY journal", None
+                    copy_rows(cursor, "journal", JournalRow._fields, journal)
+                    chained = [(UPDATE_HEADS, columns(HeadMove, moves)), *activity_writes(decided.txs)]
+                else:
+                    chained = chain_writes(decided.txs, heads)
                 outbox = event_writes([*transaction_events(decided.txs), *decided.events]) if self._outbox else []
-                for sql, values in (*chain_writes(decided.txs, heads), *decided.standing, *outbox):
+                for sql, values in (*chained, *decided.standing, *outbox):
                     writes.add(sql, values)
                 statement, params = writes.statement()
-            cursor.execute(statement + ";\nCOMMIT", params)
+            cursor.execute((statement + ";\n" if statement else "") + "COMMIT", params)
         except psycopg2.Error as exc:
             _rollback(dbapi)
             connection.info.pop(_PREPARED_KEY, None)  # prepare afresh next time, in case they were lost
@@ -406,7 +440,7 @@ class EarnCommitter:
 
     def _decide(self, calls: Sequence[EarnCall], claim: BatchClaim | None, rows,
                 outstanding: Callable[[str], int], claims: Claims | None = None,
-                programme: Programme | None = None) -> "_Decided":
+                programme: Programme | None = None, copy: bool = False) -> "_Decided":
         found = Lookups.of(rows)
         if claims is not None:  # what the lookups read under the campaigns' locks: no round trip to claim them
             claims.prefetched(ClaimState(found.budgets, found.cap_used))
@@ -445,13 +479,27 @@ class EarnCommitter:
             keys_written.append(IdempotencyKeyRow(call.caller.partner_id, call.item.request_id, "Earn", call.digest,
                                                   response))
             decided.earned += 1
-        for sql, params in (*plan.writes(), *posting_writes(plan.txs)):
-            decided.writes.add(sql, params)
+        if copy:  # the same rows as the INSERTs below, through COPY; enrollments keep theirs (ON CONFLICT DO NOTHING)
+            if plan.lots:
+                decided.copies.append(_Copy("lots", LOT_COLUMNS, [
+                    (lot.lot_id, lot.member_id, lot.issuer_id, lot.earn_tx_id, lot.points, lot.points, 0, lot.state,
+                     lot.available_at, lot.expires_at, plan.now) for lot in plan.lots]))
+            postings = posting_rows(plan.txs)
+            if postings:
+                decided.copies.append(_Copy("postings", PostingRow._fields, postings))
+            for sql, params in plan.writes():
+                if sql is not INSERT_LOTS:
+                    decided.writes.add(sql, params)
+        else:
+            for sql, params in (*plan.writes(), *posting_writes(plan.txs)):
+                decided.writes.add(sql, params)
         if claim:
             decided.batch_response = claim.respond(outcomes)  # type: ignore[arg-type]
             keys_written.append(IdempotencyKeyRow(claim.partner_id, claim.request_id, "BatchEarn", claim.digest,
                                                   decided.batch_response))
-        if keys_written:
+        if keys_written and copy:
+            decided.copies.append(_Copy("idempotency_keys", IdempotencyKeyRow._fields, keys_written))
+        elif keys_written:
             decided.writes.add(_INSERT_KEYS, columns(IdempotencyKeyRow, keys_written))
         return decided
 
@@ -463,6 +511,7 @@ class _Decided:
     txs: list = field(default_factory=list)  # journal transactions to chain once the heads are locked
     writes: WriteBatch = field(default_factory=lambda: WriteBatch(PREPARED))  # everything else to insert
     earned: int = 0  # earn transactions written
+    copies: list[_Copy] = field(default_factory=list)  # rows written by COPY (groups of at least COPY_FROM)
     heads: dict[int, ShardHead] | None = None  # by shard, when locked in round trip 1
     events: list[EventRow] = field(default_factory=list)  # partner events besides the earns' own (credit use)
     standing: list = field(default_factory=list)  # the members' tier and qualifying points, after the heads

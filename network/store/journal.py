@@ -176,16 +176,31 @@ class PendingTransaction:
     hold: HoldTerms | None = None  # a hold: the hold it places (likewise)
 
 
+def posting_rows(txs: Sequence[PendingTransaction]) -> list[PostingRow]:
+    """The postings of `txs` as rows (they do not depend on the hash chain)."""
+    return [PostingRow(str(tx.tx_id), line, p.account, p.owner, p.lot_id, p.points)
+            for tx in txs for line, p in enumerate(tx.postings)]
+
+
 def posting_writes(txs: Sequence[PendingTransaction]) -> list[Write]:
     """The statement inserting the postings of `txs` (they do not depend on the hash chain)."""
-    rows = [PostingRow(str(tx.tx_id), line, p.account, p.owner, p.lot_id, p.points)
-            for tx in txs for line, p in enumerate(tx.postings)]
+    rows = posting_rows(txs)
     return [(INSERT_POSTINGS, pgarray.columns(PostingRow, rows))] if rows else []
 
 
 def chain_writes(txs: Sequence[PendingTransaction], heads: dict[int, ShardHead]) -> list[Write]:
     """Chain `txs` onto their shards' hash chains (`heads`: by shard, locked by the caller) and return the
     statements that insert their journal rows and move the touched heads."""
+    journal_rows, moves = chain_rows(txs, heads)
+    if not journal_rows:
+        return []
+    return [(INSERT_JOURNAL, pgarray.columns(JournalRow, journal_rows)), (UPDATE_HEADS, pgarray.columns(HeadMove, moves)),
+            *activity_writes(txs)]
+
+
+def chain_rows(txs: Sequence[PendingTransaction], heads: dict[int, ShardHead]) -> tuple[list[JournalRow], list[HeadMove]]:
+    """Chain `txs` onto their shards' hash chains (`heads`: by shard, locked by the caller): their journal rows,
+    and the touched heads' moves (in shard order) for UPDATE_HEADS."""
     seqs = {shard: head.seq for shard, head in heads.items()}
     hashes = {shard: head.last_hash for shard, head in heads.items()}
     touched: set[int] = set()
@@ -206,12 +221,7 @@ def chain_writes(txs: Sequence[PendingTransaction], heads: dict[int, ShardHead])
         journal_rows.append(JournalRow(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
                                        tx.amount_minor, tx.currency, receipt_ref, store_id, terminal_id,
                                        tx.request_id, related, tx.created_at, prev_hash, digest, ledger.HASH_VERSION))
-    if not journal_rows:
-        return []
-    return [(INSERT_JOURNAL, pgarray.columns(JournalRow, journal_rows)),
-            (UPDATE_HEADS, pgarray.columns(HeadMove, [HeadMove(shard, seqs[shard], hashes[shard])
-                                                      for shard in sorted(touched)])),
-            *activity_writes(txs)]
+    return journal_rows, [HeadMove(shard, seqs[shard], hashes[shard]) for shard in sorted(touched)]
 
 
 def activity_writes(txs: Sequence[PendingTransaction]) -> list[Write]:
