@@ -265,3 +265,38 @@ def test_the_worker_killed_during_a_two_minute_outage_loses_nothing(make_partner
     assert outage[-1].attempted_at - outage[0].attempted_at >= WALL_OUTAGE
     assert [(d.seq, d.attempt) for d in log if d.delivered] == (
         [(first, len(outage) + 1)] + [(seq_of(i), 1) for i in expected[1:]])
+
+
+def test_a_long_url_whose_retries_run_out_names_the_event_in_its_alert(make_partner, engine, network_signer):
+    """The worker's interceptors (settlement's ActivityGuard, which shortens long failure messages) must keep the
+    failure's details: the workflow reads the event that was not delivered from them for the operator's alert."""
+    schedule = DeliverySchedule(1.0, 2.0, 4.0, 10.0, 2.0)  # attempts at 0, 1, 3, 7 s
+    port = free_port()
+    shop = make_partner("longurl")
+    url = f"http://127.0.0.1:{port}/hooks?token=" + "t" * 400  # a failure message over 300 characters
+    with engine.begin() as conn:
+        endpoint = store.create_endpoint(conn, shop.partner_id, url, [], "whsec_" + "A" * 44)
+    with shop.client() as network:
+        network.earn(network.enroll_member().member.member_id, points=3)
+    first = seq_of(pending(engine, shop.partner_id, endpoint.delivered_through)[0])
+
+    async def run() -> str:
+        env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
+        try:
+            queue = f"longurl-{uuid.uuid4().hex[:8]}"
+            activities = WebhookActivities(engine, network_signer, timeout_seconds=2)
+            async with Worker(env.client, task_queue=queue, workflows=WEBHOOK_WORKFLOWS, activities=activities.all(),
+                              activity_executor=ThreadPoolExecutor(2), interceptors=worker_interceptors()):
+                return await env.client.execute_workflow(
+                    WebhookEndpointWorkflow.run, EndpointJob(endpoint.endpoint_id, schedule),
+                    id=endpoint_workflow_id(endpoint.endpoint_id), task_queue=queue,
+                    execution_timeout=timedelta(days=1))
+        finally:
+            await env.shutdown()
+    assert asyncio.run(run()) == "disabled"
+    with engine.connect() as conn:
+        after = store.endpoint(conn, endpoint.endpoint_id)
+    attempts = schedule.rules().attempts()
+    assert len(log_of(engine, endpoint.endpoint_id)) == attempts == 4
+    assert not after.enabled and after.alert.startswith(
+        f"disabled by the network: event {first} not delivered after {attempts} attempts (last: ")
