@@ -300,3 +300,40 @@ def test_a_long_url_whose_retries_run_out_names_the_event_in_its_alert(make_part
     assert len(log_of(engine, endpoint.endpoint_id)) == attempts == 4
     assert not after.enabled and after.alert.startswith(
         f"disabled by the network: event {first} not delivered after {attempts} attempts (last: ")
+
+
+def test_a_last_attempt_that_times_out_names_the_event_in_its_alert(make_partner, engine, network_signer):
+    """A receiver that accepts connections and never answers: each attempt runs into its start-to-close timeout
+    (the POST's own timeout is longer here), so the last failure carries no event; the alert still names it."""
+    schedule = DeliverySchedule(1.0, 2.0, 1.0, 1.0, 1.0)  # two attempts, each at most 6 s
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # never accepted: the kernel completes the connection, nobody reads or answers
+        shop = make_partner("hung")
+        with engine.begin() as conn:
+            endpoint = store.create_endpoint(conn, shop.partner_id, f"http://127.0.0.1:{hung.getsockname()[1]}/",
+                                             [], "whsec_" + "A" * 44)
+        with shop.client() as network:
+            network.earn(network.enroll_member().member.member_id, points=3)
+        first = seq_of(pending(engine, shop.partner_id, endpoint.delivered_through)[0])
+
+        async def run() -> str:
+            env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
+            try:
+                queue = f"hung-{uuid.uuid4().hex[:8]}"
+                activities = WebhookActivities(engine, network_signer, timeout_seconds=8)
+                async with Worker(env.client, task_queue=queue, workflows=WEBHOOK_WORKFLOWS,
+                                  activities=activities.all(), activity_executor=ThreadPoolExecutor(4),
+                                  interceptors=worker_interceptors()):
+                    return await env.client.execute_workflow(
+                        WebhookEndpointWorkflow.run, EndpointJob(endpoint.endpoint_id, schedule),
+                        id=endpoint_workflow_id(endpoint.endpoint_id), task_queue=queue,
+                        execution_timeout=timedelta(days=1))
+            finally:
+                await env.shutdown()
+        assert asyncio.run(run()) == "disabled"
+    with engine.connect() as conn:
+        after = store.endpoint(conn, endpoint.endpoint_id)
+    assert not after.enabled and after.alert.startswith(
+        f"disabled by the network: event {first} not delivered after 2 attempts (last: ")
+    assert "timed out" in after.alert.lower() or "timeout" in after.alert.lower(), after.alert
