@@ -15,7 +15,7 @@ from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 from sqlalchemy import Connection, text
 
-from network import errors
+from network import errors, webhooks
 from network.core import events, expiry
 from network.core.ledger import CURRENCY_EXPONENT
 from network.core.terms import BASIS_POINTS, SETTLEMENT_MODELS, ContractTerms

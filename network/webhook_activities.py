@@ -72,7 +72,7 @@ class AdvanceInput:
 @dataclass
 class DisableInput:
     endpoint_id: str
-    sequence: int
+    sequence: int  # 0: the last failure did not say (a timeout): the first pending event is named
     attempts: int
     last_error: str
 
@@ -175,12 +175,21 @@ class WebhookActivities:
         with self._engine.begin() as conn:
             store.advance(conn, job.endpoint_id, job.through)
 
+    @staticmethod
+    def _first_pending(conn, endpoint_id: str) -> int:
+        """The event the endpoint is stuck on, when the last attempt's failure did not say (it timed out: the
+        worker was killed during it, or it hung): the first its filter takes after delivered_through."""
+        endpoint = store.endpoint(conn, endpoint_id)
+        wanted = [] if endpoint is None else store.pending_events(conn, endpoint, PAGE)[0]
+        return wanted[0] if wanted else 0
+
     @activity.defn
     def disable_endpoint(self, job: DisableInput) -> bool:
         """Retries ran out: disable the endpoint with an operator alert (logged as a warning)."""
-        alert = (f"disabled by the network: event {job.sequence} not delivered after {job.attempts} attempts "
-                 f"(last: {job.last_error})")
         with self._engine.begin() as conn:
+            sequence = job.sequence or self._first_pending(conn, job.endpoint_id)
+            alert = (f"disabled by the network: event {sequence} not delivered after {job.attempts} attempts "
+                     f"(last: {job.last_error})")
             changed = store.disable_for_failures(conn, job.endpoint_id, alert)
         if changed:
             log.warning("webhook endpoint %s %s", job.endpoint_id, alert)

@@ -11,7 +11,9 @@ the start-to-close timeout.
 Failures: an exception is sent as an ApplicationError of the same type name (so the retry policy's
 non_retryable_error_types still match) whose message is the first line of the underlying error, at most
 MAX_MESSAGE_CHARS characters, without SQLAlchemy's statement and parameters (a set-based statement with its
-arrays made Temporal refuse the failure: "Failure exceeds size limit").
+arrays made Temporal refuse the failure: "Failure exceeds size limit"). An activity's own ApplicationError keeps
+its details, type, non_retryable and next_retry_delay: only its message is shortened (the webhook workflow reads
+the event that was not delivered from the details).
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ class _GuardedActivity(ActivityInboundInterceptor):
         except ApplicationError as exc:
             if len(exc.message) <= MAX_MESSAGE_CHARS:
                 raise
-            raise ApplicationError(exc.message[:MAX_MESSAGE_CHARS - 3] + "...", type=exc.type,
-                                   non_retryable=exc.non_retryable) from None
+            raise ApplicationError(exc.message[:MAX_MESSAGE_CHARS - 3] + "...", *exc.details, type=exc.type,
+                                   non_retryable=exc.non_retryable,
+                                   next_retry_delay=exc.next_retry_delay) from None  # only the message shortened
         except FailureError:  # cancellation and the like: Temporal's own
             raise
         except Exception as exc:  # noqa: BLE001 - every other failure, short
