@@ -26,8 +26,15 @@ def test_programme_page_shows_burn_and_cost_and_an_admin_ends_a_campaign(console
         member = network.enroll_member().member.member_id
         for _ in range(2):
             network.earn(member, amount_minor=1000)
+    with make_partner("pg2", earn_points_per_major=1).client() as elsewhere:  # the campaign is not its
+        climber = elsewhere.enroll_member().member.member_id
+        elsewhere.earn(climber, amount_minor=500_000)  # 5000 qualifying points: Silver at once
     at = page(logged_in(VIEWER, VIEWER_PASSWORD), "programme")
     assert {"Member", "Silver", "Gold", "Platinum"} <= set(table(at, "threshold_points")["tier"])
+    changes = rows_by(table(at, "reason"), "member_id")  # the tier history
+    assert (changes[climber]["from_tier"], changes[climber]["to_tier"], changes[climber]["reason"]) == (
+        "", "Silver", "earn")
+    assert member not in changes  # its first earn left it at the lowest tier: not a change
     row = rows_by(table(at, "burn_pct"), "campaign")[campaign_id]
     assert (row["budget_points"], row["budget_left"], row["given_points"], row["burn_pct"]) == (44, 22, 22, 50.0)
     cost = rows_by(table(at, "redeemed_points"), "funder")

@@ -18,6 +18,13 @@ session.show_flash()
 st.subheader("Tiers")
 st.caption("Qualifying points: purchases only, over the rolling 12 months. Multipliers in basis points (10000 = x1).")
 st.dataframe(data.tier_ladder(), hide_index=True, width="stretch", key="tiers")
+changes = data.tier_changes()
+st.caption("Latest tier changes: upgrades in the earn that crosses a threshold (reason earn), one-level downgrades "
+           "by the requalification review (reason review).")
+if changes.empty:
+    st.caption("No tier change yet.")
+else:
+    st.dataframe(changes, hide_index=True, width="stretch", key="tier_changes")
 
 st.subheader("Campaigns")
 campaigns = data.campaigns()

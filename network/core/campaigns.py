@@ -340,6 +340,24 @@ def progress(ladder: Sequence[Tier], qualifying_points: int, held: str = "") -> 
                     max(0, above[0].threshold_points - qualifying_points))
 
 
+def requalified(ladder: Sequence[Tier], qualifying_points: int, held: str) -> Tier | None:
+    """The tier a requalification review moves a member to, or None (no change): the tier the qualifying points of
+    the rolling 12 months reach, but never more than ONE level below the tier held (soft landing: Gold with no
+    points goes to Silver, and to Member only at a later review). A review never raises a tier (upgrades happen in
+    the earn that crosses a threshold) and leaves a tier that is not on the ladder alone."""
+    by_name = {t.name: t for t in ladder}
+    current = by_name.get(held)
+    if current is None:
+        return None
+    reached = tier_for(ladder, qualifying_points)
+    if reached is not None and reached.rank >= current.rank:
+        return None
+    below = [t for t in ladder if t.rank < current.rank]
+    if not below:
+        return None
+    return max(below, key=lambda t: t.rank)  # the points reach lower still: one level down only
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What an earn gives: its components (base first) and the wanted campaign bonuses still to claim."""
