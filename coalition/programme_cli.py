@@ -56,8 +56,9 @@ def _utc(value: Optional[datetime]) -> datetime | None:
 def campaign_create(
     campaign_id: str,
     name: str = typer.Option("", help="Shown on the console (default: the id)."),
-    kind: str = typer.Option("earn", help="earn, signup (a member's first enrolment), referral or anniversary "
-                                          "(each year on the day the member joined)."),
+    kind: str = typer.Option("earn", help="earn, signup (a member's first enrolment), referral, anniversary "
+                                          "(each year on the day the member joined) or birthday (each year on the "
+                                          "member's birthday, when its account gave a birth date)."),
     funder: List[str] = typer.Option(..., help="PARTNER[:BASIS_POINTS], repeated for a co-funded campaign; "
                                                "'network' is the network itself as an issuer."),
     partner: List[str] = typer.Option([], help="Earns at these partners only (repeat)."),
@@ -68,8 +69,8 @@ def campaign_create(
     hours: Optional[str] = typer.Option(None, help="FROM-TO hours of day in UTC, e.g. 17-20 (20 excluded)."),
     min_basket_minor: Optional[int] = typer.Option(None, help="Minimum purchase amount, minor units."),
     tier: List[str] = typer.Option([], help="Members of these tiers only (repeat)."),
-    segment: str = typer.Option("", help="new (joined less than --segment-days ago) or lapsed (no earn for "
-                                         "--segment-days)."),
+    segment: str = typer.Option("", help="new (joined less than --segment-days ago), lapsed (no earn for "
+                                         "--segment-days) or birthday (the member's birth month)."),
     segment_days: int = 0,
     category: List[str] = typer.Option([], help="Basket lines of these categories (repeat)."),
     sku: List[str] = typer.Option([], help="Basket lines of these SKUs (repeat)."),
