@@ -550,9 +550,12 @@ class Campaign(Base):
     definition: Mapped[dict] = mapped_column(JSONB)
     budget_points: Mapped[int | None] = mapped_column(BigInteger)
     budget_left: Mapped[int | None] = mapped_column(BigInteger)
+    # the partner that created it over its signed API (its own campaign); NULL: the operator's
+    owner_partner_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
     __table_args__ = (
+        Index("ix_campaigns_owner", "owner_partner_id"),
         CheckConstraint("status in ('active','paused','ended')", name="campaign_status"),
         CheckConstraint("kind in ('earn','signup','referral','anniversary','birthday')", name="campaign_kind"),
         CheckConstraint("budget_left >= 0 AND budget_left <= budget_points", name="campaign_budget"),

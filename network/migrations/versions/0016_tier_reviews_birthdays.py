@@ -6,6 +6,7 @@ tier_changes: one row per change of member_status.tier (an insert at the lowest 
 the transaction's coalition.tier_reason setting ('review' for the requalification schedule), 'earn' otherwise.
 member_birthdays: the month and day of a member's birth date, copied from the account's encrypted personal data
 when the account is created or a card linked to it, deleted when the account is erased (crypto-shredding).
+campaigns.owner_partner_id: the partner that created the campaign over its signed API (NULL: the operator's).
 
 Revision ID: 0016
 Revises: 0012
@@ -64,12 +65,16 @@ def upgrade() -> None:
     op.drop_constraint('campaign_kind', 'campaigns', type_='check')
     op.create_check_constraint('campaign_kind', 'campaigns',
                                "kind in ('earn','signup','referral','anniversary','birthday')")
+    op.add_column('campaigns', sa.Column('owner_partner_id', sa.String(length=32), nullable=True))
+    op.create_index('ix_campaigns_owner', 'campaigns', ['owner_partner_id'])
     op.drop_constraint('earn_component_kind', 'earn_components', type_='check')
     op.create_check_constraint('earn_component_kind', 'earn_components',
                                "kind in ('base','tier','campaign','signup','referral','anniversary','birthday')")
 
 
 def downgrade() -> None:
+    op.drop_index('ix_campaigns_owner', table_name='campaigns')
+    op.drop_column('campaigns', 'owner_partner_id')
     op.drop_constraint('earn_component_kind', 'earn_components', type_='check')
     op.create_check_constraint('earn_component_kind', 'earn_components',
                                "kind in ('base','tier','campaign','signup','referral','anniversary')")
