@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from network import errors
 from network.core.campaigns import Campaign, Conditions, Effects, Funder, Tier
 from network.core.terms import BASIS_POINTS
 from network.runtime import operator_transaction
@@ -24,28 +23,8 @@ console = Console()
 OPERATOR = typer.Option("cli", "--operator", help="Who is acting (recorded with the action).")
 
 
-def _funders(values: List[str]) -> tuple[Funder, ...]:
-    """PARTNER[:BPS] each; a single funder without a share funds it all."""
-    out = []
-    for value in values:
-        partner_id, _, share = value.partition(":")
-        try:
-            out.append(Funder(partner_id, int(share) if share else BASIS_POINTS))
-        except ValueError:
-            raise errors.DomainError(errors.grpc.StatusCode.INVALID_ARGUMENT, "CAMPAIGN_FUNDING_INVALID",
-                                     f"funder {value!r}: PARTNER or PARTNER:BASIS_POINTS") from None
-    return tuple(out)
-
-
-def _hours(value: Optional[str]) -> tuple[int, int] | None:
-    if not value:
-        return None
-    start, _, end = value.partition("-")
-    try:
-        return int(start), int(end)
-    except ValueError:
-        raise errors.DomainError(errors.grpc.StatusCode.INVALID_ARGUMENT, "CAMPAIGN_WINDOW_INVALID",
-                                 f"hours {value!r}: FROM-TO, e.g. 17-20") from None
+_funders = programme.parse_funders  # the same parsing as the console's (network.store.campaigns)
+_hours = programme.parse_hours
 
 
 def _utc(value: Optional[datetime]) -> datetime | None:

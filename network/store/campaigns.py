@@ -260,6 +260,32 @@ def claim_writes(grants: Sequence[core.Grant]) -> list[tuple[str, dict]]:
 
 # --- management (CLI, console) ----------------------------------------------------------------------------------
 
+def parse_funders(values: Iterable[str]) -> tuple[Funder, ...]:
+    """PARTNER[:BASIS_POINTS] each (the CLI's --funder, the console's funders field); a single funder without a
+    share funds it all."""
+    out = []
+    for value in values:
+        partner_id, _, share = value.partition(":")
+        try:
+            out.append(Funder(partner_id, int(share) if share else core.BASIS_POINTS))
+        except ValueError:
+            raise errors.DomainError(errors.grpc.StatusCode.INVALID_ARGUMENT, "CAMPAIGN_FUNDING_INVALID",
+                                     f"funder {value!r}: PARTNER or PARTNER:BASIS_POINTS") from None
+    return tuple(out)
+
+
+def parse_hours(value: str | None) -> tuple[int, int] | None:
+    """FROM-TO hours of day (UTC), e.g. 17-20; empty: none."""
+    if not value:
+        return None
+    start, _, end = value.partition("-")
+    try:
+        return int(start), int(end)
+    except ValueError:
+        raise errors.DomainError(errors.grpc.StatusCode.INVALID_ARGUMENT, "CAMPAIGN_WINDOW_INVALID",
+                                 f"hours {value!r}: FROM-TO, e.g. 17-20") from None
+
+
 def _audit(conn: Connection, operator: str, action: str, subject: str, detail: dict) -> None:
     conn.execute(text("INSERT INTO operator_actions (operator, action, subject, detail) "
                       "VALUES (:o, :a, :s, CAST(:d AS jsonb))"),
