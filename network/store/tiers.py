@@ -62,11 +62,11 @@ def review_tiers(conn: Connection, ladder: Sequence[Tier], now: datetime, hold: 
 
 
 def tier_history(conn: Connection, member_id: str | None = None, limit: int = 200) -> pd.DataFrame:
-    """The latest tier changes (of one member, or of all), newest first."""
+    """The latest tier changes (of one member, or of all), the last recorded first."""
     where = "WHERE c.member_id = CAST(:m AS uuid) " if member_id else ""
     rows = conn.execute(text(
         "SELECT c.changed_at, c.member_id::text AS member_id, m.card_number, c.from_tier, c.to_tier, c.reason "
         f"FROM tier_changes c LEFT JOIN members m ON m.member_id = c.member_id {where}"
-        "ORDER BY c.changed_at DESC, c.change_id DESC LIMIT :limit"), {"m": member_id, "limit": limit}).all()
+        "ORDER BY c.change_id DESC LIMIT :limit"), {"m": member_id, "limit": limit}).all()
     return pd.DataFrame([tuple(r) for r in rows],
                         columns=["changed_at", "member_id", "card_number", "from_tier", "to_tier", "reason"])

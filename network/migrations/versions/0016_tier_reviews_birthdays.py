@@ -23,11 +23,7 @@ depends_on = None
 
 _TRIGGER_FUNCTION = """CREATE FUNCTION record_tier_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    IF NEW.tier = (SELECT name FROM tiers ORDER BY rank LIMIT 1) THEN
-      RETURN NULL;
-    END IF;
-  ELSIF NEW.tier IS NOT DISTINCT FROM OLD.tier THEN
+  IF TG_OP = 'INSERT' AND NEW.tier = (SELECT name FROM tiers ORDER BY rank LIMIT 1) THEN
     RETURN NULL;
   END IF;
   INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, changed_at)
@@ -51,8 +47,11 @@ def upgrade() -> None:
     op.create_index('ix_tier_changes_member', 'tier_changes', ['member_id', 'changed_at'])
     op.create_index('ix_tier_changes_changed', 'tier_changes', ['changed_at'])
     op.execute(_TRIGGER_FUNCTION)
-    op.execute("CREATE TRIGGER member_status_tier_change AFTER INSERT OR UPDATE OF tier ON member_status "
+    # an update fires only when the tier changes (the earn's upsert names the column on every earn)
+    op.execute("CREATE TRIGGER member_status_tier_insert AFTER INSERT ON member_status "
                "FOR EACH ROW EXECUTE FUNCTION record_tier_change()")
+    op.execute("CREATE TRIGGER member_status_tier_change AFTER UPDATE OF tier ON member_status "
+               "FOR EACH ROW WHEN (OLD.tier IS DISTINCT FROM NEW.tier) EXECUTE FUNCTION record_tier_change()")
     op.create_table(
         'member_birthdays',
         sa.Column('member_id', postgresql.UUID(as_uuid=True), nullable=False),
@@ -83,6 +82,7 @@ def downgrade() -> None:
     op.drop_index('ix_member_birthdays_day', table_name='member_birthdays')
     op.drop_table('member_birthdays')
     op.execute("DROP TRIGGER member_status_tier_change ON member_status")
+    op.execute("DROP TRIGGER member_status_tier_insert ON member_status")
     op.execute("DROP FUNCTION record_tier_change()")
     op.drop_index('ix_tier_changes_changed', table_name='tier_changes')
     op.drop_index('ix_tier_changes_member', table_name='tier_changes')
