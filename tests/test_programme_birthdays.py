@@ -148,3 +148,8 @@ def test_a_birthday_month_campaign_rewards_earns_in_the_members_birth_month(engi
                 assert network.earn(member, amount_minor=1000).total_points == 10
     finally:
         end(engine, month_bonus)
+
+
+def test_century_years_follow_the_gregorian_leap_rule():
+    assert core.birthdays_on(date(2100, 2, 28)) == [(2, 28), (2, 29)]  # 2100 is a common year
+    assert core.birthdays_on(date(2000, 2, 28)) == [(2, 28)]  # 2000 was a leap year

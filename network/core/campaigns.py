@@ -30,7 +30,6 @@ NOTIFY, so an earn evaluates them in memory.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Iterable, Sequence
@@ -240,7 +239,8 @@ def matches(c: Campaign, ctx: EarnContext) -> bool:
 def birthdays_on(today: date) -> list[tuple[int, int]]:
     """The (month, day) birthdays that fall on `today`: its own, and 29 February on 28 February of a common year."""
     days = [(today.month, today.day)]
-    if (today.month, today.day) == (2, 28) and not calendar.isleap(today.year):
+    leap = today.year % 4 == 0 and (today.year % 100 != 0 or today.year % 400 == 0)
+    if (today.month, today.day) == (2, 28) and not leap:
         days.append((2, 29))
     return days
 
