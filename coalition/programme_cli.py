@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from network import errors
 from network.core.campaigns import Campaign, Conditions, Effects, Funder, Tier
 from network.core.terms import BASIS_POINTS
 from network.runtime import operator_transaction
@@ -24,28 +23,8 @@ console = Console()
 OPERATOR = typer.Option("cli", "--operator", help="Who is acting (recorded with the action).")
 
 
-def _funders(values: List[str]) -> tuple[Funder, ...]:
-    """PARTNER[:BPS] each; a single funder without a share funds it all."""
-    out = []
-    for value in values:
-        partner_id, _, share = value.partition(":")
-        try:
-            out.append(Funder(partner_id, int(share) if share else BASIS_POINTS))
-        except ValueError:
-            raise errors.DomainError(errors.grpc.StatusCode.INVALID_ARGUMENT, "CAMPAIGN_FUNDING_INVALID",
-                                     f"funder {value!r}: PARTNER or PARTNER:BASIS_POINTS") from None
-    return tuple(out)
-
-
-def _hours(value: Optional[str]) -> tuple[int, int] | None:
-    if not value:
-        return None
-    start, _, end = value.partition("-")
-    try:
-        return int(start), int(end)
-    except ValueError:
-        raise errors.DomainError(errors.grpc.StatusCode.INVALID_ARGUMENT, "CAMPAIGN_WINDOW_INVALID",
-                                 f"hours {value!r}: FROM-TO, e.g. 17-20") from None
+_funders = programme.parse_funders  # the same parsing as the console's (network.store.campaigns)
+_hours = programme.parse_hours
 
 
 def _utc(value: Optional[datetime]) -> datetime | None:
@@ -56,8 +35,9 @@ def _utc(value: Optional[datetime]) -> datetime | None:
 def campaign_create(
     campaign_id: str,
     name: str = typer.Option("", help="Shown on the console (default: the id)."),
-    kind: str = typer.Option("earn", help="earn, signup (a member's first enrolment), referral or anniversary "
-                                          "(each year on the day the member joined)."),
+    kind: str = typer.Option("earn", help="earn, signup (a member's first enrolment), referral, anniversary "
+                                          "(each year on the day the member joined) or birthday (each year on the "
+                                          "member's birthday, when its account gave a birth date)."),
     funder: List[str] = typer.Option(..., help="PARTNER[:BASIS_POINTS], repeated for a co-funded campaign; "
                                                "'network' is the network itself as an issuer."),
     partner: List[str] = typer.Option([], help="Earns at these partners only (repeat)."),
@@ -68,8 +48,8 @@ def campaign_create(
     hours: Optional[str] = typer.Option(None, help="FROM-TO hours of day in UTC, e.g. 17-20 (20 excluded)."),
     min_basket_minor: Optional[int] = typer.Option(None, help="Minimum purchase amount, minor units."),
     tier: List[str] = typer.Option([], help="Members of these tiers only (repeat)."),
-    segment: str = typer.Option("", help="new (joined less than --segment-days ago) or lapsed (no earn for "
-                                         "--segment-days)."),
+    segment: str = typer.Option("", help="new (joined less than --segment-days ago), lapsed (no earn for "
+                                         "--segment-days) or birthday (the member's birth month)."),
     segment_days: int = 0,
     category: List[str] = typer.Option([], help="Basket lines of these categories (repeat)."),
     sku: List[str] = typer.Option([], help="Basket lines of these SKUs (repeat)."),

@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from console.auth import Operator, require_admin
 from network import admin
+from network.core.campaigns import Campaign, Tier
 from network.store import campaigns
 from console.settings import ConsoleSettings
 from settlement import control
@@ -95,6 +96,20 @@ def replay_webhook_events(engine: Engine, operator: Operator, endpoint_id: str, 
     require_admin(operator)
     with engine.begin() as conn:
         return admin.replay_webhook_events(conn, operator.name, endpoint_id, first, last)
+
+
+def create_campaign(engine: Engine, operator: Operator, campaign: Campaign, currency: str) -> None:
+    """Create a campaign (network.store.campaigns: validated as the CLI's, audited)."""
+    require_admin(operator)
+    with engine.begin() as conn:
+        campaigns.create_campaign(conn, campaign, operator.name, currency)
+
+
+def set_tier(engine: Engine, operator: Operator, tier: Tier) -> None:
+    """Add or change a tier of the ladder (network.store.campaigns: validated as the CLI's, audited)."""
+    require_admin(operator)
+    with engine.begin() as conn:
+        campaigns.set_tier(conn, tier, operator.name)
 
 
 def set_campaign_status(engine: Engine, operator: Operator, campaign_id: str, action: str) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from network.store import programme_reads
+from network.store import programme_reads, tiers
 from network.store import credentials
 from network.store import read_models as network_reads
 from network.store import webhooks as webhook_store
@@ -238,6 +238,12 @@ def webhook_deliveries(endpoint_id: str, limit: int) -> pd.DataFrame:
 def tier_ladder() -> pd.DataFrame:
     with engine().connect() as conn:
         return programme_reads.tier_counts(conn)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def tier_changes(limit: int = 200) -> pd.DataFrame:
+    with engine().connect() as conn:
+        return tiers.tier_history(conn, limit=limit)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -43,6 +43,7 @@ from network.store import consent
 from network.store.consent import ConsentPolicy, SpendGuard, Verification
 from network.store.ledger import Ledger, parse_uuid
 from network.store import webhooks as webhook_store
+from network.store import campaigns as campaign_store
 from network.store.traffic import TrafficRow, traffic
 from protos.coalition.v1 import network_pb2 as pb
 from protos.coalition.v1 import network_pb2_grpc
@@ -50,7 +51,8 @@ from protos.coalition.v1 import network_pb2_grpc
 SERVICE = "/coalition.v1.NetworkService/"
 MUTATING = frozenset(SERVICE + m for m in ("EnrollMember", "Earn", "BatchEarn", "Redeem", "AuthorizeRedemption",
                                           "CaptureRedemption", "VoidRedemption", "Reverse", "CreateWebhookEndpoint",
-                                          "UpdateWebhookEndpoint", "DeleteWebhookEndpoint", "ReplayWebhookEvents"))
+                                          "UpdateWebhookEndpoint", "DeleteWebhookEndpoint", "ReplayWebhookEvents",
+                                          "CreateCampaign", "UpdateCampaignStatus"))
 SPEND_REFUSALS = frozenset({"MEMBER_VERIFICATION_REQUIRED", "MEMBER_VERIFICATION_FAILED", "MEMBER_LOCKED",
                             "CARD_FROZEN", "MEMBER_FROZEN", "VELOCITY_LIMIT"})
 PUBLIC = frozenset({SERVICE + "GetNetworkKeys"})
@@ -200,6 +202,16 @@ def event_message(event: outbox.StoredEvent) -> pb.Event:
     if event.detail:
         message.detail_json = json.dumps(event.detail, sort_keys=True, separators=(",", ":"))
     return message
+
+
+def partner_campaign_message(own: campaign_store.OwnCampaign) -> pb.PartnerCampaign:
+    c = own.campaign
+    return pb.PartnerCampaign(campaign_id=c.campaign_id, name=c.name, status=own.status, stores=c.conditions.stores,
+                              multiplier_bps=c.effects.multiplier_bps, fixed_points=c.effects.fixed_points,
+                              cap_points=c.effects.cap_points or 0, cap_period=c.effects.cap_period,
+                              budget_points=c.budget_points or 0, budget_left=own.budget_left or 0,
+                              awarded_points=own.awarded_points, min_basket_minor=c.conditions.min_basket_minor or 0,
+                              weekdays=c.conditions.weekdays)
 
 
 def webhook_endpoint_message(endpoint: webhook_store.Endpoint) -> pb.WebhookEndpoint:
@@ -555,6 +567,36 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             webhooks.delete(conn, partner_id, request.endpoint_id)
             return pb.DeleteWebhookEndpointResponse()
         return self._mutate("DeleteWebhookEndpoint", request, delete)
+
+    # --- the partner's own campaigns ------------------------------------------------------------------------
+
+    def CreateCampaign(self, request: pb.CreateCampaignRequest, context) -> bytes:
+        validation.validate(request)
+
+        def create(conn: Connection, partner_id: str) -> pb.CreateCampaignResponse:
+            campaign = campaign_store.partner_campaign(
+                partner_id, request.campaign_id, request.name, list(request.stores), request.multiplier_bps,
+                request.fixed_points, request.cap_points, request.cap_period, request.budget_points,
+                request.min_basket_minor, list(request.weekdays))
+            campaign_store.create_campaign(conn, campaign, f"partner:{partner_id}", "", owner=partner_id)
+            [own] = campaign_store.own_campaigns(conn, partner_id, request.campaign_id)
+            return pb.CreateCampaignResponse(campaign=partner_campaign_message(own))
+        return self._mutate("CreateCampaign", request, create)
+
+    def ListCampaigns(self, request: pb.ListCampaignsRequest, context) -> pb.ListCampaignsResponse:
+        validation.validate(request)
+        return self._read(lambda conn, partner_id: pb.ListCampaignsResponse(
+            campaigns=[partner_campaign_message(c) for c in campaign_store.own_campaigns(conn, partner_id)]))
+
+    def UpdateCampaignStatus(self, request: pb.UpdateCampaignStatusRequest, context) -> bytes:
+        validation.validate(request)
+
+        def update(conn: Connection, partner_id: str) -> pb.UpdateCampaignStatusResponse:
+            campaign_store.set_campaign_status(conn, request.campaign_id, request.action, f"partner:{partner_id}",
+                                               owner=partner_id)
+            [own] = campaign_store.own_campaigns(conn, partner_id, request.campaign_id)
+            return pb.UpdateCampaignStatusResponse(campaign=partner_campaign_message(own))
+        return self._mutate("UpdateCampaignStatus", request, update)
 
     def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest,
                               context) -> pb.ListWebhookDeliveriesResponse:

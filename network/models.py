@@ -550,11 +550,14 @@ class Campaign(Base):
     definition: Mapped[dict] = mapped_column(JSONB)
     budget_points: Mapped[int | None] = mapped_column(BigInteger)
     budget_left: Mapped[int | None] = mapped_column(BigInteger)
+    # the partner that created it over its signed API (its own campaign); NULL: the operator's
+    owner_partner_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
     __table_args__ = (
+        Index("ix_campaigns_owner", "owner_partner_id"),
         CheckConstraint("status in ('active','paused','ended')", name="campaign_status"),
-        CheckConstraint("kind in ('earn','signup','referral','anniversary')", name="campaign_kind"),
+        CheckConstraint("kind in ('earn','signup','referral','anniversary','birthday')", name="campaign_kind"),
         CheckConstraint("budget_left >= 0 AND budget_left <= budget_points", name="campaign_budget"),
         CheckConstraint("(budget_points IS NULL) = (budget_left IS NULL)", name="campaign_budget_set"),
     )
@@ -588,7 +591,7 @@ class EarnComponent(Base):
     __table_args__ = (
         Index("ix_earn_components_campaign", "campaign_id", "created_at"),
         Index("ix_earn_components_funder", "funder_id", "created_at"),
-        CheckConstraint("kind in ('base','tier','campaign','signup','referral','anniversary')",
+        CheckConstraint("kind in ('base','tier','campaign','signup','referral','anniversary','birthday')",
                         name="earn_component_kind"),
     )
 
@@ -614,6 +617,34 @@ class MemberStatus(Base):
     tier: Mapped[str] = mapped_column(String(32))
     tier_since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_earn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TierChange(Base):
+    """A change of a member's tier: an upgrade in the earn that crossed a threshold (reason 'earn'), or a one-level
+    downgrade by the requalification review ('review'). Written by the member_status trigger (migration 0016)."""
+
+    __tablename__ = "tier_changes"
+    change_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    from_tier: Mapped[str] = mapped_column(String(32))
+    to_tier: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_tier_changes_member", "member_id", "changed_at"),
+                      Index("ix_tier_changes_changed", "changed_at"))
+
+
+class MemberBirthday(Base):
+    """The month and day of a member's birth date, for the programme (birthday bonus, birthday-month segment): copied
+    from the account's encrypted personal data, deleted when the account is erased."""
+
+    __tablename__ = "member_birthdays"
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    birth_month: Mapped[int] = mapped_column(SmallInteger)
+    birth_day: Mapped[int] = mapped_column(SmallInteger)
+    __table_args__ = (Index("ix_member_birthdays_day", "birth_month", "birth_day"),
+                      CheckConstraint("birth_month BETWEEN 1 AND 12 AND birth_day BETWEEN 1 AND 31",
+                                      name="member_birthday"))
 
 
 class MemberQualifying(Base):

@@ -714,6 +714,102 @@ if __name__ == "__main__":  # pragma: no cover
     app()
 
 
+# --- campaigns -----------------------------------------------------------------------------------
+
+campaigns_app = typer.Typer(help="Your own bonus campaigns (funded by you, on your stores): create, list, pause, "
+                                 "resume, end.", no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
+
+
+def _campaign_row(table: Table, c: network_pb2.PartnerCampaign) -> None:
+    effect = " + ".join(part for part in (f"x{c.multiplier_bps} bps" if c.multiplier_bps else "",
+                                          f"{c.fixed_points} pts" if c.fixed_points else "") if part)
+    table.add_row(c.campaign_id, c.name, c.status, ", ".join(c.stores) or "all", effect,
+                  f"{c.cap_points}/{c.cap_period}" if c.cap_points else "",
+                  f"{c.budget_left}/{c.budget_points}" if c.budget_points else "", str(c.awarded_points))
+
+
+def _campaign_table(campaigns) -> Table:
+    table = Table(title="campaigns", title_justify="left")
+    for column in ("campaign", "name", "status", "stores", "effect", "cap", "budget left", "given"):
+        table.add_column(column, overflow="fold")
+    for c in campaigns:
+        _campaign_row(table, c)
+    return table
+
+
+@campaigns_app.command("create")
+def campaigns_create(
+    ctx: typer.Context,
+    campaign_id: str = typer.Argument(..., help="Unique in the network, 1 to 64 characters."),
+    name: str = typer.Option("", help="Shown to the network's operator (default: the id)."),
+    store: list[str] = typer.Option([], help="One of your store ids (repeat; none: all your stores)."),
+    multiplier_bps: int = typer.Option(0, help="Bonus on the base points, basis points (10000: double points)."),
+    fixed_points: int = typer.Option(0, help="Fixed bonus points per earn."),
+    cap_points: int = typer.Option(0, help="At most this many bonus points per member and cap period."),
+    cap_period: str = typer.Option("", help="campaign (default), day or month."),
+    budget_points: int = typer.Option(0, help="Total bonus points; the campaign ends when they are given."),
+    min_basket_minor: int = typer.Option(0, help="Minimum purchase amount, minor units."),
+    weekday: list[int] = typer.Option([], help="0 = Monday ... 6 = Sunday (repeat; none: every day)."),
+    request_id: Optional[str] = RequestIdOption,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
+) -> None:
+    """Create a campaign of your own: it rewards earns at your stores, and you pay for its points."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        created = client.create_campaign(campaign_id, name=name, stores=store, multiplier_bps=multiplier_bps,
+                                         fixed_points=fixed_points, cap_points=cap_points, cap_period=cap_period,
+                                         budget_points=budget_points, min_basket_minor=min_basket_minor,
+                                         weekdays=weekday, request_id=request_id)
+    console.print(_campaign_table([created]))
+
+
+@campaigns_app.command("list")
+def campaigns_list(
+    ctx: typer.Context,
+    key_file: Path = KeyFileOption,
+    target: Optional[str] = TargetOption,
+    timeout: float = TimeoutOption,
+    tls: bool = TlsOption,
+    ca_file: Optional[Path] = CaFileOption,
+    cert_file: Optional[Path] = CertFileOption,
+    cert_key_file: Optional[Path] = CertKeyFileOption,
+) -> None:
+    """Your campaigns, newest first, with their budget burn."""
+    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        console.print(_campaign_table(client.list_campaigns()))
+
+
+def _campaign_action(action: str):
+    def command(
+        ctx: typer.Context,
+        campaign_id: str = typer.Argument(...),
+        request_id: Optional[str] = RequestIdOption,
+        key_file: Path = KeyFileOption,
+        target: Optional[str] = TargetOption,
+        timeout: float = TimeoutOption,
+        tls: bool = TlsOption,
+        ca_file: Optional[Path] = CaFileOption,
+        cert_file: Optional[Path] = CertFileOption,
+        cert_key_file: Optional[Path] = CertKeyFileOption,
+    ) -> None:
+        with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+            campaign = client.update_campaign_status(campaign_id, action, request_id=request_id)
+        console.print(f"campaign {campaign.campaign_id}: {campaign.status}")
+    command.__doc__ = {"pause": "Pause an active campaign of yours.", "resume": "Resume a paused campaign of yours.",
+                       "end": "End a campaign of yours, for good."}[action]
+    return command
+
+
+for _action in ("pause", "resume", "end"):
+    campaigns_app.command(_action)(_campaign_action(_action))
+
+
 # --- webhooks ------------------------------------------------------------------------------------
 
 webhooks_app = typer.Typer(help="Your webhook endpoints: add, list, remove, enable, deliveries, replay.",

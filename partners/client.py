@@ -69,6 +69,9 @@ METHODS = (
     "DeleteWebhookEndpoint",
     "ListWebhookDeliveries",
     "ReplayWebhookEvents",
+    "CreateCampaign",
+    "ListCampaigns",
+    "UpdateCampaignStatus",
 )
 STREAMING_METHODS = ("WatchEvents",)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # the network's limit on a request or response (network.proto)
@@ -621,6 +624,31 @@ class PartnerClient:
         request = network_pb2.CreateWebhookEndpointRequest(request_id=request_id or new_request_id(), url=url,
                                                            event_types=list(event_types))
         return self._call("CreateWebhookEndpoint", request, network_pb2.CreateWebhookEndpointResponse, mutating=True)
+
+    def create_campaign(self, campaign_id: str, *, name: str = "", stores: Iterable[str] = (),
+                        multiplier_bps: int = 0, fixed_points: int = 0, cap_points: int = 0, cap_period: str = "",
+                        budget_points: int = 0, min_basket_minor: int = 0, weekdays: Iterable[int] = (),
+                        request_id: str | None = None) -> network_pb2.PartnerCampaign:
+        """A bonus campaign of your own: on your earns only (at `stores`, or all of yours), funded by you alone."""
+        request = network_pb2.CreateCampaignRequest(
+            request_id=request_id or new_request_id(), campaign_id=campaign_id, name=name or campaign_id,
+            stores=list(stores), multiplier_bps=multiplier_bps, fixed_points=fixed_points, cap_points=cap_points,
+            cap_period=cap_period, budget_points=budget_points, min_basket_minor=min_basket_minor,
+            weekdays=list(weekdays))
+        return self._call("CreateCampaign", request, network_pb2.CreateCampaignResponse, mutating=True).campaign
+
+    def list_campaigns(self) -> list[network_pb2.PartnerCampaign]:
+        """Your own campaigns, newest first, with their budget burn."""
+        return list(self._call("ListCampaigns", network_pb2.ListCampaignsRequest(),
+                               network_pb2.ListCampaignsResponse, mutating=False).campaigns)
+
+    def update_campaign_status(self, campaign_id: str, action: str,
+                               request_id: str | None = None) -> network_pb2.PartnerCampaign:
+        """pause, resume or end one of your campaigns."""
+        request = network_pb2.UpdateCampaignStatusRequest(request_id=request_id or new_request_id(),
+                                                          campaign_id=campaign_id, action=action)
+        return self._call("UpdateCampaignStatus", request, network_pb2.UpdateCampaignStatusResponse,
+                          mutating=True).campaign
 
     def list_webhook_endpoints(self) -> list[network_pb2.WebhookEndpoint]:
         return list(self._call("ListWebhookEndpoints", network_pb2.ListWebhookEndpointsRequest(),

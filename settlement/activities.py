@@ -10,6 +10,7 @@ They are synchronous (SQLAlchemy, the rails' file locks) and run on the worker's
 from __future__ import annotations
 
 import logging
+from typing import Callable
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine
@@ -44,19 +45,23 @@ def _final(exc: Exception) -> ApplicationError:
 
 
 class SettlementActivities:
-    def __init__(self, engine: Engine, settings: SettlementSettings, rail: PaymentRail, signer: NetworkSigner):
+    def __init__(self, engine: Engine, settings: SettlementSettings, rail: PaymentRail, signer: NetworkSigner,
+                 clock: Callable[[], datetime] | None = None):
+        """clock: the ledger's clock (tests drive the tier review with the time-skipping server's virtual time)."""
         self._engine = engine
         self._settings = settings
         self._rail = rail
         self._signer = signer
         self._ledger = build_ledger(engine, settings)
+        if clock is not None:
+            self._ledger.clock = clock
 
     def all(self) -> list:
         return [self.open_cycle, self.cut_off, self.clear_cycle, self.net_cycle, self.issue_statements,
                 self.statement_responses, self.resolve_dispute, self.close_dispute_window, self.plan_payments,
                 self.submit_payments, self.record_confirmations, self.record_cycle_state, self.close_cycle,
                 self.plan_next_cycle, self.activate_due_lots, self.expire_lots, self.warn_expiring_points,
-                self.expire_holds, self.award_lifecycle_bonuses, self.purge_idempotency_keys]
+                self.expire_holds, self.award_lifecycle_bonuses, self.purge_idempotency_keys, self.review_tiers]
 
     # --- the cycle -------------------------------------------------------------------------------------------
 
@@ -187,6 +192,13 @@ class SettlementActivities:
         """Referral bonuses due (network.store.lifecycle), once per member and occasion whatever the reruns."""
         with self._engine.begin() as conn:
             return m.HousekeepingResult(job.task, self._ledger.award_lifecycle_bonuses(conn))
+
+    @activity.defn
+    def review_tiers(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
+        """Tier requalification with a one-level soft landing (network.store.tiers): the members moved down."""
+        with self._engine.begin() as conn:
+            return m.HousekeepingResult(job.task, self._ledger.review_tiers(
+                conn, timedelta(days=self._settings.tier_hold_days)))
 
     @activity.defn
     def purge_idempotency_keys(self, job: m.HousekeepingInput) -> m.HousekeepingResult:

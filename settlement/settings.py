@@ -19,6 +19,10 @@ class SettlementSettings(NetworkSettings):
     # The embedded Temporal dev server's port (`coalition up` starts it there; the CLI and worker use it).
     temporal_port: int = 7233
     settlement_period_seconds: int = 86400
+    # Tier requalification (network.store.tiers): the review runs every tier_review_seconds and moves a member down
+    # one level at most, once its tier has been held for tier_hold_days (so at most one level per tier_hold_days).
+    tier_review_seconds: int = Field(default=86400, ge=60)
+    tier_hold_days: int = Field(default=30, ge=1, le=3660)
     dispute_window_seconds: int = 3600
     payment_rail: str = "simulated"
     # The network's own account (debtor of payouts, creditor of collections) and its SEPA creditor identifier.

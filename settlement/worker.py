@@ -30,6 +30,7 @@ from settlement.workflows import WORKFLOWS, CycleStarterWorkflow, HousekeepingWo
 log = logging.getLogger(__name__)
 CYCLE_SCHEDULE_ID = "coalition-settlement-cycles"
 HOUSEKEEPING_EVERY = timedelta(minutes=1)
+TIER_REVIEW_SCHEDULE_ID = "coalition-tier-review"
 ACTIVITY_THREADS = 8
 RETRY_MAX_SECONDS = 5.0  # a worker waiting for PostgreSQL or Temporal tries again at least this often
 
@@ -85,6 +86,11 @@ def schedules(settings: SettlementSettings) -> dict[str, Schedule]:
                                                id=f"coalition-housekeeping-{task}",
                                                task_queue=settings.temporal_task_queue),
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=HOUSEKEEPING_EVERY)]), policy=skip)
+    found[TIER_REVIEW_SCHEDULE_ID] = Schedule(
+        action=ScheduleActionStartWorkflow(HousekeepingWorkflow.run, m.HousekeepingInput(m.TIER_REVIEW_TASK),
+                                           id=TIER_REVIEW_SCHEDULE_ID, task_queue=settings.temporal_task_queue),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.tier_review_seconds))]),
+        policy=skip)
     return found
 
 

@@ -223,7 +223,8 @@ HOUSEKEEPING = {task.__name__: task for task in (SettlementActivities.activate_d
                                                  SettlementActivities.expire_lots, SettlementActivities.expire_holds,
                                                  SettlementActivities.purge_idempotency_keys,
                                                  SettlementActivities.warn_expiring_points,
-                                                 SettlementActivities.award_lifecycle_bonuses)}
+                                                 SettlementActivities.award_lifecycle_bonuses,
+                                                 SettlementActivities.review_tiers)}
 
 
 @workflow.defn

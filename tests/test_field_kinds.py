@@ -69,7 +69,7 @@ REQUESTS = sorted(name for name in PROTO if name.endswith("Request"))
 
 
 def test_every_request_field_names_its_kind_and_the_server_applies_that_kind():
-    assert len(REQUESTS) == 27
+    assert len(REQUESTS) == 30
     for message in [*REQUESTS, *(f"coalition.v1.{m}" for m in NESTED), "coalition.v1.BasketLine"]:
         tagged = {}
         for name, (type_name, tags) in PROTO[message].items():
@@ -149,6 +149,11 @@ def base_request(message: str, member_id: str):
         "ListWebhookDeliveriesRequest": lambda: npb.ListWebhookDeliveriesRequest(),
         "ReplayWebhookEventsRequest": lambda: npb.ReplayWebhookEventsRequest(request_id=rid(), endpoint_id=UNKNOWN,
                                                                              first_sequence=1),
+        "CreateCampaignRequest": lambda: npb.CreateCampaignRequest(request_id=rid(), campaign_id=f"fk-{rid()}",
+                                                                   name="kinds", fixed_points=1),
+        "ListCampaignsRequest": lambda: npb.ListCampaignsRequest(),
+        "UpdateCampaignStatusRequest": lambda: npb.UpdateCampaignStatusRequest(request_id=rid(), campaign_id="fk-none",
+                                                                               action="end"),
         "ListStatementsRequest": lambda: spb.ListStatementsRequest(),
         "GetStatementRequest": lambda: spb.GetStatementRequest(statement_id="st-unknown"),
         "AcknowledgeStatementRequest": lambda: spb.AcknowledgeStatementRequest(request_id=rid(),

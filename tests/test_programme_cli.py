@@ -29,7 +29,7 @@ def count(engine, sql: str, **params) -> int:
 
 
 BAD = [  # (options, reason): each one breaks one rule at its boundary
-    (["--funder", "FUNDER", "--fixed-points", "5", "--kind", "birthday"], "CAMPAIGN_KIND_INVALID"),
+    (["--funder", "FUNDER", "--fixed-points", "5", "--kind", "christmas"], "CAMPAIGN_KIND_INVALID"),
     (["--funder", "FUNDER:5000", "--fixed-points", "5"], "CAMPAIGN_FUNDING_INVALID"),  # shares sum to 5000
     (["--funder", "FUNDER:5000", "--funder", "FUNDER:5000", "--fixed-points", "5"], "CAMPAIGN_FUNDING_INVALID"),
     (["--funder", "nobody-at-all", "--fixed-points", "5"], "CAMPAIGN_FUNDING_INVALID"),  # no contract

@@ -7,7 +7,9 @@ NOTIFY, so an earn evaluates them in memory.
   conditions   every condition given must hold (an empty one holds): the earning partner, the store, the time
                window [starts_at, ends_at), the weekdays (0 = Monday) and hours [from, to) of day in UTC, the
                minimum basket (amount_minor >= min_basket_minor), the member's tier, the member's segment
-               ("new": joined less than segment_days days ago; "lapsed": no earn for segment_days days or more),
+               ("new": joined less than segment_days days ago; "lapsed": no earn for segment_days days or more;
+               "birthday": the earn falls in the member's birth month, UTC; a member whose birth date the programme
+               does not know is in no birthday segment),
                basket categories or SKUs (at least one basket line matching).
   effects      bonus = floor(eligible base x multiplier_bps / BASIS_POINTS) + fixed_points, where the eligible
                base is the earn's base points, or (with categories/SKUs) its share of the matching lines' amount,
@@ -29,15 +31,15 @@ NOTIFY, so an earn evaluates them in memory.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Iterable, Sequence
 
 from network.core.terms import BASIS_POINTS
 
 NETWORK_ISSUER = "network"  # the partner row that stands for the network as an issuer (funder of its bonuses)
 CAP_PERIODS = ("campaign", "day", "month")
-SEGMENTS = ("", "new", "lapsed")
-KINDS = ("earn", "signup", "referral", "anniversary")  # an earn campaign; lifecycle kinds: on their occasion
+SEGMENTS = ("", "new", "lapsed", "birthday")
+KINDS = ("earn", "signup", "referral", "anniversary", "birthday")  # an earn campaign; lifecycle kinds: on their occasion
 MAX_BONUS_POINTS = 1_000_000_000
 
 
@@ -112,6 +114,7 @@ class MemberFacts:
     tier: str = ""
     joined_at: datetime | None = None
     last_earn_at: datetime | None = None
+    birth_month: int | None = None  # 1..12 (network.store.birthdays), None: not known
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,8 @@ def problems(c: Campaign) -> list[tuple[str, str]]:
         bad("CAMPAIGN_WINDOW_INVALID", "hours are [from, to) with 0 <= from < to <= 24")
     if k.min_basket_minor is not None and k.min_basket_minor < 0:
         bad("CAMPAIGN_CONDITION_INVALID", "the minimum basket is not negative")
-    if k.segment not in SEGMENTS or (k.segment and k.segment_days <= 0):
-        bad("CAMPAIGN_CONDITION_INVALID", "segment is 'new' or 'lapsed' with a positive number of days")
+    if k.segment not in SEGMENTS or (k.segment in ("new", "lapsed") and k.segment_days <= 0):
+        bad("CAMPAIGN_CONDITION_INVALID", "segment is 'new' or 'lapsed' with a positive number of days, or 'birthday'")
     return out
 
 
@@ -224,10 +227,22 @@ def matches(c: Campaign, ctx: EarnContext) -> bool:
     if k.segment == "lapsed" and (ctx.member.last_earn_at is None
                                   or ctx.at - ctx.member.last_earn_at < timedelta(days=k.segment_days)):
         return False
+    if k.segment == "birthday" and ctx.member.birth_month != ctx.at.month:
+        return False
     matched = _matched_amount(k, ctx.lines)
     if matched is not None and matched <= 0:
         return False
     return True
+
+
+
+def birthdays_on(today: date) -> list[tuple[int, int]]:
+    """The (month, day) birthdays that fall on `today`: its own, and 29 February on 28 February of a common year."""
+    days = [(today.month, today.day)]
+    leap = today.year % 4 == 0 and (today.year % 100 != 0 or today.year % 400 == 0)
+    if (today.month, today.day) == (2, 28) and not leap:
+        days.append((2, 29))
+    return days
 
 
 def period_of(c: Campaign, at: datetime) -> str:
@@ -338,6 +353,24 @@ def progress(ladder: Sequence[Tier], qualifying_points: int, held: str = "") -> 
         return Progress(current.name, qualifying_points)
     return Progress(current.name, qualifying_points, above[0].name,
                     max(0, above[0].threshold_points - qualifying_points))
+
+
+def requalified(ladder: Sequence[Tier], qualifying_points: int, held: str) -> Tier | None:
+    """The tier a requalification review moves a member to, or None (no change): the tier the qualifying points of
+    the rolling 12 months reach, but never more than ONE level below the tier held (soft landing: Gold with no
+    points goes to Silver, and to Member only at a later review). A review never raises a tier (upgrades happen in
+    the earn that crosses a threshold) and leaves a tier that is not on the ladder alone."""
+    by_name = {t.name: t for t in ladder}
+    current = by_name.get(held)
+    if current is None:
+        return None
+    reached = tier_for(ladder, qualifying_points)
+    if reached is not None and reached.rank >= current.rank:
+        return None
+    below = [t for t in ladder if t.rank < current.rank]
+    if not below:
+        return None
+    return max(below, key=lambda t: t.rank)  # the points reach lower still: one level down only
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from network.core import accounts as rules
 from network.core.accounts import AccountRuleError, Consents, PersonalData
 from network.mail import Mailer
 from network.settings import Settings
-from network.store import credentials, read_models, transfers
+from network.store import birthdays, credentials, read_models, transfers
 from network.store.activation import card_has_account, issue_activation_code
 from network.store.ledger import Ledger
 
@@ -213,6 +213,7 @@ class Accounts:
                          {"a": account_id, "k": self.keys.wrap(account_id, data_key), "t": now})
             conn.execute(text("INSERT INTO account_cards (member_id, account_id, linked_at) VALUES (:m, :a, :t)"),
                          {"m": member_id, "a": account_id, "t": now})
+            birthdays.set_birthday(conn, member_id, personal.birth_date)  # month and day only, for the programme
         return str(account_id)
 
     def add_card(self, account_id: str, card_number: str, activation_code: str) -> str:
@@ -222,6 +223,7 @@ class Accounts:
             member_id = self._use_activation_code(conn, card_number, activation_code, now)
             conn.execute(text("INSERT INTO account_cards (member_id, account_id, linked_at) VALUES (:m, :a, :t)"),
                          {"m": member_id, "a": uuid.UUID(account_id), "t": now})
+            birthdays.copy_to_card(conn, uuid.UUID(account_id), member_id)
         return str(member_id)
 
     # --- login -------------------------------------------------------------------------------------------
@@ -394,8 +396,9 @@ class Accounts:
 
     def erase(self, account_id: str, ledger: Ledger, actor: str, reason: str) -> Erasure:
         """Crypto-shred the account: its data key, lookup hash, codes and sessions deleted (the ciphertext stays,
-        unreadable); every card's remaining points written off to breakage per issuer through the ledger (expire
-        transactions, as expiry writes them); recorded in operator_actions (who: `actor`)."""
+        unreadable), the programme's copy of the birth month and day deleted (network.store.birthdays); every card's
+        remaining points written off to breakage per issuer through the ledger (expire transactions, as expiry writes
+        them); recorded in operator_actions (who: `actor`)."""
         ident = uuid.UUID(account_id)
         now = self.clock()
         with self.engine.begin() as conn:
@@ -411,6 +414,7 @@ class Accounts:
             for member_id in member_ids:
                 for issuer, points in ledger.write_off_member(conn, member_id).items():
                     breakage[issuer] = breakage.get(issuer, 0) + points
+            birthdays.forget(conn, member_ids)  # the programme's copy of the birth month and day
             for table in ("member_keys", "member_sessions", "login_codes"):
                 conn.execute(text(f"DELETE FROM {table} WHERE account_id = :a"), {"a": ident})
             conn.execute(text("DELETE FROM login_events WHERE account_id = :a"), {"a": ident})

@@ -260,6 +260,32 @@ def claim_writes(grants: Sequence[core.Grant]) -> list[tuple[str, dict]]:
 
 # --- management (CLI, console) ----------------------------------------------------------------------------------
 
+def parse_funders(values: Iterable[str]) -> tuple[Funder, ...]:
+    """PARTNER[:BASIS_POINTS] each (the CLI's --funder, the console's funders field); a single funder without a
+    share funds it all."""
+    out = []
+    for value in values:
+        partner_id, _, share = value.partition(":")
+        try:
+            out.append(Funder(partner_id, int(share) if share else core.BASIS_POINTS))
+        except ValueError:
+            raise errors.DomainError(errors.grpc.StatusCode.INVALID_ARGUMENT, "CAMPAIGN_FUNDING_INVALID",
+                                     f"funder {value!r}: PARTNER or PARTNER:BASIS_POINTS") from None
+    return tuple(out)
+
+
+def parse_hours(value: str | None) -> tuple[int, int] | None:
+    """FROM-TO hours of day (UTC), e.g. 17-20; empty: none."""
+    if not value:
+        return None
+    start, _, end = value.partition("-")
+    try:
+        return int(start), int(end)
+    except ValueError:
+        raise errors.DomainError(errors.grpc.StatusCode.INVALID_ARGUMENT, "CAMPAIGN_WINDOW_INVALID",
+                                 f"hours {value!r}: FROM-TO, e.g. 17-20") from None
+
+
 def _audit(conn: Connection, operator: str, action: str, subject: str, detail: dict) -> None:
     conn.execute(text("INSERT INTO operator_actions (operator, action, subject, detail) "
                       "VALUES (:o, :a, :s, CAST(:d AS jsonb))"),
@@ -295,16 +321,17 @@ def validate(conn: Connection, c: Campaign) -> None:
                                      f"funder {f.partner_id} has no contract")
 
 
-def create_campaign(conn: Connection, c: Campaign, operator: str, currency: str) -> None:
+def create_campaign(conn: Connection, c: Campaign, operator: str, currency: str, owner: str | None = None) -> None:
+    """Create a campaign (audited as `operator`); `owner`: the partner whose own campaign it is (partner_campaign)."""
     validate(conn, c)
     if any(f.partner_id == NETWORK_ISSUER for f in c.funders):
         ensure_network_issuer(conn, currency)
     inserted = conn.execute(text(
         "INSERT INTO campaigns (campaign_id, name, kind, status, priority, exclusive, definition, budget_points, "
-        "budget_left) VALUES (:i, :n, :k, 'active', :p, :x, CAST(:d AS jsonb), :b, :b) "
+        "budget_left, owner_partner_id) VALUES (:i, :n, :k, 'active', :p, :x, CAST(:d AS jsonb), :b, :b, :o) "
         "ON CONFLICT (campaign_id) DO NOTHING RETURNING campaign_id"),
         {"i": c.campaign_id, "n": c.name, "k": c.kind, "p": c.priority, "x": c.exclusive,
-         "d": json.dumps(definition_of(c)), "b": c.budget_points}).first()
+         "d": json.dumps(definition_of(c)), "b": c.budget_points, "o": owner}).first()
     if inserted is None:
         raise errors.DomainError(errors.grpc.StatusCode.ALREADY_EXISTS, "CAMPAIGN_EXISTS",
                                  f"campaign {c.campaign_id} exists")
@@ -316,11 +343,16 @@ def create_campaign(conn: Connection, c: Campaign, operator: str, currency: str)
 _TRANSITIONS = {"pause": ("active", "paused"), "resume": ("paused", "active"), "end": (None, "ended")}
 
 
-def set_campaign_status(conn: Connection, campaign_id: str, action: str, operator: str) -> str:
-    """pause (active -> paused), resume (paused -> active), end (any -> ended, for good)."""
+def set_campaign_status(conn: Connection, campaign_id: str, action: str, operator: str,
+                        owner: str | None = None) -> str:
+    """pause (active -> paused), resume (paused -> active), end (any -> ended, for good). With `owner`, only that
+    partner's own campaigns are found (any other id: CAMPAIGN_NOT_FOUND, saying nothing of the others)."""
+    if action not in _TRANSITIONS:
+        raise errors.invalid("action", "pause, resume or end")
     before, after = _TRANSITIONS[action]
-    row = conn.execute(text("SELECT status FROM campaigns WHERE campaign_id = :i FOR UPDATE"), {"i": campaign_id}).first()
-    if row is None:
+    row = conn.execute(text("SELECT status, owner_partner_id FROM campaigns WHERE campaign_id = :i FOR UPDATE"),
+                       {"i": campaign_id}).first()
+    if row is None or (owner is not None and row.owner_partner_id != owner):
         raise errors.not_found("campaign", campaign_id, "CAMPAIGN_NOT_FOUND")
     if row.status == "ended" or (before is not None and row.status != before):
         raise errors.precondition("CAMPAIGN_STATUS_CONFLICT", f"campaign {campaign_id} is {row.status}: cannot {action}",
@@ -354,6 +386,41 @@ def list_campaigns(conn: Connection) -> list[CampaignSummary]:
     return [CampaignSummary(r.campaign_id, r.name, r.kind, r.status, r.priority, r.exclusive,
                             " ".join(f"{f['partner_id']}:{f['share_bps']}" for f in r.definition.get("funders", [])),
                             r.budget_points, r.budget_left, int(r.awarded)) for r in rows]
+
+
+# --- a partner's own campaigns (its signed API: network.grpc_service) ---------------------------------------------
+
+def partner_campaign(partner_id: str, campaign_id: str, name: str, stores: Sequence[str], multiplier_bps: int,
+                     fixed_points: int, cap_points: int, cap_period: str, budget_points: int, min_basket_minor: int,
+                     weekdays: Sequence[int]) -> Campaign:
+    """A partner's own campaign: on earns at this partner only (at its stores named, or all), funded by it alone,
+    priority 0, never exclusive (a partner's campaign cannot shut out the network's). 0 means none for the cap,
+    the budget and the minimum basket; an empty cap period is 'campaign'."""
+    return Campaign(campaign_id, name, (Funder(partner_id, core.BASIS_POINTS),),
+                    Conditions(partners=(partner_id,), stores=tuple(stores), weekdays=tuple(weekdays),
+                               min_basket_minor=min_basket_minor or None),
+                    Effects(multiplier_bps, fixed_points, cap_points or None, cap_period or "campaign"),
+                    budget_points=budget_points or None)
+
+
+@dataclass(frozen=True)
+class OwnCampaign:
+    campaign: Campaign
+    status: str
+    budget_left: int | None
+    awarded_points: int
+
+
+def own_campaigns(conn: Connection, partner_id: str, campaign_id: str | None = None) -> list[OwnCampaign]:
+    """The partner's own campaigns (or the one with this id), newest first, with their budget left and points
+    given."""
+    rows = conn.execute(text(
+        "SELECT c.campaign_id, c.name, c.kind, c.priority, c.exclusive, c.definition, c.budget_points, c.status, "
+        "c.budget_left, coalesce((SELECT sum(points) FROM earn_components e WHERE e.campaign_id = c.campaign_id), 0) "
+        "AS awarded FROM campaigns c WHERE c.owner_partner_id = :p AND (CAST(:i AS text) IS NULL OR c.campaign_id = :i) "
+        "ORDER BY c.created_at DESC, c.campaign_id"), {"p": partner_id, "i": campaign_id})
+    return [OwnCampaign(campaign_from(r.campaign_id, r.name, r.kind, r.priority, r.exclusive, r.definition,
+                                      r.budget_points), r.status, r.budget_left, int(r.awarded)) for r in rows]
 
 
 def list_tiers(conn: Connection) -> list[Tier]:

@@ -99,21 +99,21 @@ class _Copy(NamedTuple):
 # each kind into its named row.
 _LOOKUPS = """SELECT 'k' AS tag, k.key_id AS id, k.status AS ref, p.status AS status, NULL::bytea AS hash,
        NULL::bytea AS response, NULL::bigint AS shard, NULL::bigint AS seq, NULL::timestamptz AS at,
-       NULL::timestamptz AS since
+       NULL::timestamptz AS since, NULL::smallint AS month
   FROM partner_keys k JOIN partners p USING (partner_id) WHERE k.key_id = ANY(CAST(%(keys)s AS text[]))
 UNION ALL
-SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL, NULL, NULL
+SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL, NULL, NULL, NULL
   FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
     SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r LIMIT 1) k
 UNION ALL
-SELECT 'm', member_id, partner_id, tier, NULL, NULL, shard, qualifying, joined_at, last_earn_at FROM found
+SELECT 'm', member_id, partner_id, tier, NULL, NULL, shard, qualifying, joined_at, last_earn_at, birth_month FROM found
 UNION ALL
-SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, closed_before, NULL FROM ledger_cutoff
+SELECT 'w', NULL, NULL, NULL, NULL, NULL, NULL, NULL, closed_before, NULL, NULL FROM ledger_cutoff
 UNION ALL
-SELECT 'b', campaign_id, NULL, NULL, NULL, NULL, NULL, budget_left, NULL, NULL FROM campaigns
+SELECT 'b', campaign_id, NULL, NULL, NULL, NULL, NULL, budget_left, NULL, NULL, NULL FROM campaigns
   WHERE campaign_id = ANY(CAST(%(claim_campaigns)s AS text[])) AND budget_left IS NOT NULL
 UNION ALL
-SELECT 'c', t.campaign_id, t.member_id::text, t.period, NULL, NULL, NULL, t.points, NULL, NULL
+SELECT 'c', t.campaign_id, t.member_id::text, t.period, NULL, NULL, NULL, t.points, NULL, NULL, NULL
   FROM campaign_member_totals t WHERE t.campaign_id = ANY(CAST(%(claim_campaigns)s AS text[]))
   AND t.member_id = ANY(CAST(%(members)s AS uuid[]))"""
 _READ = "WITH found AS (" + MEMBERS_OF_ITEMS + ")\n" + _LOOKUPS
@@ -122,7 +122,7 @@ _READ = "WITH found AS (" + MEMBERS_OF_ITEMS + ")\n" + _LOOKUPS
 _READ_AND_LOCK = ("WITH found AS (" + MEMBERS_OF_ITEMS + "),\nheads AS (SELECT shard, seq, last_hash "
                   "FROM shard_heads WHERE shard IN (SELECT shard FROM found WHERE partner_id IS NULL) "
                   "ORDER BY shard FOR UPDATE)\n" + _LOOKUPS +
-                  "\nUNION ALL\nSELECT 'h', NULL, NULL, NULL, last_hash, NULL, shard, seq, NULL, NULL FROM heads")
+                  "\nUNION ALL\nSELECT 'h', NULL, NULL, NULL, last_hash, NULL, shard, seq, NULL, NULL, NULL FROM heads")
 _INSERT_KEYS = ("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
                 "SELECT p, r, m, h, b FROM unnest(CAST(%(partner_id)s AS text[]), CAST(%(request_id)s AS text[]), "
                 "CAST(%(method)s AS text[]), CAST(%(body_hash)s AS bytea[]), CAST(%(response)s AS bytea[])) "
@@ -135,7 +135,8 @@ class LookupRow(NamedTuple):
     'k' a caller's key:             id = key id,     ref = key status,  status = partner status
     'i' a stored idempotency key:   id = partner id, ref = request id,  status = method, hash = body hash, response
     'm' a member (ref NULL) or one of its enrollments: id = member id, ref = partner id, shard (the member's);
-        a member also: status = tier held, seq = qualifying points (12 months), at = joined, since = last earn
+        a member also: status = tier held, seq = qualifying points (12 months), at = joined, since = last earn,
+        month = birth month (network.store.birthdays; NULL: not known)
     'h' a chain head locked here:   hash = last hash, shard, seq
     'w' the cut-off watermark:      at = ledger_cutoff.closed_before (network.store.ledger_time)
     'b' a campaign's budget left:   id = campaign id, seq = points left (campaigns locked in this round trip)
@@ -152,6 +153,7 @@ class LookupRow(NamedTuple):
     seq: int | None
     at: datetime | None
     since: datetime | None
+    month: int | None
 
 
 class KeyStatus(NamedTuple):
@@ -181,7 +183,7 @@ class Lookups:
         members = found.members
         for row in map(LookupRow._make, rows):
             if row.tag == "m":
-                members.add(row.id, row.shard, row.ref, row.status, row.at, row.since, row.seq)
+                members.add(row.id, row.shard, row.ref, row.status, row.at, row.since, row.seq, row.month)
             elif row.tag == "k":
                 found.keys[row.id] = KeyStatus(row.ref, row.status)
             elif row.tag == "w":

@@ -105,21 +105,23 @@ ADD_QUALIFYING = ("INSERT INTO member_qualifying AS q (member_id, month, points)
 MEMBERS_OF_ITEMS = """SELECT m.member_id::text AS member_id, m.shard, NULL::text AS partner_id, s.tier,
        m.created_at AS joined_at, s.last_earn_at,
        (SELECT coalesce(sum(q.points), 0) FROM member_qualifying q WHERE q.member_id = m.member_id
-          AND q.month >= CAST(%(qualifying_from)s AS date))::bigint AS qualifying
+          AND q.month >= CAST(%(qualifying_from)s AS date))::bigint AS qualifying,
+       (SELECT b.birth_month FROM member_birthdays b WHERE b.member_id = m.member_id) AS birth_month
   FROM members m LEFT JOIN member_status s ON s.member_id = m.member_id
   WHERE m.member_id = ANY(CAST(%(members)s AS uuid[]))
 UNION ALL
-SELECT q.m::text, NULL, e.partner_id, NULL, NULL, NULL, NULL FROM unnest(CAST(%(pair_partner_id)s AS text[]), CAST(%(pair_member_id)s AS uuid[])) AS q(p, m)
+SELECT q.m::text, NULL, e.partner_id, NULL, NULL, NULL, NULL, NULL FROM unnest(CAST(%(pair_partner_id)s AS text[]), CAST(%(pair_member_id)s AS uuid[])) AS q(p, m)
   CROSS JOIN LATERAL (SELECT partner_id FROM enrollments e WHERE e.partner_id = q.p AND e.member_id = q.m LIMIT 1) e"""
 
 
 # The same rows without the programme's tables (standing columns NULL): for a ledger without campaigns and tiers
 # (operator tools and tests built on a schema of their own).
 MEMBERS_OF_ITEMS_WITHOUT_STANDING = """SELECT member_id::text AS member_id, shard, NULL::text AS partner_id,
-       NULL::text AS tier, created_at AS joined_at, NULL::timestamptz AS last_earn_at, NULL::bigint AS qualifying
+       NULL::text AS tier, created_at AS joined_at, NULL::timestamptz AS last_earn_at, NULL::bigint AS qualifying,
+       NULL::smallint AS birth_month
   FROM members WHERE member_id = ANY(CAST(%(members)s AS uuid[]))
 UNION ALL
-SELECT q.m::text, NULL, e.partner_id, NULL, NULL, NULL, NULL FROM unnest(CAST(%(pair_partner_id)s AS text[]), CAST(%(pair_member_id)s AS uuid[])) AS q(p, m)
+SELECT q.m::text, NULL, e.partner_id, NULL, NULL, NULL, NULL, NULL FROM unnest(CAST(%(pair_partner_id)s AS text[]), CAST(%(pair_member_id)s AS uuid[])) AS q(p, m)
   CROSS JOIN LATERAL (SELECT partner_id FROM enrollments e WHERE e.partner_id = q.p AND e.member_id = q.m LIMIT 1) e"""
 
 
@@ -133,6 +135,7 @@ class MemberRow(NamedTuple):
     joined_at: datetime | None
     last_earn_at: datetime | None
     qualifying: int | None
+    birth_month: int | None = None
 
 
 def earn_member_ids(items: Sequence[tuple[str, EarnItem]], results: list | None = None) -> dict[int, uuid.UUID]:
@@ -164,6 +167,7 @@ class MemberStanding:
     joined_at: datetime | None = None
     last_earn_at: datetime | None = None
     qualifying: int = 0
+    birth_month: int | None = None
 
 
 @dataclass
@@ -176,13 +180,14 @@ class MemberFacts:
 
     def add(self, member_id: str, shard: int | None, partner_id: str | None, tier: str | None = None,
             joined_at: datetime | None = None, last_earn_at: datetime | None = None,
-            qualifying: int | None = None) -> None:
+            qualifying: int | None = None, birth_month: int | None = None) -> None:
         """One MemberRow: a member found (its shard and standing) or one of its enrollments (partner_id set)."""
         if partner_id is not None:
             self.enrolled.add(EnrollmentRow(partner_id, member_id))
         else:
             self.shards[member_id] = shard  # type: ignore[assignment]
-            self.standing[member_id] = MemberStanding(tier or "", joined_at, last_earn_at, int(qualifying or 0))
+            self.standing[member_id] = MemberStanding(tier or "", joined_at, last_earn_at, int(qualifying or 0),
+                                                      birth_month)
 
     @classmethod
     def of(cls, rows: Iterable[tuple]) -> "MemberFacts":
@@ -260,7 +265,8 @@ def evaluate_items(programme: Programme, now: datetime, items: Sequence[tuple[st
         tier = programme.tier(standing.tier) or programme.lowest_tier()
         context = programme_rules.EarnContext(
             partner_id, item.store_id, now, points, item.amount_minor, item.lines,
-            programme_rules.MemberFacts(tier.name if tier else "", standing.joined_at, standing.last_earn_at))
+            programme_rules.MemberFacts(tier.name if tier else "", standing.joined_at, standing.last_earn_at,
+                                        standing.birth_month))
         out[i] = _Evaluated(tier, programme_rules.tier_bonus(points, tier),
                             tuple(programme_rules.wants(programme.earn_campaigns_at(partner_id), context, tier)))
     return out

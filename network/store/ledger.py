@@ -36,7 +36,7 @@ from network.store.campaigns import Claims, Programme, ProgrammeBook, qualifying
 from network.store.contracts import ContractBook
 from network.store.earn_plan import (MEMBERS_OF_ITEMS, MEMBERS_OF_ITEMS_WITHOUT_STANDING, EarnDecision, EarnPlan,
                                      MemberFacts, member_lookup_params, plan_earns)
-from network.store import expiry, ledger_time, lifecycle
+from network.store import birthdays, expiry, ledger_time, lifecycle, tiers
 from network.store.events import EventRow, append_events, transaction_events
 from network.store.journal import PendingTransaction, apply_lot_deltas, ensure_shard_heads, write_transactions
 
@@ -166,15 +166,29 @@ class Ledger:
         return given
 
     def award_lifecycle_bonuses(self, conn: Connection, limit: int = 500) -> int:
-        """The referral bonuses due (referees who have purchased) and today's anniversaries, once each: the
-        housekeeping task."""
+        """The referral bonuses due (referees who have purchased), today's anniversaries and birthdays
+        (network.store.birthdays), once each: the housekeeping task."""
         if self.programme is None:
             return 0
         programme, now = self.programme.current(), self.ledger_time(conn)
         return (lifecycle.award_referrals(conn, self.contracts, self._write, programme.lifecycle("referral"), now,
                                           limit) +
                 lifecycle.award_anniversaries(conn, self.contracts, self._write, programme.lifecycle("anniversary"),
-                                              now, limit))
+                                              now, limit) +
+                birthdays.award_birthdays(conn, self.contracts, self._write, programme.lifecycle("birthday"), now,
+                                          limit))
+
+    def review_tiers(self, conn: Connection, hold: timedelta, limit: int = 5000) -> int:
+        """Tier requalification (network.store.tiers): members whose tier the rolling 12 months no longer support,
+        held for at least `hold`, go down one level; the members moved. The tier-review schedule's task."""
+        if self.programme is None:
+            return 0
+        ladder, now, moved = self.programme.current().ladder, self.clock(), 0
+        while True:
+            moves = tiers.review_tiers(conn, ladder, now, hold, limit)
+            moved += len(moves)
+            if len(moves) < limit:
+                return moved
 
     def _member_view(self, conn: Connection, partner_id: str, member_id: uuid.UUID) -> MemberView:
         row = conn.execute(text(

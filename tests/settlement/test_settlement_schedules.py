@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from settlement import cycles, messages as m
 from settlement.domain.cycles import CycleOverlaps, cycle_id_for, period_ending
 from settlement.rails import SimulatedBank
-from settlement.worker import CYCLE_SCHEDULE_ID, ensure_schedules
+from settlement.worker import CYCLE_SCHEDULE_ID, TIER_REVIEW_SCHEDULE_ID, ensure_schedules
 from settlement.workflows import HousekeepingWorkflow
 
 
@@ -51,7 +51,9 @@ def test_schedules_and_housekeeping_run_twice(temporal, settlement_settings, sta
     start_worker(SimulatedBank(tmp_path / "bank"))
     created = temporal.run(ensure_schedules(temporal.client, settlement_settings))
     try:
-        assert CYCLE_SCHEDULE_ID in created and len(created) == 1 + len(m.HOUSEKEEPING_TASKS)
+        assert CYCLE_SCHEDULE_ID in created and len(created) == 2 + len(m.HOUSEKEEPING_TASKS)
+        review = temporal.run(temporal.client.get_schedule_handle(TIER_REVIEW_SCHEDULE_ID).describe())
+        assert review.schedule.spec.intervals[0].every.total_seconds() == settlement_settings.tier_review_seconds
         again = temporal.run(ensure_schedules(temporal.client, settlement_settings))  # idempotent: updates
         assert again == created
         description = temporal.run(temporal.client.get_schedule_handle(CYCLE_SCHEDULE_ID).describe())
@@ -60,7 +62,7 @@ def test_schedules_and_housekeeping_run_twice(temporal, settlement_settings, sta
     finally:
         for schedule_id in created:
             temporal.run(temporal.client.get_schedule_handle(schedule_id).delete())
-    for task in m.HOUSEKEEPING_TASKS:
+    for task in (*m.HOUSEKEEPING_TASKS, m.TIER_REVIEW_TASK):
         for _ in range(2):
             result = temporal.run(temporal.client.execute_workflow(
                 HousekeepingWorkflow.run, m.HousekeepingInput(task), id=f"hk-{task}-{uuid.uuid4().hex[:6]}",

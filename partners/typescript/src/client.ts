@@ -26,6 +26,10 @@ import {
   AuthorizeRedemptionRequestSchema,
   BatchEarnRequestSchema,
   CaptureRedemptionRequestSchema,
+  CreateCampaignRequestSchema,
+  ListCampaignsRequestSchema,
+  UpdateCampaignStatusRequestSchema,
+  type PartnerCampaign,
   EarnRequestSchema,
   EnrollMemberRequestSchema,
   FindMemberRequestSchema,
@@ -333,6 +337,33 @@ export class PartnerClient {
   /** Not signed, not authenticated: fetch it over TLS, or pin the keys (`networkKeys`). */
   getNetworkKeys(): Promise<GetNetworkKeysResponse> {
     return this.call(NetworkService.method.getNetworkKeys, GetNetworkKeysRequestSchema, {}, false, false);
+  }
+
+  // --- your own campaigns ----------------------------------------------------------------------------
+
+  /** A bonus campaign of your own (docs/programme.md): it rewards earns at your stores only (`stores`, or all of
+   * yours) and you fund it alone. Amounts as bigint; 0 (or absent) means none. */
+  async createCampaign(campaignId: string, fields: {
+    name?: string; stores?: string[]; multiplierBps?: bigint; fixedPoints?: bigint; capPoints?: bigint;
+    capPeriod?: string; budgetPoints?: bigint; minBasketMinor?: bigint; weekdays?: number[]; requestId?: string;
+  } = {}): Promise<PartnerCampaign> {
+    const { requestId, name, ...rest } = fields;
+    const response = await this.call(NetworkService.method.createCampaign, CreateCampaignRequestSchema,
+      { requestId: requestId ?? newRequestId(), campaignId, name: name ?? campaignId, ...rest }, true);
+    return response.campaign!;
+  }
+
+  /** Your own campaigns, newest first, with their budget burn. */
+  async listCampaigns(): Promise<PartnerCampaign[]> {
+    return (await this.call(NetworkService.method.listCampaigns, ListCampaignsRequestSchema, {}, false)).campaigns;
+  }
+
+  /** Pause, resume or end one of your campaigns (any other id: CAMPAIGN_NOT_FOUND). */
+  async updateCampaignStatus(campaignId: string, action: "pause" | "resume" | "end",
+                             requestId?: string): Promise<PartnerCampaign> {
+    const response = await this.call(NetworkService.method.updateCampaignStatus, UpdateCampaignStatusRequestSchema,
+      { requestId: requestId ?? newRequestId(), campaignId, action }, true);
+    return response.campaign!;
   }
 
   // --- the one call path -------------------------------------------------------------------------------

@@ -252,3 +252,18 @@ test("events: listEvents catches up and watchEvents delivers each new one, signe
   assert.equal(event.transaction?.points, 7n);
   assert.equal((await watched.next()).done, true, "the stream ends when its signal aborts");
 });
+
+test("campaigns of your own: create, list, pause; another's id is not found", async () => {
+  const campaignId = `ts-${newRequestId().slice(0, 12)}`;
+  const created = await network.createCampaign(campaignId, { stores: ["s-ts"], fixedPoints: 5n, budgetPoints: 50n });
+  assert.deepEqual([created.status, created.stores, created.budgetLeft], ["active", ["s-ts"], 50n]);
+  const memberId = (await network.enrollMember()).member!.memberId;
+  const earned = await network.earn(memberId, { points: 10n, storeId: "s-ts" });
+  const bonus = earned.components.filter((c) => c.kind === "campaign");
+  assert.deepEqual(bonus.map((c) => [c.campaignId, c.points]), [[campaignId, 5n]]);
+  assert.ok((await network.listCampaigns()).some((c) => c.campaignId === campaignId && c.budgetLeft === 45n));
+  assert.equal((await network.updateCampaignStatus(campaignId, "pause")).status, "paused");
+  await assert.rejects(network.updateCampaignStatus("ts-nobody-has-this", "end"),
+    (e: unknown) => e instanceof CoalitionError && e.reason === "CAMPAIGN_NOT_FOUND");
+  await network.updateCampaignStatus(campaignId, "end");
+});

@@ -712,3 +712,91 @@ class ReplayWebhookEventsResponse(_message.Message):
     first_sequence: int
     last_sequence: int
     def __init__(self, replay_id: _Optional[str] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+
+class PartnerCampaign(_message.Message):
+    __slots__ = ("campaign_id", "name", "status", "stores", "multiplier_bps", "fixed_points", "cap_points", "cap_period", "budget_points", "budget_left", "awarded_points", "min_basket_minor", "weekdays")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STORES_FIELD_NUMBER: _ClassVar[int]
+    MULTIPLIER_BPS_FIELD_NUMBER: _ClassVar[int]
+    FIXED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CAP_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CAP_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_POINTS_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_LEFT_FIELD_NUMBER: _ClassVar[int]
+    AWARDED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    MIN_BASKET_MINOR_FIELD_NUMBER: _ClassVar[int]
+    WEEKDAYS_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    name: str
+    status: str
+    stores: _containers.RepeatedScalarFieldContainer[str]
+    multiplier_bps: int
+    fixed_points: int
+    cap_points: int
+    cap_period: str
+    budget_points: int
+    budget_left: int
+    awarded_points: int
+    min_basket_minor: int
+    weekdays: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., stores: _Optional[_Iterable[str]] = ..., multiplier_bps: _Optional[int] = ..., fixed_points: _Optional[int] = ..., cap_points: _Optional[int] = ..., cap_period: _Optional[str] = ..., budget_points: _Optional[int] = ..., budget_left: _Optional[int] = ..., awarded_points: _Optional[int] = ..., min_basket_minor: _Optional[int] = ..., weekdays: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class CreateCampaignRequest(_message.Message):
+    __slots__ = ("request_id", "campaign_id", "name", "stores", "multiplier_bps", "fixed_points", "cap_points", "cap_period", "budget_points", "min_basket_minor", "weekdays")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STORES_FIELD_NUMBER: _ClassVar[int]
+    MULTIPLIER_BPS_FIELD_NUMBER: _ClassVar[int]
+    FIXED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CAP_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CAP_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_POINTS_FIELD_NUMBER: _ClassVar[int]
+    MIN_BASKET_MINOR_FIELD_NUMBER: _ClassVar[int]
+    WEEKDAYS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    campaign_id: str
+    name: str
+    stores: _containers.RepeatedScalarFieldContainer[str]
+    multiplier_bps: int
+    fixed_points: int
+    cap_points: int
+    cap_period: str
+    budget_points: int
+    min_basket_minor: int
+    weekdays: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, request_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., stores: _Optional[_Iterable[str]] = ..., multiplier_bps: _Optional[int] = ..., fixed_points: _Optional[int] = ..., cap_points: _Optional[int] = ..., cap_period: _Optional[str] = ..., budget_points: _Optional[int] = ..., min_basket_minor: _Optional[int] = ..., weekdays: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class CreateCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: PartnerCampaign
+    def __init__(self, campaign: _Optional[_Union[PartnerCampaign, _Mapping]] = ...) -> None: ...
+
+class ListCampaignsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCampaignsResponse(_message.Message):
+    __slots__ = ("campaigns",)
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    campaigns: _containers.RepeatedCompositeFieldContainer[PartnerCampaign]
+    def __init__(self, campaigns: _Optional[_Iterable[_Union[PartnerCampaign, _Mapping]]] = ...) -> None: ...
+
+class UpdateCampaignStatusRequest(_message.Message):
+    __slots__ = ("request_id", "campaign_id", "action")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    campaign_id: str
+    action: str
+    def __init__(self, request_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+
+class UpdateCampaignStatusResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: PartnerCampaign
+    def __init__(self, campaign: _Optional[_Union[PartnerCampaign, _Mapping]] = ...) -> None: ...

@@ -144,6 +144,21 @@ class NetworkServiceStub:
                 request_serializer=coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsRequest.SerializeToString,
                 response_deserializer=coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsResponse.FromString,
                 _registered_method=True)
+        self.CreateCampaign = channel.unary_unary(
+                '/coalition.v1.NetworkService/CreateCampaign',
+                request_serializer=coalition_dot_v1_dot_network__pb2.CreateCampaignRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.CreateCampaignResponse.FromString,
+                _registered_method=True)
+        self.ListCampaigns = channel.unary_unary(
+                '/coalition.v1.NetworkService/ListCampaigns',
+                request_serializer=coalition_dot_v1_dot_network__pb2.ListCampaignsRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.ListCampaignsResponse.FromString,
+                _registered_method=True)
+        self.UpdateCampaignStatus = channel.unary_unary(
+                '/coalition.v1.NetworkService/UpdateCampaignStatus',
+                request_serializer=coalition_dot_v1_dot_network__pb2.UpdateCampaignStatusRequest.SerializeToString,
+                response_deserializer=coalition_dot_v1_dot_network__pb2.UpdateCampaignStatusResponse.FromString,
+                _registered_method=True)
 
 
 class NetworkServiceServicer:
@@ -311,6 +326,29 @@ class NetworkServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCampaign(self, request, context):
+        """Create a bonus campaign of the calling partner's own (docs/programme.md): it applies to earns at this partner
+        only (at the stores it names, or all of them), is funded by this partner alone (its bonus points are lots it
+        issues and pays for under its contract), and is recorded in the network's audit log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCampaigns(self, request, context):
+        """The calling partner's own campaigns (never the network's or another partner's), with their budget burn.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCampaignStatus(self, request, context):
+        """Pause, resume or end one of the calling partner's own campaigns (audited); any other id is CAMPAIGN_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NetworkServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -423,6 +461,21 @@ def add_NetworkServiceServicer_to_server(servicer, server):
                     servicer.ReplayWebhookEvents,
                     request_deserializer=coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsRequest.FromString,
                     response_serializer=coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsResponse.SerializeToString,
+            ),
+            'CreateCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCampaign,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.CreateCampaignRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.CreateCampaignResponse.SerializeToString,
+            ),
+            'ListCampaigns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaigns,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.ListCampaignsRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.ListCampaignsResponse.SerializeToString,
+            ),
+            'UpdateCampaignStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCampaignStatus,
+                    request_deserializer=coalition_dot_v1_dot_network__pb2.UpdateCampaignStatusRequest.FromString,
+                    response_serializer=coalition_dot_v1_dot_network__pb2.UpdateCampaignStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1019,6 +1072,87 @@ class NetworkService:
             '/coalition.v1.NetworkService/ReplayWebhookEvents',
             coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsRequest.SerializeToString,
             coalition_dot_v1_dot_network__pb2.ReplayWebhookEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/CreateCampaign',
+            coalition_dot_v1_dot_network__pb2.CreateCampaignRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.CreateCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaigns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/ListCampaigns',
+            coalition_dot_v1_dot_network__pb2.ListCampaignsRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.ListCampaignsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCampaignStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.v1.NetworkService/UpdateCampaignStatus',
+            coalition_dot_v1_dot_network__pb2.UpdateCampaignStatusRequest.SerializeToString,
+            coalition_dot_v1_dot_network__pb2.UpdateCampaignStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
