@@ -406,7 +406,8 @@ def demo_seed(members: Optional[int] = typer.Option(None, help="Members to seed 
     if coalition.history is not None:
         h = coalition.history
         console.print(f"history: {h.days} days, {h.earns:,} earns, {h.redemptions:,} redemptions, {h.reversals:,} "
-                      f"returns, {h.expired_lots:,} lots expired, {h.signups:,} sign-ups, {h.bonus_points:,} bonus points, "
+                      f"returns, {h.expired_lots:,} lots expired, {h.signups:,} sign-ups, {h.bonus_points:,} bonus "
+                      f"points, {h.upgraded_members:,} members upgraded, "
                       f"{len(h.cycles)} cycles closed ({h.seconds:.1f} s)")
     if coalition.created_campaigns:
         console.print(f"campaigns created: {', '.join(coalition.created_campaigns)}")
@@ -479,12 +480,12 @@ def run_history_benchmark(days: int = 90, members: int = 3000, settings: Coaliti
     return {"days": days, "members": members, "seed_seconds": round(seed_seconds, 2),
             "history_seconds": round(h.seconds, 2), "earns": h.earns, "redemptions": h.redemptions,
             "returns_and_refunds": h.reversals, "lots_expired": h.expired_lots, "signups": h.signups,
-            "bonus_points": h.bonus_points, "expiry_warnings": h.warnings,
+            "bonus_points": h.bonus_points, "members_upgraded": h.upgraded_members, "expiry_warnings": h.warnings,
             "refused_attempts": h.refused, "cycles_closed": len(h.cycles), "dispute": h.dispute_id,
             "earns_per_second": round(h.earns / h.seconds, 1) if h.seconds else None,
             "verify_seconds": round(verify_seconds, 2), "ledger_verifies": all(c.ok for c in checks),
             "failed_checks": [c.name for c in checks if not c.ok], "cpu_count": os.cpu_count()}
 
 
-__all__ = ["DEMO_CAMPAIGNS", "DEMO_LADDER", "DEMO_PARTNERS", "DemoCoalition", "DemoLogin", "DemoPartner", "connect_target", "demo_seed", "demo_traffic",
-           "ensure_programme", "load_members", "run_history_benchmark", "seed_demo"]
+__all__ = ["DEMO_CAMPAIGNS", "DEMO_LADDER", "DEMO_PARTNERS", "DemoCoalition", "DemoLogin", "DemoPartner",
+           "connect_target", "demo_seed", "demo_traffic", "ensure_programme", "load_members", "run_history_benchmark", "seed_demo"]

@@ -87,6 +87,7 @@ class HistorySummary:
     reversals: int = 0
     signups: int = 0
     bonus_points: int = 0  # tier, campaign and sign-up bonuses given
+    upgraded_members: int = 0  # members above the ladder's lowest tier at the end
     expired_lots: int = 0
     warnings: int = 0
     refused: int = 0
@@ -178,6 +179,10 @@ class HistoryWriter:
                 self.progress(f"history: day {summary.days}/{total_days}, cycle {index + 1}/{len(periods)} closed "
                               f"({summary.earns:,} earns, {summary.redemptions:,} redemptions, "
                               f"{time.monotonic() - started:.1f} s)")
+        with self.engine.connect() as conn:
+            summary.upgraded_members = conn.execute(text(
+                "SELECT count(*) FROM member_status s JOIN tiers t ON t.name = s.tier "
+                "WHERE t.rank > (SELECT min(rank) FROM tiers)")).scalar_one()
         summary.seconds = time.monotonic() - started
         return summary
 

@@ -148,7 +148,7 @@ def _assert_the_programme_ran(conn, history) -> None:
         "SELECT count(*) FROM member_status s JOIN members m USING (member_id) JOIN tiers t ON t.name = s.tier "
         "WHERE t.rank > 0 AND s.tier_since > m.created_at AND s.tier_since < :b"),
         {"b": midnight(datetime.now(timezone.utc))}).scalar_one()
-    assert upgraded >= 1
+    assert upgraded >= 1 and history.upgraded_members >= upgraded
     # the budgets were claimed: what a campaign gave is what its budget lost
     for row in conn.execute(text(
             "SELECT c.campaign_id, c.budget_points - c.budget_left AS spent, (SELECT coalesce(sum(points), 0) "
