@@ -61,7 +61,7 @@ from network.core.campaigns import NETWORK_ISSUER, Campaign, Conditions, Effects
 from network.database import EmbeddedPostgres, make_engine, migrate
 from network.core.results import EarnItem
 from network.store import credentials as credentials_store
-from network.store.campaigns import create_campaign, set_tier
+from network.store.campaigns import create_campaign, set_campaign_status, set_tier
 from network.store.credentials import ScryptParams, pin_hash
 from network.store.ledger import build_ledger
 from network.settings import Settings
@@ -647,9 +647,7 @@ def _seed_programme(url: str, campaigns: int, partners: Sequence[str]) -> None:
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
-            for name, rank, threshold, multiplier in (("Silver", 1, 5_000, 11_000), ("Gold", 2, 20_000, 12_500),
-                                                      ("Platinum", 3, 50_000, 15_000)):
-                set_tier(conn, Tier(name, rank, threshold, multiplier, 15_000), "bench")
+            _set_bench_ladder(conn, True)
             today = datetime.now(timezone.utc).weekday()
             for i in range(campaigns):
                 partner = partners[i % len(partners)]
@@ -666,22 +664,58 @@ def _seed_programme(url: str, campaigns: int, partners: Sequence[str]) -> None:
         engine.dispose()
 
 
-def run_campaign_benchmark(campaigns: int = 50, seconds: float = 10.0, concurrency: int = 32) -> dict:
-    """Signed unary earns/s at 50 partners without any campaign (the default ladder, x1), then with `campaigns`
-    active campaigns and a tier ladder with multipliers, on the same server and database in the same run."""
+BENCH_LADDER = (("Silver", 1, 5_000, 11_000), ("Gold", 2, 20_000, 12_500), ("Platinum", 3, 50_000, 15_000))
+
+
+def _set_bench_ladder(conn, multiplied: bool) -> None:
+    """The bench's ladder: higher tiers multiplying earns, or every multiplier back to x1."""
+    for name, rank, threshold, multiplier in BENCH_LADDER:
+        set_tier(conn, Tier(name, rank, threshold, multiplier if multiplied else 10_000, 15_000), "bench")
+
+
+def _switch_programme(url: str, campaigns: int, on: bool) -> None:
+    """Resume (on) or pause every bench campaign and raise or reset the ladder's multipliers: the server's index
+    follows by NOTIFY."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            for i in range(campaigns):
+                set_campaign_status(conn, f"bench-{i:02d}", "resume" if on else "pause", "bench")
+            _set_bench_ladder(conn, on)
+    finally:
+        engine.dispose()
+
+
+def run_campaign_benchmark(campaigns: int = 50, seconds: float = 10.0, concurrency: int = 32,
+                           pairs: int = 2) -> dict:
+    """Signed unary earns/s at 50 partners without any campaign (the ladder at x1), and with `campaigns` active
+    campaigns and a tier ladder with multipliers, on the same server and database in the same run, in `pairs`
+    pairs of phases ordered plain, with, with, plain, ... (ABBA: a drift of the machine's load or of the tables'
+    size over the run weighs on both sides alike). The programme is switched between phases by pausing and
+    resuming the campaigns and resetting the multipliers. `ratio` is the sum of the "with" rates over the sum of
+    the plain ones; each phase's rate, CPU per earn and load average are listed too."""
     with _database() as (workdir, url, credentials, members), _servers(workdir, url, 1) as (port, _, server):
         target = f"127.0.0.1:{port}"
         pool, manager = _client_pool()
+        phases: list[tuple[str, dict, tuple]] = []
         with pool, manager:
             watched = {"server": lambda: _with_children(server.pid),
                        "postgres": lambda: _postgres_processes(workdir / "postgres")}
             _phase(pool, manager, "unary", target, credentials, members, concurrency, min(3.0, seconds))  # warm-up
-            plain = _phase(pool, manager, "unary", target, credentials, members, concurrency, seconds, watched)
-            _seed_programme(url, campaigns, [c[0] for c in credentials])
-            time.sleep(1.0)  # the server's index follows by NOTIFY; a moment for it to reload
-            _phase(pool, manager, "unary", target, credentials, members, concurrency, min(3.0, seconds))  # warm-up
-            with_campaigns = _phase(pool, manager, "unary", target, credentials, members, concurrency, seconds,
-                                    watched)
+            seeded, on = False, False
+            for kind in [k for p in range(pairs) for k in (("plain", "with") if p % 2 == 0 else ("with", "plain"))]:
+                if (kind == "with") != on:
+                    on = kind == "with"
+                    if on and not seeded:
+                        _seed_programme(url, campaigns, [c[0] for c in credentials])
+                        seeded = True
+                    else:
+                        _switch_programme(url, campaigns, on)
+                    time.sleep(1.0)  # the server's index follows by NOTIFY; a moment for it to reload
+                    _phase(pool, manager, "unary", target, credentials, members, concurrency, min(3.0, seconds))
+                load = load_average()
+                phases.append((kind, _phase(pool, manager, "unary", target, credentials, members, concurrency,
+                                            seconds, watched), load))
         engine = make_engine(url)
         try:
             with engine.connect() as conn:
@@ -689,6 +723,17 @@ def run_campaign_benchmark(campaigns: int = 50, seconds: float = 10.0, concurren
                     "SELECT count(*) FROM earn_components WHERE kind <> 'base'")).scalar_one()
         finally:
             engine.dispose()
+
+    def total(kind: str, key: str) -> float:
+        return sum(figures[key] for k, figures, _ in phases if k == kind)
+
+    def mean_cpu(kind: str) -> dict:
+        keys = [k for k in phases[0][1] if k.endswith("_cpu_ms_per_item")]
+        return {k: round(total(kind, k) / pairs, 3) for k in keys}
+    plain = {"per_second": total("plain", "per_second") / pairs, "p99_ms": max(
+        f["p99_ms"] for k, f, _ in phases if k == "plain"), **mean_cpu("plain")}
+    with_campaigns = {"per_second": total("with", "per_second") / pairs, "p99_ms": max(
+        f["p99_ms"] for k, f, _ in phases if k == "with"), **mean_cpu("with")}
     return {
         "unary_earns_per_s_plain": round(plain["per_second"], 1),
         "unary_earns_per_s_with_campaigns": round(with_campaigns["per_second"], 1),
@@ -698,6 +743,10 @@ def run_campaign_benchmark(campaigns: int = 50, seconds: float = 10.0, concurren
         "with_campaigns_p99_ms": round(with_campaigns["p99_ms"], 2),
         **{f"plain_{k}": v for k, v in plain.items() if k.endswith("_cpu_ms_per_item")},
         **{f"with_campaigns_{k}": v for k, v in with_campaigns.items() if k.endswith("_cpu_ms_per_item")},
+        "phases": [f"{k} {f['per_second']:.1f}/s, CPU ms per earn: " + ", ".join(
+            f"{key.removesuffix('_cpu_ms_per_item')} {f[key]}" for key in f if key.endswith("_cpu_ms_per_item"))
+            + f"; load {load}" for k, f, load in phases],
+        "pairs": pairs,
         "campaigns": campaigns,
         "bonus_lines_written": bonus_lines,
         "concurrency": concurrency,

@@ -329,10 +329,12 @@ def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary 
                campaigns: Optional[int] = typer.Option(
                    None, min=1, help="Signed unary earns/s with this many active campaigns and a tier ladder next to "
                                      "none, in the same run (bench-results/earn-campaigns.json unless --out)."),
+               pairs: int = typer.Option(2, min=1, help="With --campaigns: pairs of phases, plain and with "
+                                                        "(ordered plain, with, with, plain, ...)."),
                out: Optional[Path] = typer.Option(None, help="Default bench-results/earn.json.")) -> None:
     """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
     if campaigns is not None:
-        figures = run_campaign_benchmark(campaigns=campaigns, seconds=seconds, concurrency=concurrency)
+        figures = run_campaign_benchmark(campaigns=campaigns, seconds=seconds, concurrency=concurrency, pairs=pairs)
         _report(figures, out or Path("bench-results/earn-campaigns.json"))
         return
     if processes is None:

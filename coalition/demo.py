@@ -35,10 +35,13 @@ from uuid_utils.compat import uuid7  # RFC 9562 UUIDv7, monotonic by a counter: 
 from network import admin
 from network.runtime import configure_logging, database
 from network.core.accounts import PersonalData
+from network.core.campaigns import (NETWORK_ISSUER, Campaign, Conditions, DEFAULT_LADDER, Effects, Funder, Tier)
+from network.core.terms import BASIS_POINTS
 from network.core.members import shard_of
 from network.mail import mailer_from_settings
 from network.store.accounts import AccountError, build_accounts
 from network.store.activation import issue_activation_code
+from network.store import campaigns as programme_store
 from network.core.results import EarnItem
 from network.database import make_engine, migrate
 from network.store.verify import verify_ledger
@@ -116,6 +119,29 @@ DEMO_PARTNERS: tuple[DemoPartnerSpec, ...] = (
 )
 
 
+# The demo's programme (docs/programme.md): one campaign of each funding kind, and the default ladder with earn
+# multipliers, so the console's Programme page (and the history) shows bonuses, their funders and tier upgrades.
+DEMO_CAMPAIGNS: tuple[Campaign, ...] = (
+    # partner-funded: FreshMart doubles its points on Saturdays and Sundays (UTC), at most 2,000 bonus points a day
+    Campaign("demo-freshmart-double-weekend", "Double points weekend at FreshMart", (Funder("freshmart", BASIS_POINTS),),
+             Conditions(partners=("freshmart",), weekdays=(5, 6)),
+             Effects(multiplier_bps=BASIS_POINTS, cap_points=2000, cap_period="day"), priority=10,
+             budget_points=5_000_000),
+    # co-funded: 500 points on a SkyWays ticket of 150 EUR or more, paid half by SkyWays, half by the network
+    Campaign("demo-skyways-cofunded", "SkyWays 500 bonus points, co-funded by the network",
+             (Funder("skyways", 5000), Funder(NETWORK_ISSUER, 5000)),
+             Conditions(partners=("skyways",), min_basket_minor=15_000), Effects(fixed_points=500), priority=5,
+             budget_points=10_000_000),
+    # network-funded: a member's first enrolment in the network (the member model has no birth date: no birthday)
+    Campaign("demo-signup-welcome", "Welcome to the coalition", (Funder(NETWORK_ISSUER, BASIS_POINTS),),
+             effects=Effects(fixed_points=200), kind="signup"),
+)
+# The default ladder's thresholds and cap multipliers, with earn multipliers (the migration installs x1 on every tier)
+_EARN_MULTIPLIERS = {"Member": BASIS_POINTS, "Silver": 11_000, "Gold": 12_500, "Platinum": 15_000}
+DEMO_LADDER: tuple[Tier, ...] = tuple(Tier(t.name, t.rank, t.threshold_points, _EARN_MULTIPLIERS[t.name],
+                                           t.cap_multiplier_bps) for t in DEFAULT_LADDER)
+
+
 @dataclass(frozen=True)
 class DemoPartner:
     partner_id: str
@@ -140,6 +166,7 @@ class DemoCoalition:
     members_by_partner: dict[str, list[SimMember]]
     created_partners: int = 0
     created_members: int = 0
+    created_campaigns: list[str] = field(default_factory=list)
     registered_keys: list[str] = field(default_factory=list)
     member_logins: list[DemoLogin] = field(default_factory=list)
     history: "history.HistorySummary | None" = None  # the back-dated history written this time, if any
@@ -196,6 +223,9 @@ def seed_demo(engine: Engine, settings: CoalitionSettings, data_dir: Path, *, ta
     count = members or settings.demo_members
     coalition.created_members = _ensure_members(engine, settings, count, since)
     coalition.members_by_partner = load_members(engine)
+    # after the members (their welcome points are given points: no campaign applies to them anyway), before the
+    # history (whose earns get the campaigns' and tiers' bonuses)
+    coalition.created_campaigns = ensure_programme(engine, settings)
     coalition.member_logins = _ensure_member_accounts(engine, settings, DEMO_ACCOUNTS)
     if since is not None:
         writer = history.HistoryWriter(
@@ -204,6 +234,25 @@ def seed_demo(engine: Engine, settings: CoalitionSettings, data_dir: Path, *, ta
             earns_per_day=history_earns_per_day or max(20, count // 20), progress=progress)
         coalition.history = writer.write(since, datetime.now(timezone.utc), history_cycle_days)
     return coalition
+
+
+def ensure_programme(engine: Engine, settings: CoalitionSettings) -> list[str]:
+    """The demo campaigns that are missing (created as operator actions, active at once, no window: they apply to
+    the back-dated history too), and the ladder's earn multipliers on the tiers still as the migration installed
+    them; the campaigns created. A campaign the operator paused or ended, a tier the operator set, stays so."""
+    created = []
+    with engine.begin() as conn:
+        existing = set(conn.execute(text("SELECT campaign_id FROM campaigns")).scalars())
+        for campaign in DEMO_CAMPAIGNS:
+            if campaign.campaign_id not in existing:
+                programme_store.create_campaign(conn, campaign, OPERATOR, settings.network_currency)
+                created.append(campaign.campaign_id)
+        ladder = {t.name: t for t in programme_store.list_tiers(conn)}
+        untouched = {t.name: t for t in DEFAULT_LADDER}  # as the migration installs it: the operator changed none
+        for tier in DEMO_LADDER:
+            if ladder.get(tier.name) in (None, untouched[tier.name]) and ladder.get(tier.name) != tier:
+                programme_store.set_tier(conn, tier, OPERATOR)
+    return created
 
 
 def _ensure_member_accounts(engine: Engine, settings: CoalitionSettings, count: int) -> list[DemoLogin]:
@@ -357,7 +406,11 @@ def demo_seed(members: Optional[int] = typer.Option(None, help="Members to seed 
     if coalition.history is not None:
         h = coalition.history
         console.print(f"history: {h.days} days, {h.earns:,} earns, {h.redemptions:,} redemptions, {h.reversals:,} "
-                      f"returns, {h.expired_lots:,} lots expired, {len(h.cycles)} cycles closed ({h.seconds:.1f} s)")
+                      f"returns, {h.expired_lots:,} lots expired, {h.signups:,} sign-ups, {h.bonus_points:,} bonus "
+                      f"points, {h.upgraded_members:,} members upgraded, "
+                      f"{len(h.cycles)} cycles closed ({h.seconds:.1f} s)")
+    if coalition.created_campaigns:
+        console.print(f"campaigns created: {', '.join(coalition.created_campaigns)}")
     console.print(f"demo coalition: {len(coalition.partners)} partners ({coalition.created_partners} new), "
                     f"{coalition.member_count:,} members ({coalition.created_members:,} new), key files in "
                     f"{settings.data_dir / 'keys'} ({time.monotonic() - started:.1f} s)")
@@ -426,12 +479,13 @@ def run_history_benchmark(days: int = 90, members: int = 3000, settings: Coaliti
         raise RuntimeError("no history was written: the fresh database was not fresh")
     return {"days": days, "members": members, "seed_seconds": round(seed_seconds, 2),
             "history_seconds": round(h.seconds, 2), "earns": h.earns, "redemptions": h.redemptions,
-            "returns_and_refunds": h.reversals, "lots_expired": h.expired_lots, "expiry_warnings": h.warnings,
+            "returns_and_refunds": h.reversals, "lots_expired": h.expired_lots, "signups": h.signups,
+            "bonus_points": h.bonus_points, "members_upgraded": h.upgraded_members, "expiry_warnings": h.warnings,
             "refused_attempts": h.refused, "cycles_closed": len(h.cycles), "dispute": h.dispute_id,
             "earns_per_second": round(h.earns / h.seconds, 1) if h.seconds else None,
             "verify_seconds": round(verify_seconds, 2), "ledger_verifies": all(c.ok for c in checks),
             "failed_checks": [c.name for c in checks if not c.ok], "cpu_count": os.cpu_count()}
 
 
-__all__ = ["DEMO_PARTNERS", "DemoCoalition", "DemoLogin", "DemoPartner", "connect_target", "demo_seed", "demo_traffic",
-           "load_members", "run_history_benchmark", "seed_demo"]
+__all__ = ["DEMO_CAMPAIGNS", "DEMO_LADDER", "DEMO_PARTNERS", "DemoCoalition", "DemoLogin", "DemoPartner",
+           "connect_target", "demo_seed", "demo_traffic", "ensure_programme", "load_members", "run_history_benchmark", "seed_demo"]

@@ -18,7 +18,13 @@ watermark to the cycle's end, and the next days are written after it. The last c
 (UTC); the history of today (up to the moment it is written) is left for the first live cycle, as the live
 traffic that follows it. Deterministic: one seeded random generator decides every member, amount and moment.
 
-Not in it: tier changes (tiers are another part of the programme, not built here).
+The programme runs in it: the ledger has the programme's index (network.store.campaigns.ProgrammeBook), so the
+history's earns get their tier and campaign bonuses (lots whose issuer is each funder: the partner, the network
+as an issuer, or both for a co-funded campaign) through the same earn path, members are upgraded as they cross
+the ladder's thresholds, returns take bonuses back in proportion, and a few new members a day join through the
+ledger's enrolment and get the sign-up bonus (Ledger.welcome). The cycles then clear and net the bonus points
+redeemed, the network as an issuer among the payers. Tier requalification (downgrades) is not built, so the
+history has upgrades only.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from sqlalchemy import Connection, Engine, text
 from network.core.results import EarnItem, SpendRefs
 from network.errors import DomainError
 from network.signer import NetworkSigner
+from network.store.campaigns import ProgrammeBook
 from network.store.contracts import ContractBook
 from network.store.ledger import Ledger
 from network.store.lots import outstanding_points
@@ -78,6 +85,9 @@ class HistorySummary:
     earns: int = 0
     redemptions: int = 0
     reversals: int = 0
+    signups: int = 0
+    bonus_points: int = 0  # tier, campaign and sign-up bonuses given
+    upgraded_members: int = 0  # members above the ladder's lowest tier at the end
     expired_lots: int = 0
     warnings: int = 0
     refused: int = 0
@@ -129,10 +139,12 @@ class HistoryWriter:
         self.earns_per_day = earns_per_day
         self.progress = progress or (lambda line: None)
         self.clock = HistoryClock(datetime.now(timezone.utc))
-        # the contracts do not change while the history is written: no reload every few seconds
+        # the contracts and the programme do not change while the history is written: no reload every few seconds
+        # (a campaign whose budget is spent stays in the index, and its claims grant nothing)
         self.ledger = Ledger(engine, ContractBook(engine, ttl_seconds=3600), point_value_minor=settings.point_value_minor,
                              network_currency=settings.network_currency, shards=settings.ledger_shards,
-                             clock=self.clock)
+                             clock=self.clock, programme=ProgrammeBook(engine, ttl_seconds=3600))
+        self.signups = 0  # the history's new members so far (their customer_ref: hist-signup-NNNNN)
         self.signer = NetworkSigner.from_file(settings.resolved_network_key_file())  # the server's and worker's key
         self.signer.register(engine)  # as the server does: statements are verified against network_keys
         self.bank = SimulatedBank(Path(data_dir) / "bank", clock=self.clock)
@@ -167,6 +179,10 @@ class HistoryWriter:
                 self.progress(f"history: day {summary.days}/{total_days}, cycle {index + 1}/{len(periods)} closed "
                               f"({summary.earns:,} earns, {summary.redemptions:,} redemptions, "
                               f"{time.monotonic() - started:.1f} s)")
+        with self.engine.connect() as conn:
+            summary.upgraded_members = conn.execute(text(
+                "SELECT count(*) FROM member_status s JOIN tiers t ON t.name = s.tier "
+                "WHERE t.rank > (SELECT min(rank) FROM tiers)")).scalar_one()
         summary.seconds = time.monotonic() - started
         return summary
 
@@ -185,6 +201,8 @@ class HistoryWriter:
             events.append((day + timedelta(hours=9, seconds=rng.randrange(12 * 3600)), "redeem", None))
         for _ in range(rng.randint(1, 3)):
             events.append((day + timedelta(hours=9, seconds=rng.randrange(12 * 3600)), "return", None))
+        for _ in range(rng.randint(0, 2)):
+            events.append((day + timedelta(hours=9, seconds=rng.randrange(12 * 3600)), "signup", None))
         if rng.random() < 0.6:
             events.append((day + timedelta(hours=9, seconds=rng.randrange(12 * 3600)), "refund", None))
         events.append((day + timedelta(hours=23, minutes=30), "housekeeping", None))
@@ -205,6 +223,8 @@ class HistoryWriter:
                     self._reverse(conn, self.earn_pool, summary, "customer return")
                 elif kind == "refund":
                     self._reverse(conn, self.redemption_pool, summary, "order cancelled")
+                elif kind == "signup":
+                    self._signup(conn, summary)
                 else:
                     self._housekeeping(conn, summary)
 
@@ -227,7 +247,22 @@ class HistoryWriter:
                 summary.refused += 1
                 continue
             summary.earns += 1
+            summary.bonus_points += sum(c.points for c in result.components if c.kind != "base")
             self.earn_pool[-1].append((partner_id, result.transaction_id))
+
+    def _signup(self, conn: Connection, summary: HistorySummary) -> None:
+        """A new member joins the network at an issuer's till (Ledger.enroll_member, as EnrollMember does) and gets
+        the sign-up bonuses; it earns and spends in the days that follow."""
+        issuers = [p for p in self.partners if p.issues_points and p.partner_id in self.members_by_partner]
+        partner = self.rng.choices(issuers, [p.weight for p in issuers])[0]
+        self.signups += 1
+        view, created = self.ledger.enroll_member(conn, partner.partner_id, f"hist-signup-{self.signups:05d}", "")
+        if not created:
+            return
+        given = self.ledger.welcome(conn, partner.partner_id, view.member_id)
+        summary.signups += 1
+        summary.bonus_points += sum(c.points for c in given)
+        self.members_by_partner[partner.partner_id].append(view.member_id)
 
     def _redeem(self, conn: Connection, summary: HistorySummary) -> None:
         partner = self.rng.choices(self.partners, [p.weight for p in self.partners])[0]

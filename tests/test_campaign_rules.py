@@ -163,3 +163,19 @@ def test_a_definition_problem_names_its_reason():
     assert reasons(funders=()) == ["CAMPAIGN_FUNDING_INVALID"]
     assert reasons(effects=Effects(fixed_points=-1)) == ["CAMPAIGN_EFFECT_INVALID"]
     assert reasons(budget_points=0) == ["CAMPAIGN_BUDGET_INVALID"]
+
+
+def test_the_index_tier_after_an_earn_is_the_rules_progress():
+    """Programme.tier_held_after (the earn path's, computed on lookups built once per index) decides exactly as
+    network.core.campaigns.progress on every side of each threshold, with every tier held, and on no ladder."""
+    from network.store.campaigns import Programme  # the store's index, checked against the pure rule
+
+    default = c.DEFAULT_LADDER
+    shuffled = (default[2], default[0], default[3], default[1])
+    thresholds = sorted({0, *(t.threshold_points + d for t in default for d in (-1, 0, 1)
+                              if t.threshold_points + d >= 0)})
+    for ladder in (default, shuffled, default[1:], ()):
+        index = Programme((), ladder)
+        for points in thresholds:
+            for held in ("", "Member", "Silver", "Gold", "Platinum", "Unknown"):
+                assert index.tier_held_after(points, held) == c.progress(ladder, points, held).tier, (points, held)

@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from coalition.demo import DEMO_PARTNERS, seed_demo
+from coalition.demo import DEMO_CAMPAIGNS, DEMO_LADDER, DEMO_PARTNERS, seed_demo
 from coalition.history import cycle_bounds, history_start, ledger_is_fresh, midnight
 from coalition.settings import CoalitionSettings
 from network.database import make_engine, migrate
+from network.core.campaigns import NETWORK_ISSUER
 from network.store import read_models
+from network.store.campaigns import list_tiers
 from settlement.verify import check_cycle_conservation, check_cycles_complete
 from tests.conftest import assert_ledger_verifies
 
@@ -104,12 +106,60 @@ def test_history_is_written_through_the_domain_and_everything_verifies(fresh_eng
         assert warned > 0 and history.warnings == warned
         expiries = conn.execute(text("SELECT count(*) FROM journal WHERE kind = 'expire'")).scalar_one()
         assert history.expired_lots >= expiries > 0  # (a spent lot expires with no transaction: nothing left in it)
+        _assert_the_programme_ran(conn, history)
     assert_ledger_verifies(fresh_engine)
 
-    # a second run on the same ledger writes no more history
+    # a second run on the same ledger writes no more history, and creates no campaign again
+    assert coalition.created_campaigns == [c.campaign_id for c in DEMO_CAMPAIGNS]
     again = seed_demo(fresh_engine, settings, tmp_path, members=120, history_days=35)
-    assert again.history is None and again.created_members == 0
+    assert again.history is None and again.created_members == 0 and again.created_campaigns == []
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM operator_actions WHERE action = 'campaign.create'")
+                            ).scalar_one() == len(DEMO_CAMPAIGNS)
+        assert list_tiers(conn) == list(DEMO_LADDER)
     assert [p.partner_id for p in again.partners] == [s.partner_id for s in DEMO_PARTNERS]
+
+
+def _assert_the_programme_ran(conn, history) -> None:
+    """The history's earns went through the programme: bonuses of every funding kind with their own lots, tier
+    upgrades, sign-ups, and cycles that cleared bonus points redeemed, the network as an issuer among the payers."""
+    components = {(r.kind, r.campaign_id, r.funder_id): r.points for r in conn.execute(text(
+        "SELECT kind, coalesce(campaign_id, '') AS campaign_id, funder_id, sum(points) AS points FROM earn_components "
+        "WHERE kind <> 'base' GROUP BY 1, 2, 3"))}
+    # partner-funded (the weekend at FreshMart), co-funded (SkyWays and the network), network-funded (the tiers'
+    # multipliers and the sign-up bonus)
+    assert components.get(("campaign", "demo-freshmart-double-weekend", "freshmart"), 0) > 0
+    assert components.get(("campaign", "demo-skyways-cofunded", "skyways"), 0) > 0
+    assert components.get(("campaign", "demo-skyways-cofunded", NETWORK_ISSUER), 0) > 0
+    assert components.get(("tier", "", NETWORK_ISSUER), 0) > 0
+    assert components.get(("signup", "demo-signup-welcome", NETWORK_ISSUER), 0) > 0
+    assert history.signups > 0 and history.bonus_points == sum(components.values())
+    # every bonus line has its own lot, issued by its funder, and a bonus transaction related to the earn
+    assert conn.execute(text(
+        "SELECT count(*) FROM earn_components c JOIN lots l ON l.lot_id = c.lot_id JOIN journal j "
+        "ON j.tx_id = l.earn_tx_id WHERE c.kind IN ('tier', 'campaign') AND (l.issuer_id <> c.funder_id "
+        "OR j.related_id IS DISTINCT FROM c.tx_id)")).scalar_one() == 0
+    # the weekend doubles only on Saturdays and Sundays (UTC)
+    assert conn.execute(text(
+        "SELECT count(*) FROM earn_components WHERE campaign_id = 'demo-freshmart-double-weekend' "
+        "AND extract(isodow FROM created_at AT TIME ZONE 'UTC') < 6")).scalar_one() == 0
+    # tier upgrades during the history (members above the ladder's first tier, upgraded after they joined)
+    upgraded = conn.execute(text(
+        "SELECT count(*) FROM member_status s JOIN members m USING (member_id) JOIN tiers t ON t.name = s.tier "
+        "WHERE t.rank > 0 AND s.tier_since > m.created_at AND s.tier_since < :b"),
+        {"b": midnight(datetime.now(timezone.utc))}).scalar_one()
+    assert upgraded >= 1 and history.upgraded_members >= upgraded
+    # the budgets were claimed: what a campaign gave is what its budget lost
+    for row in conn.execute(text(
+            "SELECT c.campaign_id, c.budget_points - c.budget_left AS spent, (SELECT coalesce(sum(points), 0) "
+            "FROM earn_components e WHERE e.campaign_id = c.campaign_id) AS given FROM campaigns c "
+            "WHERE c.budget_points IS NOT NULL")):
+        assert row.spent == row.given, row
+    # closed cycles cleared the network's bonus points redeemed at partners: the network pays like an issuer
+    cleared = conn.execute(text(
+        "SELECT count(*) FROM obligations o JOIN cycles c USING (cycle_id) WHERE c.state = 'closed' "
+        "AND o.issuer_id = :n AND o.payer = :n AND o.points > 0"), {"n": NETWORK_ISSUER}).scalar_one()
+    assert cleared > 0
 
 
 def _shape(engine, before: datetime) -> list[tuple]:
@@ -117,7 +167,11 @@ def _shape(engine, before: datetime) -> list[tuple]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(
             "SELECT j.created_at, j.kind, j.partner_id, j.points, j.amount_minor, j.receipt_ref, j.store_id "
-            "FROM journal j WHERE j.created_at < :b ORDER BY 1, 2, 3, 4, 5, 6, 7"), {"b": before})]
+            "FROM journal j WHERE j.created_at < :b ORDER BY 1, 2, 3, 4, 5, 6, 7"), {"b": before})] + [
+            tuple(r) for r in conn.execute(text(  # the bonus lines and the tier upgrades too
+                "SELECT created_at, kind, campaign_id, funder_id, points FROM earn_components WHERE created_at < :b "
+                "UNION ALL SELECT tier_since, 'upgrade', tier, NULL, NULL FROM member_status WHERE tier_since < :b "
+                "ORDER BY 1, 2, 3, 4, 5"), {"b": before})]
 
 
 def test_the_history_is_the_same_on_every_run(fresh_engine, second_fresh_engine, tmp_path):

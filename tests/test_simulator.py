@@ -7,9 +7,12 @@ import threading
 import time
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import text
 
-from coalition.demo import DEMO_PARTNERS, seed_demo
+from coalition.demo import DEMO_CAMPAIGNS, DEMO_PARTNERS, seed_demo
+from network.core.campaigns import DEFAULT_LADDER
+from network.store.campaigns import list_tiers, set_campaign_status, set_tier
 from partners import signing
 from partners.client import PartnerClient
 from partners.keyfile import KeyFile, load_key_file
@@ -79,10 +82,29 @@ def test_simulator_start_and_stop_in_the_background(make_partner, target):
     assert not any(t.name == "pos-simulator" for t in threading.enumerate())
 
 
+@pytest.fixture
+def demo_programme_ended(engine):
+    """The demo's campaigns and tier multipliers apply to the whole (shared) ledger: end them after the test, and
+    put back the ladder as the migration installs it, so later tests' earns and enrolments get no demo bonus."""
+    yield
+    with engine.begin() as conn:
+        for campaign in DEMO_CAMPAIGNS:
+            status = conn.execute(text("SELECT status FROM campaigns WHERE campaign_id = :c"),
+                                  {"c": campaign.campaign_id}).scalar_one_or_none()
+            if status not in (None, "ended"):
+                set_campaign_status(conn, campaign.campaign_id, "end", "test")
+        ladder = {t.name: t for t in list_tiers(conn)}
+        for tier in DEFAULT_LADDER:
+            if ladder.get(tier.name) != tier:
+                set_tier(conn, tier, "test")
+
+
+@pytest.mark.usefixtures("demo_programme_ended")
 def test_demo_seed_is_idempotent_and_its_keys_sign(engine, settings, target, tmp_path):
     first = seed_demo(engine, settings, tmp_path, target=target, members=400)
     assert [p.partner_id for p in first.partners] == [s.partner_id for s in DEMO_PARTNERS]
     assert first.created_members == 400 and first.member_count == 400
+    assert first.created_campaigns == [c.campaign_id for c in DEMO_CAMPAIGNS]
     assert len(first.members_by_partner["goodcause"]) > 0  # members who also joined the charity
     multi = [m for m in first.members_by_partner["brewhouse"] if any(m in first.members_by_partner[p]
                                                                      for p in ("freshmart", "skyways"))]
@@ -104,7 +126,8 @@ def test_demo_seed_is_idempotent_and_its_keys_sign(engine, settings, target, tmp
     assert welcome[0] == 400 and welcome[1] == "pending"
 
     again = seed_demo(engine, settings, tmp_path, target=target, members=400)
-    assert (again.created_partners, again.created_members, again.registered_keys) == (0, 0, [])
+    assert (again.created_partners, again.created_members, again.registered_keys, again.created_campaigns) == (
+        0, 0, [], [])
     assert again.members_by_partner == first.members_by_partner
 
     (tmp_path / "keys" / "pageturner.json").unlink()  # a lost key file: a new key is registered in its place

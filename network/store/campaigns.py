@@ -78,11 +78,37 @@ class Programme:
     campaigns: tuple[Campaign, ...] = ()
     ladder: tuple[Tier, ...] = ()
 
+    # The index is immutable: what an earn asks of it is computed once per index, not once per earn.
+    @cached_property
+    def _tiers(self) -> dict[str, Tier]:
+        return {t.name: t for t in self.ladder}
+
+    @cached_property
+    def _lowest(self) -> Tier | None:
+        return min(self.ladder, key=lambda t: t.rank) if self.ladder else None
+
     def tier(self, name: str) -> Tier | None:
-        return next((t for t in self.ladder if t.name == name), None)
+        return self._tiers.get(name)
 
     def lowest_tier(self) -> Tier | None:
-        return min(self.ladder, key=lambda t: t.rank) if self.ladder else None
+        return self._lowest
+
+    @cached_property
+    def _by_rank_down(self) -> tuple[Tier, ...]:
+        return tuple(sorted(self.ladder, key=lambda t: -t.rank))
+
+    def tier_held_after(self, qualifying_points: int, held: str) -> str:
+        """network.core.campaigns.progress(ladder, qualifying_points, held).tier, without building the ladder's
+        lookups on every earn: the highest tier the points reach, or the tier held when higher ("" on no ladder)."""
+        current = next((t for t in self._by_rank_down if qualifying_points >= t.threshold_points), None)
+        kept = self._tiers.get(held)
+        if kept is not None and (current is None or kept.rank > current.rank):
+            current = kept
+        return current.name if current is not None else ""
+
+    @cached_property
+    def _claiming(self) -> tuple[Campaign, ...]:
+        return tuple(c for c in self.earn_campaigns if c.claims)
 
     @cached_property
     def earn_campaigns(self) -> tuple[Campaign, ...]:
@@ -184,9 +210,9 @@ def lock_candidates(programme: Programme, partner_ids: Iterable[str], at: dateti
     basket conditions are not known yet), sorted: what an earn group locks before its chain heads."""
     partners = set(partner_ids)
     out = set()
-    for c in programme.earn_campaigns:
+    for c in programme._claiming:  # the earn campaigns with a budget or cap
         k = c.conditions
-        if not c.claims or (k.partners and not partners & set(k.partners)):
+        if k.partners and partners.isdisjoint(k.partners):
             continue
         if (k.starts_at and at < k.starts_at) or (k.ends_at and at >= k.ends_at):
             continue

@@ -35,13 +35,15 @@ from network.core import events, rules
 from network.core.results import EarnItem, EarnResult
 from network.errors import DomainError, key_reused
 from network.keys import Caller, key_status_refusal
-from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
+from network.store.earn_plan import (ADD_QUALIFYING, INSERT_COMPONENTS, INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS,
+                                     UPSERT_STATUS, MemberFacts, member_lookup_params)
 from network.store.copyrows import copy_rows
 from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, UPSERT_ACTIVITY, HeadMove,
                                    JournalRow, PostingRow, Prepared, ShardHead, WriteBatch, activity_writes, chain_rows,
                                    chain_writes, posting_rows, posting_writes, shard_heads)
 from network.core.campaigns import ClaimState
-from network.store.campaigns import CAMPAIGN_LOCK, Claims, Programme, lock_candidates
+from network.store.campaigns import (ADD_MEMBER_TOTALS, CAMPAIGN_LOCK, SPEND_BUDGETS, Claims, Programme,
+                                     lock_candidates)
 from network.store.events import APPEND_EVENTS, EventRow, event_writes, transaction_events
 from network.store.ledger import Ledger
 from network.store.ledger_time import SHARE_LEDGER_TIME
@@ -201,12 +203,16 @@ class Lookups:
         return found
 
 # Prepared once per connection (parsing and planning these cost PostgreSQL more than running them for a small
-# group); generic plans, since every lookup is by key whatever the arrays hold.
+# group); generic plans, since every lookup is by key whatever the arrays hold. The programme's statements too
+# (earn components, the members' tier and qualifying points, the campaigns' locks, budgets and cap totals): every
+# earn writes the members' standing, and a bonused earn its components.
 _PREPARED_KEY = "coalition_earn_statements"
 PREPARED = {sql: Prepared(f"coalition_earn_{name}", sql) for name, sql in (
     ("read", _READ), ("read_lock", _READ_AND_LOCK), ("keys", _INSERT_KEYS), ("lots", INSERT_LOTS),
     ("enrollments", INSERT_ENROLLMENTS), ("postings", INSERT_POSTINGS), ("journal", INSERT_JOURNAL),
-    ("heads", UPDATE_HEADS), ("activity", UPSERT_ACTIVITY), ("lock_heads", LOCK_HEADS), ("events", APPEND_EVENTS))}
+    ("heads", UPDATE_HEADS), ("activity", UPSERT_ACTIVITY), ("lock_heads", LOCK_HEADS), ("events", APPEND_EVENTS),
+    ("components", INSERT_COMPONENTS), ("status", UPSERT_STATUS), ("qualifying", ADD_QUALIFYING),
+    ("campaign_lock", CAMPAIGN_LOCK), ("budgets", SPEND_BUDGETS), ("cap_totals", ADD_MEMBER_TOTALS))}
 
 
 def _prepare(connection) -> None:
@@ -348,7 +354,7 @@ class EarnCommitter:
         programme = self._ledger.programme.current() if self._ledger.programme is not None else None
         campaigns = lock_candidates(programme, {c.caller.partner_id for c in calls}, now) if programme else []
         statement = "BEGIN;\n" + SHARE_LEDGER_TIME + ";\n" + (_CREDIT_LOCK + ";\n" if limited else "") + \
-            (CAMPAIGN_LOCK + ";\n" if campaigns else "") + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
+            (PREPARED[CAMPAIGN_LOCK].execute() + ";\n" if campaigns else "") + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
         params = self._read_params(calls, claim, now)
         if limited:
             params["credit_partners"] = literal(limited)

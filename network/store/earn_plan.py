@@ -413,7 +413,7 @@ def _standing(plan: EarnPlan, programme: Programme, members: MemberFacts, member
     qualifying = standing.qualifying + plan.qualifying.get(member, 0)
     before = plan.status.get(member)
     held_name = before.tier if before else (held.name if held else "")
-    now_tier = programme_rules.progress(programme.ladder, qualifying, held_name).tier
+    now_tier = programme.tier_held_after(qualifying, held_name)
     if not now_tier:
         return ""
     plan.status[member] = StatusRow(member, now_tier, plan.now)
