@@ -1,7 +1,10 @@
 """Transfers between members and donations to charity partners: the rules, as pure functions.
 
   who           a member transfers to another member: never to themselves, never to an unknown member (the store
-                resolves the recipient; a frozen card or member, once cards have a status, is refused there too).
+                resolves the recipient). Neither side may be frozen: a member the operator froze neither sends,
+                donates nor receives (MEMBER_FROZEN); a member without an active card neither sends nor donates nor
+                receives, and a recipient named by a frozen or replaced card is refused (CARD_FROZEN, with the
+                card's status): the card was reported lost, points sent to it would reach whoever holds it.
   how much      at least `min_points`; the points a member has sent today (UTC calendar day) plus these at most
                 `max_points_per_day`, this month (UTC calendar month) at most `max_points_per_month`; at most
                 `max_transfers_per_day` transfers a day (velocity). A limit of 0 is no limit, except the minimum
@@ -106,6 +109,27 @@ def transfer_refusal(sender_id: str, recipient_id: str, points: int, limits: Tra
         return _limit("points_per_month", f"{sent.points_this_month} points sent this month, {points} more would "
                       f"pass the monthly limit of {limits.max_points_per_month}",
                       allowed=str(limits.max_points_per_month))
+    return None
+
+
+SENDER, RECIPIENT = "sender", "recipient"
+
+
+def frozen_refusal(role: str, member_id: str, member_frozen: bool, has_active_card: bool,
+                   card_number: str | None = None, card_status: str | None = None) -> Refusal | None:
+    """Whether the sender (a transfer or donation) or the recipient (a transfer) is frozen: MEMBER_FROZEN for a
+    member the operator froze; CARD_FROZEN for a recipient named by a card that is not active (`card_status`:
+    frozen or replaced), or a member with no active card at all."""
+    if member_frozen:
+        return Refusal(PRECONDITION, "MEMBER_FROZEN", f"the {role} ({member_id}) is frozen by the operator",
+                       metadata=(("member_id", member_id), ("role", role)))
+    if card_number is not None and card_status != "active":
+        return Refusal(PRECONDITION, "CARD_FROZEN", f"the {role}'s card {card_number} is {card_status}",
+                       metadata=(("card_number", card_number), ("card_status", str(card_status)),
+                                 ("member_id", member_id), ("role", role)))
+    if not has_active_card:
+        return Refusal(PRECONDITION, "CARD_FROZEN", f"the {role} ({member_id}) has no active card",
+                       metadata=(("member_id", member_id), ("role", role)))
     return None
 
 
