@@ -19,6 +19,8 @@
 Anomaly flags for the console (computed by SQL in network.store.transfers, thresholds here):
   spend spree     redemptions at `spree_partners` or more distinct partners within `spree_window`
   transfer burst  `burst_transfers` or more transfers sent within `burst_window`
+  failed PINs     `failed_pins` or more wrong PINs (at any partners) within `failed_pin_window`: as many as lock
+                  verified spending by default (network.store.consent), counted across locks and right PINs
 """
 
 from __future__ import annotations
@@ -139,4 +141,6 @@ class AnomalyThresholds:
     spree_window: timedelta = timedelta(minutes=10)
     burst_transfers: int = 5
     burst_window: timedelta = timedelta(hours=1)
+    failed_pins: int = 5
+    failed_pin_window: timedelta = timedelta(hours=1)
     lookback: timedelta = timedelta(days=7)  # how far back the console looks for flags

@@ -79,13 +79,13 @@ class Notification(NamedTuple):
 
 class AnomalyFlag(NamedTuple):
     member_id: str
-    flag: str  # SPEND_SPREE or TRANSFER_BURST
-    count: int  # distinct partners within the window, or transfers within the window (the most seen)
+    flag: str  # SPEND_SPREE, TRANSFER_BURST or FAILED_PINS
+    count: int  # distinct partners, transfers or wrong PINs within the window (the most seen)
     last_at: datetime
 
 
 MAX_NOTIFICATIONS_PAGE = transfers.MAX_NOTIFICATIONS_PAGE
-SPEND_SPREE, TRANSFER_BURST = "spend spree", "transfer burst"
+SPEND_SPREE, TRANSFER_BURST, FAILED_PINS = "spend spree", "transfer burst", "failed PINs"
 ANOMALY_THRESHOLDS = transfers.AnomalyThresholds()
 
 
@@ -373,14 +373,27 @@ WHERE t.kind = 'transfer' AND t.created_at >= :since
 GROUP BY t.member_id HAVING max(w.transfers) >= :threshold
 """
 
+_FAILED_PINS = """
+SELECT f.member_id::text AS member_id, max(w.failures) AS count, max(f.failed_at) AS last_at
+FROM verification_failures f CROSS JOIN LATERAL (
+    SELECT count(*) AS failures FROM verification_failures k
+    WHERE k.member_id = f.member_id AND k.method = 'pin'
+      AND k.failed_at > f.failed_at - :window AND k.failed_at <= f.failed_at) w
+WHERE f.method = 'pin' AND f.failed_at >= :since
+GROUP BY f.member_id HAVING max(w.failures) >= :threshold
+"""
+
 
 def anomaly_flags(conn: Connection, since: datetime,
                   thresholds: transfers.AnomalyThresholds = ANOMALY_THRESHOLDS) -> list[AnomalyFlag]:
-    """Members flagged since `since` (network.core.transfers: spend spree, transfer burst), most recent first.
-    Flags for failed PINs come with the consent work's PIN tries (not computed here)."""
+    """Members flagged since `since` (network.core.transfers: spend spree, transfer burst, failed PINs, the last
+    from network.store.consent's verification_failures), most recent first."""
     flags = [AnomalyFlag(r.member_id, SPEND_SPREE, int(r.count), r.last_at) for r in conn.execute(
         text(_SPEND_SPREE), {"window": thresholds.spree_window, "since": since, "threshold": thresholds.spree_partners})]
     flags += [AnomalyFlag(r.member_id, TRANSFER_BURST, int(r.count), r.last_at) for r in conn.execute(
         text(_TRANSFER_BURST), {"window": thresholds.burst_window, "since": since,
                                 "threshold": thresholds.burst_transfers})]
+    flags += [AnomalyFlag(r.member_id, FAILED_PINS, int(r.count), r.last_at) for r in conn.execute(
+        text(_FAILED_PINS), {"window": thresholds.failed_pin_window, "since": since,
+                             "threshold": thresholds.failed_pins})]
     return sorted(flags, key=lambda f: (f.last_at, f.member_id, f.flag), reverse=True)
