@@ -21,6 +21,7 @@ from network.mail import mailer_from_settings, read_outbox
 from network.settings import from_environment
 from network.store import credentials
 from network.store.accounts import build_accounts
+from network.store.ledger import build_ledger
 
 APP = Path(__file__).resolve().parents[1] / "console" / "portal" / "app.py"
 CONSOLE_APP = Path(__file__).resolve().parents[1] / "console" / "app.py"
@@ -247,3 +248,27 @@ def test_console_mail_outbox_page_shows_the_codes(portal_env, members, monkeypat
     assert [t.value for t in at.title] == ["Mail outbox"]
     labels = [e.label for e in at.expander]
     assert any(ann.email in label and "login code" in label for label in labels)
+
+
+def test_balance_shows_expiring_points_by_issuer_and_the_tier(portal_env, members, make_partner, engine):
+    """Points expiring within 30 days under their issuer's policy are listed by issuer and date (20 days: listed;
+    40 days: not); the card's tier and what the next one needs are shown."""
+    _, ann, _ = members
+    soon, later = make_partner(name="Tea House", expiry_days=20), make_partner(name="Book Nook", expiry_days=40)
+    with soon.client() as client:
+        client.enroll_member(card_number=ann.card_number)
+        client.earn(ann.member_id, points=200)
+    with later.client() as client:  # a purchase: its points qualify for the tier
+        client.enroll_member(card_number=ann.card_number)
+        assert client.earn(ann.member_id, amount_minor=30_000).points == 300
+    at = signed_in(portal_env, ann.email)
+    assert metric(at, "Expiring soon") == format_points(200)
+    [expiring] = [d.value for d in at.dataframe if list(d.value.columns) == ["expires", "issued by", "points"]]
+    assert expiring[["issued by", "points"]].values.tolist() == [["Tea House", 200]]
+    [tier] = [m.value for m in at.markdown if m.value.startswith("Tier **")]
+    with engine.connect() as conn:
+        progress = build_ledger(engine, portal_env).tier_progress(conn, ann.member_id)
+    assert progress.tier and progress.qualifying_points == 300
+    assert tier.startswith(f"Tier **{progress.tier}** · {format_points(progress.qualifying_points)} qualifying")
+    if progress.next_tier:
+        assert f"{format_points(progress.points_to_next)} more for {progress.next_tier}" in tier
