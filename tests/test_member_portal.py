@@ -272,3 +272,12 @@ def test_balance_shows_expiring_points_by_issuer_and_the_tier(portal_env, member
     assert tier.startswith(f"Tier **{progress.tier}** · {format_points(progress.qualifying_points)} qualifying")
     if progress.next_tier:
         assert f"{format_points(progress.points_to_next)} more for {progress.next_tier}" in tier
+
+
+def test_every_portal_page_has_an_apptest_here():
+    """A page added to console/portal/pages without a test visiting it here fails (sign_in is the app's page before
+    signing in, balance its first page after: both visited by signed_in)."""
+    source = Path(__file__).read_text(encoding="utf-8")
+    visited = set(re.findall(r'\bpage\(.*, "([a-z_]+)"\)$', source, re.MULTILINE)) | {"sign_in", "balance"}
+    pages = {p.stem for p in (APP.parent / "pages").glob("*.py") if p.stem != "__init__"}
+    assert pages and pages <= visited, sorted(pages - visited)
