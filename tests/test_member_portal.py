@@ -281,3 +281,28 @@ def test_every_portal_page_has_an_apptest_here():
     visited = set(re.findall(r'\bpage\(.*, "([a-z_]+)"\)$', source, re.MULTILINE)) | {"sign_in", "balance"}
     pages = {p.stem for p in (APP.parent / "pages").glob("*.py") if p.stem != "__init__"}
     assert pages and pages <= visited, sorted(pages - visited)
+
+
+def test_a_transfer_to_a_frozen_card_is_refused_in_the_portal(portal_env, members, engine):
+    """The sender sees why (neutral about the other member), and nothing moves; once unfrozen the same works."""
+    _, ann, bob = members
+    with engine.begin() as conn:
+        credentials.freeze_card(conn, bob.card_number, "member", "lost it")
+    at = page(signed_in(portal_env, ann.email), "transfer")
+    for to, shown in ((bob.card_number, f"CARD_FROZEN: card {bob.card_number} is frozen"),
+                      (bob.email, "CARD_FROZEN: the recipient cannot receive points at the moment")):
+        at.text_input(key="transfer_to").input(to)
+        at.number_input(key="transfer_points").set_value(100)
+        button(at, "Send").click()
+        at.run()
+        assert any(e.value.startswith(shown) for e in at.error), [e.value for e in at.error]
+    page(at, "balance")
+    assert metric(at, "Available") == format_points(1000)
+    with engine.begin() as conn:
+        credentials.unfreeze_card(conn, bob.card_number, "member")
+    page(at, "transfer")
+    at.text_input(key="transfer_to").input(bob.card_number)
+    at.number_input(key="transfer_points").set_value(100)
+    button(at, "Send").click()
+    at.run()
+    assert "Sent 100 points." in [s.value for s in at.success]

@@ -122,16 +122,20 @@ def frozen_refusal(role: str, member_id: str, member_frozen: bool, has_active_ca
     """Whether the sender (a transfer or donation) or the recipient (a transfer) is frozen: MEMBER_FROZEN for a
     member the operator froze; CARD_FROZEN for a recipient named by a card that is not active (`card_status`:
     frozen or replaced), or a member with no active card at all."""
+    # the messages reach the other member in the portal: a recipient's are neutral (no operator action named)
     if member_frozen:
-        return Refusal(PRECONDITION, "MEMBER_FROZEN", f"the {role} ({member_id}) is frozen by the operator",
-                       metadata=(("member_id", member_id), ("role", role)))
+        message = ("your account is frozen by the operator: no transfers or donations until it is unfrozen"
+                   if role == SENDER else "the recipient cannot receive points at the moment")
+        return Refusal(PRECONDITION, "MEMBER_FROZEN", message, metadata=(("member_id", member_id), ("role", role)))
     if card_number is not None and card_status != "active":
-        return Refusal(PRECONDITION, "CARD_FROZEN", f"the {role}'s card {card_number} is {card_status}",
-                       metadata=(("card_number", card_number), ("card_status", str(card_status)),
-                                 ("member_id", member_id), ("role", role)))
+        return Refusal(PRECONDITION, "CARD_FROZEN", f"card {card_number} is {card_status}: ask the recipient for "
+                       "their current card number", metadata=(("card_number", card_number),
+                                                              ("card_status", str(card_status)),
+                                                              ("member_id", member_id), ("role", role)))
     if not has_active_card:
-        return Refusal(PRECONDITION, "CARD_FROZEN", f"the {role} ({member_id}) has no active card",
-                       metadata=(("member_id", member_id), ("role", role)))
+        message = ("you have no active card: unfreeze your card (Security) to transfer or donate" if role == SENDER
+                   else "the recipient cannot receive points at the moment")
+        return Refusal(PRECONDITION, "CARD_FROZEN", message, metadata=(("member_id", member_id), ("role", role)))
     return None
 
 
