@@ -69,6 +69,7 @@ class DemoPartnerSpec:
     profile: StoreProfile
     home_share: float  # share of the seeded members who joined the coalition at this brand
     welcome_points: tuple[int, int]  # range of the points each new member starts with
+    charity: bool = False  # flagged as a charity: members donate points to it from the portal
 
 
 # Demo members were enrolled at the tills of the brands they joined: up to this many points per spend need no PIN
@@ -115,7 +116,8 @@ DEMO_PARTNERS: tuple[DemoPartnerSpec, ...] = (
     DemoPartnerSpec(
         "goodcause", "Good Cause Foundation", ("BE", "539", "0075470"),
         _draft(earn_points_per_major=Decimal(0), settlement_model="issuer_pays", clearing_fee_bps=0),
-        StoreProfile(basket_min_minor=100, basket_max_minor=5000, issues_points=False, stores=1), 0.0, (0, 0)),
+        StoreProfile(basket_min_minor=100, basket_max_minor=5000, issues_points=False, stores=1), 0.0, (0, 0),
+        charity=True),
 )
 
 
@@ -291,6 +293,9 @@ def _ensure_partner(conn: Connection, spec: DemoPartnerSpec, since: datetime | N
                              mandate=admin.SepaMandate(f"COAL-{spec.partner_id}", datetime.now(timezone.utc).date()))
     if not conn.execute(text("SELECT 1 FROM contracts WHERE partner_id = :p"), {"p": spec.partner_id}).first():
         admin.set_contract(conn, OPERATOR, spec.partner_id, spec.contract, since, now=since)
+    if spec.charity and not conn.execute(text("SELECT charity FROM partners WHERE partner_id = :p"),
+                                         {"p": spec.partner_id}).scalar_one():
+        admin.set_charity(conn, OPERATOR, spec.partner_id)  # members may donate to it (the portal's Donate page)
     return not exists
 
 

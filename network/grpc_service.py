@@ -424,7 +424,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             checked = False  # a request already answered is replayed by the claim; otherwise the guard refuses it
             if verification.given and stored_body_hash(self._engine, partner_id, request.request_id) != body_hash(request):
                 consent.verify(self._engine, parse_uuid(request.member_id, "member_id"), verification, request.points,
-                               self._ledger.clock(), self._consent_policy)
+                               self._ledger.clock(), self._consent_policy, partner_id)
                 checked = True
             guard = SpendGuard(partner_id, verification, self._consent_policy,
                                pin_verified=checked and bool(verification.pin))

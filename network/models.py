@@ -156,6 +156,22 @@ class RedemptionCode(Base):
                       CheckConstraint("max_points > 0", name="redemption_code_ceiling"))
 
 
+class VerificationFailure(Base):
+    """One wrong PIN or one-time code a spend carried (network.store.consent.record_failure), kept so the console can
+    flag many failed PINs within a window (network.store.transfers.anomaly_flags); member_credentials keeps only the
+    running counter that locks."""
+
+    __tablename__ = "verification_failures"
+    failure_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.member_id"))
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    method: Mapped[str] = mapped_column(String(8))
+    partner_id: Mapped[str | None] = mapped_column(String(32))
+    __table_args__ = (Index("ix_verification_failures_time", "failed_at"),
+                      Index("ix_verification_failures_member", "member_id", "failed_at"),
+                      CheckConstraint("method in ('pin','code')", name="verification_failure_method"))
+
+
 class MemberActivity(Base):
     """A member's last earn or spend anywhere in the network (the clock of inactivity expiry, network.core.expiry):
     moved forward in the transaction of every earn, redemption and capture, after the member's chain head is

@@ -136,9 +136,13 @@ REASONS: tuple[Reason, ...] = (
     Reason("CARD_FROZEN", "FAILED_PRECONDITION",
            "The card is frozen or replaced (`card_status`), or the member has no active card: it finds no member and "
            "the member's points cannot be spent until the member (portal) or the operator unfreezes it; a replaced "
-           "card never works again (ask for the new card).", (), optional=("card_number", "card_status", "member_id")),
+           "card never works again (ask for the new card). A member's transfer or donation: `role` says whose card "
+           "(sender or recipient); points are never sent to a frozen or replaced card.", (),
+           optional=("card_number", "card_status", "member_id", "role")),
     Reason("MEMBER_FROZEN", "FAILED_PRECONDITION",
-           "The operator froze this member: no spending until unfrozen (earning goes on).", ("member_id",)),
+           "The operator froze this member: no spending, transfer or donation until unfrozen, and no transfer to "
+           "them (`role`: sender or recipient, on a member's transfer); earning goes on.", ("member_id",),
+           optional=("role",)),
     Reason("VELOCITY_LIMIT", "FAILED_PRECONDITION",
            "Too many spends: the member's in the last hour or day, or the partner's in the last minute, reached the "
            "network's limit (`limit` spends per `window`). Try again once the window has moved on; the same bytes "

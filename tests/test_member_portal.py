@@ -21,6 +21,7 @@ from network.mail import mailer_from_settings, read_outbox
 from network.settings import from_environment
 from network.store import credentials
 from network.store.accounts import build_accounts
+from network.store.ledger import build_ledger
 
 APP = Path(__file__).resolve().parents[1] / "console" / "portal" / "app.py"
 CONSOLE_APP = Path(__file__).resolve().parents[1] / "console" / "app.py"
@@ -247,3 +248,61 @@ def test_console_mail_outbox_page_shows_the_codes(portal_env, members, monkeypat
     assert [t.value for t in at.title] == ["Mail outbox"]
     labels = [e.label for e in at.expander]
     assert any(ann.email in label and "login code" in label for label in labels)
+
+
+def test_balance_shows_expiring_points_by_issuer_and_the_tier(portal_env, members, make_partner, engine):
+    """Points expiring within 30 days under their issuer's policy are listed by issuer and date (20 days: listed;
+    40 days: not); the card's tier and what the next one needs are shown."""
+    _, ann, _ = members
+    soon, later = make_partner(name="Tea House", expiry_days=20), make_partner(name="Book Nook", expiry_days=40)
+    with soon.client() as client:
+        client.enroll_member(card_number=ann.card_number)
+        client.earn(ann.member_id, points=200)
+    with later.client() as client:  # a purchase: its points qualify for the tier
+        client.enroll_member(card_number=ann.card_number)
+        assert client.earn(ann.member_id, amount_minor=30_000).points == 300
+    at = signed_in(portal_env, ann.email)
+    assert metric(at, "Expiring soon") == format_points(200)
+    [expiring] = [d.value for d in at.dataframe if list(d.value.columns) == ["expires", "issued by", "points"]]
+    assert expiring[["issued by", "points"]].values.tolist() == [["Tea House", 200]]
+    [tier] = [m.value for m in at.markdown if m.value.startswith("Tier **")]
+    with engine.connect() as conn:
+        progress = build_ledger(engine, portal_env).tier_progress(conn, ann.member_id)
+    assert progress.tier and progress.qualifying_points == 300
+    assert tier.startswith(f"Tier **{progress.tier}** · {format_points(progress.qualifying_points)} qualifying")
+    if progress.next_tier:
+        assert f"{format_points(progress.points_to_next)} more for {progress.next_tier}" in tier
+
+
+def test_every_portal_page_has_an_apptest_here():
+    """A page added to console/portal/pages without a test visiting it here fails (sign_in is the app's page before
+    signing in, balance its first page after: both visited by signed_in)."""
+    source = Path(__file__).read_text(encoding="utf-8")
+    visited = set(re.findall(r'\bpage\(.*, "([a-z_]+)"\)$', source, re.MULTILINE)) | {"sign_in", "balance"}
+    pages = {p.stem for p in (APP.parent / "pages").glob("*.py") if p.stem != "__init__"}
+    assert pages and pages <= visited, sorted(pages - visited)
+
+
+def test_a_transfer_to_a_frozen_card_is_refused_in_the_portal(portal_env, members, engine):
+    """The sender sees why (neutral about the other member), and nothing moves; once unfrozen the same works."""
+    _, ann, bob = members
+    with engine.begin() as conn:
+        credentials.freeze_card(conn, bob.card_number, "member", "lost it")
+    at = page(signed_in(portal_env, ann.email), "transfer")
+    for to, shown in ((bob.card_number, f"CARD_FROZEN: card {bob.card_number} is frozen"),
+                      (bob.email, "CARD_FROZEN: the recipient cannot receive points at the moment")):
+        at.text_input(key="transfer_to").input(to)
+        at.number_input(key="transfer_points").set_value(100)
+        button(at, "Send").click()
+        at.run()
+        assert any(e.value.startswith(shown) for e in at.error), [e.value for e in at.error]
+    page(at, "balance")
+    assert metric(at, "Available") == format_points(1000)
+    with engine.begin() as conn:
+        credentials.unfreeze_card(conn, bob.card_number, "member")
+    page(at, "transfer")
+    at.text_input(key="transfer_to").input(bob.card_number)
+    at.number_input(key="transfer_points").set_value(100)
+    button(at, "Send").click()
+    at.run()
+    assert "Sent 100 points." in [s.value for s in at.success]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from partners.errors import FailedPrecondition, IdempotencyKeyReused, InvalidArgument, NotFound
+from partners.errors import FailedPrecondition, IdempotencyKeyReused, InvalidArgument, NotFound, PermissionDenied
 from partners.keyfile import KeyFile, load_key_file, save_key_file
 from protos.coalition.v1 import network_pb2 as pb
 
@@ -94,3 +94,64 @@ def test_batch_ids_used_by_the_answer_refused_item_ids_free(make_partner):
         assert replay.transaction_id == first.results[0].earned.transaction_id
         assert network.earn(member, points=6, request_id=refused_id).points == 6
         assert network.get_balance(member).available_points == 10
+
+
+def _consent_table() -> dict[str, str]:
+    text = GUIDE.read_text(encoding="utf-8")
+    section = text[text.index("## 4. Spending: the member's consent"):text.index("## 5. Refusals and evidence")]
+    return {m.group(1): m.group(0) for m in re.finditer(r"^\| `([A-Z_]+)` \|.*$", section, re.MULTILINE)}
+
+
+def test_the_consent_table_names_every_spend_refusal_the_network_counts():
+    from network.grpc_service import SPEND_REFUSALS
+    from partners import reasons
+
+    table = _consent_table()
+    assert set(table) == set(SPEND_REFUSALS)
+    catalogue = {r.name for r in reasons.REASONS}
+    assert set(table) <= catalogue
+
+
+def test_the_documented_consent_rules(engine, make_partner, member_pin):
+    """The own-till limit is per spend (not a running total); a found-by-card member and one spent for with a PIN
+    need verification for any spend; a capture needs none; a new PIN lifts a lock; a refused request_id is sent
+    again with the PIN."""
+    from network.store.credentials import issue_redemption_code
+
+    home = make_partner("guide-home", unverified_spend_limit_points=50)
+    other = make_partner("guide-other", unverified_spend_limit_points=50)
+    with home.client(max_attempts=1) as till, other.client(max_attempts=1) as elsewhere:
+        member = till.enroll_member().member
+        till.earn(member.member_id, points=1000)
+        assert [till.redeem(member.member_id, 50).points for _ in range(3)] == [50, 50, 50]  # per spend
+        with pytest.raises(PermissionDenied) as caught:
+            till.redeem(member.member_id, 51)
+        assert caught.value.reason == "MEMBER_VERIFICATION_REQUIRED"
+        hold = till.authorize_redemption(member.member_id, 40)
+        assert till.capture_redemption(hold.hold_id).points == 40  # no verification on the capture
+
+        pin = member_pin(member.member_id)
+        found = elsewhere.find_member(card_number=member.card_number).member
+        elsewhere.earn(found.member_id, points=5)  # a card presented: consent to earn
+        with pytest.raises(PermissionDenied) as caught:
+            elsewhere.redeem(found.member_id, 1, request_id="guide-1")
+        assert caught.value.reason == "MEMBER_VERIFICATION_REQUIRED"
+        assert elsewhere.redeem(found.member_id, 1, request_id="guide-1", pin=pin).points == 1  # same id, with PIN
+        with pytest.raises(PermissionDenied) as caught:  # a verified spend opened no unverified ones
+            elsewhere.redeem(found.member_id, 1)
+        assert caught.value.reason == "MEMBER_VERIFICATION_REQUIRED"
+
+        for _ in range(5):
+            with pytest.raises(PermissionDenied) as caught:
+                elsewhere.redeem(found.member_id, 1, pin="9137")
+            assert caught.value.reason == "MEMBER_VERIFICATION_FAILED"
+        with pytest.raises(FailedPrecondition) as caught:  # the right PIN, and codes, wait for the lock to end
+            elsewhere.redeem(found.member_id, 1, pin=pin)
+        assert caught.value.reason == "MEMBER_LOCKED"
+        with engine.begin() as conn:
+            code = issue_redemption_code(conn, member.member_id, 10)
+        with pytest.raises(FailedPrecondition) as caught:
+            elsewhere.redeem(found.member_id, 1, code=code)
+        assert caught.value.reason == "MEMBER_LOCKED"
+        member_pin(member.member_id, "4825")  # the member sets a new PIN in the portal: the lock is lifted
+        assert elsewhere.redeem(found.member_id, 1, pin="4825").points == 1

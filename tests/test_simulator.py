@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,9 @@ from sqlalchemy import text
 
 from coalition.demo import DEMO_CAMPAIGNS, DEMO_PARTNERS, seed_demo
 from network.core.campaigns import DEFAULT_LADDER
+from network.store import read_models
 from network.store.campaigns import list_tiers, set_campaign_status, set_tier
+from network.store.transfers import donate_points
 from partners import signing
 from partners.client import PartnerClient
 from partners.keyfile import KeyFile, load_key_file
@@ -139,4 +142,15 @@ def test_demo_seed_is_idempotent_and_its_keys_sign(engine, settings, target, tmp
     with PartnerClient(creds.target, creds.key_id, creds.private_key()) as client:
         balance = client.get_balance(member.member_id)
     assert balance.pending_points + balance.available_points > 0
+
+    # the demo's charity takes donations: a demo member with a portal login gives points to it
+    with engine.connect() as conn:
+        assert ("goodcause", "Good Cause Foundation") in read_models.charity_partners(conn)
+        assert conn.execute(text("SELECT count(*) FROM operator_actions WHERE action = 'partner.charity' "
+                                 "AND subject = 'goodcause'")).scalar_one() == 1  # flagged once over three seeds
+        donor = conn.execute(text("SELECT member_id::text FROM cards WHERE card_number = :c"),
+                             {"c": healed.member_logins[0].card_number}).scalar_one()
+    later = datetime.now(timezone.utc) + timedelta(minutes=5)  # the welcome points are past every return window
+    donation = donate_points(engine, donor, "goodcause", 10, "demo-gift", later, settings=settings)
+    assert (donation.kind, donation.points) == ("donation", 10)
     assert_ledger_verifies(engine)

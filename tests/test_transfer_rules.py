@@ -73,3 +73,16 @@ def test_transfer_postings_balance_and_keep_each_lot_with_its_issuer():
     assert per_lot == {"lot-1": 0, "lot-2": 0}
     with pytest.raises(ValueError):
         ledger.transfer_in_postings("m2", taken, ["new-1"])
+
+
+def test_frozen_refusal_names_the_side_and_why():
+    from network.core.transfers import RECIPIENT, SENDER, frozen_refusal
+
+    assert frozen_refusal(SENDER, "m", False, True) is None
+    assert frozen_refusal(RECIPIENT, "m", False, True, "7001", "active") is None
+    assert frozen_refusal(SENDER, "m", True, True).reason == "MEMBER_FROZEN"  # the operator's freeze comes first
+    assert frozen_refusal(RECIPIENT, "m", True, False, "7001", "frozen").reason == "MEMBER_FROZEN"
+    assert frozen_refusal(SENDER, "m", False, False).reason == "CARD_FROZEN"
+    for status in ("frozen", "replaced"):  # the card named is dead even when the member has another one active
+        refusal = frozen_refusal(RECIPIENT, "m", False, True, "7001", status)
+        assert (refusal.reason, dict(refusal.metadata)["card_status"]) == ("CARD_FROZEN", status)

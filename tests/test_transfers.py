@@ -135,7 +135,8 @@ def test_refusals_at_their_boundaries_write_nothing(engine, ledger, clock, make_
     error = refused(transfer(50, to=sender))
     assert (error.reason, error.metadata) == ("TRANSFER_TO_SELF", {"member_id": sender})
     assert refused(transfer(50, to=str(uuid.uuid4()))).reason == "RECIPIENT_UNKNOWN"
-    assert refused(transfer(50, to="4111111111111111")).reason == "RECIPIENT_UNKNOWN"
+    nobody = f"49{uuid.uuid4().int % 10**14:014d}"  # no fixed number: other tests enrol their example cards
+    assert refused(transfer(50, to=nobody)).reason == "RECIPIENT_UNKNOWN"
     error = refused(transfer(501))
     assert (error.reason, error.metadata["available"]) == ("INSUFFICIENT_POINTS", "500")
     assert refused(transfer(0)).reason == "INVALID_ARGUMENT"
@@ -286,3 +287,79 @@ def test_transferred_points_are_spent_reversed_and_expire_under_their_issuer(eng
                                  "WHERE l.member_id = :m AND p.account = 'breakage' AND p.owner = :i"),
                             {"m": recipient, "i": issuer.partner_id}).scalar_one() == 60
     assert available(engine, ledger, recipient) == 0
+
+
+def card_of(engine, member_id: str) -> str:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT card_number FROM members WHERE member_id = :m"), {"m": member_id}).scalar_one()
+
+
+def test_a_frozen_sender_or_recipient_is_refused_and_unfrozen_allowed(engine, ledger, clock, make_partner, limits):
+    """Each freeze refuses exactly its side and writes nothing; undoing it lets the same request through."""
+    from network.store import credentials
+
+    shop = make_partner("frozen-shop")
+    charity = make_partner("frozen-charity")
+    with engine.begin() as conn:
+        admin.set_charity(conn, "test", charity.partner_id)
+    sender = enroll(engine, ledger, shop.partner_id)
+    recipient = enroll(engine, ledger, shop.partner_id)
+    earn(engine, ledger, shop.partner_id, sender, 500)
+    card = card_of(engine, recipient)
+    sender_card = card_of(engine, sender)
+
+    def transfer(to: str = recipient):
+        return lambda: transfer_points(engine, sender, to, 10, uuid.uuid4().hex, clock.now, settings=limits)
+
+    def donate():
+        return lambda: donate_points(engine, sender, charity.partner_id, 10, uuid.uuid4().hex, clock.now,
+                                     settings=limits)
+
+    def act(change, *args):
+        with engine.begin() as conn:
+            change(conn, *args)
+
+    before = counts(engine)
+    act(credentials.freeze_card, card, "ops@test", "lost")  # the recipient's only card
+    error = refused(transfer(card))
+    assert (error.reason, error.metadata) == ("CARD_FROZEN", {
+        "card_number": card, "card_status": "frozen", "member_id": recipient, "role": "recipient"})
+    error = refused(transfer())  # by member id: no active card left
+    assert (error.reason, error.metadata) == ("CARD_FROZEN", {"member_id": recipient, "role": "recipient"})
+    assert counts(engine) == before
+    act(credentials.unfreeze_card, card, "ops@test")
+    assert transfer_points(engine, sender, card, 10, "after-unfreeze", clock.now, settings=limits).points == 10
+
+    before = counts(engine)
+    with engine.begin() as conn:
+        new_card = credentials.replace_card(conn, recipient, card, "ops@test")
+    error = refused(transfer(card))  # the lost card is dead: points sent to it would reach its finder
+    assert (error.reason, error.metadata["card_status"], error.metadata["role"]) == ("CARD_FROZEN", "replaced",
+                                                                                     "recipient")
+    assert transfer_points(engine, sender, new_card, 10, "to-new-card", clock.now, settings=limits).points == 10
+    assert transfer_points(engine, sender, recipient, 10, "by-id-again", clock.now, settings=limits).points == 10
+
+    before = counts(engine)
+    act(credentials.freeze_member, recipient, "ops@test", "fraud check")
+    for how in (recipient, new_card):
+        error = refused(transfer(how))
+        assert (error.reason, error.metadata) == ("MEMBER_FROZEN", {"member_id": recipient, "role": "recipient"})
+    assert counts(engine) == before
+    act(credentials.unfreeze_member, recipient, "ops@test")
+
+    act(credentials.freeze_member, sender, "ops@test", "fraud check")
+    for call in (transfer(), donate()):
+        error = refused(call)
+        assert (error.reason, error.metadata) == ("MEMBER_FROZEN", {"member_id": sender, "role": "sender"})
+    assert counts(engine) == before
+    act(credentials.unfreeze_member, sender, "ops@test")
+
+    act(credentials.freeze_card, sender_card, "ops@test", "lost")
+    for call in (transfer(), donate()):
+        error = refused(call)
+        assert (error.reason, error.metadata) == ("CARD_FROZEN", {"member_id": sender, "role": "sender"})
+    assert counts(engine) == before
+    act(credentials.unfreeze_card, sender_card, "ops@test")
+    assert transfer_points(engine, sender, recipient, 10, "all-clear", clock.now, settings=limits).points == 10
+    assert donate_points(engine, sender, charity.partner_id, 10, "gift", clock.now, settings=limits).points == 10
+    assert available(engine, ledger, sender) == 500 - 50 and available(engine, ledger, recipient) == 40

@@ -1,4 +1,4 @@
-"""Members: anomaly flags (spend sprees, transfer bursts); find one by member id or card number; balance, lots with
+"""Members: anomaly flags (spend sprees, transfer bursts, failed PINs); find one by member id or card number; balance, lots with
 issuer and expiry, history across brands, the member's notifications (transfers and donations)."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ limits = data.ANOMALY_THRESHOLDS
 st.caption(f"Last {limits.lookback.days} days. Spend spree: redemptions at {limits.spree_partners} or more partners "
            f"within {int(limits.spree_window.total_seconds() // 60)} minutes. Transfer burst: "
            f"{limits.burst_transfers} or more transfers sent within {int(limits.burst_window.total_seconds() // 60)} "
-           "minutes.")
+           f"minutes. Failed PINs: {limits.failed_pins} or more wrong PINs (at any partners) within "
+           f"{int(limits.failed_pin_window.total_seconds() // 60)} minutes.")
 flags = data.anomaly_flags()
 if flags.empty:
     st.info("No member flagged.")

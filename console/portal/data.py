@@ -11,6 +11,7 @@ import streamlit as st
 
 from console import data as console_data
 from console.settings import ConsoleSettings
+from network.core.campaigns import Progress
 from network.core.results import Balance
 from network.mail import mailer_from_settings
 from network.store import credentials, read_models, transfers
@@ -40,6 +41,18 @@ def ledger() -> Ledger:
 def balance(member_id: str) -> Balance:
     with console_data.engine().connect() as conn:
         return ledger().member_balance(conn, uuid.UUID(member_id))
+
+
+def expiring(member_ids: list[str], within_days: int = 30) -> pd.DataFrame:
+    """The points of these cards expiring within `within_days` days, by issuer and date, soonest first."""
+    with console_data.engine().connect() as conn:
+        return read_models.member_expiring(conn, member_ids, within_days, console_data.now())
+
+
+def tier(member_id: str) -> Progress:
+    """The card's tier (held or reached by its qualifying points of 12 months) and what the next one needs."""
+    with console_data.engine().connect() as conn:
+        return ledger().tier_progress(conn, member_id)
 
 
 def history(member_ids: list[str]) -> pd.DataFrame:

@@ -1,7 +1,10 @@
 """Transfers between members and donations to charity partners: the rules, as pure functions.
 
   who           a member transfers to another member: never to themselves, never to an unknown member (the store
-                resolves the recipient; a frozen card or member, once cards have a status, is refused there too).
+                resolves the recipient). Neither side may be frozen: a member the operator froze neither sends,
+                donates nor receives (MEMBER_FROZEN); a member without an active card neither sends nor donates nor
+                receives, and a recipient named by a frozen or replaced card is refused (CARD_FROZEN, with the
+                card's status): the card was reported lost, points sent to it would reach whoever holds it.
   how much      at least `min_points`; the points a member has sent today (UTC calendar day) plus these at most
                 `max_points_per_day`, this month (UTC calendar month) at most `max_points_per_month`; at most
                 `max_transfers_per_day` transfers a day (velocity). A limit of 0 is no limit, except the minimum
@@ -16,6 +19,8 @@
 Anomaly flags for the console (computed by SQL in network.store.transfers, thresholds here):
   spend spree     redemptions at `spree_partners` or more distinct partners within `spree_window`
   transfer burst  `burst_transfers` or more transfers sent within `burst_window`
+  failed PINs     `failed_pins` or more wrong PINs (at any partners) within `failed_pin_window`: as many as lock
+                  verified spending by default (network.store.consent), counted across locks and right PINs
 """
 
 from __future__ import annotations
@@ -109,10 +114,37 @@ def transfer_refusal(sender_id: str, recipient_id: str, points: int, limits: Tra
     return None
 
 
+SENDER, RECIPIENT = "sender", "recipient"
+
+
+def frozen_refusal(role: str, member_id: str, member_frozen: bool, has_active_card: bool,
+                   card_number: str | None = None, card_status: str | None = None) -> Refusal | None:
+    """Whether the sender (a transfer or donation) or the recipient (a transfer) is frozen: MEMBER_FROZEN for a
+    member the operator froze; CARD_FROZEN for a recipient named by a card that is not active (`card_status`:
+    frozen or replaced), or a member with no active card at all."""
+    # the messages reach the other member in the portal: a recipient's are neutral (no operator action named)
+    if member_frozen:
+        message = ("your account is frozen by the operator: no transfers or donations until it is unfrozen"
+                   if role == SENDER else "the recipient cannot receive points at the moment")
+        return Refusal(PRECONDITION, "MEMBER_FROZEN", message, metadata=(("member_id", member_id), ("role", role)))
+    if card_number is not None and card_status != "active":
+        return Refusal(PRECONDITION, "CARD_FROZEN", f"card {card_number} is {card_status}: ask the recipient for "
+                       "their current card number", metadata=(("card_number", card_number),
+                                                              ("card_status", str(card_status)),
+                                                              ("member_id", member_id), ("role", role)))
+    if not has_active_card:
+        message = ("you have no active card: unfreeze your card (Security) to transfer or donate" if role == SENDER
+                   else "the recipient cannot receive points at the moment")
+        return Refusal(PRECONDITION, "CARD_FROZEN", message, metadata=(("member_id", member_id), ("role", role)))
+    return None
+
+
 @dataclass(frozen=True)
 class AnomalyThresholds:
     spree_partners: int = 3
     spree_window: timedelta = timedelta(minutes=10)
     burst_transfers: int = 5
     burst_window: timedelta = timedelta(hours=1)
+    failed_pins: int = 5
+    failed_pin_window: timedelta = timedelta(hours=1)
     lookback: timedelta = timedelta(days=7)  # how far back the console looks for flags

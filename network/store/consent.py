@@ -63,10 +63,15 @@ def _failed(member_id: uuid.UUID, what: str) -> errors.DomainError:
     return errors.denied("MEMBER_VERIFICATION_FAILED", f"member {member_id}: {what}", member_id=str(member_id))
 
 
-def record_failure(engine: Engine, member_id: uuid.UUID, now: datetime, policy: ConsentPolicy) -> datetime | None:
+def record_failure(engine: Engine, member_id: uuid.UUID, now: datetime, policy: ConsentPolicy, *,
+                   method: str = "pin", partner_id: str | None = None) -> datetime | None:
     """One more wrong PIN or code, committed on its own (the spend it came with writes nothing); the lock it
-    starts, if any. Concurrent failures on any server count one by one (row lock on the member's credentials)."""
+    starts, if any. Concurrent failures on any server count one by one (row lock on the member's credentials).
+    Each failure is also kept in verification_failures (`method`: pin or code; the partner whose till sent it),
+    which the console's failed-PIN flag counts (network.store.transfers.anomaly_flags)."""
     with engine.begin() as conn:
+        conn.execute(text("INSERT INTO verification_failures (member_id, failed_at, method, partner_id) "
+                          "VALUES (:m, :t, :k, :p)"), {"m": member_id, "t": now, "k": method, "p": partner_id})
         conn.execute(text("INSERT INTO member_credentials (member_id) VALUES (:m) ON CONFLICT DO NOTHING"),
                      {"m": member_id})
         row = conn.execute(text("SELECT failed_tries, locked_until FROM member_credentials WHERE member_id = :m "
@@ -80,7 +85,7 @@ def record_failure(engine: Engine, member_id: uuid.UUID, now: datetime, policy: 
 
 
 def verify(engine: Engine, member_id: uuid.UUID, verification: Verification, points: int, now: datetime,
-           policy: ConsentPolicy) -> None:
+           policy: ConsentPolicy, partner_id: str | None = None) -> None:
     """Step 1 (outside the spend's transaction). Raises MEMBER_NOT_FOUND, MEMBER_LOCKED or
     MEMBER_VERIFICATION_FAILED (after recording the failure); returns when the PIN is right or the code looks
     usable (the spend's transaction consumes it)."""
@@ -105,7 +110,8 @@ def verify(engine: Engine, member_id: uuid.UUID, verification: Verification, poi
                                                       row.pin_params)
         what = "the PIN is wrong" if row.pin_hash is not None else "the member has no PIN"
     if not ok:
-        record_failure(engine, member_id, now, policy)
+        record_failure(engine, member_id, now, policy, method="code" if verification.code else "pin",
+                       partner_id=partner_id)
         raise _failed(member_id, what)
     if row.failed_tries:  # a right PIN or code starts the count again (unless a lock began meanwhile)
         with engine.begin() as conn:

@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from network.core.ledger import money_for_points
+from network.store import expiry
 from network.store.contracts import CONTRACT_VERSIONS
 from network.store.lots import OUTSTANDING_BY_ISSUER, outstanding_points
 
@@ -250,6 +251,17 @@ def member_statement(conn: Connection, member_ids: list[str], limit: int = 100) 
                         "LEFT JOIN partners p ON p.partner_id = j.partner_id WHERE j.member_id = ANY(:m) "
                         "ORDER BY j.created_at DESC, j.tx_id DESC LIMIT :n",
                   {"m": [uuid.UUID(m) for m in member_ids], "n": min(limit, MAX_ROWS)})
+
+
+def member_expiring(conn: Connection, member_ids: list[str], within_days: int, at: datetime) -> pd.DataFrame:
+    """The points of a member's cards that expire within `within_days` days of `at` under their issuer's expiry
+    policy (network.store.expiry.expiring_points), soonest first, with the issuer's name (the member portal)."""
+    rows = [(card, e) for card in member_ids for e in expiry.expiring_points(conn, card, within_days, at)]
+    names = dict(conn.execute(text("SELECT partner_id, name FROM partners WHERE partner_id = ANY(:p)"),
+                              {"p": sorted({e.issuer_id for _, e in rows})}).all()) if rows else {}
+    rows.sort(key=lambda r: (r[1].expires_at, r[1].issuer_id))
+    return pd.DataFrame([(e.expires_at, names.get(e.issuer_id, e.issuer_id), e.points) for _, e in rows],
+                        columns=["expires", "issued by", "points"])
 
 
 def redemption_partners(conn: Connection, at: datetime) -> pd.DataFrame:

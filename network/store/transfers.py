@@ -79,13 +79,13 @@ class Notification(NamedTuple):
 
 class AnomalyFlag(NamedTuple):
     member_id: str
-    flag: str  # SPEND_SPREE or TRANSFER_BURST
-    count: int  # distinct partners within the window, or transfers within the window (the most seen)
+    flag: str  # SPEND_SPREE, TRANSFER_BURST or FAILED_PINS
+    count: int  # distinct partners, transfers or wrong PINs within the window (the most seen)
     last_at: datetime
 
 
 MAX_NOTIFICATIONS_PAGE = transfers.MAX_NOTIFICATIONS_PAGE
-SPEND_SPREE, TRANSFER_BURST = "spend spree", "transfer burst"
+SPEND_SPREE, TRANSFER_BURST, FAILED_PINS = "spend spree", "transfer burst", "failed PINs"
 ANOMALY_THRESHOLDS = transfers.AnomalyThresholds()
 
 
@@ -125,10 +125,14 @@ def _member_id(value: str | uuid.UUID, field_name: str) -> uuid.UUID:
 
 
 def resolve_recipient(conn: Connection, to: str | uuid.UUID) -> uuid.UUID:
-    """The recipient by member id or card number; RECIPIENT_UNKNOWN when there is none.
+    """The recipient by member id or card number (any card the member owns or owned: a frozen or replaced card is
+    found, and refused once the members are locked, see `_refuse_frozen`); RECIPIENT_UNKNOWN when there is none."""
+    return _resolve(conn, to)[0]
 
-    Hook for card status: once cards can be frozen (the consent work's `cards`), a frozen card or member is refused
-    here too, with that work's reason (CARD_FROZEN), before anything is locked."""
+
+def _resolve(conn: Connection, to: str | uuid.UUID) -> tuple[uuid.UUID, str | None]:
+    """The recipient's member id, and the card number that named them (None when named by member id)."""
+    row, card = None, None
     if isinstance(to, uuid.UUID):
         row = conn.execute(text("SELECT member_id FROM members WHERE member_id = :m"), {"m": to}).first()
     else:
@@ -137,11 +141,25 @@ def resolve_recipient(conn: Connection, to: str | uuid.UUID) -> uuid.UUID:
             row = conn.execute(text("SELECT member_id FROM members WHERE member_id = :m"),
                                {"m": uuid.UUID(value)}).first()
         except ValueError:
-            row = conn.execute(text("SELECT member_id FROM members WHERE card_number = :c"), {"c": value}).first()
+            row = conn.execute(text("SELECT member_id FROM cards WHERE card_number = :c"), {"c": value}).first()
+            card = value
     if row is None:
         raise errors.DomainError(grpc.StatusCode.NOT_FOUND, "RECIPIENT_UNKNOWN",
                                  "no member with that card number or member id", metadata={"recipient": str(to)[:64]})
-    return row.member_id
+    return row.member_id, card
+
+
+def _refuse_frozen(conn: Connection, member_id: uuid.UUID, role: str, card_number: str | None = None) -> None:
+    """MEMBER_FROZEN or CARD_FROZEN (network.core.transfers.frozen_refusal) for a frozen sender or recipient, read
+    under the member's row lock: a freeze (network.store.credentials, which takes the same lock) committed on any
+    server is seen here, and one in flight is waited for."""
+    row = conn.execute(text(
+        "SELECT m.frozen_at IS NOT NULL AS frozen, "
+        "EXISTS (SELECT 1 FROM cards c WHERE c.member_id = m.member_id AND c.status = 'active') AS has_active_card, "
+        "(SELECT c.status FROM cards c WHERE c.card_number = :card) AS card_status "
+        "FROM members m WHERE m.member_id = :m"), {"m": member_id, "card": card_number}).one()
+    _refuse(transfers.frozen_refusal(role, str(member_id), row.frozen, row.has_active_card, card_number,
+                                     row.card_status))
 
 
 def _lock_members(conn: Connection, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -219,8 +237,9 @@ def transfer_points(engine_or_session: Target, from_member_id: str | uuid.UUID, 
     portal resolves an e-mail to a member id first), lots keeping their issuer and expiry; notify both members.
 
     Refusals (nothing written): INVALID_ARGUMENT (points, idempotency_key), MEMBER_NOT_FOUND (sender),
-    RECIPIENT_UNKNOWN, TRANSFER_TO_SELF, TRANSFER_BELOW_MINIMUM, TRANSFER_LIMIT_EXCEEDED (limit: transfers_per_day,
-    points_per_day, points_per_month), INSUFFICIENT_POINTS, IDEMPOTENCY_KEY_REUSED. `now`: the ledger's clock (tests);
+    RECIPIENT_UNKNOWN, MEMBER_FROZEN and CARD_FROZEN (either side, `role` in the metadata), TRANSFER_TO_SELF,
+    TRANSFER_BELOW_MINIMUM, TRANSFER_LIMIT_EXCEEDED (limit: transfers_per_day, points_per_day, points_per_month),
+    INSUFFICIENT_POINTS, IDEMPOTENCY_KEY_REUSED. `now`: the ledger's clock (tests);
     settings: the limits and ledger settings (default: from the environment)."""
     settings = settings or get_settings()
     _refuse(transfers.points_refusal(points))
@@ -229,11 +248,13 @@ def transfer_points(engine_or_session: Target, from_member_id: str | uuid.UUID, 
     with _connection(engine_or_session) as conn:
         network_ledger = _ledger(conn, settings, now)
         when = network_ledger.ledger_time(conn)
-        recipient = resolve_recipient(conn, to)
+        recipient, card = _resolve(conn, to)
         shards = _lock_members(conn, [sender, recipient])
         stored = _stored(conn, sender, idempotency_key, transfers.TRANSFER, recipient, None, points)
         if stored is not None:
             return stored
+        _refuse_frozen(conn, sender, transfers.SENDER)
+        _refuse_frozen(conn, recipient, transfers.RECIPIENT, card)
         _refuse(transfers.transfer_refusal(str(sender), str(recipient), points, transfer_limits(settings),
                                            _sent_so_far(conn, sender, when)))
         taken, lapsed = network_ledger.take_spendable(conn, sender, points, when)
@@ -283,9 +304,9 @@ def donate_points(engine_or_session: Target, member_id: str | uuid.UUID, charity
     Ledger.redeem: earliest-expiring lots first, the charity's points.redeemed event, settled like any redemption);
     the member is notified.
 
-    Refusals (nothing written): INVALID_ARGUMENT, MEMBER_NOT_FOUND, NOT_A_CHARITY, INSUFFICIENT_POINTS,
-    IDEMPOTENCY_KEY_REUSED, and the redemption's own (NO_CONTRACT, BASKET_CAP_EXCEEDED: a charity's contract
-    should not cap the basket share)."""
+    Refusals (nothing written): INVALID_ARGUMENT, MEMBER_NOT_FOUND, MEMBER_FROZEN, CARD_FROZEN, NOT_A_CHARITY,
+    INSUFFICIENT_POINTS, IDEMPOTENCY_KEY_REUSED, and the redemption's own (NO_CONTRACT, BASKET_CAP_EXCEEDED: a
+    charity's contract should not cap the basket share)."""
     settings = settings or get_settings()
     _refuse(transfers.points_refusal(points))
     _refuse(transfers.idempotency_key_refusal(idempotency_key))
@@ -302,6 +323,7 @@ def donate_points(engine_or_session: Target, member_id: str | uuid.UUID, charity
         stored = _stored(conn, member, idempotency_key, transfers.DONATION, None, charity_partner_id, points)
         if stored is not None:
             return stored
+        _refuse_frozen(conn, member, transfers.SENDER)
         spent = network_ledger.redeem(conn, charity_partner_id, str(member), points, SpendRefs(receipt_ref="donation"),
                                       None)
         donation_id, redeem_id = uuid7(), uuid.UUID(spent.transaction_id)
@@ -351,14 +373,27 @@ WHERE t.kind = 'transfer' AND t.created_at >= :since
 GROUP BY t.member_id HAVING max(w.transfers) >= :threshold
 """
 
+_FAILED_PINS = """
+SELECT f.member_id::text AS member_id, max(w.failures) AS count, max(f.failed_at) AS last_at
+FROM verification_failures f CROSS JOIN LATERAL (
+    SELECT count(*) AS failures FROM verification_failures k
+    WHERE k.member_id = f.member_id AND k.method = 'pin'
+      AND k.failed_at > f.failed_at - :window AND k.failed_at <= f.failed_at) w
+WHERE f.method = 'pin' AND f.failed_at >= :since
+GROUP BY f.member_id HAVING max(w.failures) >= :threshold
+"""
+
 
 def anomaly_flags(conn: Connection, since: datetime,
                   thresholds: transfers.AnomalyThresholds = ANOMALY_THRESHOLDS) -> list[AnomalyFlag]:
-    """Members flagged since `since` (network.core.transfers: spend spree, transfer burst), most recent first.
-    Flags for failed PINs come with the consent work's PIN tries (not computed here)."""
+    """Members flagged since `since` (network.core.transfers: spend spree, transfer burst, failed PINs, the last
+    from network.store.consent's verification_failures), most recent first."""
     flags = [AnomalyFlag(r.member_id, SPEND_SPREE, int(r.count), r.last_at) for r in conn.execute(
         text(_SPEND_SPREE), {"window": thresholds.spree_window, "since": since, "threshold": thresholds.spree_partners})]
     flags += [AnomalyFlag(r.member_id, TRANSFER_BURST, int(r.count), r.last_at) for r in conn.execute(
         text(_TRANSFER_BURST), {"window": thresholds.burst_window, "since": since,
                                 "threshold": thresholds.burst_transfers})]
+    flags += [AnomalyFlag(r.member_id, FAILED_PINS, int(r.count), r.last_at) for r in conn.execute(
+        text(_FAILED_PINS), {"window": thresholds.failed_pin_window, "since": since,
+                             "threshold": thresholds.failed_pins})]
     return sorted(flags, key=lambda f: (f.last_at, f.member_id, f.flag), reverse=True)

@@ -1,4 +1,5 @@
-"""Balance: the points across every card, with what is pending, held and expiring soon."""
+"""Balance: the points across every card, with what is pending, held and expiring soon (by issuer and date), and
+each card's tier."""
 
 from __future__ import annotations
 
@@ -22,3 +23,14 @@ if len(balances) > 1:
                  key="balance_cards")
 else:
     st.caption(f"Card {account.cards[0].card_number}")
+for card in account.cards:
+    progress = data.tier(card.member_id)
+    if progress.tier:
+        line = f"Tier **{progress.tier}** · {format_points(progress.qualifying_points)} qualifying points (12 months)"
+        if progress.next_tier:
+            line += f" · {format_points(progress.points_to_next)} more for {progress.next_tier}"
+        st.markdown(line + (f" · card {card.card_number}" if len(account.cards) > 1 else ""))
+expiring = data.expiring([card.member_id for card in account.cards])
+if not expiring.empty:
+    st.subheader("Expiring within 30 days")
+    st.dataframe(expiring, hide_index=True, key="balance_expiring")

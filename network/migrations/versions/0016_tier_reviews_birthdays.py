@@ -9,7 +9,7 @@ when the account is created or a card linked to it, deleted when the account is 
 campaigns.owner_partner_id: the partner that created the campaign over its signed API (NULL: the operator's).
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 Create Date: 2026-11-30 16:00:00.000000
 """
 from alembic import op
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = '0016'
-down_revision = '0012'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
