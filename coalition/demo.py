@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Optional
@@ -134,9 +134,13 @@ DEMO_CAMPAIGNS: tuple[Campaign, ...] = (
              (Funder("skyways", 5000), Funder(NETWORK_ISSUER, 5000)),
              Conditions(partners=("skyways",), min_basket_minor=15_000), Effects(fixed_points=500), priority=5,
              budget_points=10_000_000),
-    # network-funded: a member's first enrolment in the network (the member model has no birth date: no birthday)
+    # network-funded: a member's first enrolment in the network
     Campaign("demo-signup-welcome", "Welcome to the coalition", (Funder(NETWORK_ISSUER, BASIS_POINTS),),
              effects=Effects(fixed_points=200), kind="signup"),
+    # network-funded: once a year on the member's birthday (members with an account and a birth date; the daily
+    # housekeeping gives it: the demo accounts' first member has its birthday on the day the demo is seeded)
+    Campaign("demo-birthday", "Happy birthday from the coalition", (Funder(NETWORK_ISSUER, BASIS_POINTS),),
+             effects=Effects(fixed_points=250), kind="birthday"),
 )
 # The default ladder's thresholds and cap multipliers, with earn multipliers (the migration installs x1 on every tier)
 _EARN_MULTIPLIERS = {"Member": BASIS_POINTS, "Silver": 11_000, "Gold": 12_500, "Platinum": 15_000}
@@ -257,6 +261,15 @@ def ensure_programme(engine: Engine, settings: CoalitionSettings) -> list[str]:
     return created
 
 
+def _demo_birth_date(i: int) -> date:
+    """Demo account i's birth date: the first has its birthday today (the birthday campaign shows at once), the
+    others on days spread over the year; born 1970 + 7 * i (Feb 29 of a leap year falls back to Feb 28)."""
+    today = datetime.now(timezone.utc).date()
+    day = today if i == 0 else today + timedelta(days=97 * i)
+    year = 1970 + 7 * i
+    return day.replace(year=year) if (day.month, day.day) != (2, 29) else date(year, 2, 28)
+
+
 def _ensure_member_accounts(engine: Engine, settings: CoalitionSettings, count: int) -> list[DemoLogin]:
     """Accounts for the first `count` demo members (demo-member-0@example.com, ...), made the way a member makes
     one: an activation code for the card, then sign-up with it. Kept when they exist."""
@@ -275,7 +288,8 @@ def _ensure_member_accounts(engine: Engine, settings: CoalitionSettings, count: 
                                                                       timedelta(minutes=5))
         if code is not None:
             try:
-                accounts.sign_up(row.card_number, code, PersonalData(email, f"Demo Member {i}"))
+                accounts.sign_up(row.card_number, code, PersonalData(email, f"Demo Member {i}",
+                                                                     birth_date=_demo_birth_date(i)))
             except AccountError as exc:  # the address has an account already (a re-seeded database): keep it
                 log.warning("demo account %s: %s", email, exc)
                 continue

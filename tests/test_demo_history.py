@@ -19,6 +19,7 @@ from network.database import make_engine, migrate
 from network.core.campaigns import NETWORK_ISSUER
 from network.store import read_models
 from network.store.campaigns import list_tiers
+from network.store.ledger import build_ledger
 from settlement.verify import check_cycle_conservation, check_cycles_complete
 from tests.conftest import assert_ledger_verifies
 
@@ -118,6 +119,19 @@ def test_history_is_written_through_the_domain_and_everything_verifies(fresh_eng
                             ).scalar_one() == len(DEMO_CAMPAIGNS)
         assert list_tiers(conn) == list(DEMO_LADDER)
     assert [p.partner_id for p in again.partners] == [s.partner_id for s in DEMO_PARTNERS]
+
+    # the birthday campaign: the first demo account's birthday is today, so the housekeeping's lifecycle run gives
+    # it the network-funded birthday bonus, once (a second run gives nothing more)
+    ledger = build_ledger(fresh_engine, settings)
+    first = coalition.member_logins[0]
+    for _ in range(2):
+        with fresh_engine.begin() as conn:
+            ledger.award_lifecycle_bonuses(conn)
+    with fresh_engine.connect() as conn:
+        given = conn.execute(text(
+            "SELECT c.campaign_id, c.funder_id, c.points FROM earn_components c JOIN members m USING (member_id) "
+            "WHERE c.kind = 'birthday' AND m.card_number = :card"), {"card": first.card_number}).all()
+    assert [tuple(r) for r in given] == [("demo-birthday", NETWORK_ISSUER, 250)]
 
 
 def _assert_the_programme_ran(conn, history) -> None:
