@@ -169,11 +169,11 @@ def earn_response(result: EarnResult) -> pb.EarnResponse:
 
 
 def run_mutation(engine: Engine, method: str, request: Message,
-                 operation: Callable[[Connection, str], Message]) -> bytes:
+                 operation: Callable[[Connection, str], Message], *, retention_seconds: int) -> bytes:
     """Run a mutating call once per (caller, request_id): claim the key, operate, store the response bytes."""
     partner_id = current_caller().partner_id
     with engine.begin() as conn:
-        stored = claim(conn, partner_id, method, request.request_id, body_hash(request))
+        stored = claim(conn, partner_id, method, request.request_id, body_hash(request), retention_seconds)
         if stored is not None:
             return stored
         response = operation(conn, partner_id).SerializeToString()
@@ -207,7 +207,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         self._group_commit.close()
 
     def _mutate(self, method: str, request: Message, operation: Callable[[Connection, str], Message]) -> bytes:
-        return run_mutation(self._engine, method, request, operation)
+        return run_mutation(self._engine, method, request, operation,
+                            retention_seconds=self._ledger.idempotency_retention_seconds)
 
     def _read(self, operation: Callable[[Connection, str], Message]) -> Message:
         with self._engine.connect() as conn:
@@ -249,7 +250,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             # original inside one batch (GroupCommit)
             _, leader = outcome
             if not leader.refused and await asyncio.get_running_loop().run_in_executor(
-                    None, stored_body_hash, self._engine, caller.partner_id, item.request_id) == body_hash(request):
+                    None, stored_body_hash, self._engine, caller.partner_id, item.request_id,
+                    self._ledger.idempotency_retention_seconds) == body_hash(request):
                 return leader.response
             raise key_reused(item.request_id)
         if outcome.refusal is not None:

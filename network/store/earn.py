@@ -32,6 +32,7 @@ from network.core import rules
 from network.core.results import EarnItem, EarnResult
 from network.errors import DomainError, key_reused
 from network.keys import Caller, key_status_refusal
+from network.store.idempotency import KEY_LOCKS
 from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
 from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, Prepared, ShardHead,
                                    WriteBatch, chain_writes, posting_writes, shard_heads)
@@ -82,7 +83,8 @@ _LOOKUPS = """SELECT 'k' AS tag, k.key_id AS id, k.status AS ref, p.status AS st
 UNION ALL
 SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL, NULL
   FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
-    SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r LIMIT 1) k
+    SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r
+      AND k.created_at >= now() - make_interval(secs => CAST(%(idem_retention)s AS integer)) LIMIT 1) k
 UNION ALL
 SELECT 'm', member_id, partner_id, NULL, NULL, NULL, shard, NULL, NULL FROM found
 UNION ALL
@@ -284,8 +286,9 @@ class EarnCommitter:
         # (none for partners without a credit limit); the chain heads last (in the lookups, or round trip 2).
         limited = self._credit_limited(calls)
         statement = "BEGIN;\n" + SHARE_LEDGER_TIME + ";\n" + (_CREDIT_LOCK + ";\n" if limited else "") + \
-            PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
+            KEY_LOCKS + ";\n" + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
         params = self._read_params(calls, claim)
+        params["idem_retention"] = self._ledger.idempotency_retention_seconds
         if limited:
             params["credit_partners"] = literal(limited)
         try:

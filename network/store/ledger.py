@@ -28,7 +28,7 @@ from network.core.members import luhn_check_digit, shard_of, valid_card_number
 from network.core.results import (Balance, EarnItem, HoldResult, MemberView, ReverseResult, SpendRefs, SpendResult,
                                   TransactionView)
 from network.models import HoldAllocation
-from network.settings import Settings
+from network.settings import IDEMPOTENCY_RETENTION_DEFAULT_SECONDS, Settings
 from network.store.contracts import ContractBook
 from network.store.earn_plan import (MEMBERS_OF_ITEMS, EarnDecision, EarnPlan, MemberFacts, member_lookup_params,
                                       plan_earns)
@@ -68,8 +68,10 @@ _INSERT_HOLD_ALLOCATIONS = insert(HoldAllocation.__table__)
 
 class Ledger:
     def __init__(self, engine: Engine, contracts: ContractBook, *, point_value_minor: Decimal,
-                 network_currency: str, shards: int, clock: Clock = utcnow):
+                 network_currency: str, shards: int, clock: Clock = utcnow,
+                 idempotency_retention_seconds: int = IDEMPOTENCY_RETENTION_DEFAULT_SECONDS):
         self.engine = engine
+        self.idempotency_retention_seconds = idempotency_retention_seconds  # keys older than this are new requests
         self.contracts = contracts
         self.point_value_minor = point_value_minor
         self.network_currency = network_currency
@@ -455,4 +457,5 @@ def build_ledger(engine: Engine, settings: Settings) -> Ledger:
     """The ledger as the server, the settlement worker and the console use it."""
     return Ledger(engine, ContractBook(engine, ttl_seconds=settings.contract_cache_seconds),
                   point_value_minor=settings.point_value_minor,
-                  network_currency=settings.network_currency, shards=settings.ledger_shards)
+                  network_currency=settings.network_currency, shards=settings.ledger_shards,
+                  idempotency_retention_seconds=settings.idempotency_retention_seconds)
