@@ -1,10 +1,14 @@
-"""bounded tables: journal and postings partitioned by month (RANGE on the UUIDv7 tx_id), idempotency keys by day
+"""bounded tables and the Citus plan: journal and postings partitioned by month (RANGE on the UUIDv7 tx_id), idempotency keys by day
 (RANGE on created_at); see network.store.partitions
 
 An existing database is converted in place: each table is renamed aside, its indexes and keys dropped, a
 partitioned table of the same columns, defaults and checks is created under the old name with its keys and
 indexes, the partitions from the oldest row's month (day) to the horizon ahead and a DEFAULT partition are
 created, the rows are moved, and the old table is dropped. No foreign key refers to these tables.
+
+Last, where the citus extension is installed or available (and nowhere else), the distribution plan of
+network.store.citus runs: member-keyed tables distributed by member id, partners, contracts and keys as reference
+tables, the chain heads anchored to member ids.
 
 What changes: PostgreSQL requires the partition key in every unique constraint, so
 - journal: the primary key stays (tx_id is the key); (shard, seq) becomes a plain index (seq is still unique per
@@ -23,7 +27,8 @@ from datetime import datetime, timedelta, timezone
 from alembic import op
 import sqlalchemy as sa
 
-from network.store import partitions
+from network.settings import Settings
+from network.store import citus, partitions
 
 revision = '0013'
 down_revision = '0006'
@@ -82,6 +87,9 @@ def upgrade() -> None:
         conn.execute(sa.text(f"INSERT INTO {table} SELECT * FROM {table}_unpartitioned"))
         conn.execute(sa.text(f"DROP TABLE {table}_unpartitioned"))
         conn.execute(sa.text(f"ANALYZE {table}"))
+    # Beyond one database: where (and only where) the citus extension is present, distribute the ledger
+    # (network.store.citus); on a plain PostgreSQL this does nothing.
+    citus.apply_if_available(conn, Settings().ledger_shards)
 
 
 def downgrade() -> None:
