@@ -266,3 +266,35 @@ def test_the_migration_converts_a_database_written_before_it(database_at_0006, s
             assert conn.execute(text("SELECT count(*) FROM journal")).scalar_one() == before["journal"] + 1
     finally:
         old.dispose()
+
+
+# --- the command ----------------------------------------------------------------------------------------------
+
+def test_the_partitions_command_creates_ahead_drops_expired_days_and_refuses_a_short_window(
+        engine, database_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from coalition.cli import app
+    from network.settings import from_environment
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    from_environment.cache_clear()
+    try:
+        with engine.begin() as conn:
+            now = conn.execute(text("SELECT now()")).scalar_one()
+            old_day = (now - timedelta(seconds=WINDOW) - timedelta(days=5)).astimezone(UTC).date()
+            partitions.create_partition(conn, partitions.daily("idempotency_keys", old_day))
+        runner = CliRunner()
+        refused = runner.invoke(app, ["ledger", "partitions", "--retention-seconds", "3600"])
+        assert refused.exit_code == 2 and "at least 86400 seconds" in refused.output
+        with engine.connect() as conn:
+            assert f"idempotency_keys_p{old_day:%Y_%m_%d}" in partitions.existing(conn)  # the refusal dropped nothing
+        done = runner.invoke(app, ["ledger", "partitions"])
+        assert done.exit_code == 0, done.output
+        assert f"idempotency_keys_p{old_day:%Y_%m_%d}" in done.output.split("dropped:")[1]
+        with engine.connect() as conn:
+            have = partitions.existing(conn)
+        assert f"idempotency_keys_p{old_day:%Y_%m_%d}" not in have
+        assert f"journal_p{partitions.next_month(partitions.next_month(now.date())):%Y_%m}" in have
+    finally:
+        from_environment.cache_clear()
