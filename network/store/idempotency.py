@@ -24,23 +24,25 @@ from network.store import partitions
 KEY_LOCKS = ("SELECT pg_advisory_xact_lock(4801613, h) FROM (SELECT DISTINCT hashtext(p || chr(31) || r) AS h "
              "FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) "
              "ORDER BY 1) k")
-_LOCK = text("SELECT pg_advisory_xact_lock(4801613, hashtext(:p || chr(31) || :r))")
 _LIVE = "created_at >= now() - make_interval(secs => :retention)"  # inside the window, by the database clock
+_CLAIM = text("SELECT pg_advisory_xact_lock(4801613, hashtext(:p || chr(31) || :r));\n"
+              "INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash) SELECT :p, :r, :m, :h "
+              f"WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE partner_id = :p AND request_id = :r AND {_LIVE}) "
+              "RETURNING 1")
 
 
 def claim(conn: Connection, partner_id: str, method: str, request_id: str, digest: bytes,
           retention_seconds: int) -> bytes | None:
     """Claim the key; return the stored response when this request was already answered inside the window
-    (raise when the key was used for another request)."""
+    (raise when the key was used for another request). One round trip for a new key: the lock, then (a statement
+    of its own, so its snapshot sees every claim committed before the lock was granted) the insert unless a key
+    inside the window exists."""
     keys = {"p": partner_id, "r": request_id, "retention": retention_seconds}
-    conn.execute(_LOCK, keys)  # its own statement: the lookup below takes its snapshot after the lock
+    if conn.execute(_CLAIM, {**keys, "m": method, "h": digest}).first():
+        return None
     row = conn.execute(text(f"SELECT method, body_hash, response FROM idempotency_keys "
                             f"WHERE partner_id = :p AND request_id = :r AND {_LIVE} "
-                            f"ORDER BY created_at DESC LIMIT 1"), keys).first()
-    if row is None:
-        conn.execute(text("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash) "
-                          "VALUES (:p, :r, :m, :h)"), {**keys, "m": method, "h": digest})
-        return None
+                            f"ORDER BY created_at DESC LIMIT 1"), keys).one()
     stored = rules.StoredAnswer(row.method, bytes(row.body_hash), None if row.response is None else bytes(row.response))
     decision = rules.idempotency_decision(request_id, method, digest, stored)
     if isinstance(decision, rules.Replay):
