@@ -130,7 +130,7 @@ def ledger_verify(skip_hash_chain: bool = typer.Option(False, help="Skip recompu
 def ledger_partitions(retention_seconds: Optional[int] = typer.Option(
         None, help="Idempotency-key retention (default: the configured COALITION_IDEMPOTENCY_RETENTION_SECONDS)."),
         drop: bool = typer.Option(True, help="Drop the idempotency partitions past the retention window.")) -> None:
-    """Create the journal, postings and idempotency-key partitions ahead; drop the expired idempotency days."""
+    """Create the journal, postings and idempotency-key partitions ahead; drop the expired idempotency weeks."""
     retention = retention_seconds if retention_seconds is not None else get_settings().idempotency_retention_seconds
     if retention < IDEMPOTENCY_RETENTION_MIN_SECONDS:
         raise typer.BadParameter(f"at least {IDEMPOTENCY_RETENTION_MIN_SECONDS} seconds", param_hint="--retention-seconds")

@@ -229,7 +229,7 @@ class IdempotencyKey(Base):
     method: Mapped[str] = mapped_column(String(100))
     body_hash: Mapped[bytes] = mapped_column(LargeBinary)
     response: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # partitioned by day (network.store.partitions): the partition key is part of the primary key, expired days are
+    # partitioned by week (network.store.partitions): the partition key is part of the primary key, expired weeks are
     # dropped whole; a key is unique inside the retention window by the claim's advisory lock
     created_at: Mapped[datetime] = _now_column(primary_key=True)
     __table_args__ = ({"postgresql_partition_by": "RANGE (created_at)"},)

@@ -1,5 +1,5 @@
 """Bounded tables (network.store.partitions): journal and postings by month on the UUIDv7 tx_id, idempotency keys by
-day; partitions created ahead and on demand, expired idempotency days dropped whole (exact at the boundary), keys
+week; partitions created ahead and on demand, expired idempotency weeks dropped whole (exact at the boundary), keys
 unique inside the window through the claim's lock, lookups by id, verification and clearing across partitions,
 and the migration that converts a database written before it."""
 
@@ -42,28 +42,31 @@ def test_a_uuid7_lies_in_the_range_of_its_millisecond():
         partitions.uuid7_floor(datetime(2026, 1, 1))
 
 
-def test_months_and_days_cover_without_gaps():
-    now = datetime(2026, 12, 30, 12, tzinfo=UTC)
-    wanted = list(partitions.wanted(date(2026, 10, 15), now, months_ahead=2, days_ahead=3))
+def test_months_and_weeks_cover_without_gaps():
+    now = datetime(2026, 12, 30, 12, tzinfo=UTC)  # a Wednesday
+    wanted = list(partitions.wanted(date(2026, 10, 15), now, months_ahead=2, weeks_ahead=2))
     journal = [p for p in wanted if p.parent == "journal"]
     assert [p.name for p in journal] == ["journal_p2026_10", "journal_p2026_11", "journal_p2026_12",
                                          "journal_p2027_01", "journal_p2027_02"]
     assert all(a.end == b.start for a, b in zip(journal, journal[1:]))
     keys = [p for p in wanted if p.parent == "idempotency_keys"]
-    assert [p.name for p in keys] == ["idempotency_keys_p2026_12_30", "idempotency_keys_p2026_12_31",
-                                      "idempotency_keys_p2027_01_01", "idempotency_keys_p2027_01_02"]
+    assert [p.name for p in keys] == ["idempotency_keys_p2026_12_28", "idempotency_keys_p2027_01_04",
+                                      "idempotency_keys_p2027_01_11"]  # Mondays: this week and two ahead
+    assert all(a.end == b.start and b.end - b.start == timedelta(days=7) for a, b in zip(keys, keys[1:]))
     assert partitions.parse_name("postings_p2027_01") == partitions.monthly("postings", date(2027, 1, 1))
-    assert partitions.parse_name("idempotency_keys_p2027_01_02") == partitions.daily("idempotency_keys", date(2027, 1, 2))
+    assert partitions.parse_name("idempotency_keys_p2027_01_04") == partitions.weekly("idempotency_keys", date(2027, 1, 6))
+    assert partitions.parse_name("idempotency_keys_p2027_01_05") is None  # not a Monday: not one of ours
     assert partitions.parse_name("journal_default") is None
 
 
-def test_a_day_is_dropped_only_when_its_whole_range_is_past_the_window():
-    day = partitions.daily("idempotency_keys", date(2026, 11, 20))  # [20th 00:00, 21st 00:00)
-    end = datetime(2026, 11, 21, tzinfo=UTC)
-    at_boundary = end + timedelta(seconds=WINDOW)  # now - window == the day's end: every key in it is past
-    assert partitions.expired_idempotency_partitions([day], at_boundary, WINDOW) == [day]
-    # a microsecond earlier a key created at 23:59:59.999999 on the 20th is still inside the window
-    assert partitions.expired_idempotency_partitions([day], at_boundary - timedelta(microseconds=1), WINDOW) == []
+def test_a_week_is_dropped_only_when_its_whole_range_is_past_the_window():
+    week = partitions.weekly("idempotency_keys", date(2026, 11, 18))  # [Monday 16th 00:00, Monday 23rd 00:00)
+    assert week.start == date(2026, 11, 16)
+    end = datetime(2026, 11, 23, tzinfo=UTC)
+    at_boundary = end + timedelta(seconds=WINDOW)  # now - window == the week's end: every key in it is past
+    assert partitions.expired_idempotency_partitions([week], at_boundary, WINDOW) == [week]
+    # a microsecond earlier a key created at 23:59:59.999999 on Sunday the 22nd is still inside the window
+    assert partitions.expired_idempotency_partitions([week], at_boundary - timedelta(microseconds=1), WINDOW) == []
 
 
 # --- the database -------------------------------------------------------------------------------------
@@ -84,9 +87,9 @@ def test_rows_land_in_their_period_and_lookups_by_id_prune_to_one_partition(engi
         assert _partition_of(conn, "journal", "tx_id = :t", {"t": earned.transaction_id}) == f"journal_p{month}"
         assert set(conn.execute(text("SELECT tableoid::regclass::text FROM postings WHERE tx_id = :t"),
                                 {"t": earned.transaction_id}).scalars()) == {f"postings_p{month}"}
-        day = conn.execute(text("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM_DD')")).scalar_one()
+        today = conn.execute(text("SELECT (now() AT TIME ZONE 'UTC')::date")).scalar_one()
         assert _partition_of(conn, "idempotency_keys", "partner_id = :p AND request_id = 'part-sale-1'",
-                             {"p": shop.partner_id}) == f"idempotency_keys_p{day}"
+                             {"p": shop.partner_id}) == f"idempotency_keys_p{partitions.week_start(today):%Y_%m_%d}"
         plan = "\n".join(conn.execute(text("EXPLAIN SELECT * FROM journal WHERE tx_id = :t"),
                                       {"t": earned.transaction_id}).scalars())
         assert f"journal_p{month}" in plan and "journal_default" not in plan and plan.count(" on journal_") == 1
@@ -100,33 +103,35 @@ def test_partitions_are_kept_ahead_and_a_partition_takes_its_rows_from_the_defau
         have = partitions.existing(conn)
         ahead = partitions.monthly("journal", partitions.next_month(partitions.next_month(now.date())))
         assert ahead.name in have
-        assert f"idempotency_keys_p{(now.date() + timedelta(days=partitions.DAYS_AHEAD)):%Y_%m_%d}" in have
+        ahead_week = partitions.weekly("idempotency_keys", now.astimezone(UTC).date() + timedelta(weeks=partitions.WEEKS_AHEAD))
+        assert ahead_week.name in have
         # a key dated past the days created ahead goes to the default partition; creating its day moves it there
-        far = now + timedelta(days=partitions.DAYS_AHEAD + 30)
+        far = now + timedelta(weeks=partitions.WEEKS_AHEAD + 5)
         conn.execute(text("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, created_at) "
                           "VALUES ('far', 'far-1', 'Earn', '\\x00', :at)"), {"at": far})
         assert _partition_of(conn, "idempotency_keys", "request_id = 'far-1'", {}) == "idempotency_keys_default"
-        created = partitions.ensure_partitions(conn, far - timedelta(days=partitions.DAYS_AHEAD))
-        assert f"idempotency_keys_p{far.astimezone(UTC):%Y_%m_%d}" in created
-        assert _partition_of(conn, "idempotency_keys", "request_id = 'far-1'", {}) == \
-            f"idempotency_keys_p{far.astimezone(UTC):%Y_%m_%d}"
+        far_week = partitions.weekly("idempotency_keys", far.astimezone(UTC).date())
+        created = partitions.ensure_partitions(conn, far - timedelta(weeks=partitions.WEEKS_AHEAD))
+        assert far_week.name in created
+        assert _partition_of(conn, "idempotency_keys", "request_id = 'far-1'", {}) == far_week.name
         conn.rollback()
 
 
-def test_expired_days_are_dropped_whole_and_a_day_with_a_live_key_is_kept(engine):
+def test_expired_weeks_are_dropped_whole_and_a_week_with_a_live_key_is_kept(engine):
     with engine.begin() as conn:
         now = conn.execute(text("SELECT now()")).scalar_one()
-        expired_day = (now - timedelta(seconds=WINDOW) - timedelta(days=2)).astimezone(UTC).date()
-        live_day = (now - timedelta(seconds=WINDOW)).astimezone(UTC).date()  # the window's first day: still live
-        for day in (expired_day, live_day):
-            partitions.create_partition(conn, partitions.daily("idempotency_keys", day))
+        expired = partitions.weekly("idempotency_keys", (now - timedelta(seconds=WINDOW, weeks=1)).astimezone(UTC).date())
+        live = partitions.weekly("idempotency_keys", (now - timedelta(seconds=WINDOW)).astimezone(UTC).date())
+        for week in (expired, live):  # live: the window's first week, still holding a key inside it
+            if week.name not in partitions.existing(conn):
+                partitions.create_partition(conn, week)
         conn.execute(text("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, created_at) VALUES "
                           "('drop', 'old', 'Earn', '\\x00', :old), ('drop', 'live', 'Earn', '\\x00', :live)"),
-                     {"old": datetime.combine(expired_day, datetime.min.time(), UTC) + timedelta(hours=12),
+                     {"old": datetime.combine(expired.start, datetime.min.time(), UTC) + timedelta(hours=12),
                       "live": now - timedelta(seconds=WINDOW) + timedelta(minutes=1)})
         dropped, deleted = partitions.drop_expired_idempotency(conn, WINDOW)
-        assert f"idempotency_keys_p{expired_day:%Y_%m_%d}" in dropped
-        assert f"idempotency_keys_p{live_day:%Y_%m_%d}" not in dropped and deleted >= 1
+        assert expired.name in dropped
+        assert live.name not in dropped and deleted >= 1
         assert set(conn.execute(text("SELECT request_id FROM idempotency_keys WHERE partner_id = 'drop'")).scalars()) \
             == {"live"}
         conn.rollback()
@@ -282,19 +287,47 @@ def test_the_partitions_command_creates_ahead_drops_expired_days_and_refuses_a_s
     try:
         with engine.begin() as conn:
             now = conn.execute(text("SELECT now()")).scalar_one()
-            old_day = (now - timedelta(seconds=WINDOW) - timedelta(days=5)).astimezone(UTC).date()
-            partitions.create_partition(conn, partitions.daily("idempotency_keys", old_day))
+            old = partitions.weekly("idempotency_keys", (now - timedelta(seconds=WINDOW, weeks=2)).astimezone(UTC).date())
+            partitions.create_partition(conn, old)
         runner = CliRunner()
         refused = runner.invoke(app, ["ledger", "partitions", "--retention-seconds", "3600"])
         assert refused.exit_code == 2 and "at least 86400 seconds" in refused.output
         with engine.connect() as conn:
-            assert f"idempotency_keys_p{old_day:%Y_%m_%d}" in partitions.existing(conn)  # the refusal dropped nothing
+            assert old.name in partitions.existing(conn)  # the refusal dropped nothing
         done = runner.invoke(app, ["ledger", "partitions"])
         assert done.exit_code == 0, done.output
-        assert f"idempotency_keys_p{old_day:%Y_%m_%d}" in done.output.split("dropped:")[1]
+        assert old.name in done.output.split("dropped:")[1]
         with engine.connect() as conn:
             have = partitions.existing(conn)
-        assert f"idempotency_keys_p{old_day:%Y_%m_%d}" not in have
+        assert old.name not in have
         assert f"journal_p{partitions.next_month(partitions.next_month(now.date())):%Y_%m}" in have
     finally:
         from_environment.cache_clear()
+
+
+JOURNAL_COLUMNS = ("tx_id, shard, seq, kind, partner_id, member_id, points, amount_minor, currency, receipt_ref, "
+                   "store_id, terminal_id, request_id, related_id, created_at, prev_hash, hash, hash_version")
+
+
+def test_a_repeated_chain_seq_breaks_verification_now_that_it_is_not_unique(engine, make_partner):
+    """(shard, seq) is no longer a unique constraint (it cannot hold the partition key): the chain walk refuses a
+    second row at a seq already used, so the uniqueness is still checked, by verification."""
+    from network.store.verify import check_hash_chain
+
+    shop = make_partner("seq")
+    with shop.client() as network:
+        member = network.enroll_member().member
+        earned = network.earn(member.member_id, points=7)
+    twin = str(uuid.UUID(int=uuid.UUID(earned.transaction_id).int + 1))  # same millisecond: same partition
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT CAST(:twin AS uuid), shard, seq, kind, partner_id, member_id, "
+                          "points, amount_minor, currency, receipt_ref, store_id, terminal_id, request_id, related_id, "
+                          "created_at, prev_hash, hash, hash_version FROM journal WHERE tx_id = :t"),
+                     {"twin": twin, "t": earned.transaction_id})
+    try:
+        with engine.connect() as conn:
+            chain = check_hash_chain(conn)
+        assert not chain.ok and any(twin in example for example in chain.examples)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM journal WHERE tx_id = :twin"), {"twin": twin})

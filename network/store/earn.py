@@ -1,6 +1,7 @@
 """The earn hot path: a group of earns (Earn's group commit, or one BatchEarn) in three round trips.
 
-1. BEGIN, the ledger-time lock (shared: network.store.ledger_time), the credit-limited partners' locks (only
+1. BEGIN, the idempotency keys' locks (network.store.idempotency.KEY_LOCKS: keys are unique within the retention
+   window by them, the table being partitioned by week), the ledger-time lock (shared: network.store.ledger_time), the credit-limited partners' locks (only
    when the group has such partners: see _CREDIT_LOCK) and one (prepared) statement that reads the
    cut-off watermark, re-checks the callers' keys and partners, finds the idempotency keys already
    answered and finds the members (shard, enrollments). Python decides every item (network.store.earn_plan,
@@ -84,7 +85,8 @@ UNION ALL
 SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL, NULL
   FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
     SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r
-      AND k.created_at >= now() - make_interval(secs => CAST(%(idem_retention)s AS integer)) LIMIT 1) k
+      AND k.created_at >= now() - make_interval(secs => CAST(%(idem_retention)s AS integer))
+      AND k.created_at < now() + interval '1 day' LIMIT 1) k
 UNION ALL
 SELECT 'm', member_id, partner_id, NULL, NULL, NULL, shard, NULL, NULL FROM found
 UNION ALL
@@ -281,12 +283,15 @@ class EarnCommitter:
         except psycopg2.Error as exc:
             raise DBAPIError.instance(statement, params, exc, psycopg2.Error, hide_parameters=True) from exc
         cursor = dbapi.cursor()
-        # One round trip, locks in one global order: the ledger-time lock (shared) first, so the lookups (a later
+        # One round trip, locks in one global order: the idempotency keys' locks (in hash order: network.store.
+        # idempotency.KEY_LOCKS), the ledger-time lock (shared), so the lookups (a later
         # statement) read the cut-off watermark under it; then the credit-limited partners' locks in partner order
         # (none for partners without a credit limit); the chain heads last (in the lookups, or round trip 2).
         limited = self._credit_limited(calls)
-        statement = "BEGIN;\n" + SHARE_LEDGER_TIME + ";\n" + (_CREDIT_LOCK + ";\n" if limited else "") + \
-            KEY_LOCKS + ";\n" + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
+        # The idempotency keys' locks come first, as in every unary mutation (network.store.idempotency.claim takes
+        # its key's lock before anything else), so the two never wait for each other in opposite orders.
+        statement = "BEGIN;\n" + KEY_LOCKS + ";\n" + SHARE_LEDGER_TIME + ";\n" + \
+            (_CREDIT_LOCK + ";\n" if limited else "") + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
         params = self._read_params(calls, claim)
         params["idem_retention"] = self._ledger.idempotency_retention_seconds
         if limited:

@@ -3,8 +3,8 @@
 What a stored key means for a new request (replay, refusal, new) is network.core.rules.idempotency_decision.
 Keys are kept for the configured retention window (NetworkSettings.idempotency_retention_seconds): a key created
 at or after now - retention is answered; an older one is not read any more, and a request resent after the window
-is a new request. The table is partitioned by day (network.store.partitions): housekeeping drops a day's partition
-once the whole day is past the window (purge_expired), so no key inside the window is ever dropped.
+is a new request. The table is partitioned by week (network.store.partitions): housekeeping drops a week's partition
+once the whole week is past the window (purge_expired), so no key inside the window is ever dropped.
 
 PostgreSQL cannot keep (partner_id, request_id) unique across partitions (the partition key, created_at, must be
 in every unique constraint), so every claim first takes the key's advisory transaction lock (KEY_LOCKS): two
@@ -24,7 +24,9 @@ from network.store import partitions
 KEY_LOCKS = ("SELECT pg_advisory_xact_lock(4801613, h) FROM (SELECT DISTINCT hashtext(p || chr(31) || r) AS h "
              "FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) "
              "ORDER BY 1) k")
-_LIVE = "created_at >= now() - make_interval(secs => :retention)"  # inside the window, by the database clock
+# Inside the window, by the database clock. The upper bound only prunes the partitions ahead (a key claimed by a
+# transaction that began after this one is dated at its start: a day covers any transaction's length).
+_LIVE = "created_at >= now() - make_interval(secs => :retention) AND created_at < now() + interval '1 day'"
 _CLAIM = text("SELECT pg_advisory_xact_lock(4801613, hashtext(:p || chr(31) || :r));\n"
               "INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash) SELECT :p, :r, :m, :h "
               f"WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE partner_id = :p AND request_id = :r AND {_LIVE}) "
@@ -67,7 +69,7 @@ def stored_body_hash(engine: Engine, partner_id: str, request_id: str, retention
 
 
 def purge_expired(engine: Engine, retention_seconds: int) -> int:
-    """Create the partitions ahead, drop the day partitions past the window and delete the expired keys of the
+    """Create the partitions ahead, drop the week partitions past the window and delete the expired keys of the
     default partition, in one short transaction; return how many keys went. Keys past the window that share a day
     with keys inside it stay stored (never answered: claim reads inside the window only) until that day is dropped."""
     with engine.begin() as conn:

@@ -1,4 +1,4 @@
-"""bounded tables and the Citus plan: journal and postings partitioned by month (RANGE on the UUIDv7 tx_id), idempotency keys by day
+"""bounded tables and the Citus plan: journal and postings partitioned by month (RANGE on the UUIDv7 tx_id), idempotency keys by week
 (RANGE on created_at); see network.store.partitions
 
 An existing database is converted in place: each table is renamed aside, its indexes and keys dropped, a
@@ -16,7 +16,7 @@ What changes: PostgreSQL requires the partition key in every unique constraint, 
 - postings: the primary key (tx_id, line) stays;
 - idempotency_keys: the primary key becomes (partner_id, request_id, created_at); a key is unique within the
   retention window through the advisory lock every claim takes (network.store.idempotency). The created_at index
-  is dropped: the retention window is enforced by dropping whole day partitions, no longer by a purge scan.
+  is dropped: the retention window is enforced by dropping whole week partitions, no longer by a purge scan.
 
 Revision ID: 0013
 Revises: 0006
