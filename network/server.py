@@ -48,6 +48,8 @@ def _ensure_partitions(engine: Engine) -> None:
             log.info("partitions created: %s", ", ".join(created))
     except DBAPIError as exc:
         log.warning("partitions ahead not created at start (%s)", exc.orig)
+
+
 SERVICE_NAMES = ("coalition.v1.NetworkService",)
 SWITCH_INTERVAL_SECONDS = 0.001
 

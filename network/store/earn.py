@@ -1,10 +1,10 @@
 """The earn hot path: a group of earns (Earn's group commit, or one BatchEarn) in three round trips.
 
 1. BEGIN, the idempotency keys' locks (network.store.idempotency.KEY_LOCKS: keys are unique within the retention
-   window by them, the table being partitioned by week), the ledger-time lock (shared: network.store.ledger_time), the credit-limited partners' locks (only
-   when the group has such partners: see _CREDIT_LOCK) and one (prepared) statement that reads the
-   cut-off watermark, re-checks the callers' keys and partners, finds the idempotency keys already
-   answered and finds the members (shard, enrollments). Python decides every item (network.store.earn_plan,
+   window by them, the table being partitioned by week), the ledger-time lock (shared: network.store.ledger_time),
+   the credit-limited partners' locks (only when the group has such partners: see _CREDIT_LOCK) and one
+   (prepared) statement that reads the cut-off watermark, re-checks the callers' keys and partners, finds the
+   idempotency keys already answered inside the retention window and finds the members (shard, enrollments). Python decides every item (network.store.earn_plan,
    with network.core.rules) and builds every response.
 2. Every insert that does not depend on the hash chain (lots, postings, enrollments, idempotency keys with
    their responses), then the touched shards' chain heads locked in shard order.
