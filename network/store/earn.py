@@ -1,9 +1,10 @@
 """The earn hot path: a group of earns (Earn's group commit, or one BatchEarn) in three round trips.
 
-1. BEGIN, the ledger-time lock (shared: network.store.ledger_time), the credit-limited partners' locks (only
-   when the group has such partners: see _CREDIT_LOCK) and one (prepared) statement that reads the
-   cut-off watermark, re-checks the callers' keys and partners, finds the idempotency keys already
-   answered and finds the members (shard, enrollments). Python decides every item (network.store.earn_plan,
+1. BEGIN, the idempotency keys' locks (network.store.idempotency.KEY_LOCKS: keys are unique within the retention
+   window by them, the table being partitioned by week), the ledger-time lock (shared: network.store.ledger_time),
+   the credit-limited partners' locks (only when the group has such partners: see _CREDIT_LOCK) and one
+   (prepared) statement that reads the cut-off watermark, re-checks the callers' keys and partners, finds the
+   idempotency keys already answered inside the retention window and finds the members (shard, enrollments). Python decides every item (network.store.earn_plan,
    with network.core.rules) and builds every response.
 2. Every insert that does not depend on the hash chain (lots, postings, enrollments, idempotency keys with
    their responses), then the touched shards' chain heads locked in shard order.
@@ -33,6 +34,7 @@ from network.core import events, rules
 from network.core.results import EarnItem, EarnResult
 from network.errors import DomainError, key_reused
 from network.keys import Caller, key_status_refusal
+from network.store.idempotency import KEY_LOCKS
 from network.store.earn_plan import INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS, MemberFacts, member_lookup_params
 from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, UPSERT_ACTIVITY,
                                    Prepared, ShardHead, WriteBatch, chain_writes, posting_writes, shard_heads)
@@ -86,7 +88,9 @@ _LOOKUPS = """SELECT 'k' AS tag, k.key_id AS id, k.status AS ref, p.status AS st
 UNION ALL
 SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL, NULL, NULL
   FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
-    SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r LIMIT 1) k
+    SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r
+      AND k.created_at >= now() - make_interval(secs => CAST(%(idem_retention)s AS integer))
+      AND k.created_at < now() + interval '1 day' LIMIT 1) k
 UNION ALL
 SELECT 'm', member_id, partner_id, tier, NULL, NULL, shard, qualifying, joined_at, last_earn_at FROM found
 UNION ALL
@@ -318,16 +322,21 @@ class EarnCommitter:
         except psycopg2.Error as exc:
             raise DBAPIError.instance(statement, params, exc, psycopg2.Error, hide_parameters=True) from exc
         cursor = dbapi.cursor()
-        # One round trip, locks in one global order: the ledger-time lock (shared) first, so the lookups (a later
+        # One round trip, locks in one global order: the idempotency keys' locks (in hash order: network.store.
+        # idempotency.KEY_LOCKS), the ledger-time lock (shared), so the lookups (a later
         # statement) read the cut-off watermark under it; then the credit-limited partners' locks in partner order
         # (none for partners without a credit limit); the chain heads last (in the lookups, or round trip 2).
         limited = self._credit_limited(calls)
         now = self._ledger.clock()
         programme = self._ledger.programme.current() if self._ledger.programme is not None else None
         campaigns = lock_candidates(programme, {c.caller.partner_id for c in calls}, now) if programme else []
-        statement = "BEGIN;\n" + SHARE_LEDGER_TIME + ";\n" + (_CREDIT_LOCK + ";\n" if limited else "") + \
-            (CAMPAIGN_LOCK + ";\n" if campaigns else "") + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
+        # The idempotency keys' locks come first, as in every unary mutation (network.store.idempotency.claim takes
+        # its key's lock before anything else), so the two never wait for each other in opposite orders.
+        statement = "BEGIN;\n" + KEY_LOCKS + ";\n" + SHARE_LEDGER_TIME + ";\n" + \
+            (_CREDIT_LOCK + ";\n" if limited else "") + (CAMPAIGN_LOCK + ";\n" if campaigns else "") + \
+            PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
         params = self._read_params(calls, claim, now)
+        params["idem_retention"] = self._ledger.idempotency_retention_seconds
         if limited:
             params["credit_partners"] = literal(limited)
         params["claim_campaigns"] = literal(campaigns)  # their budgets and cap totals come back in the lookups
