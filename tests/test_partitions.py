@@ -75,6 +75,64 @@ def _partition_of(conn, table: str, where: str, params: dict) -> str:
     return conn.execute(text(f"SELECT tableoid::regclass::text FROM {table} WHERE {where}"), params).scalar_one()
 
 
+def test_the_live_range_holds_the_window_widened_by_the_clock_skew_and_ends_on_mondays():
+    skew = partitions.CLOCK_SKEW
+    # the window's start within the skew after a Monday: the week before is read too (the database's clock may
+    # be behind the application's); an hour later it is not
+    assert partitions.live_idempotency_range(datetime(2026, 12, 14, 0, 30, tzinfo=UTC), WINDOW)[0] == \
+        datetime(2026, 11, 30, tzinfo=UTC)
+    assert partitions.live_idempotency_range(datetime(2026, 12, 14, 1, 0, tzinfo=UTC), WINDOW)[0] == \
+        datetime(2026, 12, 7, tzinfo=UTC)
+    # the end: the week after the one holding now + 1 day + skew (Saturday 23:00 + 25 h is Monday 00:00)
+    assert partitions.live_idempotency_range(datetime(2026, 12, 12, 23, 0, tzinfo=UTC), WINDOW)[1] == \
+        datetime(2026, 12, 21, tzinfo=UTC)
+    assert partitions.live_idempotency_range(datetime(2026, 12, 12, 22, 59, tzinfo=UTC), WINDOW)[1] == \
+        datetime(2026, 12, 14, tzinfo=UTC)
+    start = datetime(2026, 11, 30, 0, 1, tzinfo=UTC)
+    for retention in (86400, WINDOW, 30 * 86400):
+        for step in range(0, 24 * 21, 1):  # every hour of three weeks, minute 1
+            now = start + timedelta(hours=step)
+            low, high = partitions.live_idempotency_range(now, retention)
+            assert low <= now - timedelta(seconds=retention) - skew and high > now + timedelta(days=1) + skew
+            assert low.weekday() == high.weekday() == 0 and low.time() == high.time() == datetime.min.time()
+            assert high - low <= timedelta(seconds=retention) + timedelta(days=1) + 2 * skew + timedelta(weeks=2)
+
+
+def _plan_tables(conn, sql: str, params: dict | None = None) -> set[str]:
+    plan = "\n".join(conn.execute(text(sql), params or {}).scalars())
+    return {word for word in plan.split()
+            if word == "idempotency_keys_default" or partitions.parse_name(word) is not None}
+
+
+def test_the_lookups_plan_only_the_weeks_of_the_window_without_the_default(engine):
+    """The earn path's prepared read (its generic plan) and the unary claim's lookup name the live window's weeks
+    as constants, so the planner keeps those weeks only: not the weeks ahead, not the default partition (a
+    now()-relative window alone keeps, and locks on every execution, all of them)."""
+    from network.store import earn
+
+    with engine.begin() as conn:
+        live = partitions.live_idempotency_range(datetime.now(UTC), WINDOW)
+        weeks = []
+        week = live[0].date()
+        while week < live[1].date():
+            weeks.append(partitions.weekly("idempotency_keys", week))
+            week += timedelta(weeks=1)
+        for partition in weeks:  # the weeks of the window, as on a database older than the window
+            if partition.name not in partitions.existing(conn):
+                partitions.create_partition(conn, partition)
+        beyond = partitions.weekly("idempotency_keys", live[1].date())
+        if beyond.name not in partitions.existing(conn):
+            partitions.create_partition(conn, beyond)
+        wanted = {p.name for p in weeks}
+        for prepared in earn.reads(live).values():
+            generic = prepared.prepare().split(" AS ", 1)[1]
+            assert _plan_tables(conn, "EXPLAIN (GENERIC_PLAN) " + generic) == wanted, prepared.name
+        keys = {"p": "plan", "r": "plan-1", **idempotency._window(WINDOW)}
+        assert _plan_tables(conn, "EXPLAIN SELECT body_hash FROM idempotency_keys WHERE partner_id = :p "
+                                  f"AND request_id = :r AND {idempotency._LIVE}", keys) == wanted
+        conn.rollback()
+
+
 def test_rows_land_in_their_period_and_lookups_by_id_prune_to_one_partition(engine, make_partner):
     shop = make_partner("part")
     with shop.client() as network:

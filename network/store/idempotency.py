@@ -13,6 +13,8 @@ concurrent claims of one key run one after the other, and the second finds the f
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from sqlalchemy import Connection, Engine, text
 
 from network.core import rules
@@ -25,12 +27,21 @@ KEY_LOCKS = ("SELECT pg_advisory_xact_lock(4801613, h) FROM (SELECT DISTINCT has
              "FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) "
              "ORDER BY 1) k")
 # Inside the window, by the database clock. The upper bound only prunes the partitions ahead (a key claimed by a
-# transaction that began after this one is dated at its start: a day covers any transaction's length).
-_LIVE = "created_at >= now() - make_interval(secs => :retention) AND created_at < now() + interval '1 day'"
+# transaction that began after this one is dated at its start: a day covers any transaction's length). :live_from
+# and :live_to (partitions.live_idempotency_range, reach the server as constants: psycopg2 binds client-side) let
+# the planner prune the weeks outside the window and the default partition (now() cannot be pruned on at plan
+# time: every partition would be opened and locked on every claim).
+_LIVE = ("created_at >= :live_from AND created_at < :live_to "
+         "AND created_at >= now() - make_interval(secs => :retention) AND created_at < now() + interval '1 day'")
 _CLAIM = text("SELECT pg_advisory_xact_lock(4801613, hashtext(:p || chr(31) || :r));\n"
               "INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash) SELECT :p, :r, :m, :h "
               f"WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE partner_id = :p AND request_id = :r AND {_LIVE}) "
               "RETURNING 1")
+
+
+def _window(retention_seconds: int) -> dict:
+    live_from, live_to = partitions.live_idempotency_range(datetime.now(timezone.utc), retention_seconds)
+    return {"retention": retention_seconds, "live_from": live_from, "live_to": live_to}
 
 
 def claim(conn: Connection, partner_id: str, method: str, request_id: str, digest: bytes,
@@ -39,7 +50,7 @@ def claim(conn: Connection, partner_id: str, method: str, request_id: str, diges
     (raise when the key was used for another request). One round trip for a new key: the lock, then (a statement
     of its own, so its snapshot sees every claim committed before the lock was granted) the insert unless a key
     inside the window exists."""
-    keys = {"p": partner_id, "r": request_id, "retention": retention_seconds}
+    keys = {"p": partner_id, "r": request_id, **_window(retention_seconds)}
     if conn.execute(_CLAIM, {**keys, "m": method, "h": digest}).first():
         return None
     row = conn.execute(text(f"SELECT method, body_hash, response FROM idempotency_keys "
@@ -53,10 +64,13 @@ def claim(conn: Connection, partner_id: str, method: str, request_id: str, diges
 
 
 def store(conn: Connection, partner_id: str, request_id: str, response: bytes) -> None:
-    """Answer the key claimed in this transaction (its created_at is the transaction's now())."""
-    conn.execute(text("UPDATE idempotency_keys SET response = :b "
-                      "WHERE partner_id = :p AND request_id = :r AND created_at = now()"),
-                 {"b": response, "p": partner_id, "r": request_id})
+    """Answer the key claimed in this transaction (its created_at is the transaction's now(); the day around the
+    application's clock, a constant, lets the planner read that day's week alone)."""
+    at = datetime.now(timezone.utc)
+    conn.execute(text("UPDATE idempotency_keys SET response = :b WHERE partner_id = :p AND request_id = :r "
+                      "AND created_at = now() AND created_at >= :live_from AND created_at < :live_to"),
+                 {"b": response, "p": partner_id, "r": request_id,
+                  "live_from": at - partitions.CLOCK_SKEW, "live_to": at + partitions.CLOCK_SKEW})
 
 
 def stored_body_hash(engine: Engine, partner_id: str, request_id: str, retention_seconds: int) -> bytes | None:
@@ -64,7 +78,7 @@ def stored_body_hash(engine: Engine, partner_id: str, request_id: str, retention
     with engine.connect() as conn:
         row = conn.execute(text(f"SELECT body_hash FROM idempotency_keys WHERE partner_id = :p AND request_id = :r "
                                 f"AND {_LIVE} ORDER BY created_at DESC LIMIT 1"),
-                           {"p": partner_id, "r": request_id, "retention": retention_seconds}).first()
+                           {"p": partner_id, "r": request_id, **_window(retention_seconds)}).first()
     return None if row is None else bytes(row.body_hash)
 
 

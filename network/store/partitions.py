@@ -180,6 +180,25 @@ def ensure_partitions(conn: Connection, now: datetime, *, months_ahead: int = MO
     return created
 
 
+# The most the application's clock may differ from the database's: live_idempotency_range widens by this much.
+CLOCK_SKEW = timedelta(hours=1)
+
+
+def live_idempotency_range(now: datetime, retention_seconds: int) -> tuple[datetime, datetime]:
+    """Week-aligned bounds that contain every key a lookup may answer, [now - retention, now + 1 day), widened by
+    CLOCK_SKEW on both sides (now: the application's clock).
+
+    Sent to PostgreSQL as constants next to the exact, now()-relative window, they let the planner prune the
+    idempotency partitions when it plans the statement: a generic plan of a prepared statement, or a plan made
+    from parameters that are not constants, keeps (and locks at every execution) every partition and the default
+    one, pruned only at run time. Week-aligned, the constants change once a week (a prepared statement per
+    week); where the weeks of the range exist (on a database older than the window: they were created ahead) the
+    default partition is pruned too."""
+    start = week_start((now - timedelta(seconds=retention_seconds) - CLOCK_SKEW).astimezone(timezone.utc).date())
+    end = week_start((now + timedelta(days=1) + CLOCK_SKEW).astimezone(timezone.utc).date()) + timedelta(weeks=1)
+    return _midnight(start), _midnight(end)
+
+
 def expired_idempotency_partitions(partitions: list[Partition], now: datetime,
                                    retention_seconds: int) -> list[Partition]:
     """The week partitions whose every key is past the window: end <= now - retention (a key created at the
