@@ -56,7 +56,7 @@ import grpc
 import psutil
 from sqlalchemy import text
 
-from network import admin, webhooks
+from network import admin, sodium, webhooks
 from network.core.campaigns import NETWORK_ISSUER, Campaign, Conditions, Effects, Funder, Tier
 from network.database import EmbeddedPostgres, make_engine, migrate
 from network.core.results import EarnItem
@@ -586,7 +586,7 @@ def run_verify_benchmark(iterations: int = 20_000, earn_figures: Path | None = N
     """Ed25519 on the server's path, per call: verifying a signed request (coalition-sig-v1, the whole
     partners.signing.verify_request and the bare `cryptography` verify) and signing the receipt; as a fraction
     of the server's CPU per unary earn when a `coalition bench earn` result (earn_figures) is at hand.
-    PyNaCl (libsodium) is measured too when it is installed."""
+    PyNaCl (libsodium, `network.sodium`, what the server uses) is measured beside it."""
     key = signing.generate_private_key()
     public = key.public_key()
     method, body = "/coalition.v1.NetworkService/Earn", os.urandom(120)
@@ -609,13 +609,17 @@ def run_verify_benchmark(iterations: int = 20_000, earn_figures: Path | None = N
             lambda: signing.verify_request(metadata, method, body, lambda key_id: public)), 2),
         "cryptography_sign_us": round(per_call_us(lambda: key.sign(message)), 2),
     }
-    try:
-        import nacl.signing  # noqa: PLC0415 - optional: PyNaCl is not a dependency
-
-        nacl_key = nacl.signing.VerifyKey(signing.raw_public(key))
-        figures["pynacl_verify_us"] = round(per_call_us(lambda: nacl_key.verify(message, signature)), 2)
-    except ImportError:
-        figures["pynacl_verify_us"] = "not installed"
+    sodium_public = sodium.SodiumVerifyKey(signing.raw_public(key))
+    sodium_private = sodium.SodiumSigningKey(key)
+    figures["pynacl_verify_us"] = round(per_call_us(lambda: sodium_public.verify(signature, message)), 2)
+    figures["pynacl_verify_request_us"] = round(per_call_us(
+        lambda: signing.verify_request(metadata, method, body, lambda key_id: sodium_public)), 2)
+    figures["pynacl_sign_us"] = round(per_call_us(lambda: sodium_private.sign(message)), 2)
+    figures["verify_faster"] = ("pynacl" if figures["pynacl_verify_us"] < figures["cryptography_verify_us"]
+                                else "cryptography")
+    figures["sign_faster"] = ("pynacl" if figures["pynacl_sign_us"] < figures["cryptography_sign_us"]
+                              else "cryptography")
+    figures["server_uses"] = "pynacl (network.sodium) for verify and sign"
     if earn_figures is not None and earn_figures.exists():
         import json
 
@@ -627,6 +631,7 @@ def run_verify_benchmark(iterations: int = 20_000, earn_figures: Path | None = N
             figures["verify_and_receipt_share_of_server_cpu"] = round(
                 (figures["verify_request_us"] + figures["cryptography_sign_us"]) / 1000 / server_ms, 3)
     figures.update({"iterations": iterations, "cryptography_version": _version("cryptography"),
+                    "pynacl_version": _version("PyNaCl"),
                     "load_average": load_average()})
     return figures
 

@@ -20,7 +20,7 @@ from coalition.bench import run_campaign_benchmark, run_earn_benchmark, run_earn
 from network.runtime import configure_logging, database, operator_transaction
 from network import admin
 from network.core.terms import BASIS_POINTS
-from network.settings import get_settings
+from network.settings import IDEMPOTENCY_RETENTION_MIN_SECONDS, get_settings
 from coalition.demo import demo_seed, demo_traffic, run_history_benchmark
 from coalition.programme_cli import campaign_app, tier_app
 from coalition.soak import soak_command
@@ -40,6 +40,7 @@ from network.processes import default_processes, reserve_port, run_supervised
 from network.server import serve_forever, start_server
 from network.signer import NetworkSigner
 from coalition.settings import get_settings
+from network.store import partitions
 from network.store.verify import verify_ledger
 from settlement.bench import run_settle_benchmark
 from settlement.cli import settle_app, worker_app
@@ -160,6 +161,24 @@ def ledger_verify(skip_hash_chain: bool = typer.Option(False, help="Skip recompu
     console.print(table)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
+
+
+@ledger_app.command("partitions")
+def ledger_partitions(retention_seconds: Optional[int] = typer.Option(
+        None, help="Idempotency-key retention (default: the configured COALITION_IDEMPOTENCY_RETENTION_SECONDS)."),
+        drop: bool = typer.Option(True, help="Drop the idempotency partitions past the retention window.")) -> None:
+    """Create the journal, postings and idempotency-key partitions ahead; drop the expired idempotency weeks."""
+    retention = retention_seconds if retention_seconds is not None else get_settings().idempotency_retention_seconds
+    if retention < IDEMPOTENCY_RETENTION_MIN_SECONDS:
+        raise typer.BadParameter(f"at least {IDEMPOTENCY_RETENTION_MIN_SECONDS} seconds", param_hint="--retention-seconds")
+    with database() as engine, engine.begin() as conn:
+        now = conn.execute(text("SELECT now()")).scalar_one()
+        created = partitions.ensure_partitions(conn, now)
+        dropped, deleted = partitions.drop_expired_idempotency(conn, retention) if drop else ([], 0)
+        have = sorted(partitions.existing(conn))
+    console.print(f"created: {', '.join(created) or 'none'}")
+    console.print(f"dropped: {', '.join(dropped) or 'none'} ({deleted:,} expired idempotency keys)")
+    console.print(f"partitions: {len(have)} ({have[0]} .. {have[-1]})" if have else "partitions: none")
 
 
 MANDATE_ID = typer.Option(None, "--mandate-id", help="The partner's SEPA direct debit mandate id (collections).")

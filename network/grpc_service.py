@@ -259,11 +259,11 @@ def earn_response_bytes(result: EarnResult) -> bytes:
 
 
 def run_mutation(engine: Engine, method: str, request: Message,
-                 operation: Callable[[Connection, str], Message]) -> bytes:
+                 operation: Callable[[Connection, str], Message], *, retention_seconds: int) -> bytes:
     """Run a mutating call once per (caller, request_id): claim the key, operate, store the response bytes."""
     partner_id = current_caller().partner_id
     with engine.begin() as conn:
-        stored = claim(conn, partner_id, method, request.request_id, body_hash(request))
+        stored = claim(conn, partner_id, method, request.request_id, body_hash(request), retention_seconds)
         if stored is not None:
             return stored
         response = operation(conn, partner_id).SerializeToString()
@@ -304,7 +304,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         self._group_commit.close()
 
     def _mutate(self, method: str, request: Message, operation: Callable[[Connection, str], Message]) -> bytes:
-        return run_mutation(self._engine, method, request, operation)
+        return run_mutation(self._engine, method, request, operation,
+                            retention_seconds=self._ledger.idempotency_retention_seconds)
 
     def _read(self, operation: Callable[[Connection, str], Message]) -> Message:
         with self._engine.connect() as conn:
@@ -356,7 +357,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             # original inside one batch (GroupCommit)
             _, leader = outcome
             if not leader.refused and await asyncio.get_running_loop().run_in_executor(
-                    None, stored_body_hash, self._engine, caller.partner_id, item.request_id) == body_hash(request):
+                    None, stored_body_hash, self._engine, caller.partner_id, item.request_id,
+                    self._ledger.idempotency_retention_seconds) == body_hash(request):
                 return leader.response
             raise key_reused(item.request_id)
         if outcome.refusal is not None:
@@ -422,7 +424,8 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
             partner_id = current_caller().partner_id
             verification = Verification(request.verification.pin, request.verification.code)
             checked = False  # a request already answered is replayed by the claim; otherwise the guard refuses it
-            if verification.given and stored_body_hash(self._engine, partner_id, request.request_id) != body_hash(request):
+            if verification.given and stored_body_hash(self._engine, partner_id, request.request_id,
+                                                       self._ledger.idempotency_retention_seconds) != body_hash(request):
                 consent.verify(self._engine, parse_uuid(request.member_id, "member_id"), verification, request.points,
                                self._ledger.clock(), self._consent_policy, partner_id)
                 checked = True

@@ -18,8 +18,8 @@ class Base(DeclarativeBase):
     pass
 
 
-def _now_column() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), server_default=text("now()"), nullable=False)
+def _now_column(**options) -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=text("now()"), nullable=False, **options)
 
 
 class Partner(Base):
@@ -237,14 +237,17 @@ class JournalTransaction(Base):
     hash: Mapped[bytes] = mapped_column(LargeBinary)
     # What `hash` covers (network.core.ledger.HASH_VERSIONS); rows written before version 2 keep version 1.
     hash_version: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+    # Partitioned by month on the UUIDv7 tx_id (network.store.partitions); (shard, seq) cannot be unique across
+    # partitions: seq is unique per shard by the shard head's row lock, and verification walks every chain.
     __table_args__ = (
-        UniqueConstraint("shard", "seq"),
+        Index("ix_journal_shard_seq", "shard", "seq"),
         CheckConstraint("hash_version in (1, 2)", name="journal_hash_version"),
         Index("ix_journal_partner_created", "partner_id", "created_at"),
         Index("ix_journal_member_created", "member_id", "created_at"),
         Index("ix_journal_created", "created_at", postgresql_using="brin"),
         CheckConstraint("kind in ('earn','redeem','hold','capture','void','reverse','expire','adjust','transfer')",
                         name="journal_kind"),
+        {"postgresql_partition_by": "RANGE (tx_id)"},
     )
 
 
@@ -266,7 +269,7 @@ class PostingRow(Base):
     owner: Mapped[str] = mapped_column(String(64))
     lot_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     points: Mapped[int] = mapped_column(BigInteger)
-    __table_args__ = (Index("ix_postings_lot", "lot_id"),)
+    __table_args__ = (Index("ix_postings_lot", "lot_id"), {"postgresql_partition_by": "RANGE (tx_id)"})
 
 
 class Lot(Base):
@@ -368,8 +371,10 @@ class IdempotencyKey(Base):
     method: Mapped[str] = mapped_column(String(100))
     body_hash: Mapped[bytes] = mapped_column(LargeBinary)
     response: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = _now_column()
-    __table_args__ = (Index("ix_idempotency_keys_created", "created_at"),)  # the retention purge, oldest first
+    # partitioned by week (network.store.partitions): the partition key is part of the primary key, expired weeks are
+    # dropped whole; a key is unique inside the retention window by the claim's advisory lock
+    created_at: Mapped[datetime] = _now_column(primary_key=True)
+    __table_args__ = ({"postgresql_partition_by": "RANGE (created_at)"},)
 
 
 class OperatorAction(Base):

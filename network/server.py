@@ -18,6 +18,7 @@ import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from network import metrics
 from network.database import ping, require_migrated
@@ -29,12 +30,28 @@ from network.outage import WATCH_SECONDS, DatabaseOutage
 from network.registration import ServiceRegistration
 from network.signer import NetworkSigner
 from network.settings import Settings
+from network.store import partitions
 from network.store.consent import ConsentPolicy
 from network.store.ledger import build_ledger
 from network.tls import server_credentials
 from protos.coalition.v1 import network_pb2, network_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+
+def _ensure_partitions(engine: Engine) -> None:
+    """Create the partitions ahead (network.store.partitions) at start; another process starting at the same
+    moment may create them first, and a busy table may refuse its lock in time: either way a warning, not a stop
+    (housekeeping and `coalition ledger partitions` create them too, and the default partitions take every row)."""
+    try:
+        with engine.begin() as conn:
+            created = partitions.ensure_partitions(conn, conn.execute(text("SELECT now()")).scalar_one())
+        if created:
+            log.info("partitions created: %s", ", ".join(created))
+    except DBAPIError as exc:
+        log.warning("partitions ahead not created at start (%s)", exc.orig)
+
+
 SERVICE_NAMES = ("coalition.v1.NetworkService",)
 SWITCH_INTERVAL_SECONDS = 0.001
 
@@ -163,6 +180,7 @@ def start_server(engine: Engine, settings: Settings, *, address: str | None = No
     signer.register(engine)
     ledger = build_ledger(engine, settings)
     ledger.ensure_shard_heads()
+    _ensure_partitions(engine)
     ledger.contracts.follow_changes()  # contract changes committed anywhere empty this process's cache at once
     if ledger.programme is not None:
         ledger.programme.follow_changes()  # so do campaign and tier changes

@@ -26,6 +26,7 @@ from network.grpc_service import run_mutation, timestamp
 from network.interceptor import current_caller
 from network.signer import NetworkSigner
 from network.registration import ServiceRegistrar, ServiceRegistration
+from network.settings import IDEMPOTENCY_RETENTION_DEFAULT_SECONDS
 from settlement.settings import SettlementSettings
 from protos.coalition.v1 import settlement_pb2 as pb
 from protos.coalition.v1 import settlement_pb2_grpc
@@ -144,8 +145,10 @@ class ResponseNotifier:
 
 class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
     def __init__(self, engine: Engine, notifier: ResponseNotifier | None = None, *,
-                 point_value_minor: Decimal = Decimal(1), currency: str = "EUR"):
+                 point_value_minor: Decimal = Decimal(1), currency: str = "EUR",
+                 idempotency_retention_seconds: int = IDEMPOTENCY_RETENTION_DEFAULT_SECONDS):
         self._engine = engine
+        self._retention = idempotency_retention_seconds
         self._notifier = notifier
         self._point_value_minor = point_value_minor
         self._currency = currency
@@ -193,7 +196,8 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
             answered["cycle_id"] = view.body.cycle_id
             return pb.AcknowledgeStatementResponse(statement_id=view.body.statement_id, state=STATES[view.state],
                                                    responded_at=timestamp(view.responded_at))
-        response = run_mutation(self._engine, "AcknowledgeStatement", request, acknowledge)
+        response = run_mutation(self._engine, "AcknowledgeStatement", request, acknowledge,
+                                retention_seconds=self._retention)
         self._notify(answered.get("cycle_id"), current_caller().partner_id, disputed=False)
         return response
 
@@ -207,7 +211,8 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
             answered["cycle_id"] = view.body.cycle_id
             return pb.DisputeStatementResponse(statement_id=view.body.statement_id, dispute_id=view.dispute_id,
                                                disputed_minor=view.disputed_minor, state=STATES[view.state])
-        response = run_mutation(self._engine, "DisputeStatement", request, dispute)
+        response = run_mutation(self._engine, "DisputeStatement", request, dispute,
+                                retention_seconds=self._retention)
         self._notify(answered.get("cycle_id"), current_caller().partner_id, disputed=True)
         return response
 
@@ -226,6 +231,7 @@ def registration(engine: Engine, settings: SettlementSettings,
     def register(server: ServiceRegistrar, signer: NetworkSigner) -> None:
         settlement_pb2_grpc.add_SettlementServiceServicer_to_server(
             SettlementServicer(engine, notifier, point_value_minor=settings.point_value_minor,
-                               currency=settings.network_currency), server)
+                               currency=settings.network_currency,
+                               idempotency_retention_seconds=settings.idempotency_retention_seconds), server)
 
     return ServiceRegistration(SERVICE_NAME, register, MUTATING)

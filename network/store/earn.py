@@ -1,9 +1,10 @@
 """The earn hot path: a group of earns (Earn's group commit, or one BatchEarn) in three round trips.
 
-1. BEGIN, the ledger-time lock (shared: network.store.ledger_time), the credit-limited partners' locks (only
-   when the group has such partners: see _CREDIT_LOCK) and one (prepared) statement that reads the
-   cut-off watermark, re-checks the callers' keys and partners, finds the idempotency keys already
-   answered and finds the members (shard, enrollments). Python decides every item (network.store.earn_plan,
+1. BEGIN, the idempotency keys' locks (network.store.idempotency.KEY_LOCKS: keys are unique within the retention
+   window by them, the table being partitioned by week), the ledger-time lock (shared: network.store.ledger_time),
+   the credit-limited partners' locks (only when the group has such partners: see _CREDIT_LOCK) and one
+   (prepared) statement that reads the cut-off watermark, re-checks the callers' keys and partners, finds the
+   idempotency keys already answered inside the retention window and finds the members (shard, enrollments). Python decides every item (network.store.earn_plan,
    with network.core.rules) and builds every response.
 2. Every insert that does not depend on the hash chain (lots, postings, enrollments, idempotency keys with
    their responses), then the touched shards' chain heads locked in shard order.
@@ -24,7 +25,8 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import psycopg2
@@ -35,6 +37,8 @@ from network.core import events, rules
 from network.core.results import EarnItem, EarnResult
 from network.errors import DomainError, key_reused
 from network.keys import Caller, key_status_refusal
+from network.store import partitions
+from network.store.idempotency import KEY_LOCKS
 from network.store.earn_plan import (ADD_QUALIFYING, INSERT_COMPONENTS, INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS,
                                      UPSERT_STATUS, MemberFacts, member_lookup_params)
 from network.store.copyrows import copy_rows
@@ -106,7 +110,9 @@ _LOOKUPS = """SELECT 'k' AS tag, k.key_id AS id, k.status AS ref, p.status AS st
 UNION ALL
 SELECT 'i', k.partner_id, k.request_id, k.method, k.body_hash, k.response, NULL, NULL, NULL, NULL, NULL
   FROM unnest(CAST(%(idem_partner_id)s AS text[]), CAST(%(idem_request_id)s AS text[])) AS t(p, r) CROSS JOIN LATERAL (
-    SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r LIMIT 1) k
+    SELECT * FROM idempotency_keys k WHERE k.partner_id = t.p AND k.request_id = t.r /*LIVE*/
+      AND k.created_at >= now() - make_interval(secs => CAST(%(idem_retention)s AS integer))
+      AND k.created_at < now() + interval '1 day' LIMIT 1) k
 UNION ALL
 SELECT 'm', member_id, partner_id, tier, NULL, NULL, shard, qualifying, joined_at, last_earn_at, birth_month FROM found
 UNION ALL
@@ -208,21 +214,51 @@ class Lookups:
 # earn writes the members' standing, and a bonused earn its components.
 _PREPARED_KEY = "coalition_earn_statements"
 PREPARED = {sql: Prepared(f"coalition_earn_{name}", sql) for name, sql in (
-    ("read", _READ), ("read_lock", _READ_AND_LOCK), ("keys", _INSERT_KEYS), ("lots", INSERT_LOTS),
+    ("keys", _INSERT_KEYS), ("lots", INSERT_LOTS),
     ("enrollments", INSERT_ENROLLMENTS), ("postings", INSERT_POSTINGS), ("journal", INSERT_JOURNAL),
     ("heads", UPDATE_HEADS), ("activity", UPSERT_ACTIVITY), ("lock_heads", LOCK_HEADS), ("events", APPEND_EVENTS),
     ("components", INSERT_COMPONENTS), ("status", UPSERT_STATUS), ("qualifying", ADD_QUALIFYING),
     ("campaign_lock", CAMPAIGN_LOCK), ("budgets", SPEND_BUDGETS), ("cap_totals", ADD_MEMBER_TOTALS))}
 
 
-def _prepare(connection) -> None:
-    """Prepare PREPARED on this pooled connection unless done since it was opened (outside any transaction)."""
-    if connection.info.get(_PREPARED_KEY):
-        return
-    with connection.driver_connection.cursor() as cursor:
-        cursor.execute(";\n".join(["DEALLOCATE ALL", "SET plan_cache_mode = force_generic_plan",
-                                   *(p.prepare() for p in PREPARED.values())]))
-    connection.info[_PREPARED_KEY] = True
+_READS_KEY = "coalition_earn_reads"
+
+
+@lru_cache(maxsize=4)
+def reads(live: tuple[datetime, datetime]) -> dict[str, Prepared]:
+    """The first round trip's statements (_READ, _READ_AND_LOCK) for one week-aligned range of the idempotency
+    keys' live window (partitions.live_idempotency_range), written into the statement as constants: a generic plan
+    keeps only the partitions the constants leave (pruned when the statement is planned; with the now()-relative
+    window alone it keeps every week and the default partition, and locks them all on every execution). The
+    exact window stays in the statement; the constants only narrow what is read. One pair per week."""
+    live_from, live_to = live
+    bounds = (f"AND k.created_at >= TIMESTAMPTZ '{live_from.isoformat()}' "
+              f"AND k.created_at < TIMESTAMPTZ '{live_to.isoformat()}'")
+    suffix = f"{live_from:%Y%m%d}_{live_to:%Y%m%d}"
+    return {name: Prepared(f"coalition_earn_{name}_{suffix}", sql.replace("/*LIVE*/", bounds))
+            for name, sql in (("read", _READ), ("read_lock", _READ_AND_LOCK))}
+
+
+def _prepare(connection, live: tuple[datetime, datetime]) -> dict[str, Prepared]:
+    """Prepare PREPARED on this pooled connection unless done since it was opened, and the reads of this week's
+    range unless already prepared on it (outside any transaction); return the reads."""
+    statements = []
+    if not connection.info.get(_PREPARED_KEY):
+        statements += ["DEALLOCATE ALL", "SET plan_cache_mode = force_generic_plan",
+                       *(p.prepare() for p in PREPARED.values())]
+        connection.info.pop(_READS_KEY, None)
+    wanted = reads(live)
+    previous = connection.info.get(_READS_KEY)
+    if previous != live:
+        if previous is not None:
+            statements += [f"DEALLOCATE {p.name}" for p in reads(previous).values()]
+        statements += [p.prepare() for p in wanted.values()]
+    if statements:
+        with connection.driver_connection.cursor() as cursor:
+            cursor.execute(";\n".join(statements))
+        connection.info[_PREPARED_KEY] = True
+        connection.info[_READS_KEY] = live
+    return wanted
 
 
 def replayed(request_id: str, method: str, digest: bytes, stored: rules.StoredAnswer) -> Outcome:
@@ -341,21 +377,30 @@ class EarnCommitter:
                  lock_early: bool) -> tuple[list[Outcome], bytes]:
         dbapi = connection.driver_connection
         statement, params = "PREPARE", None
+        retention = self._ledger.idempotency_retention_seconds
         try:
-            _prepare(connection)
+            # the application's clock, not the ledger's (a test's clock may be anywhere): the database's now()
+            # decides the window exactly, these constants only prune (partitions.CLOCK_SKEW to spare)
+            prepared = _prepare(connection, partitions.live_idempotency_range(datetime.now(timezone.utc), retention))
         except psycopg2.Error as exc:
             raise DBAPIError.instance(statement, params, exc, psycopg2.Error, hide_parameters=True) from exc
         cursor = dbapi.cursor()
-        # One round trip, locks in one global order: the ledger-time lock (shared) first, so the lookups (a later
+        # One round trip, locks in one global order: the idempotency keys' locks (in hash order: network.store.
+        # idempotency.KEY_LOCKS), the ledger-time lock (shared), so the lookups (a later
         # statement) read the cut-off watermark under it; then the credit-limited partners' locks in partner order
         # (none for partners without a credit limit); the chain heads last (in the lookups, or round trip 2).
         limited = self._credit_limited(calls)
         now = self._ledger.clock()
         programme = self._ledger.programme.current() if self._ledger.programme is not None else None
         campaigns = lock_candidates(programme, {c.caller.partner_id for c in calls}, now) if programme else []
-        statement = "BEGIN;\n" + SHARE_LEDGER_TIME + ";\n" + (_CREDIT_LOCK + ";\n" if limited else "") + \
-            (PREPARED[CAMPAIGN_LOCK].execute() + ";\n" if campaigns else "") + PREPARED[_READ_AND_LOCK if lock_early else _READ].execute()
+        # The idempotency keys' locks come first, as in every unary mutation (network.store.idempotency.claim takes
+        # its key's lock before anything else), so the two never wait for each other in opposite orders.
+        statement = "BEGIN;\n" + KEY_LOCKS + ";\n" + SHARE_LEDGER_TIME + ";\n" + \
+            (_CREDIT_LOCK + ";\n" if limited else "") + \
+            (PREPARED[CAMPAIGN_LOCK].execute() + ";\n" if campaigns else "") + \
+            prepared["read_lock" if lock_early else "read"].execute()
         params = self._read_params(calls, claim, now)
+        params["idem_retention"] = retention
         if limited:
             params["credit_partners"] = literal(limited)
         params["claim_campaigns"] = literal(campaigns)  # their budgets and cap totals come back in the lookups

@@ -31,7 +31,7 @@ from network.core.terms import ContractTerms
 from network.core.results import (Balance, EarnItem, EarnResult, HoldResult, MemberView, ReverseResult, SpendRefs, SpendResult,
                                   TransactionView)
 from network.models import HoldAllocation
-from network.settings import Settings
+from network.settings import IDEMPOTENCY_RETENTION_DEFAULT_SECONDS, Settings
 from network.store.campaigns import Claims, Programme, ProgrammeBook, qualifying_from
 from network.store.contracts import ContractBook
 from network.store.earn_plan import (MEMBERS_OF_ITEMS, MEMBERS_OF_ITEMS_WITHOUT_STANDING, EarnDecision, EarnPlan,
@@ -76,8 +76,10 @@ _INSERT_HOLD_ALLOCATIONS = insert(HoldAllocation.__table__)
 class Ledger:
     def __init__(self, engine: Engine, contracts: ContractBook, *, point_value_minor: Decimal,
                  network_currency: str, shards: int, clock: Clock = utcnow,
-                 programme: ProgrammeBook | None = None):
+                 programme: ProgrammeBook | None = None,
+                 idempotency_retention_seconds: int = IDEMPOTENCY_RETENTION_DEFAULT_SECONDS):
         self.engine = engine
+        self.idempotency_retention_seconds = idempotency_retention_seconds  # keys older than this are new requests
         self.contracts = contracts
         self.point_value_minor = point_value_minor
         self.network_currency = network_currency
@@ -639,4 +641,5 @@ def build_ledger(engine: Engine, settings: Settings) -> Ledger:
     return Ledger(engine, ContractBook(engine, ttl_seconds=settings.contract_cache_seconds),
                   point_value_minor=settings.point_value_minor,
                   network_currency=settings.network_currency, shards=settings.ledger_shards,
-                  programme=ProgrammeBook(engine, ttl_seconds=settings.contract_cache_seconds))
+                  programme=ProgrammeBook(engine, ttl_seconds=settings.contract_cache_seconds),
+                  idempotency_retention_seconds=settings.idempotency_retention_seconds)

@@ -3,7 +3,7 @@ console can flag members with many failed PINs within a window (network.store.tr
 member_credentials keeps only the running counter, which a lock or a right PIN starts again.
 
 Revision ID: 0015
-Revises: 0012 (the lead re-chains)
+Revises: 0012
 Create Date: 2026-11-30 16:00:00.000000
 """
 from alembic import op

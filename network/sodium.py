@@ -1,0 +1,68 @@
+"""Ed25519 on the server's hot path through libsodium (PyNaCl), which `coalition bench verify` measures faster
+here than `cryptography` (OpenSSL) for verification.
+
+The objects below stand in for `cryptography`'s key objects where the server uses them, with the same methods
+and the same failure: `SodiumVerifyKey.verify` raises `cryptography.exceptions.InvalidSignature`, so
+`partners.signing.verify_request` (shared with the SDK, which keeps `cryptography`) is unchanged. A verify key
+is built once per partner key and cached with it (network.keys). Ed25519 signatures are deterministic (RFC
+8032), so `SodiumSigningKey.sign` gives the very bytes `cryptography` gives for the same key and message.
+
+One difference, stricter only: libsodium also refuses signatures whose R or public key is of small order,
+which OpenSSL accepts; no honestly made key or signature is of small order.
+"""
+
+from __future__ import annotations
+
+import nacl.bindings
+import nacl.exceptions
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from partners import signing
+
+SIGNATURE_BYTES = nacl.bindings.crypto_sign_BYTES
+PUBLIC_KEY_BYTES = nacl.bindings.crypto_sign_PUBLICKEYBYTES
+
+
+class SodiumVerifyKey:
+    """An Ed25519 public key verified by libsodium; `verify(signature, message)` as in `cryptography`."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes):
+        if len(raw) != PUBLIC_KEY_BYTES:
+            raise ValueError(f"an Ed25519 public key is {PUBLIC_KEY_BYTES} bytes, not {len(raw)}")
+        self.raw = bytes(raw)
+
+    def verify(self, signature: bytes, message: bytes) -> None:
+        if len(signature) != SIGNATURE_BYTES:
+            raise InvalidSignature()
+        try:
+            nacl.bindings.crypto_sign_open(signature + message, self.raw)
+        except nacl.exceptions.BadSignatureError:
+            raise InvalidSignature() from None
+
+    def public_bytes_raw(self) -> bytes:
+        return self.raw
+
+
+class SodiumSigningKey:
+    """The network's Ed25519 private key signing through libsodium; `sign(message)` and `public_key()` as in
+    `cryptography` (the cryptography key is kept for PEM files and for code that expects it)."""
+
+    __slots__ = ("_seed_and_public", "private_key")
+
+    def __init__(self, private_key: Ed25519PrivateKey):
+        self.private_key = private_key
+        seed = signing.raw_private(private_key)
+        _public, self._seed_and_public = nacl.bindings.crypto_sign_seed_keypair(seed)
+
+    def sign(self, message: bytes) -> bytes:
+        return nacl.bindings.crypto_sign(message, self._seed_and_public)[:SIGNATURE_BYTES]
+
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key.public_key()
+
+
+def verify_key_from_raw(raw: bytes) -> SodiumVerifyKey:
+    return SodiumVerifyKey(raw)

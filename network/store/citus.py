@@ -1,0 +1,127 @@
+"""Beyond one database: the Citus distribution plan, as code.
+
+`plan(shard_count)` returns the SQL that distributes the ledger over a Citus cluster; migration 0013 runs it only
+where the `citus` extension is available (`apply_if_available`), and does nothing otherwise. The plan:
+
+- Member-keyed tables are distributed by member id, all co-located with `members` (one member's rows on one
+  node): members, enrollments, lots, holds, journal. postings and hold_allocations gain a member_id column (filled
+  from their journal row / hold) and are distributed by it too; their primary keys gain member_id, since Citus
+  requires the distribution column in every unique constraint.
+- The hash chain's shards map to member ids: `shard_heads` gains `anchor_member_id`, a member id that Citus hashes
+  into the worker shard holding that chain shard's members, and is distributed by it, co-located; the cluster's
+  shard count equals the ledger's chain shard count (COALITION_LEDGER_SHARDS), so a member whose chain shard is its
+  Citus shard writes its journal, postings, lots and chain head on one node.
+- Partners, contracts and keys are reference tables (copied to every node; small, read on every call): partners,
+  contracts, partner_keys, network_keys, ledger_cutoff.
+- Everything else (idempotency keys and partner events, keyed by partner; settlement's tables) stays on the
+  coordinator as local tables: settlement reads whole periods and is not on the per-call path.
+
+What the code still has to change before a cluster is router-executable on every call is what
+tests/test_citus_plan.py lists (statements of the earn and redeem paths that do not filter on the distribution
+column): the plan is the schema half.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+from network.core.ledger import GENESIS_HASH
+
+DISTRIBUTION_COLUMN = "member_id"
+COLOCATE_WITH = "members"
+# table -> its distribution column, in the order they are distributed (members first: the colocation group's anchor)
+DISTRIBUTED = {
+    "members": "member_id",
+    "enrollments": "member_id",
+    "lots": "member_id",
+    "holds": "member_id",
+    "journal": "member_id",
+    "postings": "member_id",
+    "hold_allocations": "member_id",
+    "shard_heads": "anchor_member_id",
+}
+REFERENCE = ("partners", "contracts", "partner_keys", "network_keys", "ledger_cutoff")
+# columns added so that a table can be distributed by member id: table -> the statement filling it
+ADDED_COLUMNS = {
+    "postings": "UPDATE postings p SET member_id = j.member_id FROM journal j WHERE j.tx_id = p.tx_id",
+    "hold_allocations": "UPDATE hold_allocations a SET member_id = h.member_id FROM holds h WHERE h.hold_id = a.hold_id",
+}
+DROPPED_UNIQUE = ("enrollments_partner_id_customer_ref_key",)
+# primary keys that must include the distribution column: table -> new key columns
+KEYS = {
+    "members": ("member_id",),
+    "enrollments": ("partner_id", "member_id"),
+    "lots": ("member_id", "lot_id"),
+    "holds": ("member_id", "hold_id"),
+    "journal": ("member_id", "tx_id"),
+    "postings": ("member_id", "tx_id", "line"),
+    "hold_allocations": ("member_id", "hold_id", "lot_id"),
+    "shard_heads": ("anchor_member_id", "shard"),
+}
+
+
+def plan(shard_count: int) -> list[str]:
+    """The statements distributing the ledger over `shard_count` Citus shards (the ledger's chain shard count)."""
+    if not 1 <= shard_count <= 1024:
+        raise ValueError(f"shard count must be 1 to 1024, not {shard_count}")
+    statements = [f"SET citus.shard_count = {shard_count}"]
+    for table, fill in ADDED_COLUMNS.items():
+        statements += [f"ALTER TABLE {table} ADD COLUMN member_id uuid", fill,
+                       f"ALTER TABLE {table} ALTER COLUMN member_id SET NOT NULL"]
+    statements += ["ALTER TABLE shard_heads ADD COLUMN anchor_member_id uuid",
+                   # (partner_id, customer_ref) cannot stay unique once enrollments are spread by member: enrolment
+                   # keeps the rule under the partner's advisory lock (a change listed in tests/test_citus_plan.py)
+                   *(f"ALTER TABLE enrollments DROP CONSTRAINT {name}" for name in DROPPED_UNIQUE)]
+    for table in REFERENCE:
+        statements.append(f"SELECT create_reference_table('{table}')")
+    for table, column in DISTRIBUTED.items():
+        key = ", ".join(KEYS[table])
+        if table == "shard_heads":
+            statements.append(_ANCHORS.format(shards=shard_count, genesis=GENESIS_HASH.hex()))
+        if table != "members":
+            statements.append(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({key})")
+        colocate = "" if table == COLOCATE_WITH else f", colocate_with => '{COLOCATE_WITH}'"
+        statements.append(f"SELECT create_distributed_table('{table}', '{column}'{colocate})")
+    return statements
+
+
+# Each chain shard s (0..n-1) gets as anchor a member id that Citus hashes into the s-th worker shard of `members`
+# (shards in hash-range order): random ids are drawn until one lands there (about n draws per shard).
+_ANCHORS = """DO $$
+DECLARE
+  shard_ids bigint[] := ARRAY(SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'members'::regclass
+                              ORDER BY shardminvalue::bigint);
+  s int;
+  candidate uuid;
+BEGIN
+  IF array_length(shard_ids, 1) <> {shards} THEN
+    RAISE EXCEPTION 'members has % shards, the ledger has {shards} chain shards', array_length(shard_ids, 1);
+  END IF;
+  INSERT INTO shard_heads (shard, seq, last_hash)  -- every chain shard's head exists before it is anchored
+    SELECT g, 0, '\\x{genesis}'::bytea FROM generate_series(0, {shards} - 1) g ON CONFLICT DO NOTHING;
+  FOR s IN 0..{shards} - 1 LOOP
+    LOOP
+      candidate := gen_random_uuid();
+      EXIT WHEN get_shard_id_for_distribution_column('members', candidate) = shard_ids[s + 1];
+    END LOOP;
+    UPDATE shard_heads SET anchor_member_id = candidate WHERE shard = s;
+  END LOOP;
+  ALTER TABLE shard_heads ALTER COLUMN anchor_member_id SET NOT NULL;
+END $$"""
+
+
+def citus_available(conn: Connection) -> bool:
+    """Whether the citus extension is installed here or can be (pg_extension / pg_available_extensions)."""
+    return bool(conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') "
+        "OR EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus')")).scalar_one())
+
+
+def apply_if_available(conn: Connection, shard_count: int) -> bool:
+    """Run the plan where Citus is present; return whether it ran (False: a plain PostgreSQL, nothing done)."""
+    if not citus_available(conn):
+        return False
+    conn.execute(text("CREATE EXTENSION IF NOT EXISTS citus"))
+    for statement in plan(shard_count):
+        conn.execute(text(statement))
+    return True
