@@ -212,3 +212,19 @@ def verified_ledger(engine: Engine) -> Iterator[Engine]:
     """Use in integration tests: the whole ledger must verify after the test."""
     yield engine
     assert_ledger_verifies(engine)
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., object]]:
+    """`coalition ...` run in-process against the test database: cli("partner", "create", ...) returns typer's
+    Result (exit_code, output)."""
+    from typer.testing import CliRunner
+
+    from coalition.cli import app
+    from network.settings import from_environment
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    from_environment.cache_clear()
+    runner = CliRunner()
+    yield lambda *args: runner.invoke(app, list(args))
+    from_environment.cache_clear()

@@ -7,22 +7,10 @@ import re
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
 
-from coalition.cli import app
-from network.settings import from_environment
 from partners import errors
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
-
-
-@pytest.fixture
-def cli(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    from_environment.cache_clear()
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(app, list(args))
-    from_environment.cache_clear()
 
 
 def actions(engine, subject: str) -> list[tuple[str, str]]:

@@ -9,23 +9,11 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
 
-from coalition.cli import app
-from network.settings import from_environment
 from settlement import cycles
 from settlement.domain.payment_plan import instruction_id_for
 from settlement.payments import submit_payments
 from settlement.rails.interface import Submission
-
-
-@pytest.fixture
-def cli(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    from_environment.cache_clear()
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(app, list(args))
-    from_environment.cache_clear()
 
 
 def mandate_of(engine, partner_id: str):

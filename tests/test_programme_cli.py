@@ -8,19 +8,7 @@ import uuid
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
 
-from coalition.cli import app
-from network.settings import from_environment
-
-
-@pytest.fixture
-def cli(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    from_environment.cache_clear()
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(app, list(args))
-    from_environment.cache_clear()
 
 
 def count(engine, sql: str, **params) -> int:

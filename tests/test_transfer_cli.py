@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from test_operator_cli import cli, count  # noqa: F401 - cli is a fixture
+from test_operator_cli import count
 
 
 def test_set_charity_from_the_cli(cli, engine):
