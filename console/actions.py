@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from typing import Callable, TypeVar
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -21,24 +22,27 @@ from settlement import control
 
 log = logging.getLogger(__name__)
 TEMPORAL_CONNECT_SECONDS = 5.0
+T = TypeVar("T")
+
+
+def _as_admin(engine: Engine, operator: Operator, action: Callable[..., T], *args) -> T:
+    """`action(conn, operator.name, *args)` (a network.admin function, which records it) in one transaction, for an
+    admin operator only."""
+    require_admin(operator)
+    with engine.begin() as conn:
+        return action(conn, operator.name, *args)
 
 
 def set_partner_status(engine: Engine, operator: Operator, partner_id: str, status: str) -> None:
-    require_admin(operator)
-    with engine.begin() as conn:
-        admin.set_partner_status(conn, operator.name, partner_id, status)
+    _as_admin(engine, operator, admin.set_partner_status, partner_id, status)
 
 
 def register_key(engine: Engine, operator: Operator, partner_id: str, key_id: str, public_key_b64: str) -> None:
-    require_admin(operator)
-    with engine.begin() as conn:
-        admin.register_key(conn, operator.name, partner_id, key_id.strip(), public_key_b64.strip())
+    _as_admin(engine, operator, admin.register_key, partner_id, key_id.strip(), public_key_b64.strip())
 
 
 def revoke_key(engine: Engine, operator: Operator, key_id: str) -> None:
-    require_admin(operator)
-    with engine.begin() as conn:
-        admin.revoke_key(conn, operator.name, key_id)
+    _as_admin(engine, operator, admin.revoke_key, key_id)
 
 
 def temporal_address(settings: ConsoleSettings) -> str:
@@ -87,15 +91,11 @@ def resolve_dispute(engine: Engine, settings: ConsoleSettings, operator: Operato
 
 
 def set_webhook_endpoint_state(engine: Engine, operator: Operator, endpoint_id: str, enabled: bool) -> None:
-    require_admin(operator)
-    with engine.begin() as conn:
-        admin.set_webhook_endpoint_state(conn, operator.name, endpoint_id, enabled, "from the console")
+    _as_admin(engine, operator, admin.set_webhook_endpoint_state, endpoint_id, enabled, "from the console")
 
 
 def replay_webhook_events(engine: Engine, operator: Operator, endpoint_id: str, first: int, last: int) -> str:
-    require_admin(operator)
-    with engine.begin() as conn:
-        return admin.replay_webhook_events(conn, operator.name, endpoint_id, first, last)
+    return _as_admin(engine, operator, admin.replay_webhook_events, endpoint_id, first, last)
 
 
 def create_campaign(engine: Engine, operator: Operator, campaign: Campaign, currency: str) -> None:
@@ -119,30 +119,20 @@ def set_campaign_status(engine: Engine, operator: Operator, campaign_id: str, ac
         campaigns.set_campaign_status(conn, campaign_id, action, operator.name)
 
 def freeze_member(engine: Engine, operator: Operator, member_id: str, reason: str) -> None:
-    require_admin(operator)
-    with engine.begin() as conn:
-        admin.freeze_member(conn, operator.name, member_id, reason)
+    _as_admin(engine, operator, admin.freeze_member, member_id, reason)
 
 
 def unfreeze_member(engine: Engine, operator: Operator, member_id: str) -> None:
-    require_admin(operator)
-    with engine.begin() as conn:
-        admin.unfreeze_member(conn, operator.name, member_id)
+    _as_admin(engine, operator, admin.unfreeze_member, member_id)
 
 
 def freeze_card(engine: Engine, operator: Operator, card_number: str, reason: str) -> None:
-    require_admin(operator)
-    with engine.begin() as conn:
-        admin.freeze_card(conn, operator.name, card_number, reason)
+    _as_admin(engine, operator, admin.freeze_card, card_number, reason)
 
 
 def unfreeze_card(engine: Engine, operator: Operator, card_number: str) -> None:
-    require_admin(operator)
-    with engine.begin() as conn:
-        admin.unfreeze_card(conn, operator.name, card_number)
+    _as_admin(engine, operator, admin.unfreeze_card, card_number)
 
 
 def replace_card(engine: Engine, operator: Operator, member_id: str, card_number: str) -> str:
-    require_admin(operator)
-    with engine.begin() as conn:
-        return admin.replace_card(conn, operator.name, member_id, card_number)
+    return _as_admin(engine, operator, admin.replace_card, member_id, card_number)

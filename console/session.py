@@ -6,6 +6,7 @@ import streamlit as st
 
 from console import auth, data
 from console.auth import Operator
+from network.errors import DomainError
 
 _KEY = "operator"
 
@@ -71,3 +72,21 @@ def show_flash() -> None:
     message = st.session_state.pop("flash", None)
     if message:
         st.success(message)
+
+
+def refused(exc: DomainError) -> None:
+    """Show a refusal as its code, reason and message."""
+    st.error(f"{exc.code.name} {exc.reason}: {exc.message}")
+
+
+def act(operator: Operator, description: str, action, *args) -> None:
+    """Run a console action (`action(engine, operator, *args)`): a refusal is shown and nothing else happens; on
+    success the cached data is dropped, `description` is flashed and the page reruns."""
+    try:
+        action(data.engine(), operator, *args)
+    except DomainError as exc:
+        refused(exc)
+        return
+    data.forget()
+    flash(description)
+    st.rerun()

@@ -8,7 +8,6 @@ import streamlit as st
 
 from console import actions, data, session
 from console.money import format_points, major_unit_columns
-from network.errors import DomainError
 
 operator = session.require_operator()
 st.title("Members")
@@ -61,24 +60,13 @@ st.dataframe(pd.DataFrame([c._asdict() for c in security.cards]), hide_index=Tru
              key="member_cards")
 
 
-def act(description: str, action, *args) -> None:
-    try:
-        action(data.engine(), operator, *args)
-    except DomainError as exc:
-        st.error(f"{exc.code.name} {exc.reason}: {exc.message}")
-        return
-    data.forget()
-    session.flash(description)
-    st.rerun()
-
-
 if operator.can_act:  # every action is recorded in operator_actions and refused by the next spend on every server
     reason = st.text_input("Reason (recorded)", key="freeze_reason")
     if security.frozen:
         if st.button("Unfreeze member", icon=":material/lock_open:", key="unfreeze_member"):
-            act(f"member {member.member_id} unfrozen", actions.unfreeze_member, member.member_id)
+            session.act(operator, f"member {member.member_id} unfrozen", actions.unfreeze_member, member.member_id)
     elif st.button("Freeze member", icon=":material/lock:", key="freeze_member", type="primary"):
-        act(f"member {member.member_id} frozen", actions.freeze_member, member.member_id, reason)
+        session.act(operator, f"member {member.member_id} frozen", actions.freeze_member, member.member_id, reason)
     live = [c.card_number for c in security.cards if c.status != "replaced"]
     if live:
         card = st.selectbox("Card", live, key="member_card")
@@ -86,8 +74,8 @@ if operator.can_act:  # every action is recorded in operator_actions and refused
         columns = st.columns(2)
         if status == "frozen":
             if columns[0].button("Unfreeze card", icon=":material/credit_card:", key="unfreeze_card"):
-                act(f"card {card} unfrozen", actions.unfreeze_card, card)
+                session.act(operator, f"card {card} unfrozen", actions.unfreeze_card, card)
         elif columns[0].button("Freeze card", icon=":material/credit_card_off:", key="freeze_card"):
-            act(f"card {card} frozen", actions.freeze_card, card, reason)
+            session.act(operator, f"card {card} frozen", actions.freeze_card, card, reason)
         if columns[1].button("Replace card", icon=":material/autorenew:", key="replace_card"):
-            act(f"card {card} replaced", actions.replace_card, member.member_id, card)
+            session.act(operator, f"card {card} replaced", actions.replace_card, member.member_id, card)

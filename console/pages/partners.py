@@ -10,7 +10,6 @@ import streamlit as st
 
 from console import actions, data, session
 from console.money import format_money, major_unit_columns, to_major
-from network.errors import DomainError
 from network.store.read_models import EXPOSURE_WARNING
 
 operator = session.require_operator()
@@ -87,23 +86,12 @@ c[2].metric("Exposure", format_money(position.exposure_minor, currency))
 c[3].metric("IBAN", view.iban or "-")
 
 
-def act(description: str, action, *args) -> None:
-    try:
-        action(data.engine(), operator, *args)
-    except DomainError as exc:
-        st.error(f"{exc.code.name} {exc.reason}: {exc.message}")
-        return
-    data.forget()
-    session.flash(description)
-    st.rerun()
-
-
 if operator.can_act:
     if view.status == "active":
         if st.button("Suspend partner", icon=":material/block:", key="suspend", type="primary"):
-            act(f"{chosen} suspended", actions.set_partner_status, chosen, "suspended")
+            session.act(operator, f"{chosen} suspended", actions.set_partner_status, chosen, "suspended")
     elif st.button("Resume partner", icon=":material/play_arrow:", key="resume", type="primary"):
-        act(f"{chosen} resumed", actions.set_partner_status, chosen, "active")
+        session.act(operator, f"{chosen} resumed", actions.set_partner_status, chosen, "active")
 
 st.subheader("Contract history")
 contracts, money = major_unit_columns(data.contract_history(chosen), currency)
@@ -119,12 +107,12 @@ if operator.can_act:
         key_id = st.text_input("Key id", key="new_key_id")
         public_key = st.text_input("Public key (standard base64 of the raw 32-byte Ed25519 key)", key="new_key")
         if st.form_submit_button("Register key", icon=":material/key:"):
-            act(f"key {key_id} registered", actions.register_key, chosen, key_id, public_key)
+            session.act(operator, f"key {key_id} registered", actions.register_key, chosen, key_id, public_key)
     with c[1]:
         if active:
             revoked = st.selectbox("Active key", active, key="revoke_key_id")
             if st.button("Revoke key", icon=":material/key_off:", key="revoke"):
-                act(f"key {revoked} revoked", actions.revoke_key, revoked)
+                session.act(operator, f"key {revoked} revoked", actions.revoke_key, revoked)
 
 st.subheader("Recent transactions")
 transactions, money = major_unit_columns(data.recent_transactions(chosen), currency)

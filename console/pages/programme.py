@@ -20,9 +20,6 @@ def _words(value: str) -> tuple[str, ...]:
     return tuple(w for w in value.replace(",", " ").split() if w)
 
 
-def _refused(exc: DomainError) -> None:
-    st.error(f"{exc.code.name} {exc.reason}: {exc.message}")
-
 operator = session.require_operator()
 st.title("Programme")
 session.show_flash()
@@ -46,19 +43,12 @@ if operator.can_act:
         tier_multiplier = columns[3].number_input("Earn multiplier (bps)", value=10_000, step=500, key="tier_multiplier")
         tier_cap = columns[4].number_input("Cap multiplier (bps)", value=10_000, step=500, key="tier_cap")
         if st.button("Set tier", icon=":material/military_tech:", key="tier_set"):
-            try:
-                if not tier_name.strip():
-                    st.error("Name the tier.")
-                    st.stop()
-                actions.set_tier(data.engine(), operator, rules.Tier(tier_name.strip(), int(tier_rank),
-                                                                     int(tier_threshold), int(tier_multiplier),
-                                                                     int(tier_cap)))
-            except DomainError as exc:
-                _refused(exc)
-            else:
-                data.forget()
-                session.flash(f"tier {tier_name.strip()} set")
-                st.rerun()
+            if not tier_name.strip():
+                st.error("Name the tier.")
+                st.stop()
+            session.act(operator, f"tier {tier_name.strip()} set", actions.set_tier,
+                        rules.Tier(tier_name.strip(), int(tier_rank), int(tier_threshold), int(tier_multiplier),
+                                   int(tier_cap)))
 
 st.subheader("Campaigns")
 campaigns = data.campaigns()
@@ -85,14 +75,7 @@ else:
         if status != "ended" and columns[2].button("End", icon=":material/stop:", key="campaign_end"):
             wanted = "end"
         if wanted:
-            try:
-                actions.set_campaign_status(data.engine(), operator, chosen, wanted)
-            except DomainError as exc:
-                st.error(f"{exc.code.name} {exc.reason}: {exc.message}")
-            else:
-                data.forget()
-                session.flash(f"campaign {chosen}: {wanted}")
-                st.rerun()
+            session.act(operator, f"campaign {chosen}: {wanted}", actions.set_campaign_status, chosen, wanted)
 
 if operator.can_act:
     with st.expander("Create a campaign"):
@@ -132,13 +115,11 @@ if operator.can_act:
                                      segment=new_segment, segment_days=int(new_segment_days)),
                     rules.Effects(int(new_multiplier), int(new_fixed), int(new_cap) or None, new_cap_period),
                     int(new_priority), bool(new_exclusive), int(new_budget) or None, new_kind)
-                actions.create_campaign(data.engine(), operator, campaign, data.settings().network_currency)
             except DomainError as exc:
-                _refused(exc)
+                session.refused(exc)
             else:
-                data.forget()
-                session.flash(f"campaign {campaign.campaign_id} created")
-                st.rerun()
+                session.act(operator, f"campaign {campaign.campaign_id} created", actions.create_campaign, campaign,
+                            data.settings().network_currency)
 
 st.subheader("Bonus cost per funder")
 cost = data.bonus_cost_by_funder()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import streamlit as st
 
 from console import actions, data, session
-from network.errors import DomainError
 
 operator = session.require_operator()
 st.title("Webhooks")
@@ -24,30 +23,19 @@ chosen = st.selectbox("Endpoint", ["", *endpoints["endpoint"]], key="webhook_end
                       format_func=lambda e: e or "all endpoints")
 
 
-def act(description: str, action, *args) -> None:
-    try:
-        action(data.engine(), operator, *args)
-    except DomainError as exc:
-        st.error(f"{exc.code.name} {exc.reason}: {exc.message}")
-        return
-    data.forget()
-    session.flash(description)
-    st.rerun()
-
-
 if chosen and operator.can_act:
     enabled = bool(endpoints.loc[endpoints["endpoint"] == chosen, "enabled"].iloc[0])
     if enabled:
         if st.button("Disable endpoint", icon=":material/block:", key="webhook_disable"):
-            act(f"endpoint {chosen} disabled", actions.set_webhook_endpoint_state, chosen, False)
+            session.act(operator, f"endpoint {chosen} disabled", actions.set_webhook_endpoint_state, chosen, False)
     elif st.button("Enable endpoint", icon=":material/play_arrow:", key="webhook_enable", type="primary"):
-        act(f"endpoint {chosen} enabled", actions.set_webhook_endpoint_state, chosen, True)
+        session.act(operator, f"endpoint {chosen} enabled", actions.set_webhook_endpoint_state, chosen, True)
     c = st.columns(3)
     first = c[0].number_input("Replay from event", min_value=1, value=1, step=1, key="replay_first")
     last = c[1].number_input("to event (0: that one only)", min_value=0, value=0, step=1, key="replay_last")
     if c[2].button("Replay", icon=":material/replay:", key="webhook_replay"):
-        act(f"events {int(first)}..{int(last) or int(first)} of {chosen} replayed", actions.replay_webhook_events,
-            chosen, int(first), int(last))
+        session.act(operator, f"events {int(first)}..{int(last) or int(first)} of {chosen} replayed",
+                    actions.replay_webhook_events, chosen, int(first), int(last))
 
 st.subheader("Delivery log")
 limit = st.number_input("Rows", min_value=10, max_value=500, value=100, step=10, key="deliveries_limit")
