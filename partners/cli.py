@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import inspect
 import json
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, ContextManager, Iterator, Optional, get_type_hints
 
 import typer
 from google.protobuf.message import Message
@@ -212,44 +213,68 @@ def keygen(
     console.print(f"public_key={public_b64}", highlight=False, soft_wrap=True)
 
 
+_Connect = Callable[[], ContextManager[PartnerClient]]
+_CONNECTION_OPTIONS = [  # every command that calls the network takes these, last, in this order
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    for name, annotation, default in (
+        ("key_file", Path, KeyFileOption),
+        ("target", Optional[str], TargetOption),
+        ("timeout", float, TimeoutOption),
+        ("tls", bool, TlsOption),
+        ("ca_file", Optional[Path], CaFileOption),
+        ("cert_file", Optional[Path], CertFileOption),
+        ("cert_key_file", Optional[Path], CertKeyFileOption),
+    )
+]
+
+
+def _connected(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command (ctx first, `connect` last) the connection options: the command sees
+    `connect()`, the _client context manager built from them."""
+    hints = get_type_hints(command)
+    params = [p.replace(annotation=hints.get(p.name, p.annotation))
+              for p in inspect.signature(command).parameters.values() if p.name != "connect"]
+
+    def run(ctx: typer.Context, *args, key_file: Path, target: Optional[str], timeout: float, tls: bool,
+            ca_file: Optional[Path], cert_file: Optional[Path], cert_key_file: Optional[Path], **kwargs) -> None:
+        command(ctx, *args, **kwargs, connect=lambda: _client(ctx, key_file, target, timeout, tls, ca_file, cert_file,
+                                                              cert_key_file))
+
+    run.__name__, run.__qualname__, run.__doc__, run.__module__ = (
+        command.__name__, command.__qualname__, command.__doc__, command.__module__)
+    run.__signature__ = inspect.Signature(params + _CONNECTION_OPTIONS)
+    run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}
+    return run
+
+
 # --- members -------------------------------------------------------------------------------------
 
 @app.command()
+@_connected
 def enroll(
     ctx: typer.Context,
     customer_ref: str = typer.Option("", "--customer-ref", help="Your own reference for this customer."),
     card_number: str = typer.Option("", "--card-number", help="A card the member already holds."),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Enroll a member (repeating it with the same customer ref returns the same member)."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         response = client.enroll_member(customer_ref=customer_ref, card_number=card_number, request_id=request_id)
         _show("enrolled" if response.created else "already enrolled", response, client, mutating=True)
 
 
 @app.command()
+@_connected
 def find(
     ctx: typer.Context,
     member_id: Optional[str] = typer.Option(None, "--member-id"),
     card_number: Optional[str] = typer.Option(None, "--card-number"),
     customer_ref: Optional[str] = typer.Option(None, "--customer-ref"),
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Find a member by exactly one of --member-id, --card-number, --customer-ref."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         response = client.find_member(member_id=member_id, card_number=card_number, customer_ref=customer_ref)
         _show("member", response)
 
@@ -257,6 +282,7 @@ def find(
 # --- earning and redeeming -----------------------------------------------------------------------
 
 @app.command()
+@_connected
 def earn(
     ctx: typer.Context,
     member_id: str = typer.Argument(...),
@@ -269,18 +295,12 @@ def earn(
     store_id: str = typer.Option("", "--store-id"),
     terminal_id: str = typer.Option("", "--terminal-id"),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Award points for a purchase (--amount-minor) or a fixed number of points (--points)."""
     if (amount_minor is None) == (points is None):
         raise _fail("give exactly one of --amount-minor or --points")
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         response = client.earn(
             member_id, amount_minor=amount_minor, currency=currency, points=points, receipt_ref=receipt_ref,
             store_id=store_id, terminal_id=terminal_id, request_id=request_id,
@@ -298,6 +318,7 @@ def _one_verification(pin: str | None, code: str | None) -> None:
 
 
 @app.command()
+@_connected
 def redeem(
     ctx: typer.Context,
     member_id: str = typer.Argument(...),
@@ -310,17 +331,11 @@ def redeem(
     pin: Optional[str] = PinOption,
     code: Optional[str] = CodeOption,
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Spend a member's points at once (with the member's --pin or one-time --code)."""
     _one_verification(pin, code)
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         response = client.redeem(
             member_id, points, basket_minor=basket_minor, currency=currency, receipt_ref=receipt_ref,
             store_id=store_id, terminal_id=terminal_id, request_id=request_id, pin=pin, code=code,
@@ -329,6 +344,7 @@ def redeem(
 
 
 @app.command()
+@_connected
 def authorize(
     ctx: typer.Context,
     member_id: str = typer.Argument(...),
@@ -342,17 +358,11 @@ def authorize(
     pin: Optional[str] = PinOption,
     code: Optional[str] = CodeOption,
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Place a hold on a member's points (capture or void it later), with the member's --pin or one-time --code."""
     _one_verification(pin, code)
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         response = client.authorize_redemption(
             member_id, points, basket_minor=basket_minor, currency=currency, receipt_ref=receipt_ref,
             store_id=store_id, terminal_id=terminal_id, hold_ttl_seconds=hold_ttl_seconds, request_id=request_id,
@@ -362,61 +372,46 @@ def authorize(
 
 
 @app.command()
+@_connected
 def capture(
     ctx: typer.Context,
     hold_id: str = typer.Argument(...),
     points: int = typer.Option(0, "--points", min=0, help="At most the held points; 0 captures all."),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Capture a hold (spend its points; the rest is released)."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         response = client.capture_redemption(hold_id, points=points, request_id=request_id)
         _show("captured", response, client, mutating=True)
 
 
 @app.command()
+@_connected
 def void(
     ctx: typer.Context,
     hold_id: str = typer.Argument(...),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Release a hold."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         response = client.void_redemption(hold_id, request_id=request_id)
         _show("voided", response, client, mutating=True)
 
 
 @app.command()
+@_connected
 def reverse(
     ctx: typer.Context,
     transaction_id: str = typer.Argument(...),
     points: int = typer.Option(0, "--points", min=0, help="0 reverses all that is still reversible."),
     reason: str = typer.Option("", "--reason"),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Reverse an earn or a redemption, fully or partly (a return)."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         response = client.reverse(transaction_id, points=points, reason=reason, request_id=request_id)
         _show("reversed", response, client, mutating=True)
 
@@ -424,42 +419,32 @@ def reverse(
 # --- reading -------------------------------------------------------------------------------------
 
 @app.command()
+@_connected
 def balance(
     ctx: typer.Context,
     member_id: str = typer.Argument(...),
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """A member's balance."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         _show("balance", client.get_balance(member_id))
 
 
 @app.command()
+@_connected
 def history(
     ctx: typer.Context,
     member_id: str = typer.Option("", "--member-id", help="Only this member's transactions."),
     limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many transactions."),
     page_size: int = typer.Option(50, "--page-size", min=1, max=500),
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Your transactions, newest first."""
     table = Table(title="transactions", title_justify="left")
     for column in ("created at", "kind", "member", "points", "purchase", "receipt ref", "transaction id", "related"):
         table.add_column(column, justify="right" if column == "points" else "left")
     kinds = network_pb2.TransactionKind
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         for count, tx in enumerate(client.list_transactions(member_id=member_id, page_size=min(page_size, limit))):
             if count >= limit:
                 break
@@ -487,18 +472,13 @@ def _terms_row(table: Table, label: str, terms: settlement_pb2.ContractTerms) ->
 
 
 @app.command()
+@_connected
 def position(
     ctx: typer.Context,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Your liability, exposure, credit headroom, the open cycle's accrued obligations and your contract terms."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         pos = client.get_partner_position()
     money = f"{pos.currency} (minor units)"
     table = Table(title=f"position of {pos.partner_id} at {pos.as_of.ToDatetime(tzinfo=dt.timezone.utc).isoformat()}",
@@ -534,17 +514,12 @@ def position(
 
 
 @app.command()
+@_connected
 def report(
     ctx: typer.Context,
     start_date: str = typer.Option(..., "--from", help="First UTC day, YYYY-MM-DD."),
     end_date: str = typer.Option(..., "--to", help="Last UTC day, YYYY-MM-DD (at most 92 days in all)."),
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Your traffic per UTC day and store: earns, redemptions, reversals, points and amounts."""
     columns = ("date", "store", "earns", "earned points", "purchases (minor)", "redemptions", "redeemed points",
@@ -552,7 +527,7 @@ def report(
     table = Table(title=f"traffic {start_date} .. {end_date}", title_justify="left")
     for column in columns:
         table.add_column(column, justify="left" if column in ("date", "store") else "right")
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         for row in client.traffic_report(start_date, end_date, page_size=500):
             table.add_row(row.date, row.store_id or "-", str(row.earn_count), str(row.earned_points),
                           str(row.purchase_amount_minor), str(row.redemption_count), str(row.redeemed_points),
@@ -576,23 +551,18 @@ def _event_line(event: network_pb2.Event) -> str:
 
 
 @app.command()
+@_connected
 def events(
     ctx: typer.Context,
     after: int = typer.Option(0, "--after", min=0, help="Only events after this sequence number."),
     follow: bool = typer.Option(False, "--follow", "-f",
                                 help="Keep the stream open (WatchEvents) and print each event as it happens."),
     limit: int = typer.Option(0, "--limit", min=0, help="Stop after this many events (0: no limit)."),
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Your events after a sequence number, oldest first, one JSON object a line, each signature checked.
     Resume with --after set to the last sequence you processed."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         stream = client.watch_events(after) if follow else client.list_events(after)
         try:
             for count, event in enumerate(stream, 1):
@@ -611,24 +581,19 @@ app.add_typer(statements_app, name="statements")
 
 
 @statements_app.command("list")
+@_connected
 def statements_list(
     ctx: typer.Context,
     cycle_id: str = typer.Option("", "--cycle-id", help="Only this cycle's statement."),
     limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many statements."),
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Your statements, newest first."""
     table = Table(title="statements", title_justify="left")
     for column in ("statement id", "cycle", "state", "net (minor)", "carried in", "dispute deadline"):
         table.add_column(column, justify="right" if column in ("net (minor)", "carried in") else "left")
     states = settlement_pb2.StatementState
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         for count, st in enumerate(client.list_statements(cycle_id=cycle_id, page_size=min(limit, 200))):
             if count >= limit:
                 break
@@ -639,19 +604,14 @@ def statements_list(
 
 
 @statements_app.command("show")
+@_connected
 def statements_show(
     ctx: typer.Context,
     statement_id: str = typer.Argument(...),
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """One statement with its lines; the network's signature over it is verified."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         try:
             statement = client.get_statement(statement_id)
         except signing.SignatureError as exc:
@@ -670,24 +630,20 @@ def statements_show(
 
 
 @statements_app.command("acknowledge")
+@_connected
 def statements_acknowledge(
     ctx: typer.Context,
     statement_id: str = typer.Argument(...),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Accept a statement before its dispute deadline."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         _show("acknowledged", client.acknowledge_statement(statement_id, request_id=request_id), client, mutating=True)
 
 
 @statements_app.command("dispute")
+@_connected
 def statements_dispute(
     ctx: typer.Context,
     statement_id: str = typer.Argument(...),
@@ -695,16 +651,10 @@ def statements_dispute(
     reason: str = typer.Option(..., "--reason"),
     amount_minor: int = typer.Option(0, "--amount-minor", min=0, help="Part of the lines' total (0: all of it)."),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Dispute lines of a statement: the amount is held back and carried to the next cycle."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         response = client.dispute_statement(statement_id, lines, reason, amount_minor=amount_minor,
                                             request_id=request_id)
         _show("disputed", response, client, mutating=True)
@@ -739,6 +689,7 @@ def _campaign_table(campaigns) -> Table:
 
 
 @campaigns_app.command("create")
+@_connected
 def campaigns_create(
     ctx: typer.Context,
     campaign_id: str = typer.Argument(..., help="Unique in the network, 1 to 64 characters."),
@@ -752,16 +703,10 @@ def campaigns_create(
     min_basket_minor: int = typer.Option(0, help="Minimum purchase amount, minor units."),
     weekday: list[int] = typer.Option([], help="0 = Monday ... 6 = Sunday (repeat; none: every day)."),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Create a campaign of your own: it rewards earns at your stores, and you pay for its points."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         created = client.create_campaign(campaign_id, name=name, stores=store, multiplier_bps=multiplier_bps,
                                          fixed_points=fixed_points, cap_points=cap_points, cap_period=cap_period,
                                          budget_points=budget_points, min_basket_minor=min_basket_minor,
@@ -770,35 +715,25 @@ def campaigns_create(
 
 
 @campaigns_app.command("list")
+@_connected
 def campaigns_list(
     ctx: typer.Context,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Your campaigns, newest first, with their budget burn."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         console.print(_campaign_table(client.list_campaigns()))
 
 
 def _campaign_action(action: str):
+    @_connected
     def command(
         ctx: typer.Context,
         campaign_id: str = typer.Argument(...),
         request_id: Optional[str] = RequestIdOption,
-        key_file: Path = KeyFileOption,
-        target: Optional[str] = TargetOption,
-        timeout: float = TimeoutOption,
-        tls: bool = TlsOption,
-        ca_file: Optional[Path] = CaFileOption,
-        cert_file: Optional[Path] = CertFileOption,
-        cert_key_file: Optional[Path] = CertKeyFileOption,
+        connect: _Connect = None,
     ) -> None:
-        with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+        with connect() as client:
             campaign = client.update_campaign_status(campaign_id, action, request_id=request_id)
         console.print(f"campaign {campaign.campaign_id}: {campaign.status}")
     command.__doc__ = {"pause": "Pause an active campaign of yours.", "resume": "Resume a paused campaign of yours.",
@@ -822,41 +757,31 @@ def _endpoint_state(endpoint: network_pb2.WebhookEndpoint) -> str:
 
 
 @webhooks_app.command("add")
+@_connected
 def webhooks_add(
     ctx: typer.Context,
     url: str = typer.Argument(..., help="https://... (Standard Webhooks POSTs)."),
     event_types: list[str] = typer.Option([], "--event", help="An event type to receive (repeat; none: all)."),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Register an endpoint; prints its v1 secret (shown once: keep it to verify signatures)."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         _show("webhook endpoint added", client.create_webhook_endpoint(url, event_types, request_id=request_id),
               client, mutating=True)
 
 
 @webhooks_app.command("list")
+@_connected
 def webhooks_list(
     ctx: typer.Context,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Your endpoints, their filters and state."""
     table = Table(title="webhook endpoints", title_justify="left")
     for column in ("endpoint id", "url", "events", "state", "delivered through"):
         table.add_column(column, overflow="fold")
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         for endpoint in client.list_webhook_endpoints():
             table.add_row(endpoint.endpoint_id, endpoint.url, ", ".join(endpoint.event_types) or "all",
                           _endpoint_state(endpoint), str(endpoint.delivered_through_sequence))
@@ -864,63 +789,48 @@ def webhooks_list(
 
 
 @webhooks_app.command("remove")
+@_connected
 def webhooks_remove(
     ctx: typer.Context,
     endpoint_id: str = typer.Argument(...),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Remove an endpoint and its delivery log."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         client.delete_webhook_endpoint(endpoint_id, request_id=request_id)
     console.print(f"endpoint {endpoint_id} removed")
 
 
 @webhooks_app.command("enable")
+@_connected
 def webhooks_enable(
     ctx: typer.Context,
     endpoint_id: str = typer.Argument(...),
     disable: bool = typer.Option(False, "--disable", help="Disable it instead."),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Enable an endpoint (one the network disabled after failures: delivery resumes where it stopped)."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         endpoint = client.update_webhook_endpoint(endpoint_id, state="disabled" if disable else "enabled",
                                                   request_id=request_id)
     console.print(f"endpoint {endpoint.endpoint_id} {_endpoint_state(endpoint)}")
 
 
 @webhooks_app.command("deliveries")
+@_connected
 def webhooks_deliveries(
     ctx: typer.Context,
     endpoint_id: str = typer.Option("", "--endpoint", help="One endpoint's (default: all yours)."),
     limit: int = typer.Option(50, "--limit", min=1, max=500),
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """The delivery log, newest attempt first: status code or error, latency."""
     table = Table(title="webhook deliveries", title_justify="left")
     for column in ("at", "endpoint id", "webhook-id", "attempt", "replay", "status", "error", "ms"):
         table.add_column(column, overflow="fold")
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         for d in client.list_webhook_deliveries(endpoint_id, page_size=limit):
             table.add_row(d.attempted_at.ToDatetime(tzinfo=dt.timezone.utc).isoformat(), d.endpoint_id, d.webhook_id,
                           str(d.attempt), "yes" if d.replay else "", str(d.status_code or ""), d.error,
@@ -929,21 +839,16 @@ def webhooks_deliveries(
 
 
 @webhooks_app.command("replay")
+@_connected
 def webhooks_replay(
     ctx: typer.Context,
     endpoint_id: str = typer.Argument(...),
     first: int = typer.Option(..., "--from", min=1, help="The first event sequence to deliver again."),
     last: int = typer.Option(0, "--to", min=0, help="The last (default: --from only)."),
     request_id: Optional[str] = RequestIdOption,
-    key_file: Path = KeyFileOption,
-    target: Optional[str] = TargetOption,
-    timeout: float = TimeoutOption,
-    tls: bool = TlsOption,
-    ca_file: Optional[Path] = CaFileOption,
-    cert_file: Optional[Path] = CertFileOption,
-    cert_key_file: Optional[Path] = CertKeyFileOption,
+    connect: _Connect = None,
 ) -> None:
     """Deliver one event or a range again, with the webhook-ids of the first time (dedupe on them)."""
-    with _client(ctx, key_file, target, timeout, tls, ca_file, cert_file, cert_key_file) as client:
+    with connect() as client:
         _show("replay requested", client.replay_webhook_events(endpoint_id, first, last, request_id=request_id),
               client, mutating=True)
