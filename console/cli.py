@@ -61,9 +61,15 @@ def serve(address: str = typer.Option(None, help="Listen address (default COALIT
                                           auth.oidc_secrets(settings))
     address, port = address or settings.console_address, port or settings.console_port
     typer.echo(f"console on http://{address}:{port}")
-    process = subprocess.Popen(streamlit_command(address, port, secrets_file))
+    run_streamlit(streamlit_command(address, port, secrets_file))
 
-    def forward(signum: int, _frame) -> None:  # stopping `serve` stops the console with it
+
+def run_streamlit(command: list[str]) -> None:
+    """Run a Streamlit app in a subprocess until it exits, and exit with its code; stopping `serve` (SIGTERM,
+    SIGINT, SIGHUP) stops the app with it."""
+    process = subprocess.Popen(command)
+
+    def forward(signum: int, _frame) -> None:
         process.send_signal(signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from pathlib import Path
 
 import typer
 
-from console.cli import streamlit_command
+from console.cli import run_streamlit, streamlit_command
 from console.settings import get_settings
 from network.runtime import database
 
@@ -29,16 +27,4 @@ def serve(address: str = typer.Option(None, help="Listen address (default COALIT
             pass
     address, port = address or settings.portal_address, port or settings.portal_port
     typer.echo(f"member portal on http://{address}:{port}")
-    process = subprocess.Popen(streamlit_command(address, port, app=APP))
-
-    def forward(signum: int, _frame) -> None:  # stopping `serve` stops the portal with it
-        process.send_signal(signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    try:
-        code = process.wait()
-    finally:
-        if process.poll() is None:
-            process.kill()
-    raise typer.Exit(code)
+    run_streamlit(streamlit_command(address, port, app=APP))
