@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from test_console_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, serving_console
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, free_port as _free_port
+from test_console_browser import serving_console
 
 
 class _Provider(BaseHTTPRequestHandler):

@@ -7,58 +7,29 @@ Chromium missing is a failure with a message, never a skip."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-import psutil
-
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, require_chromium, serving
 from console.settings import ConsoleSettings
 from network.core.accounts import PersonalData
 from network.mail import mailer_from_settings, read_outbox
 from network.store.accounts import build_accounts
-from tests.test_console_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_healthy
 
-ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "artifacts" / "portal-history.png"
 PHONE = {"width": 390, "height": 844}
 
 
-@contextmanager
-def serving_portal(database_url: str, data_dir: Path, port: int) -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "coalition.cli", "members", "serve",
-         "--address", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url, "COALITION_DATA_DIR": str(data_dir),
-                       "COALITION_SMTP_HOST": ""},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, process)
-        yield url
-    finally:
-        streamlit = psutil.Process(process.pid).children(recursive=True) if process.poll() is None else []
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        for child in streamlit:
-            if child.is_running():
-                child.kill()
+def serving_portal(database_url: str, data_dir: Path, port: int):
+    return serving([sys.executable, "-m", "coalition.cli", "members", "serve"], database_url, data_dir, port,
+                   {"COALITION_SMTP_HOST": ""})
 
 
 def test_phone_walk_sign_in_balance_transfer_and_the_other_members_history(make_partner, engine, database_url,
                                                                            tmp_path, verified_ledger):
-    assert os.path.exists(CHROMIUM), (
-        f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium); "
-        "`./run test` does it on CI. This test does not skip.")
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     settings = ConsoleSettings(data_dir=tmp_path, database_url=database_url, smtp_host="")
@@ -90,7 +61,7 @@ def test_phone_walk_sign_in_balance_transfer_and_the_other_members_history(make_
         if page.get_by_test_id("stSidebar").get_attribute("data-collapsed") == "false":  # still covering the page
             page.get_by_test_id("stSidebarCollapseButton").locator("button").click()
 
-    with serving_portal(database_url, tmp_path, _free_port()) as url, sync_playwright() as p:
+    with serving_portal(database_url, tmp_path, free_port()) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             ann = browser.new_context(viewport=PHONE).new_page()
