@@ -161,23 +161,24 @@ def _card(session, card_number: str, lock: bool = True):
 def freeze_card(session, card_number: str, actor: str, reason: str, now: datetime | None = None) -> None:
     """Freeze an active card: it no longer finds its member, and a member without an active card cannot spend.
     Freezing a frozen card changes nothing; a replaced card cannot be frozen (it is dead already)."""
-    row = _card(session, card_number)
-    if row.status == "replaced":
-        raise errors.precondition("CARD_REPLACED", f"card {card_number} was replaced", card_number=card_number)
-    if row.status == "active":
-        session.execute(text("UPDATE cards SET status = 'frozen', status_changed_at = :t WHERE card_number = :c"),
-                        {"c": card_number, "t": _now(now)})
-    _record(session, actor, "card.freeze", card_number, {"member_id": str(row.member_id), "reason": reason})
+    _set_card_status(session, card_number, "active", "frozen", actor, "card.freeze", reason, now)
 
 
 def unfreeze_card(session, card_number: str, actor: str, reason: str = "", now: datetime | None = None) -> None:
+    _set_card_status(session, card_number, "frozen", "active", actor, "card.unfreeze", reason, now)
+
+
+def _set_card_status(session, card_number: str, current: str, new: str, actor: str, action: str, reason: str,
+                     now: datetime | None) -> None:
+    """A card in status `current` goes to `new` (in another status but replaced: unchanged), recorded as `action`;
+    a replaced card is refused."""
     row = _card(session, card_number)
     if row.status == "replaced":
         raise errors.precondition("CARD_REPLACED", f"card {card_number} was replaced", card_number=card_number)
-    if row.status == "frozen":
-        session.execute(text("UPDATE cards SET status = 'active', status_changed_at = :t WHERE card_number = :c"),
-                        {"c": card_number, "t": _now(now)})
-    _record(session, actor, "card.unfreeze", card_number, {"member_id": str(row.member_id), "reason": reason})
+    if row.status == current:
+        session.execute(text("UPDATE cards SET status = :s, status_changed_at = :t WHERE card_number = :c"),
+                        {"c": card_number, "s": new, "t": _now(now)})
+    _record(session, actor, action, card_number, {"member_id": str(row.member_id), "reason": reason})
 
 
 def _new_card_number(session) -> str:
