@@ -353,47 +353,34 @@ def member_notifications(session: Target, member_id: str | uuid.UUID, after: int
                              str(r.transfer_id) if r.transfer_id else None, dict(r.detail)) for r in rows]
 
 
-_SPEND_SPREE = """
-SELECT j.member_id::text AS member_id, max(w.partners) AS count, max(j.created_at) AS last_at
-FROM journal j CROSS JOIN LATERAL (
-    SELECT count(DISTINCT k.partner_id) AS partners FROM journal k
-    WHERE k.member_id = j.member_id AND k.kind IN ('redeem', 'capture')
-      AND k.created_at > j.created_at - :window AND k.created_at <= j.created_at) w
-WHERE j.kind IN ('redeem', 'capture') AND j.created_at >= :since
-GROUP BY j.member_id HAVING max(w.partners) >= :threshold
+def _windowed_count(table: str, at: str, kind: str, counted: str = "*") -> str:
+    """Per member, the most rows of `table` matching `kind` (a condition on alias x) in any window of :window
+    ending at one of them since :since, when at least :threshold, with the latest such row's time."""
+    return f"""
+SELECT j.member_id::text AS member_id, max(w.n) AS count, max(j.{at}) AS last_at
+FROM {table} j CROSS JOIN LATERAL (
+    SELECT count({counted}) AS n FROM {table} k
+    WHERE k.member_id = j.member_id AND {kind.replace("x.", "k.")}
+      AND k.{at} > j.{at} - :window AND k.{at} <= j.{at}) w
+WHERE {kind.replace("x.", "j.")} AND j.{at} >= :since
+GROUP BY j.member_id HAVING max(w.n) >= :threshold
 """
 
-_TRANSFER_BURST = """
-SELECT t.member_id::text AS member_id, max(w.transfers) AS count, max(t.created_at) AS last_at
-FROM member_transfers t CROSS JOIN LATERAL (
-    SELECT count(*) AS transfers FROM member_transfers k
-    WHERE k.member_id = t.member_id AND k.kind = 'transfer'
-      AND k.created_at > t.created_at - :window AND k.created_at <= t.created_at) w
-WHERE t.kind = 'transfer' AND t.created_at >= :since
-GROUP BY t.member_id HAVING max(w.transfers) >= :threshold
-"""
 
-_FAILED_PINS = """
-SELECT f.member_id::text AS member_id, max(w.failures) AS count, max(f.failed_at) AS last_at
-FROM verification_failures f CROSS JOIN LATERAL (
-    SELECT count(*) AS failures FROM verification_failures k
-    WHERE k.member_id = f.member_id AND k.method = 'pin'
-      AND k.failed_at > f.failed_at - :window AND k.failed_at <= f.failed_at) w
-WHERE f.method = 'pin' AND f.failed_at >= :since
-GROUP BY f.member_id HAVING max(w.failures) >= :threshold
-"""
+_SPEND_SPREE = _windowed_count("journal", "created_at", "x.kind IN ('redeem', 'capture')", "DISTINCT k.partner_id")
+_TRANSFER_BURST = _windowed_count("member_transfers", "created_at", "x.kind = 'transfer'")
+_FAILED_PINS = _windowed_count("verification_failures", "failed_at", "x.method = 'pin'")
 
 
 def anomaly_flags(conn: Connection, since: datetime,
                   thresholds: transfers.AnomalyThresholds = ANOMALY_THRESHOLDS) -> list[AnomalyFlag]:
     """Members flagged since `since` (network.core.transfers: spend spree, transfer burst, failed PINs, the last
     from network.store.consent's verification_failures), most recent first."""
-    flags = [AnomalyFlag(r.member_id, SPEND_SPREE, int(r.count), r.last_at) for r in conn.execute(
-        text(_SPEND_SPREE), {"window": thresholds.spree_window, "since": since, "threshold": thresholds.spree_partners})]
-    flags += [AnomalyFlag(r.member_id, TRANSFER_BURST, int(r.count), r.last_at) for r in conn.execute(
-        text(_TRANSFER_BURST), {"window": thresholds.burst_window, "since": since,
-                                "threshold": thresholds.burst_transfers})]
-    flags += [AnomalyFlag(r.member_id, FAILED_PINS, int(r.count), r.last_at) for r in conn.execute(
-        text(_FAILED_PINS), {"window": thresholds.failed_pin_window, "since": since,
-                             "threshold": thresholds.failed_pins})]
+    flags = []
+    for flag, sql, window, threshold in (
+            (SPEND_SPREE, _SPEND_SPREE, thresholds.spree_window, thresholds.spree_partners),
+            (TRANSFER_BURST, _TRANSFER_BURST, thresholds.burst_window, thresholds.burst_transfers),
+            (FAILED_PINS, _FAILED_PINS, thresholds.failed_pin_window, thresholds.failed_pins)):
+        flags += [AnomalyFlag(r.member_id, flag, int(r.count), r.last_at) for r in conn.execute(
+            text(sql), {"window": window, "since": since, "threshold": threshold})]
     return sorted(flags, key=lambda f: (f.last_at, f.member_id, f.flag), reverse=True)
