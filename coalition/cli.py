@@ -289,14 +289,7 @@ def members_freeze(member_id: Optional[str] = typer.Argument(None, help="The mem
                    card: Optional[str] = typer.Option(None, "--card", help="Freeze this card only, not the member."),
                    reason: str = typer.Option(..., help="Why (recorded)."), operator: str = OPERATOR) -> None:
     """Freeze a member or one card: every server refuses the next spend (read in the spend's transaction)."""
-    with operator_transaction() as conn:
-        if card:
-            admin.freeze_card(conn, operator, card, reason)
-        elif member_id:
-            admin.freeze_member(conn, operator, member_id, reason)
-        else:
-            raise typer.BadParameter("give a member id or --card")
-    console.print(f"{'card ' + card if card else 'member ' + str(member_id)} frozen")
+    _member_or_card(member_id, card, admin.freeze_member, admin.freeze_card, reason, operator, "frozen")
 
 
 @members_app.command("unfreeze")
@@ -304,14 +297,20 @@ def members_unfreeze(member_id: Optional[str] = typer.Argument(None),
                      card: Optional[str] = typer.Option(None, "--card", help="Unfreeze this card."),
                      reason: str = typer.Option("", help="Why (recorded)."), operator: str = OPERATOR) -> None:
     """Lift a member's or a card's freeze."""
+    _member_or_card(member_id, card, admin.unfreeze_member, admin.unfreeze_card, reason, operator, "unfrozen")
+
+
+def _member_or_card(member_id: Optional[str], card: Optional[str], on_member, on_card, reason: str, operator: str,
+                    done: str) -> None:
+    """`on_card` for --card, else `on_member` for the member (one of them is required), then say what was done."""
     with operator_transaction() as conn:
         if card:
-            admin.unfreeze_card(conn, operator, card, reason)
+            on_card(conn, operator, card, reason)
         elif member_id:
-            admin.unfreeze_member(conn, operator, member_id, reason)
+            on_member(conn, operator, member_id, reason)
         else:
             raise typer.BadParameter("give a member id or --card")
-    console.print(f"{'card ' + card if card else 'member ' + str(member_id)} unfrozen")
+    console.print(f"{'card ' + card if card else 'member ' + str(member_id)} {done}")
 
 
 @members_app.command("replace-card")
