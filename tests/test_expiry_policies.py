@@ -18,6 +18,7 @@ from network.store import expiry as store_expiry
 from network.store.contracts import ContractBook
 from network.store.events import read_events
 from network.store.ledger import Ledger
+from test_transfers import Clock
 
 
 def utc(*args) -> datetime:
@@ -65,14 +66,6 @@ def test_a_bad_expiry_policy_is_refused_and_writes_nothing(engine, make_partner,
 
 
 # --- the ledger honours each policy -------------------------------------------------------------------------
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
 
 @pytest.fixture
 def clocked(engine):

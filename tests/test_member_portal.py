@@ -22,6 +22,7 @@ from network.settings import from_environment
 from network.store import credentials
 from network.store.accounts import build_accounts
 from network.store.ledger import build_ledger
+from test_console_pages import metric, page
 
 APP = Path(__file__).resolve().parents[1] / "console" / "portal" / "app.py"
 CONSOLE_APP = Path(__file__).resolve().parents[1] / "console" / "app.py"
@@ -80,16 +81,6 @@ def signed_in(settings, email: str) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def page(at: AppTest, name: str) -> AppTest:
-    at.switch_page(f"pages/{name}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def test_sign_in_needs_the_right_code(portal_env, members):
