@@ -15,8 +15,6 @@ transaction and its calls fail (retryable); nothing is overspent.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from datetime import date, datetime, timezone
@@ -28,7 +26,7 @@ from network import errors
 from network.core import campaigns as core
 from network.core.campaigns import (Campaign, Conditions, Effects, Funder, Tier, NETWORK_ISSUER)
 from network.store import pgarray
-from network.store.notify import ChannelListener
+from network.store.notify import NotifiedCache
 
 PROGRAMME_CHANNEL = "coalition_programme"
 STATUSES = ("active", "paused", "ended")
@@ -148,38 +146,20 @@ def notify_programme_change(conn: Connection) -> None:
     conn.execute(text(f"NOTIFY {PROGRAMME_CHANNEL}"))
 
 
-class ProgrammeBook:
+class ProgrammeBook(NotifiedCache):
     """The active campaigns and the ladder, reloaded at most every `ttl_seconds`, at once after a change anywhere
     (PostgreSQL NOTIFY on PROGRAMME_CHANNEL, `follow_changes`), and on every lookup while the listener is down."""
 
     def __init__(self, engine: Engine, ttl_seconds: float = 2.0):
-        self._engine = engine
-        self._ttl = ttl_seconds
-        self._lock = threading.Lock()
-        self._loaded_at = float("-inf")
+        super().__init__(engine, ttl_seconds, PROGRAMME_CHANNEL, "programme-listener")
         self._programme = Programme()
-        self._listener: ChannelListener | None = None
-
-    def follow_changes(self) -> None:
-        if self._listener is None:
-            self._listener = ChannelListener(self._engine, PROGRAMME_CHANNEL, self.invalidate,
-                                             name="programme-listener")
-
-    def close(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._loaded_at = float("-inf")
 
     def current(self) -> Programme:
         with self._lock:
-            stale = self._listener is not None and not self._listener.connected.is_set()
-            if stale or time.monotonic() - self._loaded_at > self._ttl:
+            if self._stale():
                 with self._engine.connect() as conn:
                     self._programme = load_programme(conn)
-                self._loaded_at = time.monotonic()
+                self._loaded()
             return self._programme
 
 

@@ -3,15 +3,13 @@ and the SQL form of "in force at t" for set-based queries."""
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, text
 
 from network import errors
 from network.core.terms import ContractTerms, in_force
-from network.store.notify import ChannelListener
+from network.store.notify import NotifiedCache
 
 CONTRACTS_CHANNEL = "coalition_contracts"
 # every contract column, and the currency from the partner (the one currency of all its contract versions)
@@ -41,7 +39,7 @@ CONTRACT_VERSIONS = """SELECT c.*, coalesce(lead(c.effective_from) OVER (PARTITI
     FROM contracts c"""
 
 
-class ContractBook:
+class ContractBook(NotifiedCache):
     """Every partner's contract history, reloaded at most every `ttl_seconds` (or at once after a change here).
 
     Across processes and servers (`follow_changes`, which the server calls): admin.set_contract NOTIFYs
@@ -50,36 +48,18 @@ class ContractBook:
     later. While the listener is not connected the cache is reloaded on every lookup."""
 
     def __init__(self, engine: Engine, ttl_seconds: float = 2.0):
-        self._engine = engine
-        self._ttl = ttl_seconds
-        self._lock = threading.Lock()
-        self._loaded_at = float("-inf")
+        super().__init__(engine, ttl_seconds, CONTRACTS_CHANNEL, "contract-listener")
         self._by_partner: dict[str, list[ContractTerms]] = {}
-        self._listener: ChannelListener | None = None
-
-    def follow_changes(self) -> None:
-        """Empty the cache on every contract change committed anywhere (PostgreSQL NOTIFY); `close` stops it."""
-        if self._listener is None:
-            self._listener = ChannelListener(self._engine, CONTRACTS_CHANNEL, self.invalidate, name="contract-listener")
-
-    def close(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._loaded_at = float("-inf")
 
     def _histories(self, force: bool = False) -> dict[str, list[ContractTerms]]:
         with self._lock:
-            stale = self._listener is not None and not self._listener.connected.is_set()
-            if force or stale or time.monotonic() - self._loaded_at > self._ttl:
+            if self._stale(force):
                 with self._engine.connect() as conn:
                     by_partner: dict[str, list[ContractTerms]] = {}
                     for terms in load_contracts(conn):
                         by_partner.setdefault(terms.partner_id, []).append(terms)
                 self._by_partner = by_partner
-                self._loaded_at = time.monotonic()
+                self._loaded()
             return self._by_partner
 
     def terms(self, partner_id: str, at: datetime) -> ContractTerms:

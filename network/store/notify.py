@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import select
 import threading
+import time
 from typing import Callable
 
 from sqlalchemy import Engine
@@ -76,3 +77,38 @@ class ChannelListener:
                     except Exception:  # noqa: BLE001 - the connection is being thrown away anyway
                         pass
             self._stop.wait(1.0)
+
+
+class NotifiedCache:
+    """The invalidation of a cache reloaded at most every `ttl_seconds`, at once after a NOTIFY on `channel`
+    (`follow_changes`, which the server calls; `close` stops it), and on every lookup while that listener is not
+    connected. A subclass reloads under `_lock` when `_stale()` and then calls `_loaded()`."""
+
+    def __init__(self, engine: Engine, ttl_seconds: float, channel: str, listener_name: str):
+        self._engine = engine
+        self._ttl = ttl_seconds
+        self._channel = channel
+        self._listener_name = listener_name
+        self._lock = threading.Lock()
+        self._loaded_at = float("-inf")
+        self._listener: ChannelListener | None = None
+
+    def follow_changes(self) -> None:
+        if self._listener is None:
+            self._listener = ChannelListener(self._engine, self._channel, self.invalidate, name=self._listener_name)
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._loaded_at = float("-inf")
+
+    def _stale(self, force: bool = False) -> bool:
+        """Whether to reload now (call it holding `_lock`)."""
+        listener_down = self._listener is not None and not self._listener.connected.is_set()
+        return force or listener_down or time.monotonic() - self._loaded_at > self._ttl
+
+    def _loaded(self) -> None:
+        self._loaded_at = time.monotonic()
