@@ -141,6 +141,22 @@ def endpoint_with_events(make_partner, engine, name: str) -> tuple[store.Endpoin
     return endpoint, port, expected
 
 
+async def run_to_the_end(engine, network_signer, endpoint_id: str, schedule: DeliverySchedule, name: str, *,
+                         timeout_seconds: float, workers: int) -> str:
+    """The endpoint's workflow on a time-skipping Temporal and a worker of its own, run to its outcome."""
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
+    try:
+        queue = f"{name}-{uuid.uuid4().hex[:8]}"
+        activities = WebhookActivities(engine, network_signer, timeout_seconds=timeout_seconds)
+        async with Worker(env.client, task_queue=queue, workflows=WEBHOOK_WORKFLOWS, activities=activities.all(),
+                          activity_executor=ThreadPoolExecutor(workers), interceptors=worker_interceptors()):
+            return await env.client.execute_workflow(
+                WebhookEndpointWorkflow.run, EndpointJob(endpoint_id, schedule),
+                id=endpoint_workflow_id(endpoint_id), task_queue=queue, execution_timeout=timedelta(days=1))
+    finally:
+        await env.shutdown()
+
+
 def test_ten_minutes_refused_on_the_default_schedule_then_everything_in_order(make_partner, engine, network_signer,
                                                                                monkeypatch):
     monkeypatch.setattr(webhook_activities, "PAGE", PAGE)
@@ -280,20 +296,8 @@ def test_a_long_url_whose_retries_run_out_names_the_event_in_its_alert(make_part
         network.earn(network.enroll_member().member.member_id, points=3)
     first = seq_of(pending(engine, shop.partner_id, endpoint.delivered_through)[0])
 
-    async def run() -> str:
-        env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
-        try:
-            queue = f"longurl-{uuid.uuid4().hex[:8]}"
-            activities = WebhookActivities(engine, network_signer, timeout_seconds=2)
-            async with Worker(env.client, task_queue=queue, workflows=WEBHOOK_WORKFLOWS, activities=activities.all(),
-                              activity_executor=ThreadPoolExecutor(2), interceptors=worker_interceptors()):
-                return await env.client.execute_workflow(
-                    WebhookEndpointWorkflow.run, EndpointJob(endpoint.endpoint_id, schedule),
-                    id=endpoint_workflow_id(endpoint.endpoint_id), task_queue=queue,
-                    execution_timeout=timedelta(days=1))
-        finally:
-            await env.shutdown()
-    assert asyncio.run(run()) == "disabled"
+    assert asyncio.run(run_to_the_end(engine, network_signer, endpoint.endpoint_id, schedule, "longurl",
+                                      timeout_seconds=2, workers=2)) == "disabled"
     with engine.connect() as conn:
         after = store.endpoint(conn, endpoint.endpoint_id)
     attempts = schedule.rules().attempts()
@@ -317,21 +321,8 @@ def test_a_last_attempt_that_times_out_names_the_event_in_its_alert(make_partner
             network.earn(network.enroll_member().member.member_id, points=3)
         first = seq_of(pending(engine, shop.partner_id, endpoint.delivered_through)[0])
 
-        async def run() -> str:
-            env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
-            try:
-                queue = f"hung-{uuid.uuid4().hex[:8]}"
-                activities = WebhookActivities(engine, network_signer, timeout_seconds=8)
-                async with Worker(env.client, task_queue=queue, workflows=WEBHOOK_WORKFLOWS,
-                                  activities=activities.all(), activity_executor=ThreadPoolExecutor(4),
-                                  interceptors=worker_interceptors()):
-                    return await env.client.execute_workflow(
-                        WebhookEndpointWorkflow.run, EndpointJob(endpoint.endpoint_id, schedule),
-                        id=endpoint_workflow_id(endpoint.endpoint_id), task_queue=queue,
-                        execution_timeout=timedelta(days=1))
-            finally:
-                await env.shutdown()
-        assert asyncio.run(run()) == "disabled"
+        assert asyncio.run(run_to_the_end(engine, network_signer, endpoint.endpoint_id, schedule, "hung",
+                                          timeout_seconds=8, workers=4)) == "disabled"
     with engine.connect() as conn:
         after = store.endpoint(conn, endpoint.endpoint_id)
     assert not after.enabled and after.alert.startswith(
