@@ -660,10 +660,6 @@ def statements_dispute(
         _show("disputed", response, client, mutating=True)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 # --- campaigns -----------------------------------------------------------------------------------
 
 campaigns_app = typer.Typer(help="Your own bonus campaigns (funded by you, on your stores): create, list, pause, "
@@ -852,3 +848,7 @@ def webhooks_replay(
     with connect() as client:
         _show("replay requested", client.replay_webhook_events(endpoint_id, first, last, request_id=request_id),
               client, mutating=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
