@@ -78,8 +78,11 @@ class ChannelListener:
                 self.connected.clear()
                 self._changed()
                 if raw is not None:
-                    try:
-                        raw.close()  # detached: closes the connection itself (it never goes back to the pool)
+                    try:  # closed right here, no rollback (it is in autocommit; it may be gone): never pooled again
+                        if raw.is_detached:
+                            raw.dbapi_connection.close()
+                        else:
+                            raw.invalidate()
                     except Exception:  # noqa: BLE001 - the connection is being thrown away anyway
                         pass
             self._stop.wait(1.0)
