@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -64,11 +65,44 @@ def database_url(session_dir: Path) -> Iterator[str]:
     embedded.stop()
 
 
+# The session's engine once made: _no_connection_left_checked_out watches its pool after every test.
+_session_engines: list[Engine] = []
+
+
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url, pool_size=8)
+    _session_engines.append(engine)
     yield engine
+    _session_engines.remove(engine)
     engine.dispose()
+
+
+def _writers_alive() -> int:
+    """The pooled connections running servers may hold for good: each group-commit writer (network.group_commit)
+    keeps the connection it took for its lifetime. Listeners hold none (their connections are outside the pool)."""
+    return sum(1 for t in threading.enumerate() if t.name.startswith("group-commit-") and t.is_alive())
+
+
+@pytest.fixture(autouse=True)
+def _no_connection_left_checked_out() -> Iterator[None]:
+    """A test that leaves a connection of the session's pool checked out (a connection never closed, a thread or
+    server never stopped) fails here, at its own teardown, rather than a test much later timing out on an empty pool
+    (QueuePool limit ... reached). What the test stopped gets a few seconds to give its connections back. Only the
+    test that left them fails: the ones after it are measured against what was already left before them."""
+    before = _session_engines[0].pool.checkedout() - _writers_alive() if _session_engines else 0
+    yield
+    if not _session_engines:
+        return
+    pool = _session_engines[0].pool
+    allowed = max(before, 0)
+    deadline = time.monotonic() + 10
+    while (left := pool.checkedout() - _writers_alive()) > allowed and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if left > allowed:
+        threads = sorted(t.name for t in threading.enumerate() if not t.name.startswith(("grpc", "ThreadPool")))
+        pytest.fail(f"the test left {left - allowed} connection(s) of the session's pool checked out ({pool.status()}; "
+                    f"{_writers_alive()} group-commit writers alive; threads: {', '.join(threads)})", pytrace=False)
 
 
 @pytest.fixture(scope="session")

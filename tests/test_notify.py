@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 
 import psycopg2
 
@@ -42,3 +43,39 @@ def test_a_listener_whose_database_is_down_logs_the_lost_connection_once_without
         "database system is shutting down); bypassing the cache until it is back")
     assert not records[0].exc_info
     assert changed.is_set() and not listener.connected.is_set()
+
+
+def test_a_listener_listens_on_a_connection_of_its_own_outside_the_pool_and_closes_it(database_url, engine):
+    """A listener holds its connection as long as it listens: taken from the pool, it would shrink the pool left to
+    requests for good (a server runs four listeners or more). Its connection is its own: the pool shows it nowhere,
+    a one-connection pool still serves, notifications still arrive, and the connection is closed when it stops."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from network.database import make_engine
+
+    app_name = f"listener-{uuid.uuid4().hex[:6]}"
+    small = make_engine(str(make_url(database_url).update_query_dict({"application_name": app_name})), pool_size=1)
+    notified = threading.Event()
+    listener = ChannelListener(small, "coalition_test_own", lambda: None, notified=lambda _p: notified.set(),
+                               name="test-listener")
+
+    def listening() -> int:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :a "
+                                     "AND query LIKE 'LISTEN%'"), {"a": app_name}).scalar_one()
+    try:
+        assert listener.connected.wait(30)
+        assert small.pool.checkedout() == 0
+        assert listening() == 1
+        with small.connect() as conn:  # the pool's one connection (and its one overflow) are the requests'
+            conn.execute(text("NOTIFY coalition_test_own, 'x'"))
+            conn.commit()
+        assert notified.wait(30)
+    finally:
+        listener.close()
+    deadline = time.monotonic() + 30
+    while listening() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert listening() == 0
+    small.dispose()

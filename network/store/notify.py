@@ -1,5 +1,11 @@
 """PostgreSQL LISTEN on one channel in a thread of its own: a callback on every notification, and whenever the
-listener (re)connects or loses its connection (anything may have changed meanwhile)."""
+listener (re)connects or loses its connection (anything may have changed meanwhile).
+
+A listener holds its connection for as long as it listens, so the connection is its own, outside the engine's pool
+(taken from the pool and detached at once): a server runs four listeners or more (contracts, programme, keys,
+events, the webhook dispatcher), and had they kept pooled connections, the pool left to requests would be that much
+smaller, and gone altogether where the pool is small (`coalition up`'s) or several servers share one engine (the
+test suite's, where it ran out)."""
 
 from __future__ import annotations
 
@@ -43,7 +49,8 @@ class ChannelListener:
             raw = None
             try:
                 raw = self._engine.raw_connection()
-                driver = raw.driver_connection
+                raw.detach()  # its own connection from now on: not counted in the pool, closed for real below
+                driver = raw.dbapi_connection
                 driver.set_session(autocommit=True)
                 with driver.cursor() as cursor:
                     cursor.execute(f"LISTEN {self._channel}")
@@ -72,8 +79,11 @@ class ChannelListener:
                 self.connected.clear()
                 self._changed()
                 if raw is not None:
-                    try:
-                        raw.invalidate()
+                    try:  # closed right here, no rollback (it is in autocommit; it may be gone): never pooled again
+                        if raw.is_detached:
+                            raw.dbapi_connection.close()
+                        else:
+                            raw.invalidate()
                     except Exception:  # noqa: BLE001 - the connection is being thrown away anyway
                         pass
             self._stop.wait(1.0)
