@@ -105,10 +105,38 @@ def transaction(engine: Engine) -> Iterator:
         yield conn
 
 
-def ping(engine: Engine) -> bool:
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not serving"; logged by the caller
-        return False
+class Pinger:
+    """The health watcher's ping on a connection of its own, outside the engine's pool: a pool that requests keep
+    busy (every connection checked out, say by spends waiting on one member's lock) is load, not an outage, and must
+    not turn health NOT_SERVING. The connection is opened on the first ping and again after a failure, with a
+    connect timeout and a statement timeout, so a database that does not answer is a failed ping, not a hang."""
+
+    TIMEOUT_SECONDS = 5
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._connection = None
+
+    def ping(self) -> bool:
+        try:
+            if self._connection is None:
+                cargs, cparams = self._engine.dialect.create_connect_args(self._engine.url)
+                self._connection = self._engine.dialect.connect(
+                    *cargs, **{**cparams, "connect_timeout": self.TIMEOUT_SECONDS,
+                               "options": f"-c statement_timeout={self.TIMEOUT_SECONDS * 1000}",
+                               "application_name": "coalition-health"})
+                self._connection.autocommit = True
+            with self._connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not serving"; logged by the caller
+            self.close()
+            return False
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - a broken connection is being thrown away anyway
+                pass

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from network import metrics
-from network.database import ping, require_migrated
+from network.database import Pinger, require_migrated
 from network.grpc_service import MUTATING, PUBLIC, RECHECKED, SERVICE, NetworkServicer
 from network.interceptor import Observer, RefusalObserver, SigningInterceptor
 from network.event_feed import EventWakeups
@@ -147,14 +147,18 @@ def _health_follows(engine: Engine, servicer: health.HealthServicer, names: Sequ
 def _watch_database(engine: Engine, outage: DatabaseOutage, stop: threading.Event) -> None:
     """gRPC health follows the database: a ping every WATCH_SECONDS, and at once when a call found a connection
     broken (network.outage.DatabaseOutage)."""
-    while not stop.is_set():
-        outage.wait(WATCH_SECONDS)
-        if stop.is_set():
-            return
-        if ping(engine):
-            outage.ping_succeeded()
-        else:
-            outage.ping_failed()
+    pinger = Pinger(engine)  # its own connection: a busy pool is not an outage
+    try:
+        while not stop.is_set():
+            outage.wait(WATCH_SECONDS)
+            if stop.is_set():
+                return
+            if pinger.ping():
+                outage.ping_succeeded()
+            else:
+                outage.ping_failed()
+    finally:
+        pinger.close()
 
 
 def _chain(*hooks):
