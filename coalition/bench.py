@@ -74,6 +74,9 @@ from settlement.temporal_runtime import start_dev_server
 
 CLIENT_PROCESSES = 2
 BATCH_SIZE = 500
+# Concurrent callers of the two spend phases (at most): tills spend far less often than they earn, and 32 callers
+# each asking for a scrypt verification (16 MiB, tens of ms of CPU) on 2 cores ran past the SDK's 10 s deadline.
+SPEND_CONCURRENCY = 8
 PIN_PARTNERS = 4  # partners whose members get a PIN (scrypt at the settings' cost each) and points to redeem
 BENCH_PIN = "2580"
 # The bench server's settings: no velocity limit (every caller redeems for the same members, many times a minute).
@@ -473,8 +476,9 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
                 watched_one = _phase(pool, manager, "unary", target, credentials[:1], members, concurrency, seconds)
             batch = _phase(pool, manager, "batch", target, credentials, members, batch_callers, seconds, watched)
             spenders = credentials[:PIN_PARTNERS]
-            unverified = _phase(pool, manager, "redeem", target, spenders, members, concurrency, seconds, watched)
-            verified = _phase(pool, manager, "redeem-pin", target, spenders, members, concurrency, seconds, watched)
+            spending = min(concurrency, SPEND_CONCURRENCY)  # both spend phases alike: paired at one concurrency
+            unverified = _phase(pool, manager, "redeem", target, spenders, members, spending, seconds, watched)
+            verified = _phase(pool, manager, "redeem-pin", target, spenders, members, spending, seconds, watched)
             outbox_on, outbox_off = [], []
             for _ in range(2):  # paired, alternating: drift over the run falls on both sides
                 outbox_on.append(_phase(pool, manager, "unary", target, credentials, members, concurrency, seconds))
@@ -513,6 +517,7 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
         "echo_calls_per_s": round(ceiling["per_second"], 1),
         "echo_p99_ms": round(ceiling["p99_ms"], 2),
         "ratio_to_echo": round(fifty["per_second"] / ceiling["per_second"], 3),
+        "spend_concurrency": spending,
         "redeems_per_s_unverified": round(unverified["per_second"], 1),
         "redeem_unverified_p99_ms": round(unverified["p99_ms"], 2),
         "redeems_per_s_pin_verified": round(verified["per_second"], 1),
