@@ -475,15 +475,15 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
             with _EventLatency(target, credentials[0]) as event_latency:
                 watched_one = _phase(pool, manager, "unary", target, credentials[:1], members, concurrency, seconds)
             batch = _phase(pool, manager, "batch", target, credentials, members, batch_callers, seconds, watched)
-            spenders = credentials[:PIN_PARTNERS]
-            spending = min(concurrency, SPEND_CONCURRENCY)  # both spend phases alike: paired at one concurrency
-            unverified = _phase(pool, manager, "redeem", target, spenders, members, spending, seconds, watched)
-            verified = _phase(pool, manager, "redeem-pin", target, spenders, members, spending, seconds, watched)
             outbox_on, outbox_off = [], []
             for _ in range(2):  # paired, alternating: drift over the run falls on both sides
                 outbox_on.append(_phase(pool, manager, "unary", target, credentials, members, concurrency, seconds))
                 outbox_off.append(_phase(pool, manager, "unary", f"127.0.0.1:{off_port}", credentials, members,
                                          concurrency, seconds))
+            spenders = credentials[:PIN_PARTNERS]
+            spending = min(concurrency, SPEND_CONCURRENCY)  # both spend phases alike: paired at one concurrency
+            unverified = _phase(pool, manager, "redeem", target, spenders, members, spending, seconds, watched)
+            verified = _phase(pool, manager, "redeem-pin", target, spenders, members, spending, seconds, watched)
         sampling.set()
         with _webhook_delivery(workdir, url, credentials[1][0]) as receiver:
             latency = _latency_phase(target, credentials[1], members, receiver, latency_events)
