@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import grpc
 from cryptography.exceptions import InvalidSignature
@@ -440,15 +440,13 @@ class PartnerClient:
         request = network_pb2.GetBalanceRequest(member_id=member_id)
         return self._call("GetBalance", request, network_pb2.GetBalanceResponse, mutating=False)
 
-    def list_transaction_pages(
-        self, member_id: str = "", page_size: int = 50
-    ) -> Iterator[network_pb2.ListTransactionsResponse]:
-        """Every page of the partner's transactions (newest first), following next_page_token."""
+    def _pages(self, method: str, request_for: Callable[[str], Message], response_type) -> Iterator:
+        """Every page of a paged read, following next_page_token from the first page (token ""); a token the
+        network returns a second time is refused (Internal, PAGE_TOKEN_REPEATED) instead of followed for ever."""
         token = ""
         seen: set[str] = set()
         while True:
-            request = network_pb2.ListTransactionsRequest(member_id=member_id, page_size=page_size, page_token=token)
-            page = self._call("ListTransactions", request, network_pb2.ListTransactionsResponse, mutating=False)
+            page = self._call(method, request_for(token), response_type, mutating=False)
             yield page
             token = page.next_page_token
             if not token:
@@ -457,6 +455,13 @@ class PartnerClient:
                 raise Internal(grpc.StatusCode.INTERNAL, "the network returned a page token twice",
                                reason="PAGE_TOKEN_REPEATED")
             seen.add(token)
+
+    def list_transaction_pages(
+        self, member_id: str = "", page_size: int = 50
+    ) -> Iterator[network_pb2.ListTransactionsResponse]:
+        """Every page of the partner's transactions (newest first), following next_page_token."""
+        return self._pages("ListTransactions", lambda token: network_pb2.ListTransactionsRequest(
+            member_id=member_id, page_size=page_size, page_token=token), network_pb2.ListTransactionsResponse)
 
     def list_transactions(self, member_id: str = "", page_size: int = 50) -> Iterator[network_pb2.Transaction]:
         """Every transaction of the partner (optionally of one member), newest first, across all pages."""
@@ -467,20 +472,9 @@ class PartnerClient:
                              page_size: int = 50) -> Iterator[network_pb2.GetTrafficReportResponse]:
         """Every page of the partner's own traffic per UTC day and store, start_date..end_date ("YYYY-MM-DD",
         inclusive, at most 92 days), ordered by day then store."""
-        token = ""
-        seen: set[str] = set()
-        while True:
-            request = network_pb2.GetTrafficReportRequest(start_date=start_date, end_date=end_date,
-                                                          page_size=page_size, page_token=token)
-            page = self._call("GetTrafficReport", request, network_pb2.GetTrafficReportResponse, mutating=False)
-            yield page
-            token = page.next_page_token
-            if not token:
-                return
-            if token in seen:
-                raise Internal(grpc.StatusCode.INTERNAL, "the network returned a page token twice",
-                               reason="PAGE_TOKEN_REPEATED")
-            seen.add(token)
+        return self._pages("GetTrafficReport", lambda token: network_pb2.GetTrafficReportRequest(
+            start_date=start_date, end_date=end_date, page_size=page_size, page_token=token),
+            network_pb2.GetTrafficReportResponse)
 
     def traffic_report(self, start_date: str, end_date: str,
                        page_size: int = 50) -> Iterator[network_pb2.TrafficReportRow]:
@@ -498,14 +492,8 @@ class PartnerClient:
 
     def list_statement_pages(self, cycle_id: str = "", page_size: int = 50) -> Iterator[settlement_pb2.ListStatementsResponse]:
         """Every page of this partner's statements, newest first."""
-        token = ""
-        while True:
-            request = settlement_pb2.ListStatementsRequest(page_size=page_size, page_token=token, cycle_id=cycle_id)
-            page = self._call("ListStatements", request, settlement_pb2.ListStatementsResponse, mutating=False)
-            yield page
-            token = page.next_page_token
-            if not token:
-                return
+        return self._pages("ListStatements", lambda token: settlement_pb2.ListStatementsRequest(
+            page_size=page_size, page_token=token, cycle_id=cycle_id), settlement_pb2.ListStatementsResponse)
 
     def list_statements(self, cycle_id: str = "", page_size: int = 50) -> Iterator[settlement_pb2.StatementSummary]:
         for page in self.list_statement_pages(cycle_id, page_size):
@@ -554,18 +542,8 @@ class PartnerClient:
                          page_size: int = 100) -> Iterator[network_pb2.ListEventsResponse]:
         """Every page of the partner's events after `after_sequence`, oldest first (signatures not checked here:
         list_events checks them)."""
-        token = ""
-        while True:
-            request = network_pb2.ListEventsRequest(after_sequence=after_sequence, page_size=page_size,
-                                                    page_token=token)
-            page = self._call("ListEvents", request, network_pb2.ListEventsResponse, mutating=False)
-            yield page
-            if not page.next_page_token:
-                return
-            if page.next_page_token == token:
-                raise Internal(grpc.StatusCode.INTERNAL, "the network returned a page token twice",
-                               reason="PAGE_TOKEN_REPEATED")
-            token = page.next_page_token
+        return self._pages("ListEvents", lambda token: network_pb2.ListEventsRequest(
+            after_sequence=after_sequence, page_size=page_size, page_token=token), network_pb2.ListEventsResponse)
 
     def list_events(self, after_sequence: int = 0, page_size: int = 100) -> Iterator[network_pb2.Event]:
         """The partner's events after `after_sequence` up to the latest, oldest first, each signature checked."""
