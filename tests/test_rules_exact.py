@@ -3,8 +3,7 @@ and the one-unit edges of each rule. Written to kill the mutants `coalition muta
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,19 +11,8 @@ import pytest
 from network.core import rules
 from network.core.ledger import MAX_POINTS_PER_CALL, Allocation, LotBalance
 from network.core.rules import INVALID, PRECONDITION, Refusal
-from network.core.terms import BASIS_POINTS, ContractTerms
 
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
-
-
-def terms(**changes) -> ContractTerms:
-    base = ContractTerms(contract_id=1, partner_id="shop", version=1, effective_from=NOW - timedelta(days=1),
-                         earn_points_per_major=Decimal(1), settlement_model="issuer_pays", clearing_fee_bps=0,
-                         issue_price_minor_per_point=Decimal(0), redemption_rate_minor_per_point=Decimal(0),
-                         breakage_share_bps=0, return_window_seconds=0, expiry_days=0,
-                         max_basket_share_bps=BASIS_POINTS, credit_limit_minor=None, collateral_minor=0,
-                         currency="EUR")
-    return replace(base, **changes)
+from tests.test_core_rules import NOW, terms  # one contract-terms builder for both files of rule tests
 
 
 def test_refusal_kinds_and_defaults():
