@@ -211,17 +211,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
 
         async def handle_async(raw: bytes, context) -> bytes:
             with _Observed(self, method) as call:
-                self._check_size(raw)
-                caller = None
-                if authenticate:
-                    metadata = context.invocation_metadata()
-                    try:  # on the event loop only when the key is cached: never wait for the database here
-                        caller = self._authenticate(method, metadata, raw, cache_only=True)
-                    except NotCached:
-                        caller = await asyncio.get_running_loop().run_in_executor(
-                            None, self._authenticate, method, metadata, raw)
-                    logs.set_partner(caller.partner_id)
-                    self._check_certificate(method, caller, context)
+                caller = await self._caller_async(method, authenticate, raw, context)
                 request = self._request(deserialize, raw)
                 with _acting_as(caller):
                     result = await behavior(request, context)
@@ -237,6 +227,22 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
             return grpc.unary_unary_rpc_method_handler(verified_async)
         return grpc.unary_unary_rpc_method_handler(verified)
 
+    async def _caller_async(self, method: str, authenticate: bool, raw: bytes, context):
+        """On the event loop: the request's size checked, then (unless the method is public) its caller
+        authenticated, from the key cache when it can be (never waiting for the database on the loop), else in the
+        executor; the partner logged and its client certificate checked. None for a public method."""
+        self._check_size(raw)
+        if not authenticate:
+            return None
+        metadata = context.invocation_metadata()
+        try:
+            caller = self._authenticate(method, metadata, raw, cache_only=True)
+        except NotCached:
+            caller = await asyncio.get_running_loop().run_in_executor(None, self._authenticate, method, metadata, raw)
+        logs.set_partner(caller.partner_id)
+        self._check_certificate(method, caller, context)
+        return caller
+
     def _wrap_stream(self, method: str, handler):
         """A server-streaming method (an async generator on the event loop): the single request is verified over
         its exact bytes like a unary one, before anything is sent; a refusal, then or mid-stream, ends the call
@@ -251,17 +257,7 @@ class SigningInterceptor(grpc.aio.ServerInterceptor):
         async def stream(raw: bytes, context):
             with logs.log_context(request_id="", partner_id="", method=method):
                 with _Observed(self, method) as call:
-                    self._check_size(raw)
-                    caller = None
-                    if authenticate:
-                        metadata = context.invocation_metadata()
-                        try:
-                            caller = self._authenticate(method, metadata, raw, cache_only=True)
-                        except NotCached:
-                            caller = await asyncio.get_running_loop().run_in_executor(
-                                None, self._authenticate, method, metadata, raw)
-                        logs.set_partner(caller.partner_id)
-                        self._check_certificate(method, caller, context)
+                    caller = await self._caller_async(method, authenticate, raw, context)
                     request = self._request(deserialize, raw)
                     with _acting_as(caller):
                         async for item in behavior(request, context):
