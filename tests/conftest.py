@@ -105,6 +105,28 @@ def _no_connection_left_checked_out() -> Iterator[None]:
                     f"{_writers_alive()} group-commit writers alive; threads: {', '.join(threads)})", pytrace=False)
 
 
+@pytest.fixture
+def scratch_database(engine: Engine, database_url: str) -> Iterator[Callable[[str], str]]:
+    """`scratch_database(prefix)`: the url of a new, empty database on the test server (not migrated), dropped
+    after the test."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    made: list[str] = []
+
+    def create(prefix: str) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return make_url(database_url).set(database=name).render_as_string(hide_password=False)
+
+    yield create
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for name in made:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
 def settings(session_dir: Path) -> CoalitionSettings:
     return CoalitionSettings(data_dir=session_dir, grpc_address="127.0.0.1:0", ledger_shards=16)

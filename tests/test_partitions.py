@@ -15,7 +15,6 @@ import uuid_utils.compat
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from network.core.results import EarnItem, SpendRefs
 from network.database import alembic_config, make_engine, migrate
@@ -279,15 +278,10 @@ BEFORE_PARTITIONING = ScriptDirectory.from_config(alembic_config("postgresql://"
 
 
 @pytest.fixture
-def database_before_partitioning(engine, database_url):
-    name = f"coalition_part_{uuid.uuid4().hex[:8]}"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+def database_before_partitioning(scratch_database):
+    url = scratch_database("coalition_part")
     command.upgrade(alembic_config(url), BEFORE_PARTITIONING)
-    yield url
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    return url
 
 
 def test_the_migration_converts_a_database_written_before_it(database_before_partitioning, settings):

@@ -24,7 +24,6 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings
 from hypothesis import strategies as st
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from network import admin
@@ -466,13 +465,8 @@ def test_ledger_verify_reports_a_journal_row_without_its_event(engine, make_part
 
 
 @pytest.fixture
-def empty_database(engine, database_url):
-    name = f"coalition_events_{uuid.uuid4().hex[:8]}"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+def empty_database(scratch_database):
+    return scratch_database("coalition_events")
 
 
 def test_the_migration_turns_the_journal_written_before_it_into_events(empty_database):

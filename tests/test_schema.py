@@ -8,7 +8,6 @@ that one side has and the other lacks) fails, with the differences listed.
 from __future__ import annotations
 
 import ast
-import uuid
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 import settlement.models  # noqa: F401 - registers settlement's tables on the shared metadata
 from network.database import MIGRATIONS, alembic_config, make_engine, migrate
@@ -37,14 +35,8 @@ def _drift(conn, **opts) -> list:
 
 
 @pytest.fixture
-def fresh_database(engine, database_url):
-    name = f"coalition_schema_{uuid.uuid4().hex[:8]}"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+def fresh_database(scratch_database):
+    return scratch_database("coalition_schema")
 
 
 def test_migrated_schema_matches_the_models(fresh_database):

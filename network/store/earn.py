@@ -89,6 +89,15 @@ class IdempotencyKeyRow(NamedTuple):
 # with COPY (network.store.copyrows): one round trip per table, but less PostgreSQL work per row than the
 # set-based INSERTs, which the small groups of the unary group commit keep (fewer round trips).
 COPY_FROM = 100
+
+# Every statement of an earn's transaction is a lookup or an update by key. Their plans are generic and kept for
+# the life of the connection (prepared once, plan_cache_mode = force_generic_plan), so a plan made while a table
+# was small (a fresh database, this week's new idempotency partition) would keep its sequential scan after the
+# table had grown, until something happened to invalidate it: measured, a unary earn's first round trip went from
+# under a millisecond to about 90 ms once a BatchEarn phase had put 50,000 keys in the partition planned empty.
+# Planned (and re-planned) inside the transaction with sequential scans priced out, every lookup goes through its
+# index whatever the table held when it was planned. SET LOCAL: the pooled connection is left as it was.
+INDEX_PLANS = "SET LOCAL enable_seqscan = off"
 LOT_COLUMNS = ("lot_id", "member_id", "issuer_id", "earn_tx_id", "points", "remaining", "held", "state",
                "available_at", "expires_at", "created_at")
 
@@ -395,7 +404,7 @@ class EarnCommitter:
         campaigns = lock_candidates(programme, {c.caller.partner_id for c in calls}, now) if programme else []
         # The idempotency keys' locks come first, as in every unary mutation (network.store.idempotency.claim takes
         # its key's lock before anything else), so the two never wait for each other in opposite orders.
-        statement = "BEGIN;\n" + KEY_LOCKS + ";\n" + SHARE_LEDGER_TIME + ";\n" + \
+        statement = "BEGIN;\n" + INDEX_PLANS + ";\n" + KEY_LOCKS + ";\n" + SHARE_LEDGER_TIME + ";\n" + \
             (_CREDIT_LOCK + ";\n" if limited else "") + \
             (PREPARED[CAMPAIGN_LOCK].execute() + ";\n" if campaigns else "") + \
             prepared["read_lock" if lock_early else "read"].execute()
