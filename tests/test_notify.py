@@ -79,3 +79,64 @@ def test_a_listener_listens_on_a_connection_of_its_own_outside_the_pool_and_clos
         time.sleep(0.1)
     assert listening() == 0
     small.dispose()
+
+
+def test_the_listeners_of_one_engine_share_one_connection_and_each_hears_its_own_channel(database_url, engine):
+    """PostgreSQL wakes every listening backend of a database on every NOTIFY there: a server's listeners (contracts,
+    programme, keys, events) listen on one connection, not one each. Each hears only its channel; one that closes
+    stops listening while the others go on; the connection closes with the last."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from network.database import make_engine
+
+    app_name = f"listeners-{uuid.uuid4().hex[:6]}"
+    shared = make_engine(str(make_url(database_url).update_query_dict({"application_name": app_name})), pool_size=1)
+    heard: dict[str, list[str]] = {"coalition_test_a": [], "coalition_test_b": []}
+    arrived = threading.Condition()
+
+    def hear(channel):
+        def notified(payloads):
+            with arrived:
+                heard[channel].extend(payloads)
+                arrived.notify_all()
+        return notified
+
+    def connections() -> int:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :a"),
+                                {"a": app_name}).scalar_one()
+
+    def notify(channel: str, payload: str) -> None:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": channel, "p": payload})
+            conn.commit()
+
+    def wait_for(channel: str, payloads: list[str]) -> None:
+        with arrived:
+            assert arrived.wait_for(lambda: len(heard[channel]) >= len(payloads), 30), heard
+        assert heard[channel] == payloads
+
+    listeners = [ChannelListener(shared, channel, lambda: None, notified=hear(channel), name="test-listener")
+                 for channel in heard]
+    try:
+        assert all(listener.connected.wait(30) for listener in listeners)
+        assert connections() == 1
+        notify("coalition_test_a", "1")
+        notify("coalition_test_b", "2")
+        wait_for("coalition_test_a", ["1"])
+        wait_for("coalition_test_b", ["2"])
+        listeners[0].close()
+        notify("coalition_test_a", "3")  # nobody listens on a now: b still hears its own, a hears nothing more
+        notify("coalition_test_b", "4")
+        wait_for("coalition_test_b", ["2", "4"])
+        assert heard["coalition_test_a"] == ["1"]
+        assert connections() == 1
+    finally:
+        for listener in listeners:
+            listener.close()
+    deadline = time.monotonic() + 30
+    while connections() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert connections() == 0
+    shared.dispose()
