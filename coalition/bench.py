@@ -15,10 +15,13 @@ each `seconds` long:
               contract's unverified limit), over PIN_PARTNERS partners
   redeem-pin  the same Redeems carrying the member's PIN: one scrypt verification each, at the settings' cost
               (the figures name N, r, p and one hash's time here); the server runs with velocity limits off
-  outbox      unary-50 against this server and against a second server process on the same database started with
-              COALITION_OUTBOX_ENABLED=false (a bench knob: the earn path leaves the outbox statement out), in
-              alternating pairs (on, off, on, off): `outbox_on_to_off_ratio` is the sum of the "on" rates over the
-              sum of the "off" rates (target >= 0.9)
+  outbox      unary-50 against two more server processes on the same database, started together and used for
+              these phases only, alike but for COALITION_OUTBOX_ENABLED (a bench knob: false leaves the outbox
+              statement out of the earn path), so that nothing but the outbox tells them apart (not what the main
+              server served before, nor its memory), in `pairs` pairs ordered on, off, off, on, ... (ABBA: drift
+              weighs on both sides alike):
+              `outbox_on_to_off_ratio` is the sum of the "on" rates over the sum of the "off" rates (target >= 0.9);
+              each phase's rate and CPU per earn are listed
   latency     one partner earning one point every 20 ms for `latency_events` earns, with a WatchEvents stream open
               and a webhook endpoint registered: latency from the event's transaction (occurred_at) to the event
               received on the stream, and to the webhook received by a local HTTP receiver that the bench starts,
@@ -344,17 +347,24 @@ def _servers(workdir: Path, url: str, processes: int) -> Iterator[tuple[int, int
             echo.join(10)
 
 
+def _abba(pairs: int, a: str, b: str) -> list[str]:
+    """`pairs` pairs of phase kinds ordered a, b, b, a, a, b, ...: a drift of the machine's load or of the tables'
+    size over the run weighs on both sides alike."""
+    return [kind for p in range(pairs) for kind in ((a, b) if p % 2 == 0 else (b, a))]
+
+
 @contextmanager
-def _outbox_off_server(workdir: Path, url: str) -> Iterator[int]:
-    """A second server process on the same database with the outbox left out (COALITION_OUTBOX_ENABLED=false)."""
+def _outbox_server(workdir: Path, url: str, outbox: bool) -> Iterator[tuple[int, subprocess.Popen]]:
+    """A server process of the outbox pairs on the same database, configured as _servers' (velocity limits off),
+    with the outbox in the earn path or left out (COALITION_OUTBOX_ENABLED=false): (port, process)."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url, "COALITION_DATA_DIR": str(workdir), "COALITION_LOG_LEVEL": "WARNING",
-           "COALITION_OUTBOX_ENABLED": "false"}
+           "COALITION_OUTBOX_ENABLED": "true" if outbox else "false", **VELOCITY_OFF}
     server = subprocess.Popen([sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", "1",
                                "--address", f"127.0.0.1:{port}"], env=env)
     try:
         _wait_for_port(port)
-        yield port
+        yield port, server
     finally:
         server.terminate()
         server.wait(60)
@@ -444,11 +454,12 @@ def _client_pool():
 
 
 def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_callers: int = 4,
-                       latency_events: int = 300) -> dict:
+                       latency_events: int = 300, pairs: int = 3) -> dict:
     """The single-process server's figures (as in issue 14's table), with the phase clock measured; the outbox
     on/off pairs and the event latencies (stream and webhook)."""
     with _database() as (workdir, url, credentials, members), _servers(workdir, url, 1) as (port, echo_port, server), \
-            _outbox_off_server(workdir, url) as off_port:
+            _outbox_server(workdir, url, True) as (on_port, on_server), \
+            _outbox_server(workdir, url, False) as (off_port, off_server):
         peak_rss = 0
         sampling = threading.Event()
 
@@ -475,11 +486,15 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
             with _EventLatency(target, credentials[0]) as event_latency:
                 watched_one = _phase(pool, manager, "unary", target, credentials[:1], members, concurrency, seconds)
             batch = _phase(pool, manager, "batch", target, credentials, members, batch_callers, seconds, watched)
-            outbox_on, outbox_off = [], []
-            for _ in range(2):  # paired, alternating: drift over the run falls on both sides
-                outbox_on.append(_phase(pool, manager, "unary", target, credentials, members, concurrency, seconds))
-                outbox_off.append(_phase(pool, manager, "unary", f"127.0.0.1:{off_port}", credentials, members,
-                                         concurrency, seconds))
+            outbox: list[tuple[str, dict]] = []  # (on or off, the phase's figures) in the order run
+            for warm in (on_port, off_port):  # each pair server warmed up as the main one was
+                _phase(pool, manager, "unary", f"127.0.0.1:{warm}", credentials, members, concurrency,
+                       min(3.0, seconds))
+            for kind in _abba(pairs, "on", "off"):
+                port_of, server_of = (on_port, on_server) if kind == "on" else (off_port, off_server)
+                outbox.append((kind, _phase(
+                    pool, manager, "unary", f"127.0.0.1:{port_of}", credentials, members, concurrency, seconds,
+                    {"server": lambda s=server_of: _with_children(s.pid), "postgres": watched["postgres"]})))
             spenders = credentials[:PIN_PARTNERS]
             spending = min(concurrency, SPEND_CONCURRENCY)  # both spend phases alike: paired at one concurrency
             unverified = _phase(pool, manager, "redeem", target, spenders, members, spending, seconds, watched)
@@ -491,7 +506,7 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
             webhooks_received = len(receiver.latencies)
     params = ScryptParams.of(Settings())
     hash_ms = _pin_hash_ms(params)
-    on_rate, off_rate = (sum(p["per_second"] for p in phases) for phases in (outbox_on, outbox_off))
+    on_rate, off_rate = (sum(p["per_second"] for k, p in outbox if k == kind) for kind in ("on", "off"))
     return {
         "unary_earns_per_s_50_partners": round(fifty["per_second"], 1),
         "unary_p50_ms": round(fifty["p50_ms"], 2),
@@ -503,9 +518,13 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
         "event_latency_p50_ms": event_latency.percentile_ms(0.50),
         "event_latency_p99_ms": event_latency.percentile_ms(0.99),
         "events_watched": len(event_latency.latencies),
-        "outbox_on_earns_per_s": round(on_rate / len(outbox_on), 1),
-        "outbox_off_earns_per_s": round(off_rate / len(outbox_off), 1),
+        "outbox_on_earns_per_s": round(on_rate / pairs, 1),
+        "outbox_off_earns_per_s": round(off_rate / pairs, 1),
         "outbox_on_to_off_ratio": round(on_rate / off_rate, 3),
+        "outbox_pairs": pairs,
+        "outbox_phases": [f"{kind} {p['per_second']:.1f}/s, CPU ms per earn: server {p['server_cpu_ms_per_item']}, "
+                          f"postgres {p['postgres_cpu_ms_per_item']}"
+                          for kind, p in outbox],
         "latency_events": latency_events,
         "commit_to_watch_p50_ms": latency.percentile_ms(0.50),
         "commit_to_watch_p99_ms": latency.percentile_ms(0.99),
@@ -713,7 +732,7 @@ def run_campaign_benchmark(campaigns: int = 50, seconds: float = 10.0, concurren
                        "postgres": lambda: _postgres_processes(workdir / "postgres")}
             _phase(pool, manager, "unary", target, credentials, members, concurrency, min(3.0, seconds))  # warm-up
             seeded, on = False, False
-            for kind in [k for p in range(pairs) for k in (("plain", "with") if p % 2 == 0 else ("with", "plain"))]:
+            for kind in _abba(pairs, "plain", "with"):
                 if (kind == "with") != on:
                     on = kind == "with"
                     if on and not seeded:
