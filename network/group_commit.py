@@ -71,8 +71,9 @@ class GroupCommit:
         entry = _Entry(partner_id, request_id, payload, loop.create_future(), loop)
         self._queue.put(entry)
         try:
-            return await asyncio.wait_for(entry.future, timeout)
-        except asyncio.TimeoutError:  # the writer may still commit it: a retry with the same key replays it then
+            async with asyncio.timeout(timeout):  # not wait_for: that wraps the future in a task of its own per call
+                return await entry.future
+        except TimeoutError:  # the writer may still commit it: a retry with the same key replays it then
             raise DomainError(grpc.StatusCode.UNAVAILABLE, "COMMIT_TIMEOUT",
                               f"the ledger did not commit within {timeout:g} s: retry with the same request_id") from None
 
