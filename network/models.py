@@ -153,6 +153,7 @@ class RedemptionCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     used_by: Mapped[str | None] = mapped_column(String(32))
     __table_args__ = (Index("ix_redemption_codes_member", "member_id"),
+                      Index("ix_redemption_codes_expiry", "expires_at"),
                       CheckConstraint("max_points > 0", name="redemption_code_ceiling"))
 
 
@@ -468,6 +469,7 @@ class LoginCode(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_login_codes_expiry", "expires_at"),)
 
 
 class LoginEvent(Base):
@@ -481,7 +483,8 @@ class LoginEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint("kind in ('request','attempt')", name="login_event_kind"),
                       Index("ix_login_events_email", "email_hash", "kind", "at"),
-                      Index("ix_login_events_account", "account_id", "kind", "at"))
+                      Index("ix_login_events_account", "account_id", "kind", "at"),
+                      Index("ix_login_events_time", "at"))
 
 
 class MemberSession(Base):
@@ -493,6 +496,7 @@ class MemberSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_member_sessions_expiry", "expires_at"),)
 
 
 class WebhookEndpoint(Base):

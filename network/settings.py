@@ -138,6 +138,10 @@ class NetworkSettings(BaseSettings):
     outbox_enabled: bool = True
     # Members' points are announced to their issuer (points.expiring events) this many days before they expire.
     expiry_warning_days: int = Field(default=30, ge=1, le=365)
+    # The members' security records (login events and codes, portal sessions, wrong PINs and codes, one-time
+    # redemption codes) are deleted by housekeeping this many days after they happened or expired
+    # (network.store.retention). At least 8: the console's anomaly flags look back 7 days over windows of up to a day.
+    member_records_retention_days: int = Field(default=90, ge=8, le=3650)
 
     @field_validator("idempotency_retention_seconds")
     @classmethod

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from network import metrics
 from network.errors import DomainError
 from network.signer import NetworkSigner
-from network.store import idempotency
+from network.store import idempotency, retention
 from network.store.ledger import build_ledger
 from settlement.settings import SettlementSettings
 from settlement import cycles, messages as m, payments, responses, store
@@ -61,7 +61,8 @@ class SettlementActivities:
                 self.statement_responses, self.resolve_dispute, self.close_dispute_window, self.plan_payments,
                 self.submit_payments, self.record_confirmations, self.record_cycle_state, self.close_cycle,
                 self.plan_next_cycle, self.activate_due_lots, self.expire_lots, self.warn_expiring_points,
-                self.expire_holds, self.award_lifecycle_bonuses, self.purge_idempotency_keys, self.review_tiers]
+                self.expire_holds, self.award_lifecycle_bonuses, self.purge_idempotency_keys, self.review_tiers,
+                self.purge_member_records]
 
     # --- the cycle -------------------------------------------------------------------------------------------
 
@@ -199,6 +200,13 @@ class SettlementActivities:
         with self._engine.begin() as conn:
             return m.HousekeepingResult(job.task, self._ledger.review_tiers(
                 conn, timedelta(days=self._settings.tier_hold_days)))
+
+    @activity.defn
+    def purge_member_records(self, job: m.HousekeepingInput) -> m.HousekeepingResult:
+        """The members' security records past member_records_retention_days (network.store.retention)."""
+        deleted = retention.purge_member_records(self._engine, self._settings.member_records_retention_days,
+                                                 self._ledger.clock())
+        return m.HousekeepingResult(job.task, sum(deleted.values()))
 
     @activity.defn
     def purge_idempotency_keys(self, job: m.HousekeepingInput) -> m.HousekeepingResult:

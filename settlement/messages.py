@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 # What the housekeeping schedules start: each is the name of a SettlementActivities method (and of its activity).
 HOUSEKEEPING_TASKS = ("activate_due_lots", "expire_lots", "expire_holds", "purge_idempotency_keys",
-                      "warn_expiring_points", "award_lifecycle_bonuses")
+                      "warn_expiring_points", "award_lifecycle_bonuses", "purge_member_records")
 # Tier requalification: started by a schedule of its own, every tier_review_seconds (settlement.worker).
 TIER_REVIEW_TASK = "review_tiers"
 

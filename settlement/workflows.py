@@ -222,6 +222,7 @@ class CycleStarterWorkflow:
 HOUSEKEEPING = {task.__name__: task for task in (SettlementActivities.activate_due_lots,
                                                  SettlementActivities.expire_lots, SettlementActivities.expire_holds,
                                                  SettlementActivities.purge_idempotency_keys,
+                                                 SettlementActivities.purge_member_records,
                                                  SettlementActivities.warn_expiring_points,
                                                  SettlementActivities.award_lifecycle_bonuses,
                                                  SettlementActivities.review_tiers)}

@@ -18,8 +18,9 @@ from sqlalchemy import text
 
 from network.core import accounts as rules
 from network.core.accounts import AccountRuleError, Consents, PersonalData
+from network.core.transfers import AnomalyThresholds
 from network.mail import OutboxMailer, SmtpMailer, read_outbox
-from network.store import credentials
+from network.store import credentials, retention
 from network.store.accounts import AccountError, AccountPolicy, Accounts, KeyRing, load_master_key
 from network.store.ledger import build_ledger
 
@@ -428,3 +429,108 @@ def test_operator_erasure_from_the_cli_is_audited_and_verify_stays_green(make_pa
     assert audit.operator == "dpo" and audit.detail["reason"] == "request 42"
     assert audit.detail["breakage"] == {partner.partner_id: 75}
     assert not database_text_contains(engine, [email])
+
+
+# --- retention -----------------------------------------------------------------------------------------------
+
+def test_security_records_are_deleted_once_past_retention_at_the_boundary(make_partner, engine, accounts, clock,
+                                                                          outbox):
+    """network.store.retention: each table by the time that decides its age; a row exactly at the cut-off stays,
+    one a microsecond older goes. The records are made a long time ago (clock) so that no other test's are as
+    old: the purge touches exactly these."""
+    old = datetime(2001, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    days = 90
+    member_id, card, code = enrolled_card(make_partner())
+    email = new_email()
+    clock.now = old
+    account_id = accounts.sign_up(card, code, PersonalData(email, "Ann"))
+    accounts.request_login_code(email)  # login_events 'request' at old; a code expiring at old + 10 min
+    accounts.log_in(email, last_code(outbox, email))  # an 'attempt'; a session
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO verification_failures (member_id, failed_at, method) VALUES (:m, :t, 'pin')"),
+                     {"m": member_id, "t": old})
+        conn.execute(text("INSERT INTO redemption_codes (code_hash, member_id, max_points, created_at, expires_at) "
+                          "VALUES (:h, :m, 5, :t, :e)"), {"h": uuid.uuid4().bytes, "m": member_id, "t": old,
+                                                          "e": old + timedelta(minutes=5)})
+
+    def left() -> dict[str, int]:
+        with engine.connect() as conn:
+            return {table: conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"), params).scalar_one()
+                    for table, where, params in (
+                        ("login_events", "account_id = :a", {"a": account_id}),
+                        ("login_codes", "account_id = :a", {"a": account_id}),
+                        ("member_sessions", "account_id = :a", {"a": account_id}),
+                        ("verification_failures", "member_id = :m", {"m": member_id}),
+                        ("redemption_codes", "member_id = :m", {"m": member_id}))}
+
+    def purge(at: datetime, batch: int = retention.BATCH) -> dict[str, int]:
+        return {t: n for t, n in retention.purge_member_records(engine, days, at, batch).items() if n}
+
+    assert left() == {"login_events": 2, "login_codes": 1, "member_sessions": 1, "verification_failures": 1,
+                      "redemption_codes": 1}
+    tick = timedelta(microseconds=1)
+    assert purge(old + timedelta(days=days)) == {}  # exactly at the cut-off: kept
+    assert purge(old + timedelta(days=days) + tick, batch=1) == {"login_events": 2, "verification_failures": 1}
+    code_expiry, redemption_expiry = old + POLICY.login_code_ttl, old + timedelta(minutes=5)
+    assert purge(redemption_expiry + timedelta(days=days)) == {}
+    assert purge(redemption_expiry + timedelta(days=days) + tick) == {"redemption_codes": 1}
+    assert purge(code_expiry + timedelta(days=days) + tick) == {"login_codes": 1}
+    session_expiry = old + POLICY.session_ttl
+    assert purge(session_expiry + timedelta(days=days)) == {}
+    assert purge(session_expiry + timedelta(days=days) + tick) == {"member_sessions": 1}
+    assert left() == dict.fromkeys(left(), 0)
+    assert accounts.account(account_id).cards  # the account itself and its cards stay
+
+
+def test_the_housekeeping_schedule_purges_them_through_its_workflow(engine, settings, network_signer):
+    """The task every housekeeping schedule starts (settlement.worker.schedules): HousekeepingWorkflow runs the
+    purge_member_records activity on a real (time-skipping) Temporal server, at the retention the settings give."""
+    import asyncio
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from settlement import messages as m
+    from settlement.activities import SettlementActivities
+    from settlement.workflows import WORKFLOWS, HousekeepingWorkflow
+
+    assert "purge_member_records" in m.HOUSEKEEPING_TASKS
+    happened = datetime(2002, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO login_events (kind, email_hash, at) VALUES ('request', :h, :t)"),
+                     {"h": b"retention-workflow", "t": happened})
+    due = happened + timedelta(days=settings.member_records_retention_days, microseconds=1)
+    activities = SettlementActivities(engine, settings, None, network_signer, clock=lambda: due)
+
+    async def run() -> m.HousekeepingResult:
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"))
+        try:
+            queue = f"retention-{uuid.uuid4().hex[:8]}"
+            async with Worker(env.client, task_queue=queue, workflows=WORKFLOWS,
+                              activities=[activities.purge_member_records], activity_executor=ThreadPoolExecutor(2)):
+                return await env.client.execute_workflow(
+                    HousekeepingWorkflow.run, m.HousekeepingInput("purge_member_records"),
+                    id=f"retention-{uuid.uuid4().hex[:8]}", task_queue=queue)
+        finally:
+            await env.shutdown()
+
+    result = asyncio.run(run())
+    assert result.task == "purge_member_records" and result.changed >= 1
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM login_events WHERE email_hash = :h"),
+                            {"h": b"retention-workflow"}).scalar_one() == 0
+
+
+def test_member_records_retention_is_at_least_the_anomaly_look_back():
+    from pydantic import ValidationError
+
+    from network.settings import NetworkSettings
+
+    assert NetworkSettings(member_records_retention_days=8).member_records_retention_days == 8
+    with pytest.raises(ValidationError, match="member_records_retention_days"):
+        NetworkSettings(member_records_retention_days=7)
+    assert timedelta(days=8) >= AnomalyThresholds().lookback + AnomalyThresholds().failed_pin_window
