@@ -73,6 +73,12 @@ def _refuse(decision: T | rules.Refusal) -> T:
 _INSERT_HOLD_ALLOCATIONS = insert(HoldAllocation.__table__)
 
 
+# network.core.ledger.consumption_order in SQL, over the candidate lots `c` of Ledger._spendable_lots: earliest
+# expiry first (never last), then oldest, then by lot id (a uuid orders as its text does).
+CONSUMPTION_ORDER = "c.expires_at IS NULL, coalesce(c.expires_at, c.created_at), c.created_at, c.lot_id"
+# A spend reads the first this many of the member's candidate lots, and all of them only when those do not cover it.
+ALLOCATION_WINDOW = 64
+
 class Ledger:
     def __init__(self, engine: Engine, contracts: ContractBook, *, point_value_minor: Decimal,
                  network_currency: str, shards: int, clock: Clock = utcnow,
@@ -300,18 +306,30 @@ class Ledger:
 
     # --- spending ----------------------------------------------------------------------------------------
 
-    def _spendable_lots(self, conn: Connection, member_id: uuid.UUID, now: datetime) -> list[LotBalance]:
-        """The member's lots with points left, activated when due; which are spendable is rules.spendable_lots'."""
+    def _spendable_lots(self, conn: Connection, member_id: uuid.UUID, now: datetime,
+                        first: int | None = None) -> list[LotBalance]:
+        """The member's lots with points left, activated when due; which are spendable is rules.spendable_lots'.
+        `first`: only the first that many candidates in consumption order (CONSUMPTION_ORDER)."""
         conn.execute(text("UPDATE lots SET state = 'active' WHERE member_id = :m AND state = 'pending' "
                           "AND available_at <= :now"), {"m": member_id, "now": now})
         rows = conn.execute(text(  # expires_at: the lot's expiry under its policy (network.store.expiry)
-            f"SELECT l.lot_id, l.issuer_id, l.state, l.remaining, l.available_at, {expiry.LOT_EXPIRY} AS expires_at, "
-            f"l.created_at FROM lots l {expiry.LOT_EXPIRY_JOINS} "
-            "WHERE l.member_id = :m AND l.state IN ('pending', 'active') AND l.remaining > 0"), {"m": member_id})
+            f"SELECT * FROM (SELECT l.lot_id, l.issuer_id, l.state, l.remaining, l.available_at, "
+            f"{expiry.LOT_EXPIRY} AS expires_at, l.created_at FROM lots l {expiry.LOT_EXPIRY_JOINS} "
+            "WHERE l.member_id = :m AND l.state IN ('pending', 'active') AND l.remaining > 0) c"
+            + (f" ORDER BY {CONSUMPTION_ORDER} LIMIT :first" if first is not None else "")),
+            {"m": member_id, "first": first})
         return rules.spendable_lots((rules.Lot(str(r.lot_id), r.issuer_id, r.state, r.remaining, r.available_at,
                                                r.expires_at, r.created_at) for r in rows), now)
 
-    def _allocate(self, conn: Connection, member_id: uuid.UUID, points: int, now: datetime) -> list[Allocation]:
+    def _allocate(self, conn: Connection, member_id: uuid.UUID, points: int, now: datetime,
+                  window: int = ALLOCATION_WINDOW) -> list[Allocation]:
+        """The allocation of network.core.ledger.allocate over all the member's spendable lots, read from the first
+        `window` candidates in consumption order when their spendable points cover the spend (the spendable lots
+        beyond them all come later in that order), from all of them otherwise: a member with hundreds of lots (one
+        per earn) costs a spend what one with a few does."""
+        first = self._spendable_lots(conn, member_id, now, first=window)
+        if sum(lot.spendable for lot in first) >= points:
+            return ledger.allocate(first, points)
         try:
             return ledger.allocate(self._spendable_lots(conn, member_id, now), points)
         except ledger.NotEnoughPoints as exc:
