@@ -87,9 +87,10 @@ def test_campaign_lifecycle_is_audited_and_an_earn_sees_each_change_at_once(cli,
     assert ended_resume.exit_code == 2 and "CAMPAIGN_STATUS_CONFLICT" in ended_resume.output
     missing = cli("campaign", "end", "no-such-campaign")
     assert missing.exit_code == 2 and "CAMPAIGN_NOT_FOUND" in missing.output
-    assert [r for r, in engine.connect().execute(text(
-        "SELECT action FROM operator_actions WHERE subject = :c ORDER BY action_id"), {"c": campaign_id})] == [
-        "campaign.create", "campaign.pause", "campaign.resume", "campaign.end"]
+    with engine.connect() as conn:
+        actions = [r for r, in conn.execute(text(
+            "SELECT action FROM operator_actions WHERE subject = :c ORDER BY action_id"), {"c": campaign_id})]
+    assert actions == ["campaign.create", "campaign.pause", "campaign.resume", "campaign.end"]
 
 
 def test_tier_list_and_set_validate_the_ladder(cli, engine):
