@@ -347,7 +347,7 @@ def bench_earn(seconds: float = typer.Option(10.0, help="Duration of each unary 
                campaigns: Optional[int] = typer.Option(
                    None, min=1, help="Signed unary earns/s with this many active campaigns and a tier ladder next to "
                                      "none, in the same run (bench-results/earn-campaigns.json unless --out)."),
-               pairs: int = typer.Option(3, min=1, help="Pairs of phases compared, ordered A, B, B, A, ...: "
+               pairs: int = typer.Option(4, min=1, help="Pairs of phases compared, ordered A, B, B, A, ...: "
                                                         "outbox on and off, or with --campaigns plain and with."),
                out: Optional[Path] = typer.Option(None, help="Default bench-results/earn.json.")) -> None:
     """Signed earns through the SDK against a server started here, with a bare gRPC echo as the ceiling."""
