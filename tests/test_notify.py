@@ -24,6 +24,14 @@ class _GoneEngine:
         raise psycopg2.OperationalError("connection to server failed: the database system is shutting down")
 
 
+def _until_none(count) -> None:
+    """Waits (up to 30 s) for `count()` to reach 0: a closed listener's connection goes a moment later."""
+    deadline = time.monotonic() + 30
+    while count() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert count() == 0
+
+
 def test_a_listener_whose_database_is_down_logs_the_lost_connection_once_without_a_traceback(caplog):
     engine = _GoneEngine()
     changed = threading.Event()
@@ -74,10 +82,7 @@ def test_a_listener_listens_on_a_connection_of_its_own_outside_the_pool_and_clos
         assert notified.wait(30)
     finally:
         listener.close()
-    deadline = time.monotonic() + 30
-    while listening() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert listening() == 0
+    _until_none(listening)
     small.dispose()
 
 
@@ -135,8 +140,5 @@ def test_the_listeners_of_one_engine_share_one_connection_and_each_hears_its_own
     finally:
         for listener in listeners:
             listener.close()
-    deadline = time.monotonic() + 30
-    while connections() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert connections() == 0
+    _until_none(connections)
     shared.dispose()
