@@ -79,6 +79,7 @@ CONSUMPTION_ORDER = "c.expires_at IS NULL, coalesce(c.expires_at, c.created_at),
 # A spend reads the first this many of the member's candidate lots, and all of them only when those do not cover it.
 ALLOCATION_WINDOW = 64
 
+
 class Ledger:
     def __init__(self, engine: Engine, contracts: ContractBook, *, point_value_minor: Decimal,
                  network_currency: str, shards: int, clock: Clock = utcnow,
@@ -308,10 +309,9 @@ class Ledger:
 
     def _spendable_lots(self, conn: Connection, member_id: uuid.UUID, now: datetime,
                         first: int | None = None) -> list[LotBalance]:
-        """The member's lots with points left, activated when due; which are spendable is rules.spendable_lots'.
-        `first`: only the first that many candidates in consumption order (CONSUMPTION_ORDER)."""
-        conn.execute(text("UPDATE lots SET state = 'active' WHERE member_id = :m AND state = 'pending' "
-                          "AND available_at <= :now"), {"m": member_id, "now": now})
+        """The member's lots with points left (activated when due by _allocate first); which are spendable is
+        rules.spendable_lots'. `first`: only the first that many candidates in consumption order
+        (CONSUMPTION_ORDER)."""
         rows = conn.execute(text(  # expires_at: the lot's expiry under its policy (network.store.expiry)
             f"SELECT * FROM (SELECT l.lot_id, l.issuer_id, l.state, l.remaining, l.available_at, "
             f"{expiry.LOT_EXPIRY} AS expires_at, l.created_at FROM lots l {expiry.LOT_EXPIRY_JOINS} "
@@ -326,7 +326,10 @@ class Ledger:
         """The allocation of network.core.ledger.allocate over all the member's spendable lots, read from the first
         `window` candidates in consumption order when their spendable points cover the spend (the spendable lots
         beyond them all come later in that order), from all of them otherwise: a member with hundreds of lots (one
-        per earn) costs a spend what one with a few does."""
+        per earn) costs a spend what one with a few does. The member's pending lots past their return window are
+        activated first, once."""
+        conn.execute(text("UPDATE lots SET state = 'active' WHERE member_id = :m AND state = 'pending' "
+                          "AND available_at <= :now"), {"m": member_id, "now": now})
         first = self._spendable_lots(conn, member_id, now, first=window)
         if sum(lot.spendable for lot in first) >= points:
             return ledger.allocate(first, points)
