@@ -321,15 +321,21 @@ def _database(partners: int = 50, members_per_partner: int = 40) -> Iterator[tup
         pg.stop()
 
 
+def _serve(workdir: Path, url: str, processes: int, port: int, **env: str) -> subprocess.Popen:
+    """`coalition network serve --processes N` on 127.0.0.1:`port` as the bench runs it (velocity limits off),
+    with `env` added to its environment."""
+    return subprocess.Popen([sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", str(processes),
+                             "--address", f"127.0.0.1:{port}"],
+                            env={**os.environ, "DATABASE_URL": url, "COALITION_DATA_DIR": str(workdir),
+                                 "COALITION_LOG_LEVEL": "WARNING", **VELOCITY_OFF, **env})
+
+
 @contextmanager
 def _servers(workdir: Path, url: str, processes: int) -> Iterator[tuple[int, int, subprocess.Popen]]:
     """The network server (`network serve --processes N`) and the bare echo server, N SO_REUSEPORT processes
     each: (port, echo port, server process)."""
     port, echo_port = _free_port(), _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "COALITION_DATA_DIR": str(workdir), "COALITION_LOG_LEVEL": "WARNING",
-           **VELOCITY_OFF}
-    server = subprocess.Popen([sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", str(processes),
-                               "--address", f"127.0.0.1:{port}"], env=env)
+    server = _serve(workdir, url, processes, port)
     ctx = mp.get_context("spawn")
     echoes = [ctx.Process(target=_echo_server, args=(echo_port, processes > 1), daemon=True) for _ in range(processes)]
     for echo in echoes:
@@ -349,8 +355,8 @@ def _servers(workdir: Path, url: str, processes: int) -> Iterator[tuple[int, int
 
 def _quiesce(url: str) -> None:
     """VACUUM (ANALYZE) and CHECKPOINT the bench's database now, so that what the phases before wrote is not
-    vacuumed, analysed or flushed during the next ones: measured, the first phase after the BatchEarn and redeem
-    phases ran 10-30 % slower than the rest, whichever side of a pair it was."""
+    vacuumed, analysed or flushed during the next ones: measured, the first phase after the BatchEarn phase ran
+    10-30 % slower than the rest, whichever side of a pair it was."""
     engine = make_engine(url)
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -371,10 +377,7 @@ def _outbox_server(workdir: Path, url: str, outbox: bool) -> Iterator[tuple[int,
     """A server process of the outbox pairs on the same database, configured as _servers' (velocity limits off),
     with the outbox in the earn path or left out (COALITION_OUTBOX_ENABLED=false): (port, process)."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "COALITION_DATA_DIR": str(workdir), "COALITION_LOG_LEVEL": "WARNING",
-           "COALITION_OUTBOX_ENABLED": "true" if outbox else "false", **VELOCITY_OFF}
-    server = subprocess.Popen([sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", "1",
-                               "--address", f"127.0.0.1:{port}"], env=env)
+    server = _serve(workdir, url, 1, port, COALITION_OUTBOX_ENABLED="true" if outbox else "false")
     try:
         _wait_for_port(port)
         yield port, server

@@ -1,5 +1,5 @@
 """member record retention: indexes by time on the members' security records that housekeeping deletes once past
-member_security_retention_days (network.store.retention): login events, login codes, portal sessions and one-time
+member_records_retention_days (network.store.retention): login events, login codes, portal sessions and one-time
 redemption codes (verification failures have theirs since 0015).
 
 Revision ID: 0017
