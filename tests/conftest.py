@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from network import admin, errors
 from network.database import EmbeddedPostgres, make_engine, migrate
@@ -109,9 +110,6 @@ def _no_connection_left_checked_out() -> Iterator[None]:
 def scratch_database(engine: Engine, database_url: str) -> Iterator[Callable[[str], str]]:
     """`scratch_database(prefix)`: the url of a new, empty database on the test server (not migrated), dropped
     after the test."""
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
     made: list[str] = []
 
     def create(prefix: str) -> str:

@@ -4,13 +4,11 @@ daily chart data, closed cycles with statements and payments, one dispute, expir
 from __future__ import annotations
 
 import contextlib
-import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 from coalition.demo import DEMO_CAMPAIGNS, DEMO_LADDER, DEMO_PARTNERS, seed_demo
 from coalition.history import cycle_bounds, history_start, ledger_is_fresh, midnight
@@ -25,31 +23,26 @@ from tests.conftest import assert_ledger_verifies
 
 
 @contextlib.contextmanager
-def _fresh_database(engine, database_url) -> Iterator[Engine]:
+def _fresh_database(scratch_database) -> Iterator[Engine]:
     """A new, migrated database on the session's PostgreSQL (the shared one has a cut-off and cycles already)."""
-    name = f"coalition_history_{uuid.uuid4().hex[:8]}"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    url = scratch_database("coalition_history")
     migrate(url)
     fresh = make_engine(url, pool_size=4)
     try:
         yield fresh
     finally:
         fresh.dispose()
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
 
 
 @pytest.fixture
-def fresh_engine(engine, database_url):
-    with _fresh_database(engine, database_url) as fresh:
+def fresh_engine(scratch_database):
+    with _fresh_database(scratch_database) as fresh:
         yield fresh
 
 
 @pytest.fixture
-def second_fresh_engine(engine, database_url):
-    with _fresh_database(engine, database_url) as fresh:
+def second_fresh_engine(scratch_database):
+    with _fresh_database(scratch_database) as fresh:
         yield fresh
 
 
