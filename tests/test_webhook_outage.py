@@ -125,19 +125,21 @@ def seq_of(webhook_id: str) -> int:
     return int(webhook_id.rsplit("_", 1)[1])
 
 
-def endpoint_with_events(make_partner, engine, name: str) -> tuple[store.Endpoint, int, list[str]]:
-    """A partner, an endpoint on a port nothing listens on, and EVENTS events pending for it."""
-    port = free_port()
+def endpoint_with_events(make_partner, engine, name: str, *, events: int = EVENTS, port: int | None = None,
+                         path: str = "/hooks") -> tuple[store.Endpoint, int, list[str]]:
+    """A partner, an endpoint at http://127.0.0.1:`port``path` (default: a port nothing listens on), and `events`
+    events pending for it: (endpoint, port, the pending webhook ids)."""
+    port = free_port() if port is None else port
     shop = make_partner(name)
     with engine.begin() as conn:
-        endpoint = store.create_endpoint(conn, shop.partner_id, f"http://127.0.0.1:{port}/hooks", [],
+        endpoint = store.create_endpoint(conn, shop.partner_id, f"http://127.0.0.1:{port}{path}", [],
                                          "whsec_" + "A" * 44)
     with shop.client() as network:
         member_id = network.enroll_member().member.member_id
-        for points in range(1, EVENTS + 1):
+        for points in range(1, events + 1):
             network.earn(member_id, points=points)
     expected = pending(engine, shop.partner_id, endpoint.delivered_through)
-    assert len(expected) >= EVENTS
+    assert len(expected) >= events
     return endpoint, port, expected
 
 
@@ -287,14 +289,9 @@ def test_a_long_url_whose_retries_run_out_names_the_event_in_its_alert(make_part
     """The worker's interceptors (settlement's ActivityGuard, which shortens long failure messages) must keep the
     failure's details: the workflow reads the event that was not delivered from them for the operator's alert."""
     schedule = DeliverySchedule(1.0, 2.0, 4.0, 10.0, 2.0)  # attempts at 0, 1, 3, 7 s
-    port = free_port()
-    shop = make_partner("longurl")
-    url = f"http://127.0.0.1:{port}/hooks?token=" + "t" * 400  # a failure message over 300 characters
-    with engine.begin() as conn:
-        endpoint = store.create_endpoint(conn, shop.partner_id, url, [], "whsec_" + "A" * 44)
-    with shop.client() as network:
-        network.earn(network.enroll_member().member.member_id, points=3)
-    first = seq_of(pending(engine, shop.partner_id, endpoint.delivered_through)[0])
+    endpoint, _, expected = endpoint_with_events(  # a failure message over 300 characters
+        make_partner, engine, "longurl", events=1, path="/hooks?token=" + "t" * 400)
+    first = seq_of(expected[0])
 
     assert asyncio.run(run_to_the_end(engine, network_signer, endpoint.endpoint_id, schedule, "longurl",
                                       timeout_seconds=2, workers=2)) == "disabled"
@@ -313,13 +310,9 @@ def test_a_last_attempt_that_times_out_names_the_event_in_its_alert(make_partner
     with socket.socket() as hung:
         hung.bind(("127.0.0.1", 0))
         hung.listen(8)  # never accepted: the kernel completes the connection, nobody reads or answers
-        shop = make_partner("hung")
-        with engine.begin() as conn:
-            endpoint = store.create_endpoint(conn, shop.partner_id, f"http://127.0.0.1:{hung.getsockname()[1]}/",
-                                             [], "whsec_" + "A" * 44)
-        with shop.client() as network:
-            network.earn(network.enroll_member().member.member_id, points=3)
-        first = seq_of(pending(engine, shop.partner_id, endpoint.delivered_through)[0])
+        endpoint, _, expected = endpoint_with_events(make_partner, engine, "hung", events=1,
+                                                     port=hung.getsockname()[1], path="/")
+        first = seq_of(expected[0])
 
         assert asyncio.run(run_to_the_end(engine, network_signer, endpoint.endpoint_id, schedule, "hung",
                                           timeout_seconds=8, workers=4)) == "disabled"
