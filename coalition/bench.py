@@ -41,7 +41,6 @@ import base64
 import json
 import multiprocessing as mp
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,7 @@ from sqlalchemy import text
 from network import admin, sodium, webhooks
 from network.core.campaigns import NETWORK_ISSUER, Campaign, Conditions, Effects, Funder, Tier
 from network.database import EmbeddedPostgres, make_engine, migrate
+from network.ports import free_port
 from network.core.results import EarnItem
 from network.store import credentials as credentials_store
 from network.store.campaigns import create_campaign, set_campaign_status, set_tier
@@ -86,12 +86,6 @@ BENCH_PIN = "2580"
 VELOCITY_OFF = {"COALITION_MEMBER_SPENDS_PER_HOUR": "0", "COALITION_MEMBER_SPENDS_PER_DAY": "0",
                 "COALITION_PARTNER_REDEMPTIONS_PER_MINUTE": "0"}
 LATENCY_INTERVAL_SECONDS = 0.02
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_for_port(port: int, timeout: float = 60.0) -> None:
@@ -334,7 +328,7 @@ def _serve(workdir: Path, url: str, processes: int, port: int, **env: str) -> su
 def _servers(workdir: Path, url: str, processes: int) -> Iterator[tuple[int, int, subprocess.Popen]]:
     """The network server (`network serve --processes N`) and the bare echo server, N SO_REUSEPORT processes
     each: (port, echo port, server process)."""
-    port, echo_port = _free_port(), _free_port()
+    port, echo_port = free_port(), free_port()
     server = _serve(workdir, url, processes, port)
     ctx = mp.get_context("spawn")
     echoes = [ctx.Process(target=_echo_server, args=(echo_port, processes > 1), daemon=True) for _ in range(processes)]
@@ -376,7 +370,7 @@ def _abba(pairs: int, a: str, b: str) -> list[str]:
 def _outbox_server(workdir: Path, url: str, outbox: bool) -> Iterator[tuple[int, subprocess.Popen]]:
     """A server process of the outbox pairs on the same database, configured as _servers' (velocity limits off),
     with the outbox in the earn path or left out (COALITION_OUTBOX_ENABLED=false): (port, process)."""
-    port = _free_port()
+    port = free_port()
     server = _serve(workdir, url, 1, port, COALITION_OUTBOX_ENABLED="true" if outbox else "false")
     try:
         _wait_for_port(port)

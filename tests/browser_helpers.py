@@ -6,7 +6,6 @@ Chromium missing is a failure with a message, never a skip: `./run test` (coalit
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -26,12 +25,6 @@ def require_chromium() -> None:
     assert os.path.exists(CHROMIUM), (
         f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium); "
         "`./run test` does it on CI. This test does not skip.")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 60) -> None:

@@ -14,7 +14,6 @@ import base64
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from network import admin, errors
 from network.database import EmbeddedPostgres, make_engine, migrate
+from network.ports import free_port
 from network.signer import NetworkSigner
 from network.server import RunningServer, start_server
 from coalition.settings import CoalitionSettings
@@ -163,9 +163,7 @@ def _serving(port: int) -> bool:
 def start_supervised(database_url: str, data_dir: Path, processes: int,
                      env: Mapping[str, str] | None = None) -> SupervisedServer:
     """Start the multi-process server on a free port of 127.0.0.1 and wait until it answers health checks."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
         [sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", str(processes),

@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, free_port as _free_port
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS
+from network.ports import free_port
 from test_console_browser import serving_console
 
 
@@ -58,7 +59,7 @@ def test_log_in_goes_to_the_identity_provider(database_url, tmp_path: Path, prov
     assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: `./run test` installs Debian's chromium"
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     redirect = f"http://127.0.0.1:{port}/oauth2callback"
     env = {"COALITION_CONSOLE_OIDC_CLIENT_ID": "coalition-console", "COALITION_CONSOLE_OIDC_CLIENT_SECRET": "s3cret",
            "COALITION_CONSOLE_OIDC_SERVER_METADATA_URL": f"{provider}/.well-known/openid-configuration",

@@ -5,12 +5,12 @@ failed ping, and the next ping after it connects again."""
 
 from __future__ import annotations
 
-import socket
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from network.database import Pinger
+from network.ports import free_port
 
 
 def test_a_pool_with_every_connection_checked_out_still_pings(database_url):
@@ -29,9 +29,7 @@ def test_a_pool_with_every_connection_checked_out_still_pings(database_url):
 
 
 def test_an_unreachable_database_fails_the_ping_and_a_later_ping_connects_again(database_url):
-    with socket.socket() as probe:  # a TCP port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
+    dead_port = free_port()  # a TCP port nothing listens on
     nowhere = create_engine(make_url(database_url).set(host="127.0.0.1", port=dead_port, query={}))
     assert Pinger(nowhere).ping() is False
     nowhere.dispose()

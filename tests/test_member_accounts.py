@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from email import message_from_bytes
@@ -20,6 +19,7 @@ from network.core import accounts as rules
 from network.core.accounts import AccountRuleError, Consents, PersonalData
 from network.core.transfers import AnomalyThresholds
 from network.mail import OutboxMailer, SmtpMailer, read_outbox
+from network.ports import free_port
 from network.store import credentials, retention
 from network.store.accounts import AccountError, AccountPolicy, Accounts, KeyRing, load_master_key
 from network.store.ledger import build_ledger
@@ -212,9 +212,7 @@ class Received:
 
 @pytest.fixture
 def smtp_server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     handler = Received()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()

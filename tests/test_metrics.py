@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
 import time
 import urllib.request
 import uuid
@@ -19,6 +18,7 @@ from sqlalchemy import text
 
 from network import logs, metrics
 from network.database import make_engine, migrate
+from network.ports import free_port
 from network.server import start_server
 from partners import signing
 from partners.client import PartnerClient
@@ -29,12 +29,6 @@ EARN = "/coalition.v1.NetworkService/Earn"
 
 def sample(name: str, **labels) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_calls_refusals_and_ledger_transactions_are_counted(network_server, make_partner, target):

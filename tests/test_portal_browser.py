@@ -12,10 +12,11 @@ import sys
 import uuid
 from pathlib import Path
 
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, require_chromium, serving
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, require_chromium, serving
 from console.settings import ConsoleSettings
 from network.core.accounts import PersonalData
 from network.mail import mailer_from_settings, read_outbox
+from network.ports import free_port
 from network.store.accounts import build_accounts
 
 SCREENSHOT = ROOT / "artifacts" / "portal-history.png"

@@ -21,6 +21,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from network import admin
+from network.ports import free_port
 from network.store import lots
 from partners import errors
 from partners.client import PartnerClient
@@ -113,14 +114,6 @@ def test_earns_spread_over_two_servers_never_exceed_the_credit_limit(make_partne
     second.close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _children(pid: int) -> list:
     import psutil
 
@@ -137,7 +130,7 @@ def _metric_sum(text: str, name: str, **labels) -> float:
 
 def test_supervisor_runs_processes_on_one_port_sums_their_metrics_and_stops_them(make_partner, database_url,
                                                                               session_dir, supervised_server):
-    metrics_port = _free_port()
+    metrics_port = free_port()
     server = supervised_server(database_url, session_dir, 2, {"COALITION_METRICS_PORT": str(metrics_port)})
     try:
         children = _children(server.process.pid)

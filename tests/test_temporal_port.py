@@ -4,18 +4,12 @@ reach the embedded Temporal dev server on 127.0.0.1:<that port>, not on a fixed 
 from __future__ import annotations
 
 import asyncio
-import socket
 
 from console import actions
 from console.settings import ConsoleSettings
+from network.ports import free_port
 from settlement.settings import SettlementSettings
 from settlement.temporal_runtime import start_dev_server, temporal_client
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_the_port_is_read_from_the_environment(monkeypatch):
@@ -29,7 +23,7 @@ def test_the_port_is_read_from_the_environment(monkeypatch):
 
 def test_the_cli_and_worker_client_connect_to_the_configured_port(tmp_path):
     """A dev server already listening on the configured port is the one temporal_client connects to."""
-    port = _free_port()
+    port = free_port()
     settings = SettlementSettings(temporal_address=None, temporal_port=port, data_dir=tmp_path)
 
     async def run() -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import create_engine, text
 
 from coalition.up import AlreadyRunning, DataDirLock, Supervisor
+from network.ports import free_port
 from partners.client import PartnerClient
 from partners.keyfile import load_key_file
 
@@ -27,16 +27,11 @@ COALITION = Path(sys.executable).parent / "coalition"
 
 
 def free_ports(count: int) -> list[int]:
-    sockets, ports = [], []
+    ports: list[int] = []
     while len(ports) < count:
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        sockets.append(probe)
+        port = free_port()
         if port + 1 < 65536 and port not in ports and port + 1 not in ports:
             ports.append(port)
-    for probe in sockets:
-        probe.close()
     return ports
 
 

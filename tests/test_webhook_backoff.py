@@ -5,7 +5,6 @@ attempts, then is disabled with an operator alert; nothing more is attempted."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from network.core.webhooks import RetrySchedule
+from network.ports import free_port
 from network.settings import NetworkSettings
 from network.store import webhooks as store
 from network.webhook_activities import WebhookActivities
@@ -35,9 +35,7 @@ def test_the_default_schedule_spans_three_days_then_disables(make_partner, engin
     assert waits[:3] == [5.0, 10.0, 20.0] and max(waits) == 6 * 3600.0
     assert sum(waits) <= 3 * 86400 < sum(waits) + 6 * 3600  # the last attempt starts within the 3 days
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
+    dead_port = free_port()
     shop = make_partner("backoff")
     with engine.begin() as conn:
         endpoint = store.create_endpoint(conn, shop.partner_id, f"http://127.0.0.1:{dead_port}/", [], "whsec_" + "A" * 44)

@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
 from network import webhook_activities
+from network.ports import free_port
 from network.settings import NetworkSettings
 from network.store import webhooks as store
 from network.store.events import read_events
@@ -59,12 +60,6 @@ def refused_before_listening(waits: list[float]) -> int:
         offset += waits[attempt - 1]
         attempt += 1
     return attempt
-
-
-def free_port() -> int:
-    with socket.socket() as probe:  # nothing listens on it once closed: connections are refused
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class AttemptClock(Interceptor):
