@@ -215,6 +215,23 @@ def test_partners_table_equals_the_ledger_and_settlement(console_env, known, eng
     assert any(f"cycle {known.open_cycle_id}" in c.value for c in at.caption)
 
 
+def test_find_partners_keeps_the_matching_rows_and_the_networks_figures(console_env, known):
+    at = page(logged_in(VIEWER, VIEWER_PASSWORD), "partners")
+    everyone = table(at, "outstanding points")
+    liabilities = metric(at, "Liabilities")
+    at.text_input(key="partner_filter").input(f"  {known.coffee.upper()} ").run()  # trimmed, any case
+    assert list(table(at, "outstanding points")["partner"]) == [known.coffee]
+    assert metric(at, "Liabilities") == liabilities and metric(at, "Partners") == str(len(everyone))
+    assert any(f"1 of {len(everyone)} partners" in c.value for c in at.caption)
+    name = everyone.set_index("partner").loc[known.air, "name"]
+    at.text_input(key="partner_filter").input(name[1:-1]).run()  # part of a name, not of an id
+    assert known.air in set(table(at, "outstanding points")["partner"])
+    at.text_input(key="partner_filter").input("no such partner (").run()  # plain text, not a pattern
+    assert table(at, "outstanding points").empty
+    at.text_input(key="partner_filter").input("").run()
+    assert len(table(at, "outstanding points")) == len(everyone)
+
+
 def test_near_limit_partners_are_highlighted(console_env, known):
     from network.store import read_models
 

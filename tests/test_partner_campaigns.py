@@ -104,7 +104,7 @@ def test_coalition_partner_campaigns_commands(engine, make_partner, tmp_path, mo
     key_file = save_key_file(tmp_path / "key.json", KeyFile(
         partner_id=shop.partner_id, key_id=shop.key_id,
         private_key_pem=signing.private_key_to_pem(shop.private_key).decode("ascii"), target=shop.target))
-    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr(partner_cli.console, "_width", 250)  # tables whole, whatever terminal the run has (or not)
     partner = lambda *args: CliRunner().invoke(partner_cli.app, [*args, "--key-file", str(key_file)])  # noqa: E731
     campaign_id = f"cli-{uuid.uuid4().hex[:8]}"
     created = partner("campaigns", "create", campaign_id, "--store", "s-1", "--fixed-points", "25",

@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,10 +28,12 @@ from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 from typer.testing import CliRunner
 
+from coalition import webhooks as operator_webhooks
 from coalition.cli import app as operator_app
 
 from network import admin
 from network.core import webhooks as rules
+from network.ports import free_port
 from network.server import start_server
 from network.settings import from_environment
 from network.store import webhooks as store
@@ -376,9 +377,7 @@ def test_a_later_event_of_a_page_that_fails_gets_its_own_schedule(shop, receiver
 
 
 def test_retries_run_out_the_endpoint_is_disabled_with_an_alert_and_gets_nothing_more(shop, webhook_worker, engine):
-    with socket.socket() as probe:  # a port nothing listens on: every attempt is refused
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
+    dead_port = free_port()  # nothing listens on it: every attempt is refused
     with shop.client() as network:
         created = network.create_webhook_endpoint(f"http://127.0.0.1:{dead_port}/hooks")
         member_id = member_of(network)
@@ -463,7 +462,8 @@ def test_partner_and_operator_commands(shop, engine, database_url, tmp_path, mon
     key_file = save_key_file(tmp_path / "key.json", KeyFile(
         partner_id=shop.partner_id, key_id=shop.key_id,
         private_key_pem=signing.private_key_to_pem(shop.private_key).decode("ascii"), target=shop.target))
-    monkeypatch.setenv("COLUMNS", "250")
+    for console in (partner_cli.console, operator_webhooks.console):  # tables whole, whatever terminal (or none)
+        monkeypatch.setattr(console, "_width", 250)
     partner = lambda *args: CliRunner().invoke(partner_cli.app, [*args, "--key-file", str(key_file)])  # noqa: E731
     added = partner("webhooks", "add", "https://example.com/cli", "--event", "points.earned")
     assert added.exit_code == 0 and "whsec_" in added.output, added.output

@@ -49,6 +49,12 @@ c[1].metric("Liabilities", format_money(total_liability, currency))
 c[2].metric(f"Near the credit limit (>= {EXPOSURE_WARNING * 100:.0f} %)", len(near))
 money = st.column_config.NumberColumn
 st.subheader("Liabilities and exposure")
+query = st.text_input("Find partners", key="partner_filter", placeholder="part of an id or a name").strip()
+if query:  # the figures above stay the network's; the table shows the partners whose id or name holds the text
+    found = table["partner"].str.contains(query, case=False, regex=False) | \
+        table["name"].str.contains(query, case=False, regex=False)
+    table = table[found]
+    st.caption(f"{len(table)} of {len(positions)} partners hold \"{query}\" in their id or name.")
 st.dataframe(table.style.apply(highlight, axis=1), hide_index=True, width="stretch", key="liabilities",
              column_config={
                  "issued": st.column_config.NumberColumn(format="localized"),
