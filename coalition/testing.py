@@ -4,6 +4,12 @@ The browser test drives Debian's `chromium` package headless (installed with apt
 lint test runs buf from the npm registry (installed into the virtual environment); the TypeScript client test
 needs partners/typescript/node_modules (`npm install`, exact versions from its package.json, no lock file).
 Extra arguments go to pytest.
+
+The suite runs in parallel (pytest-xdist): COALITION_TEST_WORKERS processes (default: the CPUs this process may
+use, at least 2 and at most 4; 1 runs it in this process), each test module whole in one of them (`--dist
+loadfile`: a module's fixtures are built once). Each worker starts its own embedded PostgreSQL and Temporal, as a
+run on its own would. Most of the suite's time is waiting (outages held for minutes, servers starting, retries),
+so two workers help even on two cores. Arguments naming -n/--numprocesses or `-p no:xdist` are left as given.
 """
 
 from __future__ import annotations
@@ -64,6 +70,21 @@ def ensure_typescript_client() -> None:
                    stdout=subprocess.DEVNULL)
 
 
+def parallel_arguments(args: list[str], environ: dict[str, str] | None = None) -> list[str]:
+    """pytest-xdist's arguments for `args` (none when they choose for themselves or ask for one worker)."""
+    environ = os.environ if environ is None else environ
+    if any(a in ("-n", "--numprocesses", "no:xdist") or a.startswith(("-n", "--numprocesses=")) for a in args):
+        return []
+    wanted = environ.get("COALITION_TEST_WORKERS", "").strip()
+    if wanted:
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise SystemExit(f"COALITION_TEST_WORKERS must be a whole number of at least 1, not {wanted!r}")
+        workers = int(wanted)
+    else:
+        workers = min(4, max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2))
+    return [] if workers == 1 else ["-n", str(workers), "--dist", "loadfile"]
+
+
 def main() -> int:
     ensure_chromium()
     ensure_buf()
@@ -71,7 +92,8 @@ def main() -> int:
         ensure_typescript_client()
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         print(f"coalition: {exc}; the TypeScript client test will fail", file=sys.stderr)
-    return subprocess.call([sys.executable, "-m", "pytest", *sys.argv[1:]])
+    args = sys.argv[1:]
+    return subprocess.call([sys.executable, "-m", "pytest", *parallel_arguments(args), *args])
 
 
 if __name__ == "__main__":
