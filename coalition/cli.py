@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from coalition.bench import run_campaign_benchmark, run_earn_benchmark, run_earn_scaling, run_verify_benchmark
+from coalition.wire_bench import run_wire_benchmark
 from network.runtime import configure_logging, database, operator_transaction
 from network import admin
 from network.core.terms import BASIS_POINTS
@@ -389,6 +390,22 @@ def bench_verify(iterations: int = 20_000, earn_figures: Path = typer.Option(
                  out: Path = typer.Option(Path("bench-results/verify.json"))) -> None:
     """Ed25519 per call on the server's path (request verification, receipt signing), by library."""
     _report(run_verify_benchmark(iterations=iterations, earn_figures=earn_figures), out)
+
+
+@bench_app.command("wire")
+def bench_wire(seconds: float = typer.Option(8.0, help="Duration of each step."), concurrency: int = 32,
+               out: Path = typer.Option(Path("bench-results/wire.json"))) -> None:
+    """Server CPU per signed unary call before the ledger: grpc.aio built up step by step, no database."""
+    figures = run_wire_benchmark(seconds=seconds, concurrency=concurrency)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    table = Table("step", "calls/s", "server CPU ms/call", "clients CPU ms/call",
+                  title=f"grpc.aio, {figures['concurrency']} callers, no database; each step adds to the one above")
+    for row in figures["steps"]:
+        table.add_row(row["step"], f"{row['calls_per_s']:,}", f"{row['server_cpu_ms_per_call']}",
+                      f"{row['clients_cpu_ms_per_call']}")
+    console.print(table)
+    console.print(f"written to {out}")
 
 
 @bench_app.command("settle")
