@@ -113,11 +113,8 @@ KNOWN_GAPS = {
     ("Capture", "shard_heads"): "as Earn",
     ("Void", "shard_heads"): "as Earn",
     ("Reverse", "shard_heads"): "as Earn",
-    ("Redeem", "lots"): "lot balances are moved by lot_id (UPDATE lots ... WHERE lot_id = ANY): add the member's id",
-    ("Authorize", "lots"): "as Redeem",
-    ("Capture", "lots"): "as Redeem",
-    ("Void", "lots"): "as Redeem",
-    ("Reverse", "lots"): "as Redeem; and the reversed earn's lot is found through its postings by tx_id",
+    ("Reverse", "lots"): "the reversed earn's lot is found through its postings by tx_id (lot balances are moved "
+                         "with their member's id, network.store.journal.apply_lot_deltas)",
     ("Capture", "holds"): "a hold is found by hold_id alone (the wire carries no member id): a lookup table "
                           "hold_id -> member_id (reference or co-located by hold id) would route it",
     ("Void", "holds"): "as Capture",

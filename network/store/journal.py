@@ -253,15 +253,27 @@ def write_transactions(conn: Connection, txs: Sequence[PendingTransaction]) -> N
 
 
 def apply_lot_deltas(conn: Connection, postings: Iterable[Posting]) -> None:
-    """Move the lots' remaining and held points by what `postings` imply."""
+    """Move the lots' remaining and held points by what `postings` imply.
+
+    Each lot is named with its member (the owner of its member and hold postings), and the statement filters on the
+    members too: on a Citus cluster, where lots are distributed by member_id, it goes to the members' shards only
+    (network.store.citus). Every lot must be moved: a lot missing, or not its member's, is a ledger inconsistency
+    and fails the transaction."""
+    postings = list(postings)
     deltas = ledger.lot_deltas(postings)
     if not deltas:
         return
-    conn.execute(text("UPDATE lots l SET remaining = l.remaining + d.r, held = l.held + d.h "
-                      "FROM (SELECT unnest(CAST(:ids AS uuid[])) AS lot_id, unnest(CAST(:r AS bigint[])) AS r, "
-                      "unnest(CAST(:h AS bigint[])) AS h) d WHERE l.lot_id = d.lot_id"),
-                 {"ids": [uuid.UUID(k) for k in deltas], "r": [v[0] for v in deltas.values()],
-                  "h": [v[1] for v in deltas.values()]})
+    member_of = {p.lot_id: p.owner for p in postings if p.account in (ledger.MEMBER, ledger.HOLD)}
+    moved = conn.execute(text(
+        "UPDATE lots l SET remaining = l.remaining + d.r, held = l.held + d.h "
+        "FROM (SELECT unnest(CAST(:ids AS uuid[])) AS lot_id, unnest(CAST(:members AS uuid[])) AS member_id, "
+        "unnest(CAST(:r AS bigint[])) AS r, unnest(CAST(:h AS bigint[])) AS h) d "
+        "WHERE l.member_id = ANY(CAST(:owners AS uuid[])) AND l.lot_id = d.lot_id AND l.member_id = d.member_id"),
+        {"ids": [uuid.UUID(k) for k in deltas], "members": [uuid.UUID(member_of[k]) for k in deltas],
+         "owners": sorted({uuid.UUID(member_of[k]) for k in deltas}), "r": [v[0] for v in deltas.values()],
+         "h": [v[1] for v in deltas.values()]}).rowcount
+    if moved != len(deltas):
+        raise RuntimeError(f"ledger inconsistency: {len(deltas)} lots to move, {moved} found with their members")
 
 
 def ensure_shard_heads(conn: Connection, shards: int) -> None:
