@@ -65,3 +65,39 @@ def test_the_window_allocates_what_all_the_lots_would(engine, ledger, lots, poin
             transaction.rollback()
     assert got == expected
 
+
+
+def _candidate_reads(engine, ledger, count: int, points: int, window: int) -> tuple[object, int]:
+    """(allocation, or the refusal's reason and named balance; how many times the candidate lots were read) for a
+    member with `count` active lots of one point each."""
+    from sqlalchemy import event
+
+    member_id = uuid.uuid4()
+    reads = []
+    with engine.connect() as conn:
+        with conn.begin() as transaction:
+            for i in range(count):
+                conn.execute(text(
+                    "INSERT INTO lots (lot_id, member_id, issuer_id, earn_tx_id, points, remaining, held, state, "
+                    "available_at, expires_at, created_at) VALUES (:l, :m, :i, :t, 1, 1, 0, 'active', :a, NULL, :c)"),
+                    {"l": uuid.uuid4(), "m": member_id, "i": ISSUER, "t": uuid.uuid4(), "a": NOW - HOUR,
+                     "c": NOW - (count - i) * HOUR})
+            listener = lambda _c, _cur, statement, *_: reads.append(statement) if "l.remaining > 0" in statement else None  # noqa: E731
+            event.listen(conn, "before_cursor_execute", listener)
+            try:
+                got = len(ledger._allocate(conn, member_id, points, NOW, window=window))
+            except DomainError as refused:
+                got = (refused.reason, refused.metadata["available"])
+            event.remove(conn, "before_cursor_execute", listener)
+            transaction.rollback()
+    return got, len(reads)
+
+
+@pytest.mark.parametrize(("lots", "reads"), [(3, 1), (4, 2), (5, 2)])
+def test_a_refused_spend_reads_the_candidates_again_only_when_the_window_was_full(engine, ledger, lots, reads):
+    assert _candidate_reads(engine, ledger, lots, points=10, window=4) == (("INSUFFICIENT_POINTS", str(lots)), reads)
+
+
+def test_a_full_window_that_does_not_cover_the_spend_reads_on_and_spends_the_lot_beyond_it(engine, ledger):
+    assert _candidate_reads(engine, ledger, 5, points=5, window=4) == (5, 2)  # five lots allocated, the fifth too
+    assert _candidate_reads(engine, ledger, 5, points=4, window=4) == (4, 1)  # covered by the window: read once

@@ -308,33 +308,35 @@ class Ledger:
     # --- spending ----------------------------------------------------------------------------------------
 
     def _spendable_lots(self, conn: Connection, member_id: uuid.UUID, now: datetime,
-                        first: int | None = None) -> list[LotBalance]:
+                        first: int | None = None) -> tuple[list[LotBalance], bool]:
         """The member's lots with points left (activated when due by _allocate first); which are spendable is
         rules.spendable_lots'. `first`: only the first that many candidates in consumption order
-        (CONSUMPTION_ORDER)."""
+        (CONSUMPTION_ORDER). Also whether those were all the candidates (fewer than `first` came back)."""
         rows = conn.execute(text(  # expires_at: the lot's expiry under its policy (network.store.expiry)
             f"SELECT * FROM (SELECT l.lot_id, l.issuer_id, l.state, l.remaining, l.available_at, "
             f"{expiry.LOT_EXPIRY} AS expires_at, l.created_at FROM lots l {expiry.LOT_EXPIRY_JOINS} "
             "WHERE l.member_id = :m AND l.state IN ('pending', 'active') AND l.remaining > 0) c"
             + (f" ORDER BY {CONSUMPTION_ORDER} LIMIT :first" if first is not None else "")),
-            {"m": member_id, "first": first})
+            {"m": member_id, "first": first}).all()
         return rules.spendable_lots((rules.Lot(str(r.lot_id), r.issuer_id, r.state, r.remaining, r.available_at,
-                                               r.expires_at, r.created_at) for r in rows), now)
+                                               r.expires_at, r.created_at) for r in rows), now), \
+            first is None or len(rows) < first
 
     def _allocate(self, conn: Connection, member_id: uuid.UUID, points: int, now: datetime,
                   window: int = ALLOCATION_WINDOW) -> list[Allocation]:
         """The allocation of network.core.ledger.allocate over all the member's spendable lots, read from the first
         `window` candidates in consumption order when their spendable points cover the spend (the spendable lots
-        beyond them all come later in that order), from all of them otherwise: a member with hundreds of lots (one
-        per earn) costs a spend what one with a few does. The member's pending lots past their return window are
-        activated first, once."""
+        beyond them all come later in that order) or when they are all the candidates there are, from all of them
+        otherwise: a member with hundreds of lots (one per earn) costs a spend what one with a few does, and a
+        refused spend of a member with fewer lots than the window reads them once. The member's pending lots past
+        their return window are activated first, once."""
         conn.execute(text("UPDATE lots SET state = 'active' WHERE member_id = :m AND state = 'pending' "
                           "AND available_at <= :now"), {"m": member_id, "now": now})
-        first = self._spendable_lots(conn, member_id, now, first=window)
-        if sum(lot.spendable for lot in first) >= points:
-            return ledger.allocate(first, points)
+        lots, every = self._spendable_lots(conn, member_id, now, first=window)
+        if not every and sum(lot.spendable for lot in lots) < points:  # the rest may cover it: read them all
+            lots, _ = self._spendable_lots(conn, member_id, now)
         try:
-            return ledger.allocate(self._spendable_lots(conn, member_id, now), points)
+            return ledger.allocate(lots, points)
         except ledger.NotEnoughPoints as exc:
             raise errors.insufficient_points(str(member_id), exc.requested, exc.available) from None
 
