@@ -12,10 +12,9 @@ from network.core.ledger import HOLD, MEMBER, Posting
 from network.store.journal import apply_lot_deltas
 
 
-def lot_of(engine, member_id: str) -> tuple[str, int, int]:
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT lot_id::text, remaining, held FROM lots WHERE member_id = :m"),
-                           {"m": member_id}).one()
+def lot_of(conn, member_id: str) -> tuple[str, int, int]:
+    row = conn.execute(text("SELECT lot_id::text, remaining, held FROM lots WHERE member_id = :m"),
+                       {"m": member_id}).one()
     return row.lot_id, row.remaining, row.held
 
 
@@ -28,19 +27,30 @@ def earned(make_partner, engine):
     return member
 
 
-def test_a_lots_member_and_hold_postings_move_it(engine, earned):
-    lot_id, remaining, held = lot_of(engine, earned)
-    with engine.begin() as conn:
-        apply_lot_deltas(conn, [Posting(MEMBER, earned, lot_id, -15), Posting(HOLD, earned, lot_id, 15)])
-    assert lot_of(engine, earned) == (lot_id, remaining - 15, held + 15)
-    with engine.begin() as conn:  # postings of other accounts move no lot: nothing to do, nothing refused
-        apply_lot_deltas(conn, [Posting("issuer", "deltas-partner", lot_id, 5)])
-    assert lot_of(engine, earned) == (lot_id, remaining - 15, held + 15)
+@pytest.fixture
+def rolled_back(engine):
+    """A connection in a transaction rolled back afterwards: moving a lot without its postings would otherwise
+    leave the session's ledger failing verify for every later test."""
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        finally:
+            transaction.rollback()
+
+
+def test_a_lots_member_and_hold_postings_move_it(rolled_back, earned):
+    lot_id, remaining, held = lot_of(rolled_back, earned)
+    apply_lot_deltas(rolled_back, [Posting(MEMBER, earned, lot_id, -15), Posting(HOLD, earned, lot_id, 15)])
+    assert lot_of(rolled_back, earned) == (lot_id, remaining - 15, held + 15)
+    apply_lot_deltas(rolled_back, [Posting("issuer", "deltas-partner", lot_id, 5)])  # no lot moves: nothing refused
+    assert lot_of(rolled_back, earned) == (lot_id, remaining - 15, held + 15)
 
 
 @pytest.mark.parametrize("wrong", ["the lot named with another member", "a lot that does not exist"])
 def test_a_lot_not_found_with_its_member_fails_and_moves_nothing(engine, earned, wrong):
-    lot_id, remaining, held = lot_of(engine, earned)
+    with engine.connect() as conn:
+        lot_id, remaining, held = lot_of(conn, earned)
     bad = Posting(MEMBER, str(uuid.uuid4()), lot_id, -1) if wrong.startswith("the lot") else \
         Posting(MEMBER, earned, str(uuid.uuid4()), -1)
     with pytest.raises(RuntimeError, match="ledger inconsistency: 1 lots to move, 0 found"):
@@ -50,4 +60,5 @@ def test_a_lot_not_found_with_its_member_fails_and_moves_nothing(engine, earned,
         with engine.begin() as conn:  # with a lot that is found: the transaction fails whole
             apply_lot_deltas(conn, [Posting(MEMBER, earned, lot_id, -5), bad] if wrong.startswith("a lot") else
                              [Posting(MEMBER, earned, lot_id, -5), Posting(MEMBER, bad.owner, str(uuid.uuid4()), -1)])
-    assert lot_of(engine, earned) == (lot_id, remaining, held)
+    with engine.connect() as conn:
+        assert lot_of(conn, earned) == (lot_id, remaining, held)
