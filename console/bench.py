@@ -85,20 +85,20 @@ def load(engine: Engine, transactions: int, partners: int, now: datetime) -> dic
         f"SELECT md5('x' || k)::uuid, (k % :M + 1) % 64, :E + :R + (k - :R), 'expire', {_partner('k % :P + 1')}, "
         f"{_member('k % :M + 1')}, -{points}, {at('k', ':E')} + interval '1 hour', :zero, :zero "
         "FROM generate_series(:R + 1, :R + :X) k",
-        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points) "
+        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points, member_id) "
         f"SELECT md5('e' || k)::uuid, line, CASE line WHEN 0 THEN 'issuer' ELSE 'member' END, "
         f"CASE line WHEN 0 THEN {_partner('k % :P + 1')} ELSE {_member('k % :M + 1')}::text END, md5('l' || k)::uuid, "
-        f"CASE line WHEN 0 THEN -{points} ELSE {points} END "
+        f"CASE line WHEN 0 THEN -{points} ELSE {points} END, {_member('k % :M + 1')} "
         "FROM generate_series(1, :E) k CROSS JOIN (VALUES (0), (1)) AS lines(line)",
-        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points) "
+        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points, member_id) "
         f"SELECT md5('r' || k)::uuid, line, CASE line WHEN 0 THEN 'member' ELSE 'redeemer' END, "
         f"CASE line WHEN 0 THEN {_member('k % :M + 1')}::text ELSE {_partner('(7 * k) % :P + 1')} END, "
-        f"md5('l' || k)::uuid, CASE line WHEN 0 THEN -({points} / 2) ELSE {points} / 2 END "
+        f"md5('l' || k)::uuid, CASE line WHEN 0 THEN -({points} / 2) ELSE {points} / 2 END, {_member('k % :M + 1')} "
         "FROM generate_series(1, :R) k CROSS JOIN (VALUES (0), (1)) AS lines(line)",
-        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points) "
+        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points, member_id) "
         f"SELECT md5('x' || k)::uuid, line, CASE line WHEN 0 THEN 'member' ELSE 'breakage' END, "
         f"CASE line WHEN 0 THEN {_member('k % :M + 1')}::text ELSE {_partner('k % :P + 1')} END, "
-        f"md5('l' || k)::uuid, CASE line WHEN 0 THEN -{points} ELSE {points} END "
+        f"md5('l' || k)::uuid, CASE line WHEN 0 THEN -{points} ELSE {points} END, {_member('k % :M + 1')} "
         "FROM generate_series(:R + 1, :R + :X) k CROSS JOIN (VALUES (0), (1)) AS lines(line)",
         "INSERT INTO operator_actions (operator, action, subject, detail) "
         f"SELECT 'bench', 'partner.create', {_partner('i')}, '{{}}'::jsonb FROM generate_series(1, :P) i",

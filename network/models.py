@@ -270,6 +270,8 @@ class PostingRow(Base):
     owner: Mapped[str] = mapped_column(String(64))
     lot_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     points: Mapped[int] = mapped_column(BigInteger)
+    # The transaction's member (journal.member_id), checked by verify: postings found and written by member (Citus)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     __table_args__ = (Index("ix_postings_lot", "lot_id"), {"postgresql_partition_by": "RANGE (tx_id)"})
 
 

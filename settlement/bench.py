@@ -85,9 +85,10 @@ def _load(conn: Connection, redemptions: int, partners: int, start: datetime) ->
         "SELECT md5('e' || g)::uuid, g % 64, g + 1, 'earn', 'bp' || lpad((g % :partners)::text, 4, '0'), "
         "md5('m' || g)::uuid, :lot_points, :issued, '\\x00'::bytea, '\\x00'::bytea FROM generate_series(0, :lots - 1) g"), p)
     conn.execute(text(
-        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points) "
+        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points, member_id) "
         "SELECT md5('e' || g)::uuid, l.line, l.account, CASE l.line WHEN 0 THEN 'bp' || lpad((g % :partners)::text, 4, '0') "
-        "ELSE md5('m' || g)::uuid::text END, md5('l' || g)::uuid, l.points FROM generate_series(0, :lots - 1) g, "
+        "ELSE md5('m' || g)::uuid::text END, md5('l' || g)::uuid, l.points, md5('m' || g)::uuid "
+        "FROM generate_series(0, :lots - 1) g, "
         "(VALUES (0, 'issuer', -:lot_points), (1, 'member', :lot_points)) AS l(line, account, points)"), p)
     conn.execute(text(
         "INSERT INTO journal (tx_id, shard, seq, kind, partner_id, member_id, points, created_at, prev_hash, hash) "
@@ -95,10 +96,10 @@ def _load(conn: Connection, redemptions: int, partners: int, start: datetime) ->
         "'bp' || lpad(((r * 7 + r / 97) % :partners)::text, 4, '0'), md5('m' || (r % :lots))::uuid, -(1 + r % 20), "
         ":start + (r * interval '1 millisecond') / 20, '\\x00'::bytea, '\\x00'::bytea FROM generate_series(0, :n - 1) r"), p)
     conn.execute(text(
-        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points) "
+        "INSERT INTO postings (tx_id, line, account, owner, lot_id, points, member_id) "
         "SELECT md5('r' || r)::uuid, l.line, l.account, CASE l.line WHEN 0 THEN md5('m' || (r % :lots))::uuid::text "
         "ELSE 'bp' || lpad(((r * 7 + r / 97) % :partners)::text, 4, '0') END, md5('l' || (r % :lots))::uuid, "
-        "l.sign * (1 + r % 20) FROM generate_series(0, :n - 1) r, "
+        "l.sign * (1 + r % 20), md5('m' || (r % :lots))::uuid FROM generate_series(0, :n - 1) r, "
         "(VALUES (0, 'member', -1), (1, 'redeemer', 1)) AS l(line, account, sign)"), p)
     conn.execute(text(
         "INSERT INTO lots (lot_id, member_id, issuer_id, earn_tx_id, points, remaining, held, state, available_at, "

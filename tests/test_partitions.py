@@ -295,10 +295,12 @@ def test_the_migration_converts_a_database_written_before_it(database_before_par
             for partner_id in ("mig-a", "mig-b"):
                 admin.create_partner(conn, "test", partner_id, partner_id)
                 admin.set_contract(conn, "test", partner_id, admin.ContractDraft())
-        with old.begin() as conn:
+        with old.begin() as conn:  # today's code writes a posting's member (0018): the column while it writes
+            conn.execute(text("ALTER TABLE postings ADD COLUMN member_id uuid"))
             member, _ = ledger.enroll_member(conn, "mig-a", "cust-1", "")
             [earned] = ledger.earn_batch(conn, [("mig-a", EarnItem("mig-e1", member.member_id, None, None, 70))])
             spent = ledger.redeem(conn, "mig-b", member.member_id, 20, SpendRefs(), "mig-r1")
+            conn.execute(text("ALTER TABLE postings DROP COLUMN member_id"))  # as before 0018: it fills it again
             conn.execute(text("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
                               "VALUES ('mig-b', 'mig-r1', 'Redeem', '\\x01', '\\x02')"))
             assert not partitions.is_partitioned(conn, "journal")
@@ -315,6 +317,8 @@ def test_the_migration_converts_a_database_written_before_it(database_before_par
                                 {"t": spent.transaction_id}).scalar_one() == "redeem"
             assert conn.execute(text("SELECT count(*) FROM postings WHERE tx_id = :t"),
                                 {"t": earned.transaction_id}).scalar_one() == 2
+            assert conn.execute(text("SELECT DISTINCT member_id::text FROM postings")).scalars().all() == \
+                [str(member.member_id)]  # 0018 filled each posting's member from its journal row
             assert idempotency.stored_body_hash(old, "mig-b", "mig-r1", WINDOW) == b"\x01"
         assert_ledger_verifies(old)  # every invariant and hash chain of the rows written before the migration
         # the converted database keeps working: the old key replays, a new earn chains on

@@ -28,7 +28,7 @@ HISTORY_TABLES = ("journal", "postings", "lots", "holds", "hold_allocations")
 TABLE_CLASS = {"journal": HASHED, "postings": HASHED, "lots": LINKED, "holds": LINKED, "hold_allocations": DERIVED}
 COLUMN_CLASS = {("lots", "remaining"): DERIVED, ("lots", "held"): DERIVED, ("lots", "state"): DERIVED,
                 ("lots", "available_at"): HASHED, ("lots", "expires_at"): HASHED,
-                ("holds", "state"): DERIVED, ("holds", "expires_at"): HASHED}
+                ("holds", "state"): DERIVED, ("holds", "expires_at"): HASHED, ("postings", "member_id"): LINKED}
 
 # Edits a type-based rule cannot make (check constraints, unique keys): SQL expressions for the new value.
 SPECIAL_EDITS = {

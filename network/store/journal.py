@@ -54,9 +54,10 @@ class PostingRow(NamedTuple):
     owner: str
     lot_id: str
     points: int
+    member_id: str  # the transaction's member
 
 
-_POSTING_TYPES = ("uuid", "smallint", "text", "text", "uuid", "bigint")
+_POSTING_TYPES = ("uuid", "smallint", "text", "text", "uuid", "bigint", "uuid")
 
 
 class HeadMove(NamedTuple):
@@ -178,8 +179,8 @@ class PendingTransaction:
 
 def posting_rows(txs: Sequence[PendingTransaction]) -> list[PostingRow]:
     """The postings of `txs` as rows (they do not depend on the hash chain)."""
-    return [PostingRow(str(tx.tx_id), line, p.account, p.owner, p.lot_id, p.points)
-            for tx in txs for line, p in enumerate(tx.postings)]
+    return [PostingRow(str(tx.tx_id), line, p.account, p.owner, p.lot_id, p.points, member)
+            for tx in txs for member in (str(tx.member_id),) for line, p in enumerate(tx.postings)]
 
 
 def posting_writes(txs: Sequence[PendingTransaction]) -> list[Write]:

@@ -236,6 +236,18 @@ def check_transfers_arrive(conn: Connection) -> Check:
         "every transfer's points left one lot and arrived in another of the same issuer")
 
 
+def check_posting_members(conn: Connection) -> Check:
+    """Each posting names its transaction's member: postings.member_id is a copy of journal.member_id (not under
+    the hash), kept so that a member's postings are found and written by member (distributed by it on Citus)."""
+    return _named_check(
+        conn, "every posting names its transaction's member",
+        "SELECT count(*) FROM postings",
+        "SELECT 'postings of ' || p.tx_id, '" + LINKED + " column(s) (member_id) differ from journal ' || p.tx_id "
+        "FROM postings p LEFT JOIN journal j USING (tx_id) WHERE j.member_id IS DISTINCT FROM p.member_id "
+        "GROUP BY p.tx_id ORDER BY 1",
+        "every posting's member is its journal row's")
+
+
 def check_hold_terms(conn: Connection) -> Check:
     """Each hold's fixed columns equal its hold transaction (same id)."""
     return _named_check(
@@ -327,7 +339,7 @@ def check_events(conn: Connection) -> Check:
 
 
 CHECKS = (check_postings_balance, check_transactions_have_postings, check_lot_state, check_balances,
-          check_hold_allocations, check_provenance, check_liabilities, check_lot_terms, check_hold_terms,
+          check_hold_allocations, check_provenance, check_liabilities, check_lot_terms, check_posting_members, check_hold_terms,
           check_lot_states, check_hold_states, check_hold_allocations_rebuild, check_events, check_transfers_arrive)
 
 
