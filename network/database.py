@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pathlib
@@ -25,6 +26,27 @@ VERSION_LOCATIONS = (MIGRATIONS / "versions",
 DATABASE_NAME = "coalition"
 
 
+# pgserver's list of the processes using a data directory's server (it stops the server when the last one leaves).
+# It rewrites the file in place: a process stopped between the truncation and the write leaves it empty, and every
+# later start then fails with "JSONDecodeError: Expecting value" until the file is mended.
+HANDLE_LIST = ".handle_pids.json"
+
+
+def _mend_handle_list(data_dir: pathlib.Path) -> None:
+    """An unreadable handle list is started afresh (no process listed), with a warning."""
+    path = data_dir / HANDLE_LIST
+    try:
+        listed = json.loads(path.read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        listed = None
+    if not isinstance(listed, list) or not all(isinstance(pid, int) for pid in listed):
+        log.warning("the embedded PostgreSQL's list of its users (%s) was unreadable, probably left half-written "
+                    "by a process that stopped; starting it afresh", path)
+        path.write_text("[]")
+
+
 class EmbeddedPostgres:
     """A real PostgreSQL server from the `pgserver` package, its data in `data_dir`."""
 
@@ -32,6 +54,7 @@ class EmbeddedPostgres:
         import pgserver
 
         data_dir.mkdir(parents=True, exist_ok=True)
+        _mend_handle_list(data_dir)
         self._server = pgserver.get_server(str(data_dir), cleanup_mode=cleanup_mode)
         if not self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';").count("1 row"):
             self._server.psql(f"CREATE DATABASE {DATABASE_NAME};")
