@@ -27,8 +27,9 @@ DATABASE_NAME = "coalition"
 
 
 # pgserver's list of the processes using a data directory's server (it stops the server when the last one leaves).
-# It rewrites the file in place: a process stopped between the truncation and the write leaves it empty, and every
-# later start then fails with "JSONDecodeError: Expecting value" until the file is mended.
+# It rewrites the file in place, under its inter-process lock: a process stopped between the truncation and the
+# write leaves it empty, and every later start then fails with "JSONDecodeError: Expecting value" until the file is
+# mended. The mend takes the same lock, so it never reads a list another process is writing.
 HANDLE_LIST = ".handle_pids.json"
 
 
@@ -54,7 +55,8 @@ class EmbeddedPostgres:
         import pgserver
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        _mend_handle_list(data_dir)
+        with pgserver.postgres_server.PostgresServer._lock:  # pgserver's own lock around its handle list
+            _mend_handle_list(data_dir)
         self._server = pgserver.get_server(str(data_dir), cleanup_mode=cleanup_mode)
         if not self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';").count("1 row"):
             self._server.psql(f"CREATE DATABASE {DATABASE_NAME};")

@@ -3,7 +3,7 @@ one member's transactions can be found, and written, by member. On a Citus clust
 member_id (network.store.citus): with the column filled by every insert, the earn and spend paths' posting inserts
 are router-executable. `coalition ledger verify` checks each posting's member against its journal row (the column
 is linked, not hashed: network.store.verify.check_posting_members). Where migration 0013 already added the column
-(Citus), this finds it there.
+(Citus), this finds it there. On a large ledger the fill rewrites every posting row once: run it at a quiet time.
 
 Revision ID: 0018
 Revises: 0017
