@@ -81,7 +81,8 @@ def parallel_arguments(args: list[str], environ: dict[str, str] | None = None) -
             raise SystemExit(f"COALITION_TEST_WORKERS must be a whole number of at least 1, not {wanted!r}")
         workers = int(wanted)
     else:
-        workers = min(4, max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2))
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
+        workers = min(4, max(2, cpus))
     return [] if workers == 1 else ["-n", str(workers), "--dist", "loadfile"]
 
 

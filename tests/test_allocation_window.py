@@ -82,7 +82,9 @@ def _candidate_reads(engine, ledger, count: int, points: int, window: int) -> tu
                     "available_at, expires_at, created_at) VALUES (:l, :m, :i, :t, 1, 1, 0, 'active', :a, NULL, :c)"),
                     {"l": uuid.uuid4(), "m": member_id, "i": ISSUER, "t": uuid.uuid4(), "a": NOW - HOUR,
                      "c": NOW - (count - i) * HOUR})
-            listener = lambda _c, _cur, statement, *_: reads.append(statement) if "l.remaining > 0" in statement else None  # noqa: E731
+            def listener(_conn, _cursor, statement, *_) -> None:
+                if "l.remaining > 0" in statement:  # the candidate lots' read
+                    reads.append(statement)
             event.listen(conn, "before_cursor_execute", listener)
             try:
                 got = len(ledger._allocate(conn, member_id, points, NOW, window=window))

@@ -50,7 +50,8 @@ def test_a_running_workflow_is_not_signalled_again_until_its_endpoint_moves_or_i
             await handle.terminate("the test ends this run")  # gone: the next sweep must start another
             await dispatcher.sweep()
             second_run = (await client.get_workflow_handle(endpoint_workflow_id(endpoint.endpoint_id)).describe())
-            assert second_run.run_id != first_run and await signals(client, endpoint.endpoint_id, second_run.run_id) == 1
+            assert second_run.run_id != first_run
+            assert await signals(client, endpoint.endpoint_id, second_run.run_id) == 1
         finally:
             await env.shutdown()
 
