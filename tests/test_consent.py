@@ -1,4 +1,4 @@
-"""Consent for every spend (issue 11, part 3): the member's PIN or one-time code inside the signed request, the
+"""Consent for every spend: the member's PIN or one-time code inside the signed request, the
 own-till exception, the PIN lock across partners and servers, codes, card and member freezes on every server at
 once, card replacement, velocity limits. Every refusal writes nothing (no journal row, no event, no idempotency
 key: the corrected retry with the same request_id goes through)."""

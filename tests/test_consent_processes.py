@@ -1,4 +1,4 @@
-"""Consent across real server processes (issue 11, "Done when"): the PIN lockout and a card freeze hold at once on
+"""Consent across real server processes: the PIN lockout and a card freeze hold at once on
 every server. One server is this test process's (the session's `target`), the other a real
 `coalition network serve --processes 2` in a subprocess (two OS processes on one port, SO_REUSEPORT): eight
 connections to it are spread by the kernel over its processes. So every step crosses between two server processes

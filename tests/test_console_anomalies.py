@@ -1,4 +1,4 @@
-"""The console's Members page shows the anomaly flags (issue 11, part 5) under AppTest against the real database: a
+"""The console's Members page shows the anomaly flags under AppTest against the real database: a
 member who redeemed at 3 partners within minutes (a spend spree) and one who sent 5 transfers within the hour (a
 transfer burst) are flagged; members one short of either threshold, or spread wider than its window, are not; a
 member's notifications are shown with the member; 5 wrong PINs within the hour (verification_failures) are

@@ -1,4 +1,4 @@
-"""One rule per field kind, as the .proto files say (issue 16, finding 2).
+"""One rule per field kind, as the .proto files say .
 
 The test reads protos/coalition/v1/*.proto: every request field's comment names its kind (`// kind: reference`,
 network.core.fields). It checks that each field has one, that network.validation applies the same kind, and then
@@ -93,7 +93,7 @@ def test_each_kind_accepts_and_refuses_its_examples():
 
 
 def test_references_are_one_rule():
-    """Issue 16: receipt_ref and terminal_id took a space and non-ASCII letters while customer_ref refused them."""
+    """A bug found in review: receipt_ref and terminal_id took a space and non-ASCII letters while customer_ref refused them."""
     reference = validation.kind_of("coalition.v1.EarnRequest", "receipt_ref")
     for message, field in (("EarnRequest", "terminal_id"), ("RedeemRequest", "store_id"),
                            ("EnrollMemberRequest", "customer_ref")):

@@ -1,4 +1,4 @@
-"""Issue 16, finding 9 (idempotency): keys are kept for a configured window (default 7 days, never under 24 hours),
+"""Idempotency: keys are kept for a configured window (default 7 days, never under 24 hours),
 then purged by housekeeping in batches; a request resent after the window is executed as a new request."""
 
 from __future__ import annotations

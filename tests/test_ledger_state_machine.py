@@ -1,4 +1,4 @@
-"""A hypothesis state machine over the signed gRPC API (issues 13 and 16): random valid-shaped calls from three
+"""A hypothesis state machine over the signed gRPC API: random valid-shaped calls from three
 partners (enroll, earn, redeem, authorize / capture / void, reverse an earn or a redemption, balance), refused ones
 included, against a small reference model of the ledger written from docs/money-model.md:
 

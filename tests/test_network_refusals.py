@@ -1,4 +1,4 @@
-"""Every refusal of issue 2: the right status and ErrorInfo reason, and nothing written."""
+"""Every refusal of the network API: the right status and ErrorInfo reason, and nothing written."""
 
 from __future__ import annotations
 

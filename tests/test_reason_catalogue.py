@@ -156,7 +156,7 @@ def test_member_not_found_carries_member_id_and_its_legacy_key(partner):
 
 
 def test_every_catalogued_reason_is_asserted_by_some_test():
-    """Issue 13: each reason in the catalogue is raised by at least one test; a reason added without a test that
+    """Each reason in the catalogue is raised by at least one test; a reason added without a test that
     names it (asserts it, over gRPC, the SDK or the TypeScript client) fails here."""
     root = Path(__file__).resolve().parents[1]
     tests = [p for p in (root / "tests").rglob("*.py") if p.name != "test_reason_catalogue.py"]

@@ -1,4 +1,4 @@
-"""The refusal reasons no other test raised (issue 13): each triggered where it is raised, with its exact reason and
+"""The refusal reasons no other test raised: each triggered where it is raised, with its exact reason and
 status code, and nothing written. Partner-side reasons go over signed gRPC; operator-side ones through the domain
 functions the `coalition` CLI calls (network.admin). Settlement's reasons are in tests/settlement, the SDK's own
 (RESPONSE_UNPARSABLE) in test_partner_client_unit.py."""

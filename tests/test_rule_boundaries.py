@@ -1,5 +1,5 @@
 """Rules at their edges, over the signed gRPC API: what may be spent, the credit limit, proportional reversal,
-and every documented limit exactly at and one past it (issue 13, "tests that catch a wrong rule").
+and every documented limit exactly at and one past it: tests that catch a wrong rule.
 
 Each of the first tests fails when its rule is turned by one character: pending points spendable, expired but
 not yet swept points spendable, the credit limit `>` turned `>=`, a partial reversal returned in lot order.

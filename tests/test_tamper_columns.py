@@ -1,4 +1,4 @@
-"""Issue 16, finding 1: every column of every history table is under the hash chain or derived from hashed data.
+"""Every column of every history table is under the hash chain or derived from hashed data.
 
 Each column of journal, postings, lots, holds and hold_allocations (read from the database catalogue, so a new
 column cannot escape) is edited in turn inside a transaction; `coalition ledger verify`'s checks, run in that

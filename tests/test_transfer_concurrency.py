@@ -1,4 +1,4 @@
-"""64 transfers and redemptions racing for one balance never overdraw it (issue 11, "Done when"): transfers through
+"""64 transfers and redemptions racing for one balance never overdraw it: transfers through
 network.store.transfers in threads, redemptions through the real gRPC server, all released at once; and two members
 transferring to each other at the same time never deadlock (members are locked in id order)."""
 

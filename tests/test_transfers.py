@@ -1,4 +1,4 @@
-"""Member transfers and donations (issue 11, part 4) against the real database: lots move with their issuer,
+"""Member transfers and donations against the real database: lots move with their issuer,
 expiry and issue instant; the journal stays balanced and hash-chained per shard; refusals at their boundaries
 write nothing; a repeated request is answered from its stored result; both members are notified."""
 

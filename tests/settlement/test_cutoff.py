@@ -1,4 +1,4 @@
-"""Issue 16, finding 6: the cut-off goes by commit order, so each ledger transaction settles in exactly one cycle
+"""The cut-off goes by commit order, so each ledger transaction settles in exactly one cycle
 whatever its commit delay; `coalition ledger verify` finds a transaction dated inside a cleared period that its
 cycle does not hold."""
 

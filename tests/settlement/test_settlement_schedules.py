@@ -32,7 +32,7 @@ def test_distinct_period_starts_have_distinct_cycle_ids(start, later_by_microsec
 
 
 def test_periods_starting_in_the_same_second_are_two_cycles(engine):
-    """Issue 16: a period starting in the same second as the previous one could not run (same cycle id)."""
+    """A bug found in review: a period starting in the same second as the previous one could not run (same cycle id)."""
     first = datetime(2101, 1, 1, 10, 0, 0, 200000, tzinfo=timezone.utc)  # after every cycle the tests commit
     second, end = first + timedelta(milliseconds=300), first + timedelta(milliseconds=700)
     with engine.connect() as conn, conn.begin() as transaction:

@@ -1,7 +1,7 @@
-"""Transferred points settle to their original issuer, and donations settle as redemptions at the charity (issue 11,
-part 4): earn at A for member 1, transfer to member 2, member 2 redeems at B and donates to charity C; the cycle
-over that period makes A pay B and C exactly, conserves money, and C's signed statement shows the donation. Runs in
-one transaction that is rolled back (the clock is moved past every committed cycle)."""
+"""Transferred points settle to their original issuer, and donations settle as redemptions at the charity: earn at A
+for member 1, transfer to member 2, member 2 redeems at B and donates to charity C; the cycle over that period makes
+A pay B and C exactly, conserves money, and C's signed statement shows the donation. Runs in one transaction that is
+rolled back (the clock is moved past every committed cycle)."""
 
 from __future__ import annotations
 
