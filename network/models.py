@@ -365,6 +365,8 @@ class HoldAllocation(Base):
     line: Mapped[int] = mapped_column(SmallInteger)
     issuer_id: Mapped[str] = mapped_column(String(32))
     points: Mapped[int] = mapped_column(BigInteger)
+    # The hold's member (holds.member_id), rebuilt by verify: a hold's allocations read by member (Citus)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
 
 
 class IdempotencyKey(Base):

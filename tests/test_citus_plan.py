@@ -112,9 +112,6 @@ KNOWN_GAPS = {
     ("Capture", "holds"): "a hold is found by hold_id alone (the wire carries no member id): a lookup table "
                           "hold_id -> member_id (reference or co-located by hold id) would route it",
     ("Void", "holds"): "as Capture",
-    ("Capture", "hold_allocations"): "read by hold_id: as holds",
-    ("Void", "hold_allocations"): "as Capture",
-    ("Authorize", "hold_allocations"): "inserted without member_id (the plan adds the column)",
     ("Reverse", "journal"): "the original transaction is found by tx_id alone (the wire carries no member id): "
                             "a tx_id -> member_id lookup, or member id in the transaction id, would route it",
     ("Redeem", "journal"): "consent's partner velocity limit counts the partner's spends of the last window across "

@@ -393,8 +393,8 @@ class Ledger:
                           "VALUES (:h, :m, :p, :n, 'open', :e, :t)"),
                      {"h": hold_id, "m": member_id, "p": partner_id, "n": points, "e": expires_at, "t": now})
         conn.execute(_INSERT_HOLD_ALLOCATIONS, [
-            {"hold_id": hold_id, "lot_id": uuid.UUID(a.lot_id), "line": i, "issuer_id": a.issuer_id, "points": a.points}
-            for i, a in enumerate(allocations)])
+            {"hold_id": hold_id, "lot_id": uuid.UUID(a.lot_id), "line": i, "issuer_id": a.issuer_id, "points": a.points,
+             "member_id": member_id} for i, a in enumerate(allocations)])
         self._ensure_enrolled(conn, partner_id, member_id, now)
         return HoldResult(str(hold_id), points, expires_at)
 
@@ -412,8 +412,8 @@ class Ledger:
         if row.state != "open":
             raise errors.precondition("HOLD_NOT_OPEN", f"hold {hold} is {row.state}", hold_id=hold)
         allocations = [Allocation(str(r.lot_id), r.issuer_id, r.points) for r in conn.execute(
-            text("SELECT lot_id, issuer_id, points FROM hold_allocations WHERE hold_id = :h ORDER BY line"),
-            {"h": hold_id})]
+            text("SELECT lot_id, issuer_id, points FROM hold_allocations WHERE member_id = :m AND hold_id = :h "
+                 "ORDER BY line"), {"m": row.member_id, "h": hold_id})]
         return row, shard, allocations
 
     def capture(self, conn: Connection, partner_id: str, hold: str, points: int, request_id: str | None) -> SpendResult:

@@ -299,19 +299,21 @@ def check_hold_states(conn: Connection) -> Check:
 
 
 def check_hold_allocations_rebuild(conn: Connection) -> Check:
-    """A hold's allocations are its hold transaction's hold postings, in line order, with their lots' issuers."""
+    """A hold's allocations are its hold transaction's hold postings, in line order, with their lots' issuers and
+    the hold's member."""
     return _named_check(
         conn, "hold allocations rebuild from the hold's postings",
         "SELECT count(*) FROM hold_allocations",
         "SELECT 'hold_allocation ' || coalesce(a.hold_id, p.tx_id) || ' line ' || coalesce(a.line, p.line), "
-        "'" + DERIVED + " column(s) (hold_id, lot_id, line, issuer_id, points) differ from the hold''s postings' "
-        "FROM hold_allocations a FULL JOIN ("
+        "'" + DERIVED + " column(s) (hold_id, lot_id, line, issuer_id, points, member_id) differ from the hold''s "
+        "postings' FROM hold_allocations a FULL JOIN ("
         "  SELECT p.tx_id, (row_number() OVER (PARTITION BY p.tx_id ORDER BY p.line) - 1)::smallint AS line, "
-        "         p.lot_id, l.issuer_id, p.points FROM postings p JOIN journal j ON j.tx_id = p.tx_id AND j.kind = 'hold' "
+        "         p.lot_id, l.issuer_id, p.points, j.member_id FROM postings p "
+        "  JOIN journal j ON j.tx_id = p.tx_id AND j.kind = 'hold' "
         "  LEFT JOIN lots l ON l.lot_id = p.lot_id WHERE p.account = 'hold') p "
         "ON p.tx_id = a.hold_id AND p.line = a.line "
         "WHERE a.hold_id IS NULL OR p.tx_id IS NULL OR a.lot_id <> p.lot_id OR a.issuer_id IS DISTINCT FROM p.issuer_id "
-        "OR a.points <> p.points ORDER BY 1",
+        "OR a.points <> p.points OR a.member_id <> p.member_id ORDER BY 1",
         "every allocation is its hold's posting")
 
 
