@@ -511,9 +511,9 @@ def test_the_migration_turns_the_journal_written_before_it_into_events(empty_dat
 @contextlib.contextmanager
 def _later_columns(engine):
     """The columns of revisions after 0006 that today's ledger code writes or reads (0008: the contract's
-    unverified-spend limit, how a member enrolled; 0018 and 0019: a posting's and a hold allocation's member),
-    present while it writes into the 0005 schema, dropped before the upgrade adds them for real (0018 and 0019 fill
-    them from the journal and the holds)."""
+    unverified-spend limit, how a member enrolled; 0018: a posting's and a hold allocation's member), present
+    while it writes into the 0005 schema, dropped before the upgrade adds them for real (0018 fills them from the
+    journal and the holds)."""
     later = (("contracts", "unverified_spend_limit_points", "bigint NOT NULL DEFAULT 0"),
              ("enrollments", "method", "varchar(8) NOT NULL DEFAULT 'earn'"), ("postings", "member_id", "uuid"),
              ("hold_allocations", "member_id", "uuid"))

@@ -6,9 +6,8 @@ where the `citus` extension is available (`apply_if_available`), and does nothin
 - Member-keyed tables are distributed by member id, all co-located with `members` (one member's rows on one
   node): members, enrollments, lots, holds, journal. postings and hold_allocations gain a member_id column (filled
   from their journal row / hold) and are distributed by it too; their primary keys gain member_id, since Citus
-  requires the distribution column in every unique constraint. (Migrations 0018 and 0019 give postings and hold
-  allocations the column on every database, filled by every insert since; they find it in place where this plan
-  ran first.)
+  requires the distribution column in every unique constraint. (Migration 0018 gives postings and hold allocations
+  the column on every database, filled by every insert since; it finds it in place where this plan ran first.)
 - The hash chain's shards map to member ids: `shard_heads` gains `anchor_member_id`, a member id that Citus hashes
   into the worker shard holding that chain shard's members, and is distributed by it, co-located; the cluster's
   shard count equals the ledger's chain shard count (COALITION_LEDGER_SHARDS), so a member whose chain shard is its
