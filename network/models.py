@@ -358,6 +358,13 @@ class MemberNotification(Base):
     __table_args__ = (CheckConstraint("seq > 0", name="member_notification_seq"),)
 
 
+class HoldMember(Base):
+    """A hold's member by hold id: Capture and Void find the hold's member here (network.store.ledger._open_hold)."""
+    __tablename__ = "hold_members"
+    hold_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+
+
 class HoldAllocation(Base):
     __tablename__ = "hold_allocations"
     hold_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)

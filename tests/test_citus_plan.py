@@ -70,7 +70,7 @@ def test_without_citus_the_migration_step_does_nothing(engine):
 
 # --- the tokenizer on known shapes ------------------------------------------------------------------------------
 
-TABLES = dict(citus.DISTRIBUTED)
+TABLES = {**citus.DISTRIBUTED, **citus.LOOKUPS}
 
 
 @pytest.mark.parametrize("sql, expected", [
@@ -109,9 +109,6 @@ KNOWN_GAPS = {
     ("Reverse", "shard_heads"): "as Earn",
     ("Reverse", "lots"): "the reversed earn's lot is found through its postings by tx_id (lot balances are moved "
                          "with their member's id, network.store.journal.apply_lot_deltas)",
-    ("Capture", "holds"): "a hold is found by hold_id alone (the wire carries no member id): a lookup table "
-                          "hold_id -> member_id (reference or co-located by hold id) would route it",
-    ("Void", "holds"): "as Capture",
     ("Reverse", "journal"): "the original transaction is found by tx_id alone (the wire carries no member id): "
                             "a tx_id -> member_id lookup, or member id in the transaction id, would route it",
     ("Redeem", "journal"): "consent's partner velocity limit counts the partner's spends of the last window across "

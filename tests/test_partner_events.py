@@ -34,7 +34,8 @@ from network.server import start_server
 from network.store.contracts import ContractBook
 from network.store.journal import ensure_shard_heads
 from network.store.ledger import Ledger
-from network.store.verify import check_events
+from network.store.verify import (check_events, check_hold_allocations_rebuild, check_hold_members,
+                                  check_posting_members)
 from partners import cli as partner_cli
 from partners import errors, signing
 from partners.client import PartnerClient
@@ -502,6 +503,12 @@ def test_the_migration_turns_the_journal_written_before_it_into_events(empty_dat
             events = [(r.partner_id, r.seq, r.type) for r in conn.execute(text(
                 "SELECT partner_id, seq, type FROM partner_events ORDER BY partner_id, seq"))]
             assert check_events(conn).ok
+            # 0018 and 0019 filled what the rows written before them lack: members of postings and allocations,
+            # the hold lookup
+            for check in (check_posting_members, check_hold_allocations_rebuild, check_hold_members):
+                assert check(conn).ok, check(conn)
+            assert conn.execute(text("SELECT member_id::text FROM hold_members WHERE hold_id = :h"),
+                                {"h": hold}).scalar_one() == member
         assert events == [("old-a", 1, "points.earned"), ("old-b", 1, "redemption.authorized"),
                           ("old-b", 2, "hold.lapsed"), ("old-b", 3, "points.redeemed")], hold
     finally:
@@ -513,19 +520,21 @@ def _later_columns(engine):
     """The columns of revisions after 0006 that today's ledger code writes or reads (0008: the contract's
     unverified-spend limit, how a member enrolled; 0018: a posting's and a hold allocation's member), present
     while it writes into the 0005 schema, dropped before the upgrade adds them for real (0018 fills them from the
-    journal and the holds)."""
+    journal and the holds); and 0019's hold lookup, likewise."""
     later = (("contracts", "unverified_spend_limit_points", "bigint NOT NULL DEFAULT 0"),
              ("enrollments", "method", "varchar(8) NOT NULL DEFAULT 'earn'"), ("postings", "member_id", "uuid"),
              ("hold_allocations", "member_id", "uuid"))
     with engine.begin() as conn:
         for table, column, definition in later:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {definition}"))
+        conn.execute(text("CREATE TABLE hold_members (hold_id uuid PRIMARY KEY, member_id uuid NOT NULL)"))  # 0019
     try:
         yield
     finally:
         with engine.begin() as conn:
             for table, column, _ in later:
                 conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+            conn.execute(text("DROP TABLE hold_members"))  # 0019 makes it again, from the holds
 
 
 class FixedClock:

@@ -1,7 +1,7 @@
 """Every column of every history table is under the hash chain or derived from hashed data.
 
-Each column of journal, postings, lots, holds and hold_allocations (read from the database catalogue, so a new
-column cannot escape) is edited in turn inside a transaction; `coalition ledger verify`'s checks, run in that
+Each column of journal, postings, lots, holds, hold_allocations and hold_members (read from the database catalogue,
+so a new column cannot escape) is edited in turn inside a transaction; `coalition ledger verify`'s checks, run in that
 transaction, must fail naming the edited row and the column's class (hashed, linked or derived); the transaction is
 then rolled back, which restores the row.
 """
@@ -22,10 +22,11 @@ from network.store.verify import DERIVED, HASHED, LINKED, verify_ledger
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
 
-HISTORY_TABLES = ("journal", "postings", "lots", "holds", "hold_allocations")
+HISTORY_TABLES = ("journal", "postings", "lots", "holds", "hold_allocations", "hold_members")
 
 # The class of each column verify must name when it changes; a table's default first, then the exceptions.
-TABLE_CLASS = {"journal": HASHED, "postings": HASHED, "lots": LINKED, "holds": LINKED, "hold_allocations": DERIVED}
+TABLE_CLASS = {"journal": HASHED, "postings": HASHED, "lots": LINKED, "holds": LINKED, "hold_allocations": DERIVED,
+               "hold_members": LINKED}
 COLUMN_CLASS = {("lots", "remaining"): DERIVED, ("lots", "held"): DERIVED, ("lots", "state"): DERIVED,
                 ("lots", "available_at"): HASHED, ("lots", "expires_at"): HASHED,
                 ("holds", "state"): DERIVED, ("holds", "expires_at"): HASHED, ("postings", "member_id"): LINKED}
@@ -87,17 +88,19 @@ class Story:
             "lots": ("lot_id = :a", {"a": self.lot_id}),
             "holds": ("hold_id = :a", {"a": self.hold_id}),
             "hold_allocations": ("hold_id = :a AND lot_id = :b", {"a": self.hold_id, "b": self.lot_id}),
+            "hold_members": ("hold_id = :a", {"a": self.hold_id}),
         }[table]
 
     def labels(self, table: str) -> list[str]:
         """How verify names the row (before its key was edited)."""
         return {"journal": [f"journal {self.earn_tx}"], "postings": [f"postings of {self.earn_tx}"],
                 "lots": [f"lot {self.lot_id}"], "holds": [f"hold {self.hold_id}"],
-                "hold_allocations": [f"hold_allocation {self.hold_id} line 0"]}[table]
+                "hold_allocations": [f"hold_allocation {self.hold_id} line 0"],
+                "hold_members": [f"hold {self.hold_id}"]}[table]
 
 
 KEY_LABELS = {("journal", "tx_id"): "journal {}", ("lots", "lot_id"): "lot {}", ("holds", "hold_id"): "hold {}",
-              ("hold_allocations", "hold_id"): "hold_allocation {} line 0"}
+              ("hold_allocations", "hold_id"): "hold_allocation {} line 0", ("hold_members", "hold_id"): "hold {}"}
 
 
 @pytest.fixture

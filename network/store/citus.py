@@ -42,6 +42,9 @@ DISTRIBUTED = {
     "shard_heads": "anchor_member_id",
 }
 REFERENCE = ("partners", "contracts", "partner_keys", "network_keys", "ledger_cutoff")
+# lookups from an id the wire carries alone to its member: table -> the id it is distributed by, each in a colocation
+# group of its own (migration 0019 distributes hold_members where Citus is installed)
+LOOKUPS = {"hold_members": "hold_id"}
 # columns added so that a table can be distributed by member id: table -> the statement filling it
 ADDED_COLUMNS = {
     "postings": "UPDATE postings p SET member_id = j.member_id FROM journal j WHERE j.tx_id = p.tx_id",

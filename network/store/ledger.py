@@ -390,7 +390,8 @@ class Ledger:
             hold=ledger.HoldTerms(str(hold_id), str(member_id), partner_id, points, expires_at, now))], lapsed)
         apply_lot_deltas(conn, postings)
         conn.execute(text("INSERT INTO holds (hold_id, member_id, partner_id, points, state, expires_at, created_at) "
-                          "VALUES (:h, :m, :p, :n, 'open', :e, :t)"),
+                          "VALUES (:h, :m, :p, :n, 'open', :e, :t); "
+                          "INSERT INTO hold_members (hold_id, member_id) VALUES (:h, :m)"),
                      {"h": hold_id, "m": member_id, "p": partner_id, "n": points, "e": expires_at, "t": now})
         conn.execute(_INSERT_HOLD_ALLOCATIONS, [
             {"hold_id": hold_id, "lot_id": uuid.UUID(a.lot_id), "line": i, "issuer_id": a.issuer_id, "points": a.points,
@@ -399,16 +400,20 @@ class Ledger:
         return HoldResult(str(hold_id), points, expires_at)
 
     def _open_hold(self, conn: Connection, partner_id: str | None, hold: str) -> tuple[Row, int, list[Allocation]]:
+        """The hold (found through hold_members: the wire names the hold alone; every read after it is by member),
+        its member locked and the hold re-read under the lock, and its allocations."""
         hold_id = parse_uuid(hold, "hold_id")
-        row = conn.execute(text("SELECT hold_id, member_id, partner_id, points, state, expires_at FROM holds "
-                                "WHERE hold_id = :h"), {"h": hold_id}).first()
+        member_id = conn.execute(text("SELECT member_id FROM hold_members WHERE hold_id = :h"),
+                                 {"h": hold_id}).scalar_one_or_none()
+        read = text("SELECT hold_id, member_id, partner_id, points, state, expires_at FROM holds "
+                    "WHERE member_id = :m AND hold_id = :h")
+        row = None if member_id is None else conn.execute(read, {"m": member_id, "h": hold_id}).first()
         if row is None:
             raise errors.not_found("hold", hold, "HOLD_NOT_FOUND")
         if partner_id is not None and row.partner_id != partner_id:
             raise errors.denied("NOT_YOUR_HOLD", f"hold {hold} belongs to another partner", hold_id=hold)
         shard = self._lock_member(conn, row.member_id)
-        row = conn.execute(text("SELECT hold_id, member_id, partner_id, points, state, expires_at FROM holds "
-                                "WHERE hold_id = :h"), {"h": hold_id}).first()  # re-read under the member lock
+        row = conn.execute(read, {"m": member_id, "h": hold_id}).first()  # re-read under the member lock
         if row.state != "open":
             raise errors.precondition("HOLD_NOT_OPEN", f"hold {hold} is {row.state}", hold_id=hold)
         allocations = [Allocation(str(r.lot_id), r.issuer_id, r.points) for r in conn.execute(
@@ -426,7 +431,8 @@ class Ledger:
                                                      plan.released_points, postings, now, request_id=request_id,
                                                      related_id=row.hold_id)])
         apply_lot_deltas(conn, postings)
-        conn.execute(text("UPDATE holds SET state = 'captured' WHERE hold_id = :h"), {"h": row.hold_id})
+        conn.execute(text("UPDATE holds SET state = 'captured' WHERE member_id = :m AND hold_id = :h"),
+                     {"m": row.member_id, "h": row.hold_id})
         return SpendResult(str(tx_id), plan.points, plan.released_points,
                            ledger.money_for_points(plan.points, self.point_value_minor), self.network_currency)
 
@@ -446,7 +452,8 @@ class Ledger:
                                 request_id=request_id, related_id=row.hold_id)
         write_transactions(conn, [tx])
         apply_lot_deltas(conn, postings)
-        conn.execute(text("UPDATE holds SET state = :s WHERE hold_id = :h"), {"h": row.hold_id, "s": final_state})
+        conn.execute(text("UPDATE holds SET state = :s WHERE member_id = :m AND hold_id = :h"),
+                     {"m": row.member_id, "h": row.hold_id, "s": final_state})
         return SpendResult(str(tx.tx_id), 0, row.points, 0, self.network_currency), tx
 
     def _write(self, conn: Connection, txs: Sequence[PendingTransaction], earlier: Sequence[EventRow] = ()) -> None:

@@ -17,7 +17,8 @@ from network.core.ledger import JournalEntry, Posting
 
 
 # Column classes, as verify names them: every column of the history tables (journal, postings, lots, holds,
-# hold_allocations) is in one of them (tests/test_tamper_columns.py edits each column, read from the catalogue).
+# hold_allocations, hold_members) is in one of them (tests/test_tamper_columns.py edits each column, read from the
+# catalogue).
 HASHED = "hashed"    # under the hash chain (network.core.ledger: what each hash version covers)
 LINKED = "linked"    # a copy of hashed data, checked against it (a lot's or hold's fixed columns vs its transaction)
 DERIVED = "derived"  # state rebuilt from hashed data (lot remaining/held/state, hold state, hold allocations)
@@ -248,6 +249,18 @@ def check_posting_members(conn: Connection) -> Check:
         "every posting's member is its journal row's")
 
 
+def check_hold_members(conn: Connection) -> Check:
+    """Every hold is in hold_members with its member, and hold_members holds nothing else (Capture and Void find a
+    hold's member there)."""
+    return _named_check(
+        conn, "every hold's member is in the hold lookup",
+        "SELECT count(*) FROM hold_members",
+        "SELECT 'hold ' || coalesce(h.hold_id, m.hold_id), '" + LINKED + " column(s) (hold_id, member_id) of "
+        "hold_members differ from the hold' FROM holds h FULL JOIN hold_members m USING (hold_id) "
+        "WHERE h.hold_id IS NULL OR m.hold_id IS NULL OR h.member_id <> m.member_id ORDER BY 1",
+        "every hold is found by its id")
+
+
 def check_hold_terms(conn: Connection) -> Check:
     """Each hold's fixed columns equal its hold transaction (same id)."""
     return _named_check(
@@ -342,7 +355,7 @@ def check_events(conn: Connection) -> Check:
 
 CHECKS = (check_postings_balance, check_transactions_have_postings, check_lot_state, check_balances,
           check_hold_allocations, check_provenance, check_liabilities, check_lot_terms, check_posting_members,
-          check_hold_terms, check_lot_states, check_hold_states, check_hold_allocations_rebuild, check_events,
+          check_hold_terms, check_hold_members, check_lot_states, check_hold_states, check_hold_allocations_rebuild, check_events,
           check_transfers_arrive)
 
 
