@@ -53,6 +53,32 @@ def session_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("coalition")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _default_data_dir_in_the_session(session_dir: Path) -> Iterator[None]:
+    """Code that falls back to the default data directory (COALITION_DATA_DIR unset) writes under this session's
+    temporary directory, never the checkout's .coalition; an embedded PostgreSQL started there is stopped when the
+    session ends. (Full runs had left one running in the checkout, started about four minutes in by a fallback no
+    single module reproduces on its own.)"""
+    from network.settings import from_environment
+
+    defaults = session_dir / "default-data"
+    before = os.environ.get("COALITION_DATA_DIR")
+    os.environ["COALITION_DATA_DIR"] = str(defaults)
+    from_environment.cache_clear()
+    yield
+    if before is None:
+        os.environ.pop("COALITION_DATA_DIR", None)
+    else:
+        os.environ["COALITION_DATA_DIR"] = before
+    from_environment.cache_clear()
+    for pid_file in defaults.glob("**/postmaster.pid"):
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)  # PostgreSQL's fast shutdown
+            print(f"stopped an embedded PostgreSQL started in the default data directory: {pid_file.parent}")
+        except (OSError, ValueError, IndexError):
+            pass
+
+
 @pytest.fixture(scope="session")
 def database_url(session_dir: Path) -> Iterator[str]:
     if os.environ.get("COALITION_TEST_DATABASE_URL"):
