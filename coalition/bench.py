@@ -465,7 +465,7 @@ def _client_pool():
 
 def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_callers: int = 4,
                        latency_events: int = 300, pairs: int = 4) -> dict:
-    """The single-process server's figures (the figures of the scale-out table), with the phase clock measured; the outbox
+    """The single-process server's figures (the scale-out table's), with the phase clock measured; the outbox
     on/off pairs and the event latencies (stream and webhook)."""
     with _database() as (workdir, url, credentials, members), _servers(workdir, url, 1) as (port, echo_port, server), \
             _outbox_server(workdir, url, True) as (on_port, on_server), \

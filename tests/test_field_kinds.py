@@ -93,7 +93,8 @@ def test_each_kind_accepts_and_refuses_its_examples():
 
 
 def test_references_are_one_rule():
-    """A bug found in review: receipt_ref and terminal_id took a space and non-ASCII letters while customer_ref refused them."""
+    """A bug found in review: receipt_ref and terminal_id took a space and non-ASCII letters while customer_ref
+    refused them."""
     reference = validation.kind_of("coalition.v1.EarnRequest", "receipt_ref")
     for message, field in (("EarnRequest", "terminal_id"), ("RedeemRequest", "store_id"),
                            ("EnrollMemberRequest", "customer_ref")):

@@ -52,7 +52,8 @@ def test_fixed_points_exactly_at_the_bound_and_one_past(ten_per_euro, writes_not
 
 
 def test_a_purchase_in_another_currency_than_the_contract_is_refused(ten_per_euro, writes_nothing):
-    """A bug found by testing from outside: a USD purchase at a EUR partner was accepted at the EUR rate (1000 USD minor -> 10 points)."""
+    """A bug found by testing from outside: a USD purchase at a EUR partner was accepted at the EUR rate (1000 USD
+    minor -> 10 points)."""
     shop, member = ten_per_euro
     with shop.client() as network:
         refused = writes_nothing(lambda: network.earn(member, amount_minor=1000, currency="USD"),

@@ -355,8 +355,8 @@ def check_events(conn: Connection) -> Check:
 
 CHECKS = (check_postings_balance, check_transactions_have_postings, check_lot_state, check_balances,
           check_hold_allocations, check_provenance, check_liabilities, check_lot_terms, check_posting_members,
-          check_hold_terms, check_hold_members, check_lot_states, check_hold_states, check_hold_allocations_rebuild, check_events,
-          check_transfers_arrive)
+          check_hold_terms, check_hold_members, check_lot_states, check_hold_states, check_hold_allocations_rebuild,
+          check_events, check_transfers_arrive)
 
 
 def verify_ledger(conn: Connection, *, hash_chain: bool = True,
