@@ -56,9 +56,10 @@ def session_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _default_data_dir_in_the_session(session_dir: Path) -> Iterator[None]:
     """Code that falls back to the default data directory (COALITION_DATA_DIR unset) writes under this session's
-    temporary directory, never the checkout's .coalition; an embedded PostgreSQL started there is stopped when the
-    session ends. (Full runs had left one running in the checkout, started about four minutes in by a fallback no
-    single module reproduces on its own.)"""
+    temporary directory, never the checkout's .coalition. An embedded PostgreSQL started there is stopped when the
+    session ends, and the session fails: nothing in the tests should start one. (Full runs had left one running in
+    the checkout: spawned children re-running a console page left as __main__ by AppTest; see
+    _main_module_put_back.)"""
     from network.settings import from_environment
 
     defaults = session_dir / "default-data"
@@ -71,12 +72,27 @@ def _default_data_dir_in_the_session(session_dir: Path) -> Iterator[None]:
     else:
         os.environ["COALITION_DATA_DIR"] = before
     from_environment.cache_clear()
-    for pid_file in defaults.glob("**/postmaster.pid"):
+    started = list(defaults.glob("**/postmaster.pid"))
+    for pid_file in started:
         try:
             os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)  # PostgreSQL's fast shutdown
-            print(f"stopped an embedded PostgreSQL started in the default data directory: {pid_file.parent}")
         except (OSError, ValueError, IndexError):
             pass
+    if started:
+        pytest.fail(f"an embedded PostgreSQL was started in the default data directory (stopped): {started}")
+
+
+@pytest.fixture(autouse=True)
+def _main_module_put_back() -> Iterator[None]:
+    """Streamlit's AppTest runs a page as this process's __main__ (its ScriptRunner replaces sys.modules["__main__"]
+    and leaves it there). A process multiprocessing's spawn starts later runs the parent's __main__ again by path,
+    so each child would run that page: the console's pages open the database at the top (console.data.engine()),
+    which with DATABASE_URL unset here started an embedded PostgreSQL in the default data directory (test_bench's
+    client pool after an AppTest module on the same worker). After every test __main__ is the one it found."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
