@@ -483,7 +483,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
 
         def reverse(conn: Connection, partner_id: str) -> pb.ReverseResponse:
             result = self._ledger.reverse(conn, partner_id, request.transaction_id, request.points, request.reason,
-                                          request.request_id)
+                                          request.request_id, member_id=request.member_id)
             return pb.ReverseResponse(transaction_id=result.transaction_id, points=result.points,
                                       remaining_reversible_points=result.remaining_reversible_points)
         return self._mutate("Reverse", request, reverse)

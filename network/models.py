@@ -6,8 +6,8 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
-                        Numeric, SmallInteger, String, UniqueConstraint, text)
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Identity, Index, Integer,
+                        LargeBinary, Numeric, SmallInteger, String, UniqueConstraint, text)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -213,6 +213,9 @@ class ShardHead(Base):
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    # a member id a Citus cluster places in this shard's hash range (network.core.members.chain_anchor): the
+    # statements that lock and move heads name them by it (network.store.citus); never changes once written
+    anchor_member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
 
 
 class JournalTransaction(Base):
@@ -363,6 +366,16 @@ class HoldMember(Base):
     __tablename__ = "hold_members"
     hold_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+
+
+class PartnerSpend(Base):
+    """A spend (Redeem, AuthorizeRedemption) at a partner still inside the partner velocity window: counted by
+    partner (network.store.consent.SpendGuard), deleted once it has left the window."""
+    __tablename__ = "partner_spends"
+    partner_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    spend_id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    spent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_partner_spends_window", "partner_id", "spent_at"),)
 
 
 class HoldAllocation(Base):

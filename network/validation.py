@@ -46,7 +46,7 @@ FIELD_KINDS: dict[str, dict[str, str]] = {
     "coalition.v1.CaptureRedemptionRequest": {"request_id": "id", "hold_id": "uuid", "points": "points, optional"},
     "coalition.v1.VoidRedemptionRequest": {"request_id": "id", "hold_id": "uuid"},
     "coalition.v1.ReverseRequest": {"request_id": "id", "transaction_id": "uuid", "points": "points, optional",
-                                    "reason": "text"},
+                                    "reason": "text", "member_id": "uuid, optional"},
     "coalition.v1.GetBalanceRequest": {"member_id": "uuid"},
     "coalition.v1.ListTransactionsRequest": {"member_id": "uuid, optional", "page_size": f"page_size 1..{MAX_PAGE_SIZE}",
                                              "page_token": "page_token"},

@@ -407,12 +407,14 @@ def reverse(
     transaction_id: str = typer.Argument(...),
     points: int = typer.Option(0, "--points", min=0, help="0 reverses all that is still reversible."),
     reason: str = typer.Option("", "--reason"),
+    member_id: str = typer.Option("", "--member", help="The transaction's member: found on one database node."),
     request_id: Optional[str] = RequestIdOption,
     connect: _Connect = None,
 ) -> None:
     """Reverse an earn or a redemption, fully or partly (a return)."""
     with connect() as client:
-        response = client.reverse(transaction_id, points=points, reason=reason, request_id=request_id)
+        response = client.reverse(transaction_id, points=points, reason=reason, request_id=request_id,
+                                  member_id=member_id)
         _show("reversed", response, client, mutating=True)
 
 

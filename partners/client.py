@@ -427,10 +427,14 @@ class PartnerClient:
         return self._call("VoidRedemption", request, network_pb2.VoidRedemptionResponse, mutating=True)
 
     def reverse(
-        self, transaction_id: str, points: int = 0, reason: str = "", request_id: str | None = None
+        self, transaction_id: str, points: int = 0, reason: str = "", request_id: str | None = None,
+        member_id: str = "",
     ) -> network_pb2.ReverseResponse:
+        """Reverse an earn or redemption; `member_id` (the transaction's member) lets the network find it on one
+        database node instead of asking every one."""
         request = network_pb2.ReverseRequest(
-            request_id=request_id or new_request_id(), transaction_id=transaction_id, points=points, reason=reason
+            request_id=request_id or new_request_id(), transaction_id=transaction_id, points=points, reason=reason,
+            member_id=member_id,
         )
         return self._call("Reverse", request, network_pb2.ReverseResponse, mutating=True)
 

@@ -339,7 +339,7 @@ class PosSimulator:
         self._earns.remove(earn)
         points = 0 if self._rng.random() < 0.5 else max(1, earn.points // 2)  # 0: the whole purchase
         self._call("return_purchase", lambda: self._clients[earn.partner_id].reverse(
-            earn.transaction_id, points, reason="customer return"))
+            earn.transaction_id, points, reason="customer return", member_id=earn.member_id))
 
     def _op_return_redemption(self) -> None:
         if not self._redemptions:
@@ -348,7 +348,7 @@ class PosSimulator:
         self._redemptions.remove(spent)
         points = max(1, spent.points // self._rng.choice((1, 2, 3)))
         self._call("return_redemption", lambda: self._clients[spent.partner_id].reverse(
-            spent.transaction_id, points, reason="item returned"))
+            spent.transaction_id, points, reason="item returned", member_id=spent.member_id))
 
     def _op_offline_batch(self) -> None:
         """A terminal that lost its connection uploads the purchases it kept, in one BatchEarn."""

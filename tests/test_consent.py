@@ -320,6 +320,45 @@ def test_velocity_limits_at_their_boundaries(engine, make_partner):
         "limit": "2", "window": "minute", "partner_id": shop.partner_id}
 
 
+def test_the_partner_window_holds_spends_younger_than_a_minute_and_forgets_the_rest(engine, make_partner):
+    """The partner velocity limit counts the partner's spends in partner_spends: one exactly a minute old is out of
+    the window (and taken away by the next spend), one a microsecond younger is in; a refused spend records
+    nothing. Spends of every member of the partner count."""
+    shop = make_partner("pvw", unverified_spend_limit_points=10)
+    start = datetime.now(timezone.utc)
+    clock = [start]
+    ledger = Ledger(engine, ContractBook(engine), point_value_minor=1, network_currency="EUR", shards=16,
+                    clock=lambda: clock[0])
+    with engine.begin() as conn:
+        members = [ledger.enroll_member(conn, shop.partner_id, "", "")[0].member_id for _ in range(2)]
+        ledger.earn_batch(conn, [(shop.partner_id, EarnItem(f"w{i}", m, None, None, 100))
+                                 for i, m in enumerate(members)])
+    guard = SpendGuard(shop.partner_id, Verification(), ConsentPolicy(member_spends_per_hour=0, member_spends_per_day=0,
+                                                                      partner_redemptions_per_minute=2))
+
+    def spend(member, at: timedelta):
+        clock[0] = start + at
+        with engine.begin() as conn:
+            return ledger.redeem(conn, shop.partner_id, member, 1, SpendRefs(), None, guard)
+
+    def window() -> list[timedelta]:
+        with engine.connect() as conn:
+            return [at - start for at in conn.execute(text(
+                "SELECT spent_at FROM partner_spends WHERE partner_id = :p ORDER BY spent_at"),
+                {"p": shop.partner_id}).scalars()]
+
+    spend(members[0], timedelta(0))
+    spend(members[1], timedelta(seconds=30))
+    with pytest.raises(DomainError) as caught:
+        spend(members[0], timedelta(minutes=1) - timedelta(microseconds=1))  # both still inside the minute
+    assert caught.value.reason == "VELOCITY_LIMIT" and caught.value.metadata["window"] == "minute"
+    assert window() == [timedelta(0), timedelta(seconds=30)]  # the refused spend recorded nothing
+    spend(members[0], timedelta(minutes=1))  # the first is a minute old: out, and taken away
+    assert window() == [timedelta(seconds=30), timedelta(minutes=1)]
+    with pytest.raises(DomainError):
+        spend(members[1], timedelta(minutes=1))
+
+
 def test_the_contract_default_is_no_unverified_spending():
     from network import admin
     from network.core.terms import ContractTerms

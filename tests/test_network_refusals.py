@@ -318,6 +318,22 @@ def test_reversal_rules(shop, member, writes_nothing):
         writes_nothing(lambda: network.reverse(spent.transaction_id), errors.FailedPrecondition, "EXCEEDS_REVERSIBLE")
 
 
+def test_a_reversal_naming_the_member_finds_only_that_members_transaction(shop, member, writes_nothing):
+    """With member_id the original is looked up by member: another member's id finds nothing, a malformed one is
+    refused, and the transaction's own member reverses it (an empty member_id: by id alone, as before)."""
+    with shop.client() as network:
+        other = network.enroll_member().member.member_id
+        earned = network.earn(member.member_id, points=10)
+        writes_nothing(lambda: network.reverse(earned.transaction_id, points=1, member_id=other), errors.NotFound,
+                       "TRANSACTION_NOT_FOUND")
+        refused = writes_nothing(lambda: network.reverse(earned.transaction_id, points=1, member_id="not-a-uuid"),
+                                 errors.InvalidArgument)
+        assert [field for field, _ in refused.field_violations] == ["member_id"]
+        first = network.reverse(earned.transaction_id, points=4, member_id=member.member_id)
+        assert (first.points, first.remaining_reversible_points) == (4, 6)
+        assert network.reverse(earned.transaction_id, points=6).remaining_reversible_points == 0
+
+
 def test_batch_refuses_items_one_by_one(shop, member, engine):
     with shop.client() as network:
         before = snapshot(engine)["journal"]

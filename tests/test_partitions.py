@@ -21,6 +21,7 @@ from network.database import alembic_config, make_engine, migrate
 from network.settings import IDEMPOTENCY_RETENTION_DEFAULT_SECONDS as WINDOW
 from network.store import idempotency, partitions
 from network.store import ledger as ledger_module
+from network.store.journal import forget_anchors
 from network.store.ledger import build_ledger
 from settlement.domain import obligations
 from settlement.store import clearing
@@ -290,6 +291,8 @@ def test_the_migration_converts_a_database_written_before_it(database_before_par
     old = make_engine(database_before_partitioning, pool_size=2)
     try:
         ledger = build_ledger(old, settings)
+        with old.begin() as conn:  # today's code anchors chain heads (0020): the column while it writes
+            conn.execute(text("ALTER TABLE shard_heads ADD COLUMN anchor_member_id uuid"))
         ledger.ensure_shard_heads()
         with old.begin() as conn:
             for partner_id in ("mig-a", "mig-b"):
@@ -301,12 +304,14 @@ def test_the_migration_converts_a_database_written_before_it(database_before_par
             [earned] = ledger.earn_batch(conn, [("mig-a", EarnItem("mig-e1", member.member_id, None, None, 70))])
             spent = ledger.redeem(conn, "mig-b", member.member_id, 20, SpendRefs(), "mig-r1")
             conn.execute(text("ALTER TABLE postings DROP COLUMN member_id"))  # as before 0018: it fills it again
+            conn.execute(text("ALTER TABLE shard_heads DROP COLUMN anchor_member_id"))  # 0020 anchors them afresh
             conn.execute(text("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
                               "VALUES ('mig-b', 'mig-r1', 'Redeem', '\\x01', '\\x02')"))
             assert not partitions.is_partitioned(conn, "journal")
             before = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in partitions.PARTITIONED}
             hashes = conn.execute(text("SELECT tx_id, hash FROM journal ORDER BY tx_id")).all()
         migrate(database_before_partitioning)
+        forget_anchors(old)  # the anchors this process read before 0020 drew new ones
         with old.connect() as conn:
             for table in partitions.PARTITIONED:
                 assert partitions.is_partitioned(conn, table)

@@ -32,6 +32,7 @@ from network.core.results import EarnItem, SpendRefs
 from network.database import alembic_config, make_engine
 from network.server import start_server
 from network.store.contracts import ContractBook
+from network.core.members import hash_range_index, shard_of, uuid_hash
 from network.store.journal import ensure_shard_heads
 from network.store.ledger import Ledger
 from network.store.verify import (check_events, check_hold_allocations_rebuild, check_hold_members,
@@ -480,7 +481,6 @@ def test_the_migration_turns_the_journal_written_before_it_into_events(empty_dat
         ledger = Ledger(engine, ContractBook(engine), point_value_minor=1, network_currency="EUR", shards=4,
                         clock=clock)
         with engine.begin() as conn:
-            ensure_shard_heads(conn, 4)
             for partner_id in ("old-a", "old-b"):
                 conn.execute(text("INSERT INTO partners (partner_id, name, status, currency) "
                                   "VALUES (:p, :p, 'active', 'EUR')"), {"p": partner_id})
@@ -491,6 +491,7 @@ def test_the_migration_turns_the_journal_written_before_it_into_events(empty_dat
                                   "interval '1 day', 1, 'issuer_pays', 0, 0, 0, 0, 0, 0, 10000, 0)"), {"p": partner_id})
         with _events_disabled(), _later_columns(engine):  # what the code before the outbox wrote: the journal alone
             with engine.begin() as conn:
+                ensure_shard_heads(conn, 4)
                 member = ledger.enroll_member(conn, "old-a", "", "")[0].member_id
                 ledger.earn_batch(conn, [("old-a", EarnItem("e1", member, None, None, 50))])
             with engine.begin() as conn:
@@ -498,15 +499,22 @@ def test_the_migration_turns_the_journal_written_before_it_into_events(empty_dat
             clock.now += timedelta(minutes=2)
             with engine.begin() as conn:
                 ledger.redeem(conn, "old-b", member, 10, SpendRefs(), "r1")  # the hold lapses first
+                others = [ledger.enroll_member(conn, "old-a", "", "")[0].member_id for _ in range(7)]
+                # before 0020 a member's shard came from another hash: a shard other than today's
+                conn.execute(text("UPDATE members SET shard = (shard + 1) % 4"))
         command.upgrade(config, "head")
         with engine.connect() as conn:
             events = [(r.partner_id, r.seq, r.type) for r in conn.execute(text(
                 "SELECT partner_id, seq, type FROM partner_events ORDER BY partner_id, seq"))]
             assert check_events(conn).ok
-            # 0018 and 0019 filled what the rows written before them lack: members of postings and allocations,
-            # the hold lookup
+            # 0018, 0019 and 0020 filled what the rows written before them lack: members of postings and
+            # allocations, the hold lookup, the chain heads' anchors
             for check in (check_posting_members, check_hold_allocations_rebuild, check_hold_members):
                 assert check(conn).ok, check(conn)
+            anchors = conn.execute(text("SELECT shard, anchor_member_id FROM shard_heads ORDER BY shard")).all()
+            assert [hash_range_index(uuid_hash(anchor), 4) for _, anchor in anchors] == [0, 1, 2, 3]
+            moved = dict(conn.execute(text("SELECT member_id, shard FROM members")).all())  # 0020 moved them all
+            assert moved == {uuid.UUID(m): shard_of(uuid.UUID(m), 4) for m in [member, *others]}
             assert conn.execute(text("SELECT member_id::text FROM hold_members WHERE hold_id = :h"),
                                 {"h": hold}).scalar_one() == member
         assert events == [("old-a", 1, "points.earned"), ("old-b", 1, "redemption.authorized"),
@@ -520,10 +528,10 @@ def _later_columns(engine):
     """The columns of revisions after 0006 that today's ledger code writes or reads (0008: the contract's
     unverified-spend limit, how a member enrolled; 0018: a posting's and a hold allocation's member), present
     while it writes into the 0005 schema, dropped before the upgrade adds them for real (0018 fills them from the
-    journal and the holds); and 0019's hold lookup, likewise."""
+    journal and the holds); and 0019's hold lookup and 0020's chain head anchors, likewise."""
     later = (("contracts", "unverified_spend_limit_points", "bigint NOT NULL DEFAULT 0"),
              ("enrollments", "method", "varchar(8) NOT NULL DEFAULT 'earn'"), ("postings", "member_id", "uuid"),
-             ("hold_allocations", "member_id", "uuid"))
+             ("hold_allocations", "member_id", "uuid"), ("shard_heads", "anchor_member_id", "uuid"))
     with engine.begin() as conn:
         for table, column, definition in later:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {definition}"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 CARD_DIGITS = (12, 19)
@@ -28,5 +27,56 @@ def valid_card_number(card_number: str) -> bool:
 
 
 def shard_of(member_id: uuid.UUID, shards: int) -> int:
-    """The journal shard of a member's transactions (stable for the member's lifetime)."""
-    return int.from_bytes(hashlib.sha256(member_id.bytes).digest()[:4], "big") % shards
+    """The chain shard of a member's transactions at a ledger of `shards` chain shards: the shard a Citus cluster
+    of as many shards places the member id in (PostgreSQL's uuid hash, equal ranges), so that on a cluster the
+    member's rows and its chain head lie on one node (network.store.citus). Stored with the member when it
+    enrols (members.shard); migration 0020 moved the members enrolled before onto it."""
+    return hash_range_index(uuid_hash(member_id), shards)
+
+
+_MASK = 0xFFFFFFFF
+_HASH_TOKENS = 1 << 32
+
+
+def _rotated(x: int, k: int) -> int:
+    return ((x << k) | (x >> (32 - k))) & _MASK
+
+
+def uuid_hash(value: uuid.UUID) -> int:
+    """PostgreSQL's `uuid_hash(uuid)` (Bob Jenkins' lookup3 over the 16 bytes, as the server computes it on a
+    little-endian machine), as a signed 32-bit integer: the hash a Citus cluster places a uuid distribution
+    value by. tests/test_chain_anchors.py checks it against the server's own function."""
+    w = [int.from_bytes(value.bytes[i:i + 4], "little") for i in range(0, 16, 4)]
+    a = b = c = (0x9E3779B9 + 16 + 3923095) & _MASK
+    a, b, c = (a + w[0]) & _MASK, (b + w[1]) & _MASK, (c + w[2]) & _MASK
+    for shift_a, shift_b, shift_c in ((4, 6, 8), (16, 19, 4)):  # mix(a, b, c): two rounds of three steps
+        a = ((a - c) & _MASK) ^ _rotated(c, shift_a)
+        c = (c + b) & _MASK
+        b = ((b - a) & _MASK) ^ _rotated(a, shift_b)
+        a = (a + c) & _MASK
+        c = ((c - b) & _MASK) ^ _rotated(b, shift_c)
+        b = (b + a) & _MASK
+    a = (a + w[3]) & _MASK  # the last four bytes
+    for first, second, shift in ((2, 1, 14), (0, 2, 11), (1, 0, 25), (2, 1, 16), (0, 2, 4), (1, 0, 14), (2, 1, 24)):
+        regs = [a, b, c]  # final(a, b, c): x ^= y; x -= rot(y, k), for (x, y) in turn
+        regs[first] = ((regs[first] ^ regs[second]) - _rotated(regs[second], shift)) & _MASK
+        a, b, c = regs
+    return c - (1 << 32) if c >= 1 << 31 else c
+
+
+def hash_range_index(hashed: int, shards: int) -> int:
+    """Which of `shards` equal ranges of the signed 32-bit hash space holds `hashed`, the way Citus splits a hash-
+    distributed table into shards (each range 2^32 // shards wide, from -2^31; the last range runs to 2^31 - 1)."""
+    return min((hashed + (1 << 31)) // (_HASH_TOKENS // shards), shards - 1)
+
+
+def chain_anchor(shard: int, shards: int) -> uuid.UUID:
+    """A fresh member id that a Citus cluster of `shards` shards places in shard number `shard` (hash ranges in
+    order): the anchor of that chain shard's head (shard_heads.anchor_member_id, network.store.citus). Random
+    draws until one lands there: about `shards` draws."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"chain shard {shard} is not one of 0 to {shards - 1}")
+    while True:
+        candidate = uuid.uuid4()
+        if hash_range_index(uuid_hash(candidate), shards) == shard:
+            return candidate

@@ -10,12 +10,16 @@ where the `citus` extension is available (`apply_if_available`), and does nothin
   the column on every database, filled by every insert since; it finds it in place where this plan ran first.)
 - The hash chain's shards map to member ids: `shard_heads` gains `anchor_member_id`, a member id that Citus hashes
   into the worker shard holding that chain shard's members, and is distributed by it, co-located; the cluster's
-  shard count equals the ledger's chain shard count (COALITION_LEDGER_SHARDS), so a member whose chain shard is its
-  Citus shard writes its journal, postings, lots and chain head on one node.
+  shard count equals the ledger's chain shard count (COALITION_LEDGER_SHARDS). A member's chain shard is the hash
+  range Citus places its id in (network.core.members.shard_of: PostgreSQL's uuid hash, equal ranges), so a member
+  writes its journal, postings, lots and chain head on one node. (Migration 0020 gives every database the anchors
+  and moves the members enrolled before onto that mapping; the code locks and moves heads by anchor:
+  network.store.journal.LOCK_HEADS, UPDATE_HEADS.)
 - Partners, contracts and keys are reference tables (copied to every node; small, read on every call): partners,
   contracts, partner_keys, network_keys, ledger_cutoff.
-- Everything else (idempotency keys and partner events, keyed by partner; settlement's tables) stays on the
-  coordinator as local tables: settlement reads whole periods and is not on the per-call path.
+- Everything else (idempotency keys, partner events and the partner velocity window partner_spends, keyed by
+  partner; settlement's tables) stays on the coordinator as local tables: settlement reads whole periods and is
+  not on the per-call path.
 
 What the code still has to change before a cluster is router-executable on every call is what
 tests/test_citus_plan.py lists (statements of the earn and redeem paths that do not filter on the distribution

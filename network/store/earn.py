@@ -34,17 +34,19 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from network.core import events, rules
+from network.core.members import shard_of
 from network.core.results import EarnItem, EarnResult
 from network.errors import DomainError, key_reused
 from network.keys import Caller, key_status_refusal
 from network.store import partitions
 from network.store.idempotency import KEY_LOCKS
 from network.store.earn_plan import (ADD_QUALIFYING, INSERT_COMPONENTS, INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS,
-                                     UPSERT_STATUS, MemberFacts, member_lookup_params)
+                                     UPSERT_STATUS, MemberFacts, earn_member_ids, member_lookup_params)
 from network.store.copyrows import copy_rows
-from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, UPDATE_HEADS, UPSERT_ACTIVITY, HeadMove,
-                                   JournalRow, PostingRow, Prepared, ShardHead, WriteBatch, activity_writes, chain_rows,
-                                   chain_writes, posting_rows, posting_writes, shard_heads)
+from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, READ_ANCHORS, UPDATE_HEADS,
+                                   UPSERT_ACTIVITY, HeadMove, JournalRow, PostingRow, Prepared, ShardHead, WriteBatch,
+                                   activity_writes, chain_anchors, chain_rows, chain_writes,
+                                   missing_heads, posting_rows, posting_writes, shard_heads)
 from network.core.campaigns import ClaimState
 from network.store.campaigns import (ADD_MEMBER_TOTALS, CAMPAIGN_LOCK, SPEND_BUDGETS, Claims, Programme,
                                      lock_candidates)
@@ -136,10 +138,14 @@ SELECT 'c', t.campaign_id, t.member_id::text, t.period, NULL, NULL, NULL, t.poin
 _READ = "WITH found AS (" + MEMBERS_OF_ITEMS + ")\n" + _LOOKUPS
 # The same, also locking the members' shard heads (in shard order) in this first round trip: two round trips in
 # all, for the small groups of the unary group commit, whose single writer contends with nobody for long.
-_READ_AND_LOCK = ("WITH found AS (" + MEMBERS_OF_ITEMS + "),\nheads AS (SELECT shard, seq, last_hash "
-                  "FROM shard_heads WHERE shard IN (SELECT shard FROM found WHERE partner_id IS NULL) "
-                  "ORDER BY shard FOR UPDATE)\n" + _LOOKUPS +
-                  "\nUNION ALL\nSELECT 'h', NULL, NULL, NULL, last_hash, NULL, shard, seq, NULL, NULL, NULL FROM heads")
+# The heads are named by their anchors (network.store.journal.LOCK_HEADS): those of the shards the members are
+# expected in (network.core.members.shard_of at the ledger's shard count); a member enrolled under another shard
+# count is in a shard not locked here, and the group is tried again with the heads locked in round trip 2.
+_READ_AND_LOCK = ("WITH found AS (" + MEMBERS_OF_ITEMS + "),\nheads AS (SELECT shard, seq, last_hash, "
+                  "anchor_member_id FROM shard_heads WHERE anchor_member_id = ANY(CAST(%(head_anchors)s AS uuid[])) "
+                  "AND shard IN (SELECT shard FROM found WHERE partner_id IS NULL) ORDER BY shard FOR UPDATE)\n" +
+                  _LOOKUPS + "\nUNION ALL\nSELECT 'h', anchor_member_id::text, NULL, NULL, last_hash, NULL, shard, "
+                  "seq, NULL, NULL, NULL FROM heads")
 _INSERT_KEYS = ("INSERT INTO idempotency_keys (partner_id, request_id, method, body_hash, response) "
                 "SELECT p, r, m, h, b FROM unnest(CAST(%(partner_id)s AS text[]), CAST(%(request_id)s AS text[]), "
                 "CAST(%(method)s AS text[]), CAST(%(body_hash)s AS bytea[]), CAST(%(response)s AS bytea[])) "
@@ -154,7 +160,7 @@ class LookupRow(NamedTuple):
     'm' a member (ref NULL) or one of its enrollments: id = member id, ref = partner id, shard (the member's);
         a member also: status = tier held, seq = qualifying points (12 months), at = joined, since = last earn,
         month = birth month (network.store.birthdays; NULL: not known)
-    'h' a chain head locked here:   hash = last hash, shard, seq
+    'h' a chain head locked here:   id = its anchor, hash = last hash, shard, seq
     'w' the cut-off watermark:      at = ledger_cutoff.closed_before (network.store.ledger_time)
     'b' a campaign's budget left:   id = campaign id, seq = points left (campaigns locked in this round trip)
     'c' a member's cap total:       id = campaign id, ref = member id, status = period, seq = points given
@@ -214,7 +220,7 @@ class Lookups:
                     row.status, bytes(row.hash), None if row.response is None else bytes(row.response))
             else:
                 found.heads = found.heads if found.heads is not None else {}
-                found.heads[row.shard] = ShardHead(row.seq, bytes(row.hash))
+                found.heads[row.shard] = ShardHead(row.seq, bytes(row.hash), row.id)
         return found
 
 # Prepared once per connection (parsing and planning these cost PostgreSQL more than running them for a small
@@ -414,12 +420,20 @@ class EarnCommitter:
             params["credit_partners"] = literal(limited)
         params["claim_campaigns"] = literal(campaigns)  # their budgets and cap totals come back in the lookups
         try:
+            if lock_early:
+                params["head_anchors"] = literal(self._anchors(cursor, self._expected_shards(calls)))
             cursor.execute(statement, params)
             rows = cursor.fetchall()
             copy = len(calls) >= self._copy_from
             locked = _LockedOutstanding(cursor, limited)
             decided = self._decide(calls, claim, rows, locked, Claims(_cursor_rows(cursor), campaigns), programme,
                                    copy)
+            if decided.heads is not None and not set(decided.shards) <= set(decided.heads):
+                # a member outside the shard expected of it (enrolled under another shard count): locking its
+                # head now would take heads out of shard order, so the group starts again, heads locked later
+                statement, params = "ROLLBACK", None
+                cursor.execute(statement)
+                return self._attempt(connection, calls, claim, lock_early=False)
             self._credit_use(decided, locked.read)
             statement, params = decided.writes.statement()
             if not statement and not decided.copies:  # a replayed batch, or nothing to write
@@ -433,10 +447,11 @@ class EarnCommitter:
             if decided.txs:
                 writes, heads = decided.writes, decided.heads
                 if heads is None:  # lock the heads now, after the inserts that do not need them
-                    writes.add(LOCK_HEADS, {"shards": literal(decided.shards)})
+                    writes.add(LOCK_HEADS, {"anchors": literal(self._anchors(cursor, decided.shards))})
                     statement, params = writes.statement()
                     cursor.execute(statement, params)
                     heads = shard_heads(cursor.fetchall())
+                    missing_heads(self._ledger.engine, decided.shards, heads)
                     writes = WriteBatch(PREPARED)
                 if copy:
                     journal, moves = chain_rows(decided.txs, heads)
@@ -462,6 +477,17 @@ class EarnCommitter:
         if self._committed and decided.earned:
             self._committed(decided.earned)
         return decided.outcomes, decided.batch_response
+
+    def _expected_shards(self, calls: Sequence[EarnCall]) -> set[int]:
+        """The chain shards the calls' members are expected in: where they were enrolled at today's shard count."""
+        items = [(c.caller.partner_id, c.item) for c in calls]
+        return {shard_of(member_id, self._ledger.shards) for member_id in earn_member_ids(items).values()}
+
+    def _anchors(self, cursor, shards: Iterable[int]) -> list[str]:
+        def read() -> list[tuple]:
+            cursor.execute(READ_ANCHORS)
+            return cursor.fetchall()
+        return chain_anchors(self._ledger.engine, shards, read)
 
     def _credit_use(self, decided: "_Decided", read: dict[str, tuple[int, int]]) -> None:
         """The credit-use thresholds the accepted earns cross (events after theirs) and each partner's new level."""

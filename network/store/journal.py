@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import re
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Iterable, NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from network.core import ledger
 from network.core.ledger import HoldTerms, JournalEntry, LotTerms, Posting
+from network.core.members import chain_anchor
 from network.store import pgarray
 
 
@@ -61,18 +63,20 @@ _POSTING_TYPES = ("uuid", "smallint", "text", "text", "uuid", "bigint", "uuid")
 
 
 class HeadMove(NamedTuple):
-    """A shard's chain head after the rows written (UPDATE_HEADS)."""
+    """A shard's chain head after the rows written (UPDATE_HEADS), named by its anchor."""
 
-    shards: int
+    anchors: str
     seqs: int
     hashes: bytes
 
 
 class ShardHead(NamedTuple):
-    """A shard's chain head as locked (LOCK_HEADS): its last sequence number and hash."""
+    """A shard's chain head as locked (LOCK_HEADS): its last sequence number and hash, and its anchor (the member
+    id a Citus cluster places it by: network.store.citus)."""
 
     seq: int
     last_hash: bytes
+    anchor: str
 
 
 def _unnest_insert(table: str, row_type: type[NamedTuple], types: Sequence[str]) -> str:
@@ -131,9 +135,12 @@ class WriteBatch:
 
 INSERT_JOURNAL = _unnest_insert("journal", JournalRow, _JOURNAL_TYPES)
 INSERT_POSTINGS = _unnest_insert("postings", PostingRow, _POSTING_TYPES)
+# Heads are locked and moved by their anchors (shard_heads.anchor_member_id), constants in the statement: on a Citus
+# cluster each goes to the shard that holds its members (network.store.citus)
 UPDATE_HEADS = ("UPDATE shard_heads h SET seq = v.seq, last_hash = v.last_hash FROM unnest("
-                "CAST(%(shards)s AS smallint[]), CAST(%(seqs)s AS bigint[]), CAST(%(hashes)s AS bytea[])) "
-                "AS v(shard, seq, last_hash) WHERE h.shard = v.shard")
+                "CAST(%(anchors)s AS uuid[]), CAST(%(seqs)s AS bigint[]), CAST(%(hashes)s AS bytea[])) "
+                "AS v(anchor, seq, last_hash) WHERE h.anchor_member_id = ANY(CAST(%(anchors)s AS uuid[])) "
+                "AND h.anchor_member_id = v.anchor")
 # A member's last earn or spend in the network (network.core.expiry's inactivity clock), moved forward, never back.
 # Written with the journal rows, after the chain heads are locked: every writer of a member's transactions holds its
 # shard's head first, so the member_activity row never makes anyone wait (and never deadlocks with the heads).
@@ -149,8 +156,38 @@ class ActivityRow(NamedTuple):
     activity_at: datetime
 
 
-LOCK_HEADS = "SELECT shard, seq, last_hash FROM shard_heads WHERE shard = ANY(CAST(%(shards)s AS smallint[])) " \
-             "ORDER BY shard FOR UPDATE"
+LOCK_HEADS = ("SELECT shard, seq, last_hash, anchor_member_id::text FROM shard_heads "
+              "WHERE anchor_member_id = ANY(CAST(%(anchors)s AS uuid[])) ORDER BY shard FOR UPDATE")
+READ_ANCHORS = "SELECT shard, anchor_member_id::text FROM shard_heads"
+_ANCHORS: "weakref.WeakKeyDictionary[Engine, dict[int, str]]" = weakref.WeakKeyDictionary()
+
+
+def chain_anchors(engine: Engine, shards: Iterable[int], read: Callable[[], Iterable[tuple]]) -> list[str]:
+    """The anchors of the chain shards `shards` that have a head, in shard order.
+
+    What this process read of `engine`'s database before: ensure_shard_heads reads every anchor when a server
+    starts. `read` runs READ_ANCHORS when a shard is not known yet (a head added since by a process with more
+    shards). An anchor never changes once written (migration 0020), so what any process holds stays true across
+    processes and servers."""
+    known = _ANCHORS.setdefault(engine, {})
+    wanted = sorted(set(shards))
+    if any(s not in known for s in wanted):
+        known.update((shard, anchor) for shard, anchor in read())
+    return [known[s] for s in wanted if s in known]
+
+
+def forget_anchors(engine: Engine) -> None:
+    """Drop what `chain_anchors` holds for `engine` (read again on next use)."""
+    _ANCHORS.pop(engine, None)
+
+
+def missing_heads(engine: Engine, shards: Iterable[int], heads: dict[int, "ShardHead"]) -> None:
+    """Refuse to chain onto shards whose heads were not locked: a head missing is a ledger inconsistency (or an
+    anchor this process holds is no longer there: read again next time)."""
+    missing = sorted(set(shards) - set(heads))
+    if missing:
+        forget_anchors(engine)
+        raise RuntimeError(f"ledger inconsistency: chain shard(s) {missing} have no head")
 
 
 @dataclass
@@ -222,7 +259,7 @@ def chain_rows(txs: Sequence[PendingTransaction], heads: dict[int, ShardHead]) -
         journal_rows.append(JournalRow(tx_id, tx.shard, seq, tx.kind, tx.partner_id, member, tx.points,
                                        tx.amount_minor, tx.currency, receipt_ref, store_id, terminal_id,
                                        tx.request_id, related, tx.created_at, prev_hash, digest, ledger.HASH_VERSION))
-    return journal_rows, [HeadMove(shard, seqs[shard], hashes[shard]) for shard in sorted(touched)]
+    return journal_rows, [HeadMove(heads[shard].anchor, seqs[shard], hashes[shard]) for shard in sorted(touched)]
 
 
 def activity_writes(txs: Sequence[PendingTransaction]) -> list[Write]:
@@ -239,8 +276,8 @@ def activity_writes(txs: Sequence[PendingTransaction]) -> list[Write]:
 
 
 def shard_heads(rows: Iterable[tuple]) -> dict[int, ShardHead]:
-    """LOCK_HEADS' rows (shard, seq, last_hash) by shard."""
-    return {shard: ShardHead(seq, bytes(last_hash)) for shard, seq, last_hash in rows}
+    """LOCK_HEADS' rows (shard, seq, last_hash, anchor) by shard."""
+    return {shard: ShardHead(seq, bytes(last_hash), anchor) for shard, seq, last_hash, anchor in rows}
 
 
 def write_transactions(conn: Connection, txs: Sequence[PendingTransaction]) -> None:
@@ -248,7 +285,10 @@ def write_transactions(conn: Connection, txs: Sequence[PendingTransaction]) -> N
     postings."""
     if not txs:
         return
-    heads = shard_heads(conn.exec_driver_sql(LOCK_HEADS, {"shards": pgarray.literal(sorted({tx.shard for tx in txs}))}))
+    shards = {tx.shard for tx in txs}
+    anchors = chain_anchors(conn.engine, shards, lambda: conn.exec_driver_sql(READ_ANCHORS))
+    heads = shard_heads(conn.exec_driver_sql(LOCK_HEADS, {"anchors": pgarray.literal(anchors)}))
+    missing_heads(conn.engine, shards, heads)
     for sql, params in (*posting_writes(txs), *chain_writes(txs, heads)):
         conn.exec_driver_sql(sql, params)
 
@@ -278,6 +318,13 @@ def apply_lot_deltas(conn: Connection, postings: Iterable[Posting]) -> None:
 
 
 def ensure_shard_heads(conn: Connection, shards: int) -> None:
-    conn.execute(text("INSERT INTO shard_heads (shard, seq, last_hash) "
-                      "SELECT s, 0, :genesis FROM generate_series(0, :n - 1) s ON CONFLICT DO NOTHING"),
-                 {"genesis": ledger.GENESIS_HASH, "n": shards})
+    """Give each of chain shards 0 to `shards` - 1 a head at the genesis hash, anchored to a member id its Citus
+    shard would hold (network.core.members.chain_anchor), unless it has one."""
+    present = set(conn.execute(text("SELECT shard FROM shard_heads")).scalars())
+    absent = [s for s in range(shards) if s not in present]
+    if absent:
+        conn.execute(text("INSERT INTO shard_heads (shard, seq, last_hash, anchor_member_id) "
+                          "VALUES (:s, 0, :genesis, :anchor) ON CONFLICT (shard) DO NOTHING"),
+                     [{"s": s, "genesis": ledger.GENESIS_HASH, "anchor": chain_anchor(s, shards)} for s in absent])
+    forget_anchors(conn.engine)
+    chain_anchors(conn.engine, range(shards), lambda: conn.exec_driver_sql(READ_ANCHORS))

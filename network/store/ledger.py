@@ -473,11 +473,15 @@ class Ledger:
     # --- reversals ---------------------------------------------------------------------------------------
 
     def reverse(self, conn: Connection, partner_id: str, transaction: str, points: int, reason: str,
-                request_id: str | None) -> ReverseResult:
+                request_id: str | None, *, member_id: str = "") -> ReverseResult:
+        """Reverse `transaction`, found by its member when `member_id` is given (one shard of a Citus cluster: a
+        transaction not that member's is not found), else by its id alone (a read of every shard)."""
         original_id = parse_uuid(transaction, "transaction_id")
         now = self.ledger_time(conn)
-        original = conn.execute(text("SELECT tx_id, kind, partner_id, member_id, related_id, amount_minor, created_at "
-                                     "FROM journal WHERE tx_id = :t"), {"t": original_id}).first()
+        found = "SELECT tx_id, kind, partner_id, member_id, related_id, amount_minor, created_at FROM journal "
+        original = conn.execute(text(found + "WHERE member_id = :m AND tx_id = :t"),
+                                {"m": parse_uuid(member_id, "member_id"), "t": original_id}).first() if member_id \
+            else conn.execute(text(found + "WHERE tx_id = :t"), {"t": original_id}).first()
         if original is None:
             raise errors.not_found("transaction", transaction, "TRANSACTION_NOT_FOUND")
         if original.partner_id != partner_id:
@@ -488,12 +492,16 @@ class Ledger:
                                      transaction))
         shard = self._lock_member(conn, original.member_id)
         member = str(original.member_id)
+        # Everything after the original names its member (m): its lots and postings, its bonuses and earlier
+        # reversals are all the member's, so on a Citus cluster each statement goes to the member's shard
+        owner = {"t": original_id, "m": original.member_id}
         if original.kind == "earn":
             lot = conn.execute(text(
                 "SELECT l.lot_id, l.points, l.remaining, l.state, "
-                "(SELECT coalesce(sum(p.points), 0) FROM postings p WHERE p.lot_id = l.lot_id AND p.account = 'issuer') AS issuer_sum "
-                "FROM lots l WHERE l.lot_id = (SELECT lot_id FROM postings WHERE tx_id = :t AND account = 'member')"),
-                {"t": original_id}).first()
+                "(SELECT coalesce(sum(p.points), 0) FROM postings p WHERE p.member_id = :m AND p.lot_id = l.lot_id "
+                "AND p.account = 'issuer') AS issuer_sum FROM lots l WHERE l.member_id = :m AND l.lot_id = "
+                "(SELECT lot_id FROM postings WHERE member_id = :m AND tx_id = :t AND account = 'member')"),
+                owner).first()
             reversible = -int(lot.issuer_sum)  # issuer postings: -points at earn, +r per reversal
             earn_reversal = _refuse(rules.plan_earn_reversal(transaction, reversible, lot.remaining, points))
             amount, left, reversible_now = earn_reversal.points, earn_reversal.left, earn_reversal.reversible_now
@@ -501,9 +509,9 @@ class Ledger:
             bonus_reversed = []
             for bonus in conn.execute(text(
                     "SELECT l.lot_id, l.issuer_id, l.points, l.remaining, -(SELECT coalesce(sum(p.points), 0) "
-                    "FROM postings p WHERE p.lot_id = l.lot_id AND p.account = 'issuer') AS reversible FROM journal j "
-                    "JOIN lots l ON l.earn_tx_id = j.tx_id WHERE j.related_id = :t AND j.kind = 'earn' "
-                    "ORDER BY l.lot_id"), {"t": original_id}):
+                    "FROM postings p WHERE p.member_id = :m AND p.lot_id = l.lot_id AND p.account = 'issuer') "
+                    "AS reversible FROM journal j JOIN lots l ON l.earn_tx_id = j.tx_id AND l.member_id = :m "
+                    "WHERE j.member_id = :m AND j.related_id = :t AND j.kind = 'earn' ORDER BY l.lot_id"), owner):
                 take = bonus_reversal(int(lot.points), left, int(bonus.points), int(bonus.reversible),
                                       int(bonus.remaining))
                 if take:
@@ -514,9 +522,9 @@ class Ledger:
         else:
             consumed = [Allocation(str(r.lot_id), r.issuer_id, int(r.points)) for r in conn.execute(text(
                 "SELECT p.lot_id, l.issuer_id, sum(p.points) AS points FROM postings p JOIN lots l USING (lot_id) "
-                "WHERE p.account = 'redeemer' AND (p.tx_id = :t OR p.tx_id IN "
-                "(SELECT tx_id FROM journal WHERE related_id = :t AND kind = 'reverse')) "
-                "GROUP BY p.lot_id, l.issuer_id HAVING sum(p.points) > 0 ORDER BY p.lot_id"), {"t": original_id})]
+                "WHERE p.member_id = :m AND l.member_id = :m AND p.account = 'redeemer' AND (p.tx_id = :t OR "
+                "p.tx_id IN (SELECT tx_id FROM journal WHERE member_id = :m AND related_id = :t AND kind = 'reverse')) "
+                "GROUP BY p.lot_id, l.issuer_id HAVING sum(p.points) > 0 ORDER BY p.lot_id"), owner)]
             redemption_reversal = _refuse(rules.plan_redemption_reversal(transaction, consumed, points))
             amount, left = redemption_reversal.points, redemption_reversal.left
             reversible_now = left
@@ -528,7 +536,8 @@ class Ledger:
                                                    related_id=original_id)])
         apply_lot_deltas(conn, postings)
         if original.kind == "earn" and left == 0:
-            conn.execute(text("UPDATE lots SET state = 'reversed' WHERE lot_id = :l"), {"l": lot.lot_id})
+            conn.execute(text("UPDATE lots SET state = 'reversed' WHERE member_id = :m AND lot_id = :l"),
+                         {"m": original.member_id, "l": lot.lot_id})
         if original.kind == "earn" and original.amount_minor is not None and self.programme is not None:
             # a purchase returned no longer qualifies: its month's qualifying points go down (no instant downgrade:
             # requalification is a schedule's job)
@@ -537,13 +546,14 @@ class Ledger:
                          {"m": original.member_id, "d": original.created_at.astimezone(timezone.utc).date().replace(day=1),
                           "p": -amount})
         if original.kind == "earn" and bonus_reversed:
-            conn.execute(text("UPDATE lots SET state = 'reversed' WHERE lot_id IN :ids")
-                         .bindparams(bindparam("ids", expanding=True)), {"ids": bonus_reversed})
+            conn.execute(text("UPDATE lots SET state = 'reversed' WHERE member_id = :m AND lot_id IN :ids")
+                         .bindparams(bindparam("ids", expanding=True)),
+                         {"m": original.member_id, "ids": bonus_reversed})
         elif original.kind != "earn":
             # points returned into lots that expired meanwhile come back spendable only until the lot's expiry
-            conn.execute(text("UPDATE lots SET state = 'active' WHERE lot_id IN :ids AND state = 'expired'")
-                         .bindparams(bindparam("ids", expanding=True)),
-                         {"ids": [uuid.UUID(p.lot_id) for p in postings]})
+            conn.execute(text("UPDATE lots SET state = 'active' WHERE member_id = :m AND lot_id IN :ids "
+                              "AND state = 'expired'").bindparams(bindparam("ids", expanding=True)),
+                         {"m": original.member_id, "ids": [uuid.UUID(p.lot_id) for p in postings]})
         return ReverseResult(str(tx_id), amount, reversible_now)
 
     # --- housekeeping ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
-  EarnRequestSchema, EarnResponseSchema, NetworkService, RedeemRequestSchema,
+  EarnRequestSchema, EarnResponseSchema, NetworkService, RedeemRequestSchema, ReverseRequestSchema,
 } from "../src/gen/coalition/v1/network_pb.js";
 import {
   Code, CoalitionError, IdempotencyKeyReused, InsufficientPoints, PartnerClient, ReceiptInvalid, SignatureInvalid,
@@ -41,6 +41,10 @@ test("enroll, earn, redeem: balances and signed receipts", async () => {
   assert.equal(fromBinary(RedeemRequestSchema, network.lastReceipt!.requestBytes).points, 40n);
   const balance = await network.getBalance(memberId);
   assert.equal(balance.availablePoints, 12n + 100n - 40n);
+  const returned = await network.reverse(redeemed.transactionId, { points: 10n, reason: "returned", memberId });
+  assert.equal(returned.remainingReversiblePoints, 30n); // found by its member
+  assert.equal(fromBinary(ReverseRequestSchema, network.lastReceipt!.requestBytes).memberId, memberId);
+  assert.equal((await network.getBalance(memberId)).availablePoints, 12n + 100n - 40n + 10n);
 
   // The receipt is evidence anyone holding the network's public key can check, independently of the client.
   const keys = (await network.getNetworkKeys()).keys.filter((k) => k.active);

@@ -346,16 +346,18 @@ class VoidRedemptionResponse(_message.Message):
     def __init__(self, transaction_id: _Optional[str] = ..., released_points: _Optional[int] = ...) -> None: ...
 
 class ReverseRequest(_message.Message):
-    __slots__ = ("request_id", "transaction_id", "points", "reason")
+    __slots__ = ("request_id", "transaction_id", "points", "reason", "member_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     transaction_id: str
     points: int
     reason: str
-    def __init__(self, request_id: _Optional[str] = ..., transaction_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    member_id: str
+    def __init__(self, request_id: _Optional[str] = ..., transaction_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ..., member_id: _Optional[str] = ...) -> None: ...
 
 class ReverseResponse(_message.Message):
     __slots__ = ("transaction_id", "points", "remaining_reversible_points")
