@@ -11,9 +11,11 @@ from sqlalchemy import text
 
 from network.core.members import chain_anchor, hash_range_index, shard_of, uuid_hash
 from network.core.results import EarnItem
+from network.database import make_engine, migrate
 from network.keys import Caller
 from network.settings import Settings
 from network.store.earn import EarnCall, EarnCommitter, autocommit_connection
+from network.store.journal import READ_ANCHORS, chain_anchors, ensure_shard_heads, missing_heads
 from network.store.ledger import build_ledger
 from partners.client import PartnerClient
 
@@ -92,3 +94,35 @@ def test_a_member_enrolled_under_another_shard_count_earns_on_its_own_chain(engi
                                                                 "p": shop.partner_id}).all()
         assert sorted((m, shard, seq) for m, shard, seq in landed) == sorted(
             (m, shard_of(m, 16), before[shard_of(m, 16)] + 1) for m in group)
+
+
+def test_a_head_another_process_added_is_read_on_first_use_and_a_lost_one_is_forgotten(scratch_database):
+    """Each process holds the anchors it read (per engine): a shard whose head another process added since (one with
+    more shards) is read on first use; a head this process holds but cannot lock is a ledger inconsistency, and what
+    it held is read again next time."""
+    url = scratch_database("anchors")
+    migrate(url)
+    here, there = make_engine(url, pool_size=1), make_engine(url, pool_size=1)
+    reads = []
+
+    def read(engine):
+        def rows():
+            reads.append(engine)
+            with engine.connect() as conn:
+                return conn.exec_driver_sql(READ_ANCHORS).all()
+        return rows
+    try:
+        with here.begin() as conn:
+            ensure_shard_heads(conn, 4)  # reads the four anchors for this engine
+        assert len(chain_anchors(here, range(4), read(here))) == 4 and reads == []  # held: no read
+        with there.begin() as conn:
+            ensure_shard_heads(conn, 8)  # another process, with more shards
+        with there.connect() as conn:
+            anchor_6 = conn.execute(text("SELECT anchor_member_id::text FROM shard_heads WHERE shard = 6")).scalar_one()
+        assert chain_anchors(here, [6], read(here)) == [anchor_6] and reads == [here]  # read once, on first use
+        with pytest.raises(RuntimeError, match=r"chain shard\(s\) \[6\] have no head"):
+            missing_heads(here, [5, 6], {5: None})
+        assert chain_anchors(here, [6], read(here)) == [anchor_6] and reads == [here, here]  # forgotten, read again
+    finally:
+        here.dispose()
+        there.dispose()
