@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import uuid
 
 CARD_DIGITS = (12, 19)
@@ -35,6 +36,7 @@ def shard_of(member_id: uuid.UUID, shards: int) -> int:
 
 
 _MASK = 0xFFFFFFFF
+_WORDS = struct.Struct("<4I")  # the uuid's 16 bytes as four little-endian 32-bit words
 _HASH_TOKENS = 1 << 32
 
 
@@ -46,9 +48,9 @@ def uuid_hash(value: uuid.UUID) -> int:
     """PostgreSQL's `uuid_hash(uuid)` (Bob Jenkins' lookup3 over the 16 bytes, as the server computes it on a
     little-endian machine), as a signed 32-bit integer: the hash a Citus cluster places a uuid distribution
     value by. tests/test_chain_anchors.py checks it against the server's own function."""
-    w = [int.from_bytes(value.bytes[i:i + 4], "little") for i in range(0, 16, 4)]
+    w0, w1, w2, w3 = _WORDS.unpack(value.bytes)
     a = b = c = (0x9E3779B9 + 16 + 3923095) & _MASK
-    a, b, c = (a + w[0]) & _MASK, (b + w[1]) & _MASK, (c + w[2]) & _MASK
+    a, b, c = (a + w0) & _MASK, (b + w1) & _MASK, (c + w2) & _MASK
     for shift_a, shift_b, shift_c in ((4, 6, 8), (16, 19, 4)):  # mix(a, b, c): two rounds of three steps
         a = ((a - c) & _MASK) ^ _rotated(c, shift_a)
         c = (c + b) & _MASK
@@ -56,11 +58,14 @@ def uuid_hash(value: uuid.UUID) -> int:
         a = (a + c) & _MASK
         c = ((c - b) & _MASK) ^ _rotated(b, shift_c)
         b = (b + a) & _MASK
-    a = (a + w[3]) & _MASK  # the last four bytes
-    for first, second, shift in ((2, 1, 14), (0, 2, 11), (1, 0, 25), (2, 1, 16), (0, 2, 4), (1, 0, 14), (2, 1, 24)):
-        regs = [a, b, c]  # final(a, b, c): x ^= y; x -= rot(y, k), for (x, y) in turn
-        regs[first] = ((regs[first] ^ regs[second]) - _rotated(regs[second], shift)) & _MASK
-        a, b, c = regs
+    a = (a + w3) & _MASK  # the last four bytes; then final(a, b, c)
+    c = ((c ^ b) - _rotated(b, 14)) & _MASK
+    a = ((a ^ c) - _rotated(c, 11)) & _MASK
+    b = ((b ^ a) - _rotated(a, 25)) & _MASK
+    c = ((c ^ b) - _rotated(b, 16)) & _MASK
+    a = ((a ^ c) - _rotated(c, 4)) & _MASK
+    b = ((b ^ a) - _rotated(a, 14)) & _MASK
+    c = ((c ^ b) - _rotated(b, 24)) & _MASK
     return c - (1 << 32) if c >= 1 << 31 else c
 
 
