@@ -97,9 +97,10 @@ def table_uses(sql: str, tables: dict[str, str]) -> list[TableUse]:
             k += 1
         if k < len(t) and re.fullmatch(r"[a-z_][a-z_0-9]*", t[k]) and t[k] not in _NOT_ALIAS:
             alias = t[k]
-        if word == "into" and k < len(t) and t[j + 1] == "(":
-            close = t.index(")", j + 1)
-            insert_columns[name] = [c for c in t[j + 2:close] if c != ","]
+        opening = k + 1 if alias != name else j + 1  # the column list follows the alias, if any
+        if word == "into" and opening < len(t) and t[opening] == "(":
+            close = t.index(")", opening)
+            insert_columns[name] = [c for c in t[opening + 1:close] if c != ","]
         uses.append((name, alias))
         positions.append((j, name))
     result = []

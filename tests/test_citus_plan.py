@@ -52,6 +52,29 @@ def test_the_chain_heads_are_anchored_one_per_chain_shard():
     assert split(anchors) and tokens(anchors)  # it reads as SQL
 
 
+def test_the_programme_and_consent_tables_an_earn_or_spend_touches_follow_their_members():
+    """MEMBER_TABLES: each a table of the models with a member_id, its new primary key the old one plus member_id (so
+    no uniqueness is lost); a key without member_id is replaced before the table is distributed, co-located."""
+    from network.models import Base
+
+    current = {}
+    for table, key in citus.MEMBER_TABLES.items():
+        model = Base.metadata.tables[table]
+        assert "member_id" in model.c and "member_id" in key
+        current[table] = tuple(c.name for c in model.primary_key.columns)
+        assert set(current[table]) <= set(key) and set(key) - set(current[table]) <= {"member_id"}
+    statements = citus.member_tables_plan(current)
+    rekeyed = [t for t in citus.MEMBER_TABLES if "member_id" not in current[t]]
+    assert rekeyed == ["earn_components", "redemption_codes"]
+    for table in citus.MEMBER_TABLES:
+        create = statements.index(f"SELECT create_distributed_table('{table}', 'member_id', colocate_with => 'members')")
+        if table in rekeyed:
+            key = f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({', '.join(citus.MEMBER_TABLES[table])})"
+            assert statements.index(key) == create - 1
+    assert len(statements) == len(citus.MEMBER_TABLES) + len(rekeyed)
+    assert len(citus.member_tables_plan({t: ("member_id",) for t in citus.MEMBER_TABLES})) == len(citus.MEMBER_TABLES)
+
+
 @pytest.mark.parametrize("count", [0, -1, 1025])
 def test_a_shard_count_out_of_range_is_refused(count):
     with pytest.raises(ValueError, match="shard count must be 1 to 1024"):
@@ -70,7 +93,7 @@ def test_without_citus_the_migration_step_does_nothing(engine):
 
 # --- the tokenizer on known shapes ------------------------------------------------------------------------------
 
-TABLES = {**citus.DISTRIBUTED, **citus.LOOKUPS}
+TABLES = {**citus.DISTRIBUTED, **citus.LOOKUPS, **{table: "member_id" for table in citus.MEMBER_TABLES}}
 
 
 @pytest.mark.parametrize("sql, expected", [
@@ -80,6 +103,9 @@ TABLES = {**citus.DISTRIBUTED, **citus.LOOKUPS}
     ("SELECT 1 FROM members m WHERE m.member_id = ANY(CAST('{}' AS uuid[]))", [("members", "set")]),
     ("INSERT INTO postings (tx_id, line, points) SELECT * FROM unnest($1, $2, $3)", [("postings", "")]),
     ("INSERT INTO journal (tx_id, member_id) VALUES ($1, $2)", [("journal", "set")]),
+    ("INSERT INTO lots AS l (member_id, points) SELECT * FROM unnest($1, $2) ON CONFLICT (member_id) DO NOTHING",
+     [("lots", "set")]),
+    ("INSERT INTO lots AS l (lot_id, points) VALUES ($1, $2)", [("lots", "")]),
     ("SELECT 1 FROM members m JOIN enrollments e USING (member_id) WHERE m.card_number = 'x'",
      [("members", "set"), ("enrollments", "set")]),
     ("SELECT 'a;b' AS x FROM holds WHERE hold_id = $1", [("holds", "")]),
@@ -118,7 +144,8 @@ class _Recording(psycopg2.extensions.cursor):
         return super().execute(query, vars)
 
 
-def test_every_statement_of_the_earn_and_redeem_paths_is_checked(database_url, settings, network_signer, make_partner):
+def test_every_statement_of_the_earn_and_redeem_paths_is_checked(database_url, settings, network_signer, make_partner,
+                                                                   member_pin):
     captured = make_engine(database_url, pool_size=4)
     event.listen(captured, "connect", lambda dbapi, record: setattr(dbapi, "cursor_factory", _Recording))
     shop, other = make_partner("cit"), make_partner("cir")
@@ -131,16 +158,20 @@ def test_every_statement_of_the_earn_and_redeem_paths_is_checked(database_url, s
             member = issuer.enroll_member().member.member_id
             second = issuer.enroll_member().member.member_id
             redeemer.enroll_member(card_number=issuer.find_member(member_id=member).member.card_number)
+            issuer.create_campaign(f"cit-{uuid.uuid4().hex[:8]}", fixed_points=5)  # earns write their components
+            pin = member_pin(member)
 
             def phase(name: str) -> None:
                 _Recording.phase[0] = name
 
             phase("Earn")
             earned = issuer.earn(member, points=500)
+            assert [c.points for c in earned.components if c.kind == "campaign"] == [5]
             phase("BatchEarn")
             issuer.batch_earn([{"member_id": member, "points": 10}, {"member_id": second, "points": 20}])
             phase("Redeem")
             spent = redeemer.redeem(member, 50)
+            redeemer.redeem(member, 5, pin=pin)  # the member's credentials read and written
             phase("Authorize")
             hold = redeemer.authorize_redemption(member, 40)
             phase("Capture")
@@ -180,6 +211,9 @@ def test_every_statement_of_the_earn_and_redeem_paths_is_checked(database_url, s
         print("GAP", key, "|", " ".join(gaps[key][0].split())[:160])
     assert set(checked) == {"Earn", "BatchEarn", "Redeem", "Authorize", "Capture", "Void", "Reverse", "ReverseById"}
     assert all("journal" in tables for tables in checked.values())  # every call wrote the journal and was seen
+    # the programme's and consent's member tables were seen too: a bonus's components, a PIN's credentials
+    assert {"earn_components", "member_status", "member_qualifying", "member_birthdays"} <= set(checked["Earn"])
+    assert "member_credentials" in checked["Redeem"]
     unexpected = {key: statements[0][:300] for key, statements in gaps.items() if key not in KNOWN_GAPS}
     fixed = sorted(set(KNOWN_GAPS) - set(gaps))
     assert not unexpected, f"statements on a distributed table without its distribution column: {unexpected}"

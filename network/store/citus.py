@@ -17,6 +17,9 @@ where the `citus` extension is available (`apply_if_available`), and does nothin
   network.store.journal.LOCK_HEADS, UPDATE_HEADS.)
 - Partners, contracts and keys are reference tables (copied to every node; small, read on every call): partners,
   contracts, partner_keys, network_keys, ledger_cutoff.
+- The member-keyed tables of the programme and of consent that an earn or a spend touches (tiers held,
+  qualifying points, last activity, birthdays, PIN credentials, campaign cap totals, earn components, one-time
+  codes: MEMBER_TABLES) are distributed by member id and co-located too, by migration 0022 (`member_tables_plan`).
 - Everything else (idempotency keys, partner events and the partner velocity window partner_spends, keyed by
   partner; settlement's tables) stays on the coordinator as local tables: settlement reads whole periods and is
   not on the per-call path.
@@ -49,6 +52,19 @@ REFERENCE = ("partners", "contracts", "partner_keys", "network_keys", "ledger_cu
 # lookups from an id the wire carries alone to its member: table -> the id it is distributed by, each in a colocation
 # group of its own (migration 0019 distributes hold_members where Citus is installed)
 LOOKUPS = {"hold_members": "hold_id"}
+# The member-keyed tables the programme and consent read or write on a member's earn or spend, distributed by
+# member id and co-located with `members` too (migration 0022, where 0013's plan ran): table -> its primary key,
+# which must hold member_id (two gain it). Without them every earn would write the coordinator as well.
+MEMBER_TABLES = {
+    "member_status": ("member_id",),
+    "member_qualifying": ("member_id", "month"),
+    "member_activity": ("member_id",),
+    "member_birthdays": ("member_id",),
+    "member_credentials": ("member_id",),
+    "campaign_member_totals": ("campaign_id", "member_id", "period"),
+    "earn_components": ("member_id", "tx_id", "line"),
+    "redemption_codes": ("member_id", "code_hash"),
+}
 # columns added so that a table can be distributed by member id: table -> the statement filling it
 ADDED_COLUMNS = {
     "postings": "UPDATE postings p SET member_id = j.member_id FROM journal j WHERE j.tx_id = p.tx_id",
@@ -116,6 +132,18 @@ BEGIN
   END LOOP;
   ALTER TABLE shard_heads ALTER COLUMN anchor_member_id SET NOT NULL;
 END $$"""
+
+
+def member_tables_plan(current_keys: dict[str, tuple[str, ...]]) -> list[str]:
+    """The statements distributing MEMBER_TABLES by member id, co-located with `members`: a table whose primary key
+    (`current_keys`: as the database has it) lacks member_id gets MEMBER_TABLES' key first."""
+    statements = []
+    for table, key in MEMBER_TABLES.items():
+        if DISTRIBUTION_COLUMN not in current_keys[table]:
+            statements.append(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({', '.join(key)})")
+        statements.append(f"SELECT create_distributed_table('{table}', '{DISTRIBUTION_COLUMN}', "
+                          f"colocate_with => '{COLOCATE_WITH}')")
+    return statements
 
 
 def citus_available(conn: Connection) -> bool:
