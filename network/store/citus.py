@@ -96,6 +96,7 @@ def plan(shard_count: int) -> list[str]:
                    # (partner_id, customer_ref) cannot stay unique once enrollments are spread by member: enrolment
                    # keeps the rule under the partner's advisory lock (a change listed in tests/test_citus_plan.py)
                    *(f"ALTER TABLE enrollments DROP CONSTRAINT {name}" for name in DROPPED_UNIQUE)]
+    statements.append(drop_foreign_keys_into_distributed())
     for table in REFERENCE:
         statements.append(f"SELECT create_reference_table('{table}')")
     for table, column in DISTRIBUTED.items():
@@ -107,6 +108,30 @@ def plan(shard_count: int) -> list[str]:
         colocate = "" if table == COLOCATE_WITH else f", colocate_with => '{COLOCATE_WITH}'"
         statements.append(f"SELECT create_distributed_table('{table}', '{column}'{colocate})")
     return statements
+
+
+def drop_foreign_keys_into_distributed() -> str:
+    """The statement dropping every foreign key from a table the plan does not distribute to one it does (cards,
+    PIN credentials, one-time codes, activation codes, verification failures... -> members): Citus refuses a
+    foreign key from a table on the coordinator to a distributed table, so create_distributed_table would stop at
+    the first. Keys between the distributed tables stay (each names the member id: co-located). Found in
+    pg_constraint when it runs, so a table added later is covered. What those keys guarded (a card of a member that
+    exists) the code keeps: members are never deleted."""
+    names = ", ".join(f"'{table}'" for table in DISTRIBUTED)
+    return _DROP_FOREIGN_KEYS.format(distributed=names)
+
+
+_DROP_FOREIGN_KEYS = """DO $$
+DECLARE
+  fk record;
+BEGIN
+  FOR fk IN SELECT conrelid::regclass AS child, conname FROM pg_constraint
+            WHERE contype = 'f' AND confrelid::regclass::text = ANY(ARRAY[{distributed}])
+              AND NOT conrelid::regclass::text = ANY(ARRAY[{distributed}])
+            ORDER BY 1, 2 LOOP
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', fk.child, fk.conname);
+  END LOOP;
+END $$"""
 
 
 # Each chain shard s (0..n-1) gets as anchor a member id that Citus hashes into the s-th worker shard of `members`
