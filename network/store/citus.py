@@ -27,6 +27,11 @@ where the `citus` extension is available (`apply_if_available`), and does nothin
 What the code still has to change before a cluster is router-executable on every call is what
 tests/test_citus_plan.py lists (statements of the earn and redeem paths that do not filter on the distribution
 column): the plan is the schema half.
+
+Not yet handled (found by reading; no Citus cluster runs here, so the plan has not run on one): `members`'s unique
+card_number and its `members_card` trigger (migration 0008), both of which Citus refuses on a distributed table.
+Enrolment would write its cards row itself, first, and `cards` (keyed by card number, on the coordinator) would hold
+card uniqueness; the plan would then drop the key and the trigger.
 """
 
 from __future__ import annotations
