@@ -67,10 +67,12 @@ def test_the_programme_and_consent_tables_an_earn_or_spend_touches_follow_their_
     rekeyed = [t for t in citus.MEMBER_TABLES if "member_id" not in current[t]]
     assert rekeyed == ["earn_components", "redemption_codes"]
     for table in citus.MEMBER_TABLES:
-        create = statements.index(f"SELECT create_distributed_table('{table}', 'member_id', colocate_with => 'members')")
+        create = statements.index(
+            f"SELECT create_distributed_table('{table}', 'member_id', colocate_with => 'members')")
         if table in rekeyed:
-            key = f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({', '.join(citus.MEMBER_TABLES[table])})"
-            assert statements.index(key) == create - 1
+            columns = ", ".join(citus.MEMBER_TABLES[table])
+            assert statements.index(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({columns})") \
+                == create - 1
     assert len(statements) == len(citus.MEMBER_TABLES) + len(rekeyed)
     assert len(citus.member_tables_plan({t: ("member_id",) for t in citus.MEMBER_TABLES})) == len(citus.MEMBER_TABLES)
 

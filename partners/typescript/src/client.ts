@@ -234,8 +234,10 @@ export class PartnerClient {
   }
 
   // memberId: the transaction's member; the network then finds it on one database node instead of asking every one.
-  reverse(transactionId: string,
-    fields: { points?: bigint; reason?: string; requestId?: string; memberId?: string } = {}): Promise<ReverseResponse> {
+  reverse(
+    transactionId: string,
+    fields: { points?: bigint; reason?: string; requestId?: string; memberId?: string } = {},
+  ): Promise<ReverseResponse> {
     const { requestId, ...rest } = fields;
     return this.call(NetworkService.method.reverse, ReverseRequestSchema,
       { requestId: requestId ?? newRequestId(), transactionId, ...rest }, true);
