@@ -43,8 +43,16 @@ def open_cycle(conn: Connection, cycle_id: str, start: datetime, end: datetime, 
 
 
 def plan_next_cycle(conn: Connection, now: datetime, period_seconds: int, currency: str) -> CycleRow | None:
-    """The period just ended, from where the last cycle stopped, with its cycle row; None when none is due."""
+    """The period just ended, from where the last cycle stopped, with its cycle row; None when none is due.
+
+    A planned cycle still 'scheduled' comes first: a planning attempt that committed its row and then lost its
+    answer (the worker killed before Temporal heard back) is retried, and the retry must start that cycle's
+    workflow, not plan the period after it and leave the committed one without a workflow for ever. Starting a
+    workflow already running is harmless (the schedule's workflow finds it running)."""
     store.cycles.lock_all(conn)
+    unstarted = store.cycles.oldest_unstarted(conn)
+    if unstarted is not None:
+        return store.cycles.lock(conn, unstarted)
     period = next_period(now, period_seconds, store.cycles.last_period_end(conn))
     if period is None:
         return None

@@ -72,6 +72,13 @@ def lock_all(conn: Connection) -> None:
     conn.exec_driver_sql("LOCK TABLE cycles IN SHARE ROW EXCLUSIVE MODE")
 
 
+def oldest_unstarted(conn: Connection) -> str | None:
+    """The oldest cycle the schedule planned (its workflow id is its cycle id) that is still 'scheduled': its
+    workflow has not moved it yet, or was never started."""
+    return conn.execute(text("SELECT cycle_id FROM cycles WHERE state = 'scheduled' AND workflow_id = cycle_id "
+                             "ORDER BY period_start LIMIT 1")).scalar()
+
+
 def last_period_end(conn: Connection) -> datetime | None:
     return conn.execute(text("SELECT max(period_end) FROM cycles")).scalar_one()
 
