@@ -176,11 +176,15 @@ def member_tables_plan(current_keys: dict[str, tuple[str, ...]]) -> list[str]:
     return statements
 
 
+def citus_installed(conn: Connection) -> bool:
+    """Whether the citus extension is installed in this database (pg_extension): 0013's plan ran."""
+    return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")).scalar_one())
+
+
 def citus_available(conn: Connection) -> bool:
     """Whether the citus extension is installed here or can be (pg_extension / pg_available_extensions)."""
-    return bool(conn.execute(text(
-        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') "
-        "OR EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus')")).scalar_one())
+    return citus_installed(conn) or bool(conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus')")).scalar_one())
 
 
 def apply_if_available(conn: Connection, shard_count: int) -> bool:

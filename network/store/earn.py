@@ -23,6 +23,7 @@ surfaces as SQLAlchemy's DBAPIError, like everywhere else.
 from __future__ import annotations
 
 import json
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -414,14 +415,16 @@ class EarnCommitter:
             (_CREDIT_LOCK + ";\n" if limited else "") + \
             (PREPARED[CAMPAIGN_LOCK].execute() + ";\n" if campaigns else "") + \
             prepared["read_lock" if lock_early else "read"].execute()
-        params = self._read_params(calls, claim, now)
+        items = [(c.caller.partner_id, c.item) for c in calls]
+        member_ids = earn_member_ids(items)  # parsed once: the lookups' parameters and the heads expected
+        params = self._read_params(calls, claim, now, items, member_ids)
         params["idem_retention"] = retention
         if limited:
             params["credit_partners"] = literal(limited)
         params["claim_campaigns"] = literal(campaigns)  # their budgets and cap totals come back in the lookups
         try:
             if lock_early:
-                params["head_anchors"] = literal(self._anchors(cursor, self._expected_shards(calls)))
+                params["head_anchors"] = literal(self._anchors(cursor, self._expected_shards(member_ids)))
             cursor.execute(statement, params)
             rows = cursor.fetchall()
             copy = len(calls) >= self._copy_from
@@ -478,10 +481,9 @@ class EarnCommitter:
             self._committed(decided.earned)
         return decided.outcomes, decided.batch_response
 
-    def _expected_shards(self, calls: Sequence[EarnCall]) -> set[int]:
+    def _expected_shards(self, member_ids: dict[int, uuid.UUID]) -> set[int]:
         """The chain shards the calls' members are expected in: where they were enrolled at today's shard count."""
-        items = [(c.caller.partner_id, c.item) for c in calls]
-        return {shard_of(member_id, self._ledger.shards) for member_id in earn_member_ids(items).values()}
+        return {shard_of(member_id, self._ledger.shards) for member_id in member_ids.values()}
 
     def _anchors(self, cursor, shards: Iterable[int]) -> list[str]:
         def read() -> list[tuple]:
@@ -516,7 +518,8 @@ class EarnCommitter:
             decided.writes.add(_SET_CREDIT_LEVELS, columns(CreditLevelRow, levels))
 
     @staticmethod
-    def _read_params(calls: Sequence[EarnCall], claim: BatchClaim | None, now: datetime) -> dict:
+    def _read_params(calls: Sequence[EarnCall], claim: BatchClaim | None, now: datetime,
+                     items: Sequence[tuple[str, EarnItem]], member_ids: dict[int, uuid.UUID]) -> dict:
         partner_ids = [c.caller.partner_id for c in calls]  # the IdempotencyLookup columns, built column-wise
         request_ids = [c.item.request_id for c in calls]
         if claim:
@@ -524,7 +527,7 @@ class EarnCommitter:
             request_ids.append(claim.request_id)
         return {"keys": literal(sorted({c.caller.key_id for c in calls})),
                 "idem_partner_id": literal(partner_ids), "idem_request_id": literal(request_ids),
-                **member_lookup_params([(c.caller.partner_id, c.item) for c in calls], now)}
+                **member_lookup_params(items, now, member_ids)}
 
     def _decide(self, calls: Sequence[EarnCall], claim: BatchClaim | None, rows,
                 outstanding: Callable[[str], int], claims: Claims | None = None,

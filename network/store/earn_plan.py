@@ -150,9 +150,11 @@ def earn_member_ids(items: Sequence[tuple[str, EarnItem]], results: list | None 
     return ids
 
 
-def member_lookup_params(items: Sequence[tuple[str, EarnItem]], now: datetime) -> dict[str, str]:
-    """MEMBERS_OF_ITEMS' parameters for `items` (items whose member id is not a UUID are left out) at `now`."""
-    ids = earn_member_ids(items)
+def member_lookup_params(items: Sequence[tuple[str, EarnItem]], now: datetime,
+                         ids: dict[int, uuid.UUID] | None = None) -> dict[str, str]:
+    """MEMBERS_OF_ITEMS' parameters for `items` (items whose member id is not a UUID are left out) at `now`;
+    `ids`: earn_member_ids(items), when the caller has it already."""
+    ids = earn_member_ids(items) if ids is None else ids
     pairs = sorted({MemberPair(items[i][0], str(member_id)) for i, member_id in ids.items()})
     return {"members": pgarray.literal(sorted({pair.member_id for pair in pairs})),
             "qualifying_from": qualifying_from(now).isoformat(),

@@ -12,6 +12,8 @@ Create Date: 2026-11-30 22:20:00.000000
 import sqlalchemy as sa
 from alembic import op
 
+from network.store import citus
+
 revision = '0019'
 down_revision = '0018'
 branch_labels = None
@@ -26,8 +28,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('hold_id'),
     )
     op.execute("INSERT INTO hold_members (hold_id, member_id) SELECT hold_id, member_id FROM holds")
-    citus = op.get_bind().execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first()
-    if citus:  # the plan of 0013 ran: distribute the lookup by its own key (network.store.citus.LOOKUPS)
+    if citus.citus_installed(op.get_bind()):  # 0013's plan ran: distribute the lookup by its own key (citus.LOOKUPS)
         op.execute("SELECT create_distributed_table('hold_members', 'hold_id', colocate_with => 'none')")
 
 

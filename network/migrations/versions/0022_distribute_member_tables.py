@@ -21,7 +21,7 @@ depends_on = None
 
 def upgrade() -> None:
     conn = op.get_bind()
-    if not conn.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first():
+    if not citus.citus_installed(conn):
         return
     if not conn.execute(sa.text("SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'members'::regclass")).first():
         return
