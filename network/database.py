@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import pathlib
+import subprocess
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -48,6 +50,32 @@ def _mend_handle_list(data_dir: pathlib.Path) -> None:
         path.write_text("[]")
 
 
+# A start is tried this many times. Once seen in a CI run: pg_ctl killed by SIGBUS before it had written a line of
+# its log, the same data directory starting at once when tried again. pgserver then fails reading the missing log
+# (FileNotFoundError, the pg_ctl failure as its context) and leaves the failed server registered for the directory,
+# so a second get_server in the process would hand that back; it is dropped before the next try.
+START_ATTEMPTS = 2
+START_FAILURES = (subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError)
+
+
+def _start_server(data_dir: pathlib.Path, cleanup_mode: str | None):
+    import pgserver
+
+    servers = pgserver.postgres_server.PostgresServer
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return pgserver.get_server(str(data_dir), cleanup_mode=cleanup_mode)
+        except START_FAILURES as failure:
+            failed = servers._instances.pop(data_dir.expanduser().resolve(), None)
+            if failed is not None:
+                atexit.unregister(failed._cleanup)
+            cause = failure.__context__ if isinstance(failure, FileNotFoundError) and failure.__context__ else failure
+            if attempt == START_ATTEMPTS:
+                raise
+            log.warning("the embedded PostgreSQL in %s did not start (%s); trying again", data_dir, cause)
+    raise AssertionError("unreachable")
+
+
 class EmbeddedPostgres:
     """A real PostgreSQL server from the `pgserver` package, its data in `data_dir`."""
 
@@ -57,7 +85,7 @@ class EmbeddedPostgres:
         data_dir.mkdir(parents=True, exist_ok=True)
         with pgserver.postgres_server.PostgresServer._lock:  # pgserver's own lock around its handle list
             _mend_handle_list(data_dir)
-        self._server = pgserver.get_server(str(data_dir), cleanup_mode=cleanup_mode)
+        self._server = _start_server(data_dir, cleanup_mode)
         if not self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';").count("1 row"):
             self._server.psql(f"CREATE DATABASE {DATABASE_NAME};")
         uri = self._server.get_uri(DATABASE_NAME)

@@ -142,3 +142,45 @@ def test_the_listeners_of_one_engine_share_one_connection_and_each_hears_its_own
             listener.close()
     _until_none(connections)
     shared.dispose()
+
+
+def test_a_notification_read_with_a_listen_reply_is_delivered_at_once(database_url, engine):
+    """A NOTIFY that reaches the shared connection just as it LISTENs for a newcomer is read with the LISTEN's reply
+    (psycopg2 queues it, the socket is drained): it is delivered then, not left until the next notification."""
+    from sqlalchemy import text
+
+    from network.database import make_engine
+
+    shared = make_engine(database_url, pool_size=1)
+    heard: list[str] = []
+    arrived = threading.Event()
+
+    def on_b(payloads):
+        heard.extend(payloads)
+        arrived.set()
+
+    b = ChannelListener(shared, "coalition_test_b", lambda: None, notified=on_b, name="test-listener")
+    hub = b._hub
+    assert b.connected.wait(30)
+    real_current, armed = hub._current, threading.Event()
+
+    def current():  # the NOTIFY lands on the socket after the hub's wait, before its LISTEN for the newcomer
+        if armed.is_set():
+            armed.clear()
+            with engine.connect() as conn:
+                conn.execute(text("SELECT pg_notify('coalition_test_b', 'racing')"))
+                conn.commit()
+            time.sleep(0.3)
+        return real_current()
+
+    hub._current = current
+    armed.set()
+    c = ChannelListener(shared, "coalition_test_c", lambda: None, name="test-listener")
+    try:
+        assert c.connected.wait(30) and not armed.is_set()
+        assert arrived.wait(5), "the notification read with the LISTEN reply was never delivered"
+        assert heard == ["racing"]
+    finally:
+        b.close()
+        c.close()
+    shared.dispose()

@@ -168,7 +168,9 @@ class _Hub:
                     if listener not in listening:
                         listening.add(listener)
                         listener._listening()
-                if driver in self._wait(1.0, driver):
+                # A LISTEN's or UNLISTEN's reply may carry notifications that arrived meanwhile: psycopg2 queues
+                # them with the reply, and the socket they came on is read. They are dispatched before any wait.
+                if driver.notifies or driver in self._wait(1.0, driver):
                     driver.poll()
                     if driver.notifies:
                         payloads: dict[str, list[str]] = {}
