@@ -45,6 +45,7 @@ from network.store import campaigns as programme_store
 from network.core.results import EarnItem
 from network.database import make_engine, migrate
 from network.store.verify import verify_ledger
+from network.store.credentials import ADD_CARDS_OF
 from network.store.ledger import build_ledger, new_card_number
 from coalition import history
 from coalition.settings import CoalitionSettings, get_settings
@@ -379,6 +380,7 @@ def _ensure_members(engine: Engine, settings: CoalitionSettings, count: int, sin
             "SELECT m, c, s, p, :t FROM unnest(CAST(:m AS uuid[]), CAST(:c AS text[]), CAST(:s AS smallint[]), "
             "CAST(:p AS text[])) AS x(m, c, s, p)"),
             {"t": now, **dict(zip("mcsp", map(list, zip(*member_rows))))})
+        conn.execute(text(ADD_CARDS_OF), {"m": [member_ids[i] for i in missing]})
         conn.execute(text(
             "INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at, method) "
             "SELECT p, m, r, :t, 'till' FROM unnest(CAST(:p AS text[]), CAST(:m AS uuid[]), CAST(:r AS text[])) AS x(p, m, r)"),

@@ -67,6 +67,8 @@ def load(engine: Engine, transactions: int, partners: int, now: datetime) -> dic
         "INSERT INTO members (member_id, card_number, shard, enrolled_by, created_at) "
         f"SELECT {_member('i')}, '7' || lpad(i::text, 15, '0'), i % 64, {_partner('i % :P + 1')}, :t0 "
         "FROM generate_series(1, :M) i",
+        "INSERT INTO cards (card_number, member_id, status, created_at) "
+        "SELECT card_number, member_id, 'active', created_at FROM members",
         "INSERT INTO enrollments (partner_id, member_id, enrolled_at) SELECT enrolled_by, member_id, created_at FROM members",
         "INSERT INTO lots (lot_id, member_id, issuer_id, earn_tx_id, points, remaining, held, state, available_at, "
         "expires_at, created_at) "

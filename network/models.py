@@ -114,8 +114,8 @@ class Member(Base):
 
 
 class Card(Base):
-    """Every card a member owns. members.card_number is the member's current card; a trigger (migration 0008) adds
-    the cards row of every member inserted. Only an active card finds its member."""
+    """Every card a member owns. members.card_number is the member's current card; every insert of members writes
+    its cards row too (network.store.ledger.ADD_CARD). Only an active card finds its member."""
 
     __tablename__ = "cards"
     card_number: Mapped[str] = mapped_column(String(19), primary_key=True)
@@ -670,7 +670,8 @@ class MemberStatus(Base):
 
 class TierChange(Base):
     """A change of a member's tier: an upgrade in the earn that crossed a threshold (reason 'earn'), or a one-level
-    downgrade by the requalification review ('review'). Written by the member_status trigger (migration 0016)."""
+    downgrade by the requalification review ('review'). Written by the statement changing member_status.tier
+    (network.store.earn_plan.UPSERT_STATUS, network.store.tiers)."""
 
     __tablename__ = "tier_changes"
     change_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

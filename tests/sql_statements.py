@@ -76,6 +76,26 @@ class TableUse:
     constrained: str  # "one": compared with one value; "set": with a set (ANY, IN, USING, insert rows); "": not
 
 
+def tables_named(sql: str) -> set[str]:
+    """Every relation the statement names after FROM, JOIN, INTO, UPDATE or TABLE, less its own WITH queries' names
+    and the functions it reads from (FROM unnest(...)); INSERT INTO t (columns) names t; IS DISTINCT FROM a.b
+    names nothing."""
+    t = tokens(sql)
+    ctes = {t[i - 1] for i in range(1, len(t) - 1) if t[i] == "as" and t[i + 1] == "(" and i >= 2
+            and t[i - 2] in ("with", ",")}
+    named = set()
+    for i, word in enumerate(t):
+        if word not in _CLAUSE or i + 1 >= len(t):
+            continue
+        j = i + 1
+        while j < len(t) and t[j] in ("only", "lateral"):
+            j += 1
+        if j < len(t) and re.fullmatch(r"[a-z_][a-z_0-9]*", t[j]) and t[j] not in _NOT_ALIAS \
+                and (j + 1 >= len(t) or t[j + 1] != "." and (word not in ("from", "join") or t[j + 1] != "(")):
+            named.add(t[j])
+    return named - ctes
+
+
 def table_uses(sql: str, tables: dict[str, str]) -> list[TableUse]:
     """For each use of a table in `tables` (table -> distribution column): how the statement constrains it."""
     t = tokens(sql)

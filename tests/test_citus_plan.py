@@ -9,13 +9,14 @@ from collections import defaultdict
 
 import psycopg2.extensions
 import pytest
+from alembic import command
 from sqlalchemy import event, text
 
-from network.database import make_engine, migrate
+from network.database import alembic_config, make_engine, migrate
 from network.server import start_server
 from network.store import citus
 from partners.client import PartnerClient
-from tests.sql_statements import split, table_uses, tokens
+from tests.sql_statements import split, table_uses, tables_named, tokens
 
 # --- the plan, a pure function --------------------------------------------------------------------------------
 
@@ -65,7 +66,12 @@ def test_the_programme_and_consent_tables_an_earn_or_spend_touches_follow_their_
         assert set(current[table]) <= set(key) and set(key) - set(current[table]) <= {"member_id"}
     statements = citus.member_tables_plan(current)
     rekeyed = [t for t in citus.MEMBER_TABLES if "member_id" not in current[t]]
-    assert rekeyed == ["earn_components", "redemption_codes"]
+    assert rekeyed == ["earn_components", "redemption_codes", "tier_changes"]
+    first = min(i for i, s in enumerate(statements) if "create_distributed_table" in s)
+    # member_status's triggers are gone and the tiers its upgrade reads are on every node before anything moves
+    assert statements[:first] == ["DROP TRIGGER IF EXISTS member_status_tier_insert ON member_status",
+                                  "DROP TRIGGER IF EXISTS member_status_tier_change ON member_status",
+                                  "SELECT create_reference_table('tiers')"]
     for table in citus.MEMBER_TABLES:
         create = statements.index(
             f"SELECT create_distributed_table('{table}', 'member_id', colocate_with => 'members')")
@@ -73,8 +79,41 @@ def test_the_programme_and_consent_tables_an_earn_or_spend_touches_follow_their_
             columns = ", ".join(citus.MEMBER_TABLES[table])
             assert statements.index(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({columns})") \
                 == create - 1
-    assert len(statements) == len(citus.MEMBER_TABLES) + len(rekeyed)
-    assert len(citus.member_tables_plan({t: ("member_id",) for t in citus.MEMBER_TABLES})) == len(citus.MEMBER_TABLES)
+    assert len(statements) == first + len(citus.MEMBER_TABLES) + len(rekeyed)
+    assert len(citus.member_tables_plan({t: ("member_id",) for t in citus.MEMBER_TABLES})) == \
+        first + len(citus.MEMBER_TABLES)
+
+
+def test_what_citus_refuses_on_members_goes_before_members_is_distributed():
+    statements = citus.plan(8)
+    members = statements.index("SELECT create_distributed_table('members', 'member_id')")
+    for refused in ("ALTER TABLE members DROP CONSTRAINT members_card_number_key",
+                    "ALTER TABLE enrollments DROP CONSTRAINT enrollments_partner_id_customer_ref_key",
+                    "DROP TRIGGER IF EXISTS members_card ON members"):
+        assert statements.index(refused) < members
+
+
+def test_the_keys_and_triggers_the_plans_drop_are_named_as_the_database_has_them(scratch_database):
+    """On a migrated PostgreSQL: every unique key the plan drops exists under the name it uses (an ALTER naming a
+    key that is not there would stop the plan); no trigger is left anywhere (migration 0023: the code writes what
+    they wrote), and a database at 0022 had exactly the ones the plans drop."""
+    url = scratch_database("citus_names")
+    migrate(url)
+    engine = make_engine(url, pool_size=1)
+    triggers = "SELECT tgrelid::regclass::text, tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2"
+    try:
+        with engine.connect() as conn:
+            for table, name in citus.DROPPED_UNIQUE.items():
+                assert conn.execute(text("SELECT contype FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) "
+                                         "AND conname = :n"), {"t": table, "n": name}).scalar_one() == "u"
+            assert conn.execute(text(triggers)).all() == []
+        command.downgrade(alembic_config(url), "0022")
+        with engine.connect() as conn:
+            assert sorted(tuple(r) for r in conn.execute(text(triggers))) == sorted(
+                (table, name) for table, names in citus.TRIGGERS.items() for name in names)
+        migrate(url)
+    finally:
+        engine.dispose()
 
 
 def test_the_foreign_keys_citus_refuses_are_dropped_before_anything_is_distributed(scratch_database):
@@ -158,6 +197,20 @@ KNOWN_GAPS = {
 }
 
 
+# Tables left on the coordinator that a statement on a distributed table names too, by (call, table): why. Citus runs
+# such a statement only by planning its parts apart (the coordinator's tables read there, each distributed part on
+# its shards); a correlated subquery on a coordinator table it cannot plan at all. The test fails when one appears or
+# disappears.
+KNOWN_MIXED = {
+    (call, table): "the earn's first round trip is one statement, a UNION ALL of lookups: the members' rows and "
+                   "chain heads (distributed) beside the calls' idempotency keys and the campaigns' budgets "
+                   "(coordinator tables). The coordinator tables' legs read by their own keys and refer to no other "
+                   "leg, so Citus can plan them apart; not run on a cluster here. Sent as two statements in the same round "
+                   "trip, it would need no such planning."
+    for call in ("Earn", "BatchEarn") for table in ("idempotency_keys", "campaigns")
+}
+
+
 class _Recording(psycopg2.extensions.cursor):
     """Records every statement sent on this connection, literal (mogrify), in the current phase. A psycopg2
     cursor factory and not SQLAlchemy's before_cursor_execute: the earn hot path (network.store.earn) sends its
@@ -218,9 +271,13 @@ def test_every_statement_of_the_earn_and_redeem_paths_is_checked(database_url, s
         server.stop(0)
         captured.dispose()
 
+    with make_engine(database_url, pool_size=1).connect() as conn:
+        every_table = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
+    local = every_table - set(TABLES) - set(citus.REFERENCE) - set(citus.MEMBER_TABLES_REFERENCE)
     prepared: dict[str, str] = {}
     checked: dict[str, list[str]] = defaultdict(list)
     gaps: dict[tuple[str, str], list[str]] = defaultdict(list)
+    mixed: dict[tuple[str, str], list[str]] = defaultdict(list)
     for call, sent in _Recording.recorded:
         for statement in split(sent):
             words = tokens(statement)
@@ -231,17 +288,26 @@ def test_every_statement_of_the_earn_and_redeem_paths_is_checked(database_url, s
                 statement = prepared[words[1]]
             if call in ("setup", "done"):
                 continue
-            for use in table_uses(statement, TABLES):
+            uses = table_uses(statement, TABLES)
+            for use in uses:
                 checked[call].append(use.table)
                 if not use.constrained:
                     gaps[(call, use.table)].append(statement)
+            if uses:  # a table left on the coordinator, named by a statement on a distributed table
+                for table in sorted(tables_named(statement) & local):
+                    mixed[(call, table)].append(statement)
     for key in sorted(gaps):  # shown with -s: the statements behind each gap
         print("GAP", key, "|", " ".join(gaps[key][0].split())[:160])
+    for key in sorted(mixed):
+        print("MIXED", key, "|", " ".join(mixed[key][0].split())[:160])
     assert set(checked) == {"Earn", "BatchEarn", "Redeem", "Authorize", "Capture", "Void", "Reverse", "ReverseById"}
     assert all("journal" in tables for tables in checked.values())  # every call wrote the journal and was seen
     # the programme's and consent's member tables were seen too: a bonus's components, a PIN's credentials
     assert {"earn_components", "member_status", "member_qualifying", "member_birthdays"} <= set(checked["Earn"])
     assert "member_credentials" in checked["Redeem"]
+    mixed_now = {key: statements[0][:300] for key, statements in mixed.items() if key not in KNOWN_MIXED}
+    assert not mixed_now, f"statements on a distributed table naming a coordinator table: {mixed_now}"
+    assert not sorted(set(KNOWN_MIXED) - set(mixed)), "take these off KNOWN_MIXED"
     unexpected = {key: statements[0][:300] for key, statements in gaps.items() if key not in KNOWN_GAPS}
     fixed = sorted(set(KNOWN_GAPS) - set(gaps))
     assert not unexpected, f"statements on a distributed table without its distribution column: {unexpected}"

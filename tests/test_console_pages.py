@@ -307,7 +307,7 @@ def test_ledger_health_verifies_on_demand(console_env, known):
     at.button(key="verify").click().run()
     assert not at.exception
     checks = table(at, "check")
-    assert checks["ok"].all() and len(checks) == len(LEDGER_CHECKS) + 1 == 17  # and the hash chain
+    assert checks["ok"].all() and len(checks) == len(LEDGER_CHECKS) + 1 == 18  # and the hash chain
     assert any("Hash chain" in s.value for s in at.success)
 
 

@@ -3,6 +3,7 @@ freezing and replacing cards, freezing members, member_security."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -118,3 +119,29 @@ def test_actor_is_required(engine, member):
 
 def test_errors_module_names_the_pin_error():
     assert issubclass(errors.InvalidPin, ValueError)
+
+
+def test_an_enrolment_writes_its_card_and_verify_finds_a_member_whose_card_does_not_find_it(engine, member):
+    """The code writes a new member's cards row (no trigger since migration 0023). `ledger verify`'s card check
+    fails on each way a member's current card can stop finding it: no row, another member's row, a replaced row;
+    a frozen current card is still the member's."""
+    from network.store.verify import check_member_cards
+
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT member_id::text, status FROM cards WHERE card_number = :c"),
+                            {"c": member.card_number}).one() == (member.member_id, "active")
+        assert check_member_cards(conn).ok
+    other = uuid.uuid4()
+    broken = {"frozen": ("UPDATE cards SET status = 'frozen' WHERE card_number = :c", True),
+              "replaced": ("UPDATE cards SET status = 'replaced' WHERE card_number = :c", False),
+              "no row": ("DELETE FROM cards WHERE card_number = :c", False),
+              "another member's": ("UPDATE cards SET member_id = :o WHERE card_number = :c", False)}
+    for name, (statement, ok) in broken.items():
+        with engine.connect() as conn:
+            conn.execute(text("ALTER TABLE cards DROP CONSTRAINT cards_member_id_fkey"))
+            conn.execute(text(statement), {"c": member.card_number, "o": other})
+            found = check_member_cards(conn)
+            conn.rollback()
+        assert found.ok is ok, name
+        if not ok:
+            assert found.examples and found.examples[0].startswith(f"member {member.member_id}: card "), found

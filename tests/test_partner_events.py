@@ -36,7 +36,7 @@ from network.core.members import hash_range_index, shard_of, uuid_hash
 from network.store.journal import ensure_shard_heads
 from network.store.ledger import Ledger
 from network.store.verify import (check_events, check_hold_allocations_rebuild, check_hold_members,
-                                  check_posting_members)
+                                  check_member_cards, check_posting_members)
 from partners import cli as partner_cli
 from partners import errors, signing
 from partners.client import PartnerClient
@@ -509,7 +509,8 @@ def test_the_migration_turns_the_journal_written_before_it_into_events(empty_dat
             assert check_events(conn).ok
             # 0018, 0019 and 0020 filled what the rows written before them lack: members of postings and
             # allocations, the hold lookup, the chain heads' anchors
-            for check in (check_posting_members, check_hold_allocations_rebuild, check_hold_members):
+            for check in (check_posting_members, check_hold_allocations_rebuild, check_hold_members,
+                          check_member_cards):
                 assert check(conn).ok, check(conn)
             anchors = conn.execute(text("SELECT shard, anchor_member_id FROM shard_heads ORDER BY shard")).all()
             assert [hash_range_index(uuid_hash(anchor), 4) for _, anchor in anchors] == [0, 1, 2, 3]
@@ -528,7 +529,8 @@ def _later_columns(engine):
     """The columns of revisions after 0006 that today's ledger code writes or reads (0008: the contract's
     unverified-spend limit, how a member enrolled; 0018: a posting's and a hold allocation's member), present
     while it writes into the 0005 schema, dropped before the upgrade adds them for real (0018 fills them from the
-    journal and the holds); and 0019's hold lookup and 0020's chain head anchors, likewise."""
+    journal and the holds); and 0019's hold lookup and 0020's chain head anchors, likewise; and 0008's cards, which
+    enrolment writes (0008 makes them again, from the members)."""
     later = (("contracts", "unverified_spend_limit_points", "bigint NOT NULL DEFAULT 0"),
              ("enrollments", "method", "varchar(8) NOT NULL DEFAULT 'earn'"), ("postings", "member_id", "uuid"),
              ("hold_allocations", "member_id", "uuid"), ("shard_heads", "anchor_member_id", "uuid"))
@@ -536,6 +538,8 @@ def _later_columns(engine):
         for table, column, definition in later:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {definition}"))
         conn.execute(text("CREATE TABLE hold_members (hold_id uuid PRIMARY KEY, member_id uuid NOT NULL)"))  # 0019
+        conn.execute(text("CREATE TABLE cards (card_number varchar(19) PRIMARY KEY, member_id uuid NOT NULL, "
+                          "status varchar(16) NOT NULL, created_at timestamptz NOT NULL)"))  # 0008
     try:
         yield
     finally:
@@ -543,6 +547,7 @@ def _later_columns(engine):
             for table, column, _ in later:
                 conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
             conn.execute(text("DROP TABLE hold_members"))  # 0019 makes it again, from the holds
+            conn.execute(text("DROP TABLE cards"))
 
 
 class FixedClock:

@@ -98,3 +98,57 @@ def test_reviews_step_down_one_level_each_after_the_window_and_after_a_return(en
         ("", "Silver", "earn"), ("Silver", "Gold", "earn"), ("Gold", "Silver", "review"), ("Silver", "Member", "review")]
     assert list(zip(returned.from_tier, returned.to_tier, returned.reason))[::-1] == [
         ("", "Silver", "earn"), ("Silver", "Member", "review")]
+
+
+def test_an_upgrade_racing_a_review_records_the_tier_it_replaced(engine, make_partner):
+    """A review's move down (its rows locked, not yet committed) and an earn that upgrades the same member: the earn
+    waits for the review, and its record starts from the tier the review left (Silver -> Gold), not from the tier
+    the earn read before it waited (Gold, which would record nothing)."""
+    import threading
+
+    from network.store.tiers import _MOVE
+
+    shop = make_partner("rr", earn_points_per_major=1)
+    with shop.client() as network:
+        member = network.enroll_member().member.member_id
+        network.earn(member, amount_minor=1_999_900)
+        assert network.earn(member, amount_minor=100).tier == "Gold"
+        review = engine.connect()
+        try:
+            at = datetime.now(timezone.utc)
+            reviewer = review.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            review.execute(text("SELECT 1 FROM member_status WHERE member_id = :m FOR UPDATE"), {"m": member})
+            review.execute(text(_MOVE), {"t": "Silver", "n": at, "m": member, "f": "Gold"})
+            result: list = []
+            earning = threading.Thread(target=lambda: result.append(network.earn(member, amount_minor=100)))
+            earning.start()
+            with engine.connect() as conn:  # the earn waits on the review's row lock
+                for _ in range(300):
+                    if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :r = ANY(pg_blocking_pids(pid))"),
+                                    {"r": reviewer}).scalar_one():
+                        break
+                    earning.join(0.1)
+                else:
+                    raise AssertionError("the earn never waited for the review's lock")
+            review.commit()
+        finally:
+            review.close()
+        earning.join(30)
+        assert result and result[0].tier == "Gold"
+    with engine.connect() as conn:
+        history = tier_history(conn, member)
+    assert list(zip(history.from_tier, history.to_tier, history.reason))[::-1] == [
+        ("", "Silver", "earn"), ("Silver", "Gold", "earn"), ("Gold", "Silver", "review"), ("Silver", "Gold", "earn")]
+
+
+def test_a_first_tier_at_the_lowest_and_an_earn_keeping_the_tier_record_nothing(engine, make_partner):
+    shop = make_partner("rn", earn_points_per_major=1)
+    with shop.client() as network:
+        member = network.enroll_member().member.member_id
+        assert network.earn(member, amount_minor=100).tier == "Member"  # the lowest: not a change
+        assert network.earn(member, amount_minor=100).tier == "Member"
+        assert network.earn(member, amount_minor=499_800).tier == "Silver"  # exactly 5000
+        assert network.earn(member, amount_minor=100).tier == "Silver"  # kept: not a change
+    with engine.connect() as conn:
+        history = tier_history(conn, member)
+    assert list(zip(history.from_tier, history.to_tier, history.reason)) == [("Member", "Silver", "earn")]

@@ -28,10 +28,10 @@ What the code still has to change before a cluster is router-executable on every
 tests/test_citus_plan.py lists (statements of the earn and redeem paths that do not filter on the distribution
 column): the plan is the schema half.
 
-Not yet handled (found by reading; no Citus cluster runs here, so the plan has not run on one): `members`'s unique
-card_number and its `members_card` trigger (migration 0008), both of which Citus refuses on a distributed table.
-Enrolment would write its cards row itself, first, and `cards` (keyed by card number, on the coordinator) would hold
-card uniqueness; the plan would then drop the key and the trigger.
+What Citus refuses on a distributed table and the plan drops first: unique keys without the distribution column
+(DROPPED_UNIQUE: what they guarded the code keeps otherwise) and triggers (TRIGGERS: the code writes what they wrote,
+on every database since migration 0023). No Citus cluster runs here (no package of it on this machine's registries),
+so the plan has been read against Citus's rules and run in parts on PostgreSQL, not run whole on a cluster.
 """
 
 from __future__ import annotations
@@ -69,13 +69,25 @@ MEMBER_TABLES = {
     "campaign_member_totals": ("campaign_id", "member_id", "period"),
     "earn_components": ("member_id", "tx_id", "line"),
     "redemption_codes": ("member_id", "code_hash"),
+    "tier_changes": ("member_id", "change_id"),
 }
+# The programme's tables read inside a statement on a member table (an earn's tier upgrade compares ranks), copied
+# to every node with the member tables (0022): a statement on a distributed table may join a reference table.
+MEMBER_TABLES_REFERENCE = ("tiers",)
+# Citus refuses a trigger on a distributed table. The code writes what these wrote (migration 0023 drops them on every
+# database); on a cluster each plan drops its tables' before distributing them, since 0013 and 0022 run before 0023.
+TRIGGERS = {"members": ("members_card",),
+            "member_status": ("member_status_tier_insert", "member_status_tier_change")}
+# Unique keys without the distribution column, which Citus refuses: what each guarded, the code keeps otherwise.
+# members.card_number: every card is a row of `cards` (keyed by card number, on the coordinator), written with the
+# member in one transaction, so a card number already taken fails the enrolment there.
+DROPPED_UNIQUE = {"enrollments": "enrollments_partner_id_customer_ref_key",
+                  "members": "members_card_number_key"}
 # columns added so that a table can be distributed by member id: table -> the statement filling it
 ADDED_COLUMNS = {
     "postings": "UPDATE postings p SET member_id = j.member_id FROM journal j WHERE j.tx_id = p.tx_id",
     "hold_allocations": "UPDATE hold_allocations a SET member_id = h.member_id FROM holds h WHERE h.hold_id = a.hold_id",
 }
-DROPPED_UNIQUE = ("enrollments_partner_id_customer_ref_key",)
 # primary keys that must include the distribution column: table -> new key columns
 KEYS = {
     "members": ("member_id",),
@@ -100,7 +112,8 @@ def plan(shard_count: int) -> list[str]:
     statements += ["ALTER TABLE shard_heads ADD COLUMN anchor_member_id uuid",
                    # (partner_id, customer_ref) cannot stay unique once enrollments are spread by member: enrolment
                    # keeps the rule under the partner's advisory lock (a change listed in tests/test_citus_plan.py)
-                   *(f"ALTER TABLE enrollments DROP CONSTRAINT {name}" for name in DROPPED_UNIQUE)]
+                   *(f"ALTER TABLE {table} DROP CONSTRAINT {name}" for table, name in DROPPED_UNIQUE.items()),
+                   *_drop_triggers("members")]
     statements.append(drop_foreign_keys_into_distributed())
     for table in REFERENCE:
         statements.append(f"SELECT create_reference_table('{table}')")
@@ -167,13 +180,18 @@ END $$"""
 def member_tables_plan(current_keys: dict[str, tuple[str, ...]]) -> list[str]:
     """The statements distributing MEMBER_TABLES by member id, co-located with `members`: a table whose primary key
     (`current_keys`: as the database has it) lacks member_id gets MEMBER_TABLES' key first."""
-    statements = []
+    statements = [*_drop_triggers("member_status"),
+                  *(f"SELECT create_reference_table('{table}')" for table in MEMBER_TABLES_REFERENCE)]
     for table, key in MEMBER_TABLES.items():
         if DISTRIBUTION_COLUMN not in current_keys[table]:
             statements.append(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({', '.join(key)})")
         statements.append(f"SELECT create_distributed_table('{table}', '{DISTRIBUTION_COLUMN}', "
                           f"colocate_with => '{COLOCATE_WITH}')")
     return statements
+
+
+def _drop_triggers(table: str) -> list[str]:
+    return [f"DROP TRIGGER IF EXISTS {trigger} ON {table}" for trigger in TRIGGERS[table]]
 
 
 def citus_installed(conn: Connection) -> bool:

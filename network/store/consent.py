@@ -24,7 +24,7 @@ from network import errors
 from network.core import consent
 from network.core.terms import ContractTerms
 from network.settings import NetworkSettings
-from network.store.credentials import code_hash, pin_matches
+from network.store.credentials import card_standing, code_hash, pin_matches
 
 
 class Verification(NamedTuple):
@@ -138,14 +138,13 @@ class SpendGuard:
     def __call__(self, conn: Connection, member_id: uuid.UUID, points: int, now: datetime,
                  terms: ContractTerms) -> None:
         row = conn.execute(text(
-            "SELECT m.frozen_at, EXISTS (SELECT 1 FROM cards c WHERE c.member_id = m.member_id AND c.status = 'active') "
-            "AS has_active_card, (SELECT e.method FROM enrollments e WHERE e.partner_id = :p "
+            "SELECT m.frozen_at, (SELECT e.method FROM enrollments e WHERE e.partner_id = :p "
             "AND e.member_id = m.member_id) AS method FROM members m WHERE m.member_id = :m"),
             {"m": member_id, "p": self.partner_id}).one()
         if row.frozen_at is not None:
             raise errors.precondition("MEMBER_FROZEN", f"member {member_id} is frozen by the operator",
                                       member_id=str(member_id))
-        if not row.has_active_card:
+        if not card_standing(conn, member_id).has_active_card:
             raise errors.precondition("CARD_FROZEN", f"member {member_id} has no active card",
                                       member_id=str(member_id))
         verified = self.pin_verified  # checked before this transaction (verify)

@@ -33,6 +33,30 @@ SALT_BYTES = 16
 CODE_DIGITS = 10
 
 
+# A member's new card, active: its key (the card number) keeps every card, current or replaced, unique across
+# members. Written with every insert of members and with a replacement card, in the same transaction (a trigger on
+# members did it until migration 0023: Citus refuses triggers on a distributed table, and `members` is one there).
+ADD_CARD = "INSERT INTO cards (card_number, member_id, status, created_at) VALUES (:c, :m, 'active', :t)"
+ADD_CARDS_OF = ("INSERT INTO cards (card_number, member_id, status, created_at) "
+                "SELECT card_number, member_id, 'active', created_at FROM members WHERE member_id = ANY(CAST(:m AS uuid[]))")
+
+
+
+class CardStanding(NamedTuple):
+    has_active_card: bool
+    card_status: str | None  # of the card asked about (None: none asked, or no such card)
+
+
+def card_standing(conn, member_id: uuid.UUID, card_number: str | None = None) -> CardStanding:
+    """Whether the member has an active card, and the status of `card_number`: a statement on cards alone. On a
+    Citus cluster cards stays on the coordinator while members is distributed, and a statement on members cannot
+    read cards in a correlated subquery (network.store.citus)."""
+    row = conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM cards WHERE member_id = :m AND status = 'active') AS active, "
+        "(SELECT status FROM cards WHERE card_number = :c) AS card_status"), {"m": member_id, "c": card_number}).one()
+    return CardStanding(bool(row.active), row.card_status)
+
+
 def _now(now: datetime | None) -> datetime:
     return now or datetime.now(timezone.utc)
 
@@ -203,8 +227,7 @@ def replace_card(session, member_id: str | uuid.UUID, old_card_number: str, acto
     card = _new_card_number(session)
     session.execute(text("UPDATE cards SET status = 'replaced', status_changed_at = :t WHERE card_number = :c"),
                     {"c": old_card_number, "t": at})
-    session.execute(text("INSERT INTO cards (card_number, member_id, status, created_at) VALUES (:c, :m, 'active', :t)"),
-                    {"c": card, "m": member, "t": at})
+    session.execute(text(ADD_CARD), {"c": card, "m": member, "t": at})
     session.execute(text("UPDATE members SET card_number = :c WHERE member_id = :m AND card_number = :old"),
                     {"c": card, "m": member, "old": old_card_number})
     _record(session, actor, "card.replace", old_card_number, {"member_id": str(member), "new_card_number": card})

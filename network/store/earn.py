@@ -42,7 +42,7 @@ from network.keys import Caller, key_status_refusal
 from network.store import partitions
 from network.store.idempotency import KEY_LOCKS
 from network.store.earn_plan import (ADD_QUALIFYING, INSERT_COMPONENTS, INSERT_ENROLLMENTS, INSERT_LOTS, MEMBERS_OF_ITEMS,
-                                     UPSERT_STATUS, MemberFacts, earn_member_ids, member_lookup_params)
+                                     LOCK_STATUS, UPSERT_STATUS, MemberFacts, earn_member_ids, member_lookup_params)
 from network.store.copyrows import copy_rows
 from network.store.journal import (INSERT_JOURNAL, INSERT_POSTINGS, LOCK_HEADS, READ_ANCHORS, UPDATE_HEADS,
                                    UPSERT_ACTIVITY, HeadMove, JournalRow, PostingRow, Prepared, ShardHead, WriteBatch,
@@ -233,7 +233,7 @@ PREPARED = {sql: Prepared(f"coalition_earn_{name}", sql) for name, sql in (
     ("keys", _INSERT_KEYS), ("lots", INSERT_LOTS),
     ("enrollments", INSERT_ENROLLMENTS), ("postings", INSERT_POSTINGS), ("journal", INSERT_JOURNAL),
     ("heads", UPDATE_HEADS), ("activity", UPSERT_ACTIVITY), ("lock_heads", LOCK_HEADS), ("events", APPEND_EVENTS),
-    ("components", INSERT_COMPONENTS), ("status", UPSERT_STATUS), ("qualifying", ADD_QUALIFYING),
+    ("components", INSERT_COMPONENTS), ("status_lock", LOCK_STATUS), ("status", UPSERT_STATUS), ("qualifying", ADD_QUALIFYING),
     ("campaign_lock", CAMPAIGN_LOCK), ("budgets", SPEND_BUDGETS), ("cap_totals", ADD_MEMBER_TOTALS))}
 
 

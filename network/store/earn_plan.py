@@ -84,7 +84,16 @@ INSERT_COMPONENTS = ("INSERT INTO earn_components (tx_id, line, kind, campaign_i
                      "CAST(%(member_id)s AS uuid[]), CAST(%(points)s AS bigint[])) AS x(t, l, k, c, f, o, m, p)")
 # A member's tier only ever goes up here (requalification is a schedule's job); its last earn moves on. Written
 # after the member's shard head is locked, so two groups earning for one member take these rows in head order.
-UPSERT_STATUS = ("INSERT INTO member_status AS s (member_id, tier, tier_since, last_earn_at) "
+# Each change of tier is recorded in tier_changes by the same statement: the tier held before (`held`) and after
+# (`moved`), a new member's first tier counting unless it is the lowest. LOCK_STATUS runs just before it, as its own
+# statement: the tier review moves tiers down without the heads, so the rows are locked first and the upsert's
+# snapshot, taken after that, reads the tier it replaces. (A trigger did the recording until migration 0023: Citus
+# refuses triggers on a distributed table.)
+LOCK_STATUS = ("SELECT 1 FROM member_status WHERE member_id = ANY(CAST(%(member_id)s AS uuid[])) "
+               "ORDER BY member_id FOR UPDATE")
+UPSERT_STATUS = ("WITH held AS (SELECT member_id, tier FROM member_status "
+                 "WHERE member_id = ANY(CAST(%(member_id)s AS uuid[]))), "
+                 "moved AS (INSERT INTO member_status AS s (member_id, tier, tier_since, last_earn_at) "
                  "SELECT m, t, CAST(%(now)s AS timestamptz), CAST(%(now)s AS timestamptz) FROM unnest("
                  "CAST(%(member_id)s AS uuid[]), CAST(%(tier)s AS text[]), "
                  "CAST(%(last_earn_at)s AS timestamptz[])) AS x(m, t, e) "
@@ -93,7 +102,12 @@ UPSERT_STATUS = ("INSERT INTO member_status AS s (member_id, tier, tier_since, l
                  "coalesce((SELECT rank FROM tiers WHERE name = s.tier), -1) THEN excluded.tier ELSE s.tier END, "
                  "tier_since = CASE WHEN (SELECT rank FROM tiers WHERE name = excluded.tier) > "
                  "coalesce((SELECT rank FROM tiers WHERE name = s.tier), -1) THEN excluded.tier_since "
-                 "ELSE s.tier_since END")
+                 "ELSE s.tier_since END RETURNING s.member_id, s.tier, s.tier_since) "
+                 "INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, changed_at) "
+                 "SELECT n.member_id, coalesce(h.tier, ''), n.tier, 'earn', n.tier_since "
+                 "FROM moved n LEFT JOIN held h ON h.member_id = n.member_id "
+                 "WHERE n.tier IS DISTINCT FROM h.tier "
+                 "AND (h.tier IS NOT NULL OR n.tier <> (SELECT name FROM tiers ORDER BY rank LIMIT 1))")
 ADD_QUALIFYING = ("INSERT INTO member_qualifying AS q (member_id, month, points) SELECT m, d, p FROM unnest("
                   "CAST(%(member_id)s AS uuid[]), CAST(%(month)s AS date[]), CAST(%(points)s AS bigint[])) AS x(m, d, p) "
                   "ON CONFLICT (member_id, month) DO UPDATE SET points = q.points + excluded.points")
@@ -237,7 +251,9 @@ class EarnPlan:
         out: list[Write] = []
         if self.status:
             rows = [self.status[m] for m in sorted(self.status)]
-            out.append((UPSERT_STATUS, {**pgarray.columns(StatusRow, rows), "now": self.now}))
+            columns = pgarray.columns(StatusRow, rows)
+            out.append((LOCK_STATUS, {"member_id": columns["member_id"]}))
+            out.append((UPSERT_STATUS, {**columns, "now": self.now}))
         if self.qualifying:
             month = datetime(self.now.year, self.now.month, 1).date().isoformat()
             members = sorted(self.qualifying)

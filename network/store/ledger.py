@@ -34,6 +34,7 @@ from network.models import HoldAllocation
 from network.settings import IDEMPOTENCY_RETENTION_DEFAULT_SECONDS, Settings
 from network.store.campaigns import Claims, Programme, ProgrammeBook, qualifying_from
 from network.store.contracts import ContractBook
+from network.store.credentials import ADD_CARD
 from network.store.earn_plan import (MEMBERS_OF_ITEMS, MEMBERS_OF_ITEMS_WITHOUT_STANDING, EarnDecision, EarnPlan,
                                      MemberFacts, member_lookup_params, plan_earns)
 from network.store import birthdays, expiry, ledger_time, lifecycle, tiers
@@ -131,6 +132,7 @@ class Ledger:
         conn.execute(text("INSERT INTO members (member_id, card_number, shard, enrolled_by, created_at) "
                           "VALUES (:m, :c, :s, :p, :t)"),
                      {"m": member_id, "c": card, "s": shard_of(member_id, self.shards), "p": partner_id, "t": now})
+        conn.execute(text(ADD_CARD), {"m": member_id, "c": card, "t": now})
         conn.execute(text("INSERT INTO enrollments (partner_id, member_id, customer_ref, enrolled_at, method) "
                           "VALUES (:p, :m, :r, :t, 'till')"),
                      {"p": partner_id, "m": member_id, "r": customer_ref or None, "t": now})

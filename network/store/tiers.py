@@ -6,8 +6,8 @@ here. The review takes the members whose tier has been held (tier_since) for at 
 points of the rolling 12 months (member_qualifying, purchases only, lowered by reversals) no longer reach the tier's
 threshold, and moves each down ONE level (network.core.campaigns.requalified: the soft landing), restarting its
 tier_since. Because of the hold, a member goes down at most one level per `hold`, however often the review runs or
-is retried. Every change of member_status.tier (upgrade or review) is recorded in tier_changes by a trigger
-(migration 0016); this transaction's changes carry the reason 'review'.
+is retried. Every change of member_status.tier is recorded in tier_changes by the statement making it: an upgrade
+by the earn's (reason 'earn', network.store.earn_plan.UPSERT_STATUS), a move down here (reason 'review').
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ _DUE = """SELECT s.member_id, s.tier,
          WHERE q.member_id = s.member_id AND q.month >= :since) < t.threshold_points
  ORDER BY s.member_id LIMIT :limit FOR UPDATE OF s SKIP LOCKED"""
 
+# A move down and its record in tier_changes, the tier it leaves read under _DUE's lock.
+_MOVE = """WITH moved AS (UPDATE member_status SET tier = :t, tier_since = :n WHERE member_id = :m RETURNING member_id)
+INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, changed_at)
+SELECT member_id, :f, :t, 'review', :n FROM moved"""
+
 
 @dataclass(frozen=True)
 class TierMove:
@@ -46,7 +51,6 @@ def review_tiers(conn: Connection, ladder: Sequence[Tier], now: datetime, hold: 
     returns fewer than `limit` moves to review everyone (the housekeeping task does)."""
     if not ladder:
         return []
-    conn.execute(text("SELECT set_config('coalition.tier_reason', 'review', true)"))
     rows = conn.execute(text(_DUE), {"since": qualifying_from(now), "held_before": now - hold,
                                      "lowest": min(t.rank for t in ladder), "limit": limit}).all()
     moves = []
@@ -54,10 +58,8 @@ def review_tiers(conn: Connection, ladder: Sequence[Tier], now: datetime, hold: 
         target = requalified(ladder, int(r.qualifying), r.tier)
         if target is None:
             continue
-        conn.execute(text("UPDATE member_status SET tier = :t, tier_since = :n WHERE member_id = :m"),
-                     {"t": target.name, "n": now, "m": r.member_id})
+        conn.execute(text(_MOVE), {"t": target.name, "n": now, "m": r.member_id, "f": r.tier})
         moves.append(TierMove(str(r.member_id), r.tier, target.name, int(r.qualifying)))
-    conn.execute(text("SELECT set_config('coalition.tier_reason', '', true)"))
     return moves
 
 

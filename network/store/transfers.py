@@ -42,6 +42,7 @@ from network.core.ledger import Allocation, LotTerms
 from network.core.results import SpendRefs
 from network.settings import NetworkSettings, get_settings
 from network.store.contracts import ContractBook
+from network.store.credentials import card_standing
 from network.store.events import append_events
 from network.store.journal import PendingTransaction, apply_lot_deltas, write_transactions
 from network.store.ledger import Ledger, parse_uuid, utcnow
@@ -153,13 +154,11 @@ def _refuse_frozen(conn: Connection, member_id: uuid.UUID, role: str, card_numbe
     """MEMBER_FROZEN or CARD_FROZEN (network.core.transfers.frozen_refusal) for a frozen sender or recipient, read
     under the member's row lock: a freeze (network.store.credentials, which takes the same lock) committed on any
     server is seen here, and one in flight is waited for."""
-    row = conn.execute(text(
-        "SELECT m.frozen_at IS NOT NULL AS frozen, "
-        "EXISTS (SELECT 1 FROM cards c WHERE c.member_id = m.member_id AND c.status = 'active') AS has_active_card, "
-        "(SELECT c.status FROM cards c WHERE c.card_number = :card) AS card_status "
-        "FROM members m WHERE m.member_id = :m"), {"m": member_id, "card": card_number}).one()
-    _refuse(transfers.frozen_refusal(role, str(member_id), row.frozen, row.has_active_card, card_number,
-                                     row.card_status))
+    frozen = conn.execute(text("SELECT frozen_at IS NOT NULL FROM members WHERE member_id = :m"),
+                          {"m": member_id}).scalar_one()
+    cards = card_standing(conn, member_id, card_number)
+    _refuse(transfers.frozen_refusal(role, str(member_id), frozen, cards.has_active_card, card_number,
+                                     cards.card_status))
 
 
 def _lock_members(conn: Connection, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:

@@ -261,6 +261,18 @@ def check_hold_members(conn: Connection) -> Check:
         "every hold is found by its id")
 
 
+def check_member_cards(conn: Connection) -> Check:
+    """Every member's current card (members.card_number) is a cards row of its own, not replaced: a card finds its
+    member through cards. The code writes it with the member (no trigger since migration 0023)."""
+    return _named_check(
+        conn, "every member's current card finds it",
+        "SELECT count(*) FROM members",
+        "SELECT 'member ' || m.member_id, 'card ' || m.card_number || coalesce(' is ' || c.status || ', of member ' "
+        "|| c.member_id, ' has no cards row') FROM members m LEFT JOIN cards c USING (card_number) "
+        "WHERE c.card_number IS NULL OR c.member_id <> m.member_id OR c.status = 'replaced' ORDER BY 1",
+        "every member's current card is its own")
+
+
 def check_hold_terms(conn: Connection) -> Check:
     """Each hold's fixed columns equal its hold transaction (same id)."""
     return _named_check(
@@ -356,7 +368,7 @@ def check_events(conn: Connection) -> Check:
 CHECKS = (check_postings_balance, check_transactions_have_postings, check_lot_state, check_balances,
           check_hold_allocations, check_provenance, check_liabilities, check_lot_terms, check_posting_members,
           check_hold_terms, check_hold_members, check_lot_states, check_hold_states, check_hold_allocations_rebuild,
-          check_events, check_transfers_arrive)
+          check_events, check_transfers_arrive, check_member_cards)
 
 
 def verify_ledger(conn: Connection, *, hash_chain: bool = True,
