@@ -139,6 +139,50 @@ def test_conflict_retry_on_a_lost_insert_race(engine, settings, shop):
         assert network.enroll_member(card_number=card).member.member_id == won.member_id
 
 
+def test_a_second_enrolment_of_one_customer_ref_waits_and_finds_the_first(engine, settings, shop):
+    """Two enrolments of one customer reference, the first not yet committed: the second waits for it (the pair's
+    lock), then answers the member the first enrolled, without a retry (max_attempts=1) and without a second
+    member. Without the lock it would lose the race on enrollments' unique key (CONFLICT_RETRY); on a Citus cluster,
+    where that key is dropped, it would enrol a second member under the same reference."""
+    racer = build_ledger(engine, settings)
+    ref = f"cust-{uuid.uuid4().hex[:8]}"
+    outcome: dict = {}
+
+    def enroll(client) -> None:
+        try:
+            outcome["member"] = client.enroll_member(customer_ref=ref).member
+        except errors.CoalitionError as exc:
+            outcome["error"] = exc
+
+    before = snapshot(engine)
+    with shop.client(max_attempts=1) as network:
+        with engine.connect() as first:
+            with first.begin():
+                won, created = racer.enroll_member(first, shop.partner_id, ref, "")
+                holder = first.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                second = threading.Thread(target=enroll, args=(network,))
+                second.start()
+                _wait_until_blocked_by(engine, holder)
+            second.join(10)
+    assert created and "error" not in outcome, outcome
+    assert outcome["member"].member_id == won.member_id and outcome["member"].customer_ref == ref
+    after = snapshot(engine)
+    assert {k: after[k] - before[k] for k in ("members", "enrollments")} == {"members": 1, "enrollments": 1}
+
+
+def _wait_until_blocked_by(engine, holder: int, timeout: float = 10) -> None:
+    """Until a session waits on a lock that backend `holder` holds. A connection of its own for each look: within
+    one transaction PostgreSQL answers pg_stat_activity from the snapshot it took at the first look."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :h = ANY(pg_blocking_pids(pid))"),
+                            {"h": holder}).scalar_one():
+                return
+        assert time.monotonic() < deadline, f"nothing waited on backend {holder}"
+        time.sleep(0.02)
+
+
 def _wait_for_lock_wait(engine, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -122,14 +122,14 @@ def test_an_upgrade_racing_a_review_records_the_tier_it_replaced(engine, make_pa
             result: list = []
             earning = threading.Thread(target=lambda: result.append(network.earn(member, amount_minor=100)))
             earning.start()
-            with engine.connect() as conn:  # the earn waits on the review's row lock
-                for _ in range(300):
+            for _ in range(300):  # the earn waits on the review's row lock
+                with engine.connect() as conn:  # a new transaction each time: pg_stat_activity is read once in one
                     if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :r = ANY(pg_blocking_pids(pid))"),
                                     {"r": reviewer}).scalar_one():
                         break
-                    earning.join(0.1)
-                else:
-                    raise AssertionError("the earn never waited for the review's lock")
+                earning.join(0.1)
+            else:
+                raise AssertionError("the earn never waited for the review's lock")
             review.commit()
         finally:
             review.close()

@@ -111,7 +111,7 @@ def plan(shard_count: int) -> list[str]:
                        f"ALTER TABLE {table} ALTER COLUMN member_id SET NOT NULL"]
     statements += ["ALTER TABLE shard_heads ADD COLUMN anchor_member_id uuid",
                    # (partner_id, customer_ref) cannot stay unique once enrollments are spread by member: enrolment
-                   # keeps the rule under the partner's advisory lock (a change listed in tests/test_citus_plan.py)
+                   # keeps the rule under an advisory lock of the pair (network.store.ledger.CUSTOMER_REF_LOCK)
                    *(f"ALTER TABLE {table} DROP CONSTRAINT {name}" for table, name in DROPPED_UNIQUE.items()),
                    *_drop_triggers("members")]
     statements.append(drop_foreign_keys_into_distributed())

@@ -81,6 +81,13 @@ CONSUMPTION_ORDER = "c.expires_at IS NULL, coalesce(c.expires_at, c.created_at),
 ALLOCATION_WINDOW = 64
 
 
+# One enrolment at a time per (partner, customer_ref), for the transaction: a second waits, then finds the member the
+# first enrolled (created False) instead of losing a race on enrollments' unique key and being told to retry. On a
+# Citus cluster that key is gone (enrollments are distributed by member: network.store.citus.DROPPED_UNIQUE) and
+# this lock alone keeps a partner's customer reference to one member.
+CUSTOMER_REF_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('coalition-customer-ref:' || :p || chr(31) || :r, 0))"
+
+
 class Ledger:
     def __init__(self, engine: Engine, contracts: ContractBook, *, point_value_minor: Decimal,
                  network_currency: str, shards: int, clock: Clock = utcnow,
@@ -103,6 +110,7 @@ class Ledger:
 
     def enroll_member(self, conn: Connection, partner_id: str, customer_ref: str, card_number: str) -> tuple[MemberView, bool]:
         if customer_ref:
+            conn.execute(text(CUSTOMER_REF_LOCK), {"p": partner_id, "r": customer_ref})
             existing = conn.execute(text(
                 "SELECT m.member_id, m.card_number, e.customer_ref, e.enrolled_at FROM enrollments e "
                 "JOIN members m USING (member_id) WHERE e.partner_id = :p AND e.customer_ref = :r"),
