@@ -88,6 +88,11 @@ class Programme:
     def tier(self, name: str) -> Tier | None:
         return self._tiers.get(name)
 
+    @cached_property
+    def ladder_names(self) -> tuple[str, ...]:
+        """The tiers' names, lowest rank first."""
+        return tuple(t.name for t in sorted(self.ladder, key=lambda t: t.rank))
+
     def lowest_tier(self) -> Tier | None:
         return self._lowest
 

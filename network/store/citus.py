@@ -28,6 +28,14 @@ What the code still has to change before a cluster is router-executable on every
 tests/test_citus_plan.py lists (statements of the earn and redeem paths that do not filter on the distribution
 column): the plan is the schema half.
 
+What the statements still need before a cluster runs every call, found by reading Citus's rules (not run: no
+cluster here): Citus locks rows (FOR UPDATE) only in a statement that goes to one shard, and the group commit locks
+the chain heads of every member of its group in one statement (as BatchEarn locks its members' status rows), so on
+a cluster a group would have to be one chain shard's. (An ON CONFLICT DO UPDATE on a distributed table may use only
+immutable expressions: the earn's upsert of member_status compares tiers by their place in the ladder it is given,
+network.store.earn_plan.UPSERT_STATUS.) tests/test_citus_plan.py lists the statements that name a coordinator table beside
+a distributed one (KNOWN_MIXED) or miss the distribution column (KNOWN_GAPS).
+
 What Citus refuses on a distributed table and the plan drops first: unique keys without the distribution column
 (DROPPED_UNIQUE: what they guarded the code keeps otherwise) and triggers (TRIGGERS: the code writes what they wrote,
 on every database since migration 0023). No Citus cluster runs here (no package of it on this machine's registries),

@@ -88,7 +88,9 @@ INSERT_COMPONENTS = ("INSERT INTO earn_components (tx_id, line, kind, campaign_i
 # (`moved`), a new member's first tier counting unless it is the lowest. LOCK_STATUS runs just before it, as its own
 # statement: the tier review moves tiers down without the heads, so the rows are locked first and the upsert's
 # snapshot, taken after that, reads the tier it replaces. (A trigger did the recording until migration 0023: Citus
-# refuses triggers on a distributed table.)
+# refuses triggers on a distributed table.) Tiers are compared by their place in `ladder`, the programme's tier names
+# lowest first (the ladder the earn chose the tier by), not read from `tiers`: on a distributed table Citus allows
+# only immutable expressions in ON CONFLICT DO UPDATE, no subqueries.
 LOCK_STATUS = ("SELECT 1 FROM member_status WHERE member_id = ANY(CAST(%(member_id)s AS uuid[])) "
                "ORDER BY member_id FOR UPDATE")
 UPSERT_STATUS = ("WITH held AS (SELECT member_id, tier FROM member_status "
@@ -98,16 +100,16 @@ UPSERT_STATUS = ("WITH held AS (SELECT member_id, tier FROM member_status "
                  "CAST(%(member_id)s AS uuid[]), CAST(%(tier)s AS text[]), "
                  "CAST(%(last_earn_at)s AS timestamptz[])) AS x(m, t, e) "
                  "ON CONFLICT (member_id) DO UPDATE SET last_earn_at = excluded.last_earn_at, "
-                 "tier = CASE WHEN (SELECT rank FROM tiers WHERE name = excluded.tier) > "
-                 "coalesce((SELECT rank FROM tiers WHERE name = s.tier), -1) THEN excluded.tier ELSE s.tier END, "
-                 "tier_since = CASE WHEN (SELECT rank FROM tiers WHERE name = excluded.tier) > "
-                 "coalesce((SELECT rank FROM tiers WHERE name = s.tier), -1) THEN excluded.tier_since "
+                 "tier = CASE WHEN array_position(CAST(%(ladder)s AS text[]), excluded.tier) > "
+                 "coalesce(array_position(CAST(%(ladder)s AS text[]), s.tier), 0) THEN excluded.tier ELSE s.tier END, "
+                 "tier_since = CASE WHEN array_position(CAST(%(ladder)s AS text[]), excluded.tier) > "
+                 "coalesce(array_position(CAST(%(ladder)s AS text[]), s.tier), 0) THEN excluded.tier_since "
                  "ELSE s.tier_since END RETURNING s.member_id, s.tier, s.tier_since) "
                  "INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, changed_at) "
                  "SELECT n.member_id, coalesce(h.tier, ''), n.tier, 'earn', n.tier_since "
                  "FROM moved n LEFT JOIN held h ON h.member_id = n.member_id "
                  "WHERE n.tier IS DISTINCT FROM h.tier "
-                 "AND (h.tier IS NOT NULL OR n.tier <> (SELECT name FROM tiers ORDER BY rank LIMIT 1))")
+                 "AND (h.tier IS NOT NULL OR n.tier <> (CAST(%(ladder)s AS text[]))[1])")
 ADD_QUALIFYING = ("INSERT INTO member_qualifying AS q (member_id, month, points) SELECT m, d, p FROM unnest("
                   "CAST(%(member_id)s AS uuid[]), CAST(%(month)s AS date[]), CAST(%(points)s AS bigint[])) AS x(m, d, p) "
                   "ON CONFLICT (member_id, month) DO UPDATE SET points = q.points + excluded.points")
@@ -228,6 +230,7 @@ class EarnPlan:
     components: list[ComponentRow] = field(default_factory=list)
     claims: list[Write] = field(default_factory=list)  # budgets spent, members' cap totals raised
     status: dict[str, StatusRow] = field(default_factory=dict)  # by member
+    ladder: tuple[str, ...] = ()  # the programme's tier names, lowest first (UPSERT_STATUS compares by place)
     qualifying: dict[str, int] = field(default_factory=dict)  # by member: qualifying points added this month
 
     def writes(self) -> list[Write]:
@@ -253,7 +256,7 @@ class EarnPlan:
             rows = [self.status[m] for m in sorted(self.status)]
             columns = pgarray.columns(StatusRow, rows)
             out.append((LOCK_STATUS, {"member_id": columns["member_id"]}))
-            out.append((UPSERT_STATUS, {**columns, "now": self.now}))
+            out.append((UPSERT_STATUS, {**columns, "now": self.now, "ladder": pgarray.literal(list(self.ladder))}))
         if self.qualifying:
             month = datetime(self.now.year, self.now.month, 1).date().isoformat()
             members = sorted(self.qualifying)
@@ -331,6 +334,7 @@ def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decima
     evaluated: dict[int, _Evaluated] = {}
     granted: dict[int, list[int]] = {}
     if programme is not None:
+        plan.ladder = programme.ladder_names
         evaluated = evaluate_items(programme, now, items, member_ids, points_of, members)
         granted, grants = _grant(evaluated, member_ids, claims)
         if claims is not None and claims.writes:
