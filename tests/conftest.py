@@ -183,6 +183,7 @@ class SupervisedServer:
 
     process: subprocess.Popen
     port: int
+    metrics_port: int  # its /metrics: every process's samples, summed
 
     def stop(self, grace: float = 30.0) -> int:
         if self.process.poll() is None:
@@ -205,21 +206,22 @@ def _serving(port: int) -> bool:
 def start_supervised(database_url: str, data_dir: Path, processes: int,
                      env: Mapping[str, str] | None = None) -> SupervisedServer:
     """Start the multi-process server on a free port of 127.0.0.1 and wait until it answers health checks."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
         [sys.executable, "-m", "coalition.cli", "network", "serve", "--processes", str(processes),
          "--address", f"127.0.0.1:{port}"], cwd=root,
         env={**os.environ, "PYTHONPATH": str(root), "DATABASE_URL": database_url, "COALITION_DATA_DIR": str(data_dir),
              "COALITION_NETWORK_KEY_FILE": str(data_dir / "network-key.pem"), "COALITION_LEDGER_SHARDS": "16",
-             "COALITION_LOG_LEVEL": "WARNING", **(env or {})})
+             "COALITION_LOG_LEVEL": "WARNING", "COALITION_METRICS_PORT": str(metrics_port),
+             "COALITION_METRICS_ADDRESS": "127.0.0.1", **(env or {})})
     deadline = time.monotonic() + 120
     while not _serving(port):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError(f"the {processes}-process server did not start (exit status {process.poll()})")
         time.sleep(0.2)
-    return SupervisedServer(process, port)
+    return SupervisedServer(process, port, metrics_port)
 
 
 @pytest.fixture(scope="session")
@@ -240,6 +242,28 @@ def network_server(engine: Engine, settings: CoalitionSettings, database_url: st
     running = start_server(engine, settings, address="127.0.0.1:0", signer=network_signer)
     yield running
     running.stop(0)
+
+
+@pytest.fixture(scope="session")
+def network_metric(network_server: RunningServer | SupervisedServer) -> Callable[[str, dict[str, str]], float]:
+    """A sample's value across the network's servers: this process's registry (the tests' server when it runs here,
+    and any second server a test starts here), plus the multi-process server's /metrics when that is the tests'
+    server (COALITION_TEST_SERVER_PROCESSES)."""
+    from urllib.request import urlopen
+
+    from prometheus_client import REGISTRY
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def value(name: str, labels: dict[str, str]) -> float:
+        total = REGISTRY.get_sample_value(name, labels) or 0.0
+        if isinstance(network_server, SupervisedServer):
+            with urlopen(f"http://127.0.0.1:{network_server.metrics_port}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+            total += sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                         if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+        return total
+
+    return value
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import pytest
-from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from network.core.results import EarnItem, SpendRefs
@@ -48,8 +48,9 @@ def _state(engine) -> dict:
     return counts
 
 
-def refused_count(reason: str) -> float:
-    return REGISTRY.get_sample_value("coalition_spends_refused_total", {"reason": reason}) or 0.0
+@pytest.fixture
+def refused_count(network_metric) -> Callable[[str], float]:
+    return lambda reason: network_metric("coalition_spends_refused_total", {"reason": reason})
 
 
 def set_pin(engine, member_id: str, pin: str = PIN) -> None:
@@ -81,7 +82,8 @@ def coalition(make_partner):
     o.close()
 
 
-def test_spending_for_a_member_enrolled_elsewhere_needs_verification_and_writes_nothing(engine, coalition):
+def test_spending_for_a_member_enrolled_elsewhere_needs_verification_and_writes_nothing(engine, coalition,
+                                                                                       refused_count):
     home, other, member = coalition
     set_pin(engine, member.member_id)
     before = refused_count("MEMBER_VERIFICATION_REQUIRED")
@@ -128,7 +130,7 @@ def test_earning_by_card_never_enrols_for_spending(engine, coalition):
     nothing_written(engine, lambda: other.redeem(member.member_id, 5), "MEMBER_VERIFICATION_REQUIRED")
 
 
-def test_wrong_pin_is_counted_though_the_spend_writes_nothing(engine, coalition):
+def test_wrong_pin_is_counted_though_the_spend_writes_nothing(engine, coalition, refused_count):
     _, other, member = coalition
     set_pin(engine, member.member_id)
     before = refused_count("MEMBER_VERIFICATION_FAILED")
@@ -145,7 +147,7 @@ def test_wrong_pin_is_counted_though_the_spend_writes_nothing(engine, coalition)
 
 
 def test_pin_lock_at_exactly_five_failures_across_partners_and_servers(engine, make_partner, coalition,
-                                                                       settings, network_signer):
+                                                                       settings, network_signer, refused_count):
     from network.server import start_server
 
     home, other, member = coalition
@@ -227,7 +229,8 @@ def test_code_expires_after_five_minutes(engine, coalition):
         assert ledger.redeem(conn, other.partner_id, member.member_id, 10, SpendRefs(), None, guard).points == 10
 
 
-def test_frozen_card_refused_on_every_server_at_once(engine, coalition, settings, network_signer, make_partner):
+def test_frozen_card_refused_on_every_server_at_once(engine, coalition, settings, network_signer, make_partner,
+                                                     refused_count):
     from network.server import start_server
 
     home, other, member = coalition

@@ -10,7 +10,6 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from network import admin
@@ -143,10 +142,10 @@ def test_a_message_exactly_at_the_limit_is_read(shop, member, writes_nothing):
     assert [f for f, _ in refused.field_violations] == ["receipt_ref"]
 
 
-def test_the_sdk_sends_an_oversized_request_once(shop, member, writes_nothing):
+def test_the_sdk_sends_an_oversized_request_once(shop, member, writes_nothing, network_metric):
     """The SDK sends the bytes, the network refuses them, and the SDK does not send them again."""
     def served(code: str) -> float:
-        return REGISTRY.get_sample_value("coalition_grpc_requests_total", {"method": EARN, "code": code}) or 0.0
+        return network_metric("coalition_grpc_requests_total", {"method": EARN, "code": code})
 
     with shop.client(max_attempts=5) as network:
         before = served("INVALID_ARGUMENT")
