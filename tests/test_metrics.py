@@ -13,7 +13,6 @@ import uuid
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from network import logs, metrics
@@ -27,11 +26,10 @@ from partners.errors import PermissionDenied, SignatureInvalid
 EARN = "/coalition.v1.NetworkService/Earn"
 
 
-def sample(name: str, **labels) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+def test_calls_refusals_and_ledger_transactions_are_counted(network_metric, make_partner, target):
+    def sample(name: str, **labels) -> float:  # across the network's servers (the multi-process one's /metrics too)
+        return network_metric(name, labels)
 
-
-def test_calls_refusals_and_ledger_transactions_are_counted(network_server, make_partner, target):
     partner = make_partner("metrics", return_window_seconds=0)
     before = {
         "earn_ok": sample("coalition_grpc_requests_total", method=EARN, code="OK"),
@@ -66,7 +64,10 @@ def test_metrics_are_served_over_http():
     port = free_port()
     assert metrics.serve_http(port) == port
     assert metrics.serve_http(port) == port  # a second call in the same process is a no-op
-    metrics.observe_settlement_cycle(42.0, "closed")
+    metrics.observe_settlement_cycle(42.0, "closed")  # labelled metrics show samples once observed: one of each
+    metrics.observe_call("/coalition.test/Served", "OK", 0.002)
+    metrics.refused_signature("/coalition.test/Served", "TEST_ONLY")
+    metrics.count_ledger_transactions("earn", 0)
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     for name in ("coalition_grpc_requests_total", "coalition_grpc_request_duration_seconds_bucket",
                  "coalition_signatures_refused_total", "coalition_ledger_transactions_total",
@@ -75,22 +76,26 @@ def test_metrics_are_served_over_http():
     assert metrics.serve_http(0) == 0
 
 
-def test_json_logs_carry_request_id_and_partner_id(network_server, make_partner):
+def test_json_logs_carry_request_id_and_partner_id(engine, settings, network_signer, make_partner):
+    """What a server logs in its own process: one started here (the tests' server may be a subprocess)."""
     owner, other = make_partner("owner", return_window_seconds=0), make_partner("other")
+    running = start_server(engine, settings, address="127.0.0.1:0", signer=network_signer)
+    here = f"127.0.0.1:{running.port}"
     stream = io.StringIO()
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     logs.configure("INFO", "json", stream=stream)
     try:
-        with owner.client() as client:
+        with PartnerClient(here, owner.key_id, owner.private_key) as client:
             member = client.enroll_member(customer_ref="log-1").member
             client.earn(member.member_id, points=20)
             hold = client.authorize_redemption(member.member_id, 10)
         request_id = uuid.uuid4().hex
-        with other.client() as client, pytest.raises(PermissionDenied):
+        with PartnerClient(here, other.key_id, other.private_key) as client, pytest.raises(PermissionDenied):
             client.void_redemption(hold.hold_id, request_id=request_id)  # not its hold: refused and logged
         logging.getLogger("tests").info("outside any call")
     finally:
+        running.stop(0)
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for handler in saved[0]:

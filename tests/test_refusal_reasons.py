@@ -106,28 +106,37 @@ def test_no_contract(engine, target, make_partner, writes_nothing):
         writes_nothing(lambda: bare.redeem(member_id, 1), errors.FailedPrecondition, "NO_CONTRACT")
 
 
-def test_conflict_retry_on_a_lost_insert_race(engine, settings, shop):
-    """Two enrollments of one new card: the one that loses the unique-key race is told to retry (ABORTED), and
-    its retry finds the member the winner created."""
-    card = random_card()
+def _race_enrolments(engine, settings, shop, card_number: str = "", customer_ref: str = ""):
+    """One enrolment in a transaction held open, a second of the same card or reference over gRPC (no retry) until
+    it waits on the first; then the first commits. (first member, whether it was created, the second's outcome
+    under "member" or "error", the snapshot before)."""
     racer = build_ledger(engine, settings)
     outcome: dict = {}
 
     def enroll(client) -> None:
         try:
-            outcome["member"] = client.enroll_member(card_number=card).member
+            outcome["member"] = client.enroll_member(card_number=card_number, customer_ref=customer_ref).member
         except errors.CoalitionError as exc:
             outcome["error"] = exc
 
     before = snapshot(engine)
     with shop.client(max_attempts=1) as network:
-        with engine.connect() as winner:
-            with winner.begin():
-                won, _ = racer.enroll_member(winner, shop.partner_id, "", card)
-                loser = threading.Thread(target=enroll, args=(network,))
-                loser.start()
-                _wait_for_lock_wait(engine)
-            loser.join(10)
+        with engine.connect() as first:
+            with first.begin():
+                won, created = racer.enroll_member(first, shop.partner_id, customer_ref, card_number)
+                holder = first.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                second = threading.Thread(target=enroll, args=(network,))
+                second.start()
+                _wait_until_blocked_by(engine, holder)
+            second.join(10)
+    return won, created, outcome, before
+
+
+def test_conflict_retry_on_a_lost_insert_race(engine, settings, shop):
+    """Two enrollments of one new card: the one that loses the unique-key race is told to retry (ABORTED), and
+    its retry finds the member the winner created."""
+    card = random_card()
+    won, _, outcome, before = _race_enrolments(engine, settings, shop, card_number=card)
     error = outcome.get("error")
     assert isinstance(error, errors.Aborted) and error.reason == "CONFLICT_RETRY", outcome
     assert error.code.name == "ABORTED" and error.retryable
@@ -144,26 +153,8 @@ def test_a_second_enrolment_of_one_customer_ref_waits_and_finds_the_first(engine
     lock), then answers the member the first enrolled, without a retry (max_attempts=1) and without a second
     member. Without the lock it would lose the race on enrollments' unique key (CONFLICT_RETRY); on a Citus cluster,
     where that key is dropped, it would enrol a second member under the same reference."""
-    racer = build_ledger(engine, settings)
     ref = f"cust-{uuid.uuid4().hex[:8]}"
-    outcome: dict = {}
-
-    def enroll(client) -> None:
-        try:
-            outcome["member"] = client.enroll_member(customer_ref=ref).member
-        except errors.CoalitionError as exc:
-            outcome["error"] = exc
-
-    before = snapshot(engine)
-    with shop.client(max_attempts=1) as network:
-        with engine.connect() as first:
-            with first.begin():
-                won, created = racer.enroll_member(first, shop.partner_id, ref, "")
-                holder = first.execute(text("SELECT pg_backend_pid()")).scalar_one()
-                second = threading.Thread(target=enroll, args=(network,))
-                second.start()
-                _wait_until_blocked_by(engine, holder)
-            second.join(10)
+    won, created, outcome, before = _race_enrolments(engine, settings, shop, customer_ref=ref)
     assert created and "error" not in outcome, outcome
     assert outcome["member"].member_id == won.member_id and outcome["member"].customer_ref == ref
     after = snapshot(engine)
@@ -181,17 +172,6 @@ def _wait_until_blocked_by(engine, holder: int, timeout: float = 10) -> None:
                 return
         assert time.monotonic() < deadline, f"nothing waited on backend {holder}"
         time.sleep(0.02)
-
-
-def _wait_for_lock_wait(engine, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                 "AND query LIKE 'INSERT INTO members%'")).scalar_one():
-                return
-        time.sleep(0.02)
-    raise AssertionError("the second enrollment never waited on the first")
 
 
 def test_database_unavailable(database_url, settings, network_signer, make_partner, engine):
