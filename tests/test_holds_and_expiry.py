@@ -46,6 +46,24 @@ def test_uncaptured_hold_lapses_and_gives_points_back(engine, make_partner, cloc
         assert ledger.member_balance(conn, uuid.UUID(member)).held == 0
 
 
+@pytest.mark.parametrize("request_id", [None, ""])
+def test_a_void_without_the_partners_request_id_is_refused_and_writes_nothing(engine, make_partner, clocked,
+                                                                              request_id):
+    """The journal tells a partner's void from a lapse by its request id alone: a void without one would be
+    recorded as a lapse while the hold says voided (ledger verify's hold-state check), so it is refused first."""
+    ledger, _ = clocked
+    shop = make_partner("voidid")
+    with engine.begin() as conn:
+        member = ledger.enroll_member(conn, shop.partner_id, "", "")[0].member_id
+        ledger.earn_batch(conn, [(shop.partner_id, EarnItem("e1", member, None, None, 100))])
+        hold = ledger.authorize(conn, shop.partner_id, member, 80, SpendRefs(), 60, None)
+    with pytest.raises(ValueError, match="request id"), engine.begin() as conn:
+        ledger.void(conn, shop.partner_id, hold.hold_id, request_id)
+    with engine.begin() as conn:
+        assert ledger.member_balance(conn, uuid.UUID(member)).held == 80  # still held: nothing was written
+        assert ledger.void(conn, shop.partner_id, hold.hold_id, "void-1").released_points == 80
+
+
 def test_pending_lots_activate_and_lots_expire_into_breakage(engine, make_partner, clocked):
     ledger, clock = clocked
     shop = make_partner("expiry", return_window_seconds=3600, expiry_days=10)

@@ -70,7 +70,7 @@ def test_random_sequences_keep_invariants(engine, make_partner, ops):
                     txs.append((owner, ledger.capture(conn, owner, hold, n, None).transaction_id))
                 elif op == "void" and holds:
                     owner, hold = holds[a % len(holds)]
-                    ledger.void(conn, owner, hold, None)
+                    ledger.void(conn, owner, hold, f"v{step}")  # a partner's void carries its request id
                 elif op == "reverse" and txs:
                     owner, tx = txs[a % len(txs)]
                     ledger.reverse(conn, owner, tx, n, "", None)

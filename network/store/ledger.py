@@ -447,6 +447,10 @@ class Ledger:
                            ledger.money_for_points(plan.points, self.point_value_minor), self.network_currency)
 
     def void(self, conn: Connection, partner_id: str | None, hold: str, request_id: str | None) -> SpendResult:
+        """A partner's void, under its request id: the journal tells a void from a lapse by that id alone (a lapse
+        has none: network.store.verify.check_hold_states), so a void without one is refused before anything."""
+        if not request_id:
+            raise ValueError("a void needs the partner's request id: without one it would read as a lapse")
         now = self.ledger_time(conn)
         result, tx = self._release_hold(conn, partner_id, hold, request_id, "voided", now)
         append_events(conn, transaction_events([tx]))
