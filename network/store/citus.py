@@ -33,8 +33,8 @@ cluster here): Citus locks rows (FOR UPDATE) only in a statement that goes to on
 the chain heads of every member of its group in one statement (as BatchEarn locks its members' status rows), so on
 a cluster a group would have to be one chain shard's. (An ON CONFLICT DO UPDATE on a distributed table may use only
 immutable expressions: the earn's upsert of member_status compares tiers by their place in the ladder it is given,
-network.store.earn_plan.UPSERT_STATUS.) tests/test_citus_plan.py lists the statements that name a coordinator table beside
-a distributed one (KNOWN_MIXED) or miss the distribution column (KNOWN_GAPS).
+network.store.earn_plan.UPSERT_STATUS.) tests/test_citus_plan.py lists the statements that name a coordinator
+table beside a distributed one (KNOWN_MIXED) or miss the distribution column (KNOWN_GAPS).
 
 What Citus refuses on a distributed table and the plan drops first: unique keys without the distribution column
 (DROPPED_UNIQUE: what they guarded the code keeps otherwise) and triggers (TRIGGERS: the code writes what they wrote,

@@ -38,7 +38,8 @@ CODE_DIGITS = 10
 # members did it until migration 0023: Citus refuses triggers on a distributed table, and `members` is one there).
 ADD_CARD = "INSERT INTO cards (card_number, member_id, status, created_at) VALUES (:c, :m, 'active', :t)"
 ADD_CARDS_OF = ("INSERT INTO cards (card_number, member_id, status, created_at) "
-                "SELECT card_number, member_id, 'active', created_at FROM members WHERE member_id = ANY(CAST(:m AS uuid[]))")
+                "SELECT card_number, member_id, 'active', created_at FROM members "
+                "WHERE member_id = ANY(CAST(:m AS uuid[]))")
 
 
 

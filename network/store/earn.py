@@ -233,7 +233,8 @@ PREPARED = {sql: Prepared(f"coalition_earn_{name}", sql) for name, sql in (
     ("keys", _INSERT_KEYS), ("lots", INSERT_LOTS),
     ("enrollments", INSERT_ENROLLMENTS), ("postings", INSERT_POSTINGS), ("journal", INSERT_JOURNAL),
     ("heads", UPDATE_HEADS), ("activity", UPSERT_ACTIVITY), ("lock_heads", LOCK_HEADS), ("events", APPEND_EVENTS),
-    ("components", INSERT_COMPONENTS), ("status_lock", LOCK_STATUS), ("status", UPSERT_STATUS), ("qualifying", ADD_QUALIFYING),
+    ("components", INSERT_COMPONENTS), ("status_lock", LOCK_STATUS), ("status", UPSERT_STATUS),
+    ("qualifying", ADD_QUALIFYING),
     ("campaign_lock", CAMPAIGN_LOCK), ("budgets", SPEND_BUDGETS), ("cap_totals", ADD_MEMBER_TOTALS))}
 
 

@@ -85,7 +85,8 @@ ALLOCATION_WINDOW = 64
 # first enrolled (created False) instead of losing a race on enrollments' unique key and being told to retry. On a
 # Citus cluster that key is gone (enrollments are distributed by member: network.store.citus.DROPPED_UNIQUE) and
 # this lock alone keeps a partner's customer reference to one member.
-CUSTOMER_REF_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('coalition-customer-ref:' || :p || chr(31) || :r, 0))"
+CUSTOMER_REF_LOCK = ("SELECT pg_advisory_xact_lock("
+                     "hashtextextended('coalition-customer-ref:' || :p || chr(31) || :r, 0))")
 
 
 class Ledger:

@@ -37,7 +37,8 @@ BEGIN
   VALUES (NEW.card_number, NEW.member_id, 'active', NEW.created_at) ON CONFLICT (card_number) DO NOTHING;
   RETURN NEW;
 END $$""")
-    op.execute("CREATE TRIGGER members_card AFTER INSERT ON members FOR EACH ROW EXECUTE FUNCTION coalition_member_card()")
+    op.execute("CREATE TRIGGER members_card AFTER INSERT ON members "
+               "FOR EACH ROW EXECUTE FUNCTION coalition_member_card()")
     op.execute("""CREATE FUNCTION record_tier_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' AND NEW.tier = (SELECT name FROM tiers ORDER BY rank LIMIT 1) THEN
