@@ -8,7 +8,8 @@ on it, stays with one process). Every child serves health and reflection itself.
 - Port 0: the supervisor binds a SO_REUSEPORT socket to pick the port and keeps it bound (it never listens, so it
   takes no connections) until it exits; the children listen on that port.
 - Metrics: with a metrics port, prometheus_client's multiprocess mode: PROMETHEUS_MULTIPROC_DIR is
-  `<data dir>/prometheus-multiproc`, emptied at start; the children write their samples there and serve no HTTP;
+  `<data dir>/prometheus-multiproc/<supervisor pid>`, emptied at start (one per supervisor, so two servers on one
+  data dir keep their own samples); the children write their samples there and serve no HTTP;
   the supervisor serves /metrics once, summing every child's samples (MultiProcessCollector).
 - Stopping: SIGTERM or SIGINT to the supervisor is forwarded to every child as SIGTERM (each stops gracefully);
   the supervisor waits for them (`grace` seconds, then SIGKILL) and exits 0.
@@ -60,12 +61,34 @@ def reserve_port(address: str) -> tuple[str, socket.socket]:
     return f"{shown}:{chosen}", sock
 
 
-def prepare_multiprocess_metrics(data_dir: Path) -> Path:
-    """The multiprocess metrics directory under the data dir, emptied (stale samples of dead processes go)."""
-    path = Path(data_dir) / MULTIPROC_DIR_NAME
+def prepare_multiprocess_metrics(data_dir: Path, owner: int | None = None) -> Path:
+    """This supervisor's multiprocess metrics directory, `<data dir>/prometheus-multiproc/<its pid>`, empty. One per
+    supervisor: a second server on the same data dir (on another port) emptying a shared directory would take every
+    sample of the first's running children out of its /metrics. The directories of supervisors no longer running
+    go, and anything else found there (their samples are stale)."""
+    root = Path(data_dir) / MULTIPROC_DIR_NAME
+    owner = os.getpid() if owner is None else owner
+    if root.is_dir():
+        for entry in root.iterdir():
+            if entry.name != str(owner) and not (entry.name.isdigit() and _running(int(entry.name))):
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+    path = root / str(owner)
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: running
+        return True
+    return True
 
 
 def serve_multiprocess_metrics(path: Path, port: int, address: str) -> None:

@@ -20,7 +20,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from network import admin
+from network import admin, processes
 from network.ports import free_port
 from network.store import lots
 from partners import errors
@@ -152,7 +152,9 @@ def test_supervisor_runs_processes_on_one_port_sums_their_metrics_and_stops_them
         # every process's samples, summed by the supervisor's one /metrics
         assert _metric_sum(page, "coalition_grpc_requests_total", method="/coalition.v1.NetworkService/Earn",
                            code="OK") == 24
-        written_by = {p.name.rsplit("_", 1)[1] for p in (session_dir / "prometheus-multiproc").glob("counter_*.db")}
+        written_by = {p.name.rsplit("_", 1)[1]
+                      for p in (session_dir / "prometheus-multiproc" / str(server.process.pid)).glob("counter_*.db")}
+        assert written_by  # the children wrote into this supervisor's own directory
         assert written_by <= {f"{c.pid}.db" for c in children}
     finally:
         assert server.stop() == 0
@@ -165,3 +167,23 @@ def test_supervisor_exits_non_zero_when_a_server_process_dies(database_url, sess
     os.kill(first.pid, signal.SIGKILL)
     assert server.process.wait(60) == 1  # reported, the other stopped, no restart
     assert not second.is_running() or second.status() == "zombie"
+
+
+def test_each_supervisor_empties_only_its_own_metrics_directory(tmp_path):
+    """Two servers on one data dir: the second's start leaves the first's samples (its supervisor is running) and
+    takes away those of a supervisor that is gone, and anything else left at the top (the layout before one
+    directory per supervisor)."""
+    root = tmp_path / processes.MULTIPROC_DIR_NAME
+    first = processes.prepare_multiprocess_metrics(tmp_path, owner=os.getpid())  # a running supervisor
+    (first / "counter_11.db").write_bytes(b"x")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (root / str(gone.pid)).mkdir()
+    (root / str(gone.pid) / "counter_12.db").write_bytes(b"x")
+    (root / "counter_13.db").write_bytes(b"x")  # the old layout's file
+    second = processes.prepare_multiprocess_metrics(tmp_path, owner=gone.pid + 1_000_000)
+    assert second == root / str(gone.pid + 1_000_000) and list(second.iterdir()) == []
+    assert (first / "counter_11.db").exists()
+    assert sorted(p.name for p in root.iterdir()) == sorted([str(os.getpid()), str(gone.pid + 1_000_000)])
+    again = processes.prepare_multiprocess_metrics(tmp_path, owner=os.getpid())  # a restart empties its own
+    assert again == first and list(first.iterdir()) == []
