@@ -30,13 +30,18 @@ def clocked(engine):
                   clock=clock), clock
 
 
+def _member_with_a_hold(engine, ledger, partner_id: str):
+    """A new member with 100 points, 80 of them held for 60 s by the partner: (member id, the hold)."""
+    with engine.begin() as conn:
+        member = ledger.enroll_member(conn, partner_id, "", "")[0].member_id
+        ledger.earn_batch(conn, [(partner_id, EarnItem("e1", member, None, None, 100))])
+        return member, ledger.authorize(conn, partner_id, member, 80, SpendRefs(), 60, None)
+
+
 def test_uncaptured_hold_lapses_and_gives_points_back(engine, make_partner, clocked):
     ledger, clock = clocked
     shop = make_partner("lapse")
-    with engine.begin() as conn:
-        member = ledger.enroll_member(conn, shop.partner_id, "", "")[0].member_id
-        ledger.earn_batch(conn, [(shop.partner_id, EarnItem("e1", member, None, None, 100))])
-        hold = ledger.authorize(conn, shop.partner_id, member, 80, SpendRefs(), 60, None)
+    member, hold = _member_with_a_hold(engine, ledger, shop.partner_id)
     clock.now += timedelta(seconds=61)
     with pytest.raises(DomainError) as caught, engine.begin() as conn:
         ledger.capture(conn, shop.partner_id, hold.hold_id, 0, None)
@@ -53,10 +58,7 @@ def test_a_void_without_the_partners_request_id_is_refused_and_writes_nothing(en
     recorded as a lapse while the hold says voided (ledger verify's hold-state check), so it is refused first."""
     ledger, _ = clocked
     shop = make_partner("voidid")
-    with engine.begin() as conn:
-        member = ledger.enroll_member(conn, shop.partner_id, "", "")[0].member_id
-        ledger.earn_batch(conn, [(shop.partner_id, EarnItem("e1", member, None, None, 100))])
-        hold = ledger.authorize(conn, shop.partner_id, member, 80, SpendRefs(), 60, None)
+    member, hold = _member_with_a_hold(engine, ledger, shop.partner_id)
     with pytest.raises(ValueError, match="request id"), engine.begin() as conn:
         ledger.void(conn, shop.partner_id, hold.hold_id, request_id)
     with engine.begin() as conn:
