@@ -69,9 +69,9 @@ def _start_server(data_dir: pathlib.Path, cleanup_mode: str | None):
             failed = servers._instances.pop(data_dir.expanduser().resolve(), None)
             if failed is not None:
                 atexit.unregister(failed._cleanup)
-            cause = failure.__context__ if isinstance(failure, FileNotFoundError) and failure.__context__ else failure
             if attempt == START_ATTEMPTS:
                 raise
+            cause = failure.__context__ if isinstance(failure, FileNotFoundError) and failure.__context__ else failure
             log.warning("the embedded PostgreSQL in %s did not start (%s); trying again", data_dir, cause)
     raise AssertionError("unreachable")
 

@@ -317,6 +317,19 @@ def member_pin(engine: Engine) -> Callable[[str], str]:
     return give
 
 
+def wait_until_blocked_by(engine: Engine, holder: int, timeout: float = 10) -> None:
+    """Until a session waits on a lock that backend `holder` (its pg_backend_pid()) holds. A connection of its own
+    for each look: within one transaction PostgreSQL answers pg_stat_activity from the snapshot of the first look."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :h = ANY(pg_blocking_pids(pid))"),
+                            {"h": holder}).scalar_one():
+                return
+        assert time.monotonic() < deadline, f"nothing waited on backend {holder}"
+        time.sleep(0.02)
+
+
 def assert_ledger_verifies(engine: Engine) -> None:
     from settlement.verify import CHECKS as SETTLEMENT_CHECKS
 

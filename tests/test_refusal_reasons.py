@@ -22,6 +22,7 @@ from network.store.ledger import build_ledger
 from partners import errors, signing
 from partners.client import PartnerClient
 from test_network_refusals import snapshot, writes_nothing  # noqa: F401 - writes_nothing is a fixture
+from tests.conftest import wait_until_blocked_by
 
 pytestmark = pytest.mark.usefixtures("verified_ledger")
 
@@ -127,7 +128,7 @@ def _race_enrolments(engine, settings, shop, card_number: str = "", customer_ref
                 holder = first.execute(text("SELECT pg_backend_pid()")).scalar_one()
                 second = threading.Thread(target=enroll, args=(network,))
                 second.start()
-                _wait_until_blocked_by(engine, holder)
+                wait_until_blocked_by(engine, holder)
             second.join(10)
     return won, created, outcome, before
 
@@ -159,19 +160,6 @@ def test_a_second_enrolment_of_one_customer_ref_waits_and_finds_the_first(engine
     assert outcome["member"].member_id == won.member_id and outcome["member"].customer_ref == ref
     after = snapshot(engine)
     assert {k: after[k] - before[k] for k in ("members", "enrollments")} == {"members": 1, "enrollments": 1}
-
-
-def _wait_until_blocked_by(engine, holder: int, timeout: float = 10) -> None:
-    """Until a session waits on a lock that backend `holder` holds. A connection of its own for each look: within
-    one transaction PostgreSQL answers pg_stat_activity from the snapshot it took at the first look."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with engine.connect() as conn:
-            if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :h = ANY(pg_blocking_pids(pid))"),
-                            {"h": holder}).scalar_one():
-                return
-        assert time.monotonic() < deadline, f"nothing waited on backend {holder}"
-        time.sleep(0.02)
 
 
 def test_database_unavailable(database_url, settings, network_signer, make_partner, engine):

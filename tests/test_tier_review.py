@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from network.core.campaigns import DEFAULT_LADDER, requalified
 from network.store.tiers import tier_history
+from tests.conftest import wait_until_blocked_by
 from settlement import messages as m
 from settlement.activities import SettlementActivities
 from settlement.workflows import WORKFLOWS, HousekeepingWorkflow
@@ -122,14 +123,7 @@ def test_an_upgrade_racing_a_review_records_the_tier_it_replaced(engine, make_pa
             result: list = []
             earning = threading.Thread(target=lambda: result.append(network.earn(member, amount_minor=100)))
             earning.start()
-            for _ in range(300):  # the earn waits on the review's row lock
-                with engine.connect() as conn:  # a new transaction each time: pg_stat_activity is read once in one
-                    if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :r = ANY(pg_blocking_pids(pid))"),
-                                    {"r": reviewer}).scalar_one():
-                        break
-                earning.join(0.1)
-            else:
-                raise AssertionError("the earn never waited for the review's lock")
+            wait_until_blocked_by(engine, reviewer, timeout=30)  # the earn waits on the review's row lock
             review.commit()
         finally:
             review.close()

@@ -42,7 +42,6 @@ ADD_CARDS_OF = ("INSERT INTO cards (card_number, member_id, status, created_at) 
                 "WHERE member_id = ANY(CAST(:m AS uuid[]))")
 
 
-
 class CardStanding(NamedTuple):
     has_active_card: bool
     card_status: str | None  # of the card asked about (None: none asked, or no such card)
