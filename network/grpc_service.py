@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable
+from typing import Callable, Sequence
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -236,26 +237,59 @@ def earn_response(result: EarnResult) -> pb.EarnResponse:
                            tier=result.tier)
 
 
-_EARN_TAILS: dict[tuple, bytes] = {}  # (points, state, available_at, expires_at) -> EarnResponse fields 2..5
+_EARN_TAILS: dict[tuple, bytes] = {}  # (points, state, available_at, expires_at, components, tier) -> fields 2..
 _EARN_TAILS_MAX = 4096
 
 
 def earn_response_bytes(result: EarnResult) -> bytes:
     """earn_response(result).SerializeToString(), built as the transaction id's field followed by the other
-    fields' bytes, which the earns of one group commit mostly share (one partner's lots share their instants):
-    protobuf writes fields in number order, so the two pieces put together are the same bytes."""
-    if result.components:  # a bonused earn's lines are its own: no shared tail
-        return earn_response(result).SerializeToString()
-    key = (result.points, result.state, result.available_at, result.expires_at, result.total_points, result.tier)
+    fields' bytes, which the earns of one group commit mostly share (one partner's lots share their instants, and
+    the earns of one amount their lines): protobuf writes fields in number order, so the two pieces put together
+    are the same bytes. The tail is keyed by everything it holds (total_points follows from points and
+    components)."""
+    key = (result.points, result.state, result.available_at, result.expires_at, result.components, result.tier)
     tail = _EARN_TAILS.get(key)
     if tail is None:
         if len(_EARN_TAILS) >= _EARN_TAILS_MAX:
             _EARN_TAILS.clear()
-        tail = _EARN_TAILS[key] = pb.EarnResponse(
-            points=result.points, state=LOT_STATES[result.state], available_at=timestamp(result.available_at),
-            expires_at=timestamp(result.expires_at), total_points=result.total_points,
-            tier=result.tier).SerializeToString()
+        # proto3 leaves an empty transaction id out: the bytes of every field after it
+        tail = _EARN_TAILS[key] = earn_response(dataclasses.replace(result, transaction_id="")).SerializeToString()
     return pb.EarnResponse(transaction_id=result.transaction_id).SerializeToString() + tail
+
+
+def _varint(value: int) -> bytes:
+    """A non-negative int as a protobuf varint: seven bits a byte, low first, the high bit set on all but the last."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _length_delimited(tag: bytes, body: bytes) -> bytes:
+    return tag + _varint(len(body)) + body
+
+
+_RESULTS, _REQUEST_ID, _EARNED = b"\x0a", b"\x0a", b"\x12"  # BatchEarnResponse.results = 1; BatchEarnResult 1, 2
+
+
+def batch_earn_response_bytes(request_ids: Sequence[str], outcomes: Sequence[Outcome]) -> bytes:
+    """The BatchEarnResponse of these items, serialized: the bytes protobuf writes for it (fields in number order,
+    an empty string left out), put together from each earned item's stored EarnResponse bytes instead of parsing
+    them back into messages first. A refusal's Status is built as a message (refusals are rare)."""
+    parts = []
+    earned = 0
+    for request_id, outcome in zip(request_ids, outcomes):
+        if outcome.refusal is not None:
+            entry = pb.BatchEarnResult(request_id=request_id, error=status_for(outcome.refusal)).SerializeToString()
+        else:
+            entry = (_length_delimited(_REQUEST_ID, request_id.encode()) if request_id else b"") + \
+                _length_delimited(_EARNED, outcome.response)
+            earned += 1
+        parts.append(_length_delimited(_RESULTS, entry))
+    parts.append(pb.BatchEarnResponse(earned_count=earned, refused_count=len(outcomes) - earned).SerializeToString())
+    return b"".join(parts)
 
 
 def run_mutation(engine: Engine, method: str, request: Message,
@@ -388,16 +422,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         def respond(posted: list[Outcome]) -> bytes:
             for i, outcome in zip(valid, posted):
                 outcomes[i] = outcome
-            response = pb.BatchEarnResponse()
-            for earn, outcome in zip(request.earns, outcomes):
-                result = response.results.add(request_id=earn.request_id)
-                if outcome.refusal is not None:
-                    result.error.CopyFrom(status_for(outcome.refusal))
-                    response.refused_count += 1
-                else:
-                    result.earned.ParseFromString(outcome.response)
-                    response.earned_count += 1
-            return response.SerializeToString()
+            return batch_earn_response_bytes([earn.request_id for earn in request.earns], outcomes)
 
         claim = BatchClaim(caller.partner_id, request.request_id, body_hash(request), respond)
         with autocommit_connection(self._engine) as dbapi:

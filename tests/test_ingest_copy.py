@@ -142,6 +142,27 @@ def test_copy_text_escapes_what_copy_reads_as_syntax():
         copyrows.text([(datetime(2026, 1, 1),)])  # naive
 
 
+def test_copied_timestamps_are_each_read_back_as_written(database_url):
+    # a column of datetimes encodes each distinct instant once (pgarray.once_each): every row keeps its own
+    other = NOW.astimezone(timezone(timedelta(hours=-5)))  # the same instant in another zone
+    moments = [NOW, LATER, NOW, other, LATER]
+    engine = create_engine(database_url)
+    try:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.driver_connection.cursor()
+            cursor.execute("CREATE TEMP TABLE moments (n int, at timestamptz)")
+            copyrows.copy_rows(cursor, "moments", ("n", "at"), list(enumerate(moments)))
+            cursor.execute("SELECT at FROM moments ORDER BY n")
+            assert [row[0] for row in cursor.fetchall()] == moments
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+    with pytest.raises(ValueError):
+        copyrows.text([(NOW,), (datetime(2026, 1, 1),), (NOW,)])  # a naive one among aware ones: still refused
+
+
 def test_a_copied_group_whose_items_are_all_refused_stores_only_its_batch_key(twin_databases):
     (_, copy_url), _ = twin_databases
     engine = make_engine(copy_url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +13,7 @@ from network.store import pgarray
 
 # PostgreSQL text cannot hold NUL (the edge refuses control characters anyway) and protobuf strings are UTF-8
 # (no lone surrogates); everything else must survive.
+CET = timezone(timedelta(hours=1))
 texts = st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=40)
 
 
@@ -53,6 +54,18 @@ def test_timestamps_and_uuids_round_trip(cursor):
     assert read_back(cursor, "timestamptz", moments) == moments
     ids = [uuid.uuid4(), None]
     assert [None if v is None else uuid.UUID(str(v)) for v in read_back(cursor, "uuid", ids)] == ids
+
+
+def test_repeated_timestamps_and_uuids_are_each_read_back_as_written(cursor):
+    # a column of one type encodes each distinct value once (pgarray.once_each): every element keeps its own
+    first, second = datetime(2026, 11, 23, 12, 30, 15, 123456, tzinfo=timezone.utc), datetime(2026, 1, 1, tzinfo=CET)
+    moments = [first, second, first, first.astimezone(CET), second]  # the same instant in another zone too
+    assert read_back(cursor, "timestamptz", moments) == moments
+    a, b = uuid.uuid4(), uuid.uuid4()
+    ids = [a, b, a, a, b]
+    assert [uuid.UUID(str(v)) for v in read_back(cursor, "uuid", ids)] == ids
+    with pytest.raises(ValueError):
+        pgarray.literal([first, datetime(2026, 1, 1), first])  # a naive one among aware ones is still refused
 
 
 def test_values_without_a_safe_spelling_are_refused():

@@ -13,6 +13,8 @@ import io
 from datetime import datetime
 from typing import Iterable, Sequence
 
+from network.store.pgarray import once_each
+
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -52,9 +54,12 @@ def _column(values: list) -> Iterable[str]:
             if "\\" not in joined and "\t" not in joined and "\n" not in joined and "\r" not in joined:
                 return values  # nothing to escape
         encode = _ENCODE.get(kind)
+        if kind is datetime:  # a group's rows mostly share their instants: each distinct one encoded once
+            return map(once_each(encode, values).__getitem__, values)
         if encode is not None:
             return map(encode, values)
     return map(field, values)
+
 
 
 def text(rows: Sequence[Sequence]) -> str:

@@ -188,6 +188,9 @@ class MemberStanding:
     birth_month: int | None = None
 
 
+NO_STANDING = MemberStanding()  # a member without a status row yet (frozen: one instance serves every lookup)
+
+
 @dataclass
 class MemberFacts:
     """What MEMBERS_OF_ITEMS found: the shard of each existing member, its standing, and who is enrolled where."""
@@ -276,13 +279,13 @@ class _Evaluated:
 
 
 def evaluate_items(programme: Programme, now: datetime, items: Sequence[tuple[str, EarnItem]],
-                   member_ids: dict[int, uuid.UUID], points_of: dict[int, int],
+                   member_texts: dict[int, str], points_of: dict[int, int],
                    members: MemberFacts) -> dict[int, _Evaluated]:
     """The tier held and the campaigns' wanted bonuses of every accepted item (network.core.campaigns)."""
     out = {}
     for i, points in points_of.items():
         partner_id, item = items[i]
-        standing = members.standing.get(str(member_ids[i]), MemberStanding())
+        standing = members.standing.get(member_texts[i], NO_STANDING)
         tier = programme.tier(standing.tier) or programme.lowest_tier()
         context = programme_rules.EarnContext(
             partner_id, item.store_id, now, points, item.amount_minor, item.lines,
@@ -306,13 +309,13 @@ def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decima
     claimed through `claims` (without one, a campaign with a budget or cap grants nothing).
     """
     results: list[EarnDecision | None] = [None] * len(items)
-    member_ids = earn_member_ids(items, results)
+    member_texts = {i: str(member_id) for i, member_id in earn_member_ids(items, results).items()}  # canonical
     terms_of: dict[str, ContractTerms | errors.DomainError] = {}
     points_of: dict[int, int] = {}
-    for i, member_id in member_ids.items():
+    for i, member in member_texts.items():
         partner_id, item = items[i]
-        if str(member_id) not in members.shards:
-            results[i] = errors.not_found("member", str(member_id), "MEMBER_NOT_FOUND")
+        if member not in members.shards:
+            results[i] = errors.not_found("member", member, "MEMBER_NOT_FOUND")
             continue
         if partner_id not in terms_of:
             try:
@@ -335,14 +338,14 @@ def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decima
     granted: dict[int, list[int]] = {}
     if programme is not None:
         plan.ladder = programme.ladder_names
-        evaluated = evaluate_items(programme, now, items, member_ids, points_of, members)
-        granted, grants = _grant(evaluated, member_ids, claims)
+        evaluated = evaluate_items(programme, now, items, member_texts, points_of, members)
+        granted, grants = _grant(evaluated, member_texts, claims)
         if claims is not None and claims.writes:
             plan.claims = claim_writes(grants)
     lot_of: dict[str, rules.NewLot] = {}  # the same terms and instant for every item of a partner
     for i, points in points_of.items():
         partner_id, item = items[i]
-        member = str(member_ids[i])
+        member = member_texts[i]
         shard = members.shards[member]
         lot = lot_of.get(partner_id)
         if lot is None:
@@ -380,7 +383,7 @@ def plan_earns(contracts: ContractBook, now: datetime, point_value_minor: Decima
     return plan
 
 
-def _grant(evaluated: dict[int, _Evaluated], member_ids: dict[int, uuid.UUID],
+def _grant(evaluated: dict[int, _Evaluated], member_texts: dict[int, str],
            claims: Claims | None) -> tuple[dict[int, list[int]], list[programme_rules.Grant]]:
     """Per item, the points granted to each of its wanted bonuses: budgets and caps claimed in item order."""
     requests: list[programme_rules.ClaimRequest] = []
@@ -391,7 +394,7 @@ def _grant(evaluated: dict[int, _Evaluated], member_ids: dict[int, uuid.UUID],
         for k, want in enumerate(evaluated[i].wants):
             if want.campaign.claims:
                 requests.append(programme_rules.ClaimRequest(
-                    want.campaign.campaign_id, str(member_ids[i]), want.period, want.points,
+                    want.campaign.campaign_id, member_texts[i], want.period, want.points,
                     want.campaign.budget_points is not None, want.cap))
                 where.append((i, k))
     if requests:
@@ -429,7 +432,7 @@ def _standing(plan: EarnPlan, programme: Programme, members: MemberFacts, member
               points: int, held: programme_rules.Tier | None) -> str:
     """Count a purchase's points as qualifying, upgrade the member the moment a threshold is crossed, move its
     last earn; the member's tier after this earn."""
-    standing = members.standing.get(member, MemberStanding())
+    standing = members.standing.get(member, NO_STANDING)
     if item.amount_minor is not None:  # qualifying points come from purchases only
         plan.qualifying[member] = plan.qualifying.get(member, 0) + points
     qualifying = standing.qualifying + plan.qualifying.get(member, 0)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 
 def _text(value: str) -> str:
@@ -37,6 +37,12 @@ _ENCODE = {type(None): lambda _: "NULL", int: int.__str__, str: _text, bytes: _b
            memoryview: _bytes, datetime: _timestamp, uuid.UUID: lambda value: '"' + str(value) + '"'}
 
 
+def once_each(encode: Callable[[Any], str], values: list) -> dict:
+    """`encode` of each distinct value, by value. Equal instants given in other zones share one text (one
+    timestamptz to PostgreSQL); a naive datetime is never equal to an aware one, so it is still refused."""
+    return {value: encode(value) for value in set(values)}
+
+
 def _element(value) -> str:
     encode = _ENCODE.get(type(value))  # exact types: a bool (an int subclass) is refused, not written as 1/0
     if encode is None:
@@ -57,6 +63,8 @@ def literal(values: Iterable) -> str:
     if len(kinds) == 1:  # one type: its encoder once, not looked up per element
         (kind,) = kinds
         encode = _ENCODE.get(kind)
+        if kind is datetime or kind is uuid.UUID:  # mostly repeated in a group (its instants, its members)
+            return "{" + ",".join(map(once_each(encode, values).__getitem__, values)) + "}"
         if encode is not None:
             return "{" + ",".join(map(encode, values)) + "}"
     return "{" + ",".join([_element(v) for v in values]) + "}"
