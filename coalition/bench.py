@@ -31,7 +31,8 @@ outbox in its commit: every figure but the "off" phases includes it (the watched
 streaming of each event).
 
 `coalition bench earn --processes 1,2,...` (run_earn_scaling) instead runs echo and unary-50 against N server
-processes and N echo processes for each N, in one run: the scaling table.
+processes and N echo processes for each N, then batch against the same N server processes (at least two callers
+per process), in one run: the scaling tables.
 """
 
 from __future__ import annotations
@@ -586,10 +587,13 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run_earn_scaling(process_counts: Sequence[int], seconds: float = 10.0, concurrency: int = 32) -> dict:
+def run_earn_scaling(process_counts: Sequence[int], seconds: float = 10.0, concurrency: int = 32,
+                     batch_callers: int = 4) -> dict:
     """For each process count N: signed unary earns (50 partners) against `network serve --processes N` and the
-    bare echo against N SO_REUSEPORT echo processes, in the same run, one database. Rows: earns/s, p99, the
-    ratio to echo and CPU ms per earn by process group (server = supervisor and its processes)."""
+    bare echo against N SO_REUSEPORT echo processes, in the same run, one database; then BatchEarn (500 items)
+    against the same N processes, from max(batch_callers, 2N) callers (one connection each: SO_REUSEPORT spreads
+    connections, so each process gets some). Rows: earns/s, p99, the ratio to echo and CPU ms per earn by process
+    group (server = supervisor and its processes), and the batched figures (batch_*)."""
     rows = []
     load_before = load_average()
     with _database() as (workdir, url, credentials, members):
@@ -605,13 +609,20 @@ def run_earn_scaling(process_counts: Sequence[int], seconds: float = 10.0, concu
                            min(3.0, seconds))  # warm-up
                     earn = _phase(pool, manager, "unary", f"127.0.0.1:{port}", credentials, members, concurrency,
                                   seconds, watched)
+                    callers = max(batch_callers, 2 * processes)
+                    batch = _phase(pool, manager, "batch", f"127.0.0.1:{port}", credentials, members, callers,
+                                   seconds, watched)
             rows.append({"processes": processes, "earns_per_s": round(earn["per_second"], 1),
                          "earn_p50_ms": round(earn["p50_ms"], 2), "earn_p99_ms": round(earn["p99_ms"], 2),
                          "echo_calls_per_s": round(echo["per_second"], 1), "echo_p99_ms": round(echo["p99_ms"], 2),
                          "ratio_to_echo": round(earn["per_second"] / echo["per_second"], 3),
                          **{k.replace("_ms_per_item", "_ms_per_earn"): v for k, v in earn.items()
                             if k.endswith("_cpu_ms_per_item")},
-                         "earn_span_s": earn["span_s"], "echo_span_s": echo["span_s"]})
+                         "earn_span_s": earn["span_s"], "echo_span_s": echo["span_s"],
+                         "batch_callers": callers, "batch_earns_per_s": round(batch["per_second"], 1),
+                         "batch_p99_ms": round(batch["p99_ms"], 2),
+                         **{"batch_" + k.replace("_ms_per_item", "_ms_per_earn"): v for k, v in batch.items()
+                            if k.endswith("_cpu_ms_per_item")}})
     return {"rows": rows, "concurrency": concurrency, "client_processes": CLIENT_PROCESSES,
             "seconds_per_phase": seconds, "cpu_count": os.cpu_count(), "load_average_before": load_before,
             "load_average_after": load_average(), "run_id": uuid.uuid4().hex[:8]}
