@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from coalition.bench import BATCH_SIZE, run_campaign_benchmark, run_earn_benchmark, run_earn_scaling, run_verify_benchmark
+from coalition.bench import (BATCH_SIZE, run_campaign_benchmark, run_earn_benchmark, run_earn_scaling,
+                             run_verify_benchmark)
 from coalition.wire_bench import run_wire_benchmark
 from network.runtime import configure_logging, database, operator_transaction
 from network import admin

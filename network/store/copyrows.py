@@ -61,7 +61,6 @@ def _column(values: list) -> Iterable[str]:
     return map(field, values)
 
 
-
 def text(rows: Sequence[Sequence]) -> str:
     """The rows in COPY's text format."""
     if not rows:
