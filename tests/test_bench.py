@@ -1,6 +1,6 @@
 """The bench's phase clock: every caller connects first, all start together, and the rate divides by the span
 measured from the first call's start to the last call's end (not by the nominal phase length); the redeem phases
-spend with and without the member's PIN."""
+spend with and without the member's PIN; the scaling command prints and writes its unary and batched rows."""
 
 from __future__ import annotations
 
@@ -68,3 +68,32 @@ def test_the_redeem_phases_spend_with_and_without_the_members_pin(make_partner, 
     assert redeemed == {shop.partner_id: figures["redeem"]["calls"], far.partner_id: figures["redeem-pin"]["calls"]}
     assert failures == 0
     assert all(f["p99_ms"] > 0 for f in figures.values())
+
+
+def test_the_scaling_command_prints_and_writes_the_batched_rows(cli, monkeypatch, tmp_path):
+    """`bench earn --processes` passes the batch callers on, prints the unary and the batched table and writes the
+    figures as JSON (the run itself is replaced: it takes minutes)."""
+    import json
+
+    import coalition.cli
+
+    asked = {}
+    row = {"processes": 2, "earns_per_s": 1049.2, "earn_p99_ms": 58.3, "echo_calls_per_s": 6316.2, "echo_p99_ms": 12.9,
+           "ratio_to_echo": 0.166, "server_cpu_ms_per_earn": 0.85, "postgres_cpu_ms_per_earn": 0.365,
+           "clients_cpu_ms_per_earn": 0.491, "batch_callers": 6, "batch_earns_per_s": 15457.5, "batch_p99_ms": 204.7,
+           "batch_server_cpu_ms_per_earn": 0.067, "batch_postgres_cpu_ms_per_earn": 0.042,
+           "batch_clients_cpu_ms_per_earn": 0.008}
+    figures = {"rows": [row], "concurrency": 32, "cpu_count": 2, "load_average_before": "0.1",
+               "load_average_after": "0.2"}
+
+    def scaling(counts, **kwargs):
+        asked.update(counts=counts, **kwargs)
+        return figures
+    monkeypatch.setattr(coalition.cli, "run_earn_scaling", scaling)
+    out = tmp_path / "scaling.json"
+    result = cli("bench", "earn", "--processes", "1,2", "--batch-callers", "6", "--seconds", "1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert asked == {"counts": [1, 2], "seconds": 1.0, "concurrency": 32, "batch_callers": 6}
+    assert "signed unary earns by server processes" in result.output and "1,049.2" in result.output
+    assert "batched earns (BatchEarn of 500)" in result.output and "15,457.5" in result.output
+    assert json.loads(out.read_text()) == figures
