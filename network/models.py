@@ -115,7 +115,7 @@ class Member(Base):
 
 class Card(Base):
     """Every card a member owns. members.card_number is the member's current card; every insert of members writes
-    its cards row too (network.store.ledger.ADD_CARD). Only an active card finds its member."""
+    its cards row too (network.store.credentials.ADD_CARD). Only an active card finds its member."""
 
     __tablename__ = "cards"
     card_number: Mapped[str] = mapped_column(String(19), primary_key=True)
