@@ -11,7 +11,7 @@ apart. Each step adds to the one before:
   hop          the handler awaits a writer thread that wakes each group's callers with one callback on the loop
                (network.group_commit's shape); the writer sleeps 0.3 ms per group for the database round trip
   signed       the request's signature is verified (partners.signing.verify_request with libsodium, as the
-               server does) and the receipt is signed over the request and response bytes (network.sodium)
+               server does) and the receipt is signed over the request and response bytes (partners.sodium)
 The callers are the same in every step: CLIENT_PROCESSES processes of threads with synchronous channels, every
 caller connected and answered once before the common start; from `metadata` on they send one request signed
 once beforehand (the server verifies it on every call all the same). `coalition bench earn` gives the real
@@ -32,7 +32,7 @@ import grpc
 import psutil
 
 from coalition.bench import CHANNEL_OPTIONS, CLIENT_PROCESSES, _wait_for_port
-from network import sodium
+from partners import sodium
 from network.ports import free_port
 from partners import signing
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from network import errors
 from network.admin import KEYS_CHANNEL
 from network.errors import DomainError
-from network.sodium import SodiumVerifyKey
+from partners.sodium import SodiumVerifyKey
 from network.store.notify import ChannelListener
 from partners import signing
 
@@ -75,7 +75,7 @@ class KeyDirectory:
                                {"k": key_id}).first()
         if row is None:
             return None
-        # the verify key object is built once per key and cached with it; libsodium verifies (network.sodium)
+        # the verify key object is built once per key and cached with it; libsodium verifies (partners.sodium)
         record = _KeyRecord(row.partner_id, SodiumVerifyKey(bytes(row.public_key)),
                             row.status == "active", row.partner_status == "active")
         if self._listening:

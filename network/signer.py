@@ -9,12 +9,12 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from network.sodium import SodiumSigningKey
+from partners.sodium import SodiumSigningKey
 from partners import signing
 
 
 class NetworkSigner:
-    """The network's Ed25519 key: signs receipts and statements (through libsodium, network.sodium: the same
+    """The network's Ed25519 key: signs receipts and statements (through libsodium, partners.sodium: the same
     signature bytes as `cryptography`, measured faster by `coalition bench verify`)."""
 
     def __init__(self, private_key):

@@ -38,10 +38,10 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import grpc
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.message import DecodeError, Message
 
-from partners import signing
+from partners import signing, sodium
 from partners.errors import CoalitionError, Internal, ReceiptInvalid, error_from_rpc
 from protos.coalition.v1 import network_pb2, settlement_pb2
 
@@ -230,7 +230,7 @@ class PartnerClient:
             raise ValueError("max_attempts must be at least 1")
         self.target = target
         self.key_id = key_id
-        self._private_key = private_key
+        self._private_key = sodium.SodiumSigningKey(private_key)  # signs through libsodium (partners.sodium)
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._verify_receipts = verify_receipts
@@ -255,8 +255,8 @@ class PartnerClient:
         }
         self._keys_lock = threading.Lock()
         self._keys_pinned = network_keys is not None
-        self._network_keys: dict[str, Ed25519PublicKey] | None = (
-            {kid: signing.public_key_from_raw(raw) for kid, raw in network_keys.items()}
+        self._network_keys: dict[str, sodium.SodiumVerifyKey] | None = (
+            {kid: sodium.SodiumVerifyKey(raw) for kid, raw in network_keys.items()}
             if network_keys is not None
             else None
         )
@@ -760,7 +760,7 @@ class PartnerClient:
                 return  # the network keys could not be fetched: the refusal stands, without evidence
         error.receipt = receipt
 
-    def _network_key(self, key_id: str) -> Ed25519PublicKey:
+    def _network_key(self, key_id: str) -> sodium.SodiumVerifyKey:
         """The network's active key `key_id`: fetched once, refetched once for a key id not yet known."""
         with self._keys_lock:
             if self._network_keys is None:
@@ -776,9 +776,9 @@ class PartnerClient:
             raise signing.SignatureError("RECEIPT_INVALID", f"receipt signed by unknown or inactive network key {key_id!r}")
         return key
 
-    def _fetch_network_keys(self) -> dict[str, Ed25519PublicKey]:
+    def _fetch_network_keys(self) -> dict[str, sodium.SodiumVerifyKey]:
         keys = {}
         for network_key in self.get_network_keys().keys:
             if network_key.active and len(network_key.public_key) == 32:
-                keys[network_key.key_id] = signing.public_key_from_raw(network_key.public_key)
+                keys[network_key.key_id] = sodium.SodiumVerifyKey(network_key.public_key)
         return keys

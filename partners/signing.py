@@ -47,7 +47,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -62,6 +62,21 @@ TIMESTAMP_HEADER = "x-coalition-timestamp"
 NONCE_HEADER = "x-coalition-nonce"
 SIGNATURE_HEADER = "x-coalition-signature"
 FRESHNESS_SECONDS = 300
+
+
+
+class SigningKey(Protocol):
+    """What signs here: a `cryptography` Ed25519PrivateKey, or partners.sodium.SodiumSigningKey (libsodium)."""
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+class VerifyKey(Protocol):
+    """What verifies here: a `cryptography` Ed25519PublicKey, or partners.sodium.SodiumVerifyKey (libsodium); a
+    signature that does not hold raises cryptography.exceptions.InvalidSignature either way."""
+
+    def verify(self, signature: bytes, data: bytes) -> None: ...
+
 
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # key ids (and partner ids, request ids)
@@ -132,7 +147,7 @@ def is_fresh(timestamp: int, clock_seconds: int) -> bool:
 
 
 def sign_request(
-    private_key: Ed25519PrivateKey,
+    private_key: SigningKey,
     key_id: str,
     method: str,
     body: bytes,
@@ -168,7 +183,7 @@ def verify_request(
     metadata: Mapping[str, list[str]],
     method: str,
     body: bytes,
-    public_key_for: Callable[[str], Ed25519PublicKey],
+    public_key_for: Callable[[str], VerifyKey],
     *,
     now: float | None = None,
 ) -> str:
@@ -209,14 +224,14 @@ def verify_request(
 
 
 def sign_response(
-    private_key: Ed25519PrivateKey, network_key_id: str, method: str, request_body: bytes, response_body: bytes
+    private_key: SigningKey, network_key_id: str, method: str, request_body: bytes, response_body: bytes
 ) -> tuple[tuple[str, str], ...]:
     signature = private_key.sign(response_message(method, network_key_id, request_body, response_body))
     return ((KEY_ID_HEADER, network_key_id), (SIGNATURE_HEADER, base64.b64encode(signature).decode("ascii")))
 
 
 def sign_refusal(
-    private_key: Ed25519PrivateKey, network_key_id: str, method: str, request_body: bytes, code_name: str, reason: str
+    private_key: SigningKey, network_key_id: str, method: str, request_body: bytes, code_name: str, reason: str
 ) -> tuple[tuple[str, str], ...]:
     signature = private_key.sign(refusal_message(method, network_key_id, request_body, code_name, reason))
     return ((KEY_ID_HEADER, network_key_id), (SIGNATURE_HEADER, base64.b64encode(signature).decode("ascii")))
@@ -227,7 +242,7 @@ def verify_receipt(
     method: str,
     request_body: bytes,
     response_body: bytes,
-    network_key_for: Callable[[str], Ed25519PublicKey],
+    network_key_for: Callable[[str], VerifyKey],
 ) -> str:
     """Check a response receipt; return the network key id that signed it."""
     return _verify_network_signature(trailing, "receipt", network_key_for,
@@ -240,7 +255,7 @@ def verify_refusal_receipt(
     request_body: bytes,
     code_name: str,
     reason: str,
-    network_key_for: Callable[[str], Ed25519PublicKey],
+    network_key_for: Callable[[str], VerifyKey],
 ) -> str:
     """Check a refusal receipt (the status code name and ErrorInfo reason received); return the signing key id."""
     return _verify_network_signature(trailing, "refusal receipt", network_key_for,
@@ -248,7 +263,7 @@ def verify_refusal_receipt(
 
 
 def _verify_network_signature(trailing: Mapping[str, list[str]], label: str,
-                              network_key_for: Callable[[str], Ed25519PublicKey],
+                              network_key_for: Callable[[str], VerifyKey],
                               message_for: Callable[[str], bytes]) -> str:
     """The network's signature in trailing metadata over message_for(its key id); returns that key id."""
     key_id = _single(trailing, KEY_ID_HEADER)
@@ -263,12 +278,12 @@ def _verify_network_signature(trailing: Mapping[str, list[str]], label: str,
     return key_id
 
 
-def sign_event(private_key: Ed25519PrivateKey, network_key_id: str, event_body: bytes) -> bytes:
+def sign_event(private_key: SigningKey, network_key_id: str, event_body: bytes) -> bytes:
     return private_key.sign(event_message(network_key_id, event_body))
 
 
 def verify_event(event_body: bytes, signature: bytes, network_key_id: str,
-                 network_key_for: Callable[[str], Ed25519PublicKey]) -> None:
+                 network_key_for: Callable[[str], VerifyKey]) -> None:
     """Check an event's network signature over its exact bytes (raises SignatureError)."""
     try:
         network_key_for(network_key_id).verify(signature, event_message(network_key_id, event_body))

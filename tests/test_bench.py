@@ -97,3 +97,18 @@ def test_the_scaling_command_prints_and_writes_the_batched_rows(cli, monkeypatch
     assert "signed unary earns by server processes" in result.output and "1,049.2" in result.output
     assert "batched earns (BatchEarn of 500)" in result.output and "15,457.5" in result.output
     assert json.loads(out.read_text()) == figures
+
+
+def test_the_verify_figures_take_the_servers_shares_with_libsodium_and_give_the_sdks_cost(tmp_path):
+    """The server and the SDK both use libsodium (partners.sodium): the shares of the server's CPU per earn are
+    libsodium's figures over it, and the SDK's cost per signed call is its sign plus one verify, per library."""
+    earn = tmp_path / "earn.json"
+    earn.write_text('{"unary_server_cpu_ms_per_item": 0.5}')
+    figures = bench.run_verify_benchmark(iterations=50, earn_figures=earn)
+    assert figures["verify_share_of_server_cpu"] == round(figures["pynacl_verify_request_us"] / 1000 / 0.5, 3)
+    assert figures["verify_and_receipt_share_of_server_cpu"] == round(
+        (figures["pynacl_verify_request_us"] + figures["pynacl_sign_us"]) / 1000 / 0.5, 3)
+    for library in ("cryptography", "pynacl"):
+        assert figures[f"sdk_sign_and_receipt_{library}_us"] == round(
+            figures[f"{library}_sign_us"] + figures[f"{library}_verify_us"], 2)
+    assert figures["server_uses"].startswith("pynacl") and figures["sdk_uses"].startswith("pynacl")

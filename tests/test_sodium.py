@@ -1,6 +1,6 @@
-"""The server's Ed25519 through libsodium (network.sodium) behaves exactly as `cryptography` did: the same
-signature bytes (SIGNING.md's vectors included), the same refusal for every tampered input, and the key
-directory builds one verify key object per key."""
+"""Ed25519 through libsodium (partners.sodium), on the server and in the SDK, behaves exactly as `cryptography`
+did: the same signature bytes (SIGNING.md's vectors included), the same refusal for every tampered input, and the
+key directory builds one verify key object per key."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from cryptography.exceptions import InvalidSignature
 
 from network.keys import KeyDirectory
 from network.signer import NetworkSigner
-from network.sodium import SodiumSigningKey, SodiumVerifyKey
 from partners import signing
+from partners.client import PartnerClient
+from partners.sodium import SodiumSigningKey, SodiumVerifyKey
 from tests.test_signing import _section, _values
 
 EARN = "/coalition.v1.NetworkService/Earn"
@@ -44,6 +45,25 @@ def test_network_signer_signs_through_libsodium_with_the_same_bytes():
     assert signer.sign(message) == key.sign(message)
     assert dict(signer.receipt(EARN, b"req", b"resp")) == dict(signing.sign_response(key, signer.key_id, EARN, b"req", b"resp"))
     assert signer.event_signature(b"event") == signing.sign_event(key, signer.key_id, b"event")
+
+
+def test_the_sdk_signs_and_checks_receipts_through_libsodium_with_the_same_outcome():
+    partner_key, network_key = signing.generate_private_key(), signing.generate_private_key()
+    with PartnerClient("127.0.0.1:1", "k1", partner_key, network_keys={"n1": signing.raw_public(network_key)}) as client:
+        assert isinstance(client._private_key, SodiumSigningKey)
+        fixed = {"timestamp": 1_700_000_000, "nonce": "n" * 16}
+        assert signing.sign_request(client._private_key, "k1", EARN, b"body", **fixed) == \
+            signing.sign_request(partner_key, "k1", EARN, b"body", **fixed)
+        assert isinstance(client._network_key("n1"), SodiumVerifyKey)
+        trailing = {name: [value] for name, value in signing.sign_response(network_key, "n1", EARN, b"req", b"resp")}
+        assert signing.verify_receipt(trailing, EARN, b"req", b"resp", client._network_key) == "n1"
+        with pytest.raises(signing.SignatureError) as refused:
+            signing.verify_receipt(trailing, EARN, b"req", b"resp!", client._network_key)
+        assert refused.value.reason == "RECEIPT_INVALID"
+        event = signing.sign_event(network_key, "n1", b"event")
+        signing.verify_event(b"event", event, "n1", client._network_key)
+        with pytest.raises(signing.SignatureError):
+            signing.verify_event(b"event!", event, "n1", client._network_key)
 
 
 def test_documented_request_vector_verifies_through_libsodium():
