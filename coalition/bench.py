@@ -464,10 +464,22 @@ def _client_pool():
     return ctx.Pool(CLIENT_PROCESSES), ctx.Manager()
 
 
+def _with_load(run: Callable[[], dict]) -> dict:
+    """`run()`'s figures with the machine's load averages taken before it started and after it ended: what else
+    ran at the start, and how hard the run itself worked the machine."""
+    before = load_average()
+    figures = run()
+    return {**figures, "load_average_at_start": before, "load_average_at_end": load_average()}
+
+
 def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_callers: int = 4,
                        latency_events: int = 300, pairs: int = 4) -> dict:
     """The single-process server's figures (the scale-out table's), with the phase clock measured; the outbox
     on/off pairs and the event latencies (stream and webhook)."""
+    return _with_load(lambda: _earn_benchmark(seconds, concurrency, batch_callers, latency_events, pairs))
+
+
+def _earn_benchmark(seconds: float, concurrency: int, batch_callers: int, latency_events: int, pairs: int) -> dict:
     with _database() as (workdir, url, credentials, members), _servers(workdir, url, 1) as (port, echo_port, server), \
             _outbox_server(workdir, url, True) as (on_port, on_server), \
             _outbox_server(workdir, url, False) as (off_port, off_server):
@@ -567,7 +579,6 @@ def run_earn_benchmark(seconds: float = 10.0, concurrency: int = 32, batch_calle
         "client_processes": CLIENT_PROCESSES,
         "seconds_per_phase": seconds,
         "cpu_count": os.cpu_count(),
-        "load_average_at_start": load_average(),
         "run_id": uuid.uuid4().hex[:8],
     }
 
@@ -751,6 +762,10 @@ def run_campaign_benchmark(campaigns: int = 50, seconds: float = 10.0, concurren
     size over the run weighs on both sides alike). The programme is switched between phases by pausing and
     resuming the campaigns and resetting the multipliers. `ratio` is the sum of the "with" rates over the sum of
     the plain ones; each phase's rate, CPU per earn and load average are listed too."""
+    return _with_load(lambda: _campaign_benchmark(campaigns, seconds, concurrency, pairs))
+
+
+def _campaign_benchmark(campaigns: int, seconds: float, concurrency: int, pairs: int) -> dict:
     with _database() as (workdir, url, credentials, members), _servers(workdir, url, 1) as (port, _, server):
         target = f"127.0.0.1:{port}"
         pool, manager = _client_pool()
@@ -809,6 +824,5 @@ def run_campaign_benchmark(campaigns: int = 50, seconds: float = 10.0, concurren
         "concurrency": concurrency,
         "seconds_per_phase": seconds,
         "cpu_count": os.cpu_count(),
-        "load_average_at_start": load_average(),
         "run_id": uuid.uuid4().hex[:8],
     }

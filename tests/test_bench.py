@@ -112,3 +112,21 @@ def test_the_verify_figures_take_the_servers_shares_with_libsodium_and_give_the_
         assert figures[f"sdk_sign_and_receipt_{library}_us"] == round(
             figures[f"{library}_sign_us"] + figures[f"{library}_verify_us"], 2)
     assert figures["server_uses"].startswith("pynacl") and figures["sdk_uses"].startswith("pynacl")
+
+
+def test_the_load_at_start_is_read_before_the_run_and_the_load_at_end_after_it(monkeypatch):
+    """The earn and campaign benchmarks (bench._with_load): "at start" was once read while the result was assembled,
+    after the run, where the run's own load had become the figure."""
+    happened: list[str] = []
+
+    def load_average() -> str:
+        happened.append("load")
+        return f"load {len(happened)}"
+
+    def run() -> dict:
+        happened.append("run")
+        return {"earns_per_s": 1.0}
+    monkeypatch.setattr(bench, "load_average", load_average)
+    assert bench._with_load(run) == {"earns_per_s": 1.0, "load_average_at_start": "load 1",
+                                     "load_average_at_end": "load 3"}
+    assert happened == ["load", "run", "load"]
