@@ -32,9 +32,8 @@ import grpc
 import psutil
 
 from coalition.bench import CHANNEL_OPTIONS, CLIENT_PROCESSES, _wait_for_port
-from partners import sodium
 from network.ports import free_port
-from partners import signing
+from partners import signing, sodium
 
 STEPS = ("bare", "metadata", "interceptor", "hop", "signed")
 METHOD = "/bench.Wire/Call"

@@ -12,10 +12,9 @@ from sqlalchemy import Engine, text
 from network import errors
 from network.admin import KEYS_CHANNEL
 from network.errors import DomainError
-from partners.sodium import SodiumVerifyKey
 from network.store.notify import ChannelListener
 from partners import signing
-
+from partners.sodium import SodiumVerifyKey
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from partners.sodium import SodiumSigningKey
 from partners import signing
+from partners.sodium import SodiumSigningKey
 
 
 class NetworkSigner:

@@ -64,7 +64,6 @@ SIGNATURE_HEADER = "x-coalition-signature"
 FRESHNESS_SECONDS = 300
 
 
-
 class SigningKey(Protocol):
     """What signs here: a `cryptography` Ed25519PrivateKey, or partners.sodium.SodiumSigningKey (libsodium)."""
 
