@@ -45,8 +45,8 @@ from network.store import campaigns as programme_store
 from network.core.results import EarnItem
 from network.database import make_engine, migrate
 from network.store.verify import verify_ledger
-from network.store.credentials import ADD_CARDS_OF
-from network.store.ledger import build_ledger, new_card_number
+from network.store.credentials import ADD_CARDS_OF, new_card_number
+from network.store.ledger import build_ledger
 from coalition import history
 from coalition.settings import CoalitionSettings, get_settings
 from partners.keyfile import KeyFile, KeyFileError, load_key_file, save_key_file

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from network import errors
 from network.core.consent import pin_problem
+from network.core.members import valid_card_number
 from network.errors import DomainError, InvalidPin
 from network.store import credentials
 from network.store.contracts import ContractBook
@@ -18,6 +19,14 @@ from network.store.ledger import Ledger
 
 FAST = credentials.ScryptParams(2**10, 8, 1)  # a cheap hash for tests of the rules, not of the cost
 NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
+
+
+def test_a_new_card_number_is_16_digits_from_7_with_its_check_digit_and_random():
+    """The one generator enrolment, the demo and card replacement share (replacement also skips taken numbers)."""
+    cards = {credentials.new_card_number() for _ in range(200)}
+    assert len(cards) == 200  # 14 random digits: a repeat in 200 would be a broken source
+    for card in cards:
+        assert len(card) == 16 and card[0] == "7" and valid_card_number(card)
 
 
 @pytest.fixture

@@ -205,10 +205,17 @@ def _set_card_status(session, card_number: str, current: str, new: str, actor: s
     _record(session, actor, action, card_number, {"member_id": str(row.member_id), "reason": reason})
 
 
+def new_card_number() -> str:
+    """A new member card number: 16 digits, "7" then 14 random digits then the Luhn check digit. Unique only by
+    chance: `_new_card_number` also rules out the numbers `cards` has seen; enrolment relies on `cards`' key."""
+    body = "7" + "".join(secrets.choice("0123456789") for _ in range(14))
+    return body + luhn_check_digit(body)
+
+
 def _new_card_number(session) -> str:
+    """A card number no card has had (`cards` keeps every card ever issued)."""
     while True:
-        body = "7" + "".join(secrets.choice("0123456789") for _ in range(14))
-        card = body + luhn_check_digit(body)
+        card = new_card_number()
         if session.execute(text("SELECT 1 FROM cards WHERE card_number = :c"), {"c": card}).first() is None:
             return card
 

@@ -11,7 +11,6 @@ taken before the member lock, so a settlement cut-off waits for it and no transa
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -26,7 +25,7 @@ from network.core import ledger, rules
 from network.core import campaigns as campaign_rules
 from network.core.campaigns import Component, Progress, bonus_reversal
 from network.core.ledger import Allocation, LotBalance
-from network.core.members import luhn_check_digit, shard_of, valid_card_number
+from network.core.members import shard_of, valid_card_number
 from network.core.terms import ContractTerms
 from network.core.results import (Balance, EarnItem, EarnResult, HoldResult, MemberView, ReverseResult, SpendRefs, SpendResult,
                                   TransactionView)
@@ -34,7 +33,7 @@ from network.models import HoldAllocation
 from network.settings import IDEMPOTENCY_RETENTION_DEFAULT_SECONDS, Settings
 from network.store.campaigns import Claims, Programme, ProgrammeBook, qualifying_from
 from network.store.contracts import ContractBook
-from network.store.credentials import ADD_CARD
+from network.store.credentials import ADD_CARD, new_card_number
 from network.store.earn_plan import (MEMBERS_OF_ITEMS, MEMBERS_OF_ITEMS_WITHOUT_STANDING, EarnDecision, EarnPlan,
                                      MemberFacts, member_lookup_params, plan_earns)
 from network.store import birthdays, expiry, ledger_time, lifecycle, tiers
@@ -57,11 +56,6 @@ def parse_uuid(value: str, field_name: str) -> uuid.UUID:
         return uuid.UUID(value)
     except (ValueError, AttributeError, TypeError):
         raise errors.invalid(field_name, "must be a UUID") from None
-
-
-def new_card_number() -> str:
-    body = "7" + "".join(secrets.choice("0123456789") for _ in range(14))
-    return body + luhn_check_digit(body)
 
 
 def _refuse(decision: T | rules.Refusal) -> T:
