@@ -47,7 +47,7 @@ def _serve(port: int, step: str, caller_public: bytes, network_seed: bytes) -> N
     import uvloop
 
     level = STEPS.index(step)
-    verify_key = sodium.verify_key_from_raw(caller_public)
+    verify_key = sodium.SodiumVerifyKey(caller_public)
     network_key = sodium.SodiumSigningKey(signing.private_key_from_raw(network_seed))
     waiting: queue.Queue = queue.Queue()
 

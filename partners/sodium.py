@@ -18,7 +18,7 @@ from __future__ import annotations
 import nacl.bindings
 import nacl.exceptions
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from partners import signing
 
@@ -44,27 +44,16 @@ class SodiumVerifyKey:
         except nacl.exceptions.BadSignatureError:
             raise InvalidSignature() from None
 
-    def public_bytes_raw(self) -> bytes:
-        return self.raw
-
 
 class SodiumSigningKey:
-    """The network's Ed25519 private key signing through libsodium; `sign(message)` and `public_key()` as in
-    `cryptography` (the cryptography key is kept for PEM files and for code that expects it)."""
+    """An Ed25519 private key (the network's, or a partner's in the SDK) signing through libsodium; `sign(message)`
+    as in `cryptography`. Built from the `cryptography` key, which stays the one stored and read (PEM files)."""
 
-    __slots__ = ("_seed_and_public", "private_key")
+    __slots__ = ("_seed_and_public",)
 
     def __init__(self, private_key: Ed25519PrivateKey):
-        self.private_key = private_key
         seed = signing.raw_private(private_key)
         _public, self._seed_and_public = nacl.bindings.crypto_sign_seed_keypair(seed)
 
     def sign(self, message: bytes) -> bytes:
         return nacl.bindings.crypto_sign(message, self._seed_and_public)[:SIGNATURE_BYTES]
-
-    def public_key(self) -> Ed25519PublicKey:
-        return self.private_key.public_key()
-
-
-def verify_key_from_raw(raw: bytes) -> SodiumVerifyKey:
-    return SodiumVerifyKey(raw)
