@@ -598,6 +598,12 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _cpu_per_earn(phase: dict, prefix: str = "") -> dict:
+    """A phase's CPU figures by process group (server, postgres, clients), named per earn and prefixed."""
+    return {prefix + k.replace("_ms_per_item", "_ms_per_earn"): v for k, v in phase.items()
+            if k.endswith("_cpu_ms_per_item")}
+
+
 def run_earn_scaling(process_counts: Sequence[int], seconds: float = 10.0, concurrency: int = 32,
                      batch_callers: int = 4) -> dict:
     """For each process count N: signed unary earns (50 partners) against `network serve --processes N` and the
@@ -627,13 +633,11 @@ def run_earn_scaling(process_counts: Sequence[int], seconds: float = 10.0, concu
                          "earn_p50_ms": round(earn["p50_ms"], 2), "earn_p99_ms": round(earn["p99_ms"], 2),
                          "echo_calls_per_s": round(echo["per_second"], 1), "echo_p99_ms": round(echo["p99_ms"], 2),
                          "ratio_to_echo": round(earn["per_second"] / echo["per_second"], 3),
-                         **{k.replace("_ms_per_item", "_ms_per_earn"): v for k, v in earn.items()
-                            if k.endswith("_cpu_ms_per_item")},
+                         **_cpu_per_earn(earn),
                          "earn_span_s": earn["span_s"], "echo_span_s": echo["span_s"],
                          "batch_callers": callers, "batch_earns_per_s": round(batch["per_second"], 1),
                          "batch_p99_ms": round(batch["p99_ms"], 2),
-                         **{"batch_" + k.replace("_ms_per_item", "_ms_per_earn"): v for k, v in batch.items()
-                            if k.endswith("_cpu_ms_per_item")}})
+                         **_cpu_per_earn(batch, "batch_")})
     return {"rows": rows, "concurrency": concurrency, "client_processes": CLIENT_PROCESSES,
             "seconds_per_phase": seconds, "cpu_count": os.cpu_count(), "load_average_before": load_before,
             "load_average_after": load_average(), "run_id": uuid.uuid4().hex[:8]}

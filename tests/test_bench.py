@@ -130,3 +130,13 @@ def test_the_load_at_start_is_read_before_the_run_and_the_load_at_end_after_it(m
     assert bench._with_load(run) == {"earns_per_s": 1.0, "load_average_at_start": "load 1",
                                      "load_average_at_end": "load 3"}
     assert happened == ["load", "run", "load"]
+
+
+def test_a_phases_cpu_figures_are_named_per_earn_for_the_scaling_rows():
+    phase = {"per_second": 10.0, "span_s": 1.0, "server_cpu_ms_per_item": 0.5, "postgres_cpu_ms_per_item": 0.2,
+             "clients_cpu_ms_per_item": 0.3}
+    assert bench._cpu_per_earn(phase) == {"server_cpu_ms_per_earn": 0.5, "postgres_cpu_ms_per_earn": 0.2,
+                                          "clients_cpu_ms_per_earn": 0.3}
+    assert bench._cpu_per_earn(phase, "batch_") == {"batch_server_cpu_ms_per_earn": 0.5,
+                                                    "batch_postgres_cpu_ms_per_earn": 0.2,
+                                                    "batch_clients_cpu_ms_per_earn": 0.3}
